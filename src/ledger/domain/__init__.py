@@ -1,0 +1,1 @@
+"""The domain: aggregates, rules and the business calendar (no I/O)."""

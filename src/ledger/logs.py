@@ -1,0 +1,56 @@
+"""structlog, configured once: readable in a terminal, JSON lines otherwise."""
+
+from __future__ import annotations
+
+import logging
+import sys
+from typing import Any, TextIO
+
+import structlog
+
+_LEVELS = {
+    "debug": logging.DEBUG,
+    "info": logging.INFO,
+    "warning": logging.WARNING,
+    "error": logging.ERROR,
+    "critical": logging.CRITICAL,
+}
+_configured: tuple[str, str] | None = None
+
+
+def configure_logging(fmt: str = "auto", level: str = "info", stream: TextIO | None = None) -> None:
+    """Configure structlog for the process; calling again with the same values does nothing.
+
+    `fmt` is `console`, `json`, or `auto` (console when the stream is a terminal). Log lines
+    go to standard error so that command output on standard output stays machine-readable.
+    """
+    global _configured  # noqa: PLW0603 - logging is process-wide state by nature
+    out = stream or sys.stderr
+    if fmt == "auto":
+        fmt = "console" if out.isatty() else "json"
+    if _configured == (fmt, level) and stream is None:
+        return
+    renderer: Any = (
+        structlog.dev.ConsoleRenderer(colors=out.isatty())
+        if fmt == "console"
+        else structlog.processors.JSONRenderer(sort_keys=True)
+    )
+    structlog.configure(
+        processors=[
+            structlog.contextvars.merge_contextvars,
+            structlog.processors.add_log_level,
+            structlog.processors.TimeStamper(fmt="iso", utc=True),
+            structlog.processors.StackInfoRenderer(),
+            structlog.processors.format_exc_info,
+            renderer,
+        ],
+        wrapper_class=structlog.make_filtering_bound_logger(_LEVELS[level]),
+        logger_factory=structlog.PrintLoggerFactory(file=out),
+        cache_logger_on_first_use=False,
+    )
+    _configured = (fmt, level)
+
+
+def get_logger(name: str, **bound: Any) -> Any:
+    """A structlog logger for `name` with keys bound."""
+    return structlog.get_logger(name).bind(**bound)

@@ -1,0 +1,74 @@
+"""Reading values people type (CLI options, API fields, calendar files), naming them in errors."""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime, timedelta
+from decimal import Decimal, InvalidOperation
+
+from ledger.domain.errors import InvalidInputError, NaiveDatetimeError
+
+
+def parse_instant(text: str, name: str = "instant") -> datetime:
+    """An aware instant from ISO 8601 text (`2025-03-03T09:00:00+01:00` or `...Z`), in UTC."""
+    try:
+        value = datetime.fromisoformat(str(text).strip())
+    except ValueError:
+        raise InvalidInputError(
+            f"{name}: {text!r} is not an ISO 8601 instant like 2025-03-03T09:00:00+01:00"
+        ) from None
+    if value.tzinfo is None or value.utcoffset() is None:
+        raise NaiveDatetimeError(
+            f"{name}: {text!r} has no UTC offset; add one, e.g. {text}Z or {text}+01:00"
+        )
+    return value.astimezone(UTC)
+
+
+def parse_date(text: str, name: str = "date") -> date:
+    """A calendar date from ISO text `YYYY-MM-DD`."""
+    try:
+        return date.fromisoformat(str(text).strip())
+    except ValueError:
+        raise InvalidInputError(f"{name}: {text!r} is not a date like 2025-03-01") from None
+
+
+def parse_decimal(text: str | int | Decimal, name: str, *, positive: bool = False) -> Decimal:
+    """An exact decimal amount; `positive` refuses zero and negatives, else only negatives."""
+    if isinstance(text, float):
+        raise InvalidInputError(f"{name}: give amounts as text or integers, not floats")
+    try:
+        value = Decimal(str(text).strip())
+    except InvalidOperation:
+        raise InvalidInputError(f"{name}: {text!r} is not a decimal number") from None
+    if not value.is_finite():
+        raise InvalidInputError(f"{name}: {text!r} is not a finite number")
+    if positive and value <= 0:
+        raise InvalidInputError(f"{name}: must be greater than zero, got {value}")
+    if value < 0:
+        raise InvalidInputError(f"{name}: must not be negative, got {value}")
+    return value
+
+
+def parse_int(text: str | int, name: str, *, minimum: int | None = None) -> int:
+    """A whole number, at least `minimum` when given."""
+    try:
+        value = int(str(text).strip())
+    except ValueError:
+        raise InvalidInputError(f"{name}: {text!r} is not a whole number") from None
+    if minimum is not None and value < minimum:
+        raise InvalidInputError(f"{name}: must be at least {minimum}, got {value}")
+    return value
+
+
+def parse_hours(text: str | int | Decimal, name: str = "hours") -> timedelta:
+    """A non-negative duration in hours (decimals allowed, exact to the microsecond)."""
+    hours = parse_decimal(text, name)
+    micro = hours * 3_600_000_000
+    if micro != micro.to_integral_value():
+        raise InvalidInputError(f"{name}: {text} hours is not a whole number of microseconds")
+    return timedelta(microseconds=int(micro))
+
+
+def format_instant(value: datetime) -> str:
+    """ISO 8601 in UTC with a `Z`, as every JSON output writes instants."""
+    text = value.astimezone(UTC).isoformat()
+    return text.replace("+00:00", "Z")

@@ -1,0 +1,230 @@
+"""Settings from the environment, frozen, and the eventsourcing configuration they imply.
+
+`LEDGER_DATABASE_URL` picks the store:
+- `sqlite:///relative/path.db` or `sqlite:////absolute/path.db` (default `sqlite:///ledger.db`,
+  a file in the working directory): the embedded default;
+- `postgresql://user:password@host:port/dbname?schema=ledger&pool_size=5`: production;
+- `memory://`: an in-process store that vanishes with the process (tests only).
+Read models live in the same database as the events.
+"""
+
+from __future__ import annotations
+
+import getpass
+import os
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import TYPE_CHECKING, Literal
+from urllib.parse import parse_qsl, quote, unquote, urlsplit
+
+from ledger.domain.errors import ConfigurationError
+
+if TYPE_CHECKING:
+    from collections.abc import Mapping
+
+DEFAULT_DATABASE_URL = "sqlite:///ledger.db"
+Backend = Literal["sqlite", "postgresql", "memory"]
+LOG_FORMATS = ("auto", "console", "json")
+LOG_LEVELS = ("debug", "info", "warning", "error", "critical")
+_PG_OPTIONS = {"schema", "pool_size", "max_overflow", "connect_timeout", "lock_timeout"}
+
+
+@dataclass(frozen=True)
+class DatabaseSettings:
+    """Where events and read models are stored."""
+
+    backend: Backend
+    path: str = ""
+    host: str = ""
+    port: int = 5432
+    dbname: str = ""
+    user: str = ""
+    password: str = field(default="", repr=False)
+    schema: str = "public"
+    pool_size: int = 5
+    max_overflow: int = 10
+    connect_timeout: int = 10
+    lock_timeout: int = 0
+
+    @property
+    def display_url(self) -> str:
+        """The URL with the password hidden, for logs and status output."""
+        if self.backend == "sqlite":
+            return f"sqlite:///{self.path}"
+        if self.backend == "memory":
+            return "memory://"
+        secret = ":***" if self.password else ""
+        schema = f"?schema={self.schema}" if self.schema != "public" else ""
+        return (
+            f"postgresql://{quote(self.user)}{secret}@{self.host}:{self.port}/{self.dbname}{schema}"
+        )
+
+    def with_schema(self, schema: str) -> DatabaseSettings:
+        """The same PostgreSQL database, another schema (tests and as-of replays use this)."""
+        return replace(self, schema=schema)
+
+    def eventsourcing_env(self) -> dict[str, str]:
+        """The eventsourcing configuration for this store."""
+        if self.backend == "memory":
+            return {"PERSISTENCE_MODULE": "eventsourcing.popo"}
+        if self.backend == "sqlite":
+            return {
+                "PERSISTENCE_MODULE": "eventsourcing.sqlite",
+                "SQLITE_DBNAME": self.path,
+                "SQLITE_LOCK_TIMEOUT": "30",
+            }
+        return {
+            "PERSISTENCE_MODULE": "eventsourcing.postgres",
+            "POSTGRES_DBNAME": self.dbname,
+            "POSTGRES_HOST": self.host,
+            "POSTGRES_PORT": str(self.port),
+            "POSTGRES_USER": self.user,
+            "POSTGRES_PASSWORD": self.password,
+            "POSTGRES_SCHEMA": self.schema,
+            "POSTGRES_POOL_SIZE": str(self.pool_size),
+            "POSTGRES_MAX_OVERFLOW": str(self.max_overflow),
+            "POSTGRES_CONNECT_TIMEOUT": str(self.connect_timeout),
+            "POSTGRES_LOCK_TIMEOUT": str(self.lock_timeout),
+            "POSTGRES_PRE_PING": "y",
+        }
+
+    def psycopg_conninfo(self) -> dict[str, str | int]:
+        """Keyword arguments for `psycopg.connect` (PostgreSQL only)."""
+        return {
+            "dbname": self.dbname,
+            "host": self.host,
+            "port": self.port,
+            "user": self.user,
+            "password": self.password,
+            "connect_timeout": self.connect_timeout,
+        }
+
+
+def parse_database_url(url: str) -> DatabaseSettings:
+    """Database settings from a URL; a malformed URL or unknown scheme is a ConfigurationError."""
+    text = url.strip()
+    if not text:
+        raise ConfigurationError("LEDGER_DATABASE_URL is empty")
+    scheme, sep, rest = text.partition("://")
+    if not sep:
+        raise ConfigurationError(
+            f"LEDGER_DATABASE_URL {text!r} is not a URL; use sqlite:///path.db or "
+            "postgresql://user:password@host:5432/dbname"
+        )
+    scheme = scheme.lower()
+    if scheme == "sqlite":
+        return _sqlite(text, rest)
+    if scheme in {"postgresql", "postgres"}:
+        return _postgres(text)
+    if scheme == "memory":
+        if rest:
+            raise ConfigurationError(f"LEDGER_DATABASE_URL {text!r}: memory:// takes no path")
+        return DatabaseSettings(backend="memory")
+    raise ConfigurationError(
+        f"LEDGER_DATABASE_URL has unknown scheme {scheme!r}; use sqlite, postgresql or memory"
+    )
+
+
+def _sqlite(text: str, rest: str) -> DatabaseSettings:
+    if not rest.startswith("/") or len(rest) < 2:
+        raise ConfigurationError(
+            f"LEDGER_DATABASE_URL {text!r}: a SQLite URL is sqlite:///relative.db or "
+            "sqlite:////absolute/path.db"
+        )
+    path = unquote(rest[1:])
+    if "?" in path or "#" in path:
+        raise ConfigurationError(f"LEDGER_DATABASE_URL {text!r}: SQLite URLs take no options")
+    parent = Path(path).expanduser().parent
+    if not parent.is_dir():
+        raise ConfigurationError(
+            f"LEDGER_DATABASE_URL {text!r}: directory {str(parent)!r} does not exist"
+        )
+    return DatabaseSettings(backend="sqlite", path=str(Path(path).expanduser()))
+
+
+def _postgres(text: str) -> DatabaseSettings:
+    try:
+        parts = urlsplit(text)
+        port = parts.port or 5432
+    except ValueError as exc:
+        raise ConfigurationError(f"LEDGER_DATABASE_URL is malformed: {exc}") from None
+    if not parts.hostname:
+        raise ConfigurationError(f"LEDGER_DATABASE_URL {_redact(text)!r}: no host")
+    dbname = unquote(parts.path.lstrip("/"))
+    if not dbname or "/" in dbname:
+        raise ConfigurationError(
+            f"LEDGER_DATABASE_URL {_redact(text)!r}: name one database, as in .../dbname"
+        )
+    options: dict[str, str] = {}
+    for key, value in parse_qsl(parts.query, keep_blank_values=True):
+        if key not in _PG_OPTIONS:
+            raise ConfigurationError(
+                f"LEDGER_DATABASE_URL: unknown option {key!r}; "
+                f"known: {', '.join(sorted(_PG_OPTIONS))}"
+            )
+        options[key] = value
+    schema = options.get("schema", "public")
+    if not schema.replace("_", "").isalnum() or schema[0].isdigit():
+        raise ConfigurationError(
+            f"LEDGER_DATABASE_URL: schema {schema!r} is not a plain identifier"
+        )
+
+    def number(key: str, default: int, minimum: int) -> int:
+        raw = options.get(key)
+        if raw is None:
+            return default
+        if not raw.isdigit() or int(raw) < minimum:
+            raise ConfigurationError(
+                f"LEDGER_DATABASE_URL: {key} must be a whole number >= {minimum}, got {raw!r}"
+            )
+        return int(raw)
+
+    return DatabaseSettings(
+        backend="postgresql",
+        host=parts.hostname,
+        port=port,
+        dbname=dbname,
+        user=unquote(parts.username) if parts.username else getpass.getuser(),
+        password=unquote(parts.password) if parts.password else "",
+        schema=schema,
+        pool_size=number("pool_size", 5, 1),
+        max_overflow=number("max_overflow", 10, 0),
+        connect_timeout=number("connect_timeout", 10, 1),
+        lock_timeout=number("lock_timeout", 0, 0),
+    )
+
+
+def _redact(url: str) -> str:
+    parts = urlsplit(url)
+    if parts.password:
+        return url.replace(f":{parts.password}@", ":***@")
+    return url
+
+
+@dataclass(frozen=True)
+class Settings:
+    """All settings of a ledger process."""
+
+    database: DatabaseSettings
+    log_format: str = "auto"
+    log_level: str = "info"
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
+        """Settings read from `env` (default: the process environment)."""
+        source = os.environ if env is None else env
+        log_format = source.get("LEDGER_LOG_FORMAT", "auto").strip().lower() or "auto"
+        if log_format not in LOG_FORMATS:
+            raise ConfigurationError(
+                f"LEDGER_LOG_FORMAT {log_format!r} is unknown; use {', '.join(LOG_FORMATS)}"
+            )
+        log_level = source.get("LEDGER_LOG_LEVEL", "info").strip().lower() or "info"
+        if log_level not in LOG_LEVELS:
+            raise ConfigurationError(
+                f"LEDGER_LOG_LEVEL {log_level!r} is unknown; use {', '.join(LOG_LEVELS)}"
+            )
+        return cls(
+            database=parse_database_url(source.get("LEDGER_DATABASE_URL", DEFAULT_DATABASE_URL)),
+            log_format=log_format,
+            log_level=log_level,
+        )
