@@ -10,36 +10,66 @@ from __future__ import annotations
 
 import sys
 from datetime import UTC, datetime, timedelta
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
+from uuid import UUID
 
 import click
-from rich.console import Console
+from eventsourcing.persistence import PersistenceError
+from psycopg_pool import PoolTimeout
 from rich.markup import escape
 from rich.table import Table
 
 from ledger import __version__
+from ledger.application import SupportLedger
 from ledger.calendars import default_calendar, load_calendar_file
-from ledger.domain.errors import InvalidInputError, LedgerError
+from ledger.domain.contract import local_midnight
+from ledger.domain.errors import InvalidInputError, LedgerError, StoreUnavailableError
 from ledger.domain.sla import compute_deadline
 from ledger.domain.terms import Tier, parse_severity
-from ledger.parsing import format_instant, parse_hours, parse_instant, parse_int
-from ledger.serialize import dumps, format_decimal
+from ledger.logs import configure_logging
+from ledger.parsing import (
+    format_instant,
+    parse_date,
+    parse_decimal,
+    parse_hours,
+    parse_instant,
+    parse_int,
+)
+from ledger.presenters import (
+    account_view,
+    catalog_view,
+    contract_view,
+    duration_text,
+    event_view,
+    opening_view,
+    ticket_view,
+)
+from ledger.render import (
+    console,
+    deadline_data,
+    err_console,
+    fmt,
+    kv,
+    local,
+    percent,
+    render_deadline,
+    render_terms,
+)
+from ledger.serialize import dumps
+from ledger.settings import Settings
 from ledger.terms import DEFAULT_VERSION, available_versions, load_terms, terms_as_dict
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Sequence
 
-    from ledger.domain.calendar import BusinessCalendar, Explanation
-    from ledger.domain.sla import Deadline
-    from ledger.domain.terms import Terms
+
+F = TypeVar("F", bound="Callable[..., Any]")
 
 EXIT_REFUSED = 1
 EXIT_USAGE = 2
 EXIT_DECLINED = 3
 EXIT_UNAVAILABLE = 4
 
-console = Console(highlight=False, soft_wrap=True)
-err_console = Console(stderr=True, highlight=False, soft_wrap=True)
 
 json_option = click.option(
     "--json", "as_json", is_flag=True, help="Print JSON (a stable contract for scripts)."
@@ -77,118 +107,10 @@ def terms() -> None:
     help=f"Terms version; shipped: {', '.join(available_versions())}.",
 )
 @json_option
-def terms_show(version: str, as_json: bool) -> None:
+def terms_show(*, version: str, as_json: bool) -> None:
     """Print the matrix of the terms, tiers as columns."""
     loaded = load_terms(version)
     emit(terms_as_dict(loaded), as_json, lambda: render_terms(loaded))
-
-
-def render_terms(loaded: Terms) -> None:
-    """The terms matrix, severities and eligibility as tables."""
-    tiers = loaded.tiers_by_rank()
-    table = Table(title=f"{loaded.title} (terms {loaded.version}, status {loaded.status})")
-    table.add_column("")
-    for t in tiers:
-        table.add_column(t.title, justify="center")
-
-    def yes(value: bool) -> str:
-        return "yes" if value else "no"
-
-    def row(label: str, values: Sequence[str]) -> None:
-        table.add_row(label, *values)
-
-    row("Updates per year", [str(t.updates_per_year) for t in tiers])
-    for level in loaded.severities:
-        row(f"Response time, severity {level}", [f"{t.response_hours[level]} h" for t in tiers])
-    row("Coverage", [describe_coverage(t.coverage) for t in tiers])
-    row(
-        "Outside business hours (weekdays)",
-        ["24 h on appointment" if t.outside_hours_appointments else "no" for t in tiers],
-    )
-    row("Weekend", ["on appointment" if t.weekend_appointments else "no" for t in tiers])
-    row("Named contacts", [str(t.named_contacts) for t in tiers])
-    row("Customer service portal", [yes(t.customer_service_portal) for t in tiers])
-    row(
-        "Installation, upgrade, configuration",
-        [yes(t.installation_upgrade_configuration) for t in tiers],
-    )
-    row("Remote assistance", [yes(t.remote_assistance) for t in tiers])
-    row("Priority troubleshooting", [yes(t.priority_troubleshooting) for t in tiers])
-    row(
-        "Support credits per developer license",
-        [format_decimal(t.support_credits_per_license) for t in tiers],
-    )
-    row(
-        f"Training sessions ({loaded.session_minutes} min) per developer license",
-        [str(t.training_sessions_per_license) for t in tiers],
-    )
-    row(
-        "Technical account representative", [yes(t.technical_account_representative) for t in tiers]
-    )
-    row("Annual fee (of the list price)", [percent(t.annual_fee_share) for t in tiers])
-    row("Fee after a lapse (reinstatement)", [percent(loaded.reinstatement_fee_share)] * len(tiers))
-    console.print(table)
-
-    severities = Table(title="Severity levels")
-    severities.add_column("Level", justify="center")
-    severities.add_column("Name")
-    severities.add_column("Definition")
-    for level, s in loaded.severities.items():
-        default = " (default)" if level == loaded.default_severity else ""
-        severities.add_row(str(level), s.name + default, s.description)
-    console.print(severities)
-
-    e = loaded.eligibility
-    console.print("[bold]Eligibility[/bold]")
-    console.print(
-        f"  licenses supported: {', '.join(e.license_kinds)}; "
-        f"refused: {', '.join(e.refused_license_kinds)}"
-    )
-    console.print(
-        "  named contacts only; others are redirected to them"
-        if e.named_contacts_only
-        else "  anyone may ask"
-    )
-    console.print(f"  release lines supported: the newest {e.supported_release_lines} GA lines")
-    console.print(
-        f"  beta or pre-GA releases: {'supported' if e.prerelease_supported else 'not supported'}"
-    )
-    console.print(f"  platforms: {', '.join(e.platforms)}")
-    console.print(
-        "  patches: supported lines, severities "
-        + ", ".join(str(s) for s in e.patch_severities)
-        + " only"
-    )
-    console.print(
-        f"  warnings before a breach at {', '.join(percent(t) for t in loaded.warning_thresholds)} "
-        "of the response target"
-    )
-
-
-def percent(share: Any) -> str:
-    """`0.65` as `65%`."""
-    return f"{format_decimal(share * 100)}%"
-
-
-def describe_coverage(coverage: Any) -> str:
-    """Weekly windows as `Mo-Fr 08:00-18:00`."""
-    from ledger.domain.calendar import format_clock  # noqa: PLC0415 - keep the import local to rendering
-
-    names = ["Mo", "Tu", "We", "Th", "Fr", "Sa", "Su"]
-    groups: list[tuple[list[str], str]] = []
-    for name, day in zip(names, coverage, strict=True):
-        text = ", ".join(f"{format_clock(s)}-{format_clock(e)}" for s, e in day)
-        if not text:
-            continue
-        if groups and groups[-1][1] == text:
-            groups[-1][0].append(name)
-        else:
-            groups.append(([name], text))
-    parts = [
-        (f"{days[0]}-{days[-1]}" if len(days) > 1 else days[0]) + f" {text}"
-        for days, text in groups
-    ]
-    return "; ".join(parts) or "none"
 
 
 # -- calendar ------------------------------------------------------------------------------
@@ -242,7 +164,7 @@ def calendar_add(
 @click.option("--from", "start", required=True, help="ISO 8601 instant with offset.")
 @click.option("--to", "end", required=True, help="ISO 8601 instant with offset.")
 @json_option
-def calendar_elapsed(calendar_path: str, start: str, end: str, as_json: bool) -> None:
+def calendar_elapsed(*, calendar_path: str, start: str, end: str, as_json: bool) -> None:
     """Covered time in [FROM, TO), zero when TO is not after FROM."""
     cal = load_calendar_file(calendar_path)
     covered = cal.elapsed(parse_instant(start, "--from"), parse_instant(end, "--to"))
@@ -252,11 +174,6 @@ def calendar_elapsed(calendar_path: str, start: str, end: str, as_json: bool) ->
         "duration": str(covered),
     }
     emit(data, as_json, lambda: console.print(f"{data['seconds']} seconds ({covered})"))
-
-
-def local(value: datetime, cal: BusinessCalendar) -> str:
-    """An instant as local wall time with zone abbreviation and weekday."""
-    return value.astimezone(cal.zone).strftime("%a %Y-%m-%d %H:%M:%S %Z")
 
 
 # -- sla -----------------------------------------------------------------------------------
@@ -310,95 +227,896 @@ def sla_deadline(
     emit(data, as_json, lambda: render_deadline(data, deadline, explanation, cal))
 
 
-def deadline_data(
-    loaded: Terms,
+# -- the ledger and shared options ---------------------------------------------------------
+
+_ledger: list[SupportLedger] = []
+
+
+def ledger_app() -> SupportLedger:
+    """The application on the configured store (built once per process)."""
+    if not _ledger:
+        settings = Settings.from_env()
+        _ledger.append(SupportLedger(settings=settings.database))
+    return _ledger[0]
+
+
+def close_ledger() -> None:
+    """Close the application's connections, if it was built."""
+    while _ledger:
+        _ledger.pop().close()
+
+
+def at_option(help_text: str = "ISO 8601 instant of the fact (default: now).") -> Callable[[F], F]:
+    """`--at`: back-office entry of a fact at an earlier (or given) instant."""
+    return click.option("--at", "at_text", metavar="ISO8601", help=help_text)
+
+
+def resolve_at(text: str | None, name: str = "--at") -> datetime:
+    """The instant given, or now (the clock is read once per command)."""
+    return parse_instant(text, name) if text else datetime.now(UTC)
+
+
+def parse_id(text: str, name: str) -> UUID:
+    """A UUID argument."""
+    try:
+        return UUID(str(text).strip())
+    except ValueError:
+        raise InvalidInputError(f"{name}: {text!r} is not an id (a UUID)") from None
+
+
+def parse_expiry(text: str, timezone: str) -> datetime:
+    """`--expires`: a date (valid through that day, local time) or an instant."""
+    value = text.strip()
+    if "T" in value or " " in value:
+        return parse_instant(value, "--expires")
+    day = parse_date(value, "--expires")
+    return local_midnight(day + timedelta(days=1), timezone)
+
+
+def done(data: dict[str, Any], as_json: bool, message: str) -> None:
+    """Print a command's result: its data as JSON, or one line for people."""
+    emit(data, as_json, lambda: console.print(escape(message)))
+
+
+# -- releases ------------------------------------------------------------------------------
+
+
+@cli.group()
+def releases() -> None:
+    """The release catalog: which versions exist and which lines are supported."""
+
+
+@releases.command("publish")
+@click.argument("version")
+@click.option("--beta", is_flag=True, help="A beta / pre-GA release (a -TAG implies it).")
+@at_option("When the release was published (default: now).")
+@json_option
+def releases_publish(*, version: str, beta: bool, at_text: str | None, as_json: bool) -> None:
+    """Publish VERSION (MAJOR.MINOR.PATCH, optional -TAG)."""
+    release = ledger_app().publish_release(version, prerelease=beta, at=resolve_at(at_text))
+    kind = "pre-release" if release["prerelease"] else "GA"
+    done(release, as_json, f"published {release['version']} ({kind})")
+
+
+@releases.command("withdraw")
+@click.argument("version")
+@click.option("--reason", required=True, help="Why the release is withdrawn.")
+@at_option()
+@json_option
+def releases_withdraw(*, version: str, reason: str, at_text: str | None, as_json: bool) -> None:
+    """Withdraw VERSION: it no longer counts from --at on."""
+    release = ledger_app().withdraw_release(version, reason=reason, at=resolve_at(at_text))
+    done(release, as_json, f"withdrew {release['version']}")
+
+
+@releases.command("list")
+@at_option("The instant to list the supported lines for (default: now).")
+@json_option
+def releases_list(*, at_text: str | None, as_json: bool) -> None:
+    """Every release and the lines supported at --at."""
+    at = resolve_at(at_text)
+    data = catalog_view(
+        ledger_app().get_catalog(), at, load_terms().eligibility.supported_release_lines
+    )
+
+    def render() -> None:
+        lines = ", ".join(f"{x}.x" for x in data["supported_lines"]) or "none"
+        console.print(f"supported lines at {format_instant(at)}: {lines}")
+        table = Table("version", "line", "kind", "published", "withdrawn")
+        for r in data["releases"]:
+            table.add_row(
+                r["version"],
+                r["line"],
+                "pre-release" if r["prerelease"] else "GA",
+                fmt(r["published_at"]),
+                fmt(r["withdrawn_at"]),
+            )
+        console.print(table)
+
+    emit(data, as_json, render)
+
+
+# -- contracts -----------------------------------------------------------------------------
+
+
+@cli.group()
+def contract() -> None:
+    """Maintenance agreements: sign, renew, contacts, appointments, tier."""
+
+
+@contract.command("sign")
+@click.option("--customer", required=True, help="The customer's name.")
+@click.option("--tier", required=True, help="premium, advanced or basic.")
+@click.option("--licenses", required=True, help="Developer licenses (at least 1).")
+@click.option("--list-price", required=True, help="List price in EUR (decimal).")
+@click.option("--start", required=True, help="First day of the first term (YYYY-MM-DD).")
+@click.option(
+    "--license-kind", default="commercial", show_default=True, help="commercial or educational."
+)
+@click.option("--timezone", help="IANA timezone of the contract (default from the terms).")
+@click.option("--holiday-region", help="Holiday region, e.g. DE, DE-BW, US-CA, or none.")
+@click.option("--terms-version", help="Terms version (default: the current one).")
+@click.option("--key", help="External key: signing again with it returns the same contract.")
+@at_option("When the agreement was signed (default: now).")
+@json_option
+def contract_sign(
     *,
-    tier: Tier,
-    level: int,
-    deadline: Deadline,
-    explanation: Explanation,
-    cal: BusinessCalendar,
-) -> dict[str, Any]:
-    """The deadline as JSON data, explanation included."""
-    return {
-        "tier": tier.value,
-        "severity": level,
-        "terms_version": loaded.version,
-        "received_at": deadline.received_at,
-        "counting_from": deadline.counting_from,
-        "target_hours": int(deadline.target_hours)
-        if deadline.target_hours == int(deadline.target_hours)
-        else deadline.target_hours,
-        "due_at": deadline.due_at,
-        "due_at_local": deadline.due_at.astimezone(cal.zone).isoformat(),
-        "warnings": [{"share": w.share, "label": w.label, "at": w.at} for w in deadline.warnings],
-        "calendar": cal.describe(),
-        "windows": [
-            {"start": s.start, "end": s.end, "seconds": s.seconds, "appointment": s.appointment}
-            for s in explanation.segments
-        ],
-        "skipped_holidays": [{"date": d, "name": n} for d, n in explanation.skipped],
-    }
-
-
-def render_deadline(
-    data: dict[str, Any], deadline: Deadline, explanation: Explanation, cal: BusinessCalendar
+    customer: str,
+    tier: str,
+    licenses: str,
+    list_price: str,
+    start: str,
+    license_kind: str,
+    timezone: str | None,
+    holiday_region: str | None,
+    terms_version: str | None,
+    key: str | None,
+    at_text: str | None,
+    as_json: bool,
 ) -> None:
-    """The deadline for people: what was counted and what was skipped."""
-    hours = format_decimal(deadline.target_hours)
-    console.print(
-        f"[bold]{data['tier'].title()}, severity {data['severity']}[/bold]: "
-        f"respond within {hours} business hours ({cal.timezone}"
-        + (f", holidays {cal.holiday_region}" if cal.holiday_region else "")
-        + ")"
+    """Sign an agreement: the fee is assessed and the first term's credits granted."""
+    contract_id = ledger_app().sign_contract(
+        customer=customer,
+        tier=tier,
+        licenses=parse_int(licenses, "--licenses", minimum=1),
+        license_kind=license_kind,
+        list_price=parse_decimal(list_price, "--list-price", positive=True),
+        start=parse_date(start, "--start"),
+        timezone=timezone,
+        holiday_region=holiday_region,
+        terms_version=terms_version,
+        key=key,
+        at=resolve_at(at_text),
     )
-    console.print(f"  received   {local(deadline.received_at, cal)}")
-    if deadline.counting_from != deadline.received_at:
-        console.print(f"  counting   from {local(deadline.counting_from, cal)} (next covered time)")
-    console.print(
-        f"  [bold]due        {local(deadline.due_at, cal)}[/bold]  "
-        f"= {format_instant(deadline.due_at)}"
+    done({"contract_id": contract_id}, as_json, str(contract_id))
+
+
+def _contract_result(contract_id: UUID, at: datetime, as_json: bool, message: str) -> None:
+    app = ledger_app()
+    data = contract_view(app.get_contract(contract_id), at)
+    done(data, as_json, message)
+
+
+@contract.command("show")
+@click.argument("contract_ref", metavar="CONTRACT")
+@click.option("--version", "version", type=int, help="The contract as of this event version.")
+@click.option(
+    "--as-of", "as_of", metavar="ISO8601", help="The contract as recorded at this instant."
+)
+@json_option
+def contract_show(
+    *, contract_ref: str, version: int | None, as_of: str | None, as_json: bool
+) -> None:
+    """A contract now, at an earlier version, or as of an instant."""
+    contract_id = parse_id(contract_ref, "CONTRACT")
+    when = resolve_at(as_of, "--as-of")
+    found = ledger_app().get_contract(
+        contract_id, version=version, as_of=parse_instant(as_of, "--as-of") if as_of else None
     )
-    for w in deadline.warnings:
-        console.print(f"  warning    {w.label:>4} at {local(w.at, cal)}")
-    console.print("  windows counted:")
-    for s in explanation.segments:
-        mark = " (appointment)" if s.appointment else ""
-        start, end = s.start.astimezone(cal.zone), s.end.astimezone(cal.zone)
+    data = contract_view(found, when)
+
+    def render() -> None:
         console.print(
-            f"    {start:%a %Y-%m-%d %H:%M}-{end:%H:%M} {start:%Z}  "
-            f"{timedelta(seconds=s.seconds)}{mark}"
+            kv(
+                f"contract {contract_id} (version {data['version']})",
+                [
+                    ("customer", data["customer"]),
+                    ("status", data["status"]),
+                    ("valid", data["valid"] or data["validity"]),
+                    (
+                        "tier",
+                        data["tier"]
+                        + (
+                            f" (downgrade to {data['pending_tier']} at renewal)"
+                            if data["pending_tier"]
+                            else ""
+                        ),
+                    ),
+                    ("licenses", f"{data['licenses']} {data['license_kind']}"),
+                    ("list price", f"{fmt(data['list_price'])} {data['currency']}"),
+                    (
+                        "calendar",
+                        f"{data['timezone']}, holidays {data['holiday_region'] or 'none'}",
+                    ),
+                    ("named contacts", data["named_contacts"]),
+                    ("technical account rep.", data["representative"]),
+                    ("open clocks", data["open_clocks"]),
+                ],
+            )
         )
-    if explanation.skipped:
-        console.print("  skipped as holidays:")
-        for day, name in explanation.skipped:
-            console.print(f"    {day:%a %Y-%m-%d}  {name}")
-    else:
-        console.print("  skipped as holidays: none")
+        table = Table(
+            "term", "kind", "from", "to", "tier", "licenses", "fee share", "fee", title="terms"
+        )
+        for t in data["terms"]:
+            table.add_row(
+                str(t["number"]),
+                t["kind"],
+                fmt(t["starts_at"]),
+                fmt(t["ends_at"]),
+                t["tier"],
+                str(t["licenses"]),
+                percent(t["fee_share"]),
+                f"{fmt(t['fee'])} {data['currency']}",
+            )
+        console.print(table)
+        if data["appointments"]:
+            booked = Table("from", "to", "booked", title="appointments")
+            for a in data["appointments"]:
+                booked.add_row(fmt(a["starts_at"]), fmt(a["ends_at"]), fmt(a["booked_at"]))
+            console.print(booked)
+
+    emit(data, as_json, render)
+
+
+@contract.command("renew")
+@click.argument("contract_ref", metavar="CONTRACT")
+@click.option("--licenses", help="Developer licenses for the new term (default: unchanged).")
+@click.option("--list-price", help="List price for the new term (default: unchanged).")
+@at_option()
+@json_option
+def contract_renew(
+    *,
+    contract_ref: str,
+    licenses: str | None,
+    list_price: str | None,
+    at_text: str | None,
+    as_json: bool,
+) -> None:
+    """Order the next term (a lapsed agreement is reinstated at 80 % instead)."""
+    contract_id = parse_id(contract_ref, "CONTRACT")
+    term = ledger_app().renew_contract(
+        contract_id,
+        at=resolve_at(at_text),
+        licenses=parse_int(licenses, "--licenses", minimum=1) if licenses else None,
+        list_price=parse_decimal(list_price, "--list-price", positive=True) if list_price else None,
+    )
+    done(
+        {"contract_id": contract_id, "term": term},
+        as_json,
+        f"term {term['number']} ({term['kind']}) "
+        f"from {fmt(term['starts_at'])} to {fmt(term['ends_at'])}, "
+        f"fee {fmt(term['fee'])} ({percent(term['fee_share'])})",
+    )
+
+
+@contract.command("reinstate")
+@click.argument("contract_ref", metavar="CONTRACT")
+@click.option("--licenses", help="Developer licenses for the new term (default: unchanged).")
+@click.option("--list-price", help="List price for the new term (default: unchanged).")
+@at_option()
+@json_option
+def contract_reinstate(
+    *,
+    contract_ref: str,
+    licenses: str | None,
+    list_price: str | None,
+    at_text: str | None,
+    as_json: bool,
+) -> None:
+    """Take up a lapsed agreement again: a new term from today at 80 % of list price."""
+    contract_id = parse_id(contract_ref, "CONTRACT")
+    term = ledger_app().reinstate_contract(
+        contract_id,
+        at=resolve_at(at_text),
+        licenses=parse_int(licenses, "--licenses", minimum=1) if licenses else None,
+        list_price=parse_decimal(list_price, "--list-price", positive=True) if list_price else None,
+    )
+    done(
+        {"contract_id": contract_id, "term": term},
+        as_json,
+        f"term {term['number']} (reinstatement) "
+        f"fee {fmt(term['fee'])} ({percent(term['fee_share'])})",
+    )
+
+
+@contract.command("lapse")
+@click.argument("contract_ref", metavar="CONTRACT")
+@at_option()
+@json_option
+def contract_lapse(*, contract_ref: str, at_text: str | None, as_json: bool) -> None:
+    """Record that the latest term ended without renewal (the scheduler does this too)."""
+    contract_id = parse_id(contract_ref, "CONTRACT")
+    lapse = ledger_app().lapse_contract(contract_id, at=resolve_at(at_text))
+    done({"contract_id": contract_id, **lapse}, as_json, f"term {lapse['term_number']} lapsed")
+
+
+@contract.command("terminate")
+@click.argument("contract_ref", metavar="CONTRACT")
+@click.option("--reason", required=True, help="Why the agreement ends.")
+@at_option()
+@json_option
+def contract_terminate(
+    *, contract_ref: str, reason: str, at_text: str | None, as_json: bool
+) -> None:
+    """End the agreement: no support from --at on."""
+    contract_id = parse_id(contract_ref, "CONTRACT")
+    at = resolve_at(at_text)
+    ledger_app().terminate_contract(contract_id, reason=reason, at=at)
+    _contract_result(contract_id, at, as_json, "terminated")
+
+
+@contract.command("upgrade")
+@click.argument("contract_ref", metavar="CONTRACT")
+@click.option("--tier", required=True, help="The new tier: higher applies now, lower at renewal.")
+@at_option()
+@json_option
+def contract_upgrade(*, contract_ref: str, tier: str, at_text: str | None, as_json: bool) -> None:
+    """Change the tier: an upgrade applies at once (pro rata), a downgrade at renewal."""
+    contract_id = parse_id(contract_ref, "CONTRACT")
+    at = resolve_at(at_text)
+    outcome = ledger_app().change_tier(contract_id, tier=tier, at=at)
+    app = ledger_app()
+    found = app.get_contract(contract_id)
+    data = {
+        "contract_id": contract_id,
+        "outcome": outcome,
+        "tier": found.tier,
+        "pending_tier": found.pending_tier,
+    }
+    if outcome == "upgraded":
+        data["adjustments"] = found.upgrades[-1]["adjustments"]
+    message = {
+        "upgraded": f"upgraded to {found.tier}",
+        "downgrade_scheduled": f"downgrade to {found.pending_tier} scheduled for the next renewal",
+        "downgrade_cancelled": "scheduled downgrade cancelled",
+    }[outcome]
+    done(data, as_json, message)
+
+
+@contract.group("contacts")
+def contract_contacts() -> None:
+    """Named contacts (Premium 5, Advanced 2, Basic 1)."""
+
+
+@contract_contacts.command("add")
+@click.argument("contract_ref", metavar="CONTRACT")
+@click.argument("email")
+@at_option()
+@json_option
+def contacts_add(*, contract_ref: str, email: str, at_text: str | None, as_json: bool) -> None:
+    """Name EMAIL as a contact."""
+    contract_id = parse_id(contract_ref, "CONTRACT")
+    contacts = ledger_app().add_contact(contract_id, email=email, at=resolve_at(at_text))
+    done({"contract_id": contract_id, "named_contacts": contacts}, as_json, ", ".join(contacts))
+
+
+@contract_contacts.command("remove")
+@click.argument("contract_ref", metavar="CONTRACT")
+@click.argument("email")
+@at_option()
+@json_option
+def contacts_remove(*, contract_ref: str, email: str, at_text: str | None, as_json: bool) -> None:
+    """Remove the named contact EMAIL."""
+    contract_id = parse_id(contract_ref, "CONTRACT")
+    contacts = ledger_app().remove_contact(contract_id, email=email, at=resolve_at(at_text))
+    done(
+        {"contract_id": contract_id, "named_contacts": contacts},
+        as_json,
+        ", ".join(contacts) or "(none)",
+    )
+
+
+@contract.group("representative")
+def contract_representative() -> None:
+    """The technical account representative (Premium only)."""
+
+
+@contract_representative.command("assign")
+@click.argument("contract_ref", metavar="CONTRACT")
+@click.argument("name")
+@at_option()
+@json_option
+def representative_assign(
+    *, contract_ref: str, name: str, at_text: str | None, as_json: bool
+) -> None:
+    """Assign NAME as technical account representative."""
+    contract_id = parse_id(contract_ref, "CONTRACT")
+    at = resolve_at(at_text)
+    ledger_app().assign_representative(contract_id, name=name, at=at)
+    _contract_result(contract_id, at, as_json, f"{name} assigned")
+
+
+@contract_representative.command("unassign")
+@click.argument("contract_ref", metavar="CONTRACT")
+@at_option()
+@json_option
+def representative_unassign(*, contract_ref: str, at_text: str | None, as_json: bool) -> None:
+    """Unassign the technical account representative."""
+    contract_id = parse_id(contract_ref, "CONTRACT")
+    at = resolve_at(at_text)
+    ledger_app().unassign_representative(contract_id, at=at)
+    _contract_result(contract_id, at, as_json, "representative unassigned")
+
+
+@contract.group("appointment")
+def contract_appointment() -> None:
+    """Covered time outside regular hours, booked in advance (as the tier allows)."""
+
+
+def _appointment(
+    action: str, *, contract_ref: str, start: str, end: str, at_text: str | None, as_json: bool
+) -> None:
+    contract_id = parse_id(contract_ref, "CONTRACT")
+    app = ledger_app()
+    use_case = app.book_appointment if action == "book" else app.cancel_appointment
+    moved = use_case(
+        contract_id,
+        starts_at=parse_instant(start, "--from"),
+        ends_at=parse_instant(end, "--to"),
+        at=resolve_at(at_text),
+    )
+    verb = "booked" if action == "book" else "cancelled"
+    done(
+        {"contract_id": contract_id, "action": verb, "recalculated_tickets": moved},
+        as_json,
+        f"appointment {verb}; {len(moved)} open ticket deadline(s) recalculated",
+    )
+
+
+@contract_appointment.command("book")
+@click.argument("contract_ref", metavar="CONTRACT")
+@click.option("--from", "start", required=True, metavar="ISO8601")
+@click.option("--to", "end", required=True, metavar="ISO8601")
+@at_option()
+@json_option
+def appointment_book(
+    *, contract_ref: str, start: str, end: str, at_text: str | None, as_json: bool
+) -> None:
+    """Book an appointment window (weekday nights: Premium, Advanced; weekends: Premium)."""
+    _appointment(
+        "book", contract_ref=contract_ref, start=start, end=end, at_text=at_text, as_json=as_json
+    )
+
+
+@contract_appointment.command("cancel")
+@click.argument("contract_ref", metavar="CONTRACT")
+@click.option("--from", "start", required=True, metavar="ISO8601")
+@click.option("--to", "end", required=True, metavar="ISO8601")
+@at_option()
+@json_option
+def appointment_cancel(
+    *, contract_ref: str, start: str, end: str, at_text: str | None, as_json: bool
+) -> None:
+    """Cancel a booked appointment window before it begins."""
+    _appointment(
+        "cancel", contract_ref=contract_ref, start=start, end=end, at_text=at_text, as_json=as_json
+    )
+
+
+# -- tickets -------------------------------------------------------------------------------
+
+
+@cli.group()
+def ticket() -> None:
+    """Support requests and their response clocks."""
+
+
+@ticket.command("open")
+@click.option("--contract", "contract_ref", required=True, help="The contract id.")
+@click.option("--reporter", required=True, help="Email of the person asking.")
+@click.option("--severity", help="1, 2 or 3 (default 3).")
+@click.option("--version", "product_version", required=True, help="Product version, e.g. 24.2.1.")
+@click.option("--platform", required=True, help="windows, linux, ...")
+@click.option(
+    "--license-kind", help="License the installation runs under (default: the contract's)."
+)
+@click.option("--key", help="External key; the same key again returns the first answer.")
+@at_option("When the request was received (default: now).")
+@json_option
+def ticket_open(
+    *,
+    contract_ref: str,
+    reporter: str,
+    severity: str | None,
+    product_version: str,
+    platform: str,
+    license_kind: str | None,
+    key: str | None,
+    at_text: str | None,
+    as_json: bool,
+) -> int:
+    """Receive a request: open it with its deadline, or decline it (exit 3) and record why."""
+    opening = ledger_app().open_ticket(
+        contract_id=parse_id(contract_ref, "--contract"),
+        reporter=reporter,
+        severity=severity,
+        version=product_version,
+        platform=platform,
+        license_kind=license_kind,
+        key=key,
+        at=resolve_at(at_text),
+    )
+    data = opening_view(opening)
+    if opening.declined:
+        done(
+            data,
+            as_json,
+            f"declined [{opening.reason}] {opening.message} (ticket {opening.ticket_id})",
+        )
+        return EXIT_DECLINED
+    done(data, as_json, f"{opening.ticket_id} open, response due {fmt(opening.due_at)}")
+    return 0
+
+
+def _ticket_data(reference: str, at: datetime) -> dict[str, Any]:
+    app = ledger_app()
+    found = app.get_ticket(reference)
+    calendar = (
+        app.calendar_of(app.get_contract(found.contract_id)) if found.status != "declined" else None
+    )
+    return ticket_view(found, at, calendar)
+
+
+def _ticket_step(
+    name: str, help_text: str, run: Callable[[SupportLedger, str, datetime], Any]
+) -> None:
+    @ticket.command(name, help=help_text)
+    @click.argument("reference", metavar="TICKET")
+    @at_option()
+    @json_option
+    def command(*, reference: str, at_text: str | None, as_json: bool) -> None:
+        at = resolve_at(at_text)
+        outcome = run(ledger_app(), reference, at)
+        data = _ticket_data(reference, at)
+        if outcome is not None:
+            data["result"] = outcome
+        suffix = f" ({outcome})" if isinstance(outcome, str) else ""
+        done(data, as_json, f"{data['ticket_id']} {data['status']}{suffix}")
+
+
+_ticket_step(
+    "respond",
+    "Record the first response: the clock stops; met or breached by the times.",
+    lambda app, ref, at: app.record_first_response(ref, at=at),
+)
+_ticket_step(
+    "hold",
+    "Put on hold at the customer's request (the clock pauses).",
+    lambda app, ref, at: app.hold_ticket(ref, at=at),
+)
+_ticket_step(
+    "resume",
+    "End the hold (the clock runs again).",
+    lambda app, ref, at: app.resume_ticket(ref, at=at),
+)
+_ticket_step(
+    "resolve",
+    "Resolve (without a response recorded, this is the first response).",
+    lambda app, ref, at: app.resolve_ticket(ref, at=at),
+)
+_ticket_step(
+    "reopen", "Reopen a resolved ticket.", lambda app, ref, at: app.reopen_ticket(ref, at=at)
+)
+_ticket_step("close", "Close a resolved ticket.", lambda app, ref, at: app.close_ticket(ref, at=at))
+_ticket_step(
+    "remote-assistance",
+    "Request remote assistance (Premium and Advanced).",
+    lambda app, ref, at: app.request_remote_assistance(ref, at=at),
+)
+_ticket_step(
+    "patch",
+    "Request a patch (severity 1 or 2 on a supported release line).",
+    lambda app, ref, at: app.request_patch(ref, at=at),
+)
+
+
+@ticket.command("severity")
+@click.argument("reference", metavar="TICKET")
+@click.argument("severity")
+@at_option()
+@json_option
+def ticket_severity(*, reference: str, severity: str, at_text: str | None, as_json: bool) -> None:
+    """Change the severity: same start, new target, new deadline (the original stays on record)."""
+    at = resolve_at(at_text)
+    ledger_app().change_severity(reference, severity=severity, at=at)
+    data = _ticket_data(reference, at)
+    done(
+        data, as_json, f"{data['ticket_id']} severity {data['severity']}, due {fmt(data['due_at'])}"
+    )
+
+
+@ticket.command("waive")
+@click.argument("reference", metavar="TICKET")
+@click.option("--reason", required=True, help="Why the breach is waived.")
+@click.option("--actor", required=True, help="Who decided.")
+@at_option()
+@json_option
+def ticket_waive(
+    *, reference: str, reason: str, actor: str, at_text: str | None, as_json: bool
+) -> None:
+    """Waive a breach (a correction: the breach stays on record)."""
+    at = resolve_at(at_text)
+    ledger_app().waive_breach(reference, reason=reason, actor=actor, at=at)
+    data = _ticket_data(reference, at)
+    done(data, as_json, f"{data['ticket_id']} breach waived")
+
+
+@ticket.command("show")
+@click.argument("reference", metavar="TICKET")
+@click.option("--version", "version", type=int, help="The ticket as of this event version.")
+@click.option("--as-of", "as_of", metavar="ISO8601", help="The ticket as recorded at this instant.")
+@json_option
+def ticket_show(*, reference: str, version: int | None, as_of: str | None, as_json: bool) -> None:
+    """A ticket (by id or external key) and its clock."""
+    app = ledger_app()
+    when = resolve_at(as_of, "--as-of")
+    found = app.get_ticket(
+        reference, version=version, as_of=parse_instant(as_of, "--as-of") if as_of else None
+    )
+    calendar = (
+        app.calendar_of(app.get_contract(found.contract_id)) if found.status != "declined" else None
+    )
+    data = ticket_view(found, when, calendar)
+
+    def render() -> None:
+        rows: list[tuple[str, Any]] = [
+            ("key", data["key"]),
+            ("status", data["status"]),
+            ("customer", data["customer"]),
+            ("reporter", data["reporter"]),
+            ("severity", data["severity"]),
+            ("version / platform", f"{data['product_version']} / {data['platform']}"),
+            ("received", data["received_at"]),
+        ]
+        if data["status"] == "declined":
+            rows += [("declined", data["reason"]), ("why", data["message"])]
+        else:
+            rows += [
+                ("tier / target", f"{data['tier']} / {data['target_hours']:g} business hours"),
+                ("clock", data["clock"]),
+                ("due", data["due_at"]),
+                ("original due", data["original_due_at"]),
+                ("business time left", duration_text(data["business_seconds_left"])),
+                (
+                    "warnings",
+                    ", ".join(
+                        f"{percent(w['share'])} {fmt(w['at'])}"
+                        + (" (reached)" if w["reached"] else "")
+                        for w in data["warnings"]
+                    ),
+                ),
+                ("first response", data["responded_at"]),
+                ("outcome", data["outcome"] or ("breached" if data["breached"] else "-")),
+                (
+                    "breach recorded / waived",
+                    f"{fmt(data['breach_recorded'])} / {fmt(data['breach_waived'])}",
+                ),
+            ]
+        console.print(kv(f"ticket {data['ticket_id']} (version {data['version']})", rows))
+
+    emit(data, as_json, render)
+
+
+# -- credits -------------------------------------------------------------------------------
+
+
+@cli.group("credits")
+def credits_group() -> None:
+    """Support points and training sessions."""
+
+
+@credits_group.command("purchase")
+@click.argument("contract_ref", metavar="CONTRACT")
+@click.option("--points", required=True, help="Points in the package.")
+@click.option("--price", required=True, help="Price paid, in the contract's currency.")
+@click.option("--key", required=True, help="Idempotency key of the purchase.")
+@click.option("--expires", help="Last day the points can be used (YYYY-MM-DD) or an instant.")
+@at_option()
+@json_option
+def credits_purchase(
+    *,
+    contract_ref: str,
+    points: str,
+    price: str,
+    key: str,
+    expires: str | None,
+    at_text: str | None,
+    as_json: bool,
+) -> None:
+    """Buy a package of points."""
+    contract_id = parse_id(contract_ref, "CONTRACT")
+    app = ledger_app()
+    expires_at = parse_expiry(expires, app.get_contract(contract_id).timezone) if expires else None
+    result = app.purchase_credits(
+        contract_id,
+        points=parse_decimal(points, "--points", positive=True),
+        price=parse_decimal(price, "--price"),
+        key=key,
+        expires_at=expires_at,
+        at=resolve_at(at_text),
+    )
+    note = "" if result["recorded"] else " (already recorded under this key)"
+    done(result, as_json, f"{result['lot_id']}: {fmt(result['amount'])} points{note}")
+
+
+@credits_group.command("consume")
+@click.argument("contract_ref", metavar="CONTRACT")
+@click.option("--points", required=True, help="Points used.")
+@click.option("--activity", required=True, help="What they were used for.")
+@click.option("--key", required=True, help="Idempotency key of the consumption.")
+@click.option("--ticket", "ticket_ref", help="The ticket (id or key) the work was for.")
+@at_option()
+@json_option
+def credits_consume(
+    *,
+    contract_ref: str,
+    points: str,
+    activity: str,
+    key: str,
+    ticket_ref: str | None,
+    at_text: str | None,
+    as_json: bool,
+) -> None:
+    """Use points, drawn from the lot that expires first; never below zero."""
+    result = ledger_app().consume_credits(
+        parse_id(contract_ref, "CONTRACT"),
+        points=parse_decimal(points, "--points", positive=True),
+        activity=activity,
+        key=key,
+        ticket=ticket_ref,
+        at=resolve_at(at_text),
+    )
+    note = "" if result["recorded"] else " (already recorded under this key)"
+    done(
+        result,
+        as_json,
+        f"consumed {fmt(result['points'])} points{note}; {fmt(result['balance'])} left",
+    )
+
+
+@credits_group.command("reverse")
+@click.argument("contract_ref", metavar="CONTRACT")
+@click.option("--key", required=True, help="Idempotency key of the consumption to reverse.")
+@click.option("--points", help="Points to return (default: all that is left of it).")
+@click.option("--reason", required=True, help="Why.")
+@at_option()
+@json_option
+def credits_reverse(
+    *,
+    contract_ref: str,
+    key: str,
+    points: str | None,
+    reason: str,
+    at_text: str | None,
+    as_json: bool,
+) -> None:
+    """Return points of a consumption to the lots they came from."""
+    result = ledger_app().reverse_consumption(
+        parse_id(contract_ref, "CONTRACT"),
+        key=key,
+        points=parse_decimal(points, "--points", positive=True) if points else None,
+        reason=reason,
+        at=resolve_at(at_text),
+    )
+    note = "" if result["recorded"] else " (already recorded)"
+    done(
+        result,
+        as_json,
+        f"reversed {fmt(result['points'])} points{note}; {fmt(result['balance'])} available",
+    )
+
+
+@credits_group.command("training")
+@click.argument("contract_ref", metavar="CONTRACT")
+@click.option("--key", help="Idempotency key of the session (default: a new one).")
+@click.option("--topic", default="", help="What the session covered.")
+@at_option()
+@json_option
+def credits_training(
+    *, contract_ref: str, key: str | None, topic: str, at_text: str | None, as_json: bool
+) -> None:
+    """Hold one 30-minute online training session."""
+    result = ledger_app().hold_training(
+        parse_id(contract_ref, "CONTRACT"), key=key, topic=topic, at=resolve_at(at_text)
+    )
+    done(result, as_json, f"training session held; {fmt(result['sessions_left'])} left")
+
+
+@credits_group.command("balance")
+@click.argument("contract_ref", metavar="CONTRACT")
+@click.option(
+    "--as-of", "as_of", metavar="ISO8601", help="The account as recorded at this instant."
+)
+@at_option("Balances usable at this instant (default: now, or --as-of).")
+@json_option
+def credits_balance(
+    *, contract_ref: str, as_of: str | None, at_text: str | None, as_json: bool
+) -> None:
+    """Points and training sessions available, lot by lot."""
+    contract_id = parse_id(contract_ref, "CONTRACT")
+    recorded_by = parse_instant(as_of, "--as-of") if as_of else None
+    at = resolve_at(at_text) if at_text or recorded_by is None else recorded_by
+    data = account_view(ledger_app().get_account(contract_id, as_of=recorded_by), at)
+
+    def render() -> None:
+        console.print(
+            f"points available {fmt(data['points_available'])}, "
+            f"training sessions available {fmt(data['sessions_available'])} "
+            f"(at {format_instant(at)})"
+        )
+        table = Table(
+            "lot", "unit", "kind", "granted", "left", "expired", "usable from", "expires", "state"
+        )
+        for lot in data["lots"]:
+            table.add_row(
+                lot["lot_id"],
+                lot["unit"],
+                lot["kind"],
+                fmt(lot["amount"]),
+                fmt(lot["remaining"]),
+                fmt(lot["expired_amount"]),
+                fmt(lot["available_from"]),
+                fmt(lot["expires_at"]),
+                lot["state"],
+            )
+        console.print(table)
+
+    emit(data, as_json, render)
+
+
+# -- events --------------------------------------------------------------------------------
+
+
+@cli.command("events")
+@click.argument("aggregate_ref", metavar="AGGREGATE_ID")
+@json_option
+def events(*, aggregate_ref: str, as_json: bool) -> None:
+    """Every event recorded for one contract, ticket, credit account or the release catalog."""
+    items = [
+        event_view(e) for e in ledger_app().list_events(parse_id(aggregate_ref, "AGGREGATE_ID"))
+    ]
+
+    def render() -> None:
+        table = Table("version", "recorded", "event", "data")
+        for item in items:
+            table.add_row(
+                str(item["version"]),
+                fmt(item["recorded_at"]),
+                item["type"],
+                escape(dumps(item["data"], indent=None)),
+            )
+        console.print(table)
+
+    emit(items, as_json, render)
 
 
 # -- demo ----------------------------------------------------------------------------------
 
 
 @cli.command("demo")
-def demo() -> None:
-    """Show the terms and, for a request received now, every deadline with its explanation."""
-    loaded = load_terms()
-    render_terms(loaded)
-    now = datetime.now(UTC).replace(microsecond=0)
-    console.rule(f"Deadlines for a request received now ({format_instant(now)})")
-    for tier_terms in loaded.tiers_by_rank():
-        cal = default_calendar(loaded, tier_terms)
-        for level in loaded.severities:
-            target = tier_terms.response_target(level)
-            deadline = compute_deadline(cal, now, target, loaded.warning_thresholds)
-            explanation = cal.explain(now, target)
-            data = deadline_data(
-                loaded, tier=tier_terms.tier, level=level, deadline=deadline,
-                explanation=explanation, cal=cal,
-            )  # fmt: skip
-            render_deadline(data, deadline, explanation, cal)
-            console.print()
+@click.option(
+    "--database",
+    "database",
+    default="ledger-demo.db",
+    show_default=True,
+    type=click.Path(dir_okay=False),
+    help="SQLite file for the demo; it is made anew on every run.",
+)
+def demo(database: str) -> None:
+    """Show the terms, deadlines with their explanation, and a day of business on SQLite."""
+    from ledger.demo import run_demo  # noqa: PLC0415 - the demo is only loaded when asked for
+
+    run_demo(database, console)
 
 
 # -- entry point ---------------------------------------------------------------------------
@@ -419,7 +1137,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = list(sys.argv[1:] if argv is None else argv)
     as_json = "--json" in args
     try:
-        result = cli.main(args=args, prog_name="ledger", standalone_mode=False)
+        try:
+            settings = Settings.from_env()
+            configure_logging(settings.log_format, settings.log_level)
+            result = cli.main(args=args, prog_name="ledger", standalone_mode=False)
+        finally:
+            close_ledger()
     except click.exceptions.Exit as exc:
         return int(exc.exit_code)
     except click.ClickException as exc:
@@ -431,4 +1154,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     except LedgerError as exc:
         print_error(exc, as_json)
         return EXIT_REFUSED
+    except (PersistenceError, PoolTimeout, OSError) as exc:
+        problem = StoreUnavailableError(f"the database could not be reached or used: {exc}")
+        print_error(problem, as_json)
+        return EXIT_UNAVAILABLE
     return result if isinstance(result, int) else 0

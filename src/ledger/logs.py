@@ -52,5 +52,9 @@ def configure_logging(fmt: str = "auto", level: str = "info", stream: TextIO | N
 
 
 def get_logger(name: str, **bound: Any) -> Any:
-    """A structlog logger for `name` with keys bound."""
-    return structlog.get_logger(name).bind(**bound)
+    """A structlog logger for `name` with keys bound.
+
+    It stays a lazy proxy, so a module-level logger follows `configure_logging` even when the
+    module was imported before logging was configured.
+    """
+    return structlog.get_logger(logger_name=name, **bound)

@@ -100,3 +100,221 @@ class ConfigurationError(LedgerError):
     """A setting (environment variable) that cannot be used."""
 
     code = "invalid_configuration"
+
+
+# -- not found -----------------------------------------------------------------------------
+
+
+class UnknownContractError(LedgerError):
+    """No contract with that id."""
+
+    code = "unknown_contract"
+    kind = "not_found"
+
+
+class UnknownTicketError(LedgerError):
+    """No ticket with that id or key."""
+
+    code = "unknown_ticket"
+    kind = "not_found"
+
+
+class UnknownAggregateError(LedgerError):
+    """No contract, ticket, account or catalog with that id."""
+
+    code = "unknown_aggregate"
+    kind = "not_found"
+
+
+class UnknownReleaseError(LedgerError):
+    """The release catalog has no such version."""
+
+    code = "unknown_release"
+    kind = "not_found"
+
+
+class UnknownContactError(LedgerError):
+    """The email is not a named contact of the contract."""
+
+    code = "unknown_contact"
+    kind = "not_found"
+
+
+class UnknownAppointmentError(LedgerError):
+    """No appointment booked for exactly that window."""
+
+    code = "unknown_appointment"
+    kind = "not_found"
+
+
+class UnknownConsumptionError(LedgerError):
+    """No consumption recorded under that idempotency key."""
+
+    code = "unknown_consumption"
+    kind = "not_found"
+
+
+# -- malformed values ----------------------------------------------------------------------
+
+
+class InvalidVersionError(LedgerError):
+    """A product version that is not MAJOR.MINOR.PATCH (with an optional pre-release tag)."""
+
+    code = "invalid_version"
+
+
+class InvalidEmailError(LedgerError):
+    """An email address that cannot be one."""
+
+    code = "invalid_email"
+
+
+class InvalidAmountError(LedgerError):
+    """Zero, negative or otherwise unusable points, prices or counts."""
+
+    code = "invalid_amount"
+
+
+class UnknownLicenseKindError(LedgerError):
+    """A license kind the terms do not know."""
+
+    code = "unknown_license_kind"
+
+
+# -- conflicts with what is recorded -------------------------------------------------------
+
+
+class IdempotencyConflictError(LedgerError):
+    """An idempotency key reused with different content."""
+
+    code = "idempotency_conflict"
+    kind = "conflict"
+
+
+class OutOfOrderError(LedgerError):
+    """A fact dated before the facts already recorded that it would contradict."""
+
+    code = "out_of_order"
+    kind = "conflict"
+
+
+class ConcurrentModificationError(LedgerError):
+    """Other writers kept changing the same records; the command was retried and gave up."""
+
+    code = "concurrent_modification"
+    kind = "conflict"
+
+
+class ReleaseExistsError(LedgerError):
+    """A version that the catalog already holds."""
+
+    code = "release_exists"
+    kind = "conflict"
+
+
+class DuplicateContactError(LedgerError):
+    """The email is already a named contact."""
+
+    code = "duplicate_contact"
+    kind = "conflict"
+
+
+class AlreadyReversedError(LedgerError):
+    """A consumption already reversed in full."""
+
+    code = "already_reversed"
+    kind = "conflict"
+
+
+class ContractStateError(LedgerError):
+    """The contract is not in a state that allows the command (e.g. renewing a terminated one)."""
+
+    code = "invalid_contract_state"
+    kind = "conflict"
+
+
+class TicketStateError(LedgerError):
+    """The ticket is not in a state that allows the command (e.g. a second first response)."""
+
+    code = "invalid_ticket_state"
+    kind = "conflict"
+
+
+class TicketDeclinedError(LedgerError):
+    """The request was declined; a declined request takes no further commands."""
+
+    code = "ticket_declined"
+    kind = "conflict"
+
+
+# -- refused by the terms ------------------------------------------------------------------
+
+
+class FreeLicenseError(LedgerError):
+    """Free licenses do not include support."""
+
+    code = "free_license"
+    kind = "refused"
+
+
+class AgreementNotValidError(LedgerError):
+    """No valid maintenance agreement at that instant (not started, lapsed or terminated)."""
+
+    code = "no_valid_agreement"
+    kind = "refused"
+
+
+class ContactLimitError(LedgerError):
+    """The tier's limit of named contacts is reached."""
+
+    code = "contact_limit_reached"
+    kind = "refused"
+
+
+class NotIncludedInTierError(LedgerError):
+    """The tier does not include the service asked for."""
+
+    code = "not_included_in_tier"
+    kind = "refused"
+
+
+class TierChangeError(LedgerError):
+    """A tier change that the terms do not allow now (e.g. to the same tier)."""
+
+    code = "invalid_tier_change"
+    kind = "refused"
+
+
+class AppointmentError(LedgerError):
+    """An appointment window that the terms do not allow."""
+
+    code = "invalid_appointment"
+    kind = "refused"
+
+
+class PatchNotEligibleError(LedgerError):
+    """Patches are for severity 1 and 2 defects on supported release lines only."""
+
+    code = "patch_not_eligible"
+    kind = "refused"
+
+
+class InsufficientCreditsError(LedgerError):
+    """Consuming more support points than the account holds."""
+
+    code = "insufficient_credits"
+    kind = "refused"
+
+
+class InsufficientTrainingError(LedgerError):
+    """Holding a training session with none left."""
+
+    code = "insufficient_training_sessions"
+    kind = "refused"
+
+
+class StoreUnavailableError(LedgerError):
+    """The database could not be reached or used (exit code 4 in the CLI, 503 in the API)."""
+
+    code = "store_unavailable"
+    kind = "unavailable"

@@ -1,10 +1,17 @@
-"""Response deadlines: a target in covered time, counted from receipt, with warning instants."""
+"""Response clocks: covered time counted over running periods, and the instants it reaches.
+
+A clock starts when a request is received and runs until the first response; holds at the
+customer's request split it into running periods. The deadline is the earliest instant at which
+the covered time counted over those periods equals the target; a warning is the same for a share
+of the target. One function answers both, whatever holds, severity changes or calendar changes
+came before, so figures are computed once and written into events.
+"""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from decimal import Decimal
+from decimal import ROUND_HALF_UP, Decimal
 from typing import TYPE_CHECKING
 
 from ledger.domain.calendar import MICROSECOND, require_aware
@@ -14,13 +21,48 @@ if TYPE_CHECKING:
 
     from ledger.domain.calendar import BusinessCalendar
 
+Period = tuple[datetime, datetime | None]
+
+
+def share_of(duration: timedelta, share: Decimal) -> timedelta:
+    """`share` of `duration`, rounded half-up to the microsecond."""
+    micro = Decimal(duration // MICROSECOND) * share
+    return timedelta(microseconds=int(micro.to_integral_value(rounding=ROUND_HALF_UP)))
+
+
+def clock_instant(
+    calendar: BusinessCalendar, periods: Sequence[Period], amount: timedelta
+) -> datetime | None:
+    """When the clock's covered time reaches `amount`; None if it is paused before that.
+
+    `periods` are the running periods in order; the last may be open (end None).
+    """
+    used = timedelta(0)
+    for start, end in periods:
+        if end is None:
+            return calendar.add(start, amount - used)
+        covered = calendar.elapsed(start, end)
+        if used + covered >= amount:
+            return calendar.add(start, amount - used)
+        used += covered
+    return None
+
+
+def covered_used(calendar: BusinessCalendar, periods: Sequence[Period], at: datetime) -> timedelta:
+    """Covered time the clock has counted by `at`."""
+    used = timedelta(0)
+    for start, end in periods:
+        stop = at if end is None or end > at else end
+        used += calendar.elapsed(start, stop)
+    return used
+
 
 @dataclass(frozen=True)
 class WarningPoint:
-    """The instant at which a share of the target has been used."""
+    """The instant at which a share of the target is used (None while paused before it)."""
 
     share: Decimal
-    at: datetime
+    at: datetime | None
 
     @property
     def label(self) -> str:
@@ -29,13 +71,36 @@ class WarningPoint:
 
 
 @dataclass(frozen=True)
+class ClockFigures:
+    """Deadline and warning instants of a clock, as of its running periods."""
+
+    due_at: datetime | None
+    warnings: tuple[WarningPoint, ...]
+
+
+def clock_figures(
+    calendar: BusinessCalendar,
+    periods: Sequence[Period],
+    target: timedelta,
+    thresholds: Sequence[Decimal],
+) -> ClockFigures:
+    """The deadline and the warning instants of a clock."""
+    return ClockFigures(
+        due_at=clock_instant(calendar, periods, target),
+        warnings=tuple(
+            WarningPoint(share=share, at=clock_instant(calendar, periods, share_of(target, share)))
+            for share in thresholds
+        ),
+    )
+
+
+@dataclass(frozen=True)
 class Deadline:
-    """A response deadline computed once, to be written into events."""
+    """A response deadline for a request received at an instant, as `sla deadline` shows it."""
 
     received_at: datetime
     counting_from: datetime
     target: timedelta
-    used: timedelta
     due_at: datetime
     warnings: tuple[WarningPoint, ...]
 
@@ -50,36 +115,16 @@ def compute_deadline(
     received_at: datetime,
     target: timedelta,
     thresholds: Sequence[Decimal],
-    *,
-    used: timedelta = timedelta(0),
-    resume_at: datetime | None = None,
 ) -> Deadline:
-    """The deadline for `target` of covered time from `received_at`.
-
-    `used` is covered time already counted (before a hold); counting resumes at `resume_at`
-    (default: `received_at`). Warnings fall where `share * target` of covered time is used; a
-    warning whose share was used up before counting resumed falls at the resume instant (the
-    ticket keeps the warnings it has already recorded).
-    """
+    """The deadline of a clock that starts at `received_at` and runs without a hold."""
     require_aware(received_at, "received_at")
-    start = require_aware(resume_at, "resume_at") if resume_at is not None else received_at
-    remaining = target - used
-    due_at = calendar.add(start, max(timedelta(0), remaining))
-    warnings = []
-    for share in thresholds:
-        point = _share_of(target, share)
-        at = calendar.add(start, point - used) if point > used else start
-        warnings.append(WarningPoint(share=share, at=at))
+    figures = clock_figures(calendar, [(received_at, None)], target, thresholds)
+    if figures.due_at is None:  # pragma: no cover - an open period always reaches its target
+        raise RuntimeError("an open clock period found no deadline")
     return Deadline(
         received_at=received_at,
-        counting_from=calendar.next_covered(start),
+        counting_from=calendar.next_covered(received_at),
         target=target,
-        used=used,
-        due_at=due_at,
-        warnings=tuple(warnings),
+        due_at=figures.due_at,
+        warnings=figures.warnings,
     )
-
-
-def _share_of(duration: timedelta, share: Decimal) -> timedelta:
-    micro = Decimal(duration // MICROSECOND) * share
-    return timedelta(microseconds=int(micro.to_integral_value()))

@@ -1,0 +1,1038 @@
+"""SupportLedger: the use cases and queries of the ledger, nothing else.
+
+Each use case loads the aggregates it needs, calls their commands, and saves every touched
+aggregate in one `save()`: one transaction, all events or none. A stale write (another writer
+got there first) raises IntegrityError; the use case is then re-run from a fresh load, a bounded
+number of times. Instants come in as `at=`; the application never reads a clock.
+"""
+
+from __future__ import annotations
+
+import random
+import time
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, TypeVar, cast
+from uuid import UUID, uuid4
+
+from eventsourcing.application import AggregateNotFoundError, Application
+from eventsourcing.persistence import IntegrityError
+
+from ledger.calendars import contract_calendar, holiday_source
+from ledger.domain.base import email_address, instant
+from ledger.domain.contract import Contract
+from ledger.domain.credit_account import POINTS, SESSIONS, CreditAccount
+from ledger.domain.eligibility import check_eligibility
+from ledger.domain.errors import (
+    AgreementNotValidError,
+    ConcurrentModificationError,
+    IdempotencyConflictError,
+    InvalidInputError,
+    UnknownAggregateError,
+    UnknownContractError,
+    UnknownTicketError,
+)
+from ledger.domain.releases import ReleaseCatalog, parse_version
+from ledger.domain.terms import Tier, parse_severity
+from ledger.domain.ticket import Ticket
+from ledger.logs import get_logger
+from ledger.terms import DEFAULT_VERSION, load_terms
+
+if TYPE_CHECKING:
+    from collections.abc import Callable, Sequence
+    from datetime import date, datetime
+    from decimal import Decimal
+
+    from eventsourcing.domain import Aggregate
+
+    from ledger.domain.calendar import BusinessCalendar
+    from ledger.domain.terms import Terms
+    from ledger.settings import DatabaseSettings
+
+T = TypeVar("T")
+A = TypeVar("A", bound="Aggregate")
+log = get_logger("ledger.application")
+
+# A late scheduler fact is one recorded more than this after it fell due.
+LATE_AFTER_SECONDS = 60
+
+
+@dataclass(frozen=True)
+class TicketOpening:
+    """The answer to a support request: opened (with its deadline) or declined (with why)."""
+
+    ticket_id: UUID
+    status: str
+    reason: str | None = None
+    message: str | None = None
+    details: dict[str, Any] = field(default_factory=dict)
+    due_at: datetime | None = None
+    recorded: bool = True
+
+    @property
+    def declined(self) -> bool:
+        """Whether the request was declined."""
+        return self.status == "declined"
+
+
+class SupportLedger(Application[UUID]):
+    """The ledger of support contracts, tickets, credit accounts and releases."""
+
+    name = "ledger"
+    snapshotting_intervals = {  # noqa: RUF012 - the library reads this class attribute as is
+        Contract: 50,
+        CreditAccount: 50,
+        ReleaseCatalog: 50,
+    }
+    max_attempts = 10
+
+    def __init__(
+        self,
+        env: dict[str, str] | None = None,
+        *,
+        settings: DatabaseSettings | None = None,
+    ) -> None:
+        merged = dict(settings.eventsourcing_env()) if settings is not None else {}
+        merged.update(env or {})
+        super().__init__(env=merged)
+
+    # -- plumbing ------------------------------------------------------------------------------
+
+    def _retrying(self, use_case: str, attempt: Callable[[], T]) -> T:
+        """Run `attempt` again from a fresh load while another writer keeps getting there first."""
+        for number in range(1, self.max_attempts + 1):
+            try:
+                return attempt()
+            except IntegrityError:
+                if number == self.max_attempts:
+                    break
+                log.debug("write_conflict_retried", use_case=use_case, attempt=number)
+                time.sleep(random.uniform(0, 0.002 * 2**number))  # noqa: S311 - jitter, not crypto
+        raise ConcurrentModificationError(
+            f"{use_case}: other writers kept changing the same records; gave up after "
+            f"{self.max_attempts} attempts, nothing was recorded"
+        )
+
+    def _get(self, aggregate_id: UUID, kind: type[A], error: type[Exception], what: str) -> A:
+        try:
+            found: Any = self.repository.get(aggregate_id)
+        except AggregateNotFoundError:
+            raise error(f"no {what} {aggregate_id}") from None
+        if not isinstance(found, kind):
+            raise error(f"{aggregate_id} is not a {what}")
+        return found
+
+    def _find(self, aggregate_id: UUID) -> Any | None:
+        try:
+            return self.repository.get(aggregate_id)
+        except AggregateNotFoundError:
+            return None
+
+    def _contract(self, contract_id: UUID) -> Contract:
+        return self._get(contract_id, Contract, UnknownContractError, "contract")
+
+    def _account(self, contract_id: UUID) -> CreditAccount:
+        return self._get(
+            CreditAccount.create_id(contract_id),
+            CreditAccount,
+            UnknownContractError,
+            "credit account of contract",
+        )
+
+    def ticket_id(self, reference: str | UUID) -> UUID:
+        """A ticket id from its id or its external key."""
+        if isinstance(reference, UUID):
+            return reference
+        text = str(reference).strip()
+        try:
+            return UUID(text)
+        except ValueError:
+            return Ticket.create_id(text)
+
+    def _ticket(self, reference: str | UUID) -> Ticket:
+        ticket_id = self.ticket_id(reference)
+        return self._get(ticket_id, Ticket, UnknownTicketError, "ticket")
+
+    def _catalog(self) -> ReleaseCatalog | None:
+        found = self._find(ReleaseCatalog.ID)
+        return found if isinstance(found, ReleaseCatalog) else None
+
+    @staticmethod
+    def terms_of(contract: Contract, at: datetime | None = None) -> Terms:
+        """The terms the contract's term (at `at`, or its latest) was signed under."""
+        term = (contract.term_at(at) if at is not None else None) or contract.latest_term
+        return load_terms(term["terms_version"])
+
+    def calendar_of(
+        self, contract: Contract, *, with_appointments: bool = True
+    ) -> BusinessCalendar:
+        """The contract's calendar: its tier's coverage, zone, holidays and appointments."""
+        terms = self.terms_of(contract)
+        return contract_calendar(
+            terms.tier(contract.tier),
+            timezone=contract.timezone,
+            holiday_region=contract.holiday_region or None,
+            appointments=contract.appointment_windows() if with_appointments else (),
+        )
+
+    def _recalculate_open_clocks(
+        self, contract: Contract, reason: str, at: datetime
+    ) -> list[Ticket]:
+        """Recompute the open clocks of a contract whose calendar changed; return the moved ones."""
+        calendar = self.calendar_of(contract)
+        moved = []
+        for ticket_id in list(contract.open_clocks):
+            ticket = self._find(ticket_id)
+            if not isinstance(ticket, Ticket):
+                continue
+            terms = load_terms(ticket.terms_version)
+            if ticket.recalculate(
+                reason=reason,
+                at=at,
+                calendar=calendar,
+                calendar_revision=contract.calendar_revision,
+                thresholds=terms.warning_thresholds,
+            ):
+                moved.append(ticket)
+        return moved
+
+    def _grant_due_terms(
+        self, contract: Contract, account: CreditAccount, at: datetime
+    ) -> list[int]:
+        """Grant every term that has begun by `at` and was not granted yet (a fact of time)."""
+        granted = []
+        for term in contract.terms:
+            if term["starts_at"] > at or term["number"] in account.granted_terms:
+                continue
+            if contract.terminated_at is not None and term["starts_at"] >= contract.terminated_at:
+                continue
+            self._grant_term(account, term, at)
+            granted.append(term["number"])
+        return granted
+
+    @staticmethod
+    def _grant_term(account: CreditAccount, term: dict[str, Any], at: datetime) -> None:
+        tier_terms = load_terms(term["terms_version"]).tier(term["tier"])
+        account.grant_term(
+            term_number=term["number"],
+            points=tier_terms.support_credits_per_license * term["licenses"],
+            sessions=tier_terms.training_sessions_per_license * term["licenses"],
+            starts_at=term["starts_at"],
+            expires_at=term["ends_at"],
+            at=at,
+        )
+
+    # -- releases ------------------------------------------------------------------------------
+
+    def publish_release(self, version: str, *, prerelease: bool, at: datetime) -> dict[str, Any]:
+        """Publish a product release."""
+
+        text = parse_version(version, require_patch=True).text
+
+        def attempt() -> dict[str, Any]:
+            catalog = self._catalog() or ReleaseCatalog.start()
+            catalog.publish(text, prerelease=prerelease, at=at)
+            self.save(catalog)
+            return {"version": text, **catalog.releases[text]}
+
+        result = self._retrying("publish_release", attempt)
+        log.info("release_published", version=result["version"], prerelease=result["prerelease"])
+        return result
+
+    def withdraw_release(self, version: str, *, reason: str, at: datetime) -> dict[str, Any]:
+        """Withdraw a published release."""
+
+        def attempt() -> dict[str, Any]:
+            catalog = self._catalog() or ReleaseCatalog.start()
+            catalog.withdraw(version, reason=reason, at=at)
+            self.save(catalog)
+            text = parse_version(version).text
+            return {"version": text, **catalog.releases[text]}
+
+        result = self._retrying("withdraw_release", attempt)
+        log.info("release_withdrawn", version=result["version"])
+        return result
+
+    def get_catalog(self) -> ReleaseCatalog | None:
+        """The release catalog (None before the first release)."""
+        return self._catalog()
+
+    # -- contracts -----------------------------------------------------------------------------
+
+    def sign_contract(
+        self,
+        *,
+        customer: str,
+        tier: str,
+        licenses: int,
+        license_kind: str,
+        list_price: Decimal,
+        start: date,
+        at: datetime,
+        timezone: str | None = None,
+        holiday_region: str | None = None,
+        terms_version: str | None = None,
+        key: str | None = None,
+    ) -> UUID:
+        """Sign an agreement: assess the fee and grant the first term's credits in one save."""
+        terms = load_terms(terms_version or DEFAULT_VERSION)
+        region = terms.default_holiday_region if holiday_region is None else holiday_region
+        holiday_source(region)  # refuse an unknown region before anything is recorded
+        contract_id = Contract.create_id(key) if key else uuid4()
+
+        def attempt() -> UUID:
+            existing = self._find(contract_id) if key else None
+            if existing is not None:
+                same = (
+                    isinstance(existing, Contract)
+                    and existing.customer == customer.strip()
+                    and existing.terms[0]["tier"] == Tier.parse(tier).value
+                    and existing.terms[0]["licenses"] == licenses
+                    and existing.terms[0]["list_price"] == list_price
+                )
+                if same:
+                    return contract_id
+                raise IdempotencyConflictError(f"key {key!r} was used to sign a different contract")
+            contract = Contract.sign(
+                terms=terms,
+                customer=customer,
+                tier=tier,
+                licenses=licenses,
+                license_kind=license_kind,
+                list_price=list_price,
+                start=start,
+                timezone=timezone,
+                holiday_region=region,
+                at=at,
+                contract_id=contract_id,
+            )
+            account = CreditAccount.open(contract_id=contract.id, customer=contract.customer, at=at)
+            self._grant_term(account, contract.latest_term, at)
+            self.save(contract, account)
+            return contract.id
+
+        result = self._retrying("sign_contract", attempt)
+        log.info("contract_signed", contract_id=str(result), tier=Tier.parse(tier).value)
+        return result
+
+    def renew_contract(
+        self,
+        contract_id: UUID,
+        *,
+        at: datetime,
+        licenses: int | None = None,
+        list_price: Decimal | None = None,
+    ) -> dict[str, Any]:
+        """Order the next term; on a lapsed agreement this is a reinstatement at 80 %."""
+
+        def attempt() -> dict[str, Any]:
+            contract = self._contract(contract_id)
+            if contract.status == "lapsed" or contract.ended_without_renewal(instant(at)):
+                return self._reinstate(contract, at=at, licenses=licenses, list_price=list_price)
+            contract.renew(
+                terms=load_terms(DEFAULT_VERSION), at=at, licenses=licenses, list_price=list_price
+            )
+            account = self._account(contract_id)
+            self._grant_due_terms(contract, account, instant(at))
+            self.save(contract, account)
+            return contract.latest_term
+
+        term = self._retrying("renew_contract", attempt)
+        log.info(
+            "contract_renewed", contract_id=str(contract_id), term=term["number"], kind=term["kind"]
+        )
+        return term
+
+    def reinstate_contract(
+        self,
+        contract_id: UUID,
+        *,
+        at: datetime,
+        licenses: int | None = None,
+        list_price: Decimal | None = None,
+    ) -> dict[str, Any]:
+        """Take up a lapsed agreement again (80 % of list price)."""
+
+        def attempt() -> dict[str, Any]:
+            return self._reinstate(
+                self._contract(contract_id), at=at, licenses=licenses, list_price=list_price
+            )
+
+        term = self._retrying("reinstate_contract", attempt)
+        log.info("contract_reinstated", contract_id=str(contract_id), term=term["number"])
+        return term
+
+    def _reinstate(
+        self, contract: Contract, *, at: datetime, licenses: int | None, list_price: Decimal | None
+    ) -> dict[str, Any]:
+        when = instant(at)
+        if contract.ended_without_renewal(when):
+            contract.lapse(at=when, late=self._late(contract.latest_term["ends_at"], when))
+        contract.reinstate(
+            terms=load_terms(DEFAULT_VERSION), at=when, licenses=licenses, list_price=list_price
+        )
+        account = self._account(contract.id)
+        self._grant_due_terms(contract, account, when)
+        self.save(contract, account)
+        return contract.latest_term
+
+    @staticmethod
+    def _late(due: datetime, at: datetime) -> bool:
+        return (at - due).total_seconds() > LATE_AFTER_SECONDS
+
+    def lapse_contract(
+        self, contract_id: UUID, *, at: datetime, late: bool | None = None
+    ) -> dict[str, Any]:
+        """Record that the latest term ended without renewal."""
+
+        def attempt() -> dict[str, Any]:
+            contract = self._contract(contract_id)
+            when = instant(at)
+            is_late = self._late(contract.latest_term["ends_at"], when) if late is None else late
+            contract.lapse(at=when, late=is_late)
+            self.save(contract)
+            return contract.lapses[-1]
+
+        lapse = self._retrying("lapse_contract", attempt)
+        log.info(
+            "contract_lapsed",
+            contract_id=str(contract_id),
+            term=lapse["term_number"],
+            late=lapse["late"],
+        )
+        return lapse
+
+    def terminate_contract(self, contract_id: UUID, *, reason: str, at: datetime) -> None:
+        """End an agreement now."""
+
+        def attempt() -> None:
+            contract = self._contract(contract_id)
+            contract.terminate(reason=reason, at=at)
+            self.save(contract)
+
+        self._retrying("terminate_contract", attempt)
+        log.info("contract_terminated", contract_id=str(contract_id))
+
+    def change_tier(self, contract_id: UUID, *, tier: str, at: datetime) -> str:
+        """Upgrade now (pro rata) or schedule a downgrade for renewal; returns what happened."""
+
+        def attempt() -> str:
+            contract = self._contract(contract_id)
+            revision = contract.calendar_revision
+            terms = self.terms_of(contract, instant(at))
+            outcome = contract.change_tier(terms=terms, to_tier=tier, at=at)
+            touched: list[Any] = [contract]
+            if outcome == "upgraded":
+                account = self._account(contract_id)
+                self._grant_due_terms(contract, account, instant(at))
+                for adjustment in contract.upgrades[-1]["adjustments"]:
+                    if adjustment["points"] > 0 or adjustment["sessions"] > 0:
+                        account.grant_upgrade(
+                            term_number=adjustment["term_number"],
+                            points=adjustment["points"],
+                            sessions=adjustment["sessions"],
+                            expires_at=adjustment["expires_at"],
+                            at=at,
+                        )
+                touched.append(account)
+            if contract.calendar_revision != revision:
+                touched.extend(
+                    self._recalculate_open_clocks(contract, f"tier changed to {tier}", instant(at))
+                )
+            self.save(*touched)
+            return outcome
+
+        outcome = self._retrying("change_tier", attempt)
+        log.info("contract_tier_changed", contract_id=str(contract_id), tier=tier, outcome=outcome)
+        return outcome
+
+    def add_contact(self, contract_id: UUID, *, email: str, at: datetime) -> list[str]:
+        """Name a contact; returns the named contacts."""
+
+        def attempt() -> list[str]:
+            contract = self._contract(contract_id)
+            contract.add_contact(email=email, terms=self.terms_of(contract, instant(at)), at=at)
+            self.save(contract)
+            return contract.contacts_at(instant(at))
+
+        return self._retrying("add_contact", attempt)
+
+    def remove_contact(self, contract_id: UUID, *, email: str, at: datetime) -> list[str]:
+        """Remove a named contact; returns the named contacts."""
+
+        def attempt() -> list[str]:
+            contract = self._contract(contract_id)
+            contract.remove_contact(email=email, at=at)
+            self.save(contract)
+            return contract.contacts_at(instant(at))
+
+        return self._retrying("remove_contact", attempt)
+
+    def assign_representative(self, contract_id: UUID, *, name: str, at: datetime) -> None:
+        """Assign the technical account representative (Premium)."""
+
+        def attempt() -> None:
+            contract = self._contract(contract_id)
+            contract.assign_representative(
+                name=name, terms=self.terms_of(contract, instant(at)), at=at
+            )
+            self.save(contract)
+
+        self._retrying("assign_representative", attempt)
+
+    def unassign_representative(self, contract_id: UUID, *, at: datetime) -> None:
+        """Unassign the technical account representative."""
+
+        def attempt() -> None:
+            contract = self._contract(contract_id)
+            contract.unassign_representative(at=at)
+            self.save(contract)
+
+        self._retrying("unassign_representative", attempt)
+
+    def book_appointment(
+        self, contract_id: UUID, *, starts_at: datetime, ends_at: datetime, at: datetime
+    ) -> list[UUID]:
+        """Book an appointment window; open clocks are recomputed in the same save.
+
+        Returns the tickets whose deadlines moved.
+        """
+
+        def attempt() -> list[UUID]:
+            contract = self._contract(contract_id)
+            contract.book_appointment(
+                starts_at=starts_at,
+                ends_at=ends_at,
+                terms=self.terms_of(contract, instant(at)),
+                regular=self.calendar_of(contract, with_appointments=False),
+                at=at,
+            )
+            reason = f"appointment booked {_window(starts_at, ends_at)}"
+            moved = self._recalculate_open_clocks(contract, reason, instant(at))
+            self.save(contract, *moved)
+            return [t.id for t in moved]
+
+        moved = self._retrying("book_appointment", attempt)
+        log.info("appointment_booked", contract_id=str(contract_id), recalculated=len(moved))
+        return moved
+
+    def cancel_appointment(
+        self, contract_id: UUID, *, starts_at: datetime, ends_at: datetime, at: datetime
+    ) -> list[UUID]:
+        """Cancel an appointment window; open clocks are recomputed in the same save."""
+
+        def attempt() -> list[UUID]:
+            contract = self._contract(contract_id)
+            contract.cancel_appointment(starts_at=starts_at, ends_at=ends_at, at=at)
+            reason = f"appointment cancelled {_window(starts_at, ends_at)}"
+            moved = self._recalculate_open_clocks(contract, reason, instant(at))
+            self.save(contract, *moved)
+            return [t.id for t in moved]
+
+        moved = self._retrying("cancel_appointment", attempt)
+        log.info("appointment_cancelled", contract_id=str(contract_id), recalculated=len(moved))
+        return moved
+
+    def get_contract(
+        self, contract_id: UUID, *, version: int | None = None, as_of: datetime | None = None
+    ) -> Contract:
+        """A contract now, at a version, or as it was recorded at an instant."""
+        return self._historic(
+            contract_id, Contract, UnknownContractError, "contract", version=version, as_of=as_of
+        )
+
+    # -- tickets -------------------------------------------------------------------------------
+
+    def open_ticket(
+        self,
+        *,
+        contract_id: UUID,
+        reporter: str,
+        version: str,
+        platform: str,
+        at: datetime,
+        severity: int | str | None = None,
+        license_kind: str | None = None,
+        key: str | None = None,
+    ) -> TicketOpening:
+        """Receive a support request: open it with its deadline, or decline and record why.
+
+        The external key makes ingestion idempotent: the same key with the same request returns
+        the first answer and records nothing; with a different request it is an error.
+        """
+        received_at = instant(at, "received_at")
+        address = email_address(reporter, "reporter")
+        product = parse_version(version)
+        platform_name = str(platform).strip().lower()
+        if not platform_name:
+            raise InvalidInputError("platform: name the platform, e.g. windows or linux")
+        external_key = str(key).strip() if key is not None else uuid4().hex
+        if not external_key or len(external_key) > 200:
+            raise InvalidInputError("key: between 1 and 200 characters")
+        ticket_id = Ticket.create_id(external_key)
+
+        def attempt() -> TicketOpening:
+            contract = self._contract(contract_id)
+            terms = self.terms_of(contract, received_at)
+            level = terms.default_severity if severity is None else parse_severity(severity)
+            kind = (license_kind or contract.license_kind).strip().lower()
+            existing = self._find(ticket_id)
+            if existing is not None:
+                return self._replayed_opening(
+                    existing,
+                    (contract_id, address, level, product.text, platform_name, kind),
+                    external_key,
+                )
+            decline = check_eligibility(
+                contract=contract,
+                catalog=self._catalog(),
+                terms=terms,
+                reporter=address,
+                version=product,
+                platform=platform_name,
+                license_kind=kind,
+                received_at=received_at,
+            )
+            if decline is not None:
+                ticket = Ticket.decline(
+                    external_key=external_key,
+                    contract_id=contract.id,
+                    customer=contract.customer,
+                    reporter=address,
+                    severity=level,
+                    product_version=product.text,
+                    platform=platform_name,
+                    license_kind=kind,
+                    received_at=received_at,
+                    reason=decline.reason,
+                    message=decline.message,
+                    details=decline.details,
+                )
+                self.save(ticket)
+                return TicketOpening(
+                    ticket.id, "declined", decline.reason, decline.message, decline.details
+                )
+            ticket = Ticket.open(
+                external_key=external_key,
+                contract_id=contract.id,
+                customer=contract.customer,
+                tier_terms=terms.tier(contract.tier_at(received_at)),
+                terms_version=terms.version,
+                thresholds=terms.warning_thresholds,
+                reporter=address,
+                severity=level,
+                version=product,
+                platform=platform_name,
+                license_kind=kind,
+                received_at=received_at,
+                calendar=self.calendar_of(contract),
+                calendar_revision=contract.calendar_revision,
+            )
+            contract.register_ticket(ticket_id=ticket.id, received_at=received_at)
+            self.save(ticket, contract)
+            return TicketOpening(ticket.id, "open", due_at=ticket.due_at)
+
+        opening = self._retrying("open_ticket", attempt)
+        if opening.recorded:
+            log.info(
+                "ticket_opened" if not opening.declined else "ticket_declined",
+                ticket_id=str(opening.ticket_id),
+                contract_id=str(contract_id),
+                reason=opening.reason,
+            )
+        return opening
+
+    @staticmethod
+    def _replayed_opening(existing: Any, request: tuple[Any, ...], key: str) -> TicketOpening:
+        if not isinstance(existing, Ticket):
+            raise IdempotencyConflictError(f"key {key!r} belongs to something other than a ticket")
+        recorded = (
+            existing.contract_id,
+            existing.reporter,
+            existing.opened_severity,
+            existing.product_version,
+            existing.platform,
+            existing.license_kind,
+        )
+        if recorded != request:
+            raise IdempotencyConflictError(
+                f"key {key!r} was used for a different request (ticket {existing.id}); "
+                "use a new key for a new request"
+            )
+        if existing.status == "declined":
+            return TicketOpening(
+                existing.id,
+                "declined",
+                existing.reason,
+                existing.message,
+                existing.details,
+                recorded=False,
+            )
+        return TicketOpening(existing.id, existing.status, due_at=existing.due_at, recorded=False)
+
+    def _ticket_command(
+        self,
+        use_case: str,
+        reference: str | UUID,
+        command: Callable[[Ticket, Contract], T],
+        *,
+        save_contract: bool = False,
+    ) -> T:
+        def attempt() -> T:
+            ticket = self._ticket(reference)
+            contract = self._contract(ticket.contract_id)
+            result = command(ticket, contract)
+            self.save(ticket, contract) if save_contract else self.save(ticket)
+            return result
+
+        result = self._retrying(use_case, attempt)
+        log.info(use_case, ticket_id=str(self.ticket_id(reference)))
+        return result
+
+    def _thresholds(self, ticket: Ticket) -> Sequence[Decimal]:
+        return load_terms(ticket.terms_version).warning_thresholds
+
+    def record_first_response(self, reference: str | UUID, *, at: datetime) -> str:
+        """Stop the response clock; returns `met` or `breached`."""
+
+        def command(ticket: Ticket, contract: Contract) -> str:
+            outcome = ticket.record_first_response(at=at, calendar=self.calendar_of(contract))
+            contract.stop_ticket_clock(ticket_id=ticket.id, at=at)
+            return outcome
+
+        return self._ticket_command("ticket_responded", reference, command, save_contract=True)
+
+    def hold_ticket(self, reference: str | UUID, *, at: datetime) -> None:
+        """Put a ticket on hold at the customer's request (the clock pauses)."""
+
+        def command(ticket: Ticket, contract: Contract) -> None:
+            ticket.hold(
+                at=at, calendar=self.calendar_of(contract), thresholds=self._thresholds(ticket)
+            )
+
+        self._ticket_command("ticket_held", reference, command)
+
+    def resume_ticket(self, reference: str | UUID, *, at: datetime) -> None:
+        """End a hold (the clock runs again)."""
+
+        def command(ticket: Ticket, contract: Contract) -> None:
+            ticket.resume(
+                at=at, calendar=self.calendar_of(contract), thresholds=self._thresholds(ticket)
+            )
+
+        self._ticket_command("ticket_resumed", reference, command)
+
+    def change_severity(self, reference: str | UUID, *, severity: int | str, at: datetime) -> None:
+        """Change a ticket's severity: same start, new target, new deadline."""
+        level = parse_severity(severity)
+
+        def command(ticket: Ticket, contract: Contract) -> None:
+            ticket.change_severity(
+                severity=level,
+                tier_terms=load_terms(ticket.terms_version).tier(ticket.tier),
+                at=at,
+                calendar=self.calendar_of(contract),
+                thresholds=self._thresholds(ticket),
+            )
+
+        self._ticket_command("ticket_severity_changed", reference, command)
+
+    def request_remote_assistance(self, reference: str | UUID, *, at: datetime) -> None:
+        """Ask for remote assistance (Premium and Advanced)."""
+
+        def command(ticket: Ticket, contract: Contract) -> None:
+            terms = self.terms_of(contract, instant(at))
+            ticket.request_remote_assistance(
+                tier_terms=terms.tier(contract.tier_at(instant(at))), at=at
+            )
+
+        self._ticket_command("remote_assistance_requested", reference, command)
+
+    def request_patch(self, reference: str | UUID, *, at: datetime) -> None:
+        """Ask for a patch (severity 1 or 2 on a supported line)."""
+
+        def command(ticket: Ticket, contract: Contract) -> None:
+            terms = self.terms_of(contract, instant(at))
+            catalog = self._catalog()
+            lines = (
+                catalog.supported_lines(instant(at), terms.eligibility.supported_release_lines)
+                if catalog
+                else []
+            )
+            ticket.request_patch(
+                supported_lines=lines, patch_severities=terms.eligibility.patch_severities, at=at
+            )
+
+        self._ticket_command("patch_requested", reference, command)
+
+    def resolve_ticket(self, reference: str | UUID, *, at: datetime) -> str | None:
+        """Resolve a ticket (a resolution without response is the first response)."""
+
+        def command(ticket: Ticket, contract: Contract) -> str | None:
+            outcome = ticket.resolve(at=at, calendar=self.calendar_of(contract))
+            contract.stop_ticket_clock(ticket_id=ticket.id, at=at)
+            return outcome
+
+        return self._ticket_command("ticket_resolved", reference, command, save_contract=True)
+
+    def reopen_ticket(self, reference: str | UUID, *, at: datetime) -> None:
+        """Reopen a resolved ticket."""
+        self._ticket_command("ticket_reopened", reference, lambda t, _c: t.reopen(at=at))
+
+    def close_ticket(self, reference: str | UUID, *, at: datetime) -> None:
+        """Close a resolved ticket."""
+        self._ticket_command("ticket_closed", reference, lambda t, _c: t.close(at=at))
+
+    def waive_breach(self, reference: str | UUID, *, reason: str, actor: str, at: datetime) -> None:
+        """Waive a breach, with reason and actor (the breach stays on record)."""
+        self._ticket_command(
+            "breach_waived",
+            reference,
+            lambda t, _c: t.waive_breach(reason=reason, actor=actor, at=at),
+        )
+
+    def record_warning(
+        self, reference: str | UUID, *, share: Decimal, at: datetime, late: bool
+    ) -> bool:
+        """Record a reached warning (the scheduler's); False when it no longer applies."""
+        return self._ticket_command(
+            "warning_reached",
+            reference,
+            lambda t, _c: t.record_warning(share=share, at=at, late=late),
+        )
+
+    def record_breach(self, reference: str | UUID, *, at: datetime, late: bool) -> bool:
+        """Record a breached deadline (the scheduler's); False when it no longer applies."""
+        return self._ticket_command(
+            "response_deadline_breached", reference, lambda t, _c: t.record_breach(at=at, late=late)
+        )
+
+    def get_ticket(
+        self, reference: str | UUID, *, version: int | None = None, as_of: datetime | None = None
+    ) -> Ticket:
+        """A ticket (by id or external key) now, at a version, or as recorded at an instant."""
+        return self._historic(
+            self.ticket_id(reference),
+            Ticket,
+            UnknownTicketError,
+            "ticket",
+            version=version,
+            as_of=as_of,
+        )
+
+    # -- credits -------------------------------------------------------------------------------
+
+    def _credit_command(
+        self,
+        use_case: str,
+        contract_id: UUID,
+        command: Callable[[Contract, CreditAccount], T],
+    ) -> T:
+        def attempt() -> T:
+            contract = self._contract(contract_id)
+            account = self._account(contract_id)
+            result = command(contract, account)
+            self.save(account)
+            return result
+
+        return self._retrying(use_case, attempt)
+
+    @staticmethod
+    def _require_agreement(contract: Contract, at: datetime, what: str) -> None:
+        if contract.term_at(at) is None:
+            raise AgreementNotValidError(f"cannot {what}: {contract.validity_problem(at)}")
+
+    def purchase_credits(
+        self,
+        contract_id: UUID,
+        *,
+        points: Decimal,
+        price: Decimal,
+        key: str,
+        at: datetime,
+        expires_at: datetime | None = None,
+    ) -> dict[str, Any]:
+        """Buy a package of points; idempotent by key."""
+
+        def command(contract: Contract, account: CreditAccount) -> dict[str, Any]:
+            when = instant(at)
+            if str(key).strip() not in account.purchases:
+                self._require_agreement(contract, when, "purchase points")
+                self._grant_due_terms(contract, account, when)
+            lot_id, recorded = account.purchase(
+                points=points,
+                price=price,
+                currency=contract.currency,
+                key=key,
+                expires_at=expires_at,
+                at=when,
+            )
+            return {"lot_id": lot_id, "recorded": recorded, **account.lots[lot_id]}
+
+        result = self._credit_command("purchase_credits", contract_id, command)
+        if result["recorded"]:
+            log.info(
+                "credits_purchased", contract_id=str(contract_id), points=str(result["amount"])
+            )
+        return result
+
+    def consume_credits(
+        self,
+        contract_id: UUID,
+        *,
+        points: Decimal,
+        activity: str,
+        key: str,
+        at: datetime,
+        ticket: str | UUID | None = None,
+    ) -> dict[str, Any]:
+        """Use points for a support activity; idempotent by key, never below zero."""
+        ticket_id = self.ticket_id(ticket) if ticket is not None else None
+
+        def command(contract: Contract, account: CreditAccount) -> dict[str, Any]:
+            when = instant(at)
+            if ticket_id is not None:
+                found = self._ticket(ticket_id)
+                if found.contract_id != contract.id:
+                    raise UnknownTicketError(f"ticket {ticket_id} belongs to another contract")
+            if str(key).strip() not in account.consumptions:
+                self._require_agreement(contract, when, "consume points")
+                self._grant_due_terms(contract, account, when)
+            consumption, recorded = account.consume(
+                points=points, activity=activity, key=key, ticket_id=ticket_id, at=when
+            )
+            return {
+                "key": str(key).strip(),
+                "recorded": recorded,
+                **consumption,
+                "balance": account.available(POINTS, when),
+            }
+
+        result = self._credit_command("consume_credits", contract_id, command)
+        if result["recorded"]:
+            log.info("credits_consumed", contract_id=str(contract_id), points=str(result["points"]))
+        return result
+
+    def reverse_consumption(
+        self,
+        contract_id: UUID,
+        *,
+        key: str,
+        reason: str,
+        at: datetime,
+        points: Decimal | None = None,
+    ) -> dict[str, Any]:
+        """Return points of a consumption to the lots they came from."""
+
+        def command(_contract: Contract, account: CreditAccount) -> dict[str, Any]:
+            when = instant(at)
+            reversal, recorded = account.reverse(key=key, points=points, reason=reason, at=when)
+            return {
+                "key": str(key).strip(),
+                "recorded": recorded,
+                **reversal,
+                "balance": account.available(POINTS, when),
+            }
+
+        result = self._credit_command("reverse_consumption", contract_id, command)
+        if result["recorded"]:
+            log.info(
+                "consumption_reversed", contract_id=str(contract_id), points=str(result["points"])
+            )
+        return result
+
+    def hold_training(
+        self, contract_id: UUID, *, at: datetime, key: str | None = None, topic: str = ""
+    ) -> dict[str, Any]:
+        """Hold one 30-minute online training session."""
+        session_key = key or uuid4().hex
+
+        def command(contract: Contract, account: CreditAccount) -> dict[str, Any]:
+            when = instant(at)
+            if session_key not in account.trainings:
+                self._require_agreement(contract, when, "hold a training session")
+                self._grant_due_terms(contract, account, when)
+            minutes = self.terms_of(contract, when).session_minutes
+            session, recorded = account.hold_training(
+                key=session_key, topic=topic, minutes=minutes, at=when
+            )
+            return {
+                "key": session_key,
+                "recorded": recorded,
+                **session,
+                "sessions_left": account.available(SESSIONS, when),
+            }
+
+        return self._credit_command("training_session_held", contract_id, command)
+
+    def grant_due_terms(self, contract_id: UUID, *, at: datetime) -> list[int]:
+        """Grant the terms that have begun and were not granted yet (the scheduler's)."""
+        return self._credit_command(
+            "term_granted", contract_id, lambda c, a: self._grant_due_terms(c, a, instant(at))
+        )
+
+    def expire_lot(self, contract_id: UUID, *, lot_id: str, at: datetime, late: bool) -> bool:
+        """Record a lot's expiry (the scheduler's); False when already recorded."""
+        return self._credit_command(
+            "lot_expired", contract_id, lambda _c, a: a.expire_lot(lot_id=lot_id, at=at, late=late)
+        )
+
+    def get_account(
+        self, contract_id: UUID, *, version: int | None = None, as_of: datetime | None = None
+    ) -> CreditAccount:
+        """A contract's credit account now, at a version, or as recorded at an instant."""
+        self._contract(contract_id)
+        return self._historic(
+            CreditAccount.create_id(contract_id),
+            CreditAccount,
+            UnknownContractError,
+            "credit account",
+            version=version,
+            as_of=as_of,
+        )
+
+    # -- history -------------------------------------------------------------------------------
+
+    def _historic(
+        self,
+        aggregate_id: UUID,
+        kind: type[A],
+        error: type[Exception],
+        what: str,
+        *,
+        version: int | None,
+        as_of: datetime | None,
+    ) -> A:
+        if as_of is not None:
+            when = instant(as_of, "as of")
+            recorded = [
+                e.originator_version
+                for e in self.events.get(aggregate_id)
+                if cast("Any", e).timestamp <= when
+            ]
+            if not recorded:
+                raise error(f"no {what} {aggregate_id} was recorded by {when.isoformat()}")
+            version = recorded[-1] if version is None else min(version, recorded[-1])
+        if version is not None and version < 1:
+            raise InvalidInputError(f"version: versions start at 1, got {version}")
+        try:
+            found: Any = self.repository.get(aggregate_id, version=version)
+        except AggregateNotFoundError:
+            raise error(
+                f"no {what} {aggregate_id}" + (f" at version {version}" if version else "")
+            ) from None
+        if not isinstance(found, kind):
+            raise error(f"{aggregate_id} is not a {what}")
+        if version is not None and found.version != version:
+            raise error(f"{what} {aggregate_id} has no version {version}; it is at {found.version}")
+        return found
+
+    def list_events(self, aggregate_id: UUID) -> list[Any]:
+        """Every event of one aggregate, oldest first."""
+        events = list(self.events.get(aggregate_id))
+        if not events:
+            raise UnknownAggregateError(f"nothing was recorded for {aggregate_id}")
+        return events
+
+
+def _window(start: datetime, end: datetime) -> str:
+    return f"{instant(start, 'from').isoformat()} to {instant(end, 'to').isoformat()}"

@@ -1,0 +1,80 @@
+"""What every aggregate shares: deterministic ids, instants and amounts checked at the door."""
+
+from __future__ import annotations
+
+import re
+from datetime import UTC, datetime
+from decimal import ROUND_HALF_UP, Decimal
+from uuid import UUID, uuid5
+
+from ledger.domain.calendar import require_aware
+from ledger.domain.errors import InvalidAmountError, InvalidEmailError, OutOfOrderError
+
+# Deterministic ids are uuid5 in this namespace; it never changes.
+NAMESPACE = UUID("7d0c52a4-3c47-5a0e-9d5e-4c1b0e3c2a10")
+CENT = Decimal("0.01")
+_EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
+
+
+def deterministic_id(kind: str, key: str) -> UUID:
+    """The id of the `kind` aggregate with natural key `key` (idempotent ingestion)."""
+    return uuid5(NAMESPACE, f"{kind}:{key}")
+
+
+def instant(value: datetime, name: str = "at") -> datetime:
+    """An aware instant in UTC; naive datetimes are refused."""
+    return require_aware(value, name).astimezone(UTC)
+
+
+def money(value: Decimal) -> Decimal:
+    """An amount of money rounded half-up to cents."""
+    return value.quantize(CENT, rounding=ROUND_HALF_UP)
+
+
+def points(value: Decimal) -> Decimal:
+    """Support points, rounded half-up to hundredths (the ledger's smallest unit of points)."""
+    return value.quantize(CENT, rounding=ROUND_HALF_UP)
+
+
+def positive_points(value: Decimal, name: str = "points") -> Decimal:
+    """Points that must be greater than zero and exact to hundredths."""
+    if not isinstance(value, Decimal) or not value.is_finite():
+        raise InvalidAmountError(f"{name} must be a decimal number, got {value!r}")
+    if value <= 0:
+        raise InvalidAmountError(f"{name} must be greater than zero, got {value}")
+    if value != value.quantize(CENT):
+        raise InvalidAmountError(f"{name} can have at most two decimal places, got {value}")
+    return value.quantize(CENT)
+
+
+def non_negative_money(value: Decimal, name: str) -> Decimal:
+    """A price or fee: zero or more, exact to cents."""
+    if not isinstance(value, Decimal) or not value.is_finite():
+        raise InvalidAmountError(f"{name} must be a decimal number, got {value!r}")
+    if value < 0:
+        raise InvalidAmountError(f"{name} must not be negative, got {value}")
+    if value != value.quantize(CENT):
+        raise InvalidAmountError(f"{name} can have at most two decimal places, got {value}")
+    return value.quantize(CENT)
+
+
+def email_address(value: str, name: str = "email") -> str:
+    """A plausible email address, lower-cased for comparison."""
+    text = str(value).strip().lower()
+    if not _EMAIL.match(text):
+        raise InvalidEmailError(f"{name}: {value!r} is not an email address")
+    return text
+
+
+def not_before(at: datetime, last: datetime | None, what: str) -> None:
+    """Refuse a fact dated before the last fact it must follow."""
+    if last is not None and at < last:
+        raise OutOfOrderError(
+            f"{what}: {at.isoformat()} is before the last recorded fact at {last.isoformat()}; "
+            "facts of this record are entered in the order they happened"
+        )
+
+
+def later(a: datetime | None, b: datetime) -> datetime:
+    """The later of two instants (the first may be missing)."""
+    return b if a is None or b > a else a

@@ -1,0 +1,756 @@
+"""A support request: eligibility decided, response clock kept, lifecycle recorded.
+
+The response clock starts when the request is received (counting from the next covered
+instant) and stops at the first response. It pauses while the ticket is on hold at the
+customer's request. Every change to the clock (hold, resume, severity, calendar) recomputes the
+deadline and warning instants from the clock's running periods and writes them into the event.
+Met or breached is decided by the times: a first response after the deadline is a breach even
+if no breach event was recorded in time; a recorded breach is never rewritten, only waived.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from typing import TYPE_CHECKING, Any
+
+from eventsourcing.domain import Aggregate
+
+from ledger.domain.base import deterministic_id, email_address, instant, later
+from ledger.domain.errors import (
+    InvalidInputError,
+    NotIncludedInTierError,
+    OutOfOrderError,
+    PatchNotEligibleError,
+    TicketDeclinedError,
+    TicketStateError,
+)
+from ledger.domain.sla import ClockFigures, clock_figures, covered_used
+
+if TYPE_CHECKING:
+    from collections.abc import Sequence
+    from decimal import Decimal
+    from uuid import UUID
+
+    from ledger.domain.calendar import BusinessCalendar
+    from ledger.domain.releases import Version
+    from ledger.domain.terms import TierTerms
+
+OPEN = "open"
+ON_HOLD = "on_hold"
+RESOLVED = "resolved"
+CLOSED = "closed"
+DECLINED = "declined"
+
+
+def _warnings_data(figures: ClockFigures, reached: Sequence[Decimal] = ()) -> list[dict[str, Any]]:
+    return [{"share": w.share, "at": w.at, "reached": w.share in reached} for w in figures.warnings]
+
+
+class Ticket(Aggregate):
+    """One support request and its response clock."""
+
+    @staticmethod
+    def create_id(external_key: str) -> UUID:
+        """Tickets are identified by their external key, so ingestion is idempotent."""
+        return deterministic_id("ticket", external_key)
+
+    # -- creation ------------------------------------------------------------------------------
+
+    class Opened(Aggregate.Created):
+        """An eligible request was received; its clock and deadline were computed."""
+
+        external_key: str
+        contract_id: UUID
+        customer: str
+        tier: str
+        terms_version: str
+        reporter: str
+        severity: int
+        product_version: str
+        release_line: str
+        platform: str
+        license_kind: str
+        received_at: datetime
+        target_seconds: int
+        due_at: datetime
+        warnings: list[dict[str, Any]]
+        calendar_revision: int
+
+        def apply(self, aggregate: Any) -> None:
+            t = aggregate
+            _common(t, self)
+            t.status = OPEN
+            t.tier = self.tier
+            t.terms_version = self.terms_version
+            t.release_line = self.release_line
+            t.target_seconds = self.target_seconds
+            t.periods = [{"start": self.received_at, "end": None}]
+            t.due_at = self.due_at
+            t.original_due_at = self.due_at
+            t.warnings = self.warnings
+            t.calendar_revision = self.calendar_revision
+            t.clock_at = self.received_at
+            t.responded_at = None
+            t.outcome = None
+            t.breach_recorded = False
+            t.breach_waived = False
+            t.resolved_at = None
+            t.closed_at = None
+            t.remote_assistance = []
+            t.patches = []
+            t.reopened = 0
+
+    class RequestDeclined(Aggregate.Created):
+        """A request was declined under the eligibility rules, and who asked and why is kept."""
+
+        external_key: str
+        contract_id: UUID
+        customer: str
+        reporter: str
+        severity: int
+        product_version: str
+        platform: str
+        license_kind: str
+        received_at: datetime
+        reason: str
+        message: str
+        details: dict[str, Any]
+
+        def apply(self, aggregate: Any) -> None:
+            _common(aggregate, self)
+            aggregate.status = DECLINED
+            aggregate.reason = self.reason
+            aggregate.message = self.message
+            aggregate.details = self.details
+
+    # -- the clock -----------------------------------------------------------------------------
+
+    class Held(Aggregate.Event):
+        """The ticket went on hold at the customer's request; the clock pauses."""
+
+        held_at: datetime
+        due_at: datetime | None
+        warnings: list[dict[str, Any]]
+
+        def apply(self, aggregate: Any) -> None:
+            aggregate.periods[-1]["end"] = self.held_at
+            _set_figures(aggregate, self.due_at, self.warnings)
+            aggregate.status = ON_HOLD
+            aggregate.clock_at = self.held_at
+            aggregate.last_at = later(aggregate.last_at, self.held_at)
+
+    class Resumed(Aggregate.Event):
+        """The hold ended; the clock runs again, with a new deadline."""
+
+        resumed_at: datetime
+        due_at: datetime | None
+        warnings: list[dict[str, Any]]
+
+        def apply(self, aggregate: Any) -> None:
+            aggregate.periods.append({"start": self.resumed_at, "end": None})
+            _set_figures(aggregate, self.due_at, self.warnings)
+            aggregate.status = OPEN
+            aggregate.clock_at = self.resumed_at
+            aggregate.last_at = later(aggregate.last_at, self.resumed_at)
+
+    class SeverityChanged(Aggregate.Event):
+        """The severity changed: same start, new target, new deadline ; the old one is kept."""
+
+        severity: int
+        previous_severity: int
+        target_seconds: int
+        previous_due_at: datetime | None
+        due_at: datetime | None
+        warnings: list[dict[str, Any]]
+        changed_at: datetime
+
+        def apply(self, aggregate: Any) -> None:
+            aggregate.severity = self.severity
+            aggregate.target_seconds = self.target_seconds
+            if aggregate.responded_at is None:
+                _set_figures(aggregate, self.due_at, self.warnings)
+                aggregate.clock_at = later(aggregate.clock_at, self.changed_at)
+            aggregate.last_at = later(aggregate.last_at, self.changed_at)
+
+    class DeadlineRecalculated(Aggregate.Event):
+        """The contract's calendar changed; the open clock was recomputed."""
+
+        reason: str
+        previous_due_at: datetime | None
+        due_at: datetime | None
+        warnings: list[dict[str, Any]]
+        calendar_revision: int
+        recalculated_at: datetime
+
+        def apply(self, aggregate: Any) -> None:
+            _set_figures(aggregate, self.due_at, self.warnings)
+            aggregate.calendar_revision = self.calendar_revision
+
+    class WarningReached(Aggregate.Event):
+        """A share of the response target was used up without a response."""
+
+        share: Decimal
+        warning_at: datetime
+        recorded_at: datetime
+        late: bool
+
+        def apply(self, aggregate: Any) -> None:
+            for warning in aggregate.warnings:
+                if warning["share"] == self.share:
+                    warning["reached"] = True
+
+    class ResponseDeadlineBreached(Aggregate.Event):
+        """The deadline passed without a first response."""
+
+        due_at: datetime
+        recorded_at: datetime
+        late: bool
+
+        def apply(self, aggregate: Any) -> None:
+            aggregate.breach_recorded = True
+
+    class FirstResponseRecorded(Aggregate.Event):
+        """The first response was given; the clock stopped; met or breached by the times."""
+
+        responded_at: datetime
+        due_at: datetime | None
+        outcome: str
+        used_seconds: int
+        overdue_seconds: int
+
+        def apply(self, aggregate: Any) -> None:
+            if aggregate.periods[-1]["end"] is None:
+                aggregate.periods[-1]["end"] = self.responded_at
+            aggregate.responded_at = self.responded_at
+            aggregate.outcome = self.outcome
+            aggregate.clock_at = self.responded_at
+            aggregate.last_at = later(aggregate.last_at, self.responded_at)
+
+    class BreachWaived(Aggregate.Event):
+        """A recorded breach was waived (a correction, with reason and actor)."""
+
+        reason: str
+        actor: str
+        waived_at: datetime
+
+        def apply(self, aggregate: Any) -> None:
+            aggregate.breach_waived = True
+            aggregate.last_at = later(aggregate.last_at, self.waived_at)
+
+    # -- the lifecycle -------------------------------------------------------------------------
+
+    class RemoteAssistanceRequested(Aggregate.Event):
+        """Remote assistance was requested (Premium and Advanced)."""
+
+        requested_at: datetime
+
+        def apply(self, aggregate: Any) -> None:
+            aggregate.remote_assistance.append(self.requested_at)
+            aggregate.last_at = later(aggregate.last_at, self.requested_at)
+
+    class PatchRequested(Aggregate.Event):
+        """A patch was requested for a critical defect on a supported line."""
+
+        product_version: str
+        release_line: str
+        severity: int
+        requested_at: datetime
+
+        def apply(self, aggregate: Any) -> None:
+            aggregate.patches.append(
+                {"release_line": self.release_line, "requested_at": self.requested_at}
+            )
+            aggregate.last_at = later(aggregate.last_at, self.requested_at)
+
+    class Resolved(Aggregate.Event):
+        """The request was resolved."""
+
+        resolved_at: datetime
+
+        def apply(self, aggregate: Any) -> None:
+            aggregate.status = RESOLVED
+            aggregate.resolved_at = self.resolved_at
+            aggregate.last_at = later(aggregate.last_at, self.resolved_at)
+
+    class Reopened(Aggregate.Event):
+        """A resolved request was reopened (the response clock does not restart)."""
+
+        reopened_at: datetime
+
+        def apply(self, aggregate: Any) -> None:
+            aggregate.status = OPEN
+            aggregate.resolved_at = None
+            aggregate.reopened += 1
+            aggregate.last_at = later(aggregate.last_at, self.reopened_at)
+
+    class Closed(Aggregate.Event):
+        """A resolved request was closed; it takes no further commands."""
+
+        closed_at: datetime
+
+        def apply(self, aggregate: Any) -> None:
+            aggregate.status = CLOSED
+            aggregate.closed_at = self.closed_at
+            aggregate.last_at = later(aggregate.last_at, self.closed_at)
+
+    # -- state ---------------------------------------------------------------------------------
+
+    if TYPE_CHECKING:  # declared for readers and mypy; eventsourcing would make annotations fields
+        external_key: str
+        contract_id: UUID
+        customer: str
+        reporter: str
+        severity: int
+        opened_severity: int
+        product_version: str
+        platform: str
+        license_kind: str
+        received_at: datetime
+        status: str
+        last_at: datetime
+        # opened tickets only
+        tier: str
+        terms_version: str
+        release_line: str
+        target_seconds: int
+        periods: list[dict[str, Any]]
+        due_at: datetime | None
+        original_due_at: datetime
+        warnings: list[dict[str, Any]]
+        calendar_revision: int
+        clock_at: datetime
+        responded_at: datetime | None
+        outcome: str | None
+        breach_recorded: bool
+        breach_waived: bool
+        resolved_at: datetime | None
+        closed_at: datetime | None
+        remote_assistance: list[datetime]
+        patches: list[dict[str, Any]]
+        reopened: int
+        # declined tickets only
+        reason: str
+        message: str
+        details: dict[str, Any]
+
+    # -- creation commands ---------------------------------------------------------------------
+
+    @classmethod
+    def open(
+        cls,
+        *,
+        external_key: str,
+        contract_id: UUID,
+        customer: str,
+        tier_terms: TierTerms,
+        terms_version: str,
+        thresholds: Sequence[Decimal],
+        reporter: str,
+        severity: int,
+        version: Version,
+        platform: str,
+        license_kind: str,
+        received_at: datetime,
+        calendar: BusinessCalendar,
+        calendar_revision: int,
+    ) -> Ticket:
+        """Open an eligible request: compute its deadline and warnings once."""
+        received = instant(received_at, "received_at")
+        target = tier_terms.response_target(severity)
+        figures = clock_figures(calendar, [(received, None)], target, thresholds)
+        return cls._create(
+            cls.Opened,
+            id=cls.create_id(external_key),
+            external_key=external_key,
+            contract_id=contract_id,
+            customer=customer,
+            tier=tier_terms.tier.value,
+            terms_version=terms_version,
+            reporter=email_address(reporter, "reporter"),
+            severity=severity,
+            product_version=version.text,
+            release_line=version.line,
+            platform=platform,
+            license_kind=license_kind,
+            received_at=received,
+            target_seconds=int(target.total_seconds()),
+            due_at=figures.due_at,
+            warnings=_warnings_data(figures),
+            calendar_revision=calendar_revision,
+        )
+
+    @classmethod
+    def decline(
+        cls,
+        *,
+        external_key: str,
+        contract_id: UUID,
+        customer: str,
+        reporter: str,
+        severity: int,
+        product_version: str,
+        platform: str,
+        license_kind: str,
+        received_at: datetime,
+        reason: str,
+        message: str,
+        details: dict[str, Any],
+    ) -> Ticket:
+        """Record a declined request: who asked, and why it was declined."""
+        return cls._create(
+            cls.RequestDeclined,
+            id=cls.create_id(external_key),
+            external_key=external_key,
+            contract_id=contract_id,
+            customer=customer,
+            reporter=email_address(reporter, "reporter"),
+            severity=severity,
+            product_version=product_version,
+            platform=platform,
+            license_kind=license_kind,
+            received_at=instant(received_at, "received_at"),
+            reason=reason,
+            message=message,
+            details=details,
+        )
+
+    # -- clock commands ------------------------------------------------------------------------
+
+    def hold(
+        self, *, at: datetime, calendar: BusinessCalendar, thresholds: Sequence[Decimal]
+    ) -> None:
+        """Pause the clock at the customer's request."""
+        when = self._clock_command(at, "put on hold")
+        if self.status != OPEN:
+            raise TicketStateError(f"only an open ticket can go on hold; this one is {self.status}")
+        periods = self._periods()
+        periods[-1] = (periods[-1][0], when)
+        figures = clock_figures(calendar, periods, self.target, thresholds)
+        self.trigger_event(
+            self.Held,
+            held_at=when,
+            due_at=figures.due_at,
+            warnings=_warnings_data(figures, self._reached()),
+        )
+
+    def resume(
+        self, *, at: datetime, calendar: BusinessCalendar, thresholds: Sequence[Decimal]
+    ) -> None:
+        """Run the clock again after a hold."""
+        when = self._clock_command(at, "resume")
+        if self.status != ON_HOLD:
+            raise TicketStateError(f"only a ticket on hold can resume; this one is {self.status}")
+        periods = [*self._periods(), (when, None)]
+        figures = clock_figures(calendar, periods, self.target, thresholds)
+        self.trigger_event(
+            self.Resumed,
+            resumed_at=when,
+            due_at=figures.due_at,
+            warnings=_warnings_data(figures, self._reached()),
+        )
+
+    def change_severity(
+        self,
+        *,
+        severity: int,
+        tier_terms: TierTerms,
+        at: datetime,
+        calendar: BusinessCalendar,
+        thresholds: Sequence[Decimal],
+    ) -> None:
+        """Change the severity: same start, the new severity's target, a new deadline."""
+        self._require_opened("change the severity")
+        when = instant(at)
+        if self.status == CLOSED:
+            raise TicketStateError("a closed ticket takes no further changes")
+        if severity == self.severity:
+            raise TicketStateError(f"the ticket is already severity {severity}")
+        if self.responded_at is None:
+            when = self._clock_command(at, "change the severity")
+        elif when < self.received_at:
+            raise OutOfOrderError("the severity cannot change before the request was received")
+        target = tier_terms.response_target(severity)
+        if self.responded_at is None:
+            figures = clock_figures(calendar, self._periods(), target, thresholds)
+            due_at, warnings = figures.due_at, _warnings_data(figures, self._reached())
+        else:
+            due_at, warnings = self.due_at, self.warnings
+        self.trigger_event(
+            self.SeverityChanged,
+            severity=severity,
+            previous_severity=self.severity,
+            target_seconds=int(target.total_seconds()),
+            previous_due_at=self.due_at,
+            due_at=due_at,
+            warnings=warnings,
+            changed_at=when,
+        )
+
+    def recalculate(
+        self,
+        *,
+        reason: str,
+        at: datetime,
+        calendar: BusinessCalendar,
+        calendar_revision: int,
+        thresholds: Sequence[Decimal],
+    ) -> bool:
+        """Recompute an open clock after a calendar change; True if anything moved.
+
+        Closed clocks and recorded breaches never move.
+        """
+        if self.status == DECLINED or self.responded_at is not None or self.breach_recorded:
+            return False
+        figures = clock_figures(calendar, self._periods(), self.target, thresholds)
+        warnings = _warnings_data(figures, self._reached())
+        for old, new in zip(self.warnings, warnings, strict=True):
+            if old["reached"]:
+                new["at"] = old["at"]
+        if figures.due_at == self.due_at and warnings == self.warnings:
+            return False
+        self.trigger_event(
+            self.DeadlineRecalculated,
+            reason=reason,
+            previous_due_at=self.due_at,
+            due_at=figures.due_at,
+            warnings=warnings,
+            calendar_revision=calendar_revision,
+            recalculated_at=instant(at),
+        )
+        return True
+
+    def record_first_response(self, *, at: datetime, calendar: BusinessCalendar) -> str:
+        """Stop the clock; met or breached is decided by the times. Returns the outcome.
+
+        If a breach was recorded but the response came by the deadline (entered late), the
+        breach is waived in the same step, so exactly one outcome holds.
+        """
+        self._require_opened("record a response")
+        if self.responded_at is not None:
+            raise TicketStateError(
+                f"the first response was already recorded at {self.responded_at.isoformat()}"
+            )
+        if self.status in (RESOLVED, CLOSED):
+            raise TicketStateError(f"the ticket is {self.status}")
+        when = instant(at)
+        if when < self.clock_at:
+            raise OutOfOrderError(
+                f"a response at {when.isoformat()} would come before the clock's last change "
+                f"at {self.clock_at.isoformat()}"
+            )
+        periods = self._periods()
+        if periods[-1][1] is None:
+            periods[-1] = (periods[-1][0], when)
+        due_at = self.due_at
+        breached = due_at is not None and when > due_at
+        used = covered_used(calendar, periods, when)
+        overdue = max(used - self.target, timedelta(0))
+        self.trigger_event(
+            self.FirstResponseRecorded,
+            responded_at=when,
+            due_at=due_at,
+            outcome="breached" if breached else "met",
+            used_seconds=int(used.total_seconds()),
+            overdue_seconds=int(overdue.total_seconds()),
+        )
+        if self.breach_recorded and not breached and not self.breach_waived:
+            self.trigger_event(
+                self.BreachWaived,
+                reason=f"the first response at {when.isoformat()} came by the deadline",
+                actor="ledger",
+                waived_at=when,
+            )
+        return "breached" if breached else "met"
+
+    def record_warning(self, *, share: Decimal, at: datetime, late: bool) -> bool:
+        """Record a reached warning share; False if it no longer applies or is recorded already."""
+        if self.status == DECLINED or self.responded_at is not None:
+            return False
+        for warning in self.warnings:
+            if warning["share"] == share:
+                if warning["reached"] or warning["at"] is None or instant(at) < warning["at"]:
+                    return False
+                self.trigger_event(
+                    self.WarningReached,
+                    share=share,
+                    warning_at=warning["at"],
+                    recorded_at=instant(at),
+                    late=late,
+                )
+                return True
+        return False
+
+    def record_breach(self, *, at: datetime, late: bool) -> bool:
+        """Record that the deadline passed without response; False if it no longer applies."""
+        if self.status == DECLINED or self.responded_at is not None or self.breach_recorded:
+            return False
+        when = instant(at)
+        if self.due_at is None or when <= self.due_at:
+            return False
+        self.trigger_event(
+            self.ResponseDeadlineBreached, due_at=self.due_at, recorded_at=when, late=late
+        )
+        return True
+
+    def waive_breach(self, *, reason: str, actor: str, at: datetime) -> None:
+        """Waive a breach (recorded or by the times), with a reason and who decided."""
+        self._require_opened("waive a breach")
+        if not (self.breach_recorded or self.outcome == "breached"):
+            raise TicketStateError("the ticket has no breach to waive")
+        if self.breach_waived:
+            raise TicketStateError("the breach was already waived")
+        why, who = str(reason).strip(), str(actor).strip()
+        if not why or not who:
+            raise InvalidInputError("a waiver needs a reason and an actor")
+        self.trigger_event(self.BreachWaived, reason=why, actor=who, waived_at=instant(at))
+
+    # -- lifecycle commands --------------------------------------------------------------------
+
+    def request_remote_assistance(self, *, tier_terms: TierTerms, at: datetime) -> None:
+        """Ask for remote assistance, as the contract's tier allows."""
+        when = self._lifecycle(at, "request remote assistance")
+        if not tier_terms.remote_assistance:
+            raise NotIncludedInTierError(
+                f"the {tier_terms.title} tier includes no remote assistance"
+            )
+        self.trigger_event(self.RemoteAssistanceRequested, requested_at=when)
+
+    def request_patch(
+        self, *, supported_lines: Sequence[str], patch_severities: Sequence[int], at: datetime
+    ) -> None:
+        """Ask for a patch: only for critical severities on a supported release line."""
+        when = self._lifecycle(at, "request a patch")
+        if self.severity not in patch_severities:
+            raise PatchNotEligibleError(
+                f"patches are issued for severities {', '.join(map(str, patch_severities))} only; "
+                f"this ticket is severity {self.severity}"
+            )
+        if self.release_line not in supported_lines:
+            raise PatchNotEligibleError(
+                "patches are issued for the supported lines "
+                f"{', '.join(supported_lines) or '(none)'}; "
+                f"{self.product_version} is on line {self.release_line}"
+            )
+        self.trigger_event(
+            self.PatchRequested,
+            product_version=self.product_version,
+            release_line=self.release_line,
+            severity=self.severity,
+            requested_at=when,
+        )
+
+    def resolve(self, *, at: datetime, calendar: BusinessCalendar) -> str | None:
+        """Resolve the request; if no response was recorded, the resolution is the first one.
+
+        Returns the SLA outcome when the resolution stopped the clock.
+        """
+        self._require_opened("resolve")
+        if self.status not in (OPEN, ON_HOLD):
+            raise TicketStateError(
+                f"only an open ticket can be resolved; this one is {self.status}"
+            )
+        outcome = None
+        if self.responded_at is None:
+            outcome = self.record_first_response(at=at, calendar=calendar)
+        when = self._lifecycle(at, "resolve")
+        self.trigger_event(self.Resolved, resolved_at=when)
+        return outcome
+
+    def reopen(self, *, at: datetime) -> None:
+        """Reopen a resolved request."""
+        self._require_opened("reopen")
+        if self.status != RESOLVED:
+            raise TicketStateError(
+                f"only a resolved ticket can be reopened; this one is {self.status}"
+            )
+        self.trigger_event(self.Reopened, reopened_at=self._lifecycle(at, "reopen"))
+
+    def close(self, *, at: datetime) -> None:
+        """Close a resolved request."""
+        self._require_opened("close")
+        if self.status != RESOLVED:
+            raise TicketStateError(
+                f"only a resolved ticket can be closed; this one is {self.status}"
+            )
+        self.trigger_event(self.Closed, closed_at=self._lifecycle(at, "close"))
+
+    # -- questions -----------------------------------------------------------------------------
+
+    @property
+    def target(self) -> timedelta:
+        """The response target in covered time."""
+        return timedelta(seconds=self.target_seconds)
+
+    @property
+    def clock_state(self) -> str:
+        """`running`, `paused`, `stopped`, or `none` for a declined request."""
+        if self.status == DECLINED:
+            return "none"
+        if self.responded_at is not None:
+            return "stopped"
+        return "paused" if self.periods[-1]["end"] is not None else "running"
+
+    def breached_by(self, at: datetime) -> bool:
+        """Whether, by the times, the clock is breached at `at` (waivers aside)."""
+        if self.status == DECLINED:
+            return False
+        if self.outcome is not None:
+            return self.outcome == "breached"
+        return self.due_at is not None and at > self.due_at
+
+    # -- helpers -------------------------------------------------------------------------------
+
+    def _periods(self) -> list[tuple[datetime, datetime | None]]:
+        return [(p["start"], p["end"]) for p in self.periods]
+
+    def _reached(self) -> list[Decimal]:
+        return [w["share"] for w in self.warnings if w["reached"]]
+
+    def _require_opened(self, what: str) -> None:
+        if self.status == DECLINED:
+            raise TicketDeclinedError(f"cannot {what}: the request was declined ({self.reason})")
+
+    def _clock_command(self, at: datetime, what: str) -> datetime:
+        self._require_opened(what)
+        if self.responded_at is not None:
+            raise TicketStateError(
+                f"cannot {what}: the response clock stopped at {self.responded_at.isoformat()}"
+            )
+        when = instant(at)
+        if when < self.clock_at:
+            raise OutOfOrderError(
+                f"cannot {what} at {when.isoformat()}: "
+                f"the clock last changed at {self.clock_at.isoformat()}"
+            )
+        return when
+
+    def _lifecycle(self, at: datetime, what: str) -> datetime:
+        self._require_opened(what)
+        if self.status == CLOSED:
+            raise TicketStateError(f"cannot {what}: the ticket is closed")
+        when = instant(at)
+        if when < self.last_at:
+            raise OutOfOrderError(
+                f"cannot {what} at {when.isoformat()}: "
+                f"the ticket's last fact is at {self.last_at.isoformat()}"
+            )
+        return when
+
+
+def _common(ticket: Any, event: Any) -> None:
+    ticket.external_key = event.external_key
+    ticket.contract_id = event.contract_id
+    ticket.customer = event.customer
+    ticket.reporter = event.reporter
+    ticket.severity = event.severity
+    ticket.opened_severity = event.severity
+    ticket.product_version = event.product_version
+    ticket.platform = event.platform
+    ticket.license_kind = event.license_kind
+    ticket.received_at = event.received_at
+    ticket.last_at = event.received_at
+
+
+def _set_figures(ticket: Any, due_at: datetime | None, warnings: list[dict[str, Any]]) -> None:
+    ticket.due_at = due_at
+    ticket.warnings = warnings

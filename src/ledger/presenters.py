@@ -1,0 +1,179 @@
+"""Aggregates and events as plain data, the same for the CLI's --json and the HTTP API."""
+
+from __future__ import annotations
+
+from dataclasses import fields, is_dataclass
+from datetime import datetime, timedelta
+from typing import TYPE_CHECKING, Any
+
+from ledger.domain.credit_account import POINTS, SESSIONS
+
+if TYPE_CHECKING:
+    from ledger.application import TicketOpening
+    from ledger.domain.calendar import BusinessCalendar
+    from ledger.domain.contract import Contract
+    from ledger.domain.credit_account import CreditAccount
+    from ledger.domain.releases import ReleaseCatalog
+    from ledger.domain.ticket import Ticket
+
+_EVENT_META = {"originator_id", "originator_version", "timestamp", "originator_topic"}
+
+
+def contract_view(contract: Contract, at: datetime) -> dict[str, Any]:
+    """A contract as of now (`at`): terms, tier, contacts, appointments, validity."""
+    current = contract.term_at(at)
+    return {
+        "contract_id": contract.id,
+        "customer": contract.customer,
+        "status": contract.status,
+        "valid": current is not None,
+        "validity": None if current is not None else contract.validity_problem(at),
+        "tier": contract.tier,
+        "pending_tier": contract.pending_tier,
+        "license_kind": contract.license_kind,
+        "licenses": contract.licenses,
+        "list_price": contract.list_price,
+        "currency": contract.currency,
+        "timezone": contract.timezone,
+        "holiday_region": contract.holiday_region or None,
+        "current_term": current["number"] if current else None,
+        "terms": contract.terms,
+        "named_contacts": contract.contacts_at(at),
+        "representative": contract.representative,
+        "appointments": [
+            {"starts_at": a["starts_at"], "ends_at": a["ends_at"], "booked_at": a["booked_at"]}
+            for a in contract.active_appointments()
+        ],
+        "open_clocks": len(contract.open_clocks),
+        "lapses": contract.lapses,
+        "upgrades": contract.upgrades,
+        "terminated_at": contract.terminated_at,
+        "termination_reason": contract.termination_reason,
+        "calendar_revision": contract.calendar_revision,
+        "version": contract.version,
+    }
+
+
+def ticket_view(
+    ticket: Ticket, at: datetime, calendar: BusinessCalendar | None = None
+) -> dict[str, Any]:
+    """A ticket and its clock as of `at`; business time left when a calendar is given."""
+    data: dict[str, Any] = {
+        "ticket_id": ticket.id,
+        "key": ticket.external_key,
+        "contract_id": ticket.contract_id,
+        "customer": ticket.customer,
+        "status": ticket.status,
+        "reporter": ticket.reporter,
+        "severity": ticket.severity,
+        "product_version": ticket.product_version,
+        "platform": ticket.platform,
+        "license_kind": ticket.license_kind,
+        "received_at": ticket.received_at,
+        "version": ticket.version,
+    }
+    if ticket.status == "declined":
+        data.update(reason=ticket.reason, message=ticket.message, details=ticket.details)
+        return data
+    left = None
+    if calendar is not None and ticket.due_at is not None and ticket.responded_at is None:
+        if at <= ticket.due_at:
+            left = calendar.elapsed(at, ticket.due_at).total_seconds()
+        else:
+            left = -calendar.elapsed(ticket.due_at, at).total_seconds()
+    data.update(
+        tier=ticket.tier,
+        terms_version=ticket.terms_version,
+        release_line=ticket.release_line,
+        target_hours=ticket.target_seconds / 3600,
+        clock=ticket.clock_state,
+        due_at=ticket.due_at,
+        original_due_at=ticket.original_due_at,
+        business_seconds_left=left,
+        breached=ticket.breached_by(at),
+        warnings=ticket.warnings,
+        periods=ticket.periods,
+        responded_at=ticket.responded_at,
+        outcome=ticket.outcome,
+        breach_recorded=ticket.breach_recorded,
+        breach_waived=ticket.breach_waived,
+        remote_assistance=ticket.remote_assistance,
+        patches=ticket.patches,
+        resolved_at=ticket.resolved_at,
+        closed_at=ticket.closed_at,
+        calendar_revision=ticket.calendar_revision,
+    )
+    return data
+
+
+def opening_view(opening: TicketOpening) -> dict[str, Any]:
+    """The answer to `ticket open`."""
+    return {
+        "ticket_id": opening.ticket_id,
+        "status": opening.status,
+        "reason": opening.reason,
+        "message": opening.message,
+        "details": opening.details,
+        "due_at": opening.due_at,
+        "recorded": opening.recorded,
+    }
+
+
+def account_view(account: CreditAccount, at: datetime) -> dict[str, Any]:
+    """Balances at `at` and every lot with what is left of it."""
+    lots = []
+    for lot_id, lot in account.lots.items():
+        if lot["expired"] or (lot["expires_at"] is not None and lot["expires_at"] <= at):
+            state = "expired"
+        elif lot["available_from"] > at:
+            state = "not yet available"
+        elif lot["remaining"] == 0:
+            state = "used up"
+        else:
+            state = "available"
+        lots.append({"lot_id": lot_id, **lot, "state": state})
+    return {
+        "contract_id": account.contract_id,
+        "customer": account.customer,
+        "at": at,
+        "points_available": account.available(POINTS, at),
+        "sessions_available": account.available(SESSIONS, at),
+        "lots": lots,
+        "consumptions": len(account.consumptions),
+        "version": account.version,
+    }
+
+
+def catalog_view(catalog: ReleaseCatalog | None, at: datetime, lines: int) -> dict[str, Any]:
+    """Every release and the lines supported at `at`."""
+    if catalog is None:
+        return {"supported_lines": [], "releases": []}
+    return {"supported_lines": catalog.supported_lines(at, lines), "releases": catalog.listing()}
+
+
+def event_view(event: Any) -> dict[str, Any]:
+    """One stored event: version, recording time, type and its own fields."""
+    data = {
+        name: value
+        for name, value in (
+            {f.name: getattr(event, f.name) for f in fields(event)}
+            if is_dataclass(event)
+            else vars(event)
+        ).items()
+        if name not in _EVENT_META
+    }
+    return {
+        "aggregate_id": event.originator_id,
+        "version": event.originator_version,
+        "recorded_at": event.timestamp,
+        "type": type(event).__qualname__,
+        "data": data,
+    }
+
+
+def duration_text(seconds: float | None) -> str:
+    """Seconds as `-3:20:00` / `12:00:00` (business time left or overdue)."""
+    if seconds is None:
+        return ""
+    sign = "-" if seconds < 0 else ""
+    return sign + str(timedelta(seconds=round(abs(seconds))))

@@ -1,0 +1,231 @@
+"""Terminal rendering with rich, shared by the CLI and the demo."""
+
+from __future__ import annotations
+
+import sys
+from datetime import datetime, timedelta
+from decimal import Decimal
+from typing import TYPE_CHECKING, Any
+
+from rich.console import Console
+from rich.markup import escape
+from rich.table import Table
+
+from ledger.domain.calendar import format_clock
+from ledger.parsing import format_instant
+from ledger.serialize import format_decimal
+
+if TYPE_CHECKING:
+    from collections.abc import Sequence
+
+    from ledger.domain.calendar import BusinessCalendar, Explanation
+    from ledger.domain.sla import Deadline
+    from ledger.domain.terms import Terms, Tier
+
+# Piped output (CI logs, files) gets a width where the tables stay readable.
+console = Console(highlight=False, soft_wrap=True, width=None if sys.stdout.isatty() else 140)
+err_console = Console(stderr=True, highlight=False, soft_wrap=True)
+
+
+def render_terms(loaded: Terms) -> None:
+    """The terms matrix, severities and eligibility as tables."""
+    tiers = loaded.tiers_by_rank()
+    table = Table(title=f"{loaded.title} (terms {loaded.version}, status {loaded.status})")
+    table.add_column("")
+    for t in tiers:
+        table.add_column(t.title, justify="center")
+
+    def yes(value: bool) -> str:
+        return "yes" if value else "no"
+
+    def row(label: str, values: Sequence[str]) -> None:
+        table.add_row(label, *values)
+
+    row("Updates per year", [str(t.updates_per_year) for t in tiers])
+    for level in loaded.severities:
+        row(f"Response time, severity {level}", [f"{t.response_hours[level]} h" for t in tiers])
+    row("Coverage", [describe_coverage(t.coverage) for t in tiers])
+    row(
+        "Outside business hours (weekdays)",
+        ["24 h on appointment" if t.outside_hours_appointments else "no" for t in tiers],
+    )
+    row("Weekend", ["on appointment" if t.weekend_appointments else "no" for t in tiers])
+    row("Named contacts", [str(t.named_contacts) for t in tiers])
+    row("Customer service portal", [yes(t.customer_service_portal) for t in tiers])
+    row(
+        "Installation, upgrade, configuration",
+        [yes(t.installation_upgrade_configuration) for t in tiers],
+    )
+    row("Remote assistance", [yes(t.remote_assistance) for t in tiers])
+    row("Priority troubleshooting", [yes(t.priority_troubleshooting) for t in tiers])
+    row(
+        "Support credits per developer license",
+        [format_decimal(t.support_credits_per_license) for t in tiers],
+    )
+    row(
+        f"Training sessions ({loaded.session_minutes} min) per developer license",
+        [str(t.training_sessions_per_license) for t in tiers],
+    )
+    row(
+        "Technical account representative", [yes(t.technical_account_representative) for t in tiers]
+    )
+    row("Annual fee (of the list price)", [percent(t.annual_fee_share) for t in tiers])
+    row("Fee after a lapse (reinstatement)", [percent(loaded.reinstatement_fee_share)] * len(tiers))
+    console.print(table)
+
+    severities = Table(title="Severity levels")
+    severities.add_column("Level", justify="center")
+    severities.add_column("Name")
+    severities.add_column("Definition")
+    for level, s in loaded.severities.items():
+        default = " (default)" if level == loaded.default_severity else ""
+        severities.add_row(str(level), s.name + default, s.description)
+    console.print(severities)
+
+    e = loaded.eligibility
+    console.print("[bold]Eligibility[/bold]")
+    console.print(
+        f"  licenses supported: {', '.join(e.license_kinds)}; "
+        f"refused: {', '.join(e.refused_license_kinds)}"
+    )
+    console.print(
+        "  named contacts only; others are redirected to them"
+        if e.named_contacts_only
+        else "  anyone may ask"
+    )
+    console.print(f"  release lines supported: the newest {e.supported_release_lines} GA lines")
+    console.print(
+        f"  beta or pre-GA releases: {'supported' if e.prerelease_supported else 'not supported'}"
+    )
+    console.print(f"  platforms: {', '.join(e.platforms)}")
+    console.print(
+        "  patches: supported lines, severities "
+        + ", ".join(str(s) for s in e.patch_severities)
+        + " only"
+    )
+    console.print(
+        f"  warnings before a breach at {', '.join(percent(t) for t in loaded.warning_thresholds)} "
+        "of the response target"
+    )
+
+
+def percent(share: Any) -> str:
+    """`0.65` as `65%`."""
+    return f"{format_decimal(share * 100)}%"
+
+
+def describe_coverage(coverage: Any) -> str:
+    """Weekly windows as `Mo-Fr 08:00-18:00`."""
+    names = ["Mo", "Tu", "We", "Th", "Fr", "Sa", "Su"]
+    groups: list[tuple[list[str], str]] = []
+    for name, day in zip(names, coverage, strict=True):
+        text = ", ".join(f"{format_clock(s)}-{format_clock(e)}" for s, e in day)
+        if not text:
+            continue
+        if groups and groups[-1][1] == text:
+            groups[-1][0].append(name)
+        else:
+            groups.append(([name], text))
+    parts = [
+        (f"{days[0]}-{days[-1]}" if len(days) > 1 else days[0]) + f" {text}"
+        for days, text in groups
+    ]
+    return "; ".join(parts) or "none"
+
+
+def local(value: datetime, cal: BusinessCalendar) -> str:
+    """An instant as local wall time with zone abbreviation and weekday."""
+    return value.astimezone(cal.zone).strftime("%a %Y-%m-%d %H:%M:%S %Z")
+
+
+def deadline_data(
+    loaded: Terms,
+    *,
+    tier: Tier,
+    level: int,
+    deadline: Deadline,
+    explanation: Explanation,
+    cal: BusinessCalendar,
+) -> dict[str, Any]:
+    """The deadline as JSON data, explanation included."""
+    return {
+        "tier": tier.value,
+        "severity": level,
+        "terms_version": loaded.version,
+        "received_at": deadline.received_at,
+        "counting_from": deadline.counting_from,
+        "target_hours": int(deadline.target_hours)
+        if deadline.target_hours == int(deadline.target_hours)
+        else deadline.target_hours,
+        "due_at": deadline.due_at,
+        "due_at_local": deadline.due_at.astimezone(cal.zone).isoformat(),
+        "warnings": [{"share": w.share, "label": w.label, "at": w.at} for w in deadline.warnings],
+        "calendar": cal.describe(),
+        "windows": [
+            {"start": s.start, "end": s.end, "seconds": s.seconds, "appointment": s.appointment}
+            for s in explanation.segments
+        ],
+        "skipped_holidays": [{"date": d, "name": n} for d, n in explanation.skipped],
+    }
+
+
+def render_deadline(
+    data: dict[str, Any], deadline: Deadline, explanation: Explanation, cal: BusinessCalendar
+) -> None:
+    """The deadline for people: what was counted and what was skipped."""
+    hours = format_decimal(deadline.target_hours)
+    console.print(
+        f"[bold]{data['tier'].title()}, severity {data['severity']}[/bold]: "
+        f"respond within {hours} business hours ({cal.timezone}"
+        + (f", holidays {cal.holiday_region}" if cal.holiday_region else "")
+        + ")"
+    )
+    console.print(f"  received   {local(deadline.received_at, cal)}")
+    if deadline.counting_from != deadline.received_at:
+        console.print(f"  counting   from {local(deadline.counting_from, cal)} (next covered time)")
+    console.print(
+        f"  [bold]due        {local(deadline.due_at, cal)}[/bold]  "
+        f"= {format_instant(deadline.due_at)}"
+    )
+    for w in deadline.warnings:
+        if w.at is not None:
+            console.print(f"  warning    {w.label:>4} at {local(w.at, cal)}")
+    console.print("  windows counted:")
+    for s in explanation.segments:
+        mark = " (appointment)" if s.appointment else ""
+        start, end = s.start.astimezone(cal.zone), s.end.astimezone(cal.zone)
+        console.print(
+            f"    {start:%a %Y-%m-%d %H:%M}-{end:%H:%M} {start:%Z}  "
+            f"{timedelta(seconds=s.seconds)}{mark}"
+        )
+    if explanation.skipped:
+        console.print("  skipped as holidays:")
+        for day, name in explanation.skipped:
+            console.print(f"    {day:%a %Y-%m-%d}  {name}")
+    else:
+        console.print("  skipped as holidays: none")
+
+
+def fmt(value: Any) -> str:
+    """A value for a human table."""
+    if value is None:
+        return "-"
+    if isinstance(value, datetime):
+        return format_instant(value)
+    if isinstance(value, Decimal):
+        return format_decimal(value)
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    if isinstance(value, list):
+        return ", ".join(fmt(v) for v in value) or "-"
+    return str(value)
+
+
+def kv(title: str, rows: Sequence[tuple[str, Any]]) -> Table:
+    """A two-column table of labels and values."""
+    table = Table(title=title, show_header=False, title_justify="left")
+    table.add_column(style="bold")
+    table.add_column()
+    for label, value in rows:
+        table.add_row(label, escape(fmt(value)))
+    return table
