@@ -35,6 +35,7 @@ from ledger.domain.releases import ReleaseCatalog, parse_version
 from ledger.domain.terms import Tier, parse_severity
 from ledger.domain.ticket import Ticket
 from ledger.logs import get_logger
+from ledger.store import schema_lock
 from ledger.terms import DEFAULT_VERSION, load_terms
 
 if TYPE_CHECKING:
@@ -93,7 +94,8 @@ class SupportLedger(Application[UUID]):
     ) -> None:
         merged = dict(settings.eventsourcing_env()) if settings is not None else {}
         merged.update(env or {})
-        super().__init__(env=merged)
+        with schema_lock(settings):
+            super().__init__(env=merged)
 
     # -- plumbing ------------------------------------------------------------------------------
 

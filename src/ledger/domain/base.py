@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from decimal import ROUND_HALF_UP, Decimal
 from uuid import UUID, uuid5
 
@@ -36,6 +36,12 @@ def points(value: Decimal) -> Decimal:
     return value.quantize(CENT, rounding=ROUND_HALF_UP)
 
 
+def show(amount: Decimal) -> str:
+    """An amount for a message: `2.00` as `2`, `12.50` as `12.5`."""
+    text = f"{amount.normalize():f}"
+    return "0" if text in {"-0", "0"} else text
+
+
 def positive_points(value: Decimal, name: str = "points") -> Decimal:
     """Points that must be greater than zero and exact to hundredths."""
     if not isinstance(value, Decimal) or not value.is_finite():
@@ -66,9 +72,15 @@ def email_address(value: str, name: str = "email") -> str:
     return text
 
 
+# Writers that stamp facts with "now" race each other: the one that loses a write conflict is
+# retried with an instant a little older than the winner's. Facts this close are accepted in
+# either order; anything older must be entered in the order it happened.
+CONCURRENCY_TOLERANCE = timedelta(seconds=60)
+
+
 def not_before(at: datetime, last: datetime | None, what: str) -> None:
-    """Refuse a fact dated before the last fact it must follow."""
-    if last is not None and at < last:
+    """Refuse a fact dated clearly before the last fact it must follow."""
+    if last is not None and at < last - CONCURRENCY_TOLERANCE:
         raise OutOfOrderError(
             f"{what}: {at.isoformat()} is before the last recorded fact at {last.isoformat()}; "
             "facts of this record are entered in the order they happened"

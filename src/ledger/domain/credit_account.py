@@ -22,6 +22,7 @@ from ledger.domain.base import (
     non_negative_money,
     not_before,
     positive_points,
+    show,
 )
 from ledger.domain.errors import (
     AlreadyReversedError,
@@ -416,7 +417,7 @@ class CreditAccount(Aggregate):
         if draws is None:
             available = self.available(POINTS, when)
             raise InsufficientCreditsError(
-                f"cannot consume {amount} points: {available} available",
+                f"cannot consume {show(amount)} points: {show(available)} available",
                 available=str(available),
                 requested=str(amount),
             )
@@ -455,8 +456,8 @@ class CreditAccount(Aggregate):
             raise AlreadyReversedError(f"the consumption {key!r} was already reversed in full")
         if amount > left:
             raise InvalidAmountError(
-                f"cannot reverse {amount} points: "
-                f"{left} of the {consumption['points']} consumed are left"
+                f"cannot reverse {show(amount)} points: "
+                f"{show(left)} of the {show(consumption['points'])} consumed are left"
             )
         when = self._check(instant(at), "reverse")
         returns = []
@@ -522,7 +523,7 @@ class CreditAccount(Aggregate):
         draws = self._draw(SESSIONS, Decimal(1), when)
         if draws is None:
             raise InsufficientTrainingError(
-                f"no training sessions left: {self.available(SESSIONS, when)} available",
+                f"no training sessions left: {show(self.available(SESSIONS, when))} available",
                 available=str(self.available(SESSIONS, when)),
             )
         self.trigger_event(

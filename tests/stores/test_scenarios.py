@@ -1,0 +1,170 @@
+"""The same scenarios on SQLite and on PostgreSQL: what one process records, another reads back."""
+
+from __future__ import annotations
+
+from concurrent.futures import ThreadPoolExecutor
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+from typing import TYPE_CHECKING
+
+import pytest
+
+from ledger.application import SupportLedger
+from ledger.domain.errors import InsufficientCreditsError, LedgerError
+from tests.scenario import World, at, build_world, recorded
+
+if TYPE_CHECKING:
+    from collections.abc import Iterator
+
+    from ledger.settings import DatabaseSettings
+
+
+@pytest.fixture
+def app(store_settings: DatabaseSettings) -> Iterator[SupportLedger]:
+    application = SupportLedger(settings=store_settings)
+    yield application
+    application.close()
+
+
+@pytest.fixture
+def world(app: SupportLedger) -> World:
+    return build_world(app)
+
+
+@pytest.fixture
+def reader(store_settings: DatabaseSettings) -> Iterator[SupportLedger]:
+    """A second application on the same store, as another process would have."""
+    application = SupportLedger(settings=store_settings)
+    yield application
+    application.close()
+
+
+def test_a_week_of_business_reads_back_the_same_from_another_application(
+    app: SupportLedger, world: World, reader: SupportLedger
+) -> None:
+    """Tickets, clocks, credits and appointments recorded by one instance are what another reads."""
+    app.open_ticket(
+        contract_id=world.premium, reporter="ops@acme.example", version="24.2.1", platform="linux",
+        severity=1, at=at(3, 3, 14), key="ACME-1",
+    )  # fmt: skip
+    declined = app.open_ticket(
+        contract_id=world.basic, reporter="boss@cobalt.example", version="24.2.1", platform="linux",
+        at=at(3, 3, 14), key="COB-1",
+    )  # fmt: skip
+    app.book_appointment(
+        world.premium, starts_at=at(3, 3, 19), ends_at=at(3, 3, 22), at=at(3, 3, 15)
+    )
+    app.hold_ticket("ACME-1", at=at(3, 4, 8))
+    app.resume_ticket("ACME-1", at=at(3, 4, 10))
+    app.record_first_response("ACME-1", at=at(3, 4, 10, 30))
+    app.consume_credits(
+        world.premium,
+        points=Decimal("7.5"),
+        activity="analysis",
+        key="c1",
+        ticket="ACME-1",
+        at=at(3, 4, 11),
+    )
+    app.reverse_consumption(
+        world.premium, key="c1", points=Decimal("2.5"), reason="goodwill", at=at(3, 4, 12)
+    )
+    app.purchase_credits(
+        world.basic, points=Decimal(20), price=Decimal("1500.00"), key="p1", at=at(3, 5)
+    )
+
+    ticket = reader.get_ticket("ACME-1")
+    assert ticket.original_due_at == at(3, 4, 12)
+    assert ticket.due_at == at(3, 4, 11)  # the 3-hour appointment counted, the 2-hour hold did not
+    assert (ticket.responded_at, ticket.outcome) == (at(3, 4, 10, 30), "met")
+    assert reader.get_ticket("COB-1").reason == "not_a_named_contact"
+    assert declined.declined
+    account = reader.get_account(world.premium)
+    assert account.available("points", at(3, 5)) == Decimal("59.00")
+    assert reader.get_account(world.basic).available("points", at(3, 5)) == Decimal(20)
+    contract = reader.get_contract(world.premium)
+    assert contract.open_clocks == []
+    assert len(contract.active_appointments()) == 1
+    assert reader.recorder.max_notification_id() == app.recorder.max_notification_id()
+
+
+def test_snapshots_keep_long_streams_fast_and_exact(
+    app: SupportLedger, world: World, reader: SupportLedger
+) -> None:
+    """A hundred and twenty consumptions (snapshots every fifty) read back exactly."""
+    app.purchase_credits(
+        world.premium, points=Decimal(200), price=Decimal(1), key="big", at=at(2, 1)
+    )
+    start = at(3, 3)
+    for n in range(120):
+        app.consume_credits(
+            world.premium,
+            points=Decimal("1.25"),
+            activity="a",
+            key=f"k{n}",
+            at=start + timedelta(minutes=n),
+        )
+    account = reader.get_account(world.premium)
+    assert account.version > 120
+    assert account.available("points", at(4, 1)) == Decimal(264) - Decimal("150.00")
+    assert reader.snapshots is not None
+    assert list(reader.snapshots.get(account.id, desc=True, limit=1))
+
+
+def test_concurrent_writers_never_overdraw_and_never_lose_a_consumption(
+    store_settings: DatabaseSettings, app: SupportLedger, world: World
+) -> None:
+    """Four writers with their own connections race for 64 points; exactly 64 are consumed."""
+    writers = [SupportLedger(settings=store_settings) for _ in range(4)]
+    when = datetime.now(UTC)
+    app_now = at(3, 3)
+
+    def consume(n: int) -> bool:
+        try:
+            writers[n % 4].consume_credits(
+                world.premium,
+                points=Decimal(4),
+                activity="race",
+                key=f"race-{n}",
+                at=app_now + timedelta(microseconds=n),
+            )
+        except InsufficientCreditsError:
+            return False
+        return True
+
+    try:
+        with ThreadPoolExecutor(max_workers=4) as pool:
+            results = list(pool.map(consume, range(24)))
+    finally:
+        for w in writers:
+            w.close()
+    account = app.get_account(world.premium)
+    assert sum(results) == 16  # 64 points / 4 each
+    assert len(account.consumptions) == 16
+    assert account.available("points", at(3, 4)) == 0
+    assert sorted(account.consumptions) == sorted(f"race-{n}" for n, ok in enumerate(results) if ok)
+    assert when <= datetime.now(UTC)
+
+
+def test_a_refused_command_records_nothing_in_the_store(app: SupportLedger, world: World) -> None:
+    """Refusals leave the notification log as it was."""
+    count = recorded(app)
+    for attempt in (
+        lambda: app.add_contact(world.basic, email="second@cobalt.example", at=at(2, 1)),
+        lambda: app.consume_credits(
+            world.basic, points=Decimal(1), activity="a", key="x", at=at(2, 1)
+        ),
+        lambda: app.change_tier(world.basic, tier="basic", at=at(2, 1)),
+        lambda: app.book_appointment(
+            world.advanced, starts_at=at(3, 8, 10), ends_at=at(3, 8, 12), at=at(3, 1)
+        ),
+    ):
+        with pytest.raises(LedgerError):
+            attempt()
+    assert recorded(app) == count
+
+
+def test_history_as_of_an_instant_on_a_real_store(app: SupportLedger, world: World) -> None:
+    """A contract read as of its signing has no contacts yet; versions count from one."""
+    signed = app.list_events(world.premium)[0].timestamp
+    assert app.get_contract(world.premium, as_of=signed).contacts == []
+    assert app.get_contract(world.premium, version=2).contacts_at(at(1, 3))[0] == "ops@acme.example"
