@@ -284,7 +284,7 @@ class Ticket(Aggregate):
             aggregate.last_at = later(aggregate.last_at, self.reopened_at)
 
     class Closed(Aggregate.Event):
-        """A resolved request was closed; it takes no further commands."""
+        """A resolved request was closed; only corrections (waivers) come after it."""
 
         closed_at: datetime
 
@@ -593,7 +593,10 @@ class Ticket(Aggregate):
         return True
 
     def waive_breach(self, *, reason: str, actor: str, at: datetime) -> None:
-        """Waive a breach (recorded or by the times), with a reason and who decided."""
+        """Waive a breach (recorded or by the times), with a reason and who decided.
+
+        A waiver is a correction, so it is accepted on a closed ticket too.
+        """
         self._require_opened("waive a breach")
         if not (self.breach_recorded or self.outcome == "breached"):
             raise TicketStateError("the ticket has no breach to waive")
@@ -602,7 +605,10 @@ class Ticket(Aggregate):
         why, who = str(reason).strip(), str(actor).strip()
         if not why or not who:
             raise InvalidInputError("a waiver needs a reason and an actor")
-        self.trigger_event(self.BreachWaived, reason=why, actor=who, waived_at=instant(at))
+        when = instant(at)
+        if when < self.received_at:
+            raise OutOfOrderError("a breach cannot be waived before the request was received")
+        self.trigger_event(self.BreachWaived, reason=why, actor=who, waived_at=when)
 
     # -- lifecycle commands --------------------------------------------------------------------
 
@@ -649,10 +655,10 @@ class Ticket(Aggregate):
             raise TicketStateError(
                 f"only an open ticket can be resolved; this one is {self.status}"
             )
+        when = self._lifecycle(at, "resolve")  # every check before the first event
         outcome = None
         if self.responded_at is None:
-            outcome = self.record_first_response(at=at, calendar=calendar)
-        when = self._lifecycle(at, "resolve")
+            outcome = self.record_first_response(at=when, calendar=calendar)
         self.trigger_event(self.Resolved, resolved_at=when)
         return outcome
 
@@ -692,11 +698,12 @@ class Ticket(Aggregate):
 
     def breached_by(self, at: datetime) -> bool:
         """Whether, by the times, the clock is breached at `at` (waivers aside)."""
+        when = instant(at)
         if self.status == DECLINED:
             return False
         if self.outcome is not None:
             return self.outcome == "breached"
-        return self.due_at is not None and at > self.due_at
+        return self.due_at is not None and when > self.due_at
 
     # -- helpers -------------------------------------------------------------------------------
 
