@@ -79,6 +79,9 @@ class SupportLedger(Application[UUID]):
     """The ledger of support contracts, tickets, credit accounts and releases."""
 
     name = "ledger"
+    # Aggregates stay cached between commands; every read still fast-forwards the cached copy
+    # with the events recorded since (one query), so another process's writes are always seen.
+    env = {"AGGREGATE_CACHE_MAXSIZE": "10000"}  # noqa: RUF012 - read by the library as is
     snapshotting_intervals = {  # noqa: RUF012 - the library reads this class attribute as is
         Contract: 50,
         CreditAccount: 50,

@@ -570,13 +570,13 @@ def contract_upgrade(*, contract_ref: str, tier: str, at_text: str | None, as_js
     data = {
         "contract_id": contract_id,
         "outcome": outcome,
-        "tier": found.tier,
+        "tier": found.tier_at(at),
         "pending_tier": found.pending_tier,
     }
     if outcome == "upgraded":
         data["adjustments"] = found.upgrades[-1]["adjustments"]
     message = {
-        "upgraded": f"upgraded to {found.tier}",
+        "upgraded": f"upgraded to {found.tier_at(at)}",
         "downgrade_scheduled": f"downgrade to {found.pending_tier} scheduled for the next renewal",
         "downgrade_cancelled": "scheduled downgrade cancelled",
     }[outcome]

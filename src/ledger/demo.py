@@ -431,7 +431,7 @@ def _states(
         term = c.term_at(at) or c.latest_term
         table.add_row(
             c.customer,
-            c.tier,
+            c.tier_at(at),
             c.status,
             f"{term['number']} to {term['ends_at']:%Y-%m-%d}",
             f"{fmt(term['fee'])} {c.currency}",

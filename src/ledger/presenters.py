@@ -28,7 +28,7 @@ def contract_view(contract: Contract, at: datetime) -> dict[str, Any]:
         "status": contract.status,
         "valid": current is not None,
         "validity": None if current is not None else contract.validity_problem(at),
-        "tier": contract.tier,
+        "tier": contract.tier_at(at),
         "pending_tier": contract.pending_tier,
         "license_kind": contract.license_kind,
         "licenses": contract.licenses,

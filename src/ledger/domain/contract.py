@@ -506,7 +506,7 @@ class Contract(Aggregate):
         at: datetime,
         **extra: Any,
     ) -> None:
-        tier_terms = terms.tier(self.pending_tier or self.tier)
+        tier_terms = terms.tier(self.pending_tier or self.latest_term["tier"])
         count = self.licenses if licenses is None else licenses
         if isinstance(count, bool) or not isinstance(count, int) or count < 1:
             raise InvalidAmountError(f"licenses: at least one developer license, got {licenses!r}")
@@ -516,7 +516,7 @@ class Contract(Aggregate):
         if price <= 0:
             raise InvalidAmountError(f"list price must be greater than zero, got {list_price}")
         fee_share = tier_terms.annual_fee_share if share is None else share
-        coverage_changes = tier_terms.coverage != terms.tier(self.tier).coverage
+        coverage_changes = tier_terms.coverage != terms.tier(self.latest_term["tier"]).coverage
         start_day = starts_at.astimezone(load_zone(self.timezone)).date()
         self.trigger_event(
             event_class,
@@ -572,13 +572,20 @@ class Contract(Aggregate):
         Returns what happened: `upgraded`, `downgrade_scheduled` or `downgrade_cancelled`.
         """
         when = self._check(at, "change the tier")
-        term = self._require_valid(when, "change the tier")
+        self._require_valid(when, "change the tier")
         target = terms.tier(to_tier)
-        current = terms.tier(self.tier)
-        if target.rank > current.rank:
-            self._upgrade(current, target, term, when)
+        current = terms.tier(self.tier_at(when))
+        # Terms from now on below the target: the current one, and any renewed in advance
+        # (possibly into a downgrade) that has not begun yet.
+        below = [
+            t
+            for t in self.terms
+            if t["ends_at"] > when and terms.tier(t["tier"]).rank < target.rank
+        ]
+        if target.rank > current.rank or (target.rank == current.rank and below):
+            self._upgrade(terms, current, target, below, when)
             return "upgraded"
-        if target.tier.value == self.tier:
+        if target.rank == current.rank:
             if self.pending_tier is not None:
                 self.trigger_event(
                     self.DowngradeCancelled, to_tier=self.pending_tier, cancelled_at=when
@@ -598,29 +605,33 @@ class Contract(Aggregate):
 
     def _upgrade(
         self,
+        terms: Terms,
         current: TierTerms,
         target: TierTerms,
-        term: dict[str, Any],
+        below: list[dict[str, Any]],
         when: datetime,
     ) -> None:
+        """Raise `below` (the terms under the target from now on) to the target tier.
+
+        Each term pays the difference to its own tier: pro rata for the running term, in full
+        for one that has not begun. Points and sessions of the running term were granted at its
+        start, so its difference is granted now; a later term is granted at its start.
+        """
         adjustments = []
-        for t in self.terms:
-            if t["ends_at"] <= when:
-                continue
+        for t in below:
+            own = terms.tier(t["tier"])
             span = (t["ends_at"] - t["starts_at"]) // timedelta(microseconds=1)
             rest = (t["ends_at"] - max(t["starts_at"], when)) // timedelta(microseconds=1)
             share = (Decimal(rest) / Decimal(span)).quantize(SHARE_PLACES, rounding=ROUND_HALF_UP)
-            current_now = t["number"] == term["number"]
-            fee_share = target.annual_fee_share - current.annual_fee_share
+            current_now = t["starts_at"] <= when
+            fee_share = target.annual_fee_share - own.annual_fee_share
             adjustments.append(
                 {
                     "term_number": t["number"],
                     "remaining_share": share,
                     "fee": money(fee_share * t["list_price"] * share),
-                    # Credits of a term that has begun were granted at its start: grant the
-                    # difference now. A later term is granted at its start, at the new tier.
                     "points": points(
-                        (target.support_credits_per_license - current.support_credits_per_license)
+                        (target.support_credits_per_license - own.support_credits_per_license)
                         * t["licenses"]
                         * share
                     )
@@ -630,7 +641,7 @@ class Contract(Aggregate):
                         (
                             Decimal(
                                 target.training_sessions_per_license
-                                - current.training_sessions_per_license
+                                - own.training_sessions_per_license
                             )
                             * t["licenses"]
                             * share
@@ -652,7 +663,11 @@ class Contract(Aggregate):
         )
 
     def _check_fits(self, target: TierTerms, when: datetime, what: str) -> None:
-        """A lower tier must hold what the contract has: contacts, representative, appointments."""
+        """A lower tier must hold what the contract has: contacts and representative.
+
+        Appointments need no check: they are booked within the recorded terms, and a downgrade
+        takes effect only after the last of them.
+        """
         contacts = self.contacts_at(when)
         if len(contacts) > target.named_contacts:
             raise TierChangeError(
@@ -664,13 +679,6 @@ class Contract(Aggregate):
                 f"{what} to {target.title}: it includes no technical account representative; "
                 f"unassign {self.representative} first"
             )
-        end = self.latest_term["ends_at"]
-        for entry in self.active_appointments():
-            if entry["ends_at"] > end and not target.any_appointments:
-                raise TierChangeError(
-                    f"{what} to {target.title}: an appointment booked for "
-                    f"{entry['starts_at'].isoformat()} falls after the change; cancel it first"
-                )
 
     def add_contact(self, *, email: str, terms: Terms, at: datetime) -> None:
         """Name a contact, within the tier's limit."""
@@ -680,7 +688,7 @@ class Contract(Aggregate):
         current = self.contacts_at(when)
         if address in current:
             raise DuplicateContactError(f"{address} is already a named contact")
-        tier_terms = terms.tier(self.tier)
+        tier_terms = terms.tier(self.tier_at(when))
         if len(current) >= tier_terms.named_contacts:
             raise ContactLimitError(
                 f"the {tier_terms.title} tier allows {tier_terms.named_contacts} named contact(s), "
@@ -707,7 +715,7 @@ class Contract(Aggregate):
         """Assign the technical account representative (Premium only)."""
         when = self._check(at, "assign a representative")
         self._require_valid(when, "assign a representative")
-        tier_terms = terms.tier(self.tier)
+        tier_terms = terms.tier(self.tier_at(when))
         if not tier_terms.technical_account_representative:
             raise NotIncludedInTierError(
                 f"the {tier_terms.title} tier includes no technical account representative"
@@ -758,7 +766,6 @@ class Contract(Aggregate):
         self._require_valid(when, "book an appointment")
         start = instant(require_aware(starts_at, "from"), "from")
         end = instant(require_aware(ends_at, "to"), "to")
-        tier_terms = terms.tier(self.tier)
         if end <= start:
             raise AppointmentError(f"the window ends ({end.isoformat()}) before it starts")
         if start <= when:
@@ -787,6 +794,7 @@ class Contract(Aggregate):
                     "the window overlaps the appointment booked for "
                     f"{entry['starts_at'].isoformat()}"
                 )
+        tier_terms = terms.tier(self.tier_at(start))  # the tier in force when the window comes
         needs_weekend, needs_nights = _appointment_needs(regular, start, end)
         allowed = [(needs_weekend, tier_terms.weekend_appointments, "weekends and public holidays")]
         allowed.append((needs_nights, tier_terms.outside_hours_appointments, "weekday nights"))
@@ -795,8 +803,6 @@ class Contract(Aggregate):
                 raise NotIncludedInTierError(
                     f"the {tier_terms.title} tier includes no appointments on {what}"
                 )
-        if self.pending_tier is not None and end > self.latest_term["ends_at"]:
-            raise AppointmentError("the window reaches past a scheduled downgrade")
         self.trigger_event(
             self.AppointmentBooked,
             starts_at=start,
@@ -893,7 +899,8 @@ class Contract(Aggregate):
 
     def _require_status(self, status: str, what: str) -> None:
         if self.status != status:
-            raise ContractStateError(f"cannot {what}: the agreement is {self.status}")
+            hint = "; reinstate it instead (80 % of list price)" if self.status == "lapsed" else ""
+            raise ContractStateError(f"cannot {what}: the agreement is {self.status}{hint}")
 
     def _require_valid(self, at: datetime, what: str) -> dict[str, Any]:
         term = self.term_at(at)
