@@ -9,6 +9,7 @@ number of times. Instants come in as `at=`; the application never reads a clock.
 from __future__ import annotations
 
 import random
+import threading
 import time
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, TypeVar, cast
@@ -20,14 +21,21 @@ from eventsourcing.persistence import IntegrityError
 from ledger.calendars import contract_calendar, holiday_source
 from ledger.domain.base import email_address, instant
 from ledger.domain.contract import Contract
-from ledger.domain.credit_account import POINTS, SESSIONS, CreditAccount
+from ledger.domain.credit_account import (
+    POINTS,
+    SESSIONS,
+    CreditAccount,
+    CreditConsumption,
+    idempotency_key,
+)
 from ledger.domain.eligibility import check_eligibility
 from ledger.domain.errors import (
-    AgreementNotValidError,
     ConcurrentModificationError,
     IdempotencyConflictError,
     InvalidInputError,
+    LedgerError,
     UnknownAggregateError,
+    UnknownConsumptionError,
     UnknownContractError,
     UnknownTicketError,
 )
@@ -35,7 +43,7 @@ from ledger.domain.releases import ReleaseCatalog, parse_version
 from ledger.domain.terms import Tier, parse_severity
 from ledger.domain.ticket import Ticket
 from ledger.logs import get_logger
-from ledger.store import schema_lock
+from ledger.store import SavedAggregates, schema_lock
 from ledger.terms import DEFAULT_VERSION, load_terms
 
 if TYPE_CHECKING:
@@ -55,6 +63,10 @@ log = get_logger("ledger.application")
 
 # A late scheduler fact is one recorded more than this after it fell due.
 LATE_AFTER_SECONDS = 60
+
+
+class _StaleCopy(Exception):  # noqa: N818 - a signal inside the retry loop, never raised out of it
+    """A decision rests on a saved copy that may be stale: run the attempt again, fresh."""
 
 
 @dataclass(frozen=True)
@@ -99,12 +111,25 @@ class SupportLedger(Application[UUID]):
         merged.update(env or {})
         with schema_lock(settings):
             super().__init__(env=merged)
+        self._saved = SavedAggregates()
+        self._local = threading.local()
 
     # -- plumbing ------------------------------------------------------------------------------
+    #
+    # Loads come in two kinds. An aggregate the use case will write may start from this
+    # process's copy of it as last saved, without a read: a stale copy makes the save fail on
+    # the version, and the use case is run again from fresh reads. An aggregate the use case
+    # only reads is read from the store (the library's cache, fast-forwarded with one query)
+    # and must not be changed. A refusal or a declined request that rests on a saved copy is
+    # checked again on fresh reads before it is reported or recorded, since nothing written
+    # would reveal that the copy was stale.
 
     def _retrying(self, use_case: str, attempt: Callable[[], T]) -> T:
         """Run `attempt` again from a fresh load while another writer keeps getting there first."""
+        fresh = False
         for number in range(1, self.max_attempts + 1):
+            self._local.fresh = fresh
+            self._local.copies = set()
             try:
                 return attempt()
             except IntegrityError:
@@ -112,35 +137,73 @@ class SupportLedger(Application[UUID]):
                     break
                 log.debug("write_conflict_retried", use_case=use_case, attempt=number)
                 time.sleep(random.uniform(0, 0.002 * 2**number))  # noqa: S311 - jitter, not crypto
+            except (LedgerError, _StaleCopy):
+                copies = self._local.copies
+                if fresh or not copies:
+                    raise
+                self._saved.forget(copies)
+                fresh = True
         raise ConcurrentModificationError(
             f"{use_case}: other writers kept changing the same records; gave up after "
             f"{self.max_attempts} attempts, nothing was recorded"
         )
 
-    def _get(self, aggregate_id: UUID, kind: type[A], error: type[Exception], what: str) -> A:
+    def save(self, *objs: Any, **kwargs: Any) -> Any:
+        """Save in one transaction and remember the saved aggregates (forget them on conflict)."""
         try:
-            found: Any = self.repository.get(aggregate_id)
-        except AggregateNotFoundError:
-            raise error(f"no {what} {aggregate_id}") from None
+            recordings = super().save(*objs, **kwargs)
+        except IntegrityError:
+            self._saved.forget(o.id for o in objs if o is not None and hasattr(o, "id"))
+            raise
+        for obj in objs:
+            if obj is not None and hasattr(obj, "collect_events"):
+                self._saved.put(obj)
+        return recordings
+
+    def _require_fresh(self, aggregate_id: UUID) -> None:
+        """Re-run the attempt on fresh reads if a decision rests on a saved copy."""
+        if aggregate_id in getattr(self._local, "copies", ()):
+            raise _StaleCopy
+
+    def _get(
+        self,
+        aggregate_id: UUID,
+        kind: type[A],
+        error: type[Exception],
+        what: str,
+        *,
+        write: bool = False,
+    ) -> A:
+        found = self._find(aggregate_id, write=write)
+        if found is None:
+            raise error(f"no {what} {aggregate_id}")
         if not isinstance(found, kind):
             raise error(f"{aggregate_id} is not a {what}")
         return found
 
-    def _find(self, aggregate_id: UUID) -> Any | None:
+    def _find(self, aggregate_id: UUID, *, write: bool = False) -> Any | None:
+        if write and not getattr(self._local, "fresh", False):
+            saved = self._saved.take(aggregate_id)
+            if saved is not None:
+                copies = getattr(self._local, "copies", None)
+                if copies is not None:
+                    copies.add(aggregate_id)
+                return saved
         try:
-            return self.repository.get(aggregate_id)
+            return self.repository.get(aggregate_id, deepcopy_from_cache=write)
         except AggregateNotFoundError:
             return None
 
-    def _contract(self, contract_id: UUID) -> Contract:
-        return self._get(contract_id, Contract, UnknownContractError, "contract")
+    def _contract(self, contract_id: UUID, *, write: bool = False) -> Contract:
+        return self._get(contract_id, Contract, UnknownContractError, "contract", write=write)
 
-    def _account(self, contract_id: UUID) -> CreditAccount:
+    def _account(self, contract_id: UUID, *, write: bool = False) -> CreditAccount:
         return self._get(
             CreditAccount.create_id(contract_id),
             CreditAccount,
             UnknownContractError,
             "credit account of contract",
+            write=write,
         )
 
     def ticket_id(self, reference: str | UUID) -> UUID:
@@ -153,12 +216,12 @@ class SupportLedger(Application[UUID]):
         except ValueError:
             return Ticket.create_id(text)
 
-    def _ticket(self, reference: str | UUID) -> Ticket:
+    def _ticket(self, reference: str | UUID, *, write: bool = False) -> Ticket:
         ticket_id = self.ticket_id(reference)
-        return self._get(ticket_id, Ticket, UnknownTicketError, "ticket")
+        return self._get(ticket_id, Ticket, UnknownTicketError, "ticket", write=write)
 
-    def _catalog(self) -> ReleaseCatalog | None:
-        found = self._find(ReleaseCatalog.ID)
+    def _catalog(self, *, write: bool = False) -> ReleaseCatalog | None:
+        found = self._find(ReleaseCatalog.ID, write=write)
         return found if isinstance(found, ReleaseCatalog) else None
 
     @staticmethod
@@ -186,7 +249,7 @@ class SupportLedger(Application[UUID]):
         calendar = self.calendar_of(contract)
         moved = []
         for ticket_id in list(contract.open_clocks):
-            ticket = self._find(ticket_id)
+            ticket = self._find(ticket_id, write=True)
             if not isinstance(ticket, Ticket):
                 continue
             terms = load_terms(ticket.terms_version)
@@ -200,31 +263,25 @@ class SupportLedger(Application[UUID]):
                 moved.append(ticket)
         return moved
 
-    def _grant_due_terms(
-        self, contract: Contract, account: CreditAccount, at: datetime
-    ) -> list[int]:
-        """Grant every term that has begun by `at` and was not granted yet (a fact of time)."""
-        granted = []
-        for term in contract.terms:
-            if term["starts_at"] > at or term["number"] in account.granted_terms:
-                continue
-            if contract.terminated_at is not None and term["starts_at"] >= contract.terminated_at:
-                continue
-            self._grant_term(account, term, at)
-            granted.append(term["number"])
-        return granted
-
     @staticmethod
-    def _grant_term(account: CreditAccount, term: dict[str, Any], at: datetime) -> None:
-        tier_terms = load_terms(term["terms_version"]).tier(term["tier"])
-        account.grant_term(
-            term_number=term["number"],
-            points=tier_terms.support_credits_per_license * term["licenses"],
-            sessions=tier_terms.training_sessions_per_license * term["licenses"],
-            starts_at=term["starts_at"],
-            expires_at=term["ends_at"],
-            at=at,
-        )
+    def _schedule_terms(contract: Contract, account: CreditAccount, at: datetime) -> None:
+        """Tell the account every term of the contract not granted yet, with what it grants.
+
+        A term already noted is noted again only if what it grants changed (its tier went up).
+        """
+        for term in contract.terms:
+            known = account.terms.get(str(term["number"]))
+            if known is not None and known["granted"]:
+                continue
+            tier_terms = load_terms(term["terms_version"]).tier(term["tier"])
+            account.schedule_term(
+                term_number=term["number"],
+                starts_at=term["starts_at"],
+                ends_at=term["ends_at"],
+                points=tier_terms.support_credits_per_license * term["licenses"],
+                sessions=tier_terms.training_sessions_per_license * term["licenses"],
+                at=at,
+            )
 
     # -- releases ------------------------------------------------------------------------------
 
@@ -234,7 +291,7 @@ class SupportLedger(Application[UUID]):
         text = parse_version(version, require_patch=True).text
 
         def attempt() -> dict[str, Any]:
-            catalog = self._catalog() or ReleaseCatalog.start()
+            catalog = self._catalog(write=True) or ReleaseCatalog.start()
             catalog.publish(text, prerelease=prerelease, at=at)
             self.save(catalog)
             return {"version": text, **catalog.releases[text]}
@@ -247,7 +304,7 @@ class SupportLedger(Application[UUID]):
         """Withdraw a published release."""
 
         def attempt() -> dict[str, Any]:
-            catalog = self._catalog() or ReleaseCatalog.start()
+            catalog = self._catalog(write=True) or ReleaseCatalog.start()
             catalog.withdraw(version, reason=reason, at=at)
             self.save(catalog)
             text = parse_version(version).text
@@ -311,7 +368,8 @@ class SupportLedger(Application[UUID]):
                 contract_id=contract_id,
             )
             account = CreditAccount.open(contract_id=contract.id, customer=contract.customer, at=at)
-            self._grant_term(account, contract.latest_term, at)
+            self._schedule_terms(contract, account, at)
+            account.grant_term(term_number=1, at=at)  # signing grants the first term at once
             self.save(contract, account)
             return contract.id
 
@@ -330,14 +388,15 @@ class SupportLedger(Application[UUID]):
         """Order the next term; on a lapsed agreement this is a reinstatement at 80 %."""
 
         def attempt() -> dict[str, Any]:
-            contract = self._contract(contract_id)
+            contract = self._contract(contract_id, write=True)
             if contract.status == "lapsed" or contract.ended_without_renewal(instant(at)):
                 return self._reinstate(contract, at=at, licenses=licenses, list_price=list_price)
             contract.renew(
                 terms=load_terms(DEFAULT_VERSION), at=at, licenses=licenses, list_price=list_price
             )
-            account = self._account(contract_id)
-            self._grant_due_terms(contract, account, instant(at))
+            account = self._account(contract_id, write=True)
+            self._schedule_terms(contract, account, instant(at))
+            account.grant_due(at=at)
             self.save(contract, account)
             return contract.latest_term
 
@@ -359,7 +418,10 @@ class SupportLedger(Application[UUID]):
 
         def attempt() -> dict[str, Any]:
             return self._reinstate(
-                self._contract(contract_id), at=at, licenses=licenses, list_price=list_price
+                self._contract(contract_id, write=True),
+                at=at,
+                licenses=licenses,
+                list_price=list_price,
             )
 
         term = self._retrying("reinstate_contract", attempt)
@@ -375,8 +437,9 @@ class SupportLedger(Application[UUID]):
         contract.reinstate(
             terms=load_terms(DEFAULT_VERSION), at=when, licenses=licenses, list_price=list_price
         )
-        account = self._account(contract.id)
-        self._grant_due_terms(contract, account, when)
+        account = self._account(contract.id, write=True)
+        self._schedule_terms(contract, account, when)
+        account.grant_due(at=when)
         self.save(contract, account)
         return contract.latest_term
 
@@ -390,7 +453,7 @@ class SupportLedger(Application[UUID]):
         """Record that the latest term ended without renewal."""
 
         def attempt() -> dict[str, Any]:
-            contract = self._contract(contract_id)
+            contract = self._contract(contract_id, write=True)
             when = instant(at)
             is_late = self._late(contract.latest_term["ends_at"], when) if late is None else late
             contract.lapse(at=when, late=is_late)
@@ -410,9 +473,11 @@ class SupportLedger(Application[UUID]):
         """End an agreement now."""
 
         def attempt() -> None:
-            contract = self._contract(contract_id)
+            contract = self._contract(contract_id, write=True)
             contract.terminate(reason=reason, at=at)
-            self.save(contract)
+            account = self._account(contract_id, write=True)
+            account.end_agreement(reason=reason, at=at)
+            self.save(contract, account)
 
         self._retrying("terminate_contract", attempt)
         log.info("contract_terminated", contract_id=str(contract_id))
@@ -421,14 +486,15 @@ class SupportLedger(Application[UUID]):
         """Upgrade now (pro rata) or schedule a downgrade for renewal; returns what happened."""
 
         def attempt() -> str:
-            contract = self._contract(contract_id)
+            contract = self._contract(contract_id, write=True)
             revision = contract.calendar_revision
             terms = self.terms_of(contract, instant(at))
             outcome = contract.change_tier(terms=terms, to_tier=tier, at=at)
             touched: list[Any] = [contract]
             if outcome == "upgraded":
-                account = self._account(contract_id)
-                self._grant_due_terms(contract, account, instant(at))
+                account = self._account(contract_id, write=True)
+                account.grant_due(at=at)
+                self._schedule_terms(contract, account, instant(at))  # terms not begun: new tier
                 for adjustment in contract.upgrades[-1]["adjustments"]:
                     if adjustment["points"] > 0 or adjustment["sessions"] > 0:
                         account.grant_upgrade(
@@ -454,7 +520,7 @@ class SupportLedger(Application[UUID]):
         """Name a contact; returns the named contacts."""
 
         def attempt() -> list[str]:
-            contract = self._contract(contract_id)
+            contract = self._contract(contract_id, write=True)
             contract.add_contact(email=email, terms=self.terms_of(contract, instant(at)), at=at)
             self.save(contract)
             return contract.contacts_at(instant(at))
@@ -465,7 +531,7 @@ class SupportLedger(Application[UUID]):
         """Remove a named contact; returns the named contacts."""
 
         def attempt() -> list[str]:
-            contract = self._contract(contract_id)
+            contract = self._contract(contract_id, write=True)
             contract.remove_contact(email=email, at=at)
             self.save(contract)
             return contract.contacts_at(instant(at))
@@ -476,7 +542,7 @@ class SupportLedger(Application[UUID]):
         """Assign the technical account representative (Premium)."""
 
         def attempt() -> None:
-            contract = self._contract(contract_id)
+            contract = self._contract(contract_id, write=True)
             contract.assign_representative(
                 name=name, terms=self.terms_of(contract, instant(at)), at=at
             )
@@ -488,7 +554,7 @@ class SupportLedger(Application[UUID]):
         """Unassign the technical account representative."""
 
         def attempt() -> None:
-            contract = self._contract(contract_id)
+            contract = self._contract(contract_id, write=True)
             contract.unassign_representative(at=at)
             self.save(contract)
 
@@ -503,7 +569,7 @@ class SupportLedger(Application[UUID]):
         """
 
         def attempt() -> list[UUID]:
-            contract = self._contract(contract_id)
+            contract = self._contract(contract_id, write=True)
             contract.book_appointment(
                 starts_at=starts_at,
                 ends_at=ends_at,
@@ -526,7 +592,7 @@ class SupportLedger(Application[UUID]):
         """Cancel an appointment window; open clocks are recomputed in the same save."""
 
         def attempt() -> list[UUID]:
-            contract = self._contract(contract_id)
+            contract = self._contract(contract_id, write=True)
             contract.cancel_appointment(starts_at=starts_at, ends_at=ends_at, at=at)
             reason = f"appointment cancelled {_window(starts_at, ends_at)}"
             moved = self._recalculate_open_clocks(contract, reason, instant(at))
@@ -575,12 +641,17 @@ class SupportLedger(Application[UUID]):
             raise InvalidInputError("key: between 1 and 200 characters")
         ticket_id = Ticket.create_id(external_key)
 
+        tries = [0]
+
         def attempt() -> TicketOpening:
-            contract = self._contract(contract_id)
+            tries[0] += 1
+            contract = self._contract(contract_id, write=True)
             terms = self.terms_of(contract, received_at)
             level = terms.default_severity if severity is None else parse_severity(severity)
             kind = (license_kind or contract.license_kind).strip().lower()
-            existing = self._find(ticket_id)
+            # A repeated key is caught by the save (the ticket's id is taken); look it up only
+            # when retrying.
+            existing = self._find(ticket_id) if tries[0] > 1 else None
             if existing is not None:
                 return self._replayed_opening(
                     existing,
@@ -598,6 +669,7 @@ class SupportLedger(Application[UUID]):
                 received_at=received_at,
             )
             if decline is not None:
+                self._require_fresh(contract.id)
                 ticket = Ticket.decline(
                     external_key=external_key,
                     contract_id=contract.id,
@@ -683,8 +755,8 @@ class SupportLedger(Application[UUID]):
         save_contract: bool = False,
     ) -> T:
         def attempt() -> T:
-            ticket = self._ticket(reference)
-            contract = self._contract(ticket.contract_id)
+            ticket = self._ticket(reference, write=True)
+            contract = self._contract(ticket.contract_id, write=save_contract)
             result = command(ticket, contract)
             self.save(ticket, contract) if save_contract else self.save(ticket)
             return result
@@ -826,25 +898,18 @@ class SupportLedger(Application[UUID]):
 
     # -- credits -------------------------------------------------------------------------------
 
-    def _credit_command(
-        self,
-        use_case: str,
-        contract_id: UUID,
-        command: Callable[[Contract, CreditAccount], T],
+    def _account_command(
+        self, use_case: str, contract_id: UUID, command: Callable[[CreditAccount], T]
     ) -> T:
+        """Run a command on a contract's account alone (it knows its agreement's terms)."""
+
         def attempt() -> T:
-            contract = self._contract(contract_id)
-            account = self._account(contract_id)
-            result = command(contract, account)
+            account = self._account(contract_id, write=True)
+            result = command(account)
             self.save(account)
             return result
 
         return self._retrying(use_case, attempt)
-
-    @staticmethod
-    def _require_agreement(contract: Contract, at: datetime, what: str) -> None:
-        if contract.term_at(at) is None:
-            raise AgreementNotValidError(f"cannot {what}: {contract.validity_problem(at)}")
 
     def purchase_credits(
         self,
@@ -858,27 +923,22 @@ class SupportLedger(Application[UUID]):
     ) -> dict[str, Any]:
         """Buy a package of points; idempotent by key."""
 
-        def command(contract: Contract, account: CreditAccount) -> dict[str, Any]:
-            when = instant(at)
-            if str(key).strip() not in account.purchases:
-                self._require_agreement(contract, when, "purchase points")
-                self._grant_due_terms(contract, account, when)
+        def command(account: CreditAccount) -> dict[str, Any]:
             lot_id, recorded = account.purchase(
-                points=points,
-                price=price,
-                currency=contract.currency,
-                key=key,
-                expires_at=expires_at,
-                at=when,
-            )
+                points=points, price=price, currency=self._currency(contract_id), key=key,
+                expires_at=expires_at, at=at,
+            )  # fmt: skip
             return {"lot_id": lot_id, "recorded": recorded, **account.lots[lot_id]}
 
-        result = self._credit_command("purchase_credits", contract_id, command)
+        result = self._account_command("purchase_credits", contract_id, command)
         if result["recorded"]:
             log.info(
                 "credits_purchased", contract_id=str(contract_id), points=str(result["amount"])
             )
         return result
+
+    def _currency(self, contract_id: UUID) -> str:
+        return self._contract(contract_id).currency
 
     def consume_credits(
         self,
@@ -890,32 +950,70 @@ class SupportLedger(Application[UUID]):
         at: datetime,
         ticket: str | UUID | None = None,
     ) -> dict[str, Any]:
-        """Use points for a support activity; idempotent by key, never below zero."""
-        ticket_id = self.ticket_id(ticket) if ticket is not None else None
+        """Use points for a support activity; idempotent by key, never below zero.
 
-        def command(contract: Contract, account: CreditAccount) -> dict[str, Any]:
-            when = instant(at)
+        The account draws the points and a CreditConsumption keyed by the idempotency key records
+        them, in one save. A repeated key is found by that record: on a write conflict, or when
+        the account refuses (the first request may have used the points it now lacks).
+        """
+        when = instant(at)
+        ticket_id = self.ticket_id(ticket) if ticket is not None else None
+        account_id = CreditAccount.create_id(contract_id)
+        consumption_id = CreditConsumption.create_id(account_id, idempotency_key(key))
+        tries = [0]
+
+        def repeat_of() -> dict[str, Any] | None:
+            existing = self._find(consumption_id)
+            if not isinstance(existing, CreditConsumption):
+                return None
+            existing.check_repeat(points=points, activity=activity, ticket_id=ticket_id)
+            account = self._account(contract_id)
+            return self._consumption_data(existing, account, when, recorded=False)
+
+        def attempt() -> dict[str, Any]:
+            tries[0] += 1
+            if tries[0] > 1 and (repeated := repeat_of()) is not None:
+                return repeated
+            account = self._account(contract_id, write=True)
             if ticket_id is not None:
                 found = self._ticket(ticket_id)
-                if found.contract_id != contract.id:
+                if found.contract_id != account.contract_id:
                     raise UnknownTicketError(f"ticket {ticket_id} belongs to another contract")
-            if str(key).strip() not in account.consumptions:
-                self._require_agreement(contract, when, "consume points")
-                self._grant_due_terms(contract, account, when)
-            consumption, recorded = account.consume(
-                points=points, activity=activity, key=key, ticket_id=ticket_id, at=when
-            )
-            return {
-                "key": str(key).strip(),
-                "recorded": recorded,
-                **consumption,
-                "balance": account.available(POINTS, when),
-            }
+            try:
+                draws = account.consume(
+                    points=points, activity=activity, key=key, ticket_id=ticket_id, at=when
+                )
+            except LedgerError:
+                if (repeated := repeat_of()) is not None:
+                    return repeated
+                raise
+            consumption = CreditConsumption.record(
+                account_id=account.id, contract_id=account.contract_id, key=key, points=points,
+                activity=activity, ticket_id=ticket_id, draws=draws, at=when,
+            )  # fmt: skip
+            self.save(account, consumption)
+            return self._consumption_data(consumption, account, when, recorded=True)
 
-        result = self._credit_command("consume_credits", contract_id, command)
+        result = self._retrying("consume_credits", attempt)
         if result["recorded"]:
             log.info("credits_consumed", contract_id=str(contract_id), points=str(result["points"]))
         return result
+
+    @staticmethod
+    def _consumption_data(
+        consumption: CreditConsumption, account: CreditAccount, at: datetime, *, recorded: bool
+    ) -> dict[str, Any]:
+        return {
+            "key": consumption.key,
+            "recorded": recorded,
+            "points": consumption.points,
+            "activity": consumption.activity,
+            "ticket_id": consumption.ticket_id,
+            "draws": consumption.draws,
+            "reversed": consumption.reversed,
+            "consumed_at": consumption.consumed_at,
+            "balance": account.available(POINTS, at),
+        }
 
     def reverse_consumption(
         self,
@@ -927,58 +1025,82 @@ class SupportLedger(Application[UUID]):
         points: Decimal | None = None,
     ) -> dict[str, Any]:
         """Return points of a consumption to the lots they came from."""
+        when = instant(at)
+        account_id = CreditAccount.create_id(contract_id)
+        consumption_id = CreditConsumption.create_id(account_id, idempotency_key(key))
 
-        def command(_contract: Contract, account: CreditAccount) -> dict[str, Any]:
-            when = instant(at)
-            reversal, recorded = account.reverse(key=key, points=points, reason=reason, at=when)
+        def attempt() -> dict[str, Any]:
+            account = self._account(contract_id, write=True)
+            consumption = self._get(
+                consumption_id,
+                CreditConsumption,
+                UnknownConsumptionError,
+                f"consumption under key {key!r}",
+                write=True,
+            )
+            reversal, recorded = consumption.reverse(
+                points=points, reason=reason, at=when, lot_expired=account.lot_expired
+            )
+            if recorded:
+                account.record_reversal(
+                    key=consumption.key, points=reversal["points"], reason=reversal["reason"],
+                    returns=reversal["returns"], at=when,
+                )  # fmt: skip
+                self.save(consumption, account)
             return {
-                "key": str(key).strip(),
+                "key": consumption.key,
                 "recorded": recorded,
                 **reversal,
                 "balance": account.available(POINTS, when),
             }
 
-        result = self._credit_command("reverse_consumption", contract_id, command)
+        result = self._retrying("reverse_consumption", attempt)
         if result["recorded"]:
             log.info(
                 "consumption_reversed", contract_id=str(contract_id), points=str(result["points"])
             )
         return result
 
+    def get_consumption(self, contract_id: UUID, key: str) -> CreditConsumption:
+        """A consumption by its idempotency key."""
+        consumption_id = CreditConsumption.create_id(
+            CreditAccount.create_id(contract_id), idempotency_key(key)
+        )
+        return self._get(
+            consumption_id,
+            CreditConsumption,
+            UnknownConsumptionError,
+            f"consumption under key {key!r}",
+        )
+
     def hold_training(
         self, contract_id: UUID, *, at: datetime, key: str | None = None, topic: str = ""
     ) -> dict[str, Any]:
         """Hold one 30-minute online training session."""
         session_key = key or uuid4().hex
+        minutes = self.terms_of(self._contract(contract_id), instant(at)).session_minutes
 
-        def command(contract: Contract, account: CreditAccount) -> dict[str, Any]:
-            when = instant(at)
-            if session_key not in account.trainings:
-                self._require_agreement(contract, when, "hold a training session")
-                self._grant_due_terms(contract, account, when)
-            minutes = self.terms_of(contract, when).session_minutes
+        def command(account: CreditAccount) -> dict[str, Any]:
             session, recorded = account.hold_training(
-                key=session_key, topic=topic, minutes=minutes, at=when
+                key=session_key, topic=topic, minutes=minutes, at=at
             )
             return {
                 "key": session_key,
                 "recorded": recorded,
                 **session,
-                "sessions_left": account.available(SESSIONS, when),
+                "sessions_left": account.available(SESSIONS, instant(at)),
             }
 
-        return self._credit_command("training_session_held", contract_id, command)
+        return self._account_command("training_session_held", contract_id, command)
 
     def grant_due_terms(self, contract_id: UUID, *, at: datetime) -> list[int]:
         """Grant the terms that have begun and were not granted yet (the scheduler's)."""
-        return self._credit_command(
-            "term_granted", contract_id, lambda c, a: self._grant_due_terms(c, a, instant(at))
-        )
+        return self._account_command("term_granted", contract_id, lambda a: a.grant_due(at=at))
 
     def expire_lot(self, contract_id: UUID, *, lot_id: str, at: datetime, late: bool) -> bool:
         """Record a lot's expiry (the scheduler's); False when already recorded."""
-        return self._credit_command(
-            "lot_expired", contract_id, lambda _c, a: a.expire_lot(lot_id=lot_id, at=at, late=late)
+        return self._account_command(
+            "lot_expired", contract_id, lambda a: a.expire_lot(lot_id=lot_id, at=at, late=late)
         )
 
     def get_account(

@@ -139,7 +139,7 @@ def account_view(account: CreditAccount, at: datetime) -> dict[str, Any]:
         "points_available": account.available(POINTS, at),
         "sessions_available": account.available(SESSIONS, at),
         "lots": lots,
-        "consumptions": len(account.consumptions),
+        "terms": sorted(account.terms.values(), key=lambda t: t["number"]),
         "version": account.version,
     }
 

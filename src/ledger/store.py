@@ -8,16 +8,19 @@ lock per schema, so any number of processes can start together.
 
 from __future__ import annotations
 
+import threading
 import zlib
+from collections import OrderedDict
 from contextlib import contextmanager
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import psycopg
 
 from ledger.domain.errors import StoreUnavailableError
 
 if TYPE_CHECKING:
-    from collections.abc import Iterator
+    from collections.abc import Iterable, Iterator
+    from uuid import UUID
 
     from ledger.settings import DatabaseSettings
 
@@ -55,3 +58,38 @@ def schema_lock(settings: DatabaseSettings | None) -> Iterator[None]:
             yield
         finally:
             conn.execute("SELECT pg_advisory_unlock(%s)", [key])
+
+
+class SavedAggregates:
+    """The aggregates this process saved last, as saved (a bounded, thread-safe LRU).
+
+    A command that will write an aggregate may take it from here instead of reading the store:
+    if another process wrote it since, the save fails on the version and the command is re-run
+    from a fresh read, so a stale copy never reaches the store. Taking removes the aggregate,
+    so no two commands ever hold the same object and nothing needs copying; a successful save
+    puts it back, a failed command leaves it out (the next command reads it afresh).
+    """
+
+    def __init__(self, size: int = 10_000) -> None:
+        self._size = size
+        self._items: OrderedDict[UUID, Any] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def take(self, aggregate_id: UUID) -> Any | None:
+        """The aggregate as last saved here (now the caller's alone), or None."""
+        with self._lock:
+            return self._items.pop(aggregate_id, None)
+
+    def put(self, aggregate: Any) -> None:
+        """Remember an aggregate just saved (the caller does not change it afterwards)."""
+        with self._lock:
+            self._items[aggregate.id] = aggregate
+            self._items.move_to_end(aggregate.id)
+            while len(self._items) > self._size:
+                self._items.popitem(last=False)
+
+    def forget(self, aggregate_ids: Iterable[UUID]) -> None:
+        """Drop copies that may be stale."""
+        with self._lock:
+            for aggregate_id in aggregate_ids:
+                self._items.pop(aggregate_id, None)

@@ -64,7 +64,8 @@ def test_signing_assesses_the_fee_and_grants_the_first_term_in_one_save(app: Sup
     assert contract.terms[0]["fee"] == Decimal("6500.00")
     assert account.available("points", at(3, 3)) == Decimal(64)
     assert account.available("sessions", at(3, 3)) == Decimal(6)
-    assert recorded(app) - before == 4  # Signed, account Opened, PointsGranted, SessionsGranted
+    # Signed; the account Opened, TermScheduled, PointsGranted, SessionsGranted
+    assert recorded(app) - before == 5
 
 
 def test_signing_again_with_the_same_key_returns_the_same_contract(app: SupportLedger) -> None:
@@ -177,7 +178,10 @@ def test_a_renewed_term_is_granted_when_it_begins(app: SupportLedger, world: Wor
     """Renewal records the term; its credits become usable at its start, granted on first use."""
     app.renew_contract(world.premium, at=at(11, 3))
     account = app.get_account(world.premium)
-    assert account.granted_terms == [1]
+    assert [t["granted"] for t in sorted(account.terms.values(), key=lambda t: t["number"])] == [
+        True,
+        False,
+    ]
     result = app.consume_credits(
         world.premium,
         points=Decimal(10),
@@ -185,7 +189,7 @@ def test_a_renewed_term_is_granted_when_it_begins(app: SupportLedger, world: Wor
         key="k1",
         at=datetime(2026, 1, 5, 9, tzinfo=UTC),
     )
-    assert app.get_account(world.premium).granted_terms == [1, 2]
+    assert app.get_account(world.premium).terms["2"]["granted"] is True
     assert result["draws"] == [
         {"lot_id": "term-2-points", "amount": Decimal(10), "returned": Decimal(0)}
     ]

@@ -1,11 +1,17 @@
 """Support points and training sessions of one contract, kept as lots.
 
-Each term grants `per-license x licenses` points and sessions that expire at the term's end;
-purchased packages are lots with an optional expiry. Consumption draws from the lot that
-expires first (undated lots last), never below zero, and carries an idempotency key. A reversal
-returns points to the lots they came from; points returned to a lot that has expired expire at
-once. A lot's expiry is a fact of time: an expired lot is unavailable even before its expiry is
-recorded.
+The account knows the terms of its agreement: each is scheduled when it is signed, renewed or
+reinstated, and granted (`per-license x licenses` points and sessions, expiring at the term's
+end) when it begins; the grant of a term that has begun is a fact of time, recorded by the
+first command that needs it if the scheduler has not recorded it yet. Purchased packages are
+lots with an optional expiry. Consumption draws from the lot that expires first (undated lots
+last) and never drives a balance below zero. A lot's expiry is a fact of time too: an expired
+lot is unusable even before its expiry is recorded.
+
+Each consumption is also an aggregate of its own (`CreditConsumption`, identified by account
+and idempotency key): it makes a repeated key idempotent and keeps what a reversal needs, so the
+account itself stays small however many consumptions it has. A reversal returns points to the
+lots they came from; points returned to a lot that has expired expire at once.
 """
 
 from __future__ import annotations
@@ -25,17 +31,17 @@ from ledger.domain.base import (
     show,
 )
 from ledger.domain.errors import (
+    AgreementNotValidError,
     AlreadyReversedError,
     IdempotencyConflictError,
     InsufficientCreditsError,
     InsufficientTrainingError,
     InvalidAmountError,
     InvalidInputError,
-    UnknownConsumptionError,
 )
 
 if TYPE_CHECKING:
-    from collections.abc import Iterable
+    from collections.abc import Callable, Iterable
     from datetime import datetime
     from uuid import UUID
 
@@ -44,12 +50,21 @@ SESSIONS = "sessions"
 MAX_KEY_LENGTH = 200
 
 
-def _key(value: str | None, what: str = "key") -> str:
+def idempotency_key(value: str | None, what: str = "key") -> str:
+    """A non-empty idempotency key of at most 200 characters, stripped."""
     text = "" if value is None else str(value).strip()
     if not text:
         raise InvalidInputError(f"{what}: an idempotency key is required")
     if len(text) > MAX_KEY_LENGTH:
         raise InvalidInputError(f"{what}: at most {MAX_KEY_LENGTH} characters")
+    return text
+
+
+def activity_text(value: str) -> str:
+    """What points were used for; required."""
+    text = str(value).strip()
+    if not text:
+        raise InvalidInputError("activity: say what the points were used for")
     return text
 
 
@@ -75,11 +90,42 @@ class CreditAccount(Aggregate):
             a.contract_id = self.contract_id
             a.customer = self.customer
             a.lots = {}
-            a.granted_terms = []
-            a.consumptions = {}
+            a.terms = {}
             a.purchases = {}
             a.trainings = {}
+            a.ended_at = None
             a.last_at = self.opened_at
+
+    class TermScheduled(Aggregate.Event):
+        """A term of the agreement, with what it will grant when it begins."""
+
+        term_number: int
+        starts_at: datetime
+        ends_at: datetime
+        points: Decimal
+        sessions: int
+        scheduled_at: datetime
+
+        def apply(self, aggregate: Any) -> None:
+            aggregate.terms[str(self.term_number)] = {
+                "number": self.term_number,
+                "starts_at": self.starts_at,
+                "ends_at": self.ends_at,
+                "points": self.points,
+                "sessions": self.sessions,
+                "granted": False,
+            }
+            aggregate.last_at = later(aggregate.last_at, self.scheduled_at)
+
+    class AgreementEnded(Aggregate.Event):
+        """The agreement was terminated; nothing is used from `ended_at` on."""
+
+        reason: str
+        ended_at: datetime
+
+        def apply(self, aggregate: Any) -> None:
+            aggregate.ended_at = self.ended_at
+            aggregate.last_at = later(aggregate.last_at, self.ended_at)
 
     class PointsGranted(Aggregate.Event):
         """Points of a term (or of an upgrade) were granted as a lot, usable from
@@ -104,8 +150,9 @@ class CreditAccount(Aggregate):
                 available_from=self.available_from,
             )
             aggregate.lots[self.lot_id]["term_number"] = self.term_number
-            if self.reason == "term":
-                aggregate.granted_terms.append(self.term_number)
+            term = aggregate.terms.get(str(self.term_number))
+            if self.reason == "term" and term is not None:
+                term["granted"] = True
             aggregate.last_at = later(aggregate.last_at, self.granted_at)
 
     class SessionsGranted(Aggregate.Event):
@@ -155,6 +202,7 @@ class CreditAccount(Aggregate):
                 available_from=self.purchased_at,
             )
             aggregate.lots[self.lot_id]["price"] = self.price
+            aggregate.lots[self.lot_id]["currency"] = self.currency
             aggregate.purchases[self.key] = self.lot_id
             aggregate.last_at = later(aggregate.last_at, self.purchased_at)
 
@@ -171,15 +219,6 @@ class CreditAccount(Aggregate):
         def apply(self, aggregate: Any) -> None:
             for draw in self.draws:
                 aggregate.lots[draw["lot_id"]]["remaining"] -= draw["amount"]
-            aggregate.consumptions[self.key] = {
-                "points": self.points,
-                "activity": self.activity,
-                "ticket_id": self.ticket_id,
-                "draws": [{**d, "returned": Decimal(0)} for d in self.draws],
-                "reversed": Decimal(0),
-                "reversals": [],
-                "consumed_at": self.consumed_at,
-            }
             aggregate.last_at = later(aggregate.last_at, self.consumed_at)
 
     class ConsumptionReversed(Aggregate.Event):
@@ -192,21 +231,12 @@ class CreditAccount(Aggregate):
         reversed_at: datetime
 
         def apply(self, aggregate: Any) -> None:
-            consumption = aggregate.consumptions[self.key]
-            consumption["reversed"] += self.points
-            consumption["reversals"].append(
-                {"points": self.points, "reason": self.reason, "reversed_at": self.reversed_at}
-            )
             for back in self.returns:
                 lot = aggregate.lots[back["lot_id"]]
                 if back["expired"]:
                     lot["expired_amount"] += back["amount"]
                 else:
                     lot["remaining"] += back["amount"]
-                for draw in consumption["draws"]:
-                    if draw["lot_id"] == back["lot_id"]:
-                        draw["returned"] += back["amount"]
-                        break
             aggregate.last_at = later(aggregate.last_at, self.reversed_at)
 
     class LotExpired(Aggregate.Event):
@@ -251,10 +281,10 @@ class CreditAccount(Aggregate):
         contract_id: UUID
         customer: str
         lots: dict[str, dict[str, Any]]
-        granted_terms: list[int]
-        consumptions: dict[str, dict[str, Any]]
+        terms: dict[str, dict[str, Any]]
         purchases: dict[str, str]
         trainings: dict[str, dict[str, Any]]
+        ended_at: datetime | None
         last_at: datetime
 
     # -- commands ------------------------------------------------------------------------------
@@ -270,45 +300,109 @@ class CreditAccount(Aggregate):
             opened_at=instant(at),
         )
 
-    def grant_term(
+    def schedule_term(
         self,
         *,
         term_number: int,
+        starts_at: datetime,
+        ends_at: datetime,
         points: Decimal,
         sessions: int,
-        starts_at: datetime,
-        expires_at: datetime,
         at: datetime,
     ) -> bool:
-        """Grant a term's points and sessions once; they are usable from the term's start.
+        """Note a term and what it grants when it begins; False if already noted as such.
 
-        Returns False when that term was granted already.
+        A term noted again before it began (its tier changed) replaces the earlier note.
         """
-        if term_number in self.granted_terms:
-            return False
-        when = self._check(instant(at), "grant a term")
+        start, end = instant(starts_at, "starts_at"), instant(ends_at, "ends_at")
+        if end <= start:
+            raise InvalidInputError(f"term {term_number} ends before it starts")
+        if (
+            not isinstance(points, Decimal)
+            or points < 0
+            or isinstance(sessions, bool)
+            or sessions < 0
+        ):
+            raise InvalidAmountError(
+                f"term {term_number}: points and sessions must not be negative"
+            )
+        known = self.terms.get(str(term_number))
+        if known is not None:
+            if known["granted"]:
+                raise InvalidInputError(f"term {term_number} was granted already")
+            if (known["starts_at"], known["ends_at"], known["points"], known["sessions"]) == (
+                start,
+                end,
+                points,
+                sessions,
+            ):
+                return False
+            if known["starts_at"] <= instant(at):
+                raise InvalidInputError(
+                    f"term {term_number} began at {known['starts_at'].isoformat()}; "
+                    "what it grants can no longer change"
+                )
+        when = self._check(instant(at), "schedule a term")
         self.trigger_event(
-            self.PointsGranted,
-            lot_id=f"term-{term_number}-points",
-            points=points,
+            self.TermScheduled,
             term_number=term_number,
-            reason="term",
-            available_from=starts_at,
-            expires_at=expires_at,
-            granted_at=when,
+            starts_at=start,
+            ends_at=end,
+            points=points,
+            sessions=sessions,
+            scheduled_at=when,
         )
-        if sessions > 0:
+        return True
+
+    def grant_due(self, *, at: datetime) -> list[int]:
+        """Grant every scheduled term that has begun by `at`; returns their numbers."""
+        when = instant(at)
+        granted: list[int] = []
+        for term in sorted(self.terms.values(), key=lambda t: t["number"]):
+            if term["granted"] or term["starts_at"] > when:
+                continue
+            if self.ended_at is not None and term["starts_at"] >= self.ended_at:
+                continue
+            self._grant(term, when)
+            granted.append(term["number"])
+        return granted
+
+    def grant_term(self, *, term_number: int, at: datetime) -> bool:
+        """Grant one scheduled term now (signing grants before the term begins); False if done."""
+        term = self.terms.get(str(term_number))
+        if term is None:
+            raise InvalidInputError(f"term {term_number} is not scheduled on this account")
+        if term["granted"]:
+            return False
+        self._grant(term, self._check(instant(at), "grant a term"))
+        return True
+
+    def _grant(self, term: dict[str, Any], when: datetime) -> None:
+        number = term["number"]
+        common = {
+            "term_number": number,
+            "reason": "term",
+            "available_from": term["starts_at"],
+            "expires_at": term["ends_at"],
+            "granted_at": when,
+        }
+        self.trigger_event(
+            self.PointsGranted, lot_id=f"term-{number}-points", points=term["points"], **common
+        )
+        if term["sessions"] > 0:
             self.trigger_event(
                 self.SessionsGranted,
-                lot_id=f"term-{term_number}-sessions",
-                sessions=sessions,
-                term_number=term_number,
-                reason="term",
-                available_from=starts_at,
-                expires_at=expires_at,
-                granted_at=when,
+                lot_id=f"term-{number}-sessions",
+                sessions=term["sessions"],
+                **common,
             )
-        return True
+
+    def end_agreement(self, *, reason: str, at: datetime) -> None:
+        """The agreement was terminated: nothing is used from `at` on."""
+        if self.ended_at is not None:
+            return
+        when = self._check(instant(at), "end the agreement")
+        self.trigger_event(self.AgreementEnded, reason=reason, ended_at=when)
 
     def grant_upgrade(
         self,
@@ -319,30 +413,33 @@ class CreditAccount(Aggregate):
         expires_at: datetime,
         at: datetime,
     ) -> None:
-        """Grant the pro-rata difference of an upgrade for the current term."""
+        """Grant the pro-rata difference of an upgrade for the running term."""
         when = self._check(instant(at), "grant an upgrade")
-        number = sum(1 for lot in self.lots.values() if lot["kind"] == "upgrade") + 1
+        number = (
+            sum(
+                1
+                for lot in self.lots.values()
+                if lot["kind"] == "upgrade" and lot["unit"] == POINTS
+            )
+            + 1
+        )
+        common = {
+            "term_number": term_number,
+            "reason": "upgrade",
+            "available_from": when,
+            "expires_at": expires_at,
+            "granted_at": when,
+        }
         if points > 0:
             self.trigger_event(
-                self.PointsGranted,
-                lot_id=f"upgrade-{number}-points",
-                points=points,
-                term_number=term_number,
-                reason="upgrade",
-                available_from=when,
-                expires_at=expires_at,
-                granted_at=when,
+                self.PointsGranted, lot_id=f"upgrade-{number}-points", points=points, **common
             )
         if sessions > 0:
             self.trigger_event(
                 self.SessionsGranted,
                 lot_id=f"upgrade-{number}-sessions",
                 sessions=sessions,
-                term_number=term_number,
-                reason="upgrade",
-                available_from=when,
-                expires_at=expires_at,
-                granted_at=when,
+                **common,
             )
 
     def purchase(
@@ -356,22 +453,25 @@ class CreditAccount(Aggregate):
         at: datetime,
     ) -> tuple[str, bool]:
         """Buy a package of points. Returns (lot id, whether it was recorded now)."""
-        key = _key(key)
+        key = idempotency_key(key)
         amount = positive_points(points)
         cost = non_negative_money(price, "price")
         expiry = instant(expires_at, "expires") if expires_at is not None else None
         existing = self.purchases.get(key)
         if existing is not None:
             lot = self.lots[existing]
-            if (lot["amount"], lot["price"], lot["expires_at"]) == (amount, cost, expiry):
+            recorded = (lot["amount"], lot["price"], lot["currency"], lot["expires_at"])
+            if recorded == (amount, cost, currency, expiry):
                 return existing, False
             raise IdempotencyConflictError(
-                f"key {key!r} was used for a purchase of {lot['amount']} points at {lot['price']} "
-                f"{currency}; use a new key for a different purchase"
+                f"key {key!r} was used for a purchase of {show(lot['amount'])} points at "
+                f"{show(lot['price'])} {lot['currency']}; use a new key for a different purchase"
             )
         when = self._check(instant(at), "purchase")
+        self._require_valid(when, "purchase points")
         if expiry is not None and expiry <= when:
             raise InvalidInputError(f"expires: {expiry.isoformat()} is not after the purchase")
+        self.grant_due(at=when)
         lot_id = f"purchase-{len(self.purchases) + 1}"
         self.trigger_event(
             self.PackagePurchased,
@@ -393,34 +493,25 @@ class CreditAccount(Aggregate):
         key: str,
         ticket_id: UUID | None,
         at: datetime,
-    ) -> tuple[dict[str, Any], bool]:
-        """Use points for an activity. Returns (the consumption, whether it was recorded now)."""
-        key = _key(key)
+    ) -> list[dict[str, Any]]:
+        """Use points for an activity; returns the draws (lot and amount).
+
+        Idempotency by key is the consumption aggregate's job (see `CreditConsumption`).
+        """
+        key = idempotency_key(key)
         amount = positive_points(points)
-        what = str(activity).strip()
-        if not what:
-            raise InvalidInputError("activity: say what the points were used for")
-        existing = self.consumptions.get(key)
-        if existing is not None:
-            if (existing["points"], existing["activity"], existing["ticket_id"]) == (
-                amount,
-                what,
-                ticket_id,
-            ):
-                return existing, False
-            raise IdempotencyConflictError(
-                f"key {key!r} was used to consume {existing['points']} points for "
-                f"{existing['activity']!r}; use a new key for a different consumption"
-            )
+        what = activity_text(activity)
         when = self._check(instant(at), "consume")
-        draws = self._draw(POINTS, amount, when)
+        self._require_valid(when, "consume points")
+        draws = self._draw(POINTS, amount, when)  # begun terms count before their grant
         if draws is None:
             available = self.available(POINTS, when)
             raise InsufficientCreditsError(
                 f"cannot consume {show(amount)} points: {show(available)} available",
-                available=str(available),
-                requested=str(amount),
+                available=show(available),
+                requested=show(amount),
             )
+        self.grant_due(at=when)
         self.trigger_event(
             self.PointsConsumed,
             key=key,
@@ -430,59 +521,29 @@ class CreditAccount(Aggregate):
             draws=draws,
             consumed_at=when,
         )
-        return self.consumptions[key], True
+        return draws
 
-    def reverse(
-        self, *, key: str, points: Decimal | None, reason: str, at: datetime
-    ) -> tuple[dict[str, Any], bool]:
-        """Return points of a consumption (all that is left of it by default).
-
-        A repeated reversal of the same consumption with the same points and reason returns the
-        first one and records nothing. Returns (the reversal, whether it was recorded now).
-        """
-        key = _key(key)
-        consumption = self.consumptions.get(key)
-        if consumption is None:
-            raise UnknownConsumptionError(f"no consumption was recorded under key {key!r}")
-        why = str(reason).strip()
-        if not why:
-            raise InvalidInputError("reason: say why the consumption is reversed")
-        left = consumption["points"] - consumption["reversed"]
-        amount = left if points is None else positive_points(points)
-        same = [r for r in consumption["reversals"] if r["reason"] == why]
-        if same and ((points is None and left <= 0) or any(r["points"] == amount for r in same)):
-            return same[-1], False
-        if left <= 0:
-            raise AlreadyReversedError(f"the consumption {key!r} was already reversed in full")
-        if amount > left:
-            raise InvalidAmountError(
-                f"cannot reverse {show(amount)} points: "
-                f"{show(left)} of the {show(consumption['points'])} consumed are left"
-            )
+    def record_reversal(
+        self, *, key: str, points: Decimal, reason: str, returns: list[dict[str, Any]], at: datetime
+    ) -> None:
+        """Return the points of a consumption's reversal to their lots."""
         when = self._check(instant(at), "reverse")
-        returns = []
-        remaining = amount
-        for draw in reversed(consumption["draws"]):
-            back = min(draw["amount"] - draw["returned"], remaining)
-            if back <= 0:
-                continue
-            lot = self.lots[draw["lot_id"]]
-            expired = lot["expired"] or (
-                lot["expires_at"] is not None and lot["expires_at"] <= when
-            )
-            returns.append({"lot_id": draw["lot_id"], "amount": back, "expired": expired})
-            remaining -= back
-            if remaining == 0:
-                break
+        for back in returns:
+            if back["lot_id"] not in self.lots:
+                raise InvalidInputError(f"no lot {back['lot_id']!r} in this account")
         self.trigger_event(
             self.ConsumptionReversed,
             key=key,
-            points=amount,
-            reason=why,
+            points=points,
+            reason=reason,
             returns=returns,
             reversed_at=when,
         )
-        return consumption["reversals"][-1], True
+
+    def lot_expired(self, lot_id: str, at: datetime) -> bool:
+        """Whether a lot has expired by `at` (recorded or by time)."""
+        lot = self.lots[lot_id]
+        return bool(lot["expired"] or (lot["expires_at"] is not None and lot["expires_at"] <= at))
 
     def expire_lot(self, *, lot_id: str, at: datetime, late: bool = False) -> bool:
         """Record a lot's expiry once; False when it was recorded already."""
@@ -494,14 +555,13 @@ class CreditAccount(Aggregate):
         when = instant(at)
         if lot["expires_at"] is None or when < lot["expires_at"]:
             raise InvalidInputError(f"lot {lot_id} does not expire by {when.isoformat()}")
-        when = max(when, self.last_at)
         self.trigger_event(
             self.LotExpired,
             lot_id=lot_id,
             unit=lot["unit"],
             amount=lot["remaining"],
             expires_at=lot["expires_at"],
-            recorded_at=when,
+            recorded_at=max(when, self.last_at),
             late=bool(late),
         )
         return True
@@ -510,22 +570,24 @@ class CreditAccount(Aggregate):
         self, *, key: str, topic: str, minutes: int, at: datetime
     ) -> tuple[dict[str, Any], bool]:
         """Hold one online training session. Returns (the session, whether recorded now)."""
-        key = _key(key)
+        key = idempotency_key(key)
         subject = str(topic).strip() or "training"
         existing = self.trainings.get(key)
         if existing is not None:
-            if existing["topic"] == subject:
+            if (existing["topic"], existing["minutes"]) == (subject, minutes):
                 return existing, False
             raise IdempotencyConflictError(
                 f"key {key!r} was used for a training on {existing['topic']!r}"
             )
         when = self._check(instant(at), "hold a training session")
+        self._require_valid(when, "hold a training session")
         draws = self._draw(SESSIONS, Decimal(1), when)
         if draws is None:
+            left = show(self.available(SESSIONS, when))
             raise InsufficientTrainingError(
-                f"no training sessions left: {show(self.available(SESSIONS, when))} available",
-                available=str(self.available(SESSIONS, when)),
+                f"no training sessions left: {left} available", available=left
             )
+        self.grant_due(at=when)
         self.trigger_event(
             self.TrainingSessionHeld,
             key=key,
@@ -538,16 +600,56 @@ class CreditAccount(Aggregate):
 
     # -- questions -----------------------------------------------------------------------------
 
+    def valid_at(self, at: datetime) -> bool:
+        """Whether a term of the agreement covers `at` (and it was not terminated by then)."""
+        if self.ended_at is not None and at >= self.ended_at:
+            return False
+        return any(t["starts_at"] <= at < t["ends_at"] for t in self.terms.values())
+
+    def validity_problem(self, at: datetime) -> str:
+        """Why the agreement is not valid at `at`, in words."""
+        if self.ended_at is not None and at >= self.ended_at:
+            return f"the agreement was terminated at {self.ended_at.isoformat()}"
+        if not self.terms:
+            return "the agreement has no term"
+        first = min(t["starts_at"] for t in self.terms.values())
+        last = max(t["ends_at"] for t in self.terms.values())
+        if at < first:
+            return f"the agreement starts at {first.isoformat()}"
+        if at >= last:
+            return f"the agreement's last term ended at {last.isoformat()} without renewal"
+        return "no term of the agreement covers that instant"
+
     def usable_lots(self, unit: str, at: datetime) -> list[dict[str, Any]]:
-        """Lots of `unit` usable at `at`, in the order they are drawn (earliest expiry first)."""
+        """Lots of `unit` usable at `at`, in the order they are drawn (earliest expiry first).
+
+        A term that has begun but whose grant is not recorded yet counts as its lot.
+        """
+        lots = dict(self.lots)
+        for term in self.terms.values():
+            if term["granted"] or term["starts_at"] > at:
+                continue
+            if self.ended_at is not None and term["starts_at"] >= self.ended_at:
+                continue
+            amount = term["points"] if unit == POINTS else Decimal(term["sessions"])
+            virtual = _lot(
+                unit=unit,
+                kind="term",
+                amount=amount,
+                expires_at=term["ends_at"],
+                available_from=term["starts_at"],
+            )
+            virtual["term_number"] = term["number"]
+            lots[f"term-{term['number']}-{unit}"] = virtual
         usable = [
             {"lot_id": lot_id, **lot}
-            for lot_id, lot in self.lots.items()
+            for lot_id, lot in lots.items()
             if lot["unit"] == unit
             and lot["remaining"] > 0
             and not lot["expired"]
             and lot["available_from"] <= at
             and (lot["expires_at"] is None or lot["expires_at"] > at)
+            and (self.ended_at is None or at < self.ended_at)
         ]
         usable.sort(
             key=lambda lot: (
@@ -575,6 +677,10 @@ class CreditAccount(Aggregate):
         not_before(when, self.last_at, f"cannot {what} at that time")
         return when
 
+    def _require_valid(self, when: datetime, what: str) -> None:
+        if not self.valid_at(when):
+            raise AgreementNotValidError(f"cannot {what}: {self.validity_problem(when)}")
+
     def _draw(self, unit: str, amount: Decimal, at: datetime) -> list[dict[str, Any]] | None:
         draws = []
         needed = amount
@@ -587,6 +693,175 @@ class CreditAccount(Aggregate):
         return None
 
 
+class CreditConsumption(Aggregate):
+    """One consumption of points: its idempotency key, the lots it drew from, its reversals."""
+
+    @staticmethod
+    def create_id(account_id: UUID, key: str) -> UUID:
+        """Identified by account and idempotency key, so a repeated key finds the first one."""
+        return deterministic_id("credit-consumption", f"{account_id}:{key}")
+
+    class Recorded(Aggregate.Created):
+        """Points were consumed (the account recorded the same draw as PointsConsumed)."""
+
+        account_id: UUID
+        contract_id: UUID
+        key: str
+        points: Decimal
+        activity: str
+        ticket_id: UUID | None
+        draws: list[dict[str, Any]]
+        consumed_at: datetime
+
+        def apply(self, aggregate: Any) -> None:
+            c = aggregate
+            c.account_id = self.account_id
+            c.contract_id = self.contract_id
+            c.key = self.key
+            c.points = self.points
+            c.activity = self.activity
+            c.ticket_id = self.ticket_id
+            c.draws = [{**d, "returned": Decimal(0)} for d in self.draws]
+            c.consumed_at = self.consumed_at
+            c.reversed = Decimal(0)
+            c.reversals = []
+
+    class Reversed(Aggregate.Event):
+        """Points of the consumption were returned (the account recorded ConsumptionReversed)."""
+
+        points: Decimal
+        reason: str
+        returns: list[dict[str, Any]]
+        reversed_at: datetime
+
+        def apply(self, aggregate: Any) -> None:
+            aggregate.reversed += self.points
+            aggregate.reversals.append(
+                {
+                    "points": self.points,
+                    "reason": self.reason,
+                    "returns": self.returns,
+                    "reversed_at": self.reversed_at,
+                }
+            )
+            for back in self.returns:
+                for draw in aggregate.draws:
+                    if draw["lot_id"] == back["lot_id"]:
+                        draw["returned"] += back["amount"]
+                        break
+
+    if TYPE_CHECKING:  # declared for readers and mypy; eventsourcing would make annotations fields
+        account_id: UUID
+        contract_id: UUID
+        key: str
+        points: Decimal
+        activity: str
+        ticket_id: UUID | None
+        draws: list[dict[str, Any]]
+        consumed_at: datetime
+        reversed: Decimal
+        reversals: list[dict[str, Any]]
+
+    @classmethod
+    def record(
+        cls,
+        *,
+        account_id: UUID,
+        contract_id: UUID,
+        key: str,
+        points: Decimal,
+        activity: str,
+        ticket_id: UUID | None,
+        draws: list[dict[str, Any]],
+        at: datetime,
+    ) -> CreditConsumption:
+        """The record of a consumption the account has just drawn."""
+        key = idempotency_key(key)
+        return cls._create(
+            cls.Recorded,
+            id=cls.create_id(account_id, key),
+            account_id=account_id,
+            contract_id=contract_id,
+            key=key,
+            points=positive_points(points),
+            activity=activity_text(activity),
+            ticket_id=ticket_id,
+            draws=draws,
+            consumed_at=instant(at),
+        )
+
+    def check_repeat(self, *, points: Decimal, activity: str, ticket_id: UUID | None) -> None:
+        """Accept a repeated request under this key if it is the same; refuse a different one."""
+        if (self.points, self.activity, self.ticket_id) != (
+            positive_points(points),
+            activity_text(activity),
+            ticket_id,
+        ):
+            raise IdempotencyConflictError(
+                f"key {self.key!r} was used to consume {show(self.points)} points for "
+                f"{self.activity!r}; use a new key for a different consumption"
+            )
+
+    @property
+    def left(self) -> Decimal:
+        """Points of the consumption not reversed yet."""
+        return self.points - self.reversed
+
+    def reverse(
+        self,
+        *,
+        points: Decimal | None,
+        reason: str,
+        at: datetime,
+        lot_expired: Callable[[str, datetime], bool],
+    ) -> tuple[dict[str, Any], bool]:
+        """Return points (all that is left by default) to the lots drawn, the last drawn first.
+
+        A repeated reversal with the same points and reason returns the first and records
+        nothing. Returns (the reversal with its returns, whether it was recorded now).
+        """
+        why = str(reason).strip()
+        if not why:
+            raise InvalidInputError("reason: say why the consumption is reversed")
+        amount = self.left if points is None else positive_points(points)
+        same = [r for r in self.reversals if r["reason"] == why]
+        if points is None and self.left <= 0 and same:
+            return same[-1], False
+        for earlier in same:
+            if points is not None and earlier["points"] == amount:
+                return earlier, False
+        if self.left <= 0:
+            raise AlreadyReversedError(f"the consumption {self.key!r} was already reversed in full")
+        if amount > self.left:
+            raise InvalidAmountError(
+                f"cannot reverse {show(amount)} points: "
+                f"{show(self.left)} of the {show(self.points)} consumed are left"
+            )
+        when = instant(at)
+        if when < self.consumed_at:
+            raise InvalidInputError("a consumption cannot be reversed before it happened")
+        returns = []
+        remaining = amount
+        for draw in reversed(self.draws):
+            back = min(draw["amount"] - draw["returned"], remaining)
+            if back <= 0:
+                continue
+            returns.append(
+                {
+                    "lot_id": draw["lot_id"],
+                    "amount": back,
+                    "expired": lot_expired(draw["lot_id"], when),
+                }
+            )
+            remaining -= back
+            if remaining == 0:
+                break
+        self.trigger_event(
+            self.Reversed, points=amount, reason=why, returns=returns, reversed_at=when
+        )
+        return self.reversals[-1], True
+
+
 def _new_lot(
     aggregate: Any,
     *,
@@ -597,7 +872,15 @@ def _new_lot(
     expires_at: datetime | None,
     available_from: datetime,
 ) -> None:
-    aggregate.lots[lot_id] = {
+    aggregate.lots[lot_id] = _lot(
+        unit=unit, kind=kind, amount=amount, expires_at=expires_at, available_from=available_from
+    )
+
+
+def _lot(
+    *, unit: str, kind: str, amount: Decimal, expires_at: datetime | None, available_from: datetime
+) -> dict[str, Any]:
+    return {
         "unit": unit,
         "kind": kind,
         "amount": amount,
@@ -608,4 +891,5 @@ def _new_lot(
         "available_from": available_from,
         "term_number": None,
         "price": None,
+        "currency": None,
     }
