@@ -27,8 +27,10 @@ format: $(STAMP)
 	$(BIN)/ruff format src tests benchmarks
 	$(BIN)/ruff check --fix src tests benchmarks
 
+# -P keeps benchmarks/ off sys.path, where calendar.py would shadow the standard library.
 bench: $(STAMP)
-	$(BIN)/python benchmarks/calendar.py
+	$(BIN)/python -P benchmarks/calendar.py
+	LEDGER_LOG_LEVEL=warning $(BIN)/python -P benchmarks/commands.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache .hypothesis

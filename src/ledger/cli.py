@@ -23,7 +23,12 @@ from ledger import __version__
 from ledger.application import SupportLedger
 from ledger.calendars import default_calendar, load_calendar_file
 from ledger.domain.contract import local_midnight
-from ledger.domain.errors import InvalidInputError, LedgerError, StoreUnavailableError
+from ledger.domain.errors import (
+    InvalidDurationError,
+    InvalidInputError,
+    LedgerError,
+    StoreUnavailableError,
+)
 from ledger.domain.sla import compute_deadline
 from ledger.domain.terms import Tier, parse_severity
 from ledger.logs import configure_logging
@@ -145,10 +150,12 @@ def calendar_add(
     cal = load_calendar_file(calendar_path)
     begin = parse_instant(start, "--start")
     duration = (
-        timedelta(seconds=parse_int(seconds, "--seconds", minimum=0))
+        timedelta(seconds=parse_int(seconds, "--seconds"))
         if seconds is not None
         else parse_hours(hours or "", "--hours")
     )
+    if duration < timedelta(0):
+        raise InvalidDurationError(f"the duration must not be negative, got {seconds or hours}")
     end = cal.add(begin, duration)
     data = {
         "start": begin,
@@ -403,13 +410,14 @@ def _contract_result(contract_id: UUID, at: datetime, as_json: bool, message: st
 @click.option(
     "--as-of", "as_of", metavar="ISO8601", help="The contract as recorded at this instant."
 )
+@at_option("Validity, tier and contacts in force at this instant (default: now, or --as-of).")
 @json_option
 def contract_show(
-    *, contract_ref: str, version: int | None, as_of: str | None, as_json: bool
+    *, contract_ref: str, version: int | None, as_of: str | None, at_text: str | None, as_json: bool
 ) -> None:
     """A contract now, at an earlier version, or as of an instant."""
     contract_id = parse_id(contract_ref, "CONTRACT")
-    when = resolve_at(as_of, "--as-of")
+    when = resolve_at(at_text) if at_text else resolve_at(as_of, "--as-of")
     found = ledger_app().get_contract(
         contract_id, version=version, as_of=parse_instant(as_of, "--as-of") if as_of else None
     )
@@ -542,7 +550,7 @@ def contract_lapse(*, contract_ref: str, at_text: str | None, as_json: bool) -> 
 
 @contract.command("terminate")
 @click.argument("contract_ref", metavar="CONTRACT")
-@click.option("--reason", required=True, help="Why the agreement ends.")
+@click.option("--reason", default="terminated", show_default=True, help="Why the agreement ends.")
 @at_option()
 @json_option
 def contract_terminate(
@@ -855,11 +863,14 @@ def ticket_waive(
 @click.argument("reference", metavar="TICKET")
 @click.option("--version", "version", type=int, help="The ticket as of this event version.")
 @click.option("--as-of", "as_of", metavar="ISO8601", help="The ticket as recorded at this instant.")
+@at_option("Business time left (or overdue) at this instant (default: now, or --as-of).")
 @json_option
-def ticket_show(*, reference: str, version: int | None, as_of: str | None, as_json: bool) -> None:
+def ticket_show(
+    *, reference: str, version: int | None, as_of: str | None, at_text: str | None, as_json: bool
+) -> None:
     """A ticket (by id or external key) and its clock."""
     app = ledger_app()
-    when = resolve_at(as_of, "--as-of")
+    when = resolve_at(at_text) if at_text else resolve_at(as_of, "--as-of")
     found = app.get_ticket(
         reference, version=version, as_of=parse_instant(as_of, "--as-of") if as_of else None
     )
@@ -1151,6 +1162,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except click.exceptions.Abort:
         err_console.print("aborted")
         return 130
+    except StoreUnavailableError as exc:
+        print_error(exc, as_json)
+        return EXIT_UNAVAILABLE
     except LedgerError as exc:
         print_error(exc, as_json)
         return EXIT_REFUSED

@@ -5,7 +5,12 @@ from __future__ import annotations
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal, InvalidOperation
 
-from ledger.domain.errors import InvalidInputError, NaiveDatetimeError
+from ledger.domain.errors import (
+    InvalidAmountError,
+    InvalidDurationError,
+    InvalidInputError,
+    NaiveDatetimeError,
+)
 
 
 def parse_instant(text: str, name: str = "instant") -> datetime:
@@ -42,9 +47,9 @@ def parse_decimal(text: str | int | Decimal, name: str, *, positive: bool = Fals
     if not value.is_finite():
         raise InvalidInputError(f"{name}: {text!r} is not a finite number")
     if positive and value <= 0:
-        raise InvalidInputError(f"{name}: must be greater than zero, got {value}")
+        raise InvalidAmountError(f"{name}: must be greater than zero, got {value}")
     if value < 0:
-        raise InvalidInputError(f"{name}: must not be negative, got {value}")
+        raise InvalidAmountError(f"{name}: must not be negative, got {value}")
     return value
 
 
@@ -61,7 +66,10 @@ def parse_int(text: str | int, name: str, *, minimum: int | None = None) -> int:
 
 def parse_hours(text: str | int | Decimal, name: str = "hours") -> timedelta:
     """A non-negative duration in hours (decimals allowed, exact to the microsecond)."""
-    hours = parse_decimal(text, name)
+    try:
+        hours = parse_decimal(text, name)
+    except InvalidAmountError as exc:
+        raise InvalidDurationError(exc.message) from None
     micro = hours * 3_600_000_000
     if micro != micro.to_integral_value():
         raise InvalidInputError(f"{name}: {text} hours is not a whole number of microseconds")

@@ -85,7 +85,9 @@ class DatabaseSettings:
             "POSTGRES_MAX_OVERFLOW": str(self.max_overflow),
             "POSTGRES_CONNECT_TIMEOUT": str(self.connect_timeout),
             "POSTGRES_LOCK_TIMEOUT": str(self.lock_timeout),
-            "POSTGRES_PRE_PING": "y",
+            # No pre-ping: it costs a round trip per checkout, and broken connections are
+            # already discarded by the pool and retried by the recorders.
+            "POSTGRES_PRE_PING": "n",
         }
 
     def psycopg_conninfo(self) -> dict[str, str | int]:

@@ -215,7 +215,7 @@ BAD = [
             "--hours",
             "-1",
         ],
-        "invalid_input",
+        "invalid_duration",
         id="negative-hours",
     ),
     pytest.param(
