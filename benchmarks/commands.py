@@ -1,0 +1,174 @@
+"""Commands per second: SupportLedger beside the bare eventsourcing library, same run, same store.
+
+Two commands are measured on SQLite (a file) and on PostgreSQL (a schema of its own, dropped at
+the end):
+- open-ticket: eligibility, deadline and warnings, the ticket and the contract's clock
+  registry saved together (2 events per command);
+- consume-credits: draw from the lots; the account's event and the consumption record keyed
+  by the idempotency key saved together (2 events per command).
+The baseline writes the same number of events per command with a minimal aggregate and one
+save per command, in the same process against the same store. Medians of --repeat runs.
+
+Usage: python benchmarks/commands.py [--n 2000] [--repeat 3] [--contracts 50]
+           [--stores sqlite,postgresql] [--pg postgresql://postgres@127.0.0.1:5432/test]
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+# benchmarks/calendar.py would shadow the standard library's calendar module (see its header).
+if sys.path and Path(sys.path[0]).resolve() == Path(__file__).resolve().parent:
+    sys.path.pop(0)
+
+import argparse
+import platform
+import random
+import statistics
+import tempfile
+import time
+import uuid
+from datetime import UTC, date, datetime, timedelta
+from decimal import Decimal
+from typing import Any
+
+from eventsourcing.application import Application
+from eventsourcing.domain import Aggregate, event
+
+from ledger.application import SupportLedger
+from ledger.logs import configure_logging
+from ledger.settings import DatabaseSettings, parse_database_url
+from ledger.store import connect
+
+
+class Note(Aggregate):
+    """The baseline's minimal aggregate."""
+
+    @event("Written")
+    def __init__(self, text: str) -> None:
+        self.text = text
+
+    @event("Amended")
+    def amend(self, text: str) -> None:
+        self.text = text
+
+
+class Bare(Application[uuid.UUID]):
+    name = "bare"
+
+
+START = datetime(2025, 3, 3, 8, tzinfo=UTC)
+
+
+def setup_world(app: SupportLedger, contracts: int) -> list[uuid.UUID]:
+    app.publish_release("24.2.1", prerelease=False, at=datetime(2025, 2, 3, tzinfo=UTC))
+    ids = []
+    for n in range(contracts):
+        contract_id = app.sign_contract(
+            customer=f"Customer {n}", tier="premium", licenses=2, license_kind="commercial",
+            list_price=Decimal(40000), start=date(2025, 1, 1), at=datetime(2025, 1, 2, tzinfo=UTC),
+        )  # fmt: skip
+        app.add_contact(contract_id, email="ops@example.com", at=datetime(2025, 1, 2, tzinfo=UTC))
+        app.purchase_credits(
+            contract_id, points=Decimal(100000), price=Decimal(1), key="load",
+            at=datetime(2025, 1, 3, tzinfo=UTC),
+        )  # fmt: skip
+        ids.append(contract_id)
+    return ids
+
+
+def run_open_tickets(app: SupportLedger, ids: list[uuid.UUID], n: int, run: int) -> float:
+    rng = random.Random(run)
+    plan = [(rng.choice(ids), rng.randint(1, 3)) for _ in range(n)]
+    t0 = time.perf_counter()
+    for i, (contract_id, severity) in enumerate(plan):
+        app.open_ticket(
+            contract_id=contract_id, reporter="ops@example.com", version="24.2.1", platform="linux",
+            severity=severity, key=f"r{run}-{i}", at=START + timedelta(seconds=run * n + i),
+        )  # fmt: skip
+    return n / (time.perf_counter() - t0)
+
+
+def run_consumptions(app: SupportLedger, ids: list[uuid.UUID], n: int, run: int) -> float:
+    rng = random.Random(run + 1000)
+    plan = [rng.choice(ids) for _ in range(n)]
+    t0 = time.perf_counter()
+    for i, contract_id in enumerate(plan):
+        app.consume_credits(
+            contract_id, points=Decimal("1.5"), activity="load", key=f"c{run}-{i}",
+            at=START + timedelta(seconds=run * n + i),
+        )  # fmt: skip
+    return n / (time.perf_counter() - t0)
+
+
+def run_bare(app: Bare, n: int, events_per_command: int) -> float:
+    t0 = time.perf_counter()
+    for i in range(n):
+        note = Note(f"note {i}")
+        for _ in range(events_per_command - 1):
+            note.amend("again")
+        app.save(note)
+    return n / (time.perf_counter() - t0)
+
+
+def bare_env(settings: DatabaseSettings) -> dict[str, str]:
+    return settings.eventsourcing_env()
+
+
+def measure(settings: DatabaseSettings, args: argparse.Namespace) -> dict[str, Any]:
+    app = SupportLedger(settings=settings)
+    bare = Bare(env=bare_env(settings))
+    ids = setup_world(app, args.contracts)
+    rates: dict[str, list[float]] = {"open": [], "consume": [], "bare_open": [], "bare_consume": []}
+    for run in range(args.repeat):
+        rates["bare_open"].append(run_bare(bare, args.n, 2))
+        rates["open"].append(run_open_tickets(app, ids, args.n, run))
+        rates["bare_consume"].append(run_bare(bare, args.n, 2))
+        rates["consume"].append(run_consumptions(app, ids, args.n, run))
+    app.close()
+    bare.close()
+    return {k: statistics.median(v) for k, v in rates.items()}
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--n", type=int, default=2000)
+    parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument("--contracts", type=int, default=50)
+    parser.add_argument("--stores", default="sqlite,postgresql")
+    parser.add_argument("--pg", default="postgresql://postgres@127.0.0.1:5432/test")
+    args = parser.parse_args()
+    configure_logging("json", "warning")
+
+    python = f"{platform.python_implementation()} {platform.python_version()}"
+    print(f"machine: {platform.machine()}, {python}")
+    print(f"{args.n} commands per run, {args.repeat} runs (medians), {args.contracts} contracts")
+    header = f"{'store':12}{'command':18}{'ledger/s':>10}{'bare/s':>10}{'ratio':>8}"
+    print(f"{header}   (bare: the same events per save)")
+    for store in args.stores.split(","):
+        if store == "sqlite":
+            folder = tempfile.mkdtemp(prefix="ledger-bench-")
+            settings = parse_database_url(f"sqlite:///{Path(folder) / 'bench.db'}")
+            result = measure(settings, args)
+        else:
+            base = parse_database_url(args.pg)
+            schema = f"bench_{uuid.uuid4().hex[:8]}"
+            with connect(base) as conn:
+                conn.execute(f'CREATE SCHEMA "{schema}"')
+            try:
+                result = measure(base.with_schema(schema), args)
+            finally:
+                with connect(base) as conn:
+                    conn.execute(f'DROP SCHEMA "{schema}" CASCADE')
+        for command, ours, bare in (
+            ("open-ticket", result["open"], result["bare_open"]),
+            ("consume-credits", result["consume"], result["bare_consume"]),
+        ):
+            print(f"{store:12}{command:18}{ours:>10,.0f}{bare:>10,.0f}{ours / bare:>7.2f}x")
+    print("goal: ratio >= 0.8x")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
