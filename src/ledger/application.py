@@ -43,7 +43,7 @@ from ledger.domain.releases import ReleaseCatalog, parse_version
 from ledger.domain.terms import Tier, parse_severity
 from ledger.domain.ticket import Ticket
 from ledger.logs import get_logger
-from ledger.store import SavedAggregates, schema_lock
+from ledger.store import ReferenceCopies, SavedAggregates, schema_lock
 from ledger.terms import DEFAULT_VERSION, load_terms
 
 if TYPE_CHECKING:
@@ -112,17 +112,22 @@ class SupportLedger(Application[UUID]):
         with schema_lock(settings):
             super().__init__(env=merged)
         self._saved = SavedAggregates()
+        self._references = ReferenceCopies()
         self._local = threading.local()
 
     # -- plumbing ------------------------------------------------------------------------------
     #
-    # Loads come in two kinds. An aggregate the use case will write may start from this
-    # process's copy of it as last saved, without a read: a stale copy makes the save fail on
-    # the version, and the use case is run again from fresh reads. An aggregate the use case
-    # only reads is read from the store (the library's cache, fast-forwarded with one query)
-    # and must not be changed. A refusal or a declined request that rests on a saved copy is
-    # checked again on fresh reads before it is reported or recorded, since nothing written
-    # would reveal that the copy was stale.
+    # Loads come in three kinds.
+    # - write: an aggregate the use case will save may start from this process's copy of it
+    #   as last saved, without a read; a stale copy makes the save fail on the version, and
+    #   the use case is run again from fresh reads.
+    # - checked: an aggregate a saving use case decides on without writing it (the release
+    #   catalog, a contract's calendar) comes from an immutable copy; its version is checked
+    #   by the store when the use case's events are committed (see ledger.store), so a stale
+    #   copy fails the commit the same way.
+    # - read: queries read the store (the library's cache, fast-forwarded with one query).
+    # A refusal that rests on a copy is checked again on fresh reads before it is reported,
+    # since nothing committed would reveal that the copy was stale.
 
     def _retrying(self, use_case: str, attempt: Callable[[], T]) -> T:
         """Run `attempt` again from a fresh load while another writer keeps getting there first."""
@@ -130,6 +135,7 @@ class SupportLedger(Application[UUID]):
         for number in range(1, self.max_attempts + 1):
             self._local.fresh = fresh
             self._local.copies = set()
+            self._local.expected = {}
             try:
                 return attempt()
             except IntegrityError:
@@ -142,6 +148,7 @@ class SupportLedger(Application[UUID]):
                 if fresh or not copies:
                     raise
                 self._saved.forget(copies)
+                self._references.forget(copies)
                 fresh = True
         raise ConcurrentModificationError(
             f"{use_case}: other writers kept changing the same records; gave up after "
@@ -149,11 +156,22 @@ class SupportLedger(Application[UUID]):
         )
 
     def save(self, *objs: Any, **kwargs: Any) -> Any:
-        """Save in one transaction and remember the saved aggregates (forget them on conflict)."""
+        """Save in one transaction, checking the versions the use case decided on.
+
+        The saved aggregates are remembered for the next use case; on a conflict they, and
+        the checked copies, are forgotten.
+        """
+        saving = {o.id for o in objs if o is not None and hasattr(o, "id")}
+        expected = {
+            k: v for k, v in getattr(self._local, "expected", {}).items() if k not in saving
+        }
+        if expected:
+            kwargs["expected_versions"] = sorted(expected.items())
         try:
             recordings = super().save(*objs, **kwargs)
         except IntegrityError:
-            self._saved.forget(o.id for o in objs if o is not None and hasattr(o, "id"))
+            self._saved.forget(saving)
+            self._references.forget(expected)
             raise
         for obj in objs:
             if obj is not None and hasattr(obj, "collect_events"):
@@ -173,15 +191,20 @@ class SupportLedger(Application[UUID]):
         what: str,
         *,
         write: bool = False,
+        checked: bool = False,
     ) -> A:
-        found = self._find(aggregate_id, write=write)
+        found = self._find(aggregate_id, write=write, checked=checked)
         if found is None:
             raise error(f"no {what} {aggregate_id}")
         if not isinstance(found, kind):
             raise error(f"{aggregate_id} is not a {what}")
         return found
 
-    def _find(self, aggregate_id: UUID, *, write: bool = False) -> Any | None:
+    def _find(
+        self, aggregate_id: UUID, *, write: bool = False, checked: bool = False
+    ) -> Any | None:
+        if checked:
+            return self._checked(aggregate_id)
         if write and not getattr(self._local, "fresh", False):
             saved = self._saved.take(aggregate_id)
             if saved is not None:
@@ -190,12 +213,32 @@ class SupportLedger(Application[UUID]):
                     copies.add(aggregate_id)
                 return saved
         try:
-            return self.repository.get(aggregate_id, deepcopy_from_cache=write)
+            return self.repository.get(aggregate_id)
         except AggregateNotFoundError:
             return None
 
-    def _contract(self, contract_id: UUID, *, write: bool = False) -> Contract:
-        return self._get(contract_id, Contract, UnknownContractError, "contract", write=write)
+    def _checked(self, aggregate_id: UUID) -> Any | None:
+        """An immutable copy whose version the commit will check (None: not recorded yet)."""
+        found = None if getattr(self._local, "fresh", False) else self._references.get(aggregate_id)
+        if found is None:
+            try:
+                found = self.repository.get(aggregate_id)
+            except AggregateNotFoundError:
+                found = None
+            else:
+                self._references.put(found)
+        expected = getattr(self._local, "expected", None)
+        if expected is not None:
+            expected[aggregate_id] = found.version if found is not None else 0
+            self._local.copies.add(aggregate_id)
+        return found
+
+    def _contract(
+        self, contract_id: UUID, *, write: bool = False, checked: bool = False
+    ) -> Contract:
+        return self._get(
+            contract_id, Contract, UnknownContractError, "contract", write=write, checked=checked
+        )
 
     def _account(self, contract_id: UUID, *, write: bool = False) -> CreditAccount:
         return self._get(
@@ -216,12 +259,16 @@ class SupportLedger(Application[UUID]):
         except ValueError:
             return Ticket.create_id(text)
 
-    def _ticket(self, reference: str | UUID, *, write: bool = False) -> Ticket:
+    def _ticket(
+        self, reference: str | UUID, *, write: bool = False, checked: bool = False
+    ) -> Ticket:
         ticket_id = self.ticket_id(reference)
-        return self._get(ticket_id, Ticket, UnknownTicketError, "ticket", write=write)
+        return self._get(
+            ticket_id, Ticket, UnknownTicketError, "ticket", write=write, checked=checked
+        )
 
-    def _catalog(self, *, write: bool = False) -> ReleaseCatalog | None:
-        found = self._find(ReleaseCatalog.ID, write=write)
+    def _catalog(self, *, write: bool = False, checked: bool = False) -> ReleaseCatalog | None:
+        found = self._find(ReleaseCatalog.ID, write=write, checked=checked)
         return found if isinstance(found, ReleaseCatalog) else None
 
     @staticmethod
@@ -660,7 +707,7 @@ class SupportLedger(Application[UUID]):
                 )
             decline = check_eligibility(
                 contract=contract,
-                catalog=self._catalog(),
+                catalog=self._catalog(checked=True),
                 terms=terms,
                 reporter=address,
                 version=product,
@@ -756,7 +803,9 @@ class SupportLedger(Application[UUID]):
     ) -> T:
         def attempt() -> T:
             ticket = self._ticket(reference, write=True)
-            contract = self._contract(ticket.contract_id, write=save_contract)
+            contract = self._contract(
+                ticket.contract_id, write=save_contract, checked=not save_contract
+            )
             result = command(ticket, contract)
             self.save(ticket, contract) if save_contract else self.save(ticket)
             return result
@@ -829,7 +878,7 @@ class SupportLedger(Application[UUID]):
 
         def command(ticket: Ticket, contract: Contract) -> None:
             terms = self.terms_of(contract, instant(at))
-            catalog = self._catalog()
+            catalog = self._catalog(checked=True)
             lines = (
                 catalog.supported_lines(instant(at), terms.eligibility.supported_release_lines)
                 if catalog
@@ -938,7 +987,7 @@ class SupportLedger(Application[UUID]):
         return result
 
     def _currency(self, contract_id: UUID) -> str:
-        return self._contract(contract_id).currency
+        return self._contract(contract_id, checked=True).currency
 
     def consume_credits(
         self,
@@ -976,7 +1025,7 @@ class SupportLedger(Application[UUID]):
                 return repeated
             account = self._account(contract_id, write=True)
             if ticket_id is not None:
-                found = self._ticket(ticket_id)
+                found = self._ticket(ticket_id, checked=True)
                 if found.contract_id != account.contract_id:
                     raise UnknownTicketError(f"ticket {ticket_id} belongs to another contract")
             try:

@@ -168,3 +168,46 @@ def test_history_as_of_an_instant_on_a_real_store(app: SupportLedger, world: Wor
     signed = app.list_events(world.premium)[0].timestamp
     assert app.get_contract(world.premium, as_of=signed).contacts == []
     assert app.get_contract(world.premium, version=2).contacts_at(at(1, 3))[0] == "ops@acme.example"
+
+
+def test_a_decision_on_a_stale_catalog_copy_is_not_committed(
+    app: SupportLedger, world: World, reader: SupportLedger
+) -> None:
+    """Another process withdraws a release; the next ticket for it is declined, not opened."""
+    first = app.open_ticket(
+        contract_id=world.premium, reporter="ops@acme.example", version="24.2.1",
+        platform="linux", at=at(3, 3, 9), key="T-1",
+    )  # fmt: skip
+    assert first.status == "open"
+    reader.withdraw_release("24.2.1", reason="data loss bug", at=at(3, 3, 10))
+    second = app.open_ticket(
+        contract_id=world.premium, reporter="ops@acme.example", version="24.2.1",
+        platform="linux", at=at(3, 3, 11), key="T-2",
+    )  # fmt: skip
+    assert (second.status, second.reason) == ("declined", "unsupported_version")
+    assert "withdrawn" in (second.message or "")
+
+
+def test_a_refusal_on_a_stale_account_copy_is_checked_again(
+    app: SupportLedger, world: World, reader: SupportLedger
+) -> None:
+    """Points bought through another process are seen before a consumption is refused."""
+    app.consume_credits(world.premium, points=Decimal(60), activity="a", key="k1", at=at(3, 3))
+    reader.purchase_credits(
+        world.premium, points=Decimal(50), price=Decimal(1), key="p", at=at(3, 3)
+    )
+    result = app.consume_credits(
+        world.premium, points=Decimal(30), activity="b", key="k2", at=at(3, 4)
+    )
+    assert result["balance"] == Decimal(24)  # 64 - 60 + 50 - 30
+
+
+def test_a_write_on_a_stale_saved_copy_is_retried_not_lost(
+    app: SupportLedger, world: World, reader: SupportLedger
+) -> None:
+    """Both processes' contacts end up named: the stale copy's save fails and reruns fresh."""
+    app.add_contact(world.premium, email="a@acme.example", at=at(3, 3))
+    reader.add_contact(world.premium, email="b@acme.example", at=at(3, 3))
+    app.add_contact(world.premium, email="c@acme.example", at=at(3, 3))
+    contacts = reader.get_contract(world.premium).contacts_at(at(3, 4))
+    assert {"a@acme.example", "b@acme.example", "c@acme.example"} <= set(contacts)
