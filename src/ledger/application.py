@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, TypeVar, cast
 from uuid import UUID, uuid4
 
-from eventsourcing.application import AggregateNotFoundError, Application
+from eventsourcing.application import AggregateNotFoundError, Application, ProcessingEvent
 from eventsourcing.persistence import IntegrityError
 
 from ledger.calendars import contract_calendar, holiday_source
@@ -177,6 +177,28 @@ class SupportLedger(Application[UUID]):
             if obj is not None and hasattr(obj, "collect_events"):
                 self._saved.put(obj)
         return recordings
+
+    def _take_snapshots(self, processing_event: ProcessingEvent[UUID]) -> None:
+        """Snapshot the aggregates just saved, from the objects in hand.
+
+        A snapshot is taken at the saved version whenever a save crosses a multiple of the
+        aggregate's interval. The library re-reads each aggregate from the store to snapshot
+        it; the saved object is exactly that state already, so reading it again would only
+        cost the command a round trip.
+        """
+        if self.snapshots is None:
+            return
+        counts: dict[UUID, int] = {}
+        for event in processing_event.events:
+            counts[event.originator_id] = counts.get(event.originator_id, 0) + 1
+        snapshots = []
+        for aggregate_id, count in counts.items():
+            aggregate: Any = processing_event.aggregates.get(aggregate_id)
+            interval = self.snapshotting_intervals.get(type(aggregate)) if aggregate else None
+            if interval and aggregate.version // interval > (aggregate.version - count) // interval:
+                snapshots.append(type(aggregate).Snapshot.take(aggregate))
+        if snapshots:
+            self.snapshots.put(snapshots)
 
     def _require_fresh(self, aggregate_id: UUID) -> None:
         """Re-run the attempt on fresh reads if a decision rests on a saved copy."""

@@ -8,6 +8,7 @@ from decimal import Decimal
 from typing import TYPE_CHECKING
 
 import pytest
+from eventsourcing.application import project_aggregate
 
 from ledger.application import SupportLedger
 from ledger.domain.errors import InsufficientCreditsError, LedgerError
@@ -107,7 +108,10 @@ def test_snapshots_keep_long_streams_fast_and_exact(
     assert account.version > 120
     assert account.available("points", at(4, 1)) == Decimal(264) - Decimal("150.00")
     assert reader.snapshots is not None
-    assert list(reader.snapshots.get(account.id, desc=True, limit=1))
+    snapshot = next(iter(reader.snapshots.get(account.id, desc=True, limit=1)))
+    assert snapshot.originator_version >= 100
+    replayed = project_aggregate(None, reader.events.get(account.id))
+    assert vars(replayed) == vars(account)  # from the snapshot == from every event
 
 
 def test_concurrent_writers_never_overdraw_and_never_lose_a_consumption(
