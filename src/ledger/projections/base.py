@@ -1,0 +1,238 @@
+"""What a projection is, and where its position is kept.
+
+A projection follows the notification log in order and writes rows in the read models'
+database. It applies a batch of events and records the position of the batch's last event in
+the same transaction, guarded by the position it started from: a batch is applied once or
+not at all, whatever crashes or competing runners do. Events it does not follow are skipped
+without being decoded, but its position still moves past them.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import uuid
+from abc import ABC, abstractmethod
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, ClassVar
+
+from eventsourcing.utils import get_topic
+
+from ledger.domain.calendar import to_us
+
+if TYPE_CHECKING:
+    from datetime import datetime
+
+    from ledger.projections.db import Transaction, ViewDatabase
+
+STATE_TABLE = "projection_state"
+STATE_DDL = (
+    f"CREATE TABLE IF NOT EXISTS {STATE_TABLE} ("
+    "name TEXT PRIMARY KEY, "
+    "position BIGINT NOT NULL DEFAULT 0, "
+    "shape INTEGER NOT NULL DEFAULT 0, "
+    "updated_at BIGINT, "
+    "error TEXT, "
+    "error_position BIGINT, "
+    "error_at BIGINT, "
+    "owner TEXT, "
+    "lease_until BIGINT)"
+)
+
+
+class PositionMovedError(Exception):
+    """Another runner applied events of this projection meanwhile (nothing was written)."""
+
+
+@dataclass(frozen=True)
+class State:
+    """A projection's row in projection_state."""
+
+    name: str
+    position: int
+    shape: int
+    updated_at: datetime | None
+    error: str | None
+    error_position: int | None
+    error_at: datetime | None
+    owner: str | None
+    lease_until: datetime | None
+
+
+class Projection(ABC):
+    """A read model built from the events it follows.
+
+    Subclasses set a permanent `name`, the event classes they follow, a `shape` number raised
+    whenever their tables change (the runner then rebuilds), and implement `ddl`, `tables`
+    and `apply`. Table names go through `table()`, so a verification can build the same view
+    into shadow tables beside the live ones.
+    """
+
+    name: ClassVar[str]
+    follows: ClassVar[tuple[type, ...]]
+    shape: ClassVar[int] = 1
+
+    def __init__(self, db: ViewDatabase, *, prefix: str = "") -> None:
+        self.db = db
+        self.prefix = prefix
+
+    @classmethod
+    def topics(cls) -> frozenset[str]:
+        """The stored topics of the events this projection follows."""
+        return frozenset(get_topic(event_class) for event_class in cls.follows)
+
+    def table(self, name: str) -> str:
+        """A table name of this view (prefixed for shadow builds)."""
+        return f"{self.prefix}{name}"
+
+    @abstractmethod
+    def ddl(self) -> list[str]:
+        """Idempotent statements creating the view's tables and indexes."""
+
+    @abstractmethod
+    def tables(self) -> list[str]:
+        """The view's tables (for rebuilds and comparisons), prefixed."""
+
+    @abstractmethod
+    def apply(self, tx: Transaction, events: list[tuple[int, Any]]) -> None:
+        """Apply events (position, domain event) in log order, inside `tx`."""
+
+    def create(self) -> None:
+        """Create the view's tables if they do not exist."""
+        self.db.create(self.ddl())
+
+    def drop(self, tx: Transaction) -> None:
+        """Drop the view's tables (a rebuild creates them anew)."""
+        for table in self.tables():
+            tx.execute(f"DROP TABLE IF EXISTS {table}")
+
+
+def owner_name() -> str:
+    """This worker's name in leases and status: host, process and a random tag."""
+    return f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:6]}"
+
+
+def ensure_state(db: ViewDatabase, name: str, shape: int) -> State:
+    """The projection's state row, created at position 0 if missing."""
+    with db.transaction() as tx:
+        tx.execute(STATE_DDL)
+        tx.execute(
+            f"INSERT INTO {STATE_TABLE} (name, position, shape) VALUES (?, 0, ?) "
+            "ON CONFLICT (name) DO NOTHING",
+            (name, shape),
+        )
+    state = read_state(db, name)
+    if state is None:  # pragma: no cover - inserted just above
+        msg = f"no state row for {name}"
+        raise RuntimeError(msg)
+    return state
+
+
+def read_state(db: ViewDatabase, name: str) -> State | None:
+    """The projection's state row, or None."""
+    rows = db.read(
+        f"SELECT name, position, shape, updated_at, error, error_position, error_at, owner, "
+        f"lease_until FROM {STATE_TABLE} WHERE name = ?",
+        (name,),
+    )
+    return _state(rows[0]) if rows else None
+
+
+def all_states(db: ViewDatabase) -> list[State]:
+    """Every projection's state (an empty list before any ran)."""
+    with db.transaction() as tx:
+        tx.execute(STATE_DDL)
+        rows = tx.fetchall(
+            f"SELECT name, position, shape, updated_at, error, error_position, error_at, owner, "
+            f"lease_until FROM {STATE_TABLE} ORDER BY name"
+        )
+    return [_state(r) for r in rows]
+
+
+def _state(row: tuple[Any, ...]) -> State:
+    from ledger.projections.db import instant  # noqa: PLC0415 - avoid an import cycle at load
+
+    return State(
+        name=row[0],
+        position=int(row[1]),
+        shape=int(row[2]),
+        updated_at=instant(row[3]),
+        error=row[4],
+        error_position=row[5],
+        error_at=instant(row[6]),
+        owner=row[7],
+        lease_until=instant(row[8]),
+    )
+
+
+def advance(tx: Transaction, name: str, start: int, end: int, now: datetime) -> None:
+    """Move the position from `start` to `end` in `tx`, or raise if it is no longer `start`."""
+    changed = tx.execute(
+        f"UPDATE {STATE_TABLE} SET position = ?, updated_at = ?, error = NULL, "
+        "error_position = NULL, error_at = NULL WHERE name = ? AND position = ?",
+        (end, to_us(now), name, start),
+    )
+    if changed != 1:
+        msg = f"the position of {name} is no longer {start}"
+        raise PositionMovedError(msg)
+
+
+def record_error(db: ViewDatabase, name: str, position: int, error: str, now: datetime) -> None:
+    """Keep the error that stopped a projection, and the event it stopped at."""
+    with db.transaction() as tx:
+        tx.execute(
+            f"UPDATE {STATE_TABLE} SET error = ?, error_position = ?, error_at = ? WHERE name = ?",
+            (error[:4000], position, to_us(now), name),
+        )
+
+
+def reset(tx: Transaction, name: str, shape: int) -> None:
+    """Back to position 0 with the current shape (a rebuild)."""
+    tx.execute(
+        f"UPDATE {STATE_TABLE} SET position = 0, shape = ?, updated_at = NULL, error = NULL, "
+        "error_position = NULL, error_at = NULL WHERE name = ?",
+        (shape, name),
+    )
+
+
+# -- leases (SQLite; PostgreSQL uses session advisory locks) -----------------------------------
+
+
+def take_lease(db: ViewDatabase, name: str, owner: str, now: datetime, seconds: float) -> bool:
+    """Take or renew the projection's lease; False while another owner's lease runs."""
+    now_us = to_us(now)
+    with db.transaction() as tx:
+        changed = tx.execute(
+            f"UPDATE {STATE_TABLE} SET owner = ?, lease_until = ? WHERE name = ? AND "
+            "(owner IS NULL OR owner = ? OR lease_until IS NULL OR lease_until < ?)",
+            (owner, now_us + int(seconds * 1_000_000), name, owner, now_us),
+        )
+    return changed == 1
+
+
+def release_lease(db: ViewDatabase, name: str, owner: str) -> None:
+    """Give the lease up (a clean stop)."""
+    with db.transaction() as tx:
+        tx.execute(
+            f"UPDATE {STATE_TABLE} SET owner = NULL, lease_until = NULL "
+            "WHERE name = ? AND owner = ?",
+            (name, owner),
+        )
+
+
+def holds_lease(tx: Transaction, name: str, owner: str, now: datetime, seconds: float) -> bool:
+    """Renew the lease inside a batch's transaction; False if another owner took it."""
+    now_us = to_us(now)
+    changed = tx.execute(
+        f"UPDATE {STATE_TABLE} SET lease_until = ? WHERE name = ? AND owner = ?",
+        (now_us + int(seconds * 1_000_000), name, owner),
+    )
+    return changed == 1
+
+
+def set_owner(db: ViewDatabase, name: str, owner: str | None) -> None:
+    """Note who runs the projection (PostgreSQL: for status only; the lock decides)."""
+    with db.transaction() as tx:
+        tx.execute(
+            f"UPDATE {STATE_TABLE} SET owner = ?, lease_until = NULL WHERE name = ?", (owner, name)
+        )

@@ -1,0 +1,26 @@
+"""Placeholder: the credit_usage read model is being written (see the issue on projections)."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from ledger.projections.base import Projection
+
+if TYPE_CHECKING:
+    from ledger.projections.db import Transaction
+
+
+class CreditUsageProjection(Projection):
+    """Placeholder."""
+
+    name = "credit_usage"
+    follows = ()
+
+    def ddl(self) -> list[str]:
+        return []
+
+    def tables(self) -> list[str]:
+        return []
+
+    def apply(self, tx: Transaction, events: list[tuple[int, Any]]) -> None:
+        return None

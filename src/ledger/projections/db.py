@@ -1,0 +1,186 @@
+"""The read models' database: the events' own database, SQLite or PostgreSQL.
+
+SQL in the view modules is written once, with `?` placeholders and portable types (BIGINT,
+TEXT, BOOLEAN); this module adapts it to the backend. Instants are stored as integer
+microseconds since the epoch (UTC) and amounts as integer hundredths, so comparisons and sums
+are exact on both stores. Every write happens in `transaction()`; psycopg and sqlite3 errors
+are turned into the ledger's own.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+import threading
+import time
+from contextlib import contextmanager
+from decimal import Decimal
+from typing import TYPE_CHECKING, Any
+
+import psycopg
+
+from ledger.domain.calendar import from_us, to_us
+from ledger.domain.errors import StoreUnavailableError
+from ledger.store import connect
+
+if TYPE_CHECKING:
+    from collections.abc import Iterable, Iterator, Sequence
+    from datetime import datetime
+
+    from ledger.settings import DatabaseSettings
+
+HUNDRED = Decimal(100)
+
+
+def us(value: datetime | None) -> int | None:
+    """An instant as integer microseconds (None stays None)."""
+    return None if value is None else to_us(value)
+
+
+def instant(value: int | None) -> datetime | None:
+    """Integer microseconds back to an aware UTC instant."""
+    return None if value is None else from_us(int(value))
+
+
+def cents(amount: Decimal) -> int:
+    """An amount (points or money, exact to hundredths) as integer hundredths."""
+    scaled = amount * HUNDRED
+    if scaled != scaled.to_integral_value():
+        msg = f"{amount} is not exact to hundredths"
+        raise ValueError(msg)
+    return int(scaled)
+
+
+def amount(hundredths: int | None) -> Decimal:
+    """Integer hundredths back to an exact decimal."""
+    return (Decimal(int(hundredths or 0)) / HUNDRED).quantize(Decimal("0.01"))
+
+
+class Transaction:
+    """An open transaction: execute, executemany and fetch with `?` placeholders."""
+
+    def __init__(self, db: ViewDatabase, cursor: Any) -> None:
+        self.db = db
+        self.cursor = cursor
+
+    def execute(self, sql: str, params: Sequence[Any] = ()) -> int:
+        """Run one statement; returns the number of rows it changed."""
+        self.cursor.execute(self.db.adapt(sql), tuple(params))
+        return int(self.cursor.rowcount or 0)
+
+    def executemany(self, sql: str, rows: Iterable[Sequence[Any]]) -> None:
+        """Run one statement for many rows (batched by the driver)."""
+        batch = [tuple(r) for r in rows]
+        if batch:
+            self.cursor.executemany(self.db.adapt(sql), batch)
+
+    def fetchall(self, sql: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
+        """Rows of a query."""
+        self.cursor.execute(self.db.adapt(sql), tuple(params))
+        return [tuple(r) for r in self.cursor.fetchall()]
+
+    def fetchone(self, sql: str, params: Sequence[Any] = ()) -> tuple[Any, ...] | None:
+        """The first row of a query, or None."""
+        self.cursor.execute(self.db.adapt(sql), tuple(params))
+        row = self.cursor.fetchone()
+        return tuple(row) if row is not None else None
+
+
+class ViewDatabase:
+    """One connection to the read models' database (SQLite file or PostgreSQL schema).
+
+    A connection belongs to one thread at a time; give each worker its own ViewDatabase.
+    """
+
+    def __init__(self, settings: DatabaseSettings) -> None:
+        if settings.backend not in ("sqlite", "postgresql"):
+            raise StoreUnavailableError(
+                f"read models need SQLite or PostgreSQL, not {settings.backend}"
+            )
+        self.settings = settings
+        self.backend = settings.backend
+        self._lock = threading.Lock()
+        self._conn: Any = None
+
+    # -- connection ----------------------------------------------------------------------------
+
+    @property
+    def conn(self) -> Any:
+        """The open connection (opened on first use)."""
+        if self._conn is None:
+            self._conn = self._open()
+        return self._conn
+
+    def _open(self) -> Any:
+        if self.backend == "sqlite":
+            conn: Any = sqlite3.connect(
+                self.settings.path, isolation_level=None, check_same_thread=False, timeout=30
+            )
+            conn.execute("PRAGMA journal_mode=WAL")
+            conn.execute("PRAGMA busy_timeout=30000")
+            return conn
+        conn = connect(self.settings, autocommit=True)
+        conn.execute(f'SET search_path TO "{self.settings.schema}"')
+        return conn
+
+    def close(self) -> None:
+        """Close the connection (releasing any session advisory lock it holds)."""
+        if self._conn is not None:
+            try:
+                self._conn.close()
+            finally:
+                self._conn = None
+
+    def adapt(self, sql: str) -> str:
+        """`?` placeholders for SQLite, `%s` for psycopg."""
+        return sql if self.backend == "sqlite" else sql.replace("?", "%s")
+
+    @contextmanager
+    def transaction(self) -> Iterator[Transaction]:
+        """A transaction: committed when the block ends, rolled back on any exception.
+
+        SQLite takes the write lock at once (BEGIN IMMEDIATE) so a transaction never fails
+        half-way on a lock upgrade.
+        """
+        with self._lock:
+            try:
+                if self.backend == "sqlite":
+                    cursor = self.conn.cursor()
+                    cursor.execute("BEGIN IMMEDIATE")
+                    try:
+                        yield Transaction(self, cursor)
+                    except BaseException:
+                        self.conn.rollback()
+                        raise
+                    self.conn.commit()
+                else:
+                    with self.conn.transaction(), self.conn.cursor() as cursor:
+                        yield Transaction(self, cursor)
+            except (sqlite3.OperationalError, psycopg.OperationalError) as exc:
+                self.close()
+                raise StoreUnavailableError(f"the read-model database failed: {exc}") from exc
+
+    def read(self, sql: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
+        """Rows of a query, in a read transaction of its own."""
+        with self.transaction() as tx:
+            return tx.fetchall(sql, params)
+
+    def create(self, statements: Sequence[str]) -> None:
+        """Run idempotent DDL (CREATE ... IF NOT EXISTS)."""
+        with self.transaction() as tx:
+            for statement in statements:
+                tx.execute(statement)
+
+    # -- session advisory locks (PostgreSQL) ---------------------------------------------------
+
+    def try_advisory_lock(self, key: int) -> bool:
+        """Take a session lock without waiting (PostgreSQL); True when held."""
+        row = self.conn.execute("SELECT pg_try_advisory_lock(%s)", [key]).fetchone()
+        return bool(row and row[0])
+
+    def advisory_unlock(self, key: int) -> None:
+        """Release a session lock (PostgreSQL)."""
+        self.conn.execute("SELECT pg_advisory_unlock(%s)", [key])
+
+    def sleep(self, seconds: float) -> None:
+        """Wait (a seam for the runner's idle loop)."""
+        time.sleep(seconds)

@@ -1,0 +1,329 @@
+"""The deadlines view: every pending instant the scheduler must act on.
+
+One row per pending fact, keyed by (kind, aggregate, detail):
+- `warning` (ticket, share): a 50 % / 75 % warning instant not reached yet;
+- `breach` (ticket): the response deadline of an open clock, while no breach is recorded;
+- `lapse` (contract): the end of the latest term, while the agreement runs unrenewed;
+- `term_grant` (account, term number): the start of a scheduled term not granted yet;
+- `lot_expiry` (account, lot): the expiry of a lot not recorded as expired.
+A row disappears as soon as its fact is recorded or no longer applies (a response stops the
+clock, a renewal moves the lapse, ...). A paused clock has no deadline rows until it resumes.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from ledger.domain.contract import Contract
+from ledger.domain.credit_account import CreditAccount
+from ledger.domain.ticket import Ticket
+from ledger.projections.base import Projection
+from ledger.projections.db import instant, us
+
+if TYPE_CHECKING:
+    from datetime import datetime
+    from uuid import UUID
+
+    from ledger.projections.db import Transaction, ViewDatabase
+
+WARNING = "warning"
+BREACH = "breach"
+LAPSE = "lapse"
+TERM_GRANT = "term_grant"
+LOT_EXPIRY = "lot_expiry"
+KINDS = (WARNING, BREACH, LAPSE, TERM_GRANT, LOT_EXPIRY)
+
+Key = tuple[str, str, str]
+CLOCK_EVENTS = (Ticket.Held, Ticket.Resumed, Ticket.SeverityChanged, Ticket.DeadlineRecalculated)
+
+
+@dataclass(frozen=True)
+class Deadline:
+    """A pending fact: what, on which aggregate, when."""
+
+    kind: str
+    aggregate_id: str
+    detail: str
+    contract_id: str
+    due_at: datetime
+
+
+class DeadlinesProjection(Projection):
+    """Keeps the `deadlines` table: every pending deadline, warning, term end and expiry."""
+
+    name = "deadlines"
+    shape = 1
+    follows = (
+        Contract.Signed,
+        Contract.Renewed,
+        Contract.Reinstated,
+        Contract.Lapsed,
+        Contract.Terminated,
+        CreditAccount.Opened,
+        CreditAccount.TermScheduled,
+        CreditAccount.PointsGranted,
+        CreditAccount.SessionsGranted,
+        CreditAccount.PackagePurchased,
+        CreditAccount.LotExpired,
+        CreditAccount.AgreementEnded,
+        Ticket.Opened,
+        Ticket.Held,
+        Ticket.Resumed,
+        Ticket.SeverityChanged,
+        Ticket.DeadlineRecalculated,
+        Ticket.WarningReached,
+        Ticket.ResponseDeadlineBreached,
+        Ticket.FirstResponseRecorded,
+    )
+
+    def __init__(self, db: ViewDatabase, *, prefix: str = "") -> None:
+        super().__init__(db, prefix=prefix)
+        self.deadlines = self.table("deadlines")
+        self.tickets = self.table("deadline_tickets")
+        self.accounts = self.table("deadline_accounts")
+
+    def ddl(self) -> list[str]:
+        return [
+            (
+                f"CREATE TABLE IF NOT EXISTS {self.deadlines} ("
+                "kind TEXT NOT NULL, aggregate_id TEXT NOT NULL, detail TEXT NOT NULL, "
+                "contract_id TEXT NOT NULL, due_at BIGINT NOT NULL, "
+                "PRIMARY KEY (kind, aggregate_id, detail))"
+            ),
+            f"CREATE INDEX IF NOT EXISTS {self.deadlines}_due ON {self.deadlines} (due_at)",
+            (
+                f"CREATE TABLE IF NOT EXISTS {self.tickets} ("
+                "ticket_id TEXT PRIMARY KEY, contract_id TEXT NOT NULL, "
+                "breach_recorded BOOLEAN NOT NULL, responded BOOLEAN NOT NULL)"
+            ),
+            (
+                f"CREATE TABLE IF NOT EXISTS {self.accounts} ("
+                "account_id TEXT PRIMARY KEY, contract_id TEXT NOT NULL, ended BOOLEAN NOT NULL)"
+            ),
+        ]
+
+    def tables(self) -> list[str]:
+        return [self.deadlines, self.tickets, self.accounts]
+
+    # -- applying a batch ----------------------------------------------------------------------
+
+    def apply(self, tx: Transaction, events: list[tuple[int, Any]]) -> None:
+        batch = _Batch(self, tx, events)
+        for _, event in events:
+            batch.apply(event)
+        batch.flush()
+
+
+class _Batch:
+    """The changes of one batch, reduced to one final write per row."""
+
+    def __init__(
+        self, view: DeadlinesProjection, tx: Transaction, events: list[tuple[int, Any]]
+    ) -> None:
+        self.view = view
+        self.tx = tx
+        self.rows: dict[Key, tuple[str, int] | None] = {}  # key -> (contract, due) or deleted
+        self.cleared: set[tuple[str, str]] = set()  # (kind, aggregate) deleted wholesale
+        ticket_ids = {str(e.originator_id) for _, e in events if isinstance(e, Ticket.Event)}
+        account_ids = {
+            str(e.originator_id) for _, e in events if isinstance(e, CreditAccount.Event)
+        }
+        self.tickets = self._load(
+            view.tickets, "ticket_id, contract_id, breach_recorded, responded", ticket_ids
+        )
+        self.accounts = self._load(view.accounts, "account_id, contract_id, ended", account_ids)
+        self.changed_tickets: set[str] = set()
+        self.changed_accounts: set[str] = set()
+
+    def _load(self, table: str, columns: str, ids: set[str]) -> dict[str, list[Any]]:
+        found: dict[str, list[Any]] = {}
+        ordered = sorted(ids)
+        for start in range(0, len(ordered), 500):
+            chunk = ordered[start : start + 500]
+            marks = ", ".join("?" * len(chunk))
+            key = columns.split(",", maxsplit=1)[0]
+            for row in self.tx.fetchall(
+                f"SELECT {columns} FROM {table} WHERE {key} IN ({marks})", chunk
+            ):
+                found[row[0]] = [row[0], row[1], *[bool(v) for v in row[2:]]]
+        return found
+
+    # -- row operations ------------------------------------------------------------------------
+
+    def put(
+        self, kind: str, aggregate: UUID | str, detail: str, contract: UUID | str, due: datetime
+    ) -> None:
+        self.rows[(kind, str(aggregate), detail)] = (str(contract), us(due))  # type: ignore[assignment]
+
+    def delete(self, kind: str, aggregate: UUID | str, detail: str) -> None:
+        self.rows[(kind, str(aggregate), detail)] = None
+
+    def clear(self, kind: str, aggregate: UUID | str) -> None:
+        """Delete every row of `kind` for an aggregate (including earlier batches')."""
+        aggregate = str(aggregate)
+        self.cleared.add((kind, aggregate))
+        for key in [k for k in self.rows if k[0] == kind and k[1] == aggregate]:
+            self.rows[key] = None
+
+    # -- events --------------------------------------------------------------------------------
+
+    def apply(self, event: Any) -> None:
+        aggregate = event.originator_id
+        if isinstance(event, Contract.Signed | Contract.Renewed | Contract.Reinstated):
+            self.put(LAPSE, aggregate, "", aggregate, event.ends_at)
+        elif isinstance(event, Contract.Lapsed | Contract.Terminated):
+            self.delete(LAPSE, aggregate, "")
+        elif isinstance(event, CreditAccount.Event):
+            self._account(event)
+        elif isinstance(event, Ticket.Event):
+            self._ticket(event)
+
+    def _account(self, event: Any) -> None:
+        account = str(event.originator_id)
+        if isinstance(event, CreditAccount.Opened):
+            self.accounts[account] = [account, str(event.contract_id), False]
+            self.changed_accounts.add(account)
+            return
+        known = self.accounts.get(account)
+        if known is None:  # pragma: no cover - an account event always follows its Opened
+            return
+        contract, ended = known[1], known[2]
+        if isinstance(event, CreditAccount.AgreementEnded):
+            known[2] = True
+            self.changed_accounts.add(account)
+            self.clear(TERM_GRANT, account)
+            self.clear(LOT_EXPIRY, account)
+        elif ended:
+            return
+        elif isinstance(event, CreditAccount.TermScheduled):
+            self.put(TERM_GRANT, account, str(event.term_number), contract, event.starts_at)
+        elif isinstance(event, CreditAccount.PointsGranted | CreditAccount.SessionsGranted):
+            if event.reason == "term":
+                self.delete(TERM_GRANT, account, str(event.term_number))
+            self.put(LOT_EXPIRY, account, event.lot_id, contract, event.expires_at)
+        elif isinstance(event, CreditAccount.PackagePurchased):
+            if event.expires_at is not None:
+                self.put(LOT_EXPIRY, account, event.lot_id, contract, event.expires_at)
+        elif isinstance(event, CreditAccount.LotExpired):
+            self.delete(LOT_EXPIRY, account, event.lot_id)
+
+    def _ticket(self, event: Any) -> None:
+        ticket = str(event.originator_id)
+        if isinstance(event, Ticket.Opened):
+            self.tickets[ticket] = [ticket, str(event.contract_id), False, False]
+            self.changed_tickets.add(ticket)
+            self._clock(ticket, event.due_at, event.warnings)
+            return
+        known = self.tickets.get(ticket)
+        if known is None:  # declined tickets have no clock
+            return
+        if isinstance(event, Ticket.FirstResponseRecorded):
+            known[3] = True
+            self.changed_tickets.add(ticket)
+            self.clear(WARNING, ticket)
+            self.clear(BREACH, ticket)
+        elif known[3]:
+            return
+        elif isinstance(event, Ticket.ResponseDeadlineBreached):
+            known[2] = True
+            self.changed_tickets.add(ticket)
+            self.delete(BREACH, ticket, "")
+        elif isinstance(event, Ticket.WarningReached):
+            self.delete(WARNING, ticket, _share(event.share))
+        elif isinstance(
+            event,
+            Ticket.Held | Ticket.Resumed | Ticket.SeverityChanged | Ticket.DeadlineRecalculated,
+        ):
+            self._clock(ticket, event.due_at, event.warnings)
+
+    def _clock(self, ticket: str, due_at: datetime | None, warnings: list[dict[str, Any]]) -> None:
+        """Replace a ticket's deadline rows with the clock's current instants."""
+        contract, breach_recorded = self.tickets[ticket][1], self.tickets[ticket][2]
+        self.clear(WARNING, ticket)
+        self.clear(BREACH, ticket)
+        if due_at is not None and not breach_recorded:
+            self.put(BREACH, ticket, "", contract, due_at)
+        for warning in warnings:
+            if warning["at"] is not None and not warning["reached"]:
+                self.put(WARNING, ticket, _share(warning["share"]), contract, warning["at"])
+
+    # -- writing -------------------------------------------------------------------------------
+
+    def flush(self) -> None:
+        table = self.view.deadlines
+        self.tx.executemany(
+            f"DELETE FROM {table} WHERE kind = ? AND aggregate_id = ?", sorted(self.cleared)
+        )
+        deleted = [key for key, value in self.rows.items() if value is None]
+        self.tx.executemany(
+            f"DELETE FROM {table} WHERE kind = ? AND aggregate_id = ? AND detail = ?", deleted
+        )
+        self.tx.executemany(
+            f"INSERT INTO {table} (kind, aggregate_id, detail, contract_id, due_at) "
+            "VALUES (?, ?, ?, ?, ?) ON CONFLICT (kind, aggregate_id, detail) "
+            "DO UPDATE SET contract_id = excluded.contract_id, due_at = excluded.due_at",
+            [(*key, *value) for key, value in self.rows.items() if value is not None],
+        )
+        self.tx.executemany(
+            f"INSERT INTO {self.view.tickets} (ticket_id, contract_id, breach_recorded, responded) "
+            "VALUES (?, ?, ?, ?) ON CONFLICT (ticket_id) DO UPDATE SET "
+            "breach_recorded = excluded.breach_recorded, responded = excluded.responded",
+            [self.tickets[t] for t in sorted(self.changed_tickets)],
+        )
+        self.tx.executemany(
+            f"INSERT INTO {self.view.accounts} (account_id, contract_id, ended) VALUES (?, ?, ?) "
+            "ON CONFLICT (account_id) DO UPDATE SET ended = excluded.ended",
+            [self.accounts[a] for a in sorted(self.changed_accounts)],
+        )
+
+
+def _share(value: Any) -> str:
+    """A warning share as a stable key: `0.5`, `0.75`."""
+    return f"{value.normalize():f}" if hasattr(value, "normalize") else str(value)
+
+
+class DeadlinesView:
+    """Questions the scheduler and `status` ask of the deadlines table."""
+
+    def __init__(self, db: ViewDatabase, *, prefix: str = "") -> None:
+        self.db = db
+        self.table = f"{prefix}deadlines"
+
+    def due(self, at: datetime, *, limit: int = 1000) -> list[Deadline]:
+        """Pending facts due by `at`, earliest first."""
+        rows = self.db.read(
+            f"SELECT kind, aggregate_id, detail, contract_id, due_at FROM {self.table} "
+            "WHERE due_at <= ? ORDER BY due_at, kind, aggregate_id, detail LIMIT ?",
+            (us(at), limit),
+        )
+        return [_deadline(r) for r in rows]
+
+    def next_due(self) -> Deadline | None:
+        """The earliest pending fact, if any."""
+        rows = self.db.read(
+            f"SELECT kind, aggregate_id, detail, contract_id, due_at FROM {self.table} "
+            "ORDER BY due_at, kind, aggregate_id, detail LIMIT 1"
+        )
+        return _deadline(rows[0]) if rows else None
+
+    def counts(self) -> dict[str, int]:
+        """Pending facts by kind."""
+        rows = self.db.read(f"SELECT kind, COUNT(*) FROM {self.table} GROUP BY kind")
+        return dict.fromkeys(KINDS, 0) | {r[0]: int(r[1]) for r in rows}
+
+    def all(self) -> list[Deadline]:
+        """Every pending fact, earliest first."""
+        rows = self.db.read(
+            f"SELECT kind, aggregate_id, detail, contract_id, due_at FROM {self.table} "
+            "ORDER BY due_at, kind, aggregate_id, detail"
+        )
+        return [_deadline(r) for r in rows]
+
+
+def _deadline(row: tuple[Any, ...]) -> Deadline:
+    due = instant(row[4])
+    if due is None:  # pragma: no cover - the column is NOT NULL
+        msg = "deadline without instant"
+        raise ValueError(msg)
+    return Deadline(kind=row[0], aggregate_id=row[1], detail=row[2], contract_id=row[3], due_at=due)
