@@ -35,7 +35,5 @@ def test_every_event_is_in_the_catalogue(name: str) -> None:
 
 def test_the_catalogue_names_no_event_that_does_not_exist() -> None:
     """Every event the page names is an event class (no stale entries)."""
-    documented = {
-        line.split("`")[1] for line in CATALOGUE.splitlines() if line.startswith("| `")
-    }
+    documented = {line.split("`")[1] for line in CATALOGUE.splitlines() if line.startswith("| `")}
     assert documented == set(event_names())

@@ -13,7 +13,9 @@ if TYPE_CHECKING:
     from ledger.projections.base import Projection
 
 # Every projection by its permanent name, in the order `run` starts them.
-PROJECTIONS: dict[str, type[Projection]] = {p.name: p for p in (DeadlinesProjection,)}
+PROJECTIONS: dict[str, type[Projection]] = {
+    p.name: p for p in (SlaBreachProjection, CreditUsageProjection, DeadlinesProjection)
+}
 
 
 def projections_named(names: list[str] | tuple[str, ...] | None) -> list[type[Projection]]:
