@@ -23,4 +23,4 @@ class SlaBreachProjection(Projection):
         return []
 
     def apply(self, tx: Transaction, events: list[tuple[int, Any]]) -> None:
-        return None
+        del tx, events  # placeholder: applies nothing yet
