@@ -114,8 +114,8 @@ def owner_name() -> str:
 
 def ensure_state(db: ViewDatabase, name: str, shape: int) -> State:
     """The projection's state row, created at position 0 if missing."""
+    db.create([STATE_DDL])
     with db.transaction() as tx:
-        tx.execute(STATE_DDL)
         tx.execute(
             f"INSERT INTO {STATE_TABLE} (name, position, shape) VALUES (?, 0, ?) "
             "ON CONFLICT (name) DO NOTHING",
@@ -130,6 +130,7 @@ def ensure_state(db: ViewDatabase, name: str, shape: int) -> State:
 
 def read_state(db: ViewDatabase, name: str) -> State | None:
     """The projection's state row, or None."""
+    db.create([STATE_DDL])
     rows = db.read(
         f"SELECT name, position, shape, updated_at, error, error_position, error_at, owner, "
         f"lease_until FROM {STATE_TABLE} WHERE name = ?",
@@ -140,12 +141,11 @@ def read_state(db: ViewDatabase, name: str) -> State | None:
 
 def all_states(db: ViewDatabase) -> list[State]:
     """Every projection's state (an empty list before any ran)."""
-    with db.transaction() as tx:
-        tx.execute(STATE_DDL)
-        rows = tx.fetchall(
-            f"SELECT name, position, shape, updated_at, error, error_position, error_at, owner, "
-            f"lease_until FROM {STATE_TABLE} ORDER BY name"
-        )
+    db.create([STATE_DDL])
+    rows = db.read(
+        f"SELECT name, position, shape, updated_at, error, error_position, error_at, owner, "
+        f"lease_until FROM {STATE_TABLE} ORDER BY name"
+    )
     return [_state(r) for r in rows]
 
 

@@ -20,7 +20,7 @@ import psycopg
 
 from ledger.domain.calendar import from_us, to_us
 from ledger.domain.errors import StoreUnavailableError
-from ledger.store import connect
+from ledger.store import SCHEMA_LOCK, connect, lock_key
 
 if TYPE_CHECKING:
     from collections.abc import Iterable, Iterator, Sequence
@@ -53,6 +53,12 @@ def cents(amount: Decimal) -> int:
 def amount(hundredths: int | None) -> Decimal:
     """Integer hundredths back to an exact decimal."""
     return (Decimal(int(hundredths or 0)) / HUNDRED).quantize(Decimal("0.01"))
+
+
+def _outage(exc: sqlite3.OperationalError) -> bool:
+    """Whether a SQLite error means the database cannot be used (not a mistake in SQL)."""
+    text = str(exc).lower()
+    return any(word in text for word in ("locked", "unable to open", "disk i/o", "readonly"))
 
 
 class Transaction:
@@ -100,6 +106,7 @@ class ViewDatabase:
         self.backend = settings.backend
         self._lock = threading.Lock()
         self._conn: Any = None
+        self._created: set[tuple[str, ...]] = set()
 
     # -- connection ----------------------------------------------------------------------------
 
@@ -156,6 +163,8 @@ class ViewDatabase:
                     with self.conn.transaction(), self.conn.cursor() as cursor:
                         yield Transaction(self, cursor)
             except (sqlite3.OperationalError, psycopg.OperationalError) as exc:
+                if isinstance(exc, sqlite3.OperationalError) and not _outage(exc):
+                    raise
                 self.close()
                 raise StoreUnavailableError(f"the read-model database failed: {exc}") from exc
 
@@ -165,10 +174,23 @@ class ViewDatabase:
             return tx.fetchall(sql, params)
 
     def create(self, statements: Sequence[str]) -> None:
-        """Run idempotent DDL (CREATE ... IF NOT EXISTS)."""
+        """Run idempotent DDL (CREATE ... IF NOT EXISTS), once per connection.
+
+        On PostgreSQL concurrent `CREATE ... IF NOT EXISTS` can collide in the catalog, so DDL
+        holds the schema's lock (the one the event store's DDL holds) for its transaction.
+        """
+        key = tuple(statements)
+        if key in self._created:
+            return
         with self.transaction() as tx:
+            if self.backend == "postgresql":
+                tx.execute(
+                    "SELECT pg_advisory_xact_lock(?)",
+                    (lock_key(SCHEMA_LOCK, self.settings.schema),),
+                )
             for statement in statements:
                 tx.execute(statement)
+        self._created.add(key)
 
     # -- session advisory locks (PostgreSQL) ---------------------------------------------------
 

@@ -345,10 +345,17 @@ def run_projections(
         while True:
             try:
                 outcomes[worker.name] = worker.run(once=once)
-            except StoreUnavailableError as exc:
+            except Exception as exc:
+                if not isinstance(exc, StoreUnavailableError):
+                    log.exception("projection_worker_crashed", projection=worker.name)
+                    outcomes[worker.name] = Outcome(
+                        worker.name, worker.position, "failed", str(exc)
+                    )
+                    return
                 log.error(  # noqa: TRY400 - an expected outage, no traceback wanted
                     "projection_store_unavailable", projection=worker.name, error=str(exc)
                 )
+                worker.db.close()
                 if once or stop.wait(delay):
                     outcomes[worker.name] = Outcome(
                         worker.name, worker.position, "failed", str(exc)
