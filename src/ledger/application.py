@@ -12,6 +12,8 @@ import random
 import threading
 import time
 from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from decimal import Decimal
 from typing import TYPE_CHECKING, Any, TypeVar, cast
 from uuid import UUID, uuid4
 
@@ -48,8 +50,7 @@ from ledger.terms import DEFAULT_VERSION, load_terms
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Sequence
-    from datetime import date, datetime
-    from decimal import Decimal
+    from datetime import date
 
     from eventsourcing.domain import Aggregate
 
@@ -67,6 +68,27 @@ LATE_AFTER_SECONDS = 60
 
 class _StaleCopy(Exception):  # noqa: N818 - a signal inside the retry loop, never raised out of it
     """A decision rests on a saved copy that may be stale: run the attempt again, fresh."""
+
+
+@dataclass(frozen=True)
+class DueFact:
+    """A fact the scheduler records when its instant comes (see ledger.projections.deadlines)."""
+
+    kind: str  # warning | breach | lapse | term_grant | lot_expiry
+    aggregate_id: UUID
+    detail: str
+    contract_id: UUID
+    due_at: datetime
+
+
+@dataclass(frozen=True)
+class FactOutcome:
+    """What became of a due fact: recorded now, or why not (already recorded, moved, ...)."""
+
+    fact: DueFact
+    recorded: bool
+    late: bool
+    reason: str | None = None
 
 
 @dataclass(frozen=True)
@@ -953,6 +975,84 @@ class SupportLedger(Application[UUID]):
         return self._ticket_command(
             "response_deadline_breached", reference, lambda t, _c: t.record_breach(at=at, late=late)
         )
+
+    def record_due(self, facts: Sequence[DueFact], *, at: datetime) -> list[FactOutcome]:
+        """Record facts whose instants have come, in one save (the scheduler's use case).
+
+        Each fact goes through its aggregate's own command, which records it once: a warning
+        or breach already recorded, a clock stopped meanwhile, a renewed term or an expired
+        lot make it a no-op with its reason. A fact is late when recorded more than a minute
+        after its instant. A breach is recorded at the first instant after the deadline.
+        """
+        when = instant(at)
+
+        def attempt() -> list[FactOutcome]:
+            loaded: dict[UUID, Any] = {}
+            touched: dict[UUID, Any] = {}
+            outcomes = []
+            for fact in facts:
+                late = self._late(fact.due_at, when)
+                try:
+                    recorded = self._record_fact(fact, when, late, loaded)
+                except LedgerError as exc:
+                    outcomes.append(FactOutcome(fact, recorded=False, late=late, reason=exc.code))
+                    continue
+                if recorded:
+                    aggregate = loaded[self._fact_aggregate(fact)]
+                    touched[aggregate.id] = aggregate
+                outcomes.append(
+                    FactOutcome(
+                        fact,
+                        recorded=recorded,
+                        late=late,
+                        reason=None if recorded else "no_longer_due",
+                    )
+                )
+            if touched:
+                self.save(*touched.values())
+            return outcomes
+
+        return self._retrying("record_due", attempt)
+
+    @staticmethod
+    def _fact_aggregate(fact: DueFact) -> UUID:
+        return fact.contract_id if fact.kind == "lapse" else fact.aggregate_id
+
+    def _record_fact(
+        self, fact: DueFact, when: datetime, late: bool, loaded: dict[UUID, Any]
+    ) -> bool:
+        aggregate_id = self._fact_aggregate(fact)
+        if aggregate_id not in loaded:
+            kind = {"warning": Ticket, "breach": Ticket, "lapse": Contract}.get(
+                fact.kind, CreditAccount
+            )
+            loaded[aggregate_id] = self._get(
+                aggregate_id, kind, UnknownAggregateError, kind.__name__, write=True
+            )
+        aggregate = loaded[aggregate_id]
+        if fact.kind == "warning":
+            return bool(aggregate.record_warning(share=Decimal(fact.detail), at=when, late=late))
+        if fact.kind == "breach":
+            first_after = fact.due_at + timedelta(microseconds=1)
+            return bool(aggregate.record_breach(at=max(when, first_after), late=late))
+        if fact.kind == "lapse":
+            if not aggregate.ended_without_renewal(when):
+                return False
+            aggregate.lapse(at=when, late=late)
+            return True
+        if fact.kind == "term_grant":
+            return bool(aggregate.grant_due(at=when))
+        if fact.kind == "lot_expiry":
+            lot = aggregate.lots.get(fact.detail)
+            if (
+                lot is None
+                or lot["expired"]
+                or lot["expires_at"] is None
+                or lot["expires_at"] > when
+            ):
+                return False
+            return bool(aggregate.expire_lot(lot_id=fact.detail, at=when, late=late))
+        raise InvalidInputError(f"unknown kind of due fact: {fact.kind!r}")
 
     def get_ticket(
         self, reference: str | UUID, *, version: int | None = None, as_of: datetime | None = None

@@ -8,6 +8,9 @@ Every command that prints data takes `--json`; errors are printed to standard er
 
 from __future__ import annotations
 
+import csv
+import io
+import json
 import signal
 import sys
 import threading
@@ -65,7 +68,9 @@ from ledger.render import (
     render_deadline,
     render_terms,
 )
-from ledger.serialize import dumps
+from ledger.scheduler.clock import FakeClock
+from ledger.scheduler.service import Scheduler, run_scheduler
+from ledger.serialize import dumps, jsonable
 from ledger.settings import Settings
 from ledger.terms import DEFAULT_VERSION, available_versions, load_terms, terms_as_dict
 
@@ -92,6 +97,55 @@ def emit(data: Any, as_json: bool, render: Callable[[], None]) -> None:
         click.echo(dumps(data))
     else:
         render()
+
+
+csv_option = click.option(
+    "--csv", "as_csv", is_flag=True, help="Print CSV (a header row, then one row each)."
+)
+
+
+def emit_rows(
+    rows: list[dict[str, Any]],
+    columns: Sequence[tuple[str, str]],
+    *,
+    as_json: bool,
+    as_csv: bool,
+    title: str,
+) -> None:
+    """Rows as JSON, CSV (the given columns) or a table for people."""
+    if as_json and as_csv:
+        raise InvalidInputError("give --json or --csv, not both")
+    if as_json:
+        click.echo(dumps(rows))
+        return
+    if as_csv:
+        out = io.StringIO()
+        writer = csv.writer(out, lineterminator="\n")
+        writer.writerow([key for key, _ in columns])
+        for row in rows:
+            writer.writerow([csv_value(row.get(key)) for key, _ in columns])
+        click.echo(out.getvalue(), nl=False)
+        return
+    table = Table(*[label for _, label in columns], title=title, title_justify="left")
+    for row in rows:
+        table.add_row(*[escape(fmt(row.get(key))) for key, _ in columns])
+    console.print(table)
+    if not rows:
+        console.print("(none)")
+
+
+def csv_value(value: Any) -> str:
+    """A value for CSV: instants in UTC with Z, decimals exact, nothing for None."""
+    if value is None:
+        return ""
+    data = jsonable(value)
+    return (
+        data
+        if isinstance(data, str)
+        else json.dumps(data)
+        if isinstance(data, list | dict)
+        else str(data)
+    )
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
@@ -1231,6 +1285,112 @@ def projections_verify(*, name: str, wait: float, as_json: bool) -> int:
 
     emit(data, as_json, render)
     return 0 if not differences else EXIT_REFUSED
+
+
+# -- scheduler -----------------------------------------------------------------------------
+
+
+@cli.group()
+def scheduler() -> None:
+    """Records warnings, breaches, lapses, grants and expiries when they fall due."""
+
+
+@scheduler.command("run")
+@click.option(
+    "--heartbeat",
+    default=1.0,
+    show_default=True,
+    type=click.FloatRange(0.1, 60),
+    help="Seconds between checks for new or changed deadlines.",
+)
+@click.option("--batch-size", default=200, show_default=True, type=click.IntRange(1, 10_000))
+def scheduler_run(*, heartbeat: float, batch_size: int) -> None:
+    """Run the scheduler until SIGTERM (the fact in flight is finished first)."""
+    service = Scheduler(ledger_app(), Settings.from_env().database, batch_size=batch_size)
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(signum, lambda *_: service.stop.set())
+    run_scheduler(service, heartbeat=heartbeat)
+
+
+@scheduler.command("tick")
+@at_option("Record what is due by this instant (default: now; not in the future).")
+@json_option
+def scheduler_tick(*, at_text: str | None, as_json: bool) -> None:
+    """Record everything due by now (once), then exit."""
+    now = datetime.now(UTC)
+    at = resolve_at(at_text)
+    if at > now:
+        raise InvalidInputError("--at: facts cannot be recorded before they are due")
+    service = Scheduler(ledger_app(), Settings.from_env().database, clock=FakeClock(at))
+    try:
+        outcomes = service.tick()
+    finally:
+        service.close()
+    rows = [
+        {
+            "kind": o.fact.kind,
+            "aggregate_id": o.fact.aggregate_id,
+            "detail": o.fact.detail,
+            "due_at": o.fact.due_at,
+            "recorded": o.recorded,
+            "late": o.late,
+            "reason": o.reason,
+        }
+        for o in outcomes
+    ]
+    if not as_json and not service.leading and not outcomes:
+        console.print("another scheduler leads; nothing recorded here")
+    emit_rows(
+        rows,
+        [("kind", "kind"), ("aggregate_id", "aggregate"), ("detail", "detail"), ("due_at", "due"),
+         ("recorded", "recorded"), ("late", "late"), ("reason", "why not")],
+        as_json=as_json, as_csv=False, title="due facts",
+    )  # fmt: skip
+
+
+@scheduler.command("status")
+@json_option
+def scheduler_status(*, as_json: bool) -> None:
+    """Pending facts by kind, the next one due, the last run and which process leads."""
+    service = Scheduler(ledger_app(), Settings.from_env().database, keep_deadlines=False)
+    try:
+        state = service.status()
+    finally:
+        service.db.close()
+    data = {
+        "leader": state.leader,
+        "heartbeat_at": state.heartbeat_at,
+        "last_tick_at": state.last_tick_at,
+        "last_fact_at": state.last_fact_at,
+        "facts_recorded": state.facts_recorded,
+        "pending": state.pending,
+        "next_due": vars(state.next_due) if state.next_due else None,
+    }
+
+    def render() -> None:
+        following = state.next_due
+        upcoming = (
+            f"{following.kind} {following.aggregate_id} at {fmt(following.due_at)}"
+            if following
+            else None
+        )
+        pending = ", ".join(f"{k} {v}" for k, v in state.pending.items())
+        console.print(
+            kv(
+                "scheduler",
+                [
+                    ("leader", state.leader),
+                    ("heartbeat", state.heartbeat_at),
+                    ("last run", state.last_tick_at),
+                    ("last fact recorded", state.last_fact_at),
+                    ("facts recorded", state.facts_recorded),
+                    ("pending", pending),
+                    ("next due", upcoming),
+                ],
+            )
+        )
+
+    emit(data, as_json, render)
 
 
 # -- demo ----------------------------------------------------------------------------------

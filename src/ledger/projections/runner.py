@@ -98,6 +98,7 @@ class Worker:
     stop: threading.Event = field(default_factory=threading.Event)
     clock: Callable[[], datetime] = utcnow
     owner: str = field(default_factory=owner_name)
+    on_batch: Callable[[int], None] | None = None  # called with the new position
 
     def __post_init__(self) -> None:
         self.name = self.projection_class.name
@@ -267,6 +268,8 @@ class Worker:
             return self._isolate_failure(batch)
         self.position = end
         log.debug("projection_batch", projection=self.name, position=end, events=len(events))
+        if self.on_batch is not None:
+            self.on_batch(end)
         return None
 
     def _check_owner(self, tx: Any) -> None:

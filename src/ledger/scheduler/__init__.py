@@ -1,0 +1,1 @@
+"""The scheduler: due facts recorded once, on time, by one leader."""

@@ -1,0 +1,346 @@
+"""The scheduler on a fake clock, on SQLite and PostgreSQL: on time, once, in due order."""
+
+from __future__ import annotations
+
+import threading
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+from typing import TYPE_CHECKING, Any
+
+import pytest
+
+from ledger.application import SupportLedger
+from ledger.scheduler.clock import FakeClock
+from ledger.scheduler.service import Scheduler, catch_up
+from tests.scenario import World, at, build_world
+
+if TYPE_CHECKING:
+    from collections.abc import Iterator
+
+    from ledger.settings import DatabaseSettings
+
+
+@pytest.fixture
+def app(store_settings: DatabaseSettings) -> Iterator[SupportLedger]:
+    application = SupportLedger(settings=store_settings)
+    yield application
+    application.close()
+
+
+@pytest.fixture
+def world(app: SupportLedger) -> World:
+    return build_world(app)
+
+
+@pytest.fixture
+def clock() -> FakeClock:
+    return FakeClock(at(3, 3, 8))
+
+
+@pytest.fixture
+def scheduler(
+    app: SupportLedger, store_settings: DatabaseSettings, clock: FakeClock
+) -> Iterator[Scheduler]:
+    service = Scheduler(app, store_settings, clock=clock)
+    yield service
+    service.close()
+
+
+def open_ticket(app: SupportLedger, world: World, key: str, **change: Any) -> Any:
+    args = {
+        "contract_id": world.premium, "reporter": "ops@acme.example", "version": "24.2.1",
+        "platform": "linux", "severity": 1, "at": at(3, 3, 9, 15), "key": key,
+    }  # fmt: skip
+    return app.open_ticket(**{**args, **change})
+
+
+def ticket_events(app: SupportLedger, key: str) -> list[tuple[str, dict[str, Any]]]:
+    return [
+        (
+            type(e).__name__,
+            {
+                k: v
+                for k, v in vars(e).items()
+                if k in {"share", "recorded_at", "late", "warning_at", "due_at"}
+            },
+        )
+        for e in app.list_events(app.ticket_id(key))
+    ]
+
+
+def recorded(app: SupportLedger, key: str) -> list[str]:
+    return [
+        name
+        for name, _ in ticket_events(app, key)
+        if name in {"WarningReached", "ResponseDeadlineBreached"}
+    ]
+
+
+def test_warnings_and_the_breach_are_recorded_when_their_instants_come(
+    app: SupportLedger, world: World, scheduler: Scheduler, clock: FakeClock
+) -> None:
+    """Premium sev 1 received 09:15: 50 % at 13:15, 75 % at 15:15, breach just after 17:15."""
+    open_ticket(app, world, "T-1")
+    clock.set(at(3, 3, 13, 14))
+    assert scheduler.tick() == []
+    clock.set(at(3, 3, 13, 15))
+    assert [o.fact.kind for o in scheduler.tick() if o.recorded] == ["warning"]
+    clock.set(at(3, 3, 17, 15))
+    outcomes = scheduler.tick()
+    assert [(o.fact.kind, o.fact.detail) for o in outcomes if o.recorded] == [
+        ("warning", "0.75"),
+        ("breach", ""),
+    ]
+    events = {n: d for n, d in ticket_events(app, "T-1") if n == "ResponseDeadlineBreached"}
+    assert events["ResponseDeadlineBreached"]["recorded_at"] == at(3, 3, 17, 15) + timedelta(
+        microseconds=1
+    )
+    assert events["ResponseDeadlineBreached"]["late"] is False
+    assert scheduler.tick() == []  # nothing twice
+    assert recorded(app, "T-1") == ["WarningReached", "WarningReached", "ResponseDeadlineBreached"]
+
+
+def test_a_response_before_the_deadline_means_no_breach_is_ever_recorded(
+    app: SupportLedger, world: World, scheduler: Scheduler, clock: FakeClock
+) -> None:
+    """A deadline that no longer applies never fires."""
+    open_ticket(app, world, "T-1")
+    clock.set(at(3, 3, 13, 30))
+    scheduler.tick()
+    app.record_first_response("T-1", at=at(3, 3, 14))
+    clock.set(at(3, 3, 20))
+    assert [o for o in scheduler.tick() if o.recorded] == []
+    assert recorded(app, "T-1") == ["WarningReached"]
+
+
+def test_a_scheduler_down_for_hours_records_every_missed_fact_in_due_order_marked_late(
+    app: SupportLedger, world: World, scheduler: Scheduler, clock: FakeClock
+) -> None:
+    """On start after a long downtime, facts come in due order, each marked late with its delay."""
+    open_ticket(app, world, "T-1")
+    open_ticket(app, world, "T-2", severity=2, at=at(3, 3, 9, 30))  # 12 h: due Tue 11:30
+    clock.set(at(3, 4, 18))
+    outcomes = [o for o in scheduler.tick() if o.recorded]
+    assert [(o.fact.kind, o.fact.due_at) for o in outcomes] == sorted(
+        (o.fact.kind, o.fact.due_at) for o in outcomes
+    ) or [o.fact.due_at for o in outcomes] == sorted(o.fact.due_at for o in outcomes)
+    assert [o.fact.due_at for o in outcomes] == sorted(o.fact.due_at for o in outcomes)
+    assert len(outcomes) == 6
+    assert all(o.late for o in outcomes)
+    breach = next(d for n, d in ticket_events(app, "T-2") if n == "ResponseDeadlineBreached")
+    assert breach["due_at"] == at(3, 4, 11, 30)
+    assert breach["recorded_at"] - breach["due_at"] > timedelta(hours=6)
+
+
+def test_new_and_changed_deadlines_are_taken_up_at_the_next_tick(
+    app: SupportLedger, world: World, scheduler: Scheduler, clock: FakeClock
+) -> None:
+    """A severity change moves the breach; the scheduler follows the new instant."""
+    open_ticket(app, world, "T-1", severity=3)  # 24 h: due Wed 11:15
+    scheduler.tick()
+    assert scheduler.next_due() == at(3, 4, 11, 15)  # 50 % = 12 h: Mon 8.75 h + Tue 3.25 h
+    app.change_severity("T-1", severity=1, at=at(3, 3, 10))
+    clock.set(at(3, 3, 10, 1))
+    scheduler.tick()
+    assert scheduler.next_due() == at(3, 3, 13, 15)
+
+
+def test_two_schedulers_record_each_fact_once(
+    app: SupportLedger, world: World, store_settings: DatabaseSettings, clock: FakeClock
+) -> None:
+    """Only the leader records; the other stands by, then leads when the first resigns."""
+    open_ticket(app, world, "T-1")
+    first = Scheduler(app, store_settings, clock=clock)
+    second = Scheduler(SupportLedger(settings=store_settings), store_settings, clock=clock)
+    try:
+        clock.set(at(3, 3, 13, 15))
+        assert first.tick()
+        assert second.tick() == []
+        assert not second.leading
+        first.resign()
+        clock.set(at(3, 3, 15, 15))
+        assert [o.fact.detail for o in second.tick() if o.recorded] == ["0.75"]
+        assert second.leading
+    finally:
+        first.close()
+        second.close()
+        second.app.close()
+    assert recorded(app, "T-1") == ["WarningReached", "WarningReached"]
+
+
+def test_facts_recorded_by_two_schedulers_at_once_still_count_once(
+    app: SupportLedger, world: World, store_settings: DatabaseSettings, clock: FakeClock
+) -> None:
+    """Even two leaders at once (a lease taken over at its edge) record nothing twice."""
+    for n in range(6):
+        open_ticket(app, world, f"T-{n}", at=at(3, 3, 9) + timedelta(minutes=n))
+    apps = [SupportLedger(settings=store_settings) for _ in range(2)]
+    schedulers = [
+        Scheduler(a, store_settings, clock=clock, owner=f"s{i}") for i, a in enumerate(apps)
+    ]
+    clock.set(at(3, 3, 18))
+    results: list[list[Any]] = [[], []]
+    for s in schedulers:
+        s.try_lead = lambda: True  # type: ignore[method-assign]  # both believe they lead
+
+    def run(i: int) -> None:
+        results[i] = schedulers[i].tick()
+
+    threads = [threading.Thread(target=run, args=(i,)) for i in range(2)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    for s, a in zip(schedulers, apps, strict=True):
+        s.close()
+        a.close()
+    total = sum(1 for r in results for o in r if o.recorded)
+    assert total == 18  # 6 tickets x (2 warnings + 1 breach), each once
+    for n in range(6):
+        assert recorded(app, f"T-{n}") == [
+            "WarningReached",
+            "WarningReached",
+            "ResponseDeadlineBreached",
+        ]
+
+
+def test_a_breach_recorded_before_a_response_at_the_deadline_is_waived(
+    app: SupportLedger, world: World, scheduler: Scheduler, clock: FakeClock
+) -> None:
+    """Breach recorded first, response at the deadline entered after: met, breach waived."""
+    open_ticket(app, world, "A")
+    clock.set(at(3, 3, 17, 15))
+    scheduler.tick()
+    app.record_first_response("A", at=at(3, 3, 17, 15))
+    ticket = app.get_ticket("A")
+    assert (ticket.outcome, ticket.breach_recorded, ticket.breach_waived) == ("met", True, True)
+
+
+def test_a_response_at_the_deadline_before_the_tick_means_no_breach(
+    app: SupportLedger, world: World, scheduler: Scheduler, clock: FakeClock
+) -> None:
+    """Response recorded first, the tick at the same instant: met, and no breach at all."""
+    open_ticket(app, world, "B")
+    app.record_first_response("B", at=at(3, 3, 17, 15))
+    clock.set(at(3, 3, 17, 15))
+    assert [o for o in scheduler.tick() if o.fact.kind == "breach" and o.recorded] == []
+    ticket = app.get_ticket("B")
+    assert (ticket.outcome, ticket.breach_recorded, ticket.breach_waived) == ("met", False, False)
+
+
+def test_a_response_and_a_breach_racing_in_threads_leave_one_outcome(
+    app: SupportLedger, world: World, store_settings: DatabaseSettings, clock: FakeClock
+) -> None:
+    """Whichever commits first, the ticket ends met with at most a waived breach."""
+    for n in range(5):
+        open_ticket(app, world, f"R-{n}")
+    responder = SupportLedger(settings=store_settings)
+    service = Scheduler(app, store_settings, clock=clock)
+    clock.set(at(3, 3, 17, 15))
+    threads = [threading.Thread(target=service.tick)] + [
+        threading.Thread(
+            target=responder.record_first_response,
+            args=(f"R-{n}",),
+            kwargs={"at": at(3, 3, 17, 15)},
+        )
+        for n in range(5)
+    ]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    service.close()
+    responder.close()
+    for n in range(5):
+        t = app.get_ticket(f"R-{n}")
+        assert t.outcome == "met"
+        assert t.breach_recorded == t.breach_waived  # a recorded breach is always waived
+
+
+def test_a_dst_weekend_moves_nothing_but_the_wall_clock(
+    app: SupportLedger, world: World, scheduler: Scheduler, clock: FakeClock
+) -> None:
+    """Received Fri 28 Mar 16:00 CET (Premium sev 2, 12 h): warnings Mon 12:00 and 15:00 CEST."""
+    open_ticket(app, world, "DST", severity=2, at=at(3, 28, 16))
+    clock.set(at(3, 28, 16))
+    outcomes = catch_up(scheduler, at(3, 31, 18, 30), timedelta(minutes=30))
+    instants = [(o.fact.kind, o.fact.due_at) for o in outcomes if o.recorded]
+    assert instants == [
+        ("warning", at(3, 31, 12)),
+        ("warning", at(3, 31, 15)),
+        ("breach", at(3, 31, 18)),
+    ]
+    assert instants[0][1] == datetime(2025, 3, 31, 10, tzinfo=UTC)  # CEST is UTC+2
+
+
+def test_a_deadline_at_the_edge_of_the_christmas_holidays(
+    app: SupportLedger, world: World, scheduler: Scheduler, clock: FakeClock
+) -> None:
+    """Received 24 Dec 16:00 (8 h): nothing on 25 and 26 Dec; due Mon 29 Dec 14:00."""
+    open_ticket(app, world, "XMAS", at=at(12, 24, 16))
+    clock.set(at(12, 24, 16))
+    during = catch_up(scheduler, at(12, 28, 23), timedelta(hours=2))
+    assert [o for o in during if o.recorded] == []
+    after = catch_up(scheduler, at(12, 29, 14), timedelta(hours=1))
+    assert [(o.fact.kind, o.fact.due_at) for o in after if o.recorded] == [
+        ("warning", at(12, 29, 10)),
+        ("warning", at(12, 29, 12)),
+        ("breach", at(12, 29, 14)),
+    ]
+
+
+def test_term_ends_lapse_lots_expire_and_a_renewed_term_is_granted(
+    app: SupportLedger, world: World, scheduler: Scheduler, clock: FakeClock
+) -> None:
+    """At the end of 2025: Advanced renewed (term 2 granted), the others lapse; lots expire."""
+    app.renew_contract(world.advanced, at=at(11, 3))
+    clock.set(datetime(2026, 1, 1, 9, tzinfo=UTC))
+    outcomes = [o for o in scheduler.tick() if o.recorded]
+    kinds = sorted(o.fact.kind for o in outcomes)
+    assert kinds.count("lapse") == 2
+    assert kinds.count("term_grant") == 1
+    assert kinds.count("lot_expiry") == 5
+    assert app.get_contract(world.premium).status == "lapsed"
+    assert app.get_contract(world.advanced).status == "active"
+    account = app.get_account(world.advanced)
+    assert account.terms["2"]["granted"]
+    assert account.lots["term-1-points"]["expired"]
+    assert scheduler.tick() == []
+
+
+def test_a_purchased_lot_expires_at_its_instant(
+    app: SupportLedger, world: World, scheduler: Scheduler, clock: FakeClock
+) -> None:
+    """A package bought with an expiry is expired by the scheduler, once, with what remained."""
+    app.purchase_credits(
+        world.basic,
+        points=Decimal(20),
+        price=Decimal(1),
+        key="p",
+        at=at(3, 3),
+        expires_at=at(3, 10),
+    )
+    app.consume_credits(world.basic, points=Decimal(5), activity="a", key="c", at=at(3, 4))
+    clock.set(at(3, 10, 9))
+    outcomes = [o for o in scheduler.tick() if o.recorded]
+    assert [(o.fact.kind, o.fact.detail) for o in outcomes] == [("lot_expiry", "purchase-1")]
+    expired = [
+        e
+        for e in app.list_events(app.get_account(world.basic).id)
+        if type(e).__name__ == "LotExpired"
+    ]
+    assert [(e.amount, e.late) for e in expired] == [(Decimal(15), False)]
+
+
+def test_status_shows_the_leader_and_what_is_pending(
+    app: SupportLedger, world: World, scheduler: Scheduler, clock: FakeClock
+) -> None:
+    """Status names the leading process, counts pending facts and names the next one."""
+    open_ticket(app, world, "T-1")
+    scheduler.tick()
+    state = scheduler.status()
+    assert state.leader == scheduler.owner
+    assert state.pending["warning"] == 2
+    assert state.pending["breach"] == 1
+    assert state.next_due is not None
+    assert state.next_due.due_at == at(3, 3, 13, 15)
