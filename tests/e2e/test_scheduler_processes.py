@@ -57,7 +57,8 @@ def lots_expiring(
     for c in range(4):
         contract = app.sign_contract(
             customer=f"C{c}", tier="basic", licenses=1, license_kind="commercial",
-            list_price=Decimal(1000), start=now.date() - timedelta(days=1), at=now - timedelta(hours=4),
+            list_price=Decimal(1000), start=now.date() - timedelta(days=1),
+            at=now - timedelta(hours=4),
         )  # fmt: skip
         contracts.append(contract)
     for n in range(count):
@@ -140,7 +141,7 @@ def test_three_schedulers_record_every_expiry_exactly_once(
 def test_a_leader_killed_with_sigkill_is_replaced_and_nothing_is_recorded_twice(
     pg_settings: DatabaseSettings, app: SupportLedger
 ) -> None:
-    """The standby takes over from a killed leader; the lots expiring meanwhile are recorded once."""
+    """The standby takes over from a killed leader; lots expiring meanwhile are recorded once."""
     contracts = lots_expiring(
         app, datetime.now(UTC) + timedelta(seconds=4), 16, timedelta(milliseconds=500)
     )
