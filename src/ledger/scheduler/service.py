@@ -15,6 +15,7 @@ the deadlines change, and a heartbeat every second as a safety net. Tests and th
 
 from __future__ import annotations
 
+import logging
 import threading
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -293,6 +294,9 @@ def run_scheduler(scheduler: Scheduler, *, heartbeat: float = 1.0) -> None:
     from apscheduler.triggers.date import DateTrigger  # noqa: PLC0415
     from apscheduler.triggers.interval import IntervalTrigger  # noqa: PLC0415
 
+    # A wake-up that finds a tick already running is skipped on purpose (one tick at a time);
+    # APScheduler reports that as a warning through the standard library's logging.
+    logging.getLogger("apscheduler").setLevel(logging.ERROR)
     timer = BackgroundScheduler(
         timezone=UTC,
         job_defaults={"coalesce": True, "max_instances": 1, "misfire_grace_time": None},

@@ -1,0 +1,227 @@
+"""Scheduler lag and catch-up: due facts recorded on time, at scale, beside the due instants.
+
+1. Lag: --pending lot expiries (absolute instants, so the benchmark runs at any hour) fall due
+   over --spread seconds while `ledger scheduler run` runs. For each, the lag is the time from
+   its due instant to the recording of its LotExpired event: p50, p99, max.
+2. Catch-up: --missed expiries fall due while no scheduler runs; then one starts: facts per
+   second until all are recorded (each marked late).
+Peak memory is the scheduler process's maximum resident set size. Usage:
+  python -P benchmarks/scheduler.py --store postgresql --pending 100000 --spread 180
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+# benchmarks/calendar.py would shadow the standard library's calendar module (see its header).
+if sys.path and Path(sys.path[0]).resolve() == Path(__file__).resolve().parent:
+    sys.path.pop(0)
+
+import argparse
+import os
+import platform
+import signal
+import statistics
+import subprocess
+import tempfile
+import time
+import uuid  # noqa: TC003 - ids are compared at run time
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+from typing import Any
+
+from ledger.application import SupportLedger
+from ledger.logs import configure_logging
+from ledger.settings import DatabaseSettings, parse_database_url
+from ledger.store import connect
+
+LEDGER = str(Path(sys.executable).parent / "ledger")
+
+
+def url_of(settings: DatabaseSettings) -> str:
+    if settings.backend == "sqlite":
+        return f"sqlite:///{settings.path}"
+    password = f":{settings.password}" if settings.password else ""
+    return (
+        f"postgresql://{settings.user}{password}@{settings.host}:{settings.port}/"
+        f"{settings.dbname}?schema={settings.schema}"
+    )
+
+
+def contracts_for(app: SupportLedger, count: int) -> list[uuid.UUID]:
+    now = datetime.now(UTC)
+    return [
+        app.sign_contract(
+            customer=f"B{n}",
+            tier="basic",
+            licenses=1,
+            license_kind="commercial",
+            list_price=Decimal(1000),
+            start=now.date() - timedelta(days=1),
+            at=now - timedelta(hours=6),
+        )
+        for n in range(count)
+    ]
+
+
+def buy_lots(
+    app: SupportLedger,
+    contracts: list[uuid.UUID],
+    instants: list[datetime],
+    tag: str,
+    bought: datetime | None = None,
+) -> None:
+    bought = bought or datetime.now(UTC)
+    for n, expiry in enumerate(instants):
+        app.purchase_credits(
+            contracts[n % len(contracts)], points=Decimal(1), price=Decimal(1),
+            key=f"{tag}-{n}", at=bought, expires_at=expiry,
+        )  # fmt: skip
+
+
+def expiry_lags(app: SupportLedger, contracts: list[uuid.UUID], tag: str) -> list[float]:
+    """Seconds from each `tag` lot's expiry to the recording of its LotExpired event."""
+    lags = []
+    for contract in contracts:
+        account = app.get_account(contract)
+        lots = {lot for key, lot in account.purchases.items() if key.startswith(f"{tag}-")}
+        lags.extend(
+            (event.timestamp - event.expires_at).total_seconds()
+            for event in app.list_events(account.id)
+            if type(event).__name__ == "LotExpired" and event.lot_id in lots
+        )
+    return lags
+
+
+def recorded_expiries(settings: DatabaseSettings) -> int:
+    """How many LotExpired events the log holds (one query)."""
+    if settings.backend == "sqlite":
+        import sqlite3  # noqa: PLC0415
+
+        with sqlite3.connect(settings.path) as conn:
+            row = conn.execute(
+                "SELECT COUNT(*) FROM stored_events WHERE topic LIKE '%CreditAccount.LotExpired'"
+            ).fetchone()
+    else:
+        with connect(settings) as conn:
+            row = conn.execute(
+                f'SELECT COUNT(*) FROM "{settings.schema}".ledger_events '
+                "WHERE topic LIKE '%%CreditAccount.LotExpired'"
+            ).fetchone()
+    return int(row[0]) if row else 0
+
+
+def run_scheduler_until(url: str, done: Any, timeout: float) -> tuple[float, float]:
+    """Start `ledger scheduler run`, wait for `done()`, stop it: (seconds, peak RSS MB)."""
+    env = {
+        **os.environ,
+        "LEDGER_DATABASE_URL": url,
+        "LEDGER_LOG_LEVEL": "warning",
+        "LEDGER_LOG_FORMAT": "json",
+    }
+    proc = subprocess.Popen([LEDGER, "scheduler", "run", "--heartbeat", "0.5"], env=env)
+    t0 = time.perf_counter()
+    deadline = t0 + timeout
+    while not done():
+        if time.perf_counter() > deadline:
+            proc.kill()
+            msg = "the scheduler did not finish in time"
+            raise RuntimeError(msg)
+        time.sleep(0.1)
+    elapsed = time.perf_counter() - t0
+    proc.send_signal(signal.SIGTERM)
+    _, _, usage = os.wait4(proc.pid, 0)
+    return elapsed, usage.ru_maxrss / 1024
+
+
+def percentile(values: list[float], p: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, max(0, round(p * len(ordered)) - 1))]
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--store", choices=["sqlite", "postgresql"], default="postgresql")
+    parser.add_argument("--pending", type=int, default=100_000)
+    parser.add_argument(
+        "--spread", type=float, default=180.0, help="Seconds the expiries spread over."
+    )
+    parser.add_argument("--missed", type=int, default=10_000)
+    parser.add_argument("--contracts", type=int, default=500)
+    parser.add_argument("--pg", default="postgresql://postgres@127.0.0.1:5432/test")
+    args = parser.parse_args()
+    configure_logging("json", "warning")
+
+    if args.store == "sqlite":
+        settings = parse_database_url(
+            f"sqlite:///{tempfile.mkdtemp(prefix='ledger-sched-')}/bench.db"
+        )
+    else:
+        base = parse_database_url(args.pg)
+        schema = f"bench_sched_{os.getpid()}"
+        with connect(base) as conn:
+            conn.execute(f'CREATE SCHEMA "{schema}"')
+        settings = base.with_schema(schema)
+    url = url_of(settings)
+    try:
+        app = SupportLedger(settings=settings)
+        contracts = contracts_for(app, args.contracts)
+
+        # 2. catch-up first: facts missed while no scheduler ran
+        missed_at = datetime.now(UTC) - timedelta(hours=2)
+        buy_lots(
+            app,
+            contracts,
+            [missed_at + timedelta(milliseconds=n) for n in range(args.missed)],
+            "missed",
+            bought=missed_at - timedelta(hours=3),
+        )
+        catch_up_seconds, catch_up_peak = run_scheduler_until(
+            url, lambda: recorded_expiries(settings) >= args.missed, 3600
+        )
+        catch_up_rate = args.missed / catch_up_seconds
+
+        # 1. lag: facts falling due over the spread while a scheduler runs
+        probe = max(args.pending // 50, 100)
+        far = datetime.now(UTC) + timedelta(days=300)
+        started = time.perf_counter()
+        buy_lots(app, contracts, [far] * probe, "probe")
+        rate = probe / (time.perf_counter() - started)
+        lead = (args.pending / rate) * 1.3 + 30
+        first = datetime.now(UTC) + timedelta(seconds=lead)
+        step = timedelta(seconds=args.spread / args.pending)
+        instants = [first + n * step for n in range(args.pending)]
+        buy_lots(app, contracts, instants, "pending")
+        if datetime.now(UTC) > first:
+            print("setup took longer than planned: the first lags include the wait")
+        _, lag_peak = run_scheduler_until(
+            url,
+            lambda: recorded_expiries(settings) >= args.missed + args.pending,
+            args.spread + lead + 3600,
+        )
+        lags = expiry_lags(app, contracts, "pending")
+        app.close()
+
+        python = f"{platform.python_implementation()} {platform.python_version()}"
+        print(f"machine: {platform.machine()}, {python}; store: {settings.display_url}")
+        per_second = args.pending / args.spread
+        print(
+            f"lag: {len(lags):,} lot expiries falling due over {args.spread:.0f} s "
+            f"({per_second:,.0f} per second), {args.contracts} accounts"
+        )
+        print(
+            f"  p50 {statistics.median(lags):.3f} s   p99 {percentile(lags, 0.99):.3f} s   "
+            f"max {max(lags):.3f} s   (goal: p99 <= 1 s)   peak {lag_peak:.0f} MB"
+        )
+        print(f"catch-up: {args.missed:,} missed expiries recorded in {catch_up_seconds:.1f} s = "
+              f"{catch_up_rate:,.0f} facts/s   peak {catch_up_peak:.0f} MB")  # fmt: skip
+    finally:
+        if settings.backend == "postgresql":
+            with connect(base) as conn:
+                conn.execute(f'DROP SCHEMA IF EXISTS "{settings.schema}" CASCADE')
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
