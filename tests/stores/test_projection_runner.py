@@ -413,3 +413,15 @@ def test_a_runner_killed_mid_batch_resumes_to_a_view_equal_to_a_rebuild(
     )
     assert read_state(db, "deadlines").position == head  # type: ignore[union-attr]
     assert verify(store_settings, app, DeadlinesProjection) == (head, [])
+
+
+def test_tables_dropped_and_created_again_on_one_connection_exist(
+    store_settings: DatabaseSettings, app: SupportLedger, world: World, db: ViewDatabase
+) -> None:
+    """A drop makes the next create run its DDL again (it is not remembered as done)."""
+    projection = DeadlinesProjection(db)
+    projection.create()
+    with db.transaction() as tx:
+        projection.drop(tx)
+    projection.create()
+    assert db.read("SELECT COUNT(*) FROM deadlines") == [(0,)]

@@ -105,6 +105,7 @@ class Projection(ABC):
         """Drop the view's tables (a rebuild creates them anew)."""
         for table in self.tables():
             tx.execute(f"DROP TABLE IF EXISTS {table}")
+        self.db.forget_created()
 
 
 def owner_name() -> str:

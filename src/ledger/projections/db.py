@@ -168,6 +168,10 @@ class ViewDatabase:
                 self.close()
                 raise StoreUnavailableError(f"the read-model database failed: {exc}") from exc
 
+    def forget_created(self) -> None:
+        """Forget which DDL ran (after tables were dropped, `create` must run it again)."""
+        self._created.clear()
+
     def read(self, sql: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
         """Rows of a query, in a read transaction of its own."""
         with self.transaction() as tx:
