@@ -150,10 +150,31 @@ def _upsert(table: str, columns: tuple[str, ...]) -> str:
 
 
 def _warning_at(warnings: list[dict[str, Any]]) -> int | None:
-    """The instant of the highest warning threshold (75 %), None while paused before it."""
-    if not warnings:
-        return None
-    return us(max(warnings, key=lambda w: w["share"])["at"])
+    """The instant of the highest warning threshold (75 %), None while paused before it.
+
+    The terms list thresholds in increasing order, so the highest is the last.
+    """
+    return us(warnings[-1]["at"]) if warnings else None
+
+
+# Running periods are kept as JSON text, `[[start_us, end_us], ..., [start_us, null]]`, and
+# edited as text: a batch touches them for every hold, resumption and response.
+OPEN_END = ",null]]"
+
+
+def _started(start: int) -> str:
+    """The periods of a clock that started at `start` and runs."""
+    return f"[[{start}{OPEN_END}"
+
+
+def _ended(periods: str, end: int) -> str:
+    """The periods with the running one ended at `end` (unchanged if none runs)."""
+    return periods[: -len(OPEN_END)] + f",{end}]]" if periods.endswith(OPEN_END) else periods
+
+
+def _resumed(periods: str, start: int) -> str:
+    """The periods with a new running one from `start`."""
+    return f"{periods[:-1]},[{start}{OPEN_END}"
 
 
 class SlaBreachProjection(Projection):
@@ -239,7 +260,7 @@ class _Batch:
                 contract_ids.add(str(event.contract_id))
             elif kind is Contract.Signed:
                 created_contracts.add(str(event.originator_id))
-            elif isinstance(event, Contract.Event):
+            elif kind is Contract.AppointmentBooked or kind is Contract.AppointmentCancelled:
                 contract_ids.add(str(event.originator_id))
             else:
                 ticket_ids.add(str(event.originator_id))
@@ -359,7 +380,7 @@ class _Batch:
             original_due_at=due,
             warning_at=_warning_at(event.warnings),
             clock=RUNNING,
-            periods=json.dumps([[received, None]], separators=(",", ":")),
+            periods=_started(received),
             responded_at=None,
             outcome=None,
             used_seconds=None,
@@ -400,18 +421,13 @@ class _Batch:
         self.changed_clocks.add(ticket)
 
     def _held(self, event: Any, clock: _Clock) -> None:
-        periods = json.loads(clock.periods or "[]")
-        if periods and periods[-1][1] is None:
-            periods[-1][1] = to_us(event.held_at)
-        clock.periods = json.dumps(periods, separators=(",", ":"))
+        clock.periods = _ended(clock.periods or "[]", to_us(event.held_at))
         clock.status = "on_hold"
         clock.clock = PAUSED
         _figures(clock, event)
 
     def _resumed(self, event: Any, clock: _Clock) -> None:
-        periods = json.loads(clock.periods or "[]")
-        periods.append([to_us(event.resumed_at), None])
-        clock.periods = json.dumps(periods, separators=(",", ":"))
+        clock.periods = _resumed(clock.periods or "[]", to_us(event.resumed_at))
         clock.status = "open"
         clock.clock = RUNNING
         _figures(clock, event)
@@ -431,10 +447,7 @@ class _Batch:
 
     def _responded(self, event: Any, clock: _Clock) -> None:
         responded = to_us(event.responded_at)
-        periods = json.loads(clock.periods or "[]")
-        if periods and periods[-1][1] is None:
-            periods[-1][1] = responded
-            clock.periods = json.dumps(periods, separators=(",", ":"))
+        clock.periods = _ended(clock.periods or "[]", responded)
         clock.responded_at = responded
         clock.outcome = event.outcome
         clock.used_seconds = event.used_seconds
@@ -547,6 +560,8 @@ class SlaBreachView:
         """
         at_us = to_us(at)
         where, params = self._received(since, until)
+        if isinstance(states, str):
+            states = {states}
         if states is None:
             where.append("(s.state IN (?, ?, ?) OR (s.state = ? AND s.clock <> ?))")
             params.extend([ON_TRACK, AT_RISK, PAUSED, BREACHED, STOPPED])
