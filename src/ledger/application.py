@@ -561,13 +561,17 @@ class SupportLedger(Application[UUID]):
         return lapse
 
     def terminate_contract(self, contract_id: UUID, *, reason: str, at: datetime) -> None:
-        """End an agreement now."""
+        """End an agreement now; what remains of its lots expires with it."""
 
         def attempt() -> None:
             contract = self._contract(contract_id, write=True)
             contract.terminate(reason=reason, at=at)
             account = self._account(contract_id, write=True)
             account.end_agreement(reason=reason, at=at)
+            # What remains of every lot expires at the termination: recorded with it.
+            when = instant(at)
+            for lot_id, due in list(account.due_expiries(when)):
+                account.expire_lot(lot_id=lot_id, at=when, late=due < when)
             self.save(contract, account)
 
         self._retrying("terminate_contract", attempt)
@@ -1044,12 +1048,8 @@ class SupportLedger(Application[UUID]):
             return bool(aggregate.grant_due(at=when))
         if fact.kind == "lot_expiry":
             lot = aggregate.lots.get(fact.detail)
-            if (
-                lot is None
-                or lot["expired"]
-                or lot["expires_at"] is None
-                or lot["expires_at"] > when
-            ):
+            ends = None if lot is None else aggregate.lot_ends_at(lot)
+            if lot is None or lot["expired"] or ends is None or ends > when:
                 return False
             return bool(aggregate.expire_lot(lot_id=fact.detail, at=when, late=late))
         raise InvalidInputError(f"unknown kind of due fact: {fact.kind!r}")

@@ -334,6 +334,24 @@ def test_a_reinstatement_fee_is_assessed_in_the_month_of_reinstatement(
     assert term["fees_total"] == D("4800.00")
 
 
+def test_a_termination_expires_what_remains_and_closes_at_nothing(
+    store_settings: DatabaseSettings, app: SupportLedger, view: CreditUsageView
+) -> None:
+    """Premium (2 licenses: 64 points, 6 sessions), 10 points used in May, terminated on 2 June:
+    June shows the 54 points and 6 sessions left expiring, and closes at nothing."""
+    world = build_world(app)
+    c = world.premium
+    app.consume_credits(c, points=D(10), activity="analysis", key="c1", at=at(5, 5, 10))
+    app.terminate_contract(c, reason="insolvency", at=at(6, 2, 12))
+    project(store_settings, app)
+    (june,) = view.statement(period="2025-06", contract_id=c)
+    assert figures(june, "points") == (D(54), 0, 0, 0, 0, D(54), 0)
+    assert figures(june, "sessions") == (D(6), 0, 0, 0, 0, D(6), 0)
+    (july,) = view.statement(period="2025-07", contract_id=c)
+    assert figures(july, "points") == (0, 0, 0, 0, 0, 0, 0)
+    assert reconcile(app, view, period="2025-06") == []
+
+
 # -- reconciliation --------------------------------------------------------------------------------
 
 

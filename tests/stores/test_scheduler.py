@@ -332,6 +332,34 @@ def test_a_purchased_lot_expires_at_its_instant(
     assert [(e.amount, e.late) for e in expired] == [(Decimal(15), False)]
 
 
+def test_a_termination_expires_what_remains_of_the_lots_and_leaves_nothing_pending(
+    app: SupportLedger, world: World, scheduler: Scheduler, clock: FakeClock
+) -> None:
+    """The lots of a terminated agreement expire with the termination; the scheduler finds
+    nothing more to do for them, not even at the term's end."""
+    app.purchase_credits(
+        world.advanced, points=Decimal(10), price=Decimal(1), key="p", at=at(3, 3), expires_at=None
+    )
+    app.consume_credits(world.advanced, points=Decimal(4), activity="a", key="c", at=at(3, 4))
+    clock.set(at(3, 5))
+    scheduler.tick()  # the deadlines view knows the lots (expiring at the term's end)
+    app.terminate_contract(world.advanced, reason="insolvency", at=at(6, 2))
+    expired = {
+        e.lot_id: (e.amount, e.expires_at, e.late)
+        for e in app.list_events(app.get_account(world.advanced).id)
+        if type(e).__name__ == "LotExpired"
+    }
+    assert expired == {
+        "purchase-1": (Decimal(10), at(6, 2), False),
+        "term-1-points": (Decimal(28), at(6, 2), False),
+        "term-1-sessions": (Decimal(2), at(6, 2), False),
+    }
+    clock.set(datetime(2026, 1, 2, tzinfo=UTC))
+    later = [o.fact for o in scheduler.tick() if o.fact.contract_id == world.advanced]
+    assert later == []
+    assert [o.fact.kind for o in scheduler.tick()] == []  # the others' lots and lapses went by
+
+
 def test_status_shows_the_leader_and_what_is_pending(
     app: SupportLedger, world: World, scheduler: Scheduler, clock: FakeClock
 ) -> None:

@@ -1386,6 +1386,63 @@ def test_an_unknown_lot_cannot_expire() -> None:
     assert account.collect_events() == []
 
 
+def test_a_termination_brings_every_lot_s_expiry_forward_to_it() -> None:
+    """After a termination what remains of each lot expires at the termination, not at the
+    lot's own expiry; a lot expiring earlier keeps its own instant."""
+    # given: the term's lots (to 2026), an undated package and one expiring in April
+    account = with_term()
+    buy(account, "pack-undated", "10", expires_at=None)
+    buy(account, "pack-april", "5", expires_at=utc(2025, 4, 30))
+    consume(account, "5")
+    account.end_agreement(reason="customer insolvent", at=TERMINATED)
+    account.collect_events()
+    # when
+    due = sorted(account.due_expiries(TERMINATED))
+    recorded = [account.expire_lot(lot_id=lot_id, at=TERMINATED) for lot_id, _ in due]
+    # then
+    assert due == [
+        ("purchase-1", TERMINATED),
+        ("purchase-2", utc(2025, 4, 30)),
+        ("term-1-points", TERMINATED),
+        ("term-1-sessions", TERMINATED),
+    ]
+    assert recorded == [True, True, True, True]
+    expired = {e.lot_id: (e.amount, e.expires_at) for e in account.collect_events()}
+    assert expired == {
+        "purchase-1": (Decimal(10), TERMINATED),
+        "purchase-2": (Decimal(0), utc(2025, 4, 30)),  # the 5 consumed came from it
+        "term-1-points": (Decimal(20), TERMINATED),
+        "term-1-sessions": (Decimal(2), TERMINATED),
+    }
+    assert list(account.due_expiries(NEXT_TERM_END)) == []
+
+
+def test_a_terminated_account_s_lot_cannot_expire_before_the_termination() -> None:
+    """The termination is the earliest instant a lot of a terminated account expires."""
+    # given
+    account = terminated()
+    # when
+    with pytest.raises(InvalidInputError) as refused:
+        account.expire_lot(lot_id="term-1-points", at=utc(2025, 5, 31))
+    # then
+    assert refused.value.message == "lot term-1-points does not expire by 2025-05-31T00:00:00+00:00"
+    assert account.collect_events() == []
+
+
+def test_points_returned_after_a_termination_expire_at_once() -> None:
+    """A consumption reversed after the termination returns points that cannot be used."""
+    # given: 5 points consumed in March, the agreement terminated in June
+    account = with_term()
+    consumption = record(account, "5")
+    account.end_agreement(reason="customer insolvent", at=TERMINATED)
+    account.collect_events()
+    # when
+    reverse(account, consumption, Decimal(5), "billed in error", at=JULY)
+    # then
+    (event,) = account.collect_events()
+    assert event.returns == [{"lot_id": "term-1-points", "amount": Decimal(5), "expired": True}]
+
+
 # -- training sessions -----------------------------------------------------------------------
 
 

@@ -118,7 +118,8 @@ class CreditAccount(Aggregate):
             aggregate.last_at = later(aggregate.last_at, self.scheduled_at)
 
     class AgreementEnded(Aggregate.Event):
-        """The agreement was terminated; nothing is used from `ended_at` on."""
+        """The agreement was terminated; nothing is used from `ended_at` on, and what remains
+        of every lot expires then (a LotExpired each, recorded by the scheduler)."""
 
         reason: str
         ended_at: datetime
@@ -240,7 +241,8 @@ class CreditAccount(Aggregate):
             aggregate.last_at = later(aggregate.last_at, self.reversed_at)
 
     class LotExpired(Aggregate.Event):
-        """A lot reached its expiry; what remained of it expired."""
+        """A lot reached its expiry (`expires_at`: its own, or the termination of the agreement
+        if that came first); what remained of it expired."""
 
         lot_id: str
         unit: str
@@ -540,10 +542,23 @@ class CreditAccount(Aggregate):
             reversed_at=when,
         )
 
+    def lot_ends_at(self, lot: dict[str, Any]) -> datetime | None:
+        """When a lot expires: its expiry, or the termination of the agreement if earlier.
+
+        Nothing is used after a termination, so what remains of every lot expires then (never
+        before the lot became available). None for a lot that never expires.
+        """
+        ends: datetime | None = lot["expires_at"]
+        if self.ended_at is not None:
+            cut = max(self.ended_at, lot["available_from"])
+            ends = cut if ends is None else min(ends, cut)
+        return ends
+
     def lot_expired(self, lot_id: str, at: datetime) -> bool:
         """Whether a lot has expired by `at` (recorded or by time)."""
         lot = self.lots[lot_id]
-        return bool(lot["expired"] or (lot["expires_at"] is not None and lot["expires_at"] <= at))
+        ends = self.lot_ends_at(lot)
+        return bool(lot["expired"] or (ends is not None and ends <= at))
 
     def expire_lot(self, *, lot_id: str, at: datetime, late: bool = False) -> bool:
         """Record a lot's expiry once; False when it was recorded already."""
@@ -553,14 +568,15 @@ class CreditAccount(Aggregate):
         if lot["expired"]:
             return False
         when = instant(at)
-        if lot["expires_at"] is None or when < lot["expires_at"]:
+        ends = self.lot_ends_at(lot)
+        if ends is None or when < ends:
             raise InvalidInputError(f"lot {lot_id} does not expire by {when.isoformat()}")
         self.trigger_event(
             self.LotExpired,
             lot_id=lot_id,
             unit=lot["unit"],
             amount=lot["remaining"],
-            expires_at=lot["expires_at"],
+            expires_at=ends,
             recorded_at=max(when, self.last_at),
             late=bool(late),
         )
@@ -668,8 +684,9 @@ class CreditAccount(Aggregate):
     def due_expiries(self, at: datetime) -> Iterable[tuple[str, datetime]]:
         """Lots whose expiry has come by `at` and is not recorded yet."""
         for lot_id, lot in self.lots.items():
-            if not lot["expired"] and lot["expires_at"] is not None and lot["expires_at"] <= at:
-                yield lot_id, lot["expires_at"]
+            ends = self.lot_ends_at(lot)
+            if not lot["expired"] and ends is not None and ends <= at:
+                yield lot_id, ends
 
     # -- helpers -------------------------------------------------------------------------------
 

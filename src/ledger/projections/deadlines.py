@@ -5,7 +5,8 @@ One row per pending fact, keyed by (kind, aggregate, detail):
 - `breach` (ticket): the response deadline of an open clock, while no breach is recorded;
 - `lapse` (contract): the end of the latest term, while the agreement runs unrenewed;
 - `term_grant` (account, term number): the start of a scheduled term not granted yet;
-- `lot_expiry` (account, lot): the expiry of a lot not recorded as expired.
+- `lot_expiry` (account, lot): the expiry of a lot not recorded as expired (moved forward to
+  the termination of the agreement when that comes first).
 A row disappears as soon as its fact is recorded or no longer applies (a response stops the
 clock, a renewal moves the lapse, ...). A paused clock has no deadline rows until it resumes.
 """
@@ -15,6 +16,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from ledger.domain.calendar import to_us
 from ledger.domain.contract import Contract
 from ledger.domain.credit_account import CreditAccount
 from ledger.domain.ticket import Ticket
@@ -53,7 +55,7 @@ class DeadlinesProjection(Projection):
     """Keeps the `deadlines` table: every pending deadline, warning, term end and expiry."""
 
     name = "deadlines"
-    shape = 1
+    shape = 2  # 2: accounts keep when the agreement ended; lot expiries move to it
     follows = (
         Contract.Signed,
         Contract.Renewed,
@@ -99,7 +101,7 @@ class DeadlinesProjection(Projection):
             ),
             (
                 f"CREATE TABLE IF NOT EXISTS {self.accounts} ("
-                "account_id TEXT PRIMARY KEY, contract_id TEXT NOT NULL, ended BOOLEAN NOT NULL)"
+                "account_id TEXT PRIMARY KEY, contract_id TEXT NOT NULL, ended_at BIGINT)"
             ),
         ]
 
@@ -132,11 +134,16 @@ class _Batch:
         self.tickets = self._load(
             view.tickets, "ticket_id, contract_id, breach_recorded, responded", ticket_ids
         )
-        self.accounts = self._load(view.accounts, "account_id, contract_id, ended", account_ids)
+        self.accounts = self._load(
+            view.accounts, "account_id, contract_id, ended_at", account_ids, flags=False
+        )
+        self.capped: list[tuple[int, str, int]] = []  # (instant, account, instant): expiries cut
         self.changed_tickets: set[str] = set()
         self.changed_accounts: set[str] = set()
 
-    def _load(self, table: str, columns: str, ids: set[str]) -> dict[str, list[Any]]:
+    def _load(
+        self, table: str, columns: str, ids: set[str], *, flags: bool = True
+    ) -> dict[str, list[Any]]:
         found: dict[str, list[Any]] = {}
         ordered = sorted(ids)
         for start in range(0, len(ordered), 500):
@@ -146,7 +153,7 @@ class _Batch:
             for row in self.tx.fetchall(
                 f"SELECT {columns} FROM {table} WHERE {key} IN ({marks})", chunk
             ):
-                found[row[0]] = [row[0], row[1], *[bool(v) for v in row[2:]]]
+                found[row[0]] = [row[0], row[1], *[bool(v) if flags else v for v in row[2:]]]
         return found
 
     # -- row operations ------------------------------------------------------------------------
@@ -182,7 +189,7 @@ class _Batch:
     def _account(self, event: Any) -> None:
         account = str(event.originator_id)
         if isinstance(event, CreditAccount.Opened):
-            self.accounts[account] = [account, str(event.contract_id), False]
+            self.accounts[account] = [account, str(event.contract_id), None]
             self.changed_accounts.add(account)
             return
         known = self.accounts.get(account)
@@ -190,23 +197,36 @@ class _Batch:
             return
         contract, ended = known[1], known[2]
         if isinstance(event, CreditAccount.AgreementEnded):
-            known[2] = True
+            end = to_us(event.ended_at)
+            known[2] = end
             self.changed_accounts.add(account)
             self.clear(TERM_GRANT, account)
-            self.clear(LOT_EXPIRY, account)
-        elif ended:
-            return
+            for key, value in self.rows.items():  # this batch's expiries move to the end
+                if key[0] == LOT_EXPIRY and key[1] == account and value and value[1] > end:
+                    self.rows[key] = (value[0], end)
+            self.capped.append((end, account, end))  # and earlier batches' in the table
         elif isinstance(event, CreditAccount.TermScheduled):
-            self.put(TERM_GRANT, account, str(event.term_number), contract, event.starts_at)
+            if ended is None:
+                self.put(TERM_GRANT, account, str(event.term_number), contract, event.starts_at)
         elif isinstance(event, CreditAccount.PointsGranted | CreditAccount.SessionsGranted):
             if event.reason == "term":
                 self.delete(TERM_GRANT, account, str(event.term_number))
-            self.put(LOT_EXPIRY, account, event.lot_id, contract, event.expires_at)
+            self._expiry(known, event, event.available_from)
         elif isinstance(event, CreditAccount.PackagePurchased):
-            if event.expires_at is not None:
-                self.put(LOT_EXPIRY, account, event.lot_id, contract, event.expires_at)
+            self._expiry(known, event, event.purchased_at)
         elif isinstance(event, CreditAccount.LotExpired):
             self.delete(LOT_EXPIRY, account, event.lot_id)
+
+    def _expiry(self, known: list[Any], event: Any, available_from: datetime) -> None:
+        """A lot's expiry row: its own expiry, or the end of the agreement if that is earlier
+        (as CreditAccount.lot_ends_at has it)."""
+        account, contract, ended = known
+        due = us(event.expires_at)
+        if ended is not None:
+            cut = max(ended, to_us(available_from))
+            due = cut if due is None else min(due, cut)
+        if due is not None:
+            self.rows[(LOT_EXPIRY, account, event.lot_id)] = (contract, due)
 
     def _ticket(self, event: Any) -> None:
         ticket = str(event.originator_id)
@@ -260,6 +280,11 @@ class _Batch:
             f"DELETE FROM {table} WHERE kind = ? AND aggregate_id = ? AND detail = ?", deleted
         )
         self.tx.executemany(
+            f"UPDATE {table} SET due_at = ? WHERE kind = '{LOT_EXPIRY}' AND aggregate_id = ? "
+            "AND due_at > ?",
+            self.capped,
+        )
+        self.tx.executemany(
             f"INSERT INTO {table} (kind, aggregate_id, detail, contract_id, due_at) "
             "VALUES (?, ?, ?, ?, ?) ON CONFLICT (kind, aggregate_id, detail) "
             "DO UPDATE SET contract_id = excluded.contract_id, due_at = excluded.due_at",
@@ -272,8 +297,8 @@ class _Batch:
             [self.tickets[t] for t in sorted(self.changed_tickets)],
         )
         self.tx.executemany(
-            f"INSERT INTO {self.view.accounts} (account_id, contract_id, ended) VALUES (?, ?, ?) "
-            "ON CONFLICT (account_id) DO UPDATE SET ended = excluded.ended",
+            f"INSERT INTO {self.view.accounts} (account_id, contract_id, ended_at) "
+            "VALUES (?, ?, ?) ON CONFLICT (account_id) DO UPDATE SET ended_at = excluded.ended_at",
             [self.accounts[a] for a in sorted(self.changed_accounts)],
         )
 
