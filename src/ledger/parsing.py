@@ -22,8 +22,9 @@ def parse_instant(text: str, name: str = "instant") -> datetime:
             f"{name}: {text!r} is not an ISO 8601 instant like 2025-03-03T09:00:00+01:00"
         ) from None
     if value.tzinfo is None or value.utcoffset() is None:
+        example = str(text).strip() if "T" in str(text) else f"{str(text).strip()}T00:00:00"
         raise NaiveDatetimeError(
-            f"{name}: {text!r} has no UTC offset; add one, e.g. {text}Z or {text}+01:00"
+            f"{name}: {text!r} has no UTC offset; add one, e.g. {example}Z or {example}+01:00"
         )
     return value.astimezone(UTC)
 

@@ -27,7 +27,9 @@ class Result:
 
     @property
     def error(self) -> dict[str, Any]:
-        return dict(json.loads(self.err)["error"])
+        """The error printed last on standard error (log lines may come before it)."""
+        start = self.err.rfind('{\n  "error"')
+        return dict(json.loads(self.err[max(start, 0) :])["error"])
 
 
 def run(

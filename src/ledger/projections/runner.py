@@ -64,6 +64,13 @@ class ProjectionBusyError(LedgerError):
     kind = "conflict"
 
 
+class ProjectionFailedError(LedgerError):
+    """A projection stopped at an event it could not apply; its status names the event."""
+
+    code = "projection_failed"
+    kind = "conflict"
+
+
 class UnknownProjectionError(LedgerError):
     """No projection has that name."""
 
