@@ -1,15 +1,18 @@
-"""`ledger demo`: the terms, deadlines explained, and a week of business on a SQLite file.
+"""`ledger demo`: the terms, deadlines explained, and two weeks of business on a SQLite file.
 
-The business part runs on a fixed calendar (the week of 3 March 2025, Europe/Berlin) so the
-output is the same on every run; every fact is entered with its instant, as back-office entry
-would. Refused commands are shown with their error codes: they record nothing.
+The business part runs on a fixed calendar (3-14 March 2025, Europe/Berlin) and a fake clock,
+so the output is the same on every run: commands are entered at their instants and, between
+them, the scheduler records warnings, breaches, lapses and expiries as they fall due. Refused
+commands are shown with their error codes: they record nothing. At the end the projections
+run once and the reports show the SLA board, breach statistics and the March statement.
 """
 
 from __future__ import annotations
 
 import os
 from contextlib import suppress
-from datetime import UTC, date, datetime
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from functools import partial
 from pathlib import Path
@@ -24,8 +27,15 @@ from ledger.domain.errors import LedgerError
 from ledger.domain.sla import compute_deadline
 from ledger.logs import configure_logging
 from ledger.parsing import format_instant
-from ledger.presenters import account_view, ticket_view
+from ledger.presenters import account_view
+from ledger.projections import PROJECTIONS
+from ledger.projections.credit_usage import CreditUsageView, reconcile
+from ledger.projections.db import ViewDatabase
+from ledger.projections.runner import run_projections
+from ledger.projections.sla_breaches import SlaBreachView
 from ledger.render import deadline_data, fmt, render_deadline, render_terms
+from ledger.scheduler.clock import FakeClock
+from ledger.scheduler.service import Scheduler
 from ledger.settings import parse_database_url
 from ledger.terms import load_terms
 
@@ -35,12 +45,18 @@ if TYPE_CHECKING:
 
     from rich.console import Console
 
+    from ledger.settings import DatabaseSettings
+
 BERLIN = ZoneInfo("Europe/Berlin")
 
 
 def berlin(day: int, hour: int, minute: int = 0, month: int = 3) -> datetime:
-    """An instant in the demo week, given as Berlin wall time."""
+    """An instant of 2025, given as Berlin wall time (in March unless told)."""
     return datetime(2025, month, day, hour, minute, tzinfo=BERLIN).astimezone(UTC)
+
+
+START = berlin(3, 7)  # Monday 3 March 2025, 07:00
+END = berlin(14, 18)  # Friday 14 March 2025, 18:00
 
 
 def run_demo(database: str, console: Console) -> None:
@@ -67,49 +83,165 @@ def run_demo(database: str, console: Console) -> None:
             )
             render_deadline(data, deadline, explanation, cal)
             console.print()
-    _business_week(Path(database), console)
+    _two_weeks(Path(database), console)
 
 
-def _business_week(path: Path, console: Console) -> None:
+def _two_weeks(path: Path, console: Console) -> None:
     for suffix in ("", "-wal", "-shm"):
         with suppress(FileNotFoundError):
             Path(f"{path}{suffix}").unlink()
     settings = parse_database_url(f"sqlite:///{path.resolve()}")
     app = SupportLedger(settings=settings)
-    console.rule(f"A week of business, recorded in {path} (SQLite)")
-    step = _Steps(console)
+    clock = FakeClock(START)
+    scheduler = Scheduler(app, settings, clock=clock)
+    console.rule(f"Two weeks of business, recorded in {path} (SQLite)")
+    story = _Story(app, console, scheduler, clock)
     try:
-        _releases(app, step)
-        contracts = _contracts(app, step)
-        tickets = _tickets(app, step, contracts)
-        _credits(app, step, contracts)
-        _states(app, console, contracts, tickets, at=berlin(7, 18))
+        _releases(app, story)
+        contracts = _contracts(app, story)
+        story.customers = {
+            str(cid): app.get_contract(cid).customer for cid in contracts.values() if cid
+        }
+        story.run(_timeline(app, story, contracts), until=END)
+        scheduler.close()
+        _read_models(app, settings, console, at=END)
+        _states(app, console, contracts, at=END)
     finally:
+        scheduler.close()
         app.close()
     console.print(
-        f"\nExplore it: LEDGER_DATABASE_URL=sqlite:///{path} ledger contract show "
-        f"{contracts['premium']}  |  ledger ticket show ACME-1  |  ledger credits balance ..."
+        f"\nExplore it: export LEDGER_DATABASE_URL=sqlite:///{path}\n"
+        "  ledger report breaches --state all --at 2025-03-14T17:00:00Z  |  "
+        "ledger report credits --period 2025-03 --check\n"
+        f"  ledger ticket show ACME-1  |  ledger contract show {contracts['premium']}  |  "
+        "ledger events <id>"
     )
 
 
-class _Steps:
-    """Prints each step, and each refusal with its code."""
+@dataclass(frozen=True)
+class _Step:
+    """Something that happens at an instant of the timeline."""
 
-    def __init__(self, console: Console) -> None:
+    at: datetime
+    text: str
+    action: Callable[[], Any]
+
+
+class _Story:
+    """Plays the timeline: before each step, the scheduler records what fell due meanwhile
+    (each fact at its own instant, on a fake clock); each step is printed, refusals with
+    their code."""
+
+    def __init__(
+        self, app: SupportLedger, console: Console, scheduler: Scheduler, clock: FakeClock
+    ) -> None:
+        self.app = app
         self.console = console
+        self.scheduler = scheduler
+        self.clock = clock
+        self.customers: dict[str, str] = {}
+        self.tickets: dict[str, str] = {}  # ticket id -> key
+        self._tried: set[tuple[str, str, str, datetime]] = set()
+        self._day: date | None = None
 
     def __call__(self, text: str, action: Callable[[], Any]) -> Any:
+        """Do one thing now (set-up before the timeline), printing it or why it was refused."""
         try:
             result = action()
         except LedgerError as error:
             self.console.print(f"  [red]refused[/red] {text}: \\[{error.code}] {error.message}")
             return None
-        self.console.print(f"  {text}")
+        if text:  # steps without a text print their own line
+            self.console.print(f"  {text}")
         return result
 
+    def run(self, steps: list[_Step], *, until: datetime) -> None:
+        for step in sorted(steps, key=lambda s: s.at):
+            self.advance(step.at)
+            self._when(step.at)
+            self(step.text, step.action)
+        self.advance(until)
 
-def _releases(app: SupportLedger, step: _Steps) -> None:
-    step.console.print("[bold]Releases[/bold]")
+    def advance(self, until: datetime) -> None:
+        """Let the scheduler record every fact due by `until`, each when it falls due."""
+        while True:
+            self.scheduler.refresh()
+            due = [
+                d
+                for d in self.scheduler.view.due(until, limit=100)
+                if (d.kind, d.aggregate_id, d.detail, d.due_at) not in self._tried
+            ]
+            if not due:
+                break
+            self.clock.set(max(due[0].due_at, self.clock.now()))
+            for outcome in self.scheduler.tick():
+                fact = outcome.fact
+                self._tried.add((fact.kind, str(fact.aggregate_id), fact.detail, fact.due_at))
+                if outcome.recorded:
+                    self._when(fact.due_at)
+                    self.console.print(f"  [cyan]scheduler[/cyan] {self._describe(fact)}")
+        if until > self.clock.now():
+            self.clock.set(until)
+
+    def _when(self, at: datetime) -> None:
+        local = at.astimezone(BERLIN)
+        if local.date() != self._day:
+            self._day = local.date()
+            self.console.print(f"[bold]{local:%A %d %B %Y}[/bold]")
+        self.console.print(f"[dim]{local:%H:%M}[/dim]", end="")
+
+    def _describe(self, fact: Any) -> str:
+        customer = self.customers.get(str(fact.contract_id), str(fact.contract_id))
+        if fact.kind == "warning":
+            ticket = self.tickets.get(str(fact.aggregate_id), str(fact.aggregate_id))
+            share = int(Decimal(fact.detail) * 100)
+            return f"{ticket}: {share} % of the response time used, no response yet"
+        if fact.kind == "breach":
+            ticket = self.tickets.get(str(fact.aggregate_id), str(fact.aggregate_id))
+            return f"{ticket}: [red]response deadline breached[/red]"
+        if fact.kind == "lapse":
+            return f"{customer}: the term ended without renewal, the agreement lapsed"
+        if fact.kind == "term_grant":
+            return f"{customer}: term {fact.detail} began, its credits granted"
+        remaining = next(
+            (
+                e.amount
+                for e in reversed(self.app.list_events(fact.aggregate_id))
+                if type(e).__name__ == "LotExpired" and e.lot_id == fact.detail
+            ),
+            None,
+        )
+        return f"{customer}: lot {fact.detail} expired ({fmt(remaining)} left unused)"
+
+    def open_ticket(
+        self, contract_id: UUID, key: str, reporter: str, *, sev: int, on: str
+    ) -> Callable[[], None]:
+        """A step opening a ticket of severity `sev` on `on` (VERSION/PLATFORM), printing its
+        deadline or why it was declined."""
+        version, platform = on.split("/")
+        severity = sev
+
+        def action() -> None:
+            opening = self.app.open_ticket(
+                contract_id=contract_id, reporter=reporter, severity=severity, version=version,
+                platform=platform, key=key, at=self.clock.now(),
+            )  # fmt: skip
+            self.tickets[str(opening.ticket_id)] = key
+            if opening.declined:
+                self.console.print(
+                    f"  {key}: [yellow]declined[/yellow] \\[{opening.reason}] {opening.message}"
+                )
+            else:
+                due = opening.due_at.astimezone(BERLIN) if opening.due_at else None
+                self.console.print(
+                    f"  {key}: opened, severity {severity}, response due {due:%a %d %b %H:%M %Z}"
+                )
+
+        return action
+
+
+def _releases(app: SupportLedger, story: _Story) -> None:
+    story.console.print("[bold]Releases[/bold]")
     for version, beta, when in [
         ("24.1.0", False, datetime(2024, 6, 3, 9, tzinfo=UTC)),
         ("24.1.3", False, datetime(2024, 9, 2, 9, tzinfo=UTC)),
@@ -117,36 +249,35 @@ def _releases(app: SupportLedger, step: _Steps) -> None:
         ("24.2.1", False, datetime(2025, 2, 3, 9, tzinfo=UTC)),
         ("25.1.0-beta1", True, datetime(2025, 2, 20, 9, tzinfo=UTC)),
     ]:
-        step(
+        story(
             f"publish {version}{' (beta)' if beta else ''}",
             partial(app.publish_release, version, prerelease=beta, at=when),
         )
 
 
-def _contracts(app: SupportLedger, step: _Steps) -> dict[str, UUID]:
-    step.console.print("[bold]Contracts[/bold] (signed 2 January 2025, terms from 1 January)")
+def _contracts(app: SupportLedger, story: _Story) -> dict[str, UUID]:
+    story.console.print("[bold]Contracts[/bold]")
     signed = berlin(2, 10, month=1)
     specs = [
-        ("premium", "Acme Automotive", 3, "commercial", "48000"),
-        ("advanced", "Borealis Rail", 2, "commercial", "20000"),
-        ("basic", "Cobalt Labs", 1, "educational", "6000"),
-    ]
+        ("premium", "Acme Automotive", 3, "commercial", "48000", date(2025, 1, 1), signed),
+        ("advanced", "Borealis Rail", 2, "commercial", "20000", date(2025, 1, 1), signed),
+        ("basic", "Cobalt Labs", 1, "educational", "6000", date(2025, 1, 1), signed),
+        # a year's agreement signed in 2024 that nobody renews
+        ("dynamo", "Dynamo Systems", 1, "commercial", "12000", date(2024, 3, 11),
+         datetime(2024, 3, 1, 9, tzinfo=UTC)),
+    ]  # fmt: skip
     contracts: dict[str, UUID] = {}
-    for tier, customer, licenses, kind, price in specs:
-        contracts[tier] = step(
-            f"sign {customer}: {tier}, {licenses} license(s), list price {price} EUR",
+    for name, customer, licenses, kind, price, start, at in specs:
+        tier = "advanced" if name == "dynamo" else name
+        contracts[name] = story(
+            f"sign {customer}: {tier}, {licenses} license(s), list price {price} EUR, "
+            f"from {start:%d %B %Y}",
             partial(
-                app.sign_contract,
-                customer=customer,
-                tier=tier,
-                licenses=licenses,
-                license_kind=kind,
-                list_price=Decimal(price),
-                start=date(2025, 1, 1),
-                at=signed,
+                app.sign_contract, customer=customer, tier=tier, licenses=licenses,
+                license_kind=kind, list_price=Decimal(price), start=start, at=at,
             ),
-        )
-    step(
+        )  # fmt: skip
+    story(
         "sign a free license",
         lambda: app.sign_contract(
             customer="Freeloader", tier="basic", licenses=1, license_kind="free",
@@ -157,20 +288,21 @@ def _contracts(app: SupportLedger, step: _Steps) -> dict[str, UUID]:
         "premium": ["ops@acme.example", "qa@acme.example", "cto@acme.example"],
         "advanced": ["support@borealis.example", "lead@borealis.example"],
         "basic": ["it@cobalt.example", "intern@cobalt.example"],
+        "dynamo": ["dev@dynamo.example"],
     }
-    for tier, emails in contacts.items():
+    for name, emails in contacts.items():
         for email in emails:
-            step(
+            story(
                 f"name {email}",
-                partial(app.add_contact, contracts[tier], email=email, at=berlin(3, 8, month=1)),
+                partial(app.add_contact, contracts[name], email=email, at=berlin(3, 8, month=1)),
             )
-    step(
+    story(
         "assign Dana Vogel as Acme's technical account representative",
         lambda: app.assign_representative(
             contracts["premium"], name="Dana Vogel", at=berlin(3, 9, month=1)
         ),
     )
-    step(
+    story(
         "assign a representative to Borealis (Advanced)",
         lambda: app.assign_representative(
             contracts["advanced"], name="Dana Vogel", at=berlin(3, 9, month=1)
@@ -179,248 +311,187 @@ def _contracts(app: SupportLedger, step: _Steps) -> dict[str, UUID]:
     return contracts
 
 
-def _tickets(app: SupportLedger, step: _Steps, contracts: dict[str, UUID]) -> list[str]:
-    step.console.print("[bold]Tickets[/bold] (week of 3 March 2025)")
-    opened: list[str] = []
+def _timeline(app: SupportLedger, story: _Story, contracts: dict[str, UUID]) -> list[_Step]:
+    """3-14 March 2025: tickets, credits and contract changes, each at its instant."""
+    acme, borealis = contracts["premium"], contracts["advanced"]
+    cobalt, dynamo = contracts["basic"], contracts["dynamo"]
+    open_ = story.open_ticket
+    D = Decimal  # noqa: N806 - short for the amounts below
 
-    def open_(
-        key: str,
-        tier: str,
-        reporter: str,
-        severity: int,
-        *,
-        version: str,
-        platform: str,
-        at: datetime,
-    ) -> None:
-        opening = app.open_ticket(
-            contract_id=contracts[tier], reporter=reporter, severity=severity, version=version,
-            platform=platform, key=key, at=at,
+    def consume(contract: UUID, points: int, activity: str, key: str, **more: Any) -> Any:
+        return lambda: app.consume_credits(
+            contract, points=D(points), activity=activity, key=key, at=story.clock.now(), **more
+        )
+
+    def now(method: Callable[..., Any], *args: Any, **kwargs: Any) -> Callable[[], Any]:
+        return lambda: method(*args, **kwargs, at=story.clock.now())
+
+    steps = [
+        # week 1
+        (berlin(3, 9, 15), "", open_(acme, "ACME-1", "ops@acme.example", sev=1, on="24.2.1/linux")),
+        (berlin(3, 9, 40), "ACME-1: remote assistance requested",
+         now(app.request_remote_assistance, "ACME-1")),
+        (berlin(3, 10), "", open_(acme, "ACME-2", "qa@acme.example", sev=3, on="24.1.3/windows")),
+        (berlin(3, 11), "ACME-2: on hold at the customer's request",
+         now(app.hold_ticket, "ACME-2")),
+        (berlin(3, 12), "ACME-1: first response", now(app.record_first_response, "ACME-1")),
+        (berlin(3, 13), "ACME-1: patch requested for 24.2.1", now(app.request_patch, "ACME-1")),
+        (berlin(3, 16), "",
+         open_(borealis, "BOR-1", "support@borealis.example", sev=2, on="24.2.0/linux")),
+        (berlin(3, 17), "BOR-1: severity raised to 1",
+         now(app.change_severity, "BOR-1", severity=1)),
+        (berlin(4, 9), "ACME-2: hold ended", now(app.resume_ticket, "ACME-2")),
+        (berlin(4, 9, 30), "ACME-2: patch requested (severity 3)",
+         now(app.request_patch, "ACME-2")),
+        (berlin(4, 11), "",
+         open_(cobalt, "COB-1", "it@cobalt.example", sev=3, on="24.2.1/windows")),
+        (berlin(4, 11, 30), "COB-1: remote assistance requested",
+         now(app.request_remote_assistance, "COB-1")),
+        (berlin(4, 12), "",
+         open_(cobalt, "COB-2", "boss@cobalt.example", sev=1, on="24.2.1/windows")),
+        (berlin(4, 13), "",
+         open_(borealis, "BOR-2", "lead@borealis.example", sev=3, on="23.2.0/linux")),
+        (berlin(4, 14), "",
+         open_(acme, "ACME-3", "cto@acme.example", sev=2, on="25.1.0-beta1/linux")),
+        (berlin(4, 15), "", open_(cobalt, "COB-3", "it@cobalt.example", sev=3, on="24.2.1/macos")),
+        (berlin(5, 10), "ACME-2: first response", now(app.record_first_response, "ACME-2")),
+        (berlin(5, 15), "BOR-1: first response, after its deadline",
+         now(app.record_first_response, "BOR-1")),
+        (berlin(5, 15, 30), "ACME-1: resolved", now(app.resolve_ticket, "ACME-1")),
+        (berlin(5, 16), "Acme: 8 points for root-cause analysis on ACME-1",
+         consume(acme, 8, "root-cause analysis", "acme-c1", ticket="ACME-1")),
+        (berlin(6, 9), "ACME-1: closed", now(app.close_ticket, "ACME-1")),
+        (berlin(6, 9, 15),
+         "Cobalt (Basic, no points included) buys 20 points for 1,500 EUR, until 12 March",
+         now(app.purchase_credits, cobalt, points=D(20), price=D(1500), key="cob-p1",
+             expires_at=berlin(12, 0))),
+        (berlin(6, 10), "ACME-1: first response again", now(app.record_first_response, "ACME-1")),
+        (berlin(6, 10, 15), "Borealis: 100 points for a migration",
+         consume(borealis, 100, "migration", "bor-c1")),
+        (berlin(6, 10, 30), "Cobalt: 5 points for an installation review",
+         consume(cobalt, 5, "installation review", "cob-c1", ticket="COB-1")),
+        (berlin(6, 11), "Acme: 6 points for a configuration review",
+         consume(acme, 6, "configuration review", "acme-c2")),
+        (berlin(6, 12), "Acme: the same consumption sent again (same key: nothing recorded)",
+         consume(acme, 6, "configuration review", "acme-c2")),
+        (berlin(6, 14), "Acme: 2 of those points reversed (goodwill)",
+         now(app.reverse_consumption, acme, key="acme-c2", points=D(2), reason="goodwill")),
+        (berlin(6, 15), "Acme: a 30-minute training session",
+         now(app.hold_training, acme, key="acme-t1", topic="test design")),
+        (berlin(6, 16), "Borealis books a Saturday appointment (Advanced: weekday nights only)",
+         now(app.book_appointment, borealis, starts_at=berlin(8, 10), ends_at=berlin(8, 14))),
+        (berlin(7, 9), "Borealis upgrades to Premium (pro rata for the rest of the term)",
+         now(app.change_tier, borealis, tier="premium")),
+        (berlin(7, 9, 5), "Cobalt asks to move down from Basic",
+         now(app.change_tier, cobalt, tier="basic")),
+        (berlin(7, 16), "", open_(acme, "ACME-4", "ops@acme.example", sev=3, on="24.2.1/linux")),
+        (berlin(7, 17), "Acme books a Saturday appointment 10:00-14:00 (ACME-4's clock runs then)",
+         now(app.book_appointment, acme, starts_at=berlin(8, 10), ends_at=berlin(8, 14))),
+        # week 2
+        (berlin(10, 8, 30), "",
+         open_(dynamo, "DYN-1", "dev@dynamo.example", sev=2, on="24.2.1/linux")),
+        (berlin(10, 9), "ACME-4: first response", now(app.record_first_response, "ACME-4")),
+        (berlin(10, 10), "Dynamo: 4 points for a code review",
+         consume(dynamo, 4, "code review", "dyn-c1", ticket="DYN-1")),
+        (berlin(10, 14), "DYN-1: first response", now(app.record_first_response, "DYN-1")),
+        (berlin(11, 9), "", open_(dynamo, "DYN-2", "dev@dynamo.example", sev=2, on="24.2.1/linux")),
+        (berlin(11, 10), "",
+         open_(borealis, "BOR-3", "support@borealis.example", sev=2, on="24.2.1/linux")),
+        (berlin(11, 11), "", open_(acme, "ACME-5", "qa@acme.example", sev=1, on="24.2.1/windows")),
+        (berlin(11, 12, 30), "ACME-5: first response", now(app.record_first_response, "ACME-5")),
+        (berlin(12, 10), "Dynamo renews after the lapse: reinstated at 80 % of the fee",
+         now(app.reinstate_contract, dynamo)),
+        (berlin(13, 10), "BOR-3: breach waived (the customer could not be reached)",
+         now(app.waive_breach, "BOR-3", reason="customer unreachable", actor="Dana Vogel")),
+        (berlin(14, 12), "COB-1: first response", now(app.record_first_response, "COB-1")),
+    ]  # fmt: skip
+    return [_Step(at, text, action) for at, text, action in steps]
+
+
+def _read_models(
+    app: SupportLedger, settings: DatabaseSettings, console: Console, *, at: datetime
+) -> None:
+    """The projections, caught up once: the SLA board, breach statistics, the March statement."""
+    outcomes = run_projections(settings, app, list(PROJECTIONS.values()), once=True)
+    head = app.recorder.max_notification_id() or 0
+    console.rule(
+        "Read models (ledger projections run --once): "
+        + ", ".join(f"{o.name} at {o.position}" for o in outcomes)
+        + f" of {head} events"
+    )
+    db = ViewDatabase(settings)
+    try:
+        board = SlaBreachView(db).board(at, states={"all"})
+        stats = SlaBreachView(db).stats("tier", at)
+        credits_view = CreditUsageView(db)
+        statements = credits_view.statement(period="2025-03")
+        differences = reconcile(app, credits_view, period="2025-03")
+    finally:
+        db.close()
+    table = Table(
+        "ticket", "customer", "sev", "state", "received", "due", "responded", "business time left",
+        title=f"ledger report breaches --state all (at {at.astimezone(BERLIN):%a %d %b %H:%M})",
+        title_justify="left",
+    )  # fmt: skip
+    for row in board:
+        left = row["business_seconds_left"]
+        table.add_row(
+            row["key"], row["customer"], str(row["severity"]), _state(row["state"]),
+            _local(row["received_at"]), _local(row["due_at"]), _local(row["responded_at"]),
+            "-" if left is None else f"{left / 3600:.1f} h",
         )  # fmt: skip
-        opened.append(key)
-        if opening.declined:
-            step.console.print(
-                f"  {key}: [yellow]declined[/yellow] \\[{opening.reason}] {opening.message}"
-            )
-        else:
-            due = opening.due_at.astimezone(BERLIN) if opening.due_at else None
-            step.console.print(f"  {key}: open, severity {severity}, due {due:%a %d %b %H:%M %Z}")
-
-    open_(
-        "ACME-1",
-        "premium",
-        "ops@acme.example",
-        1,
-        version="24.2.1",
-        platform="linux",
-        at=berlin(3, 9, 15),
+    console.print(table)
+    table = Table(
+        "tier", "tickets", "met", "breached", "waived", "breach rate", "median h", "p90 h",
+        title="ledger report breach-stats --by tier", title_justify="left",
+    )  # fmt: skip
+    for row in stats:
+        rate = row["breach_rate"]
+        table.add_row(
+            row["key"], str(row["tickets"]), str(row["met"]), str(row["breached"]),
+            str(row["waived"]), "-" if rate is None else f"{rate * 100:.0f} %",
+            fmt(row["median_response_hours"]), fmt(row["p90_response_hours"]),
+        )  # fmt: skip
+    console.print(table)
+    figures = ("opening", "granted", "purchased", "consumed", "reversed", "expired", "closing")
+    table = Table(
+        "customer", "unit", *figures, "fees",
+        title="ledger report credits --period 2025-03", title_justify="left",
+    )  # fmt: skip
+    for s in statements:
+        for unit in ("points", "sessions"):
+            first = unit == "points"
+            table.add_row(
+                s["customer"] if first else "", unit, *[fmt(s[unit][f]) for f in figures],
+                f"{fmt(s['fees_total'])} {s['currency']}" if first else "",
+            )  # fmt: skip
+    console.print(table)
+    verdict = (
+        "every figure agrees with the contracts' and accounts' events"
+        if not differences
+        else f"[red]{len(differences)} figure(s) differ from the events[/red]"
     )
-    open_(
-        "ACME-2",
-        "premium",
-        "qa@acme.example",
-        3,
-        version="24.1.3",
-        platform="windows",
-        at=berlin(3, 10),
-    )
-    open_(
-        "BOR-1",
-        "advanced",
-        "support@borealis.example",
-        2,
-        version="24.2.0",
-        platform="linux",
-        at=berlin(3, 16),
-    )
-    open_(
-        "COB-1",
-        "basic",
-        "it@cobalt.example",
-        3,
-        version="24.2.1",
-        platform="windows",
-        at=berlin(4, 11),
-    )
-    open_(
-        "COB-2",
-        "basic",
-        "boss@cobalt.example",
-        1,
-        version="24.2.1",
-        platform="windows",
-        at=berlin(4, 12),
-    )
-    open_(
-        "BOR-2",
-        "advanced",
-        "lead@borealis.example",
-        3,
-        version="23.2.0",
-        platform="linux",
-        at=berlin(4, 13),
-    )
-    open_(
-        "ACME-3",
-        "premium",
-        "cto@acme.example",
-        2,
-        version="25.1.0-beta1",
-        platform="linux",
-        at=berlin(4, 14),
-    )
-    open_(
-        "COB-3",
-        "basic",
-        "it@cobalt.example",
-        3,
-        version="24.2.1",
-        platform="macos",
-        at=berlin(4, 15),
-    )
-    open_(
-        "ACME-4",
-        "premium",
-        "ops@acme.example",
-        3,
-        version="24.2.1",
-        platform="linux",
-        at=berlin(7, 16),
-    )
-
-    step(
-        "ACME-1: remote assistance requested",
-        lambda: app.request_remote_assistance("ACME-1", at=berlin(3, 9, 40)),
-    )
-    step("ACME-1: first response", lambda: app.record_first_response("ACME-1", at=berlin(3, 12)))
-    step(
-        "ACME-1: patch requested for 24.2.1", lambda: app.request_patch("ACME-1", at=berlin(3, 13))
-    )
-    step(
-        "ACME-2: on hold at the customer's request",
-        lambda: app.hold_ticket("ACME-2", at=berlin(3, 11)),
-    )
-    step("ACME-2: hold ended", lambda: app.resume_ticket("ACME-2", at=berlin(4, 9)))
-    step(
-        "ACME-2: patch requested (severity 3)",
-        lambda: app.request_patch("ACME-2", at=berlin(4, 9, 30)),
-    )
-    step(
-        "BOR-1: severity raised to 1",
-        lambda: app.change_severity("BOR-1", severity=1, at=berlin(3, 17)),
-    )
-    step(
-        "COB-1: remote assistance requested",
-        lambda: app.request_remote_assistance("COB-1", at=berlin(4, 11, 30)),
-    )
-    step(
-        "Acme books a Saturday appointment 10:00-14:00",
-        lambda: app.book_appointment(
-            contracts["premium"], starts_at=berlin(8, 10), ends_at=berlin(8, 14), at=berlin(7, 17)
-        ),
-    )
-    step(
-        "Borealis books a Saturday appointment (Advanced: weekday nights only)",
-        lambda: app.book_appointment(
-            contracts["advanced"], starts_at=berlin(8, 10), ends_at=berlin(8, 14), at=berlin(7, 17)
-        ),
-    )
-    step(
-        "BOR-1: first response (after its deadline)",
-        lambda: app.record_first_response("BOR-1", at=berlin(5, 15)),
-    )
-    step("ACME-2: first response", lambda: app.record_first_response("ACME-2", at=berlin(5, 10)))
-    step("ACME-1: resolved", lambda: app.resolve_ticket("ACME-1", at=berlin(5, 15)))
-    step("ACME-1: closed", lambda: app.close_ticket("ACME-1", at=berlin(6, 9)))
-    step(
-        "ACME-1: first response again",
-        lambda: app.record_first_response("ACME-1", at=berlin(6, 10)),
-    )
-    return opened
+    console.print(f"--check: {verdict}")
 
 
-def _credits(app: SupportLedger, step: _Steps, contracts: dict[str, UUID]) -> None:
-    step.console.print("[bold]Credits[/bold]")
-    acme, borealis, cobalt = contracts["premium"], contracts["advanced"], contracts["basic"]
-    step(
-        "Acme: 8 points for root-cause analysis on ACME-1",
-        lambda: app.consume_credits(
-            acme,
-            points=Decimal(8),
-            activity="root-cause analysis",
-            key="acme-c1",
-            ticket="ACME-1",
-            at=berlin(5, 16),
-        ),
-    )
-    step(
-        "Acme: 6 points for a configuration review",
-        lambda: app.consume_credits(
-            acme,
-            points=Decimal(6),
-            activity="configuration review",
-            key="acme-c2",
-            at=berlin(6, 11),
-        ),
-    )
-    step(
-        "Acme: the same consumption sent again (same key: nothing recorded)",
-        lambda: app.consume_credits(
-            acme,
-            points=Decimal(6),
-            activity="configuration review",
-            key="acme-c2",
-            at=berlin(6, 12),
-        ),
-    )
-    step(
-        "Acme: 2 of those points reversed (goodwill)",
-        lambda: app.reverse_consumption(
-            acme, key="acme-c2", points=Decimal(2), reason="goodwill", at=berlin(6, 14)
-        ),
-    )
-    step(
-        "Acme: a 30-minute training session",
-        lambda: app.hold_training(acme, key="acme-t1", topic="test design", at=berlin(6, 15)),
-    )
-    step(
-        "Borealis: 100 points for a migration",
-        lambda: app.consume_credits(
-            borealis, points=Decimal(100), activity="migration", key="bor-c1", at=berlin(6, 10)
-        ),
-    )
-    step(
-        "Cobalt (Basic, no points included) buys a 20-point package for 1,500 EUR",
-        lambda: app.purchase_credits(
-            cobalt, points=Decimal(20), price=Decimal(1500), key="cob-p1", at=berlin(6, 9)
-        ),
-    )
-    step(
-        "Cobalt: 5 points for an installation review",
-        lambda: app.consume_credits(
-            cobalt,
-            points=Decimal(5),
-            activity="installation review",
-            key="cob-c1",
-            ticket="COB-1",
-            at=berlin(6, 10),
-        ),
-    )
-    step(
-        "Borealis upgrades to Premium (pro rata for the rest of the term)",
-        lambda: app.change_tier(borealis, tier="premium", at=berlin(7, 9)),
-    )
-    step(
-        "Cobalt asks to move down from Basic",
-        lambda: app.change_tier(cobalt, tier="basic", at=berlin(7, 9)),
-    )
+def last_day(ends_at: datetime) -> str:
+    """The last day of a term ending at a local midnight."""
+    return f"{(ends_at.astimezone(BERLIN) - timedelta(days=1)):%Y-%m-%d}"
+
+
+def _state(state: str) -> str:
+    colour = {"breached": "red", "at_risk": "yellow", "met": "green"}.get(state)
+    return f"[{colour}]{state}[/{colour}]" if colour else state
+
+
+def _local(value: datetime | None) -> str:
+    return "-" if value is None else value.astimezone(BERLIN).strftime("%a %d %H:%M")
 
 
 def _states(
     app: SupportLedger,
     console: Console,
     contracts: dict[str, UUID],
-    tickets: list[str],
     *,
     at: datetime,
 ) -> None:
@@ -433,29 +504,10 @@ def _states(
             c.customer,
             c.tier_at(at),
             c.status,
-            f"{term['number']} to {term['ends_at']:%Y-%m-%d}",
+            f"{term['number']} to {last_day(term['ends_at'])}",
             f"{fmt(term['fee'])} {c.currency}",
             str(len(c.contacts_at(at))),
             str(len(c.open_clocks)),
-        )
-    console.print(table)
-
-    table = Table(
-        "ticket", "customer", "sev", "status", "clock", "due", "responded", "outcome / reason"
-    )
-    for key in tickets:
-        t = app.get_ticket(key)
-        view = ticket_view(t, at)
-        if t.status == "declined":
-            table.add_row(key, t.customer, str(t.severity), "declined", "-", "-", "-", t.reason)
-            continue
-        due = t.due_at.astimezone(BERLIN).strftime("%a %d %H:%M") if t.due_at else "-"
-        responded = (
-            t.responded_at.astimezone(BERLIN).strftime("%a %d %H:%M") if t.responded_at else "-"
-        )
-        outcome = t.outcome or ("breached" if view["breached"] else "on track")
-        table.add_row(
-            key, t.customer, str(t.severity), t.status, view["clock"], due, responded, outcome
         )
     console.print(table)
 
