@@ -17,6 +17,7 @@ import threading
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any, TypeVar
 from uuid import UUID
+from zoneinfo import ZoneInfo
 
 import click
 from eventsourcing.persistence import PersistenceError
@@ -37,6 +38,7 @@ from ledger.domain.errors import (
 )
 from ledger.domain.sla import compute_deadline
 from ledger.domain.terms import Tier, parse_severity
+from ledger.history import contract_history, ticket_history
 from ledger.logs import configure_logging
 from ledger.parsing import (
     format_instant,
@@ -337,6 +339,20 @@ def resolve_at(text: str | None, name: str = "--at") -> datetime:
     return parse_instant(text, name) if text else datetime.now(UTC)
 
 
+def details(data: dict[str, Any]) -> str:
+    """An event's plain fields (not its instants or nested data) as `name=value`."""
+    return ", ".join(
+        f"{name}={fmt(value)}"
+        for name, value in data.items()
+        if not isinstance(value, datetime | list | dict | UUID) and value not in (None, "")
+    )
+
+
+def wall(value: datetime, zone: ZoneInfo, pattern: str = "%a %Y-%m-%d %H:%M %Z") -> str:
+    """An instant as wall time in a zone."""
+    return value.astimezone(zone).strftime(pattern)
+
+
 def parse_id(text: str, name: str) -> UUID:
     """A UUID argument."""
     try:
@@ -548,6 +564,33 @@ def contract_show(
             console.print(booked)
 
     emit(data, as_json, render)
+
+
+@contract.command("history")
+@click.argument("contract_ref", metavar="CONTRACT")
+@json_option
+def contract_history_command(*, contract_ref: str, as_json: bool) -> None:
+    """Every event of a contract with the contract as it stood after it."""
+    contract_id = parse_id(contract_ref, "CONTRACT")
+    steps = contract_history(ledger_app(), contract_id)
+
+    def render() -> None:
+        zone = ZoneInfo(steps[-1]["contract"]["timezone"])
+        table = Table(
+            "v", "event", "happened", "recorded", "status", "tier", "term", "contacts",
+            "open clocks", "details", title=f"contract {contract_id}",
+        )  # fmt: skip
+        for step in steps:
+            event, c = step["event"], step["contract"]
+            table.add_row(
+                str(event["version"]), event["type"].split(".")[-1], wall(step["at"], zone),
+                fmt(event["recorded_at"]), c["status"], c["tier"], fmt(c["current_term"]),
+                str(len(c["named_contacts"])), str(c["open_clocks"]),
+                escape(details(event["data"])),
+            )  # fmt: skip
+        console.print(table)
+
+    emit(steps, as_json, render)
 
 
 @contract.command("renew")
@@ -931,6 +974,55 @@ def ticket_waive(
     ledger_app().waive_breach(reference, reason=reason, actor=actor, at=at)
     data = _ticket_data(reference, at)
     done(data, as_json, f"{data['ticket_id']} breach waived")
+
+
+@ticket.command("history")
+@click.argument("reference", metavar="TICKET")
+@json_option
+def ticket_history_command(*, reference: str, as_json: bool) -> None:
+    """Every event of a ticket with the ticket after it and how its deadline was counted."""
+    app = ledger_app()
+    steps = ticket_history(app, reference)
+
+    def render() -> None:
+        first = steps[0]["ticket"]
+        zone = ZoneInfo(app.get_contract(first["contract_id"]).timezone)
+        console.print(f"[bold]ticket {first['key']}[/bold] ({first['ticket_id']}), {zone}")
+        for step in steps:
+            event, t, clock = step["event"], step["ticket"], step["clock"]
+            console.print(
+                f"[bold]v{event['version']} {event['type'].split('.')[-1]}[/bold]  "
+                f"{wall(step['at'], zone)}  [dim](recorded {fmt(event['recorded_at'])})[/dim]"
+            )
+            if clock is None:
+                console.print(f"    declined: {t['reason']}: {escape(t['message'] or '')}")
+                continue
+            due = wall(clock["due_at"], zone) if clock["due_at"] else "-"
+            left = (
+                f", {duration_text(clock['left_seconds'])} left"
+                if clock["left_seconds"] is not None
+                else ""
+            )
+            console.print(
+                f"    {t['status']}, severity {t['severity']}, clock {clock['state']}, due {due}; "
+                f"used {duration_text(clock['used_seconds'])} of "
+                f"{duration_text(clock['target_seconds'])}{left}"
+                + (f", outcome {t['outcome']}" if t["outcome"] else "")
+                + (" (breach waived)" if t["breach_waived"] else "")
+            )
+            stretches = [
+                f"{wall(c['from'], zone, '%a %d %b %H:%M')}-{wall(c['to'], zone, '%H:%M')}"
+                + (" appointment" if c["appointment"] else "")
+                + (" (to come)" if c["to_come"] else "")
+                for c in clock["counted"]
+            ]
+            if stretches:
+                console.print(f"    counted: {', '.join(stretches)}")
+            if clock["skipped"]:
+                holidays = ", ".join(f"{h['date']} {h['holiday']}" for h in clock["skipped"])
+                console.print(f"    skipped: {escape(holidays)}")
+
+    emit(steps, as_json, render)
 
 
 @ticket.command("show")

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import fields, is_dataclass
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from ledger.domain.credit_account import POINTS, SESSIONS
@@ -17,6 +17,14 @@ if TYPE_CHECKING:
     from ledger.domain.ticket import Ticket
 
 _EVENT_META = {"originator_id", "originator_version", "timestamp", "originator_topic"}
+# The field holding the business instant an event happened at (the first one an event has).
+OCCURRED_FIELDS = (
+    "received_at", "held_at", "resumed_at", "changed_at", "recalculated_at", "responded_at",
+    "waived_at", "requested_at", "resolved_at", "reopened_at", "closed_at", "signed_at",
+    "renewed_at", "reinstated_at", "terminated_at", "upgraded_at", "scheduled_at",
+    "cancelled_at", "added_at", "removed_at", "assigned_at", "unassigned_at", "booked_at",
+    "stopped_at", "recorded_at",
+)  # fmt: skip
 
 
 def contract_view(contract: Contract, at: datetime) -> dict[str, Any]:
@@ -171,9 +179,20 @@ def event_view(event: Any) -> dict[str, Any]:
     }
 
 
+def occurred_at(event: Any) -> datetime:
+    """The business instant an event happened at (its recording time if it names none)."""
+    for name in OCCURRED_FIELDS:
+        value = getattr(event, name, None)
+        if isinstance(value, datetime):
+            return value
+    return event.timestamp  # type: ignore[no-any-return]
+
+
 def duration_text(seconds: float | None) -> str:
-    """Seconds as `-3:20:00` / `12:00:00` (business time left or overdue)."""
+    """Seconds as `-3:20:00` / `12:00:00` / `40:00:00` (business time left or overdue)."""
     if seconds is None:
         return ""
     sign = "-" if seconds < 0 else ""
-    return sign + str(timedelta(seconds=round(abs(seconds))))
+    minutes, secs = divmod(round(abs(seconds)), 60)
+    hours, minutes = divmod(minutes, 60)
+    return f"{sign}{hours}:{minutes:02d}:{secs:02d}"

@@ -346,3 +346,23 @@ def test_projections_run_status_verify_and_rebuild(tmp_path: Path, reports: Repo
     unknown = ledger("projections", "rebuild", "nonsense", "--json")
     assert unknown.code == 1
     assert unknown.error["code"] == "unknown_projection"
+
+
+# -- histories -------------------------------------------------------------------------------------
+
+
+def test_ticket_and_contract_history_from_the_cli(reports: Reports) -> None:
+    """Each event with the state after it; a person's view names the stretches counted."""
+    steps = reports.json("ticket", "history", "A-1")
+    assert steps[0]["event"]["type"] == "Ticket.Opened"
+    assert steps[-1]["clock"]["state"] == "stopped"
+    assert steps[-1]["ticket"]["outcome"] == "breached"
+    shown = reports("ticket", "history", "A-1")
+    assert shown.code == 0, shown.err
+    assert "v1 Opened" in shown.out
+    assert "counted:" in shown.out
+    contract = reports.json("contract", "history", str(reports.world.advanced))
+    assert contract[0]["event"]["type"] == "Contract.Signed"
+    missing = reports("ticket", "history", "NOPE-1", "--json")
+    assert missing.code == 1
+    assert missing.error["code"] == "unknown_ticket"
