@@ -28,6 +28,7 @@ from rich.table import Table
 
 from ledger import __version__
 from ledger.application import SupportLedger
+from ledger.audit.replay import as_of_views
 from ledger.calendars import default_calendar, load_calendar_file
 from ledger.domain.contract import local_midnight
 from ledger.domain.errors import (
@@ -1707,6 +1708,114 @@ def report_credits(
         if not differences:
             err_console.print(f"every figure agrees with the events ({len(statements)} statements)")
     return EXIT_REFUSED if differences else 0
+
+
+# -- audit ---------------------------------------------------------------------------------
+
+
+@cli.group()
+def audit() -> None:
+    """For auditors: replay as of an instant, the hash chain, export and re-derivation."""
+
+
+@audit.command("replay")
+@click.option("--as-of", "as_of_text", required=True, metavar="ISO8601",
+              help="Replay the events recorded up to this instant.")  # fmt: skip
+@click.option(
+    "--report",
+    "kind",
+    default="breaches",
+    show_default=True,
+    type=click.Choice(["breaches", "breach-stats", "credits"]),
+    help="Which report to print as it stood then.",
+)
+@click.option("--state", "states", multiple=True, type=click.Choice([*STATES, ALL]),
+              help="breaches: clocks in this state (repeatable; default: live ones).")  # fmt: skip
+@click.option("--tier", type=click.Choice([t.value for t in Tier]), help="breaches: one tier.")
+@click.option("--customer", help="breaches: one customer.")
+@click.option("--by", "by", type=click.Choice(list(GROUPINGS)), default="tier", show_default=True,
+              help="breach-stats: group by.")  # fmt: skip
+@since_option
+@until_option
+@click.option("--period", help="credits: a calendar month, YYYY-MM.")
+@click.option("--term", "term_text", help="credits: a term number.")
+@click.option("--contract", "contract_ref", help="credits: one contract (id).")
+@at_option("breaches, breach-stats: the instant the figures are drawn for (default: --as-of).")
+@csv_option
+@json_option
+def audit_replay(
+    *,
+    as_of_text: str,
+    kind: str,
+    states: tuple[str, ...],
+    tier: str | None,
+    customer: str | None,
+    by: str,
+    since_text: str | None,
+    until_text: str | None,
+    period: str | None,
+    term_text: str | None,
+    contract_ref: str | None,
+    at_text: str | None,
+    as_csv: bool,
+    as_json: bool,
+) -> None:
+    """A report as it stood at an instant: the views rebuilt from the events recorded by then
+    in a temporary store (the live views are not touched)."""
+    as_of = parse_instant(as_of_text, "--as-of")
+    at = parse_instant(at_text, "--at") if at_text else as_of
+    since, until = optional_instant(since_text, "--since"), optional_instant(until_text, "--until")
+    term = None if term_text is None else parse_int(term_text, "--term", minimum=1)
+    contract_id = None if contract_ref is None else parse_id(contract_ref, "--contract")
+    if kind == "credits" and (period is None) == (term is None):
+        raise InvalidInputError("--report credits: give --period YYYY-MM or --term N (one of them)")
+    if as_json and as_csv:
+        raise InvalidInputError("give --json or --csv, not both")
+    app = ledger_app()
+    bar = Progress(transient=True, disable=as_json or as_csv, console=err_console)
+    task = bar.add_task(f"replaying to {format_instant(as_of)}", total=None)
+    with (
+        bar,
+        as_of_views(
+            Settings.from_env().database, app, as_of,
+            progress=lambda done, head: bar.update(task, completed=done, total=head),
+        ) as then,
+    ):  # fmt: skip
+        if kind == "breaches":
+            rows = then.breaches.board(
+                at, states=set(states) or None, tier=tier, customer=customer, since=since,
+                until=until,
+            )  # fmt: skip
+            columns, title = BOARD_COLUMNS, f"SLA board at {format_instant(at)}"
+        elif kind == "breach-stats":
+            rows = then.breaches.stats(by, at, since=since, until=until)
+            columns, title = STATS_COLUMNS, f"SLA breaches by {by} at {format_instant(at)}"
+        else:
+            rows = then.credits.statement(period=period, term=term, contract_id=contract_id)
+            columns, title = STATEMENT_COLUMNS, "credit statements"
+    note = (
+        f"as recorded by {format_instant(as_of)}: {then.applied} events up to position "
+        f"{then.last_position} (the log now holds {then.head})"
+    )
+    if as_json:
+        key = "statements" if kind == "credits" else "rows"
+        click.echo(dumps({
+            "as_of": as_of, "report": kind, "applied": then.applied,
+            "last_position": then.last_position, "head": then.head, key: rows,
+        }))  # fmt: skip
+        return
+    if kind == "credits" and not as_csv:
+        render_statements(rows, f"{title} as recorded by {format_instant(as_of)}")
+    else:
+        if kind == "credits":
+            rows = [statement_row(r) for r in rows]
+        elif kind == "breaches" and not as_csv:
+            columns = BOARD_COLUMNS[:BOARD_TABLE]
+            rows = [{**r, "business_seconds_left": clock_text(r["business_seconds_left"])}
+                    for r in rows]  # fmt: skip
+        emit_rows(rows, columns, as_json=False, as_csv=as_csv, title=title)
+    if not as_csv:
+        err_console.print(note)
 
 
 # -- scheduler -----------------------------------------------------------------------------

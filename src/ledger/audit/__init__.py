@@ -1,0 +1,1 @@
+"""For auditors: the hash chain over the log, as-of replay, export and re-derivation."""
