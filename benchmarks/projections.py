@@ -188,18 +188,21 @@ def stock_rate(settings: DatabaseSettings, events: int) -> float:
     from eventsourcing.postgres import PostgresTrackingRecorder  # noqa: PLC0415
     from eventsourcing.projection import Projection, ProjectionRunner  # noqa: PLC0415
 
+    rows = f'"{settings.schema}".stock_rows'
+
     class EventRows(PostgresTrackingRecorder):
         def __init__(self, *args: Any, **kwargs: Any) -> None:
             super().__init__(*args, **kwargs)
-            self.create_table_statements.append(
-                "CREATE TABLE IF NOT EXISTS stock_rows (position BIGINT PRIMARY KEY, topic TEXT)"
+            self.sql_create_statements.append(
+                f"CREATE TABLE IF NOT EXISTS {rows} (position BIGINT PRIMARY KEY, topic TEXT)"
             )
 
         def record(self, tracking: Tracking, topic: str) -> None:
             with self.datastore.transaction(commit=True) as curs:
                 self._insert_tracking(curs, tracking)
                 curs.execute(
-                    "INSERT INTO stock_rows VALUES (%s, %s)", (tracking.notification_id, topic)
+                    f"INSERT INTO {rows} VALUES (%s, %s)",  # type: ignore[arg-type]
+                    (tracking.notification_id, topic),
                 )
 
     class StockProjection(Projection[EventRows]):
@@ -223,7 +226,7 @@ def stock_rate(settings: DatabaseSettings, events: int) -> float:
         runner.wait(stop_at, timeout=3600)
     elapsed = time.perf_counter() - t0
     with connect(settings) as conn:
-        conn.execute(f'DROP TABLE IF EXISTS "{settings.schema}".stock_rows')
+        conn.execute(f"DROP TABLE IF EXISTS {rows}")
         conn.execute(f'DROP TABLE IF EXISTS "{settings.schema}".stock_bench_tracking')
     return events / elapsed
 
