@@ -15,6 +15,7 @@ import signal
 import sys
 import threading
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 from uuid import UUID
 from zoneinfo import ZoneInfo
@@ -28,6 +29,9 @@ from rich.table import Table
 
 from ledger import __version__
 from ledger.application import SupportLedger
+from ledger.audit.export import export_events, parse_since
+from ledger.audit.rederive import reconcile as reconcile_views
+from ledger.audit.rederive import rederive
 from ledger.audit.replay import as_of_views
 from ledger.calendars import default_calendar, load_calendar_file
 from ledger.domain.contract import local_midnight
@@ -1816,6 +1820,81 @@ def audit_replay(
         emit_rows(rows, columns, as_json=False, as_csv=as_csv, title=title)
     if not as_csv:
         err_console.print(note)
+
+
+@audit.command("export")
+@click.option("--since", "since_text", default="0", show_default=True, metavar="POSITION",
+              help="Only events after this position of the log.")  # fmt: skip
+@click.option("--output", "output", type=click.Path(dir_okay=False, writable=True),
+              help="Write to this file instead of standard output.")  # fmt: skip
+def audit_export(*, since_text: str, output: str | None) -> None:
+    """Every event as JSON lines: position, recorded_at, aggregate, type, topic, version,
+    payload (plain JSON), in log order."""
+    since = parse_since(since_text, "--since")
+    app = ledger_app()
+    if output is None:
+        count = export_events(app, sys.stdout, since=since)
+    else:
+        with Path(output).open("w", encoding="utf-8") as out:
+            count = export_events(app, out, since=since)
+    err_console.print(f"{count} event(s) exported after position {since}")
+
+
+@audit.command("reconcile")
+@click.argument("file", type=click.Path(exists=True, dir_okay=False, readable=True))
+@click.option("--period", help="Compare this month's statements (default: every month).")
+@click.option("--term", "term_text", help="Compare term N's statements (default: every term).")
+@click.option("--contract", "contract_ref", help="Only this contract's statements.")
+@click.option("--by", "by", type=click.Choice(list(GROUPINGS)),
+              help="Breach statistics by this grouping (default: every one).")  # fmt: skip
+@at_option(
+    "Breach statistics at this instant (default: when the export's last event was recorded)."
+)
+@json_option
+def audit_reconcile(
+    *,
+    file: str,
+    period: str | None,
+    term_text: str | None,
+    contract_ref: str | None,
+    by: str | None,
+    at_text: str | None,
+    as_json: bool,
+) -> int:
+    """Re-derive the credit statements and breach statistics from an exported FILE alone and
+    compare them with the live views; exit 1 on any difference."""
+    term = None if term_text is None else parse_int(term_text, "--term", minimum=1)
+    contract_id = None if contract_ref is None else parse_id(contract_ref, "--contract")
+    at = parse_instant(at_text, "--at") if at_text else None
+    with Path(file).open(encoding="utf-8") as lines:
+        derived = rederive(lines)
+    settings = Settings.from_env().database
+    app = ledger_app()
+    for name in (CreditUsageProjection.name, SlaBreachProjection.name):
+        outcome = run_projections(settings, app, projections_named([name]), once=True)[0]
+        if outcome.status == "failed":
+            raise ProjectionFailedError(
+                f"projection {name} stopped at position {outcome.position}: {outcome.error}"
+            )
+    result = reconcile_views(
+        derived, settings, period=period, term=term, contract_id=contract_id, by=by, at=at
+    )
+    data = {**vars(result), "ok": result.ok, "outdated": result.outdated}
+    data["differences"] = [vars(d) for d in result.differences]
+
+    def render() -> None:
+        console.print(
+            f"{result.events} events up to position {result.export_position} re-derived; "
+            f"compared {', '.join(result.windows) or 'no statement'} and breach statistics by "
+            f"{', '.join(result.groupings)} at {fmt(result.at)}"
+        )
+        for d in result.differences:
+            console.print(f"[bold red]difference[/bold red] {escape(d.describe())}")
+        if result.ok:
+            console.print("every figure agrees with the export")
+
+    emit(data, as_json, render)
+    return 0 if result.ok else EXIT_REFUSED
 
 
 # -- scheduler -----------------------------------------------------------------------------
