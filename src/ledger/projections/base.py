@@ -4,7 +4,8 @@ A projection follows the notification log in order and writes rows in the read m
 database. It applies a batch of events and records the position of the batch's last event in
 the same transaction, guarded by the position it started from: a batch is applied once or
 not at all, whatever crashes or competing runners do. Events it does not follow are skipped
-without being decoded, but its position still moves past them.
+without being decoded, but its position still moves past them. A raw projection (the audit
+hash chain) follows every notification and gets them as stored, undecoded.
 """
 
 from __future__ import annotations
@@ -65,12 +66,14 @@ class Projection(ABC):
     Subclasses set a permanent `name`, the event classes they follow, a `shape` number raised
     whenever their tables change (the runner then rebuilds), and implement `ddl`, `tables`
     and `apply`. Table names go through `table()`, so a verification can build the same view
-    into shadow tables beside the live ones.
+    into shadow tables beside the live ones. A raw projection (`raw = True`, `follows = ()`)
+    gets every notification of the log, whatever its topic, as the stored `Notification`.
     """
 
     name: ClassVar[str]
     follows: ClassVar[tuple[type, ...]]
     shape: ClassVar[int] = 1
+    raw: ClassVar[bool] = False
 
     def __init__(self, db: ViewDatabase, *, prefix: str = "") -> None:
         self.db = db
@@ -95,7 +98,10 @@ class Projection(ABC):
 
     @abstractmethod
     def apply(self, tx: Transaction, events: list[tuple[int, Any]]) -> None:
-        """Apply events (position, domain event) in log order, inside `tx`."""
+        """Apply events (position, domain event) in log order, inside `tx`.
+
+        A raw projection gets (position, Notification) for every notification instead.
+        """
 
     def create(self) -> None:
         """Create the view's tables if they do not exist."""

@@ -256,6 +256,8 @@ class Worker:
         return None
 
     def _decode(self, batch: Sequence[Notification]) -> list[tuple[int, Any]]:
+        if self.projection_class.raw:
+            return [(n.id, n) for n in batch]  # every notification, as stored
         return [(n.id, self.app.mapper.to_domain_event(n)) for n in batch if n.topic in self.topics]
 
     def _apply_batch(self, batch: Sequence[Notification]) -> Outcome | None:
