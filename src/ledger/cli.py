@@ -29,6 +29,7 @@ from rich.table import Table
 
 from ledger import __version__
 from ledger.application import SupportLedger
+from ledger.audit.chain import catch_up_chain, digest, parse_digest, verify_chain
 from ledger.audit.export import export_events, parse_since
 from ledger.audit.rederive import reconcile as reconcile_views
 from ledger.audit.rederive import rederive
@@ -1820,6 +1821,57 @@ def audit_replay(
         emit_rows(rows, columns, as_json=False, as_csv=as_csv, title=title)
     if not as_csv:
         err_console.print(note)
+
+
+@audit.command("digest")
+@json_option
+def audit_digest(*, as_json: bool) -> None:
+    """The head of the hash chain over the log (position and hash), brought up to the head of
+    the log first: keep it outside the database and give it to `audit verify --digest`."""
+    settings = Settings.from_env().database
+    outcome = catch_up_chain(settings, ledger_app())
+    if outcome.status == "failed":
+        raise ProjectionFailedError(
+            f"the audit chain stopped at position {outcome.position}: {outcome.error}"
+        )
+    head = digest(settings)
+    emit(
+        {"position": head.position, "hash": head.hash, "digest": str(head)},
+        as_json,
+        lambda: click.echo(str(head)),
+    )
+
+
+@audit.command("verify")
+@click.option("--digest", "digest_text", metavar="POS:HASH",
+              help="A digest kept outside the database (from `audit digest`).")  # fmt: skip
+@json_option
+def audit_verify(*, digest_text: str | None, as_json: bool) -> int:
+    """Recompute the hash chain from the stored events; name the first altered, missing,
+    inserted or reordered event and exit 1 (also when the chain itself was rewritten, given a
+    digest kept outside)."""
+    external = None if digest_text is None else parse_digest(digest_text)
+    db = ViewDatabase(Settings.from_env().database)
+    try:
+        result = verify_chain(ledger_app(), db, digest=external)
+    finally:
+        db.close()
+    data = result.as_dict()
+
+    def render() -> None:
+        head = data["head"]
+        console.print(
+            f"checked {data['checked']} event(s); chain head {head['position']}:{head['hash']}"
+            + (f"; {data['unchained']} newer event(s) not chained yet" if data["unchained"] else "")
+        )
+        if result.ok:
+            console.print("[green]the log is as it was chained[/green]")
+        else:
+            problem = data["problem"]
+            console.print(f"[bold red]{problem['kind']}[/bold red] {escape(problem['message'])}")
+
+    emit(data, as_json, render)
+    return 0 if result.ok else EXIT_REFUSED
 
 
 @audit.command("export")

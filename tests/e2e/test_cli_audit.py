@@ -145,3 +145,26 @@ def test_a_malformed_export_is_refused_naming_the_line(
     assert result.code == 1
     assert result.error["code"] == "invalid_input"
     assert result.error["message"].startswith("line 3:")
+
+
+def test_digest_then_verify_catches_an_event_altered_with_plain_sql(
+    history: tuple[Audit, World, datetime],
+) -> None:
+    audit, _, _ = history
+    kept = audit.json("audit", "digest")
+    assert kept["digest"] == f"{kept['position']}:{kept['hash']}"
+    clean = audit.json("audit", "verify", "--digest", kept["digest"])
+    assert clean["ok"] is True
+    assert clean["checked"] == kept["position"]
+    with sqlite3.connect(audit.database) as db:
+        db.execute("UPDATE stored_events SET state = CAST(state || ' ' AS BLOB) WHERE rowid = 7")
+    result = audit("audit", "verify", "--digest", kept["digest"], "--json")
+    assert result.code == 1
+    problem = result.json["problem"]
+    assert (problem["kind"], problem["position"]) == ("altered", 7)
+    shown = audit("audit", "verify")
+    assert shown.code == 1
+    assert "position 7" in shown.out
+    refused = audit("audit", "verify", "--digest", "12", "--json")
+    assert refused.code == 1
+    assert refused.error["code"] == "invalid_input"
