@@ -181,3 +181,26 @@ def test_after_hours_of_downtime_the_missed_facts_are_recorded_late_in_due_order
     assert [e.expires_at for e in purchased] == sorted(e.expires_at for e in purchased)  # due order
     assert all(e.late for e in purchased)
     assert all(e.recorded_at - e.expires_at > timedelta(hours=1) for e in purchased)
+
+
+def test_sigterm_during_a_long_catch_up_stops_after_the_batch_in_flight(
+    pg_settings: DatabaseSettings, app: SupportLedger
+) -> None:
+    """SIGTERM while hundreds of missed facts are being recorded: the process exits promptly
+    and cleanly, and a scheduler started afterwards records the rest, each fact once."""
+    contracts = lots_expiring(
+        app, datetime.now(UTC) - timedelta(hours=1), 600, timedelta(milliseconds=10)
+    )
+    first = start(pg_settings, "--batch-size", "5")  # many small batches: a long catch-up
+    try:
+        wait_until(lambda: len(expiries(app, contracts)) >= 1)
+        first.send_signal(signal.SIGTERM)
+        first.wait(timeout=20)  # no deadlock between the timer's shutdown and the tick
+        assert first.returncode == 0
+        recorded_by_first = len(expiries(app, contracts))
+        second = start(pg_settings)
+        wait_until(lambda: len(expiries(app, contracts)) == 600, timeout=120)
+    finally:
+        stop([first, second] if "second" in locals() else [first])
+    assert recorded_by_first < 600  # it stopped partway through
+    assert set(expiries(app, contracts).values()) == {1}

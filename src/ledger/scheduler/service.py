@@ -302,8 +302,11 @@ def run_scheduler(scheduler: Scheduler, *, heartbeat: float = 1.0) -> None:
         job_defaults={"coalesce": True, "max_instances": 1, "misfire_grace_time": None},
     )
     planned: list[datetime | None] = [None]
+    busy = threading.Lock()  # held by the tick in flight (and its planning)
 
     def plan() -> None:
+        if scheduler.stop.is_set():
+            return
         try:
             due = scheduler.next_due()
         except Exception:
@@ -317,18 +320,18 @@ def run_scheduler(scheduler: Scheduler, *, heartbeat: float = 1.0) -> None:
         )
 
     def tick() -> None:
-        try:
-            scheduler.tick()
-        except Exception:
-            log.exception("scheduler_tick_failed")
-        planned[0] = None
-        plan()
-
-    def beat() -> None:
-        tick()
+        with busy:
+            if scheduler.stop.is_set():
+                return
+            try:
+                scheduler.tick()
+            except Exception:
+                log.exception("scheduler_tick_failed")
+            planned[0] = None
+            plan()
 
     timer.add_job(
-        beat, IntervalTrigger(seconds=heartbeat), id="heartbeat", next_run_time=datetime.now(UTC)
+        tick, IntervalTrigger(seconds=heartbeat), id="heartbeat", next_run_time=datetime.now(UTC)
     )
     timer.start()
     log.info("scheduler_started", owner=scheduler.owner)
@@ -336,8 +339,12 @@ def run_scheduler(scheduler: Scheduler, *, heartbeat: float = 1.0) -> None:
         while not scheduler.stop.wait(0.5):
             pass
     finally:
-        timer.shutdown(wait=True)  # the tick in flight finishes
-        scheduler.close()
+        # Not shutdown(wait=True): it holds APScheduler's job-store lock while it waits for the
+        # running job, and that job's planning needs the lock (a deadlock). Stop the timer,
+        # then wait for the tick in flight ourselves.
+        timer.shutdown(wait=False)
+        with busy:
+            scheduler.close()
         log.info("scheduler_stopped", owner=scheduler.owner)
 
 
