@@ -21,7 +21,7 @@ from eventsourcing.application import AggregateNotFoundError, Application, Proce
 from eventsourcing.persistence import IntegrityError
 
 from ledger.calendars import contract_calendar, holiday_source
-from ledger.domain.base import email_address, instant
+from ledger.domain.base import clean_text, email_address, instant
 from ledger.domain.contract import Contract
 from ledger.domain.credit_account import (
     POINTS,
@@ -731,7 +731,7 @@ class SupportLedger(Application[UUID]):
         platform_name = str(platform).strip().lower()
         if not platform_name:
             raise InvalidInputError("platform: name the platform, e.g. windows or linux")
-        external_key = str(key).strip() if key is not None else uuid4().hex
+        external_key = clean_text(key, "key") if key is not None else f"t-{uuid4().hex}"
         if not external_key or len(external_key) > 200:
             raise InvalidInputError("key: between 1 and 200 characters")
         ticket_id = Ticket.create_id(external_key)
@@ -863,6 +863,8 @@ class SupportLedger(Application[UUID]):
         return result
 
     def _thresholds(self, ticket: Ticket) -> Sequence[Decimal]:
+        if ticket.status == "declined":  # the ticket's own command refuses, with its reason
+            return ()
         return load_terms(ticket.terms_version).warning_thresholds
 
     def record_first_response(self, reference: str | UUID, *, at: datetime) -> str:
@@ -900,6 +902,7 @@ class SupportLedger(Application[UUID]):
         level = parse_severity(severity)
 
         def command(ticket: Ticket, contract: Contract) -> None:
+            ticket.require_opened("change the severity")
             ticket.change_severity(
                 severity=level,
                 tier_terms=load_terms(ticket.terms_version).tier(ticket.tier),

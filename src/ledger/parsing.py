@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal, InvalidOperation
 
+from ledger.domain.base import within_years
 from ledger.domain.errors import (
     InvalidAmountError,
     InvalidDurationError,
@@ -26,15 +27,19 @@ def parse_instant(text: str, name: str = "instant") -> datetime:
         raise NaiveDatetimeError(
             f"{name}: {text!r} has no UTC offset; add one, e.g. {example}Z or {example}+01:00"
         )
-    return value.astimezone(UTC)
+    value = value.astimezone(UTC)
+    within_years(value.year, name, str(text).strip())
+    return value
 
 
 def parse_date(text: str, name: str = "date") -> date:
     """A calendar date from ISO text `YYYY-MM-DD`."""
     try:
-        return date.fromisoformat(str(text).strip())
+        value = date.fromisoformat(str(text).strip())
     except ValueError:
         raise InvalidInputError(f"{name}: {text!r} is not a date like 2025-03-01") from None
+    within_years(value.year, name, value.isoformat())
+    return value
 
 
 def parse_decimal(text: str | int | Decimal, name: str, *, positive: bool = False) -> Decimal:

@@ -3,16 +3,23 @@
 from __future__ import annotations
 
 import re
+import unicodedata
 from datetime import UTC, datetime, timedelta
 from decimal import ROUND_HALF_UP, Decimal
 from uuid import UUID, uuid5
 
 from ledger.domain.calendar import require_aware
-from ledger.domain.errors import InvalidAmountError, InvalidEmailError, OutOfOrderError
+from ledger.domain.errors import (
+    InvalidAmountError,
+    InvalidEmailError,
+    InvalidInputError,
+    OutOfOrderError,
+)
 
 # Deterministic ids are uuid5 in this namespace; it never changes.
 NAMESPACE = UUID("7d0c52a4-3c47-5a0e-9d5e-4c1b0e3c2a10")
 CENT = Decimal("0.01")
+MAX_AMOUNT = Decimal(1_000_000_000_000)  # points and money: a trillion is a typing mistake
 _EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 
 
@@ -21,9 +28,30 @@ def deterministic_id(kind: str, key: str) -> UUID:
     return uuid5(NAMESPACE, f"{kind}:{key}")
 
 
+FIRST_YEAR, LAST_YEAR = 1970, 2999  # instants outside are typing mistakes, not business
+
+
 def instant(value: datetime, name: str = "at") -> datetime:
-    """An aware instant in UTC; naive datetimes are refused."""
-    return require_aware(value, name).astimezone(UTC)
+    """An aware instant in UTC; naive datetimes and years outside 1970-2999 are refused."""
+    value = require_aware(value, name).astimezone(UTC)
+    within_years(value.year, name, value.isoformat())
+    return value
+
+
+def within_years(year: int, name: str, shown: str) -> None:
+    """Refuse a year outside 1970-2999 (the arithmetic of terms and deadlines needs room)."""
+    if not FIRST_YEAR <= year <= LAST_YEAR:
+        raise InvalidInputError(f"{name}: {shown} is outside the years {FIRST_YEAR}-{LAST_YEAR}")
+
+
+def clean_text(value: object, name: str, *, limit: int = 1000) -> str:
+    """Text a person typed, stripped: no control characters, at most `limit` characters."""
+    text = str(value).strip()
+    if any(unicodedata.category(c) in {"Cc", "Cs"} for c in text):
+        raise InvalidInputError(f"{name}: control characters are not allowed")
+    if len(text) > limit:
+        raise InvalidInputError(f"{name}: at most {limit} characters")
+    return text
 
 
 def money(value: Decimal) -> Decimal:
@@ -50,6 +78,8 @@ def positive_points(value: Decimal, name: str = "points") -> Decimal:
         raise InvalidAmountError(f"{name} must be greater than zero, got {value}")
     if value != value.quantize(CENT):
         raise InvalidAmountError(f"{name} can have at most two decimal places, got {value}")
+    if value > MAX_AMOUNT:
+        raise InvalidAmountError(f"{name} can be at most {MAX_AMOUNT:,}, got {value}")
     return value.quantize(CENT)
 
 
@@ -61,6 +91,8 @@ def non_negative_money(value: Decimal, name: str) -> Decimal:
         raise InvalidAmountError(f"{name} must not be negative, got {value}")
     if value != value.quantize(CENT):
         raise InvalidAmountError(f"{name} can have at most two decimal places, got {value}")
+    if value > MAX_AMOUNT:
+        raise InvalidAmountError(f"{name} can be at most {MAX_AMOUNT:,}, got {value}")
     return value.quantize(CENT)
 
 

@@ -15,6 +15,7 @@ from uuid import UUID, uuid4
 from eventsourcing.domain import Aggregate
 
 from ledger.domain.base import (
+    clean_text,
     deterministic_id,
     email_address,
     instant,
@@ -23,6 +24,7 @@ from ledger.domain.base import (
     non_negative_money,
     not_before,
     points,
+    within_years,
 )
 from ledger.domain.calendar import load_zone, require_aware
 from ledger.domain.errors import (
@@ -46,6 +48,7 @@ if TYPE_CHECKING:
     from ledger.domain.terms import Terms, Tier, TierTerms
 
 SHARE_PLACES = Decimal("0.000001")
+MAX_LICENSES = 100_000
 
 
 def one_year_later(day: date) -> date:
@@ -396,7 +399,7 @@ class Contract(Aggregate):
         contract_id: UUID | None = None,
     ) -> Contract:
         """Sign an agreement whose first term starts on `start` (local midnight)."""
-        name = str(customer).strip()
+        name = clean_text(customer, "customer")
         if not name:
             raise InvalidInputError("customer: a name is required")
         if len(name) > 200:
@@ -416,6 +419,9 @@ class Contract(Aggregate):
         region = "" if region.lower() in {"", "none"} else region.upper()
         if not isinstance(start, date) or isinstance(start, datetime):
             raise InvalidInputError(f"start: expected a date, got {start!r}")
+        within_years(start.year, "start", start.isoformat())
+        if licenses > MAX_LICENSES:
+            raise InvalidAmountError(f"licenses: at most {MAX_LICENSES}, got {licenses}")
         share = tier_terms.annual_fee_share
         return cls._create(
             cls.Signed,
@@ -510,6 +516,8 @@ class Contract(Aggregate):
         count = self.licenses if licenses is None else licenses
         if isinstance(count, bool) or not isinstance(count, int) or count < 1:
             raise InvalidAmountError(f"licenses: at least one developer license, got {licenses!r}")
+        if count > MAX_LICENSES:
+            raise InvalidAmountError(f"licenses: at most {MAX_LICENSES}, got {count}")
         price = (
             self.list_price if list_price is None else non_negative_money(list_price, "list price")
         )
@@ -561,7 +569,7 @@ class Contract(Aggregate):
             raise ContractStateError(
                 f"the agreement was already terminated at {self.terminated_at.isoformat()}"  # type: ignore[union-attr]
             )
-        text = str(reason).strip()
+        text = clean_text(reason, "reason")
         if not text:
             raise InvalidInputError("reason: say why the agreement is terminated")
         self.trigger_event(self.Terminated, reason=text, terminated_at=when)
@@ -727,7 +735,7 @@ class Contract(Aggregate):
             raise NotIncludedInTierError(
                 "a downgrade is scheduled to a tier without a technical account representative"
             )
-        text = str(name).strip()
+        text = clean_text(name, "name")
         if not text:
             raise InvalidInputError("name: the representative's name is required")
         if self.representative == text:

@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING, Any
 from eventsourcing.domain import Aggregate
 
 from ledger.domain.base import (
+    clean_text,
     deterministic_id,
     instant,
     later,
@@ -52,7 +53,7 @@ MAX_KEY_LENGTH = 200
 
 def idempotency_key(value: str | None, what: str = "key") -> str:
     """A non-empty idempotency key of at most 200 characters, stripped."""
-    text = "" if value is None else str(value).strip()
+    text = "" if value is None else clean_text(value, what)
     if not text:
         raise InvalidInputError(f"{what}: an idempotency key is required")
     if len(text) > MAX_KEY_LENGTH:
@@ -62,7 +63,7 @@ def idempotency_key(value: str | None, what: str = "key") -> str:
 
 def activity_text(value: str) -> str:
     """What points were used for; required."""
-    text = str(value).strip()
+    text = clean_text(value, "activity")
     if not text:
         raise InvalidInputError("activity: say what the points were used for")
     return text
@@ -587,7 +588,7 @@ class CreditAccount(Aggregate):
     ) -> tuple[dict[str, Any], bool]:
         """Hold one online training session. Returns (the session, whether recorded now)."""
         key = idempotency_key(key)
-        subject = str(topic).strip() or "training"
+        subject = clean_text(topic, "topic") or "training"
         existing = self.trainings.get(key)
         if existing is not None:
             if (existing["topic"], existing["minutes"]) == (subject, minutes):
@@ -837,7 +838,7 @@ class CreditConsumption(Aggregate):
         A repeated reversal with the same points and reason returns the first and records
         nothing. Returns (the reversal with its returns, whether it was recorded now).
         """
-        why = str(reason).strip()
+        why = clean_text(reason, "reason")
         if not why:
             raise InvalidInputError("reason: say why the consumption is reversed")
         amount = self.left if points is None else positive_points(points)

@@ -13,8 +13,9 @@ from typing import TYPE_CHECKING, Any
 
 from eventsourcing.domain import Aggregate
 
-from ledger.domain.base import deterministic_id, instant
+from ledger.domain.base import clean_text, deterministic_id, instant
 from ledger.domain.errors import (
+    InvalidInputError,
     InvalidVersionError,
     ReleaseExistsError,
     UnknownReleaseError,
@@ -155,9 +156,9 @@ class ReleaseCatalog(Aggregate):
                 f"version {parsed.text} cannot be withdrawn before it was published "
                 f"({release['published_at'].isoformat()})"
             )
-        reason_text = str(reason).strip()
+        reason_text = clean_text(reason, "reason")
         if not reason_text:
-            raise InvalidVersionError("give a reason for withdrawing a release")
+            raise InvalidInputError("reason: give a reason for withdrawing a release")
         self.trigger_event(
             self.ReleaseWithdrawn, version=parsed.text, reason=reason_text, withdrawn_at=when
         )

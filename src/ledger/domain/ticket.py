@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 from eventsourcing.domain import Aggregate
 
-from ledger.domain.base import deterministic_id, email_address, instant, later
+from ledger.domain.base import clean_text, deterministic_id, email_address, instant, later
 from ledger.domain.errors import (
     InvalidInputError,
     NotIncludedInTierError,
@@ -459,7 +459,7 @@ class Ticket(Aggregate):
         thresholds: Sequence[Decimal],
     ) -> None:
         """Change the severity: same start, the new severity's target, a new deadline."""
-        self._require_opened("change the severity")
+        self.require_opened("change the severity")
         when = instant(at)
         if self.status == CLOSED:
             raise TicketStateError("a closed ticket takes no further changes")
@@ -525,7 +525,7 @@ class Ticket(Aggregate):
         If a breach was recorded but the response came by the deadline (entered late), the
         breach is waived in the same step, so exactly one outcome holds.
         """
-        self._require_opened("record a response")
+        self.require_opened("record a response")
         if self.responded_at is not None:
             raise TicketStateError(
                 f"the first response was already recorded at {self.responded_at.isoformat()}"
@@ -597,12 +597,12 @@ class Ticket(Aggregate):
 
         A waiver is a correction, so it is accepted on a closed ticket too.
         """
-        self._require_opened("waive a breach")
+        self.require_opened("waive a breach")
         if not (self.breach_recorded or self.outcome == "breached"):
             raise TicketStateError("the ticket has no breach to waive")
         if self.breach_waived:
             raise TicketStateError("the breach was already waived")
-        why, who = str(reason).strip(), str(actor).strip()
+        why, who = clean_text(reason, "reason"), clean_text(actor, "actor", limit=200)
         if not why or not who:
             raise InvalidInputError("a waiver needs a reason and an actor")
         when = instant(at)
@@ -650,7 +650,7 @@ class Ticket(Aggregate):
 
         Returns the SLA outcome when the resolution stopped the clock.
         """
-        self._require_opened("resolve")
+        self.require_opened("resolve")
         if self.status not in (OPEN, ON_HOLD):
             raise TicketStateError(
                 f"only an open ticket can be resolved; this one is {self.status}"
@@ -664,7 +664,7 @@ class Ticket(Aggregate):
 
     def reopen(self, *, at: datetime) -> None:
         """Reopen a resolved request."""
-        self._require_opened("reopen")
+        self.require_opened("reopen")
         if self.status != RESOLVED:
             raise TicketStateError(
                 f"only a resolved ticket can be reopened; this one is {self.status}"
@@ -673,7 +673,7 @@ class Ticket(Aggregate):
 
     def close(self, *, at: datetime) -> None:
         """Close a resolved request."""
-        self._require_opened("close")
+        self.require_opened("close")
         if self.status != RESOLVED:
             raise TicketStateError(
                 f"only a resolved ticket can be closed; this one is {self.status}"
@@ -713,12 +713,13 @@ class Ticket(Aggregate):
     def _reached(self) -> list[Decimal]:
         return [w["share"] for w in self.warnings if w["reached"]]
 
-    def _require_opened(self, what: str) -> None:
+    def require_opened(self, what: str) -> None:
+        """Refuse `what` on a declined request (TicketDeclinedError, naming why)."""
         if self.status == DECLINED:
             raise TicketDeclinedError(f"cannot {what}: the request was declined ({self.reason})")
 
     def _clock_command(self, at: datetime, what: str) -> datetime:
-        self._require_opened(what)
+        self.require_opened(what)
         if self.responded_at is not None:
             raise TicketStateError(
                 f"cannot {what}: the response clock stopped at {self.responded_at.isoformat()}"
@@ -732,7 +733,7 @@ class Ticket(Aggregate):
         return when
 
     def _lifecycle(self, at: datetime, what: str) -> datetime:
-        self._require_opened(what)
+        self.require_opened(what)
         if self.status == CLOSED:
             raise TicketStateError(f"cannot {what}: the ticket is closed")
         when = instant(at)
