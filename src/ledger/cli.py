@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import csv
 import io
-import json
 import signal
 import sys
 import threading
@@ -91,11 +90,13 @@ from ledger.render import (
     render_deadline,
     render_terms,
 )
+from ledger.reports import STATEMENT_FIGURES, caught_up, csv_value, statement_row
 from ledger.scheduler.clock import FakeClock
 from ledger.scheduler.service import Scheduler, run_scheduler
-from ledger.serialize import dumps, jsonable
+from ledger.serialize import dumps
 from ledger.settings import Settings
 from ledger.terms import DEFAULT_VERSION, available_versions, load_terms, terms_as_dict
+from ledger.web.commands import serve, tokens
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Sequence
@@ -155,20 +156,6 @@ def emit_rows(
     console.print(table)
     if not rows:
         console.print("(none)")
-
-
-def csv_value(value: Any) -> str:
-    """A value for CSV: instants in UTC with Z, decimals exact, nothing for None."""
-    if value is None:
-        return ""
-    data = jsonable(value)
-    return (
-        data
-        if isinstance(data, str)
-        else json.dumps(data)
-        if isinstance(data, list | dict)
-        else str(data)
-    )
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
@@ -1404,21 +1391,11 @@ def projections_verify(*, name: str, wait: float, as_json: bool) -> int:
 
 
 def read_model(name: str, catch_up: bool) -> tuple[ViewDatabase, int, int]:
-    """The read model's database, its position and the head of the log.
-
-    With `catch_up` the projection first takes in every event recorded so far, unless a runner
-    owns it (then the runner keeps it current and the report reads it as it stands).
-    """
+    """The read model's database, its position and the head of the log (see
+    `ledger.reports.caught_up`)."""
     settings = Settings.from_env().database
-    app = ledger_app()
-    if catch_up:
-        outcome = run_projections(settings, app, projections_named([name]), once=True)[0]
-        if outcome.status == "failed":
-            raise ProjectionFailedError(
-                f"projection {name} stopped at position {outcome.position}: {outcome.error}"
-            )
-    row = next(s for s in status(settings, app, projections_named([name])))
-    return ViewDatabase(settings), row.position, row.head
+    position, head = caught_up(settings, ledger_app(), name, catch_up=catch_up)
+    return ViewDatabase(settings), position, head
 
 
 def report_position(name: str, position: int, head: int) -> str:
@@ -1589,15 +1566,6 @@ def report_breach_stats(
     )  # fmt: skip
 
 
-STATEMENT_FIGURES = (
-    "opening",
-    "granted",
-    "purchased",
-    "consumed",
-    "reversed",
-    "expired",
-    "closing",
-)
 STATEMENT_COLUMNS = [
     ("customer", "customer"), ("contract_id", "contract"), ("currency", "currency"),
     ("start", "from"), ("end", "until"),
@@ -1605,15 +1573,6 @@ STATEMENT_COLUMNS = [
     *[(f"sessions_{f}", f"sessions {f}") for f in STATEMENT_FIGURES],
     ("fees_total", "fees"),
 ]  # fmt: skip
-
-
-def statement_row(statement: dict[str, Any]) -> dict[str, Any]:
-    """A statement as one flat row: the figures of each unit side by side, and the fees."""
-    row = {key: statement[key] for key in ("customer", "contract_id", "currency", "start", "end")}
-    for unit in ("points", "sessions"):
-        row.update({f"{unit}_{f}": statement[unit][f] for f in STATEMENT_FIGURES})
-    row["fees_total"] = statement["fees_total"]
-    return row
 
 
 def render_statements(statements: list[dict[str, Any]], title: str) -> None:
@@ -2072,6 +2031,10 @@ def demo(database: str) -> None:
     from ledger.demo import run_demo  # noqa: PLC0415 - the demo is only loaded when asked for
 
     run_demo(database, console)
+
+
+cli.add_command(serve)
+cli.add_command(tokens)
 
 
 # -- entry point ---------------------------------------------------------------------------

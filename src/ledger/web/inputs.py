@@ -1,0 +1,188 @@
+"""Values of requests, read with the CLI's parsers so that the errors say the same things.
+
+Instants are ISO 8601 with an offset (`2025-03-03T09:00:00+01:00` or `...Z`), as for `--at`;
+the API takes them between 1970 and 2999 (later ones would carry terms and deadlines past
+what dates can hold). Amounts are exact decimals. An omitted `at` is now, read once per
+request.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime, timedelta
+from decimal import Decimal
+from typing import Annotated, Any
+
+from fastapi import Header, Query
+from pydantic import BaseModel, ConfigDict, Field
+
+from ledger.domain.contract import local_midnight
+from ledger.domain.errors import InvalidInputError
+from ledger.parsing import parse_date, parse_decimal, parse_instant
+from ledger.web.errors import NO_CONTROL_CHARACTERS, NO_NUL, IdempotencyKeyRequiredError
+
+EARLIEST = datetime(1970, 1, 1, tzinfo=UTC)
+LATEST = datetime(3000, 1, 1, tzinfo=UTC)
+MAX_KEY_LENGTH = 200
+
+# -- field types of request bodies and query parameters --------------------------------------
+
+InstantText = Annotated[
+    str,
+    Field(
+        max_length=64,
+        pattern=NO_CONTROL_CHARACTERS,
+        json_schema_extra={"format": "date-time"},
+        description="ISO 8601 instant with a UTC offset, e.g. 2025-03-03T09:00:00+01:00.",
+        examples=["2025-03-03T09:00:00+01:00"],
+    ),
+]
+DateText = Annotated[
+    str,
+    Field(
+        max_length=32,
+        pattern=NO_CONTROL_CHARACTERS,
+        json_schema_extra={"format": "date"},
+        description="A calendar date, YYYY-MM-DD.",
+        examples=["2025-01-01"],
+    ),
+]
+Line = Annotated[str, Field(max_length=200, pattern=NO_CONTROL_CHARACTERS)]
+Name = Annotated[str, Field(max_length=200, pattern=NO_CONTROL_CHARACTERS)]
+Text = Annotated[str, Field(max_length=2000, pattern=NO_NUL)]
+Email = Annotated[
+    str, Field(max_length=254, pattern=NO_CONTROL_CHARACTERS, examples=["ops@acme.example"])
+]
+Key = Annotated[
+    str,
+    Field(
+        min_length=1,
+        max_length=MAX_KEY_LENGTH,
+        pattern=NO_CONTROL_CHARACTERS,
+        description="The idempotency key (the same as the Idempotency-Key header).",
+    ),
+]
+IdempotencyHeader = Annotated[
+    str | None,
+    Header(
+        alias="Idempotency-Key",
+        min_length=1,
+        max_length=MAX_KEY_LENGTH,
+        pattern=r"^[\x20-\x7E]*$",
+        description="Makes a retry safe: the same key and request return the first answer "
+        "and record nothing (200, `Idempotent-Replayed: true`); the same key with another "
+        "request is 409 `idempotency_conflict`. It is the domain's own key (the body's `key`).",
+    ),
+]
+# At most 15 digits: amounts stay far inside what the read models' integer hundredths hold.
+Amount = Annotated[
+    Decimal,
+    Field(
+        max_digits=15,
+        description='An exact decimal, as a string (`"12.5"`) or a JSON number.',
+        examples=["12.5"],
+    ),
+]
+
+
+class Body(BaseModel):
+    """A request body: unknown fields are refused (a typo is not silently ignored)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+
+class Command(Body):
+    """A command's body: `at` records the fact at another instant (back-office entry)."""
+
+    at: InstantText | None = Field(
+        default=None,
+        description="When the fact happened (default: now). ISO 8601 with a UTC offset.",
+    )
+
+
+# -- readers -----------------------------------------------------------------------------------
+
+
+def in_range(value: datetime, name: str) -> datetime:
+    """An instant the API takes: from 1970 to the end of 2999."""
+    if not EARLIEST <= value < LATEST:
+        raise InvalidInputError(f"{name}: {value.isoformat()} is outside 1970 to 2999")
+    return value
+
+
+def instant(text: str, name: str) -> datetime:
+    """An instant given as ISO 8601 text with an offset, in UTC."""
+    return in_range(parse_instant(text, name), name)
+
+
+def optional_instant(text: str | None, name: str) -> datetime | None:
+    """An instant, or None when not given."""
+    return None if text is None else instant(text, name)
+
+
+def at_or_now(text: str | None, now: datetime, name: str = "at") -> datetime:
+    """The instant given, or now."""
+    return now if text is None else instant(text, name)
+
+
+def day(text: str, name: str) -> date:
+    """A calendar date, YYYY-MM-DD, from 1970 to 2999."""
+    value = parse_date(text, name)
+    if not EARLIEST.date() <= value < LATEST.date():
+        raise InvalidInputError(f"{name}: {value.isoformat()} is outside 1970 to 2999")
+    return value
+
+
+def amount(value: Decimal, name: str, *, positive: bool = False) -> Decimal:
+    """An exact amount; `positive` refuses zero and negatives, else only negatives."""
+    return parse_decimal(value, name, positive=positive)
+
+
+def expiry(text: str, timezone: str, name: str = "expires") -> datetime:
+    """A date (valid through that day, in the contract's timezone) or an instant."""
+    value = text.strip()
+    if "T" in value or " " in value:
+        return instant(value, name)
+    return local_midnight(day(value, name) + timedelta(days=1), timezone)
+
+
+def idempotency(header: str | None, body_key: str | None, *, required: bool) -> str | None:
+    """The idempotency key of a request: the body's `key` or the Idempotency-Key header.
+
+    Both may be given when they are the same; a request that records money or points
+    (`required`) must give one.
+    """
+    header_key = header.strip() if header is not None else None
+    given = body_key.strip() if body_key is not None else None
+    if header is not None and not header_key:
+        raise InvalidInputError("Idempotency-Key: must not be empty")
+    if body_key is not None and not given:
+        raise InvalidInputError("key: must not be empty")
+    if header_key and given and header_key != given:
+        raise InvalidInputError(
+            "key and Idempotency-Key differ; give one of them, or the same in both"
+        )
+    key = given or header_key
+    if key is None and required:
+        raise IdempotencyKeyRequiredError(
+            "Idempotency-Key: required here (or `key` in the body), so that a retry "
+            "records nothing twice"
+        )
+    return key
+
+
+# -- query parameters -----------------------------------------------------------------------
+
+
+def instant_query(description: str) -> Any:
+    """A query parameter holding an instant."""
+    return Query(
+        description=f"{description} ISO 8601 with a UTC offset.",
+        max_length=64,
+        pattern=NO_CONTROL_CHARACTERS,
+        json_schema_extra={"format": "date-time"},
+    )
+
+
+def line_query(description: str) -> Any:
+    """A query parameter holding one line of text."""
+    return Query(description=description, max_length=200, pattern=NO_CONTROL_CHARACTERS)

@@ -1,0 +1,65 @@
+"""The terms and response deadlines (`ledger terms show`, `ledger sla deadline` without a
+calendar file: the contract calendar of the terms)."""
+
+from typing import Annotated, Any
+
+from fastapi.responses import JSONResponse
+
+from ledger.calendars import default_calendar
+from ledger.domain.sla import compute_deadline
+from ledger.domain.terms import Tier, parse_severity
+from ledger.render import deadline_data
+from ledger.terms import DEFAULT_VERSION, load_terms, terms_as_dict
+from ledger.web.auth import EVERYONE, require
+from ledger.web.inputs import instant, line_query
+from ledger.web.routing import answer, api_router, documented
+from ledger.web.schemas import Deadline
+
+router = api_router("terms")
+
+TermsVersion = Annotated[str, line_query("Terms version.")]
+
+
+@router.get(
+    "/terms",
+    dependencies=[require(*EVERYONE)],
+    responses=documented(dict[str, Any], "Every figure of the terms, decimals exact"),
+    summary="The terms",
+)
+def show_terms(version: TermsVersion = DEFAULT_VERSION) -> JSONResponse:
+    """The published support terms, as the ledger reads them."""
+    return answer(terms_as_dict(load_terms(version)))
+
+
+@router.get(
+    "/sla/deadline",
+    dependencies=[require(*EVERYONE)],
+    responses=documented(Deadline, "The deadline and how it was counted"),
+    summary="A response deadline",
+)
+def deadline(
+    tier: Annotated[str, line_query("premium, advanced or basic.")],
+    severity: Annotated[str, line_query("1, 2 or 3.")],
+    received: Annotated[str, line_query("ISO 8601 instant the request was received.")],
+    terms_version: TermsVersion = DEFAULT_VERSION,
+) -> JSONResponse:
+    """When a response is due under the contract calendar of the terms, and why: the windows
+    counted and the holidays skipped."""
+    loaded = load_terms(terms_version)
+    tier_terms = loaded.tier(Tier.parse(tier))
+    level = parse_severity(severity)
+    received_at = instant(received, "received")
+    cal = default_calendar(loaded, tier_terms)
+    target = tier_terms.response_target(level)
+    found = compute_deadline(cal, received_at, target, loaded.warning_thresholds)
+    explanation = cal.explain(received_at, target)
+    return answer(
+        deadline_data(
+            loaded,
+            tier=tier_terms.tier,
+            level=level,
+            deadline=found,
+            explanation=explanation,
+            cal=cal,
+        )
+    )

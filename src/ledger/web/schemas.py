@@ -1,0 +1,498 @@
+"""The shapes of the API: request bodies (validated) and answers (documented).
+
+Bodies refuse unknown fields and hold text without control characters. Answers are the
+presenters' plain data (`ledger.presenters`, the same as the CLI's `--json`); the models below
+document them in the OpenAPI document, where they allow keys beyond those listed.
+"""
+
+from datetime import datetime
+from typing import Annotated, Any
+from uuid import UUID
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from ledger.web.inputs import (
+    Amount,
+    Body,
+    Command,
+    DateText,
+    Email,
+    InstantText,
+    Key,
+    Line,
+    Name,
+    Text,
+)
+
+# -- requests ------------------------------------------------------------------------------------
+
+
+class PublishRelease(Command):
+    """Publish a release."""
+
+    version: Line = Field(description="MAJOR.MINOR.PATCH with an optional -TAG.")
+    beta: bool = Field(default=False, description="A beta / pre-GA release (a -TAG implies it).")
+
+
+class WithdrawRelease(Command):
+    """Withdraw a release."""
+
+    reason: Text = Field(description="Why the release is withdrawn.")
+
+
+class SignContract(Command):
+    """Sign a maintenance agreement."""
+
+    customer: Name = Field(description="The customer's name.")
+    tier: Line = Field(description="premium, advanced or basic (any case).")
+    licenses: int = Field(ge=1, le=100_000, description="Developer licenses.")
+    list_price: Amount = Field(description="List price in the contract's currency.")
+    start: DateText = Field(description="First day of the first term (YYYY-MM-DD).")
+    license_kind: Line = Field(default="commercial", description="commercial or educational.")
+    timezone: Line | None = Field(default=None, description="IANA timezone (default: terms).")
+    holiday_region: Line | None = Field(
+        default=None, description="Holiday region, e.g. DE, DE-BW, US-CA; '' for none."
+    )
+    terms_version: Line | None = Field(default=None, description="Default: the current terms.")
+    key: Key | None = Field(
+        default=None,
+        description="External key of the agreement: signing again with it returns the same "
+        "contract. The same as the Idempotency-Key header.",
+    )
+
+
+class RenewContract(Command):
+    """Order the next term (a lapsed agreement is reinstated at 80 % instead)."""
+
+    licenses: int | None = Field(default=None, ge=1, le=100_000)
+    list_price: Amount | None = None
+
+
+class Terminate(Command):
+    """End an agreement."""
+
+    reason: Text = Field(default="terminated", description="Why the agreement ends.")
+
+
+class ChangeTier(Command):
+    """Change the tier: higher at once (pro rata), lower at the next renewal."""
+
+    tier: Line = Field(description="premium, advanced or basic.")
+
+
+class AddContact(Command):
+    """Name a contact."""
+
+    email: Email
+
+
+class AssignRepresentative(Command):
+    """Assign the technical account representative (Premium)."""
+
+    name: Name
+
+
+class Appointment(Command):
+    """An appointment window."""
+
+    starts_at: InstantText
+    ends_at: InstantText
+
+
+class OpenTicket(Command):
+    """A support request, received at `at`."""
+
+    contract_id: UUID
+    reporter: Email = Field(description="Email of the person asking.")
+    version: Line = Field(description="Product version, e.g. 24.2.1.")
+    platform: Line = Field(description="windows, linux, ...")
+    severity: int | None = Field(default=None, description="1, 2 or 3 (default 3).")
+    license_kind: Line | None = Field(
+        default=None, description="License the installation runs under (default: the contract's)."
+    )
+    key: Key | None = Field(
+        default=None,
+        description="External key of the ticket (e.g. the portal's reference), by which it can "
+        "be named. The same as the Idempotency-Key header; without either, a new key is made.",
+    )
+
+
+class ChangeSeverity(Command):
+    """Change a ticket's severity."""
+
+    severity: int = Field(description="1, 2 or 3.")
+
+
+class WaiveBreach(Command):
+    """Waive a breach."""
+
+    reason: Text = Field(description="Why the breach is waived.")
+    actor: Name | None = Field(default=None, description="Who decided (default: the token's name).")
+
+
+class Purchase(Command):
+    """Buy a package of points."""
+
+    points: Amount
+    price: Amount = Field(description="Price paid, in the contract's currency.")
+    expires: Line | None = Field(
+        default=None,
+        description="Last day the points can be used (YYYY-MM-DD, in the contract's timezone) "
+        "or an instant.",
+    )
+    key: Key | None = None
+
+
+class Consume(Command):
+    """Use points for a support activity."""
+
+    points: Amount
+    activity: Text = Field(description="What the points were used for.")
+    ticket: Line | None = Field(default=None, description="The ticket (id or key) it was for.")
+    key: Key | None = None
+
+
+class Reverse(Command):
+    """Return points of a consumption to the lots they came from."""
+
+    key: Key = Field(description="The idempotency key of the consumption to reverse.")
+    reason: Text
+    points: Amount | None = Field(default=None, description="Default: all that is left of it.")
+
+
+class Training(Command):
+    """Hold one 30-minute online training session."""
+
+    topic: Text = ""
+    key: Key | None = None
+
+
+class CreateToken(Body):
+    """A new API token."""
+
+    name: Name = Field(description="Who or what uses it, for people reading the list.")
+    role: Line = Field(description="agent, finance, auditor or admin.")
+    expires_in_days: int = Field(default=90, ge=1, le=3650)
+
+
+# -- answers (documentation) --------------------------------------------------------------------
+
+Dec = Annotated[str, Field(description="An exact decimal.", examples=["12.5"])]
+
+
+class Out(BaseModel):
+    """An answer; keys beyond those listed may come."""
+
+    model_config = ConfigDict(extra="allow")
+
+
+class Release(Out):
+    """A release of the catalog."""
+
+    version: str
+    line: str
+    prerelease: bool
+    published_at: datetime
+    withdrawn_at: datetime | None
+    withdrawal_reason: str | None = None
+
+
+class Catalog(Out):
+    """Every release and the lines supported at the instant asked."""
+
+    supported_lines: list[str]
+    releases: list[Release]
+
+
+class Term(Out):
+    """A term of a contract."""
+
+    number: int
+    kind: str
+    starts_at: datetime
+    ends_at: datetime
+    tier: str
+    licenses: int
+    list_price: Dec
+    terms_version: str
+    fee_share: Dec
+    fee: Dec
+
+
+class Contract(Out):
+    """A contract as of an instant (`ledger contract show --json`)."""
+
+    contract_id: UUID
+    customer: str
+    status: str
+    valid: bool
+    validity: str | None
+    tier: str
+    pending_tier: str | None
+    license_kind: str
+    licenses: int
+    list_price: Dec
+    currency: str
+    timezone: str
+    holiday_region: str | None
+    current_term: int | None
+    terms: list[Term]
+    named_contacts: list[str]
+    representative: str | None
+    appointments: list[dict[str, Any]]
+    open_clocks: int
+    lapses: list[dict[str, Any]]
+    upgrades: list[dict[str, Any]]
+    terminated_at: datetime | None
+    termination_reason: str | None
+    calendar_revision: int
+    version: int
+
+
+class TermResult(Out):
+    """The term a renewal or reinstatement ordered."""
+
+    contract_id: UUID
+    term: Term
+
+
+class Lapse(Out):
+    """A recorded lapse."""
+
+    contract_id: UUID
+    term_number: int
+    late: bool
+
+
+class TierChange(Out):
+    """What a tier change did: `upgraded`, `downgrade_scheduled` or `downgrade_cancelled`."""
+
+    contract_id: UUID
+    outcome: str
+    tier: str
+    pending_tier: str | None
+
+
+class Contacts(Out):
+    """The named contacts after the change."""
+
+    contract_id: UUID
+    named_contacts: list[str]
+
+
+class AppointmentResult(Out):
+    """An appointment booked or cancelled, and the tickets whose deadlines moved."""
+
+    contract_id: UUID
+    action: str
+    recalculated_tickets: list[UUID]
+
+
+class Event(Out):
+    """One recorded event."""
+
+    aggregate_id: UUID
+    version: int
+    recorded_at: datetime
+    type: str
+    data: dict[str, Any]
+
+
+class ContractStep(Out):
+    """An event of a contract and the contract after it."""
+
+    event: Event
+    at: datetime
+    contract: dict[str, Any]
+
+
+class TicketOpening(Out):
+    """The answer to a support request: `open` with its deadline, or `declined` with why."""
+
+    ticket_id: UUID
+    key: str
+    status: str
+    reason: str | None
+    message: str | None
+    details: dict[str, Any]
+    due_at: datetime | None
+    recorded: bool
+
+
+class Ticket(Out):
+    """A ticket and its clock as of an instant (`ledger ticket show --json`).
+
+    A declined request carries `reason`, `message` and `details` instead of the clock.
+    """
+
+    ticket_id: UUID
+    key: str
+    contract_id: UUID
+    customer: str
+    status: str
+    reporter: str
+    severity: int
+    product_version: str
+    platform: str
+    license_kind: str
+    received_at: datetime
+    version: int
+    tier: str | None = None
+    clock: str | None = None
+    due_at: datetime | None = None
+    original_due_at: datetime | None = None
+    business_seconds_left: float | None = None
+    breached: bool | None = None
+    responded_at: datetime | None = None
+    outcome: str | None = None
+    breach_recorded: bool | None = None
+    breach_waived: bool | None = None
+    reason: str | None = None
+    message: str | None = None
+    result: Any = Field(default=None, description="What the command did, when it says.")
+
+
+class TicketStep(Out):
+    """An event of a ticket, the ticket after it and how its deadline was counted."""
+
+    event: Event
+    at: datetime
+    ticket: dict[str, Any]
+    clock: dict[str, Any] | None
+
+
+class Account(Out):
+    """Balances at an instant and every lot."""
+
+    contract_id: UUID
+    customer: str
+    at: datetime
+    points_available: Dec
+    sessions_available: Dec
+    lots: list[dict[str, Any]]
+    terms: list[dict[str, Any]]
+    version: int
+
+
+class PurchaseResult(Out):
+    """The purchased lot."""
+
+    lot_id: str
+    recorded: bool
+    amount: Dec
+    price: Dec | None
+    currency: str | None
+    expires_at: datetime | None
+
+
+class ConsumptionResult(Out):
+    """A consumption and the balance after it."""
+
+    key: str
+    recorded: bool
+    points: Dec
+    activity: str
+    ticket_id: UUID | None
+    draws: list[dict[str, Any]]
+    balance: Dec
+
+
+class ReversalResult(Out):
+    """A reversal and the balance after it."""
+
+    key: str
+    recorded: bool
+    points: Dec
+    reason: str
+    returns: list[dict[str, Any]]
+    balance: Dec
+
+
+class TrainingResult(Out):
+    """A training session held and the sessions left."""
+
+    key: str
+    recorded: bool
+    topic: str
+    minutes: int
+    sessions_left: Dec
+
+
+class Report(Out):
+    """Rows of a read model and the position in the log it had read."""
+
+    projection: str
+    position: int
+    head: int
+    rows: list[dict[str, Any]]
+
+
+class StatementReport(Out):
+    """Credit statements; with `check=true` the figures that differ from the events."""
+
+    projection: str
+    position: int
+    head: int
+    statements: list[dict[str, Any]]
+    differences: list[dict[str, Any]] | None = None
+
+
+class ProjectionStatus(Out):
+    """Where a read model stands."""
+
+    name: str
+    position: int
+    head: int
+    lag: int
+    updated_at: datetime | None
+    owner: str | None
+    error: str | None
+    error_position: int | None
+    error_at: datetime | None
+
+
+class Replay(Out):
+    """A report as it stood at `as_of` (`rows`, or `statements` for credits)."""
+
+    as_of: datetime
+    report: str
+    applied: int
+    last_position: int
+    head: int
+
+
+class Token(Out):
+    """An API token (never its secret)."""
+
+    token_id: str
+    name: str
+    role: str
+    state: str
+    created_at: datetime
+    created_by: str
+    expires_at: datetime
+    revoked_at: datetime | None
+    last_used_at: datetime | None
+
+
+class IssuedToken(Token):
+    """A new token: `token` is the bearer secret, shown this once."""
+
+    token: str
+
+
+class WhoAmI(Out):
+    """The caller's token."""
+
+    token_id: str
+    name: str
+    role: str
+    expires_at: datetime
+
+
+class Deadline(Out):
+    """When a response is due, and why."""
+
+    tier: str
+    severity: int
+    due_at: datetime

@@ -1,0 +1,102 @@
+"""What every request needs: the settings, the one SupportLedger, and read-model connections.
+
+One SupportLedger serves the whole process (built at startup, closed at shutdown). Endpoints
+are plain functions that FastAPI runs in its thread pool, so it is shared between threads;
+it is made for that: its store connections come from a pool (psycopg_pool on PostgreSQL; on
+SQLite the library's own pool, which hands each thread its own connection, lets one writer at
+a time through and keeps the file in WAL mode), its cache of saved and reference copies is
+locked, the retry state of a use case is thread-local, and the library locks the aggregate
+cache's fast-forwarding. Writes by several processes are kept apart by the store (optimistic
+concurrency on versions), so several API workers are fine on PostgreSQL; SQLite has one
+writer at a time for the whole file.
+
+A ViewDatabase (the read models, and the tokens table) is one connection for one thread at a
+time: a request borrows one from a small pool and gives it back when it is done.
+"""
+
+from __future__ import annotations
+
+import threading
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Annotated
+
+from fastapi import Depends, Request
+
+from ledger.projections.db import ViewDatabase
+
+if TYPE_CHECKING:
+    from collections.abc import Iterator
+
+    from ledger.application import SupportLedger
+    from ledger.settings import Settings
+
+KEEP_IDLE = 8
+
+
+class ViewPool:
+    """ViewDatabases lent to one request at a time; up to `keep` idle ones are kept open."""
+
+    def __init__(self, settings: Settings, keep: int = KEEP_IDLE) -> None:
+        self.settings = settings
+        self.keep = keep
+        self._idle: list[ViewDatabase] = []
+        self._lock = threading.Lock()
+        self._closed = False
+
+    @contextmanager
+    def lease(self) -> Iterator[ViewDatabase]:
+        """A ViewDatabase for this thread until the block ends."""
+        with self._lock:
+            db = self._idle.pop() if self._idle else None
+        if db is None:
+            db = ViewDatabase(self.settings.database)
+        try:
+            yield db
+        finally:
+            with self._lock:
+                keep = not self._closed and len(self._idle) < self.keep
+                if keep:
+                    self._idle.append(db)
+            if not keep:
+                db.close()
+
+    def close(self) -> None:
+        """Close every idle connection; connections lent out close when they come back."""
+        with self._lock:
+            self._closed = True
+            idle, self._idle = self._idle, []
+        for db in idle:
+            db.close()
+
+
+@dataclass
+class Services:
+    """The process's settings, application and read-model connections."""
+
+    settings: Settings
+    ledger: SupportLedger
+    views: ViewPool
+    extras: dict[str, object] = field(default_factory=dict)  # for routers added later
+
+    def close(self) -> None:
+        """Close the read-model connections and the application's store connections."""
+        try:
+            self.views.close()
+        finally:
+            self.ledger.close()
+
+
+def now() -> datetime:
+    """The wall clock, read once per request and passed down."""
+    return datetime.now(UTC)
+
+
+async def get_services(request: Request) -> Services:
+    """The services of the application serving this request."""
+    services: Services = request.app.state.services
+    return services
+
+
+Svc = Annotated[Services, Depends(get_services)]
