@@ -183,12 +183,13 @@ def main() -> int:
         catch_up_rate = args.missed / catch_up_seconds
 
         # 1. lag: facts falling due over the spread while a scheduler runs
-        probe = max(args.pending // 50, 100)
+        probe = max(args.pending // 20, 100)
         far = datetime.now(UTC) + timedelta(days=300)
         started = time.perf_counter()
         buy_lots(app, contracts, [far] * probe, "probe")
         rate = probe / (time.perf_counter() - started)
-        lead = (args.pending / rate) * 1.3 + 30
+        # time to record the lots, with room; capped, so a slow probe costs minutes, not hours
+        lead = min((args.pending / rate) * 1.3 + 30, 900)
         first = datetime.now(UTC) + timedelta(seconds=lead)
         step = timedelta(seconds=args.spread / args.pending)
         instants = [first + n * step for n in range(args.pending)]
