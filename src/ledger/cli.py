@@ -1939,7 +1939,7 @@ def scheduler_run(*, heartbeat: float, batch_size: int) -> None:
 def scheduler_tick(*, at_text: str | None, as_json: bool) -> None:
     """Record everything due by now (once), then exit."""
     now = datetime.now(UTC)
-    at = resolve_at(at_text)
+    at = resolve_at(at_text) if at_text else now
     if at > now:
         raise InvalidInputError("--at: facts cannot be recorded before they are due")
     service = Scheduler(ledger_app(), Settings.from_env().database, clock=FakeClock(at))

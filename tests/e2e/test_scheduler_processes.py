@@ -6,6 +6,7 @@ from now at any time of day (business-hour deadlines could not).
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
@@ -203,4 +204,24 @@ def test_sigterm_during_a_long_catch_up_stops_after_the_batch_in_flight(
     finally:
         stop([first, second] if "second" in locals() else [first])
     assert recorded_by_first < 600  # it stopped partway through
+    assert set(expiries(app, contracts).values()) == {1}
+
+
+def test_a_single_tick_without_at_records_what_is_due_now_and_names_it(
+    pg_settings: DatabaseSettings, app: SupportLedger
+) -> None:
+    """`ledger scheduler tick --json` (no --at) records the facts due by now, once, and says so."""
+    contracts = lots_expiring(
+        app, datetime.now(UTC) - timedelta(minutes=30), 3, timedelta(minutes=1)
+    )
+    env = {**os.environ, "LEDGER_DATABASE_URL": url_of(pg_settings), "LEDGER_LOG_LEVEL": "warning"}
+    command = [LEDGER, "scheduler", "tick", "--json"]
+    first = subprocess.run(command, env=env, capture_output=True, text=True, check=False)
+    assert first.returncode == 0, first.stderr
+    recorded = [f for f in json.loads(first.stdout) if f["recorded"]]
+    assert [f["kind"] for f in recorded].count("lot_expiry") == 3
+    assert set(expiries(app, contracts).values()) == {1}
+    again = subprocess.run(command, env=env, capture_output=True, text=True, check=False)
+    assert again.returncode == 0, again.stderr
+    assert not [f for f in json.loads(again.stdout) if f["recorded"]]  # nothing twice
     assert set(expiries(app, contracts).values()) == {1}
