@@ -90,7 +90,9 @@ class Scheduler:
             )
         self.leading = False
         self._deadlines: Worker | None = None
-        self._recorded: set[tuple[str, str, str, datetime]] = set()
+        # Facts found no longer due (their aggregate said so) while the view still lists them:
+        # not tried again until the view drops them. Recorded facts leave the view.
+        self._skipped: set[tuple[str, str, str, datetime]] = set()
         self._tick_lock = threading.Lock()
 
     # -- leadership ----------------------------------------------------------------------------
@@ -186,18 +188,21 @@ class Scheduler:
             self.refresh()
             now = self.clock.now()
             outcomes: list[FactOutcome] = []
+            attempted: set[tuple[str, str, str, datetime]] = set()  # in this tick
             while not self.stop.is_set():
                 due = [
                     d
                     for d in self.view.due(now, limit=self.batch_size * 2)
-                    if _key(d) not in self._recorded
+                    if _key(d) not in attempted and _key(d) not in self._skipped
                 ]
                 if not due:
                     break
                 batch = due[: self.batch_size]
                 results = self.app.record_due([_fact(d) for d in batch], at=now)
                 for deadline, result in zip(batch, results, strict=True):
-                    self._recorded.add(_key(deadline))
+                    attempted.add(_key(deadline))
+                    if not result.recorded:
+                        self._skipped.add(_key(deadline))
                     self._log(result, now)
                 outcomes.extend(results)
                 self.refresh()
@@ -214,14 +219,21 @@ class Scheduler:
                         (recorded, NAME),
                     )
             self._forget_settled()
+            log.debug(
+                "scheduler_ticked",
+                facts=len(outcomes),
+                recorded=recorded,
+                seconds=round((self.clock.now() - now).total_seconds(), 6),
+            )
             return outcomes
 
     def _forget_settled(self) -> None:
-        """Drop remembered facts the view no longer lists (bounded memory)."""
-        if len(self._recorded) < 10_000:
+        """Drop remembered no-ops the view no longer lists (bounded memory; rarely needed:
+        a recorded fact leaves the view, so only facts found no longer due are remembered)."""
+        if len(self._skipped) < 10_000:
             return
         pending = {_key(d) for d in self.view.all()}
-        self._recorded &= pending
+        self._skipped &= pending
 
     def _log(self, outcome: FactOutcome, now: datetime) -> None:
         fact = outcome.fact
