@@ -23,6 +23,7 @@ from ledger import __version__
 from ledger.application import SupportLedger
 from ledger.logs import configure_logging, get_logger
 from ledger.settings import Settings
+from ledger.web import observability, pages
 from ledger.web.errors import install_error_handlers
 from ledger.web.routes import API_ROUTERS
 from ledger.web.routing import API_PREFIX
@@ -39,7 +40,11 @@ log = get_logger("ledger.web")
 MAX_BODY_BYTES = 1_000_000  # a request body larger than this is refused (413)
 
 # Every router of the application, with the prefix it is mounted under.
-ROUTERS: list[tuple[str, APIRouter]] = [(API_PREFIX, router) for router in API_ROUTERS]
+ROUTERS: list[tuple[str, APIRouter]] = [
+    *[(API_PREFIX, router) for router in API_ROUTERS],
+    ("", observability.router),  # /metrics, /healthz, /readyz
+    ("", pages.router),  # /, /signin, /signout, /ops, /finance, /audit, /static
+]
 
 DESCRIPTION = """\
 The ledger of support contracts, tickets and credits, over HTTP: every use case and report of

@@ -1,0 +1,620 @@
+"""Pages for people, rendered on the server (Jinja2, autoescaped; no build step, nothing loaded
+from elsewhere): the breach board, the credit statements, the audit view, and signing in.
+
+- `/ops`: the live breach board. Open response clocks, breached first, then at risk, on
+  track and on hold, each soonest deadline first, with the business time left in the
+  contract's calendar and whether the scheduler has recorded the breach yet. Filters: tier,
+  customer, states. The page fetches the board again every 5 seconds (`/ops/board`, the same
+  HTML the page was drawn with) and puts it in place, so it follows the ledger without being
+  reloaded; without scripts it reloads itself every 30 seconds.
+- `/finance`: the credit statement of every contract for a month (`YYYY-MM`, in each
+  contract's timezone) or a term (N), its CSV (`/finance/statements.csv`), and on request a
+  check of every figure against the events.
+- `/audit`: the hash chain (brought up to date, then verified; optionally against a digest
+  kept elsewhere) and its digest, and the breach board or credit statement as recorded at an
+  instant (`as_of`: rebuilt from the events recorded by then, as `ledger audit replay` does).
+
+Reading a report first brings its view up to date unless a runner keeps it current, as the
+API's reports do. Instants are shown in UTC. Who may open which page, and how a browser signs
+in, is in `ledger.web.sessions`. Every page is sent with a Content-Security-Policy allowing
+only the ledger's own script and stylesheet (`/static/...`), `Cache-Control: no-store`, and
+may not be framed.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from datetime import UTC
+from importlib.resources import files
+from typing import TYPE_CHECKING, Annotated, Any
+from urllib.parse import parse_qs, urlencode
+
+from fastapi import APIRouter, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from fastapi.routing import APIRoute
+from jinja2 import Environment, PackageLoader, StrictUndefined, select_autoescape
+from starlette.concurrency import run_in_threadpool
+
+from ledger.audit.chain import catch_up_chain, parse_digest, verify_chain
+from ledger.audit.replay import as_of_views
+from ledger.domain.errors import InvalidInputError, LedgerError
+from ledger.logs import get_logger
+from ledger.parsing import format_instant, parse_int
+from ledger.presenters import duration_text
+from ledger.projections.credit_usage import CreditUsageProjection, CreditUsageView, reconcile
+from ledger.projections.sla_breaches import (
+    AT_RISK,
+    BREACHED,
+    ON_TRACK,
+    PAUSED,
+    SlaBreachProjection,
+    SlaBreachView,
+)
+from ledger.reports import STATEMENT_FIGURES, caught_up, statements_csv
+from ledger.web.auth import Principal, public
+from ledger.web.errors import STORE_OUTAGES, status_of
+from ledger.web.inputs import instant
+from ledger.web.services import Services, Svc, now
+from ledger.web.sessions import (
+    AUDIT,
+    FINANCE_PAGE,
+    MAX_TOKEN_LENGTH,
+    OPS,
+    PageDeniedError,
+    PageForbiddenError,
+    SignInRequiredError,
+    clear_session,
+    landing,
+    page,
+    pages_for,
+    safe_next,
+    same_origin,
+    session_of,
+    set_session,
+    sign_in_url,
+)
+from ledger.web.tokens import AuthenticationError, verify_token
+
+if TYPE_CHECKING:
+    from collections.abc import Callable, Coroutine
+    from datetime import datetime
+
+log = get_logger("ledger.web.pages")
+
+REFRESH_SECONDS = 5  # the board's own refresh
+NO_SCRIPT_REFRESH_SECONDS = 30
+MAX_FORM_BYTES = 4096
+MAX_FIELD_LENGTH = 200
+STATE_ORDER = {BREACHED: 0, AT_RISK: 1, ON_TRACK: 2, PAUSED: 3}
+STATE_LABELS = {BREACHED: "breached", AT_RISK: "at risk", ON_TRACK: "on track", PAUSED: "on hold"}
+TIERS = ("premium", "advanced", "basic")
+CSP = (
+    "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self'; "
+    "connect-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'"
+)
+PAGE_HEADERS = {
+    "Content-Security-Policy": CSP,
+    "X-Content-Type-Options": "nosniff",
+    "X-Frame-Options": "DENY",
+    "Referrer-Policy": "same-origin",
+    "Cache-Control": "no-store",
+}
+SIGN_IN_REASONS = {
+    "signed_out": "You signed out.",
+    "expired_token": "Your token has expired: sign in with a new one.",
+    "revoked_token": "Your token was revoked: sign in with a new one.",
+    "invalid_token": "That token is not known.",
+    "malformed_token": "That is not a ledger token (ldg_<id>_<secret>).",
+}
+
+
+# -- templates and static files ------------------------------------------------------------------
+
+
+def _static() -> dict[str, tuple[bytes, str, str]]:
+    """The stylesheet and script, with their media types and a version from their content."""
+    folder = files("ledger.web") / "static"
+    kinds = {"ledger.css": "text/css; charset=utf-8", "ledger.js": "text/javascript"}
+    assets = {}
+    for name, media_type in kinds.items():
+        content = (folder / name).read_bytes()
+        assets[name] = (content, media_type, hashlib.sha256(content).hexdigest()[:12])
+    return assets
+
+
+STATIC = _static()
+
+
+def static_url(name: str) -> str:
+    """The URL of a static file, versioned by its content (so it may be cached long)."""
+    return f"/static/{name}?v={STATIC[name][2]}"
+
+
+def when(value: datetime | None) -> str:
+    """An instant for people, to the second: `2025-03-12 11:00:00 UTC` (nothing for None)."""
+    return "" if value is None else value.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
+
+
+TEMPLATES = Environment(
+    loader=PackageLoader("ledger.web", "templates"),
+    autoescape=select_autoescape(default=True, default_for_string=True),
+    undefined=StrictUndefined,
+    trim_blocks=True,
+    lstrip_blocks=True,
+)
+TEMPLATES.globals.update(static_url=static_url, state_labels=STATE_LABELS,
+                         figures=STATEMENT_FIGURES, tiers=TIERS)  # fmt: skip
+TEMPLATES.filters.update(when=when, duration=duration_text)
+
+
+def render(
+    request: Request,
+    template: str,
+    *,
+    caller: Principal | None = None,
+    status: int = 200,
+    **context: Any,
+) -> HTMLResponse:
+    """A page from its template, with the navigation of the caller's role."""
+    html = TEMPLATES.get_template(template).render(
+        caller=caller,
+        nav=pages_for(caller.role) if caller else [],
+        current=request.url.path,
+        **context,
+    )
+    return HTMLResponse(html, status, headers=PAGE_HEADERS)
+
+
+def error_page(
+    request: Request,
+    status: int,
+    code: str,
+    message: str,
+    *,
+    caller: Principal | None = None,
+) -> HTMLResponse:
+    """A page saying what went wrong (the error's code and message, as the API says them)."""
+    return render(
+        request, "error.html", caller=caller, status=status, title="Error", code=code,
+        message=message,
+    )  # fmt: skip
+
+
+def _denied(request: Request, exc: PageDeniedError) -> Response:
+    if isinstance(exc, SignInRequiredError):
+        if exc.fragment:
+            response: Response = Response(
+                "sign in again", 401, media_type="text/plain", headers=PAGE_HEADERS
+            )
+        else:
+            response = RedirectResponse(
+                sign_in_url(exc.path, exc.reason), 303, headers=PAGE_HEADERS
+            )
+        if exc.reason is not None:
+            clear_session(response, request)
+        return response
+    if isinstance(exc, PageForbiddenError):
+        allowed = ", ".join(exc.page.roles)
+        return error_page(
+            request, 403, "forbidden",
+            f"Your role ({exc.caller.role}) may not open {exc.page.title} "
+            f"({exc.page.path}); it is for: {allowed}.",
+            caller=exc.caller,
+        )  # fmt: skip
+    raise exc  # pragma: no cover - every refusal is one of the two
+
+
+class PageRoute(APIRoute):
+    """A page's route: refusals and errors are answered as pages, not as JSON."""
+
+    def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
+        handler = super().get_route_handler()
+
+        async def as_page(request: Request) -> Response:
+            try:
+                return await handler(request)
+            except PageDeniedError as exc:
+                return _denied(request, exc)
+            except RequestValidationError:
+                return error_page(request, 400, "invalid_input", "The request is malformed.")
+            except LedgerError as exc:
+                return error_page(request, status_of(exc), exc.code, exc.message)
+            except STORE_OUTAGES as exc:
+                log.error(  # noqa: TRY400 - an expected outage, no traceback wanted
+                    "page_store_unavailable", error=str(exc).strip()
+                )
+                return error_page(
+                    request, 503, "store_unavailable",
+                    "The database could not be reached; try again in a moment.",
+                )  # fmt: skip
+
+        return as_page
+
+
+router = APIRouter(route_class=PageRoute, include_in_schema=False)
+
+
+def _line(value: str | None, name: str) -> str | None:
+    """A one-line text input: stripped, None when empty, refused when long or not one line."""
+    if value is None or not value.strip():
+        return None
+    text = value.strip()
+    if len(text) > MAX_FIELD_LENGTH or any(ord(c) < 32 or ord(c) == 127 for c in text):
+        raise InvalidInputError(f"{name}: one line of at most {MAX_FIELD_LENGTH} characters")
+    return text
+
+
+# -- signing in and out ----------------------------------------------------------------------------
+
+
+@router.get("/", dependencies=[public()])
+async def home(request: Request, services: Svc) -> Response:
+    """The signed-in role's first page, or the sign-in page."""
+    caller = await session_of(request, services)
+    target = landing(caller.role) if caller else "/signin"
+    return RedirectResponse(target, 303, headers=PAGE_HEADERS)
+
+
+@router.get("/signin", dependencies=[public()])
+def sign_in_form(
+    request: Request,
+    next: str | None = None,  # noqa: A002 - the form's field is called next
+    reason: str | None = None,
+) -> HTMLResponse:
+    """The sign-in form: a token, posted, never in the URL."""
+    return render(
+        request, "signin.html", title="Sign in", next=safe_next(next) or "",
+        message=SIGN_IN_REASONS.get(reason or ""), error=None,
+    )  # fmt: skip
+
+
+async def _form(request: Request) -> dict[str, str]:
+    """The fields of a posted form (application/x-www-form-urlencoded), first value each."""
+    body = await request.body()
+    if len(body) > MAX_FORM_BYTES:
+        raise InvalidInputError("the form is too large")
+    try:
+        text = body.decode("utf-8")
+    except UnicodeDecodeError:
+        raise InvalidInputError("the form is not UTF-8") from None
+    return {key: values[0] for key, values in parse_qs(text, max_num_fields=10).items()}
+
+
+def _cross_site(request: Request) -> HTMLResponse:
+    log.warning(
+        "page_request_denied",
+        status=403,
+        reason="cross_site",
+        method=request.method,
+        path=request.url.path,
+        origin=request.headers.get("origin"),
+    )
+    return error_page(
+        request, 403, "cross_site_request",
+        "This form must be sent from the ledger's own pages.",
+    )  # fmt: skip
+
+
+@router.post("/signin", dependencies=[public()])
+async def sign_in(request: Request, services: Svc) -> Response:
+    """Check the token posted; keep it in the session cookie and go to the page asked for."""
+    if not same_origin(request):
+        return _cross_site(request)
+    fields = await _form(request)
+    text = fields.get("token", "").strip()
+    wanted = fields.get("next")
+
+    def verify() -> Principal:
+        if not text or len(text) > MAX_TOKEN_LENGTH:
+            raise AuthenticationError("paste a token made with `ledger tokens create`")
+        with services.views.lease() as db:
+            token = verify_token(db, text, at=now())
+        return Principal(token.token_id, token.name, token.role, token.expires_at)
+
+    try:
+        caller = await run_in_threadpool(verify)
+    except AuthenticationError as exc:
+        log.warning("page_sign_in_refused", reason=exc.code, token_id=exc.token_id)
+        return render(
+            request, "signin.html", status=401, title="Sign in", next=safe_next(wanted) or "",
+            message=None, error=SIGN_IN_REASONS.get(exc.code, exc.message),
+        )  # fmt: skip
+    log.info("page_signed_in", token_id=caller.token_id, role=caller.role)
+    target = safe_next(wanted, caller.role) or landing(caller.role)
+    response = RedirectResponse(target, 303, headers=PAGE_HEADERS)
+    set_session(response, request, text, caller.expires_at)
+    return response
+
+
+@router.post("/signout", dependencies=[public()])
+async def sign_out(request: Request) -> Response:
+    """Forget the session cookie (the token itself stays valid) and show the sign-in page."""
+    if not same_origin(request):
+        return _cross_site(request)
+    response = RedirectResponse(sign_in_url(reason="signed_out"), 303, headers=PAGE_HEADERS)
+    clear_session(response, request)
+    return response
+
+
+@router.get("/static/{name}", dependencies=[public()])
+def static(name: str) -> Response:
+    """The pages' stylesheet and script."""
+    found = STATIC.get(name)
+    if found is None:
+        return Response("not found", 404, media_type="text/plain")
+    content, media_type, _ = found
+    return Response(
+        content,
+        media_type=media_type,
+        headers={"Cache-Control": "public, max-age=86400", "X-Content-Type-Options": "nosniff"},
+    )
+
+
+# -- /ops: the breach board ------------------------------------------------------------------------
+
+
+def _board_filters(tier: str | None, customer: str | None, state: list[str]) -> dict[str, Any]:
+    chosen_tier = _line(tier, "tier")
+    if chosen_tier is not None and chosen_tier.lower() not in TIERS:
+        raise InvalidInputError(f"tier: {chosen_tier!r} is not a tier; use {', '.join(TIERS)}")
+    unknown = sorted(set(state) - set(STATE_ORDER))
+    if unknown:
+        raise InvalidInputError(
+            f"state: {unknown[0]!r} is not a state of the board; use {', '.join(STATE_ORDER)}"
+        )
+    return {
+        "tier": chosen_tier.lower() if chosen_tier else None,
+        "customer": _line(customer, "customer"),
+        "state": sorted(set(state), key=STATE_ORDER.__getitem__),
+    }
+
+
+def board_of(services: Services, filters: dict[str, Any]) -> dict[str, Any]:
+    """The board now: open clocks in the filters' states, breached first, then at risk, on
+    track, on hold, each soonest deadline first; counts by state; the log position read."""
+    at = now()
+    name = SlaBreachProjection.name
+    position, head = caught_up(services.settings.database, services.ledger, name, catch_up=True)
+    with services.views.lease() as db:
+        rows = SlaBreachView(db).board(at, tier=filters["tier"], customer=filters["customer"])
+    counts = dict.fromkeys(STATE_ORDER, 0)
+    for row in rows:
+        counts[row["state"]] = counts.get(row["state"], 0) + 1
+    wanted = set(filters["state"]) or set(STATE_ORDER)
+    shown = sorted(
+        (r for r in rows if r["state"] in wanted), key=lambda r: STATE_ORDER.get(r["state"], 9)
+    )
+    return {"at": at, "position": position, "head": head, "rows": shown, "counts": counts}
+
+
+def _query(filters: dict[str, Any]) -> str:
+    pairs = [(k, filters[k]) for k in ("tier", "customer") if filters[k]]
+    pairs += [("state", s) for s in filters["state"]]
+    return urlencode(pairs)
+
+
+@router.get("/ops")
+def ops(
+    *,
+    request: Request,
+    services: Svc,
+    caller: Annotated[Principal, page(OPS)],
+    tier: str | None = None,
+    customer: str | None = None,
+) -> HTMLResponse:
+    """The live breach board, refreshing itself."""
+    try:
+        filters = _board_filters(tier, customer, request.query_params.getlist("state"))
+    except InvalidInputError as exc:
+        filters = {"tier": None, "customer": None, "state": []}
+        return render(
+            request, "ops.html", caller=caller, status=400, title=OPS.title, error=exc.message,
+            filters=filters, board=board_of(services, filters), source="/ops/board",
+            refresh=REFRESH_SECONDS, noscript_refresh=NO_SCRIPT_REFRESH_SECONDS,
+        )  # fmt: skip
+    query = _query(filters)
+    return render(
+        request, "ops.html", caller=caller, title=OPS.title, error=None, filters=filters,
+        board=board_of(services, filters), source=f"/ops/board?{query}" if query else "/ops/board",
+        refresh=REFRESH_SECONDS, noscript_refresh=NO_SCRIPT_REFRESH_SECONDS,
+    )  # fmt: skip
+
+
+@router.get("/ops/board")
+def ops_board(
+    *,
+    request: Request,
+    services: Svc,
+    _caller: Annotated[Principal, page(OPS, fragment=True)],
+    tier: str | None = None,
+    customer: str | None = None,
+) -> HTMLResponse:
+    """The board alone (the HTML the page puts in place at each refresh)."""
+    filters = _board_filters(tier, customer, request.query_params.getlist("state"))
+    html = TEMPLATES.get_template("_board.html").render(board=board_of(services, filters))
+    return HTMLResponse(html, headers=PAGE_HEADERS)
+
+
+# -- /finance: credit statements ---------------------------------------------------------------
+
+
+def _window(period: str | None, term: str | None) -> tuple[str | None, int | None]:
+    """The month or term asked for (the current UTC month when neither is)."""
+    chosen_period, chosen_term = _line(period, "period"), _line(term, "term")
+    if chosen_period is not None and chosen_term is not None:
+        raise InvalidInputError("give a month or a term, not both")
+    if chosen_term is not None:
+        number = parse_int(chosen_term, "term", minimum=1)
+        if number > 1000:
+            raise InvalidInputError(f"term: at most 1000, got {number}")
+        return None, number
+    return chosen_period or now().strftime("%Y-%m"), None
+
+
+def statements_of(
+    services: Services, period: str | None, term: int | None, *, check: bool
+) -> dict[str, Any]:
+    """The credit statements of every contract for the window, and the check's differences."""
+    name = CreditUsageProjection.name
+    position, head = caught_up(services.settings.database, services.ledger, name, catch_up=True)
+    with services.views.lease() as db:
+        view = CreditUsageView(db)
+        statements = view.statement(period=period, term=term)
+        differences = (
+            [vars(d) for d in reconcile(services.ledger, view, period=period, term=term)]
+            if check
+            else None
+        )
+    return {
+        "position": position, "head": head, "statements": statements,
+        "differences": differences,
+    }  # fmt: skip
+
+
+@router.get("/finance")
+def finance(
+    *,
+    request: Request,
+    services: Svc,
+    caller: Annotated[Principal, page(FINANCE_PAGE)],
+    period: str | None = None,
+    term: str | None = None,
+    check: str | None = None,
+) -> HTMLResponse:
+    """The credit statement of every contract for a month or a term, with its CSV."""
+    try:
+        chosen_period, chosen_term = _window(period, term)
+        report = statements_of(services, chosen_period, chosen_term, check=bool(check))
+    except InvalidInputError as exc:
+        return render(
+            request, "finance.html", caller=caller, status=400, title=FINANCE_PAGE.title,
+            error=exc.message, period=_line(period, "period") or "", term="", report=None,
+            csv_url=None,
+        )  # fmt: skip
+    window = {"period": chosen_period} if chosen_period else {"term": chosen_term}
+    return render(
+        request, "finance.html", caller=caller, title=FINANCE_PAGE.title, error=None,
+        period=chosen_period or "", term=chosen_term or "", report=report,
+        csv_url=f"/finance/statements.csv?{urlencode(window)}",
+    )  # fmt: skip
+
+
+@router.get("/finance/statements.csv")
+def finance_csv(
+    *,
+    services: Svc,
+    _caller: Annotated[Principal, page(FINANCE_PAGE)],
+    period: str | None = None,
+    term: str | None = None,
+) -> Response:
+    """The statements as CSV (one row per contract), as a download."""
+    chosen_period, chosen_term = _window(period, term)
+    report = statements_of(services, chosen_period, chosen_term, check=False)
+    window = f"period-{chosen_period}" if chosen_period else f"term-{chosen_term}"
+    return Response(
+        statements_csv(report["statements"]),
+        media_type="text/csv; charset=utf-8",
+        headers={
+            "Content-Disposition": f'attachment; filename="credit-statements-{window}.csv"',
+            "X-Ledger-Position": str(report["position"]),
+            "X-Ledger-Head": str(report["head"]),
+            "Cache-Control": "no-store",
+            "X-Content-Type-Options": "nosniff",
+        },
+    )
+
+
+# -- /audit: the hash chain and the reports as recorded ----------------------------------------
+
+
+def chain_of(services: Services, digest_text: str | None) -> dict[str, Any]:
+    """Link the events recorded so far (unless a runner does), then verify the chain."""
+    digest = parse_digest(digest_text) if digest_text else None
+    outcome = catch_up_chain(services.settings.database, services.ledger)
+    with services.views.lease() as db:
+        verification = verify_chain(services.ledger, db, digest=digest)
+    return {
+        "outcome": outcome.status,
+        "outcome_error": outcome.error,
+        "verification": verification.as_dict(),
+    }
+
+
+def replay_of(
+    services: Services,
+    as_of: datetime,
+    *,
+    report: str,
+    at: datetime | None,
+    period: str | None,
+    term: int | None,
+) -> dict[str, Any]:
+    """The board or the statements as recorded at `as_of` (rebuilt in a temporary store)."""
+    with as_of_views(services.settings.database, services.ledger, as_of) as then:
+        if report == "breaches":
+            rows = then.breaches.board(at or as_of)
+            rows.sort(key=lambda r: STATE_ORDER.get(r["state"], 9))
+            counts = dict.fromkeys(STATE_ORDER, 0)
+            for row in rows:
+                counts[row["state"]] = counts.get(row["state"], 0) + 1
+            board = {"at": at or as_of, "position": then.last_position, "head": then.head,
+                     "rows": rows, "counts": counts}  # fmt: skip
+            return {"report": report, "board": board, "applied": then.applied}
+        statements = then.credits.statement(period=period, term=term)
+        return {
+            "report": report, "applied": then.applied,
+            "statements": {"position": then.last_position, "head": then.head,
+                           "statements": statements, "differences": None},
+        }  # fmt: skip
+
+
+@router.get("/audit")
+def audit(
+    *,
+    request: Request,
+    services: Svc,
+    caller: Annotated[Principal, page(AUDIT)],
+    digest: str | None = None,
+    as_of: str | None = None,
+    report: str | None = None,
+    at: str | None = None,
+    period: str | None = None,
+    term: str | None = None,
+) -> HTMLResponse:
+    """The chain verified (and its digest), and a report as recorded at an instant."""
+    errors: list[str] = []
+    form = {
+        "digest": _line(digest, "digest") or "",
+        "as_of": _line(as_of, "as_of") or format_instant(now().replace(microsecond=0)),
+        "report": report if report in ("breaches", "credits") else "breaches",
+        "at": _line(at, "at") or "",
+        "period": _line(period, "period") or "",
+        "term": _line(term, "term") or "",
+    }
+    try:
+        chain = chain_of(services, form["digest"] or None)
+    except InvalidInputError as exc:
+        errors.append(exc.message)
+        chain = chain_of(services, None)
+    replay = None
+    if as_of is not None:
+        try:
+            recorded_by = instant(form["as_of"], "as_of")
+            business = instant(form["at"], "at") if form["at"] else None
+            chosen_period, chosen_term = (None, None)
+            if form["report"] == "credits":
+                chosen_period, chosen_term = _window(form["period"] or None, form["term"] or None)
+                if chosen_term is None and not form["period"]:
+                    chosen_period = recorded_by.strftime("%Y-%m")
+            replay = replay_of(
+                services, recorded_by, report=form["report"], at=business,
+                period=chosen_period, term=chosen_term,
+            )  # fmt: skip
+            replay["as_of"] = recorded_by
+        except InvalidInputError as exc:
+            errors.append(exc.message)
+    return render(
+        request, "audit.html", caller=caller, status=400 if errors else 200,
+        title=AUDIT.title, errors=errors, chain=chain, form=form, replay=replay,
+    )  # fmt: skip

@@ -1,0 +1,46 @@
+// ledger pages: the breach board fetches itself again every few seconds, so it follows the
+// ledger without the page being reloaded. Nothing else runs here.
+(function () {
+  "use strict";
+  var board = document.getElementById("board");
+  if (!board) {
+    return;
+  }
+  var source = board.getAttribute("data-source");
+  var every = Math.max(Number(board.getAttribute("data-refresh")) || 5, 1) * 1000;
+  var status = document.getElementById("board-status");
+
+  function say(text) {
+    if (status) {
+      status.textContent = text;
+    }
+  }
+
+  function refresh() {
+    fetch(source, { credentials: "same-origin", cache: "no-store", headers: { Accept: "text/html" } })
+      .then(function (response) {
+        if (response.status === 401) {
+          window.location.assign("/signin?next=/ops");
+          return null;
+        }
+        if (!response.ok) {
+          throw new Error("HTTP " + response.status);
+        }
+        return response.text();
+      })
+      .then(function (html) {
+        if (html !== null) {
+          board.innerHTML = html;  // the server's own HTML, every value escaped there
+          say("Updated at " + new Date().toLocaleTimeString() + "; refreshes every " + every / 1000 + " seconds.");
+        }
+      })
+      .catch(function (error) {
+        say("Could not refresh (" + error.message + "); trying again.");
+      })
+      .then(function () {
+        window.setTimeout(refresh, every);
+      });
+  }
+
+  window.setTimeout(refresh, every);
+})();
