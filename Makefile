@@ -31,6 +31,7 @@ format: $(STAMP)
 bench: $(STAMP)
 	$(BIN)/python -P benchmarks/calendar.py
 	LEDGER_LOG_LEVEL=warning $(BIN)/python -P benchmarks/commands.py
+	LEDGER_LOG_LEVEL=warning $(BIN)/python -P benchmarks/http.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache .hypothesis
