@@ -80,14 +80,19 @@ def buy_lots(
         )  # fmt: skip
 
 
-def expiry_lags(app: SupportLedger, contracts: list[uuid.UUID], tag: str) -> list[float]:
-    """Seconds from each `tag` lot's expiry to the recording of its LotExpired event."""
-    lags = []
+def expiry_lags(
+    app: SupportLedger, contracts: list[uuid.UUID], tag: str, *, with_due: bool = False
+) -> Any:
+    """Seconds from each `tag` lot's expiry to the recording of its LotExpired event (with
+    `with_due`: (expiry, seconds) pairs)."""
+    lags: list[Any] = []
     for contract in contracts:
         account = app.get_account(contract)
         lots = {lot for key, lot in account.purchases.items() if key.startswith(f"{tag}-")}
         lags.extend(
-            (event.timestamp - event.expires_at).total_seconds()
+            (event.expires_at, (event.timestamp - event.expires_at).total_seconds())
+            if with_due
+            else (event.timestamp - event.expires_at).total_seconds()
             for event in app.list_events(account.id)
             if type(event).__name__ == "LotExpired" and event.lot_id in lots
         )
@@ -112,15 +117,28 @@ def recorded_expiries(settings: DatabaseSettings) -> int:
     return int(row[0]) if row else 0
 
 
-def run_scheduler_until(url: str, done: Any, timeout: float) -> tuple[float, float]:
-    """Start `ledger scheduler run`, wait for `done()`, stop it: (seconds, peak RSS MB)."""
+def run_scheduler_until(
+    url: str, done: Any, timeout: float, profile: str | None = None, log_to: str | None = None
+) -> tuple[float, float]:
+    """Start `ledger scheduler run`, wait for `done()`, stop it: (seconds, peak RSS MB).
+
+    With `profile`, py-spy (if installed) samples the scheduler into that flame graph."""
     env = {
         **os.environ,
         "LEDGER_DATABASE_URL": url,
-        "LEDGER_LOG_LEVEL": "warning",
+        "LEDGER_LOG_LEVEL": "debug" if log_to else "warning",
         "LEDGER_LOG_FORMAT": "json",
     }
-    proc = subprocess.Popen([LEDGER, "scheduler", "run", "--heartbeat", "0.5"], env=env)
+    with Path(log_to or os.devnull).open("a") as log_file:
+        proc = subprocess.Popen(
+            [LEDGER, "scheduler", "run", "--heartbeat", "0.5"], env=env, stderr=log_file
+        )
+    spy = None
+    if profile:
+        spy = subprocess.Popen(
+            [str(Path(sys.executable).parent / "py-spy"), "record", "-p", str(proc.pid),
+             "-o", profile, "--nonblocking"],
+        )  # fmt: skip
     t0 = time.perf_counter()
     deadline = t0 + timeout
     while not done():
@@ -132,6 +150,8 @@ def run_scheduler_until(url: str, done: Any, timeout: float) -> tuple[float, flo
     elapsed = time.perf_counter() - t0
     proc.send_signal(signal.SIGTERM)
     _, _, usage = os.wait4(proc.pid, 0)
+    if spy is not None:
+        spy.wait(timeout=60)
     return elapsed, usage.ru_maxrss / 1024
 
 
@@ -150,6 +170,8 @@ def main() -> int:
     parser.add_argument("--missed", type=int, default=10_000)
     parser.add_argument("--contracts", type=int, default=500)
     parser.add_argument("--pg", default="postgresql://postgres@127.0.0.1:5432/test")
+    parser.add_argument("--profile", help="py-spy flame graph (SVG) of the lag phase's scheduler.")
+    parser.add_argument("--log", help="The lag phase's scheduler logs (debug, JSON lines) here.")
     args = parser.parse_args()
     configure_logging("json", "warning")
 
@@ -200,8 +222,11 @@ def main() -> int:
             url,
             lambda: recorded_expiries(settings) >= args.missed + args.pending,
             args.spread + lead + 3600,
+            profile=args.profile,
+            log_to=args.log,
         )
-        lags = expiry_lags(app, contracts, "pending")
+        timed = expiry_lags(app, contracts, "pending", with_due=True)
+        lags = [lag for _, lag in timed]
         app.close()
 
         python = f"{platform.python_implementation()} {platform.python_version()}"
@@ -215,6 +240,13 @@ def main() -> int:
             f"  p50 {statistics.median(lags):.3f} s   p99 {percentile(lags, 0.99):.3f} s   "
             f"max {max(lags):.3f} s   (goal: p99 <= 1 s)   peak {lag_peak:.0f} MB"
         )
+        first_due = min(due for due, _ in timed)
+        buckets: dict[int, list[float]] = {}
+        for due, lag in timed:
+            buckets.setdefault(int((due - first_due).total_seconds() // 10), []).append(lag)
+        print("  by due time (10 s buckets): " + "  ".join(
+            f"{b * 10}s:{percentile(v, 0.99):.2f}" for b, v in sorted(buckets.items())
+        ))  # fmt: skip
         print(f"catch-up: {args.missed:,} missed expiries recorded in {catch_up_seconds:.1f} s = "
               f"{catch_up_rate:,.0f} facts/s   peak {catch_up_peak:.0f} MB")  # fmt: skip
     finally:
