@@ -7,7 +7,9 @@ the end):
 - consume-credits: draw from the lots; the account's event and the consumption record keyed
   by the idempotency key saved together (2 events per command).
 The baseline writes the same number of events per command with a minimal aggregate and one
-save per command, in the same process against the same store. Medians of --repeat runs.
+save per command, in the same process against the same store, set up the same way: the same
+environment (pool, pre-ping, recorder class), the same SQLite connection pool and the same JSON
+transcoder as SupportLedger's (see ledger.store). Medians of --repeat runs.
 
 Usage: python benchmarks/commands.py [--n 2000] [--repeat 3] [--contracts 50]
            [--stores sqlite,postgresql] [--pg postgresql://postgres@127.0.0.1:5432/test]
@@ -31,7 +33,7 @@ import time
 import uuid
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from eventsourcing.application import Application
 from eventsourcing.domain import Aggregate, event
@@ -39,7 +41,11 @@ from eventsourcing.domain import Aggregate, event
 from ledger.application import SupportLedger
 from ledger.logs import configure_logging
 from ledger.settings import DatabaseSettings, parse_database_url
-from ledger.store import connect
+from ledger.store import LedgerTranscoder, connect, tune_factory
+
+if TYPE_CHECKING:
+    from eventsourcing.persistence import InfrastructureFactory, Transcoder
+    from eventsourcing.utils import Environment
 
 
 class Note(Aggregate):
@@ -55,7 +61,17 @@ class Note(Aggregate):
 
 
 class Bare(Application[uuid.UUID]):
+    """The bare library on the same store as SupportLedger, set up the same way."""
+
     name = "bare"
+
+    def construct_factory(self, env: Environment) -> InfrastructureFactory[Any]:
+        return tune_factory(super().construct_factory(env))
+
+    def construct_transcoder(self) -> Transcoder:
+        transcoder = LedgerTranscoder()
+        self.register_transcodings(transcoder)
+        return transcoder
 
 
 START = datetime(2025, 3, 3, 8, tzinfo=UTC)

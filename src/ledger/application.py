@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any, TypeVar, cast
 from uuid import UUID, uuid4
 
 from eventsourcing.application import AggregateNotFoundError, Application, ProcessingEvent
+from eventsourcing.domain import Aggregate
 from eventsourcing.persistence import IntegrityError
 
 from ledger.calendars import contract_calendar, holiday_source
@@ -45,14 +46,23 @@ from ledger.domain.releases import ReleaseCatalog, parse_version
 from ledger.domain.terms import Tier, parse_severity
 from ledger.domain.ticket import Ticket
 from ledger.logs import get_logger
-from ledger.store import ReferenceCopies, SavedAggregates, schema_lock
+from ledger.store import (
+    LEDGER_RECORDERS,
+    LedgerTranscoder,
+    ReferenceCopies,
+    SavedAggregates,
+    Snapshots,
+    schema_lock,
+    tune_factory,
+)
 from ledger.terms import DEFAULT_VERSION, load_terms
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Sequence
     from datetime import date
 
-    from eventsourcing.domain import Aggregate
+    from eventsourcing.persistence import InfrastructureFactory, Transcoder
+    from eventsourcing.utils import Environment
 
     from ledger.domain.calendar import BusinessCalendar
     from ledger.domain.terms import Terms
@@ -137,6 +147,16 @@ class SupportLedger(Application[UUID]):
         self._references = ReferenceCopies()
         self._local = threading.local()
 
+    def construct_factory(self, env: Environment) -> InfrastructureFactory[Any]:
+        """The library's factory for the configured store, with ledger's store settings."""
+        return tune_factory(super().construct_factory(env))
+
+    def construct_transcoder(self) -> Transcoder:
+        """The library's JSON transcoding (same bytes), encoding faster (see ledger.store)."""
+        transcoder = LedgerTranscoder()
+        self.register_transcodings(transcoder)
+        return transcoder
+
     # -- plumbing ------------------------------------------------------------------------------
     #
     # Loads come in three kinds.
@@ -190,7 +210,7 @@ class SupportLedger(Application[UUID]):
         if expected:
             kwargs["expected_versions"] = sorted(expected.items())
         try:
-            recordings = super().save(*objs, **kwargs)
+            recordings = self._save_all(objs, kwargs)
         except IntegrityError:
             self._saved.forget(saving)
             self._references.forget(expected)
@@ -200,16 +220,49 @@ class SupportLedger(Application[UUID]):
                 self._saved.put(obj)
         return recordings
 
+    def _save_all(self, objs: Sequence[Any], kwargs: dict[str, Any]) -> Any:
+        """The library's `save()`, collecting the pending events of our aggregates directly.
+
+        The library asks of every object whether it is an event or an aggregate through
+        runtime-checkable protocols, which costs Python 3.11 about 13 µs per aggregate and
+        save; an `Aggregate` is known to be one. Anything else takes the library's path.
+        """
+        if not all(isinstance(o, Aggregate) for o in objs):
+            return super().save(*objs, **kwargs)
+        processing_event: ProcessingEvent[UUID] = ProcessingEvent()
+        for obj in objs:
+            processing_event.events.extend(obj.collect_events())
+            processing_event.aggregates[obj.id] = obj
+        processing_event.saved_kwargs.update(kwargs)
+        snapshots = self._snapshots_due(processing_event)
+        if snapshots and self.snapshots is not None and isinstance(self.recorder, LEDGER_RECORDERS):
+            # Written by the recorder in the events' transaction (see ledger.store).
+            stored = [self.snapshots.mapper.to_stored_event(s) for s in snapshots]
+            processing_event.saved_kwargs["snapshots"] = Snapshots(self.snapshots.recorder, stored)
+            snapshots = []
+        recordings = self._record(processing_event)
+        if snapshots and self.snapshots is not None:
+            self.snapshots.put(snapshots)
+        self._notify(recordings)
+        self.notify(processing_event.events)  # deprecated by the library, still called by it
+        return recordings
+
     def _take_snapshots(self, processing_event: ProcessingEvent[UUID]) -> None:
-        """Snapshot the aggregates just saved, from the objects in hand.
+        """Snapshot the aggregates just saved (the library's path, for other objects)."""
+        snapshots = self._snapshots_due(processing_event)
+        if snapshots and self.snapshots is not None:
+            self.snapshots.put(snapshots)
+
+    def _snapshots_due(self, processing_event: ProcessingEvent[UUID]) -> list[Any]:
+        """Snapshots of the aggregates being saved, from the objects in hand.
 
         A snapshot is taken at the saved version whenever a save crosses a multiple of the
         aggregate's interval. The library re-reads each aggregate from the store to snapshot
-        it; the saved object is exactly that state already, so reading it again would only
-        cost the command a round trip.
+        it; the object being saved is exactly that state already, so reading it again would
+        only cost the command a round trip.
         """
         if self.snapshots is None:
-            return
+            return []
         counts: dict[UUID, int] = {}
         for event in processing_event.events:
             counts[event.originator_id] = counts.get(event.originator_id, 0) + 1
@@ -219,8 +272,7 @@ class SupportLedger(Application[UUID]):
             interval = self.snapshotting_intervals.get(type(aggregate)) if aggregate else None
             if interval and aggregate.version // interval > (aggregate.version - count) // interval:
                 snapshots.append(type(aggregate).Snapshot.take(aggregate))
-        if snapshots:
-            self.snapshots.put(snapshots)
+        return snapshots
 
     def _require_fresh(self, aggregate_id: UUID) -> None:
         """Re-run the attempt on fresh reads if a decision rests on a saved copy."""

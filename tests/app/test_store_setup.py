@@ -1,0 +1,174 @@
+"""How SupportLedger stores events: the library's bytes, snapshots with their events."""
+
+from __future__ import annotations
+
+import sqlite3
+import string
+from datetime import UTC, timedelta
+from decimal import Decimal
+from typing import TYPE_CHECKING, Any
+
+import pytest
+from eventsourcing.application import project_aggregate
+from eventsourcing.persistence import (
+    DatetimeAsISO,
+    DecimalAsStr,
+    JSONTranscoder,
+    TranscodingNotRegisteredError,
+    UUIDAsHex,
+)
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from ledger.application import SupportLedger
+from ledger.domain.credit_account import CreditAccount
+from ledger.store import LedgerTranscoder, SQLiteLedgerConnectionPool
+from tests.scenario import at, build_world
+
+if TYPE_CHECKING:
+    from collections.abc import Iterator
+    from uuid import UUID
+
+    from ledger.settings import DatabaseSettings
+
+
+def transcoders() -> tuple[JSONTranscoder, LedgerTranscoder]:
+    library, ledger = JSONTranscoder(), LedgerTranscoder()
+    for transcoder in (library, ledger):
+        transcoder.register(UUIDAsHex())
+        transcoder.register(DecimalAsStr())
+        transcoder.register(DatetimeAsISO())
+    return library, ledger
+
+
+SCALARS = (
+    st.none()
+    | st.booleans()
+    | st.integers()
+    | st.floats(allow_nan=False)
+    | st.text()
+    | st.uuids()
+    | st.decimals(allow_nan=False, allow_infinity=False)
+    | st.datetimes(timezones=st.sampled_from([UTC, None]))
+)
+VALUES = st.recursive(
+    SCALARS,
+    lambda inner: (
+        st.lists(inner, max_size=4)
+        | st.dictionaries(st.text(string.printable, max_size=8), inner, max_size=4)
+    ),
+    max_leaves=20,
+)
+STATES = st.dictionaries(st.text(max_size=12), VALUES, max_size=8)
+
+
+@settings(max_examples=500, deadline=None)
+@given(state=STATES)
+def test_the_ledger_transcoder_writes_the_bytes_the_library_writes(state: dict[str, Any]) -> None:
+    """Any event state encodes to the same bytes, so every reader decodes it as before."""
+    library, ledger = transcoders()
+    encoded = ledger.encode(state)
+    assert encoded == library.encode(state)
+    assert ledger.decode(encoded) == library.decode(encoded)
+
+
+def test_the_ledger_transcoder_refuses_types_without_a_transcoding() -> None:
+    """A value of an unregistered type is refused with the library's error."""
+    _, ledger = transcoders()
+    with pytest.raises(TranscodingNotRegisteredError):
+        ledger.encode({"when": timedelta(hours=1)})
+
+
+def test_sqlite_connections_keep_their_prepared_statements(
+    sqlite_settings: DatabaseSettings,
+) -> None:
+    """The SQLite store opens its connections through the ledger's pool, in WAL mode."""
+    app = SupportLedger(settings=sqlite_settings)
+    try:
+        pool = app.factory.datastore.pool  # type: ignore[attr-defined]
+        assert isinstance(pool, SQLiteLedgerConnectionPool)
+        build_world(app)
+        with app.factory.datastore.transaction(commit=False) as cursor:  # type: ignore[attr-defined]
+            cursor.execute("PRAGMA journal_mode")
+            assert cursor.fetchone()[0] == "wal"
+    finally:
+        app.close()
+
+
+@pytest.fixture
+def apps(store_settings: DatabaseSettings) -> Iterator[tuple[SupportLedger, SupportLedger]]:
+    """Two applications on one store, as two processes would have."""
+    first, second = SupportLedger(settings=store_settings), SupportLedger(settings=store_settings)
+    yield first, second
+    first.close()
+    second.close()
+
+
+def consume_until(app: SupportLedger, contract_id: UUID, version: int, key: str) -> int:
+    """Consume a point at a time until the account is at `version`; returns how many."""
+    done = 0
+    while app.get_account(contract_id).version < version:
+        app.consume_credits(
+            contract_id, points=Decimal(1), activity="a", key=f"{key}{done}",
+            at=at(3, 3) + timedelta(minutes=done),
+        )  # fmt: skip
+        done += 1
+    return done
+
+
+def test_a_snapshot_is_written_with_the_events_it_sums_up(
+    apps: tuple[SupportLedger, SupportLedger],
+) -> None:
+    """The snapshot at version 50 is the state the first 50 events give, and there is one."""
+    first, second = apps
+    world = build_world(first)
+    consume_until(first, world.premium, 50, "k")
+    account_id = CreditAccount.create_id(world.premium)
+    assert second.snapshots is not None
+    snapshots = list(second.snapshots.get(account_id))
+    assert [s.originator_version for s in snapshots] == [50]
+    from_snapshot = second.repository.get(account_id)
+    replayed = project_aggregate(None, second.events.get(account_id))
+    assert vars(from_snapshot) == vars(replayed)
+
+
+def test_a_save_refused_on_a_stale_copy_leaves_no_snapshot_of_its_own(
+    apps: tuple[SupportLedger, SupportLedger],
+) -> None:
+    """Two writers cross version 50 in turn: one snapshot, the winner's, equal to a replay."""
+    first, second = apps
+    world = build_world(first)
+    account_id = CreditAccount.create_id(world.premium)
+    consume_until(first, world.premium, 49, "k")  # `first` holds the account at version 49
+    second.consume_credits(
+        world.premium, points=Decimal(1), activity="a", key="second", at=at(3, 4, 10)
+    )  # version 50, snapshot due
+    first.consume_credits(
+        world.premium, points=Decimal(1), activity="a", key="first", at=at(3, 4, 11)
+    )  # its copy is stale: refused, then done again at version 51
+    assert second.snapshots is not None
+    snapshots = list(second.snapshots.get(account_id))
+    assert [s.originator_version for s in snapshots] == [50]
+    fifty = project_aggregate(None, second.events.get(account_id, lte=50))
+    assert vars(second.repository.get(account_id, version=50)) == vars(fifty)
+    account = second.get_account(world.premium)
+    assert account.version == 51
+    assert vars(account) == vars(project_aggregate(None, second.events.get(account_id)))
+
+
+def test_sqlite_rows_decode_with_the_library_transcoder(sqlite_settings: DatabaseSettings) -> None:
+    """Every stored event and snapshot of a SQLite store decodes with the library's transcoder."""
+    app = SupportLedger(settings=sqlite_settings)
+    try:
+        world = build_world(app)
+        consume_until(app, world.premium, 55, "k")
+    finally:
+        app.close()
+    library, _ = transcoders()
+    with sqlite3.connect(sqlite_settings.path) as conn:
+        rows = conn.execute(
+            "SELECT state FROM stored_events UNION ALL SELECT state FROM stored_snapshots"
+        ).fetchall()
+    assert rows
+    for (state,) in rows:
+        assert isinstance(library.decode(state), dict)
