@@ -6,6 +6,7 @@ import re
 import unicodedata
 from datetime import UTC, datetime, timedelta
 from decimal import ROUND_HALF_UP, Decimal
+from functools import lru_cache
 from uuid import UUID, uuid5
 
 from ledger.domain.calendar import require_aware
@@ -23,8 +24,13 @@ MAX_AMOUNT = Decimal(1_000_000_000_000)  # points and money: a trillion is a typ
 _EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 
 
+@lru_cache(maxsize=4096)
 def deterministic_id(kind: str, key: str) -> UUID:
-    """The id of the `kind` aggregate with natural key `key` (idempotent ingestion)."""
+    """The id of the `kind` aggregate with natural key `key` (idempotent ingestion).
+
+    Cached: a use case asks for the same id several times (to find the aggregate, then to
+    create it), and a SHA-1 plus a UUID construction cost more than a lookup.
+    """
     return uuid5(NAMESPACE, f"{kind}:{key}")
 
 
@@ -33,8 +39,10 @@ FIRST_YEAR, LAST_YEAR = 1970, 2999  # instants outside are typing mistakes, not 
 
 def instant(value: datetime, name: str = "at") -> datetime:
     """An aware instant in UTC; naive datetimes and years outside 1970-2999 are refused."""
-    value = require_aware(value, name).astimezone(UTC)
-    within_years(value.year, name, value.isoformat())
+    if type(value) is not datetime or value.tzinfo is not UTC:  # else already aware UTC
+        value = require_aware(value, name).astimezone(UTC)
+    if not FIRST_YEAR <= value.year <= LAST_YEAR:
+        within_years(value.year, name, value.isoformat())
     return value
 
 
@@ -47,7 +55,8 @@ def within_years(year: int, name: str, shown: str) -> None:
 def clean_text(value: object, name: str, *, limit: int = 1000) -> str:
     """Text a person typed, stripped: no control characters, at most `limit` characters."""
     text = str(value).strip()
-    if any(unicodedata.category(c) in {"Cc", "Cs"} for c in text):
+    # Printable text has no control characters or surrogates; only other text is scanned.
+    if not text.isprintable() and any(unicodedata.category(c) in {"Cc", "Cs"} for c in text):
         raise InvalidInputError(f"{name}: control characters are not allowed")
     if len(text) > limit:
         raise InvalidInputError(f"{name}: at most {limit} characters")

@@ -306,6 +306,26 @@ class BusinessCalendar:
         """The earliest instant at which covered time since `start` equals `duration` (UTC)."""
         return from_us(self._add_us(to_us(start), _duration_us(duration)))
 
+    def add_all(self, start: datetime, durations: Sequence[timedelta]) -> list[datetime]:
+        """`add(start, d)` for every d, in one pass: the start is located once for all."""
+        start_us = to_us(start)
+        wanted = [_duration_us(d) for d in durations]
+        span = self._span_covering(start_us, start_us)
+        base = span.covered_before(start_us)
+        found = []
+        for duration_us in wanted:
+            if duration_us == 0:
+                found.append(from_us(start_us))
+                continue
+            target = base + duration_us
+            while not (span.cum_end and target <= span.cum_end[-1]):
+                span = self._extend_forward(span, start_us, target - span.total)
+                base = span.covered_before(start_us)
+                target = base + duration_us
+            j = bisect_left(span.cum_end, target)
+            found.append(from_us(span.starts[j] + target - span.cum[j]))
+        return found
+
     def elapsed(self, start: datetime, end: datetime) -> timedelta:
         """Covered time in [start, end); zero when end <= start."""
         return timedelta(microseconds=self.elapsed_us(to_us(start), to_us(end)))
@@ -538,10 +558,13 @@ class BusinessCalendar:
         return span
 
 
+_NO_TIME = timedelta(0)
+
+
 def _duration_us(duration: timedelta) -> int:
     if not isinstance(duration, timedelta):
         raise InvalidDurationError(f"duration must be a timedelta, got {duration!r}")
-    if duration < timedelta(0):
+    if duration < _NO_TIME:
         raise InvalidDurationError(f"duration must not be negative, got {duration}")
     return duration // MICROSECOND
 

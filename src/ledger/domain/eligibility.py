@@ -88,13 +88,12 @@ def check_eligibility(
     )
     release = catalog.available_at(parsed.text, received_at) if catalog else None
     prerelease = parsed.tagged_prerelease or bool(release and release["prerelease"])
-    newest = max((line_key(x) for x in lines), default=None)
-    newer_than_supported = newest is not None and parsed.line_key > newest
-    supported_text = ", ".join(f"{x}.x" for x in lines) or "none (no GA release is published)"
-    if parsed.line not in lines and not (prerelease and (newer_than_supported or not lines)):
+    if parsed.line not in lines and not (
+        prerelease and (not lines or parsed.line_key > max(line_key(x) for x in lines))
+    ):
         return Decline(
             UNSUPPORTED_VERSION,
-            f"version {parsed.text} is not supported; supported lines: {supported_text}. "
+            f"version {parsed.text} is not supported; supported lines: {_lines_text(lines)}. "
             "Please update as a prerequisite to receive assistance.",
             {"supported_lines": lines},
         )
@@ -111,7 +110,7 @@ def check_eligibility(
             why = f"was withdrawn at {known['withdrawn_at'].isoformat()}"
         return Decline(
             UNSUPPORTED_VERSION,
-            f"version {parsed.text} {why}; supported lines: {supported_text}",
+            f"version {parsed.text} {why}; supported lines: {_lines_text(lines)}",
             {"supported_lines": lines},
         )
     if prerelease and not terms.eligibility.prerelease_supported:
@@ -130,3 +129,7 @@ def check_eligibility(
             {"platforms": list(terms.eligibility.platforms)},
         )
     return None
+
+
+def _lines_text(lines: list[str]) -> str:
+    return ", ".join(f"{x}.x" for x in lines) or "none (no GA release is published)"

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import TYPE_CHECKING, Any
 
 from eventsourcing.domain import Aggregate
@@ -55,6 +56,12 @@ class Version:
 
 def parse_version(text: str, *, require_patch: bool = False) -> Version:
     """A version from text like `24.2.1`, `24.2` or `25.1.0-beta1`."""
+    if type(text) is str:  # a Version is immutable: the same text may share one
+        return _parse_text(text, require_patch)
+    return _parse(text, require_patch)
+
+
+def _parse(text: str, require_patch: bool) -> Version:
     cleaned = str(text).strip()
     match = _VERSION.match(cleaned)
     if not match or (require_patch and match.group(3) is None):
@@ -70,6 +77,9 @@ def parse_version(text: str, *, require_patch: bool = False) -> Version:
         tag=tag,
         text=cleaned,
     )
+
+
+_parse_text = lru_cache(maxsize=1024)(_parse)
 
 
 def line_key(line: str) -> tuple[int, int]:

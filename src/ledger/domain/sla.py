@@ -12,6 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from decimal import ROUND_HALF_UP, Decimal
+from functools import lru_cache
 from typing import TYPE_CHECKING
 
 from ledger.domain.calendar import MICROSECOND, require_aware
@@ -24,6 +25,7 @@ if TYPE_CHECKING:
 Period = tuple[datetime, datetime | None]
 
 
+@lru_cache(maxsize=256)  # a few targets times a few thresholds
 def share_of(duration: timedelta, share: Decimal) -> timedelta:
     """`share` of `duration`, rounded half-up to the microsecond."""
     micro = Decimal(duration // MICROSECOND) * share
@@ -37,15 +39,29 @@ def clock_instant(
 
     `periods` are the running periods in order; the last may be open (end None).
     """
+    return clock_instants(calendar, periods, [amount])[0]
+
+
+def clock_instants(
+    calendar: BusinessCalendar, periods: Sequence[Period], amounts: Sequence[timedelta]
+) -> list[datetime | None]:
+    """`clock_instant` for every amount, in one pass over the periods."""
+    found: list[datetime | None] = [None] * len(amounts)
+    waiting = list(range(len(amounts)))
     used = timedelta(0)
     for start, end in periods:
-        if end is None:
-            return calendar.add(start, amount - used)
-        covered = calendar.elapsed(start, end)
-        if used + covered >= amount:
-            return calendar.add(start, amount - used)
-        used += covered
-    return None
+        if not waiting:
+            break
+        covered = None if end is None else calendar.elapsed(start, end)
+        reached = [i for i in waiting if covered is None or used + covered >= amounts[i]]
+        if reached:
+            instants = calendar.add_all(start, [amounts[i] - used for i in reached])
+            for i, at in zip(reached, instants, strict=True):
+                found[i] = at
+            waiting = [i for i in waiting if found[i] is None]
+        if covered is not None:
+            used += covered
+    return found
 
 
 def covered_used(calendar: BusinessCalendar, periods: Sequence[Period], at: datetime) -> timedelta:
@@ -84,12 +100,14 @@ def clock_figures(
     target: timedelta,
     thresholds: Sequence[Decimal],
 ) -> ClockFigures:
-    """The deadline and the warning instants of a clock."""
+    """The deadline and the warning instants of a clock (computed together, in one pass)."""
+    due_at, *warnings = clock_instants(
+        calendar, periods, [target, *(share_of(target, share) for share in thresholds)]
+    )
     return ClockFigures(
-        due_at=clock_instant(calendar, periods, target),
+        due_at=due_at,
         warnings=tuple(
-            WarningPoint(share=share, at=clock_instant(calendar, periods, share_of(target, share)))
-            for share in thresholds
+            WarningPoint(share=share, at=at) for share, at in zip(thresholds, warnings, strict=True)
         ),
     )
 

@@ -85,7 +85,10 @@ class TierTerms:
 
     def response_target(self, severity: int) -> timedelta:
         """The response target for a severity, in covered (business) time."""
-        return timedelta(hours=self.response_hours[parse_severity(severity)])
+        level = (
+            severity if type(severity) is int and 1 <= severity <= 3 else parse_severity(severity)
+        )
+        return timedelta(hours=self.response_hours[level])
 
     @property
     def any_appointments(self) -> bool:
@@ -128,6 +131,10 @@ class Terms:
 
     def tier(self, tier: Tier | str) -> TierTerms:
         """The terms of one tier, by enum or name."""
+        if isinstance(tier, str):  # a Tier is also its name, so "premium" finds Tier.PREMIUM
+            found: TierTerms | None = self.tiers.get(tier)  # type: ignore[call-overload]
+            if found is not None:
+                return found
         return self.tiers[tier if isinstance(tier, Tier) else Tier.parse(tier)]
 
     def severity(self, level: int | str) -> SeverityTerms:
