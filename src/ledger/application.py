@@ -47,7 +47,7 @@ from ledger.domain.terms import Tier, parse_severity
 from ledger.domain.ticket import Ticket
 from ledger.logs import get_logger
 from ledger.store import (
-    LEDGER_RECORDERS,
+    SNAPSHOTS_WITH_EVENTS,
     LedgerTranscoder,
     ReferenceCopies,
     SavedAggregates,
@@ -235,8 +235,12 @@ class SupportLedger(Application[UUID]):
             processing_event.aggregates[obj.id] = obj
         processing_event.saved_kwargs.update(kwargs)
         snapshots = self._snapshots_due(processing_event)
-        if snapshots and self.snapshots is not None and isinstance(self.recorder, LEDGER_RECORDERS):
-            # Written by the recorder in the events' transaction (see ledger.store).
+        if (
+            snapshots
+            and self.snapshots is not None
+            and isinstance(self.recorder, SNAPSHOTS_WITH_EVENTS)
+        ):
+            # Written by the recorder in the events' transaction (SQLite; see ledger.store).
             stored = [self.snapshots.mapper.to_stored_event(s) for s in snapshots]
             processing_event.saved_kwargs["snapshots"] = Snapshots(self.snapshots.recorder, stored)
             snapshots = []
@@ -1072,6 +1076,27 @@ class SupportLedger(Application[UUID]):
             return outcomes
 
         return self._retrying("record_due", attempt)
+
+    def read_ahead(self, facts: Sequence[DueFact], *, budget: float = 0.05) -> int:
+        """Read the aggregates `facts` will be recorded on before they fall due (the scheduler's).
+
+        They are kept as this process's copies, so that recording the facts reads nothing from
+        the store; a copy that another process outdates meanwhile costs a retry, never a wrong
+        fact (the save checks its version). Reads for at most about `budget` seconds; returns
+        how many of `facts`, from the first, were dealt with (the caller passes the rest later).
+        """
+        started = time.perf_counter()
+        for done, fact in enumerate(facts):
+            if time.perf_counter() - started > budget:
+                return done
+            aggregate_id = self._fact_aggregate(fact)
+            if self._saved.holds(aggregate_id):
+                continue
+            try:
+                self._saved.offer(self.repository.get(aggregate_id))
+            except AggregateNotFoundError:
+                continue
+        return len(facts)
 
     @staticmethod
     def _fact_aggregate(fact: DueFact) -> UUID:

@@ -48,7 +48,6 @@ if TYPE_CHECKING:
     from uuid import UUID
 
     from eventsourcing.persistence import AggregateRecorder, InfrastructureFactory, StoredEvent
-    from eventsourcing.postgres import PostgresAggregateRecorder
     from eventsourcing.sqlite import SQLiteAggregateRecorder
 
     from ledger.settings import DatabaseSettings
@@ -122,6 +121,23 @@ class SavedAggregates:
         with self._lock:
             for aggregate_id in aggregate_ids:
                 self._items.pop(aggregate_id, None)
+
+    def holds(self, aggregate_id: UUID) -> bool:
+        """Whether a copy of the aggregate is here."""
+        with self._lock:
+            return aggregate_id in self._items
+
+    def offer(self, aggregate: Any) -> None:
+        """Remember an aggregate just read from the store, unless a copy is here already.
+
+        A read copy is as good as a saved one: stale or not, the save checks its version.
+        """
+        with self._lock:
+            if aggregate.id in self._items:
+                return
+            self._items[aggregate.id] = aggregate
+            while len(self._items) > self._size:
+                self._items.popitem(last=False)
 
 
 class ReferenceCopies:
@@ -288,9 +304,14 @@ def tune_factory(factory: InfrastructureFactory[Any]) -> InfrastructureFactory[A
 
 
 #
-# The same recorders also write the snapshots due with the events, in the same transaction,
-# when the use case passes `snapshots=Snapshots(recorder, stored)`: a snapshot then costs no
-# commit of its own, and exists exactly when the events it sums up do.
+# On SQLite the recorder also writes the snapshots due with the events, in the same
+# transaction, when the use case passes `snapshots=Snapshots(recorder, stored)`: a snapshot
+# then costs no commit of its own. Not on PostgreSQL: the library inserts events in psycopg's
+# pipeline mode, and a large statement there (a snapshot of an account with hundreds of lots
+# is 100 KB and more) can leave client and server each waiting for the other (the scheduler
+# benchmark hung so, with the server in ClientRead; psycopg issue 685 describes the same).
+# There snapshots are written after the events' commit, as the library does: a snapshot is a
+# cache of the events, so one missing after a crash costs a longer read, never a wrong state.
 
 
 @dataclass(frozen=True)
@@ -360,18 +381,14 @@ class PostgresLedgerRecorder(PostgresApplicationRecorder):
 
     def _insert_stored_events(self, curs: Any, stored_events: Any, **kwargs: Any) -> None:
         super()._insert_stored_events(curs, stored_events, **kwargs)
-        # Other statements go on cursors of their own: the library fetches the inserted
-        # events' notification ids from `curs` afterwards.
+        # The check goes on a cursor of its own: the library fetches the inserted events'
+        # notification ids from `curs` afterwards.
         expected = _expected(kwargs)
         if expected:
             check = curs.connection.cursor()
             for aggregate_id, version in expected:
                 check.execute(self.expect_statement, (aggregate_id, version), prepare=True)
-        snapshots: Snapshots | None = kwargs.get("snapshots")
-        if snapshots is not None:
-            recorder = cast("PostgresAggregateRecorder", snapshots.recorder)
-            recorder._insert_stored_events(curs.connection.cursor(), snapshots.stored)
 
 
 # Recorders that write the snapshots passed with a save in the events' transaction.
-LEDGER_RECORDERS = (SQLiteLedgerRecorder, PostgresLedgerRecorder)
+SNAPSHOTS_WITH_EVENTS = (SQLiteLedgerRecorder,)

@@ -1,4 +1,4 @@
-"""How SupportLedger stores events: the library's bytes, snapshots with their events."""
+"""How SupportLedger stores events: the library's bytes; snapshots with their events (SQLite)."""
 
 from __future__ import annotations
 

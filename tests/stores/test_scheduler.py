@@ -332,6 +332,38 @@ def test_a_purchased_lot_expires_at_its_instant(
     assert [(e.amount, e.late) for e in expired] == [(Decimal(15), False)]
 
 
+def test_a_lot_read_ahead_and_then_drawn_on_elsewhere_expires_with_what_remained(
+    app: SupportLedger, world: World, clock: FakeClock, store_settings: DatabaseSettings
+) -> None:
+    """A scheduler process reads an account before its lot falls due; another process then
+    consumes from the lot. The expiry is recorded once, with what remained after that."""
+    app.purchase_credits(
+        world.basic, points=Decimal(20), price=Decimal(1), key="p", at=at(3, 3),
+        expires_at=at(3, 10, 9),
+    )  # fmt: skip
+    scheduling = SupportLedger(settings=store_settings)  # the scheduler's process
+    service = Scheduler(scheduling, store_settings, clock=clock)
+    try:
+        clock.set(at(3, 10, 9) - timedelta(seconds=30))  # the account is read ahead
+        assert not [o for o in service.tick() if o.recorded]
+        app.consume_credits(
+            world.basic, points=Decimal(5), activity="a", key="c",
+            at=at(3, 10, 9) - timedelta(seconds=20),
+        )  # fmt: skip
+        clock.set(at(3, 10, 9) + timedelta(seconds=1))
+        outcomes = [o for o in service.tick() if o.recorded]
+    finally:
+        service.close()
+        scheduling.close()
+    assert [(o.fact.kind, o.fact.detail) for o in outcomes] == [("lot_expiry", "purchase-1")]
+    expired = [
+        e
+        for e in app.list_events(app.get_account(world.basic).id)
+        if type(e).__name__ == "LotExpired"
+    ]
+    assert [(e.amount, e.late) for e in expired] == [(Decimal(15), False)]
+
+
 def test_a_termination_expires_what_remains_of_the_lots_and_leaves_nothing_pending(
     app: SupportLedger, world: World, scheduler: Scheduler, clock: FakeClock
 ) -> None:
