@@ -119,6 +119,18 @@ class TicketOpening:
         return self.status == "declined"
 
 
+def snapshot_due(aggregate_id: UUID, version: int, count: int, interval: int) -> bool:
+    """Whether a save of `count` events, up to `version`, crosses a snapshot point.
+
+    The points lie every `interval` versions, shifted per aggregate by its id: aggregates that
+    move in step (every account granted its new term on the same morning, every lot of a
+    batch expiring together) reach them in different saves, so no one save writes hundreds
+    of snapshots (the scheduler benchmark stalled for 2 s every 45 s on that).
+    """
+    shift = aggregate_id.int % interval
+    return (version + shift) // interval > (version - count + shift) // interval
+
+
 class SupportLedger(Application[UUID]):
     """The ledger of support contracts, tickets, credit accounts and releases."""
 
@@ -260,10 +272,10 @@ class SupportLedger(Application[UUID]):
     def _snapshots_due(self, processing_event: ProcessingEvent[UUID]) -> list[Any]:
         """Snapshots of the aggregates being saved, from the objects in hand.
 
-        A snapshot is taken at the saved version whenever a save crosses a multiple of the
-        aggregate's interval. The library re-reads each aggregate from the store to snapshot
-        it; the object being saved is exactly that state already, so reading it again would
-        only cost the command a round trip.
+        A snapshot is taken at the saved version whenever a save crosses one of the aggregate's
+        snapshot points (see `snapshot_due`). The library re-reads each aggregate from the store
+        to snapshot it; the object being saved is exactly that state already, so reading it
+        again would only cost the command a round trip.
         """
         if self.snapshots is None:
             return []
@@ -274,7 +286,7 @@ class SupportLedger(Application[UUID]):
         for aggregate_id, count in counts.items():
             aggregate: Any = processing_event.aggregates.get(aggregate_id)
             interval = self.snapshotting_intervals.get(type(aggregate)) if aggregate else None
-            if interval and aggregate.version // interval > (aggregate.version - count) // interval:
+            if interval and snapshot_due(aggregate_id, aggregate.version, count, interval):
                 snapshots.append(type(aggregate).Snapshot.take(aggregate))
         return snapshots
 

@@ -6,7 +6,9 @@ import sqlite3
 import string
 from datetime import UTC, timedelta
 from decimal import Decimal
+from itertools import pairwise
 from typing import TYPE_CHECKING, Any
+from uuid import NAMESPACE_URL, uuid5
 
 import pytest
 from eventsourcing.application import project_aggregate
@@ -20,7 +22,7 @@ from eventsourcing.persistence import (
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from ledger.application import SupportLedger
+from ledger.application import SupportLedger, snapshot_due
 from ledger.domain.credit_account import CreditAccount
 from ledger.store import LedgerTranscoder, SQLiteLedgerConnectionPool
 from tests.scenario import at, build_world
@@ -116,44 +118,74 @@ def consume_until(app: SupportLedger, contract_id: UUID, version: int, key: str)
     return done
 
 
+def next_snapshot_point(app: SupportLedger, contract_id: UUID) -> int:
+    """The first version after the account's current one at which a snapshot falls due."""
+    account = app.get_account(contract_id)
+    interval = SupportLedger.snapshotting_intervals[CreditAccount]
+    version = account.version + 1
+    while not snapshot_due(account.id, version, 1, interval):
+        version += 1
+    return version
+
+
+def snapshot_versions(app: SupportLedger, account_id: UUID) -> list[int]:
+    assert app.snapshots is not None
+    return [s.originator_version for s in app.snapshots.get(account_id)]
+
+
 def test_a_snapshot_is_written_with_the_events_it_sums_up(
     apps: tuple[SupportLedger, SupportLedger],
 ) -> None:
-    """The snapshot at version 50 is the state the first 50 events give, and there is one."""
+    """The snapshot at the account's next snapshot point is the state its events give, and
+    there is one."""
     first, second = apps
     world = build_world(first)
-    consume_until(first, world.premium, 50, "k")
     account_id = CreditAccount.create_id(world.premium)
-    assert second.snapshots is not None
-    snapshots = list(second.snapshots.get(account_id))
-    assert [s.originator_version for s in snapshots] == [50]
-    from_snapshot = second.repository.get(account_id)
-    replayed = project_aggregate(None, second.events.get(account_id))
+    before = snapshot_versions(second, account_id)
+    point = next_snapshot_point(first, world.premium)
+    consume_until(first, world.premium, point + 1, "k")
+    assert snapshot_versions(second, account_id) == [*before, point]
+    from_snapshot = second.repository.get(account_id, version=point)
+    replayed = project_aggregate(None, second.events.get(account_id, lte=point))
     assert vars(from_snapshot) == vars(replayed)
 
 
 def test_a_save_refused_on_a_stale_copy_leaves_no_snapshot_of_its_own(
     apps: tuple[SupportLedger, SupportLedger],
 ) -> None:
-    """Two writers cross version 50 in turn: one snapshot, the winner's, equal to a replay."""
+    """Two writers reach a snapshot point in turn: one snapshot, the winner's, equal to a
+    replay."""
     first, second = apps
     world = build_world(first)
     account_id = CreditAccount.create_id(world.premium)
-    consume_until(first, world.premium, 49, "k")  # `first` holds the account at version 49
+    before = snapshot_versions(second, account_id)
+    point = next_snapshot_point(first, world.premium)
+    consume_until(first, world.premium, point - 1, "k")  # `first` holds the account there
     second.consume_credits(
         world.premium, points=Decimal(1), activity="a", key="second", at=at(3, 4, 10)
-    )  # version 50, snapshot due
+    )  # at the point: snapshot due
     first.consume_credits(
         world.premium, points=Decimal(1), activity="a", key="first", at=at(3, 4, 11)
-    )  # its copy is stale: refused, then done again at version 51
-    assert second.snapshots is not None
-    snapshots = list(second.snapshots.get(account_id))
-    assert [s.originator_version for s in snapshots] == [50]
-    fifty = project_aggregate(None, second.events.get(account_id, lte=50))
-    assert vars(second.repository.get(account_id, version=50)) == vars(fifty)
+    )  # its copy is stale: refused, then done again one version later
+    assert snapshot_versions(second, account_id) == [*before, point]
+    at_point = project_aggregate(None, second.events.get(account_id, lte=point))
+    assert vars(second.repository.get(account_id, version=point)) == vars(at_point)
     account = second.get_account(world.premium)
-    assert account.version == 51
+    assert account.version == point + 1
     assert vars(account) == vars(project_aggregate(None, second.events.get(account_id)))
+
+
+def test_accounts_moving_in_step_reach_their_snapshot_points_in_different_saves() -> None:
+    """Fifty accounts at the same versions: their snapshot points are spread over the interval."""
+    interval = SupportLedger.snapshotting_intervals[CreditAccount]
+    ids = [CreditAccount.create_id(uuid5(NAMESPACE_URL, f"contract-{n}")) for n in range(50)]
+    points = [next(v for v in range(1, 200) if snapshot_due(i, v, 1, interval)) for i in ids]
+    assert len(set(points)) > interval // 2  # not all at one version
+    for aggregate_id in ids:  # one point every `interval` versions, whatever the save sizes
+        due = [v for v in range(1, 1001) if snapshot_due(aggregate_id, v, 1, interval)]
+        assert [b - a for a, b in pairwise(due)] == [interval] * (len(due) - 1)
+        assert snapshot_due(aggregate_id, 1000, 1000, interval)  # a save spanning them all
+        assert not snapshot_due(aggregate_id, due[0] - 1, due[0] - 1, interval)
 
 
 def test_sqlite_rows_decode_with_the_library_transcoder(sqlite_settings: DatabaseSettings) -> None:
