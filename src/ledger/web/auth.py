@@ -80,9 +80,12 @@ class Principal:
     expires_at: datetime
 
 
-def _denied(request: Request, status: int, reason: str, **known: Any) -> None:
+def log_denied(
+    request: Request, status: int, reason: str, *, event: str = "api_request_denied", **known: Any
+) -> None:
+    """Log a denied request: what was asked, by whom (as far as known), and why not."""
     log.warning(
-        "api_request_denied",
+        event,
         status=status,
         reason=reason,
         method=request.method,
@@ -108,7 +111,7 @@ def authenticate(
         with services.views.lease() as db:
             token = verify_token(db, text, at=now())
     except AuthenticationError as exc:
-        _denied(
+        log_denied(
             request,
             401,
             exc.code,
@@ -134,7 +137,7 @@ class Require:
 
     async def __call__(self, request: Request, caller: Caller) -> Principal:
         if caller.role not in self.roles:
-            _denied(request, 403, "role_not_allowed", token_id=caller.token_id, role=caller.role)
+            log_denied(request, 403, "role_not_allowed", token_id=caller.token_id, role=caller.role)
             allowed = ", ".join(r for r in ROLES if r in self.roles)
             raise ForbiddenError(
                 f"role {caller.role} may not {request.method} {request.url.path}; "

@@ -42,7 +42,7 @@ from fastapi import Depends, Request
 from starlette.concurrency import run_in_threadpool
 
 from ledger.logs import get_logger
-from ledger.web.auth import ADMIN, AGENT, AUDITOR, FINANCE, Principal, Require
+from ledger.web.auth import ADMIN, AGENT, AUDITOR, FINANCE, Principal, Require, log_denied
 from ledger.web.services import Services, Svc, now
 from ledger.web.tokens import AuthenticationError, verify_token
 
@@ -124,15 +124,7 @@ class PageForbiddenError(PageDeniedError):
 
 
 def _denied(request: Request, status: int, reason: str, **known: Any) -> None:
-    log.warning(
-        "page_request_denied",
-        status=status,
-        reason=reason,
-        method=request.method,
-        path=request.url.path,
-        client=request.client.host if request.client else None,
-        **known,
-    )
+    log_denied(request, status, reason, event="page_request_denied", **known)
 
 
 def _verify(services: Services, text: str) -> Principal:
