@@ -61,6 +61,7 @@ from ledger.presenters import (
     event_view,
     opening_view,
     ticket_view,
+    tier_change_view,
 )
 from ledger.projections import PROJECTIONS, projections_named
 from ledger.projections.credit_usage import CreditUsageProjection, CreditUsageView, reconcile
@@ -682,17 +683,10 @@ def contract_upgrade(*, contract_ref: str, tier: str, at_text: str | None, as_js
     """Change the tier: an upgrade applies at once (pro rata), a downgrade at renewal."""
     contract_id = parse_id(contract_ref, "CONTRACT")
     at = resolve_at(at_text)
-    outcome = ledger_app().change_tier(contract_id, tier=tier, at=at)
     app = ledger_app()
+    outcome = app.change_tier(contract_id, tier=tier, at=at)
     found = app.get_contract(contract_id)
-    data = {
-        "contract_id": contract_id,
-        "outcome": outcome,
-        "tier": found.tier_at(at),
-        "pending_tier": found.pending_tier,
-    }
-    if outcome == "upgraded":
-        data["adjustments"] = found.upgrades[-1]["adjustments"]
+    data = tier_change_view(found, outcome, at)
     message = {
         "upgraded": f"upgraded to {found.tier_at(at)}",
         "downgrade_scheduled": f"downgrade to {found.pending_tier} scheduled for the next renewal",

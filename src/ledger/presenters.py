@@ -62,6 +62,19 @@ def contract_view(contract: Contract, at: datetime) -> dict[str, Any]:
     }
 
 
+def tier_change_view(contract: Contract, outcome: str, at: datetime) -> dict[str, Any]:
+    """What a tier change did (`outcome` as `change_tier` returns it), on the contract after it."""
+    data: dict[str, Any] = {
+        "contract_id": contract.id,
+        "outcome": outcome,
+        "tier": contract.tier_at(at),
+        "pending_tier": contract.pending_tier,
+    }
+    if outcome == "upgraded":
+        data["adjustments"] = contract.upgrades[-1]["adjustments"]
+    return data
+
+
 def ticket_view(
     ticket: Ticket, at: datetime, calendar: BusinessCalendar | None = None
 ) -> dict[str, Any]:

@@ -12,7 +12,7 @@ from ledger.application import SupportLedger
 from ledger.domain.contract import Contract as ContractAggregate
 from ledger.domain.errors import UnknownContractError
 from ledger.history import contract_history
-from ledger.presenters import contract_view
+from ledger.presenters import contract_view, tier_change_view
 from ledger.web.auth import ADMIN, AGENT, FINANCE, READERS, require
 from ledger.web.inputs import (
     Command,
@@ -218,16 +218,7 @@ def change_tier(contract_id: UUID, body: ChangeTier, services: Svc) -> JSONRespo
     app = services.ledger
     at = at_or_now(body.at, now())
     outcome = app.change_tier(contract_id, tier=body.tier, at=at)
-    found = app.get_contract(contract_id)
-    data = {
-        "contract_id": contract_id,
-        "outcome": outcome,
-        "tier": found.tier_at(at),
-        "pending_tier": found.pending_tier,
-    }
-    if outcome == "upgraded":
-        data["adjustments"] = found.upgrades[-1]["adjustments"]
-    return answer(data)
+    return answer(tier_change_view(app.get_contract(contract_id), outcome, at))
 
 
 @router.post(
