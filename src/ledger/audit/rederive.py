@@ -913,38 +913,58 @@ def _statements(
         return None, exc
 
 
-def _compare_statements(
-    window: str, mine: list[dict[str, Any]], theirs: list[dict[str, Any]]
+def _compare_rows(
+    kind: str,
+    window: str,
+    mine: list[dict[str, Any]],
+    theirs: list[dict[str, Any]],
+    compare: Callable[[str, dict[str, Any], dict[str, Any]], Iterable[Difference]],
+    *,
+    field: str,
+    what: str,
 ) -> list[Difference]:
-    exported = {s["contract_id"]: s for s in mine}
-    viewed = {s["contract_id"]: s for s in theirs}
-    found = []
-    for cid in sorted(exported.keys() | viewed.keys(), key=str):
-        ours, view = exported.get(cid), viewed.get(cid)
+    """The rows of both sides matched by `field`, in its order: a row found on one side only is
+    a difference of its presence (named `what`); a matched pair is compared by `compare`."""
+    exported = {s[field]: s for s in mine}
+    viewed = {s[field]: s for s in theirs}
+    found: list[Difference] = []
+    for key in sorted(exported.keys() | viewed.keys(), key=str):
+        ours, view = exported.get(key), viewed.get(key)
         if ours is None or view is None:
             found.append(
-                Difference("statement", window, str(cid), None, "statement",
+                Difference(kind, window, str(key), None, what,
                            "missing" if ours is None else "present",
                            "missing" if view is None else "present")
             )  # fmt: skip
-            continue
-        found.extend(
-            Difference("statement", window, str(cid), None, name, ours[name], view[name])
+        else:
+            found.extend(compare(str(key), ours, view))
+    return found
+
+
+def _compare_statements(
+    window: str, mine: list[dict[str, Any]], theirs: list[dict[str, Any]]
+) -> list[Difference]:
+    def compare(cid: str, ours: dict[str, Any], view: dict[str, Any]) -> list[Difference]:
+        found = [
+            Difference("statement", window, cid, None, name, ours[name], view[name])
             for name in ("customer", "currency", "start", "end", "fees_total")
             if ours[name] != view[name]
-        )
+        ]
         for unit in UNITS:
             found.extend(
-                Difference("statement", window, str(cid), unit, figure, ours[unit][figure],
+                Difference("statement", window, cid, unit, figure, ours[unit][figure],
                            view[unit][figure])
                 for figure in FIGURES
                 if ours[unit][figure] != view[unit][figure]
             )  # fmt: skip
         our_fees, view_fees = _fee_lines(ours["fees"]), _fee_lines(view["fees"])
         if our_fees != view_fees:
-            found.append(Difference("statement", window, str(cid), None, "fees", our_fees,
-                                    view_fees))  # fmt: skip
-    return found
+            found.append(Difference("statement", window, cid, None, "fees", our_fees, view_fees))
+        return found
+
+    return _compare_rows(
+        "statement", window, mine, theirs, compare, field="contract_id", what="statement"
+    )
 
 
 def _fee_lines(fees: list[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -955,21 +975,11 @@ def _fee_lines(fees: list[dict[str, Any]]) -> list[dict[str, Any]]:
 def _compare_stats(
     window: str, mine: list[dict[str, Any]], theirs: list[dict[str, Any]]
 ) -> list[Difference]:
-    exported = {s["key"]: s for s in mine}
-    viewed = {s["key"]: s for s in theirs}
-    found = []
-    for key in sorted(exported.keys() | viewed.keys(), key=str):
-        ours, view = exported.get(key), viewed.get(key)
-        if ours is None or view is None:
-            found.append(
-                Difference("breach_stats", window, str(key), None, "group",
-                           "missing" if ours is None else "present",
-                           "missing" if view is None else "present")
-            )  # fmt: skip
-            continue
-        found.extend(
-            Difference("breach_stats", window, str(key), None, figure, ours[figure], view[figure])
+    def compare(key: str, ours: dict[str, Any], view: dict[str, Any]) -> list[Difference]:
+        return [
+            Difference("breach_stats", window, key, None, figure, ours[figure], view[figure])
             for figure in STAT_FIGURES
             if ours[figure] != view[figure]
-        )
-    return found
+        ]
+
+    return _compare_rows("breach_stats", window, mine, theirs, compare, field="key", what="group")
