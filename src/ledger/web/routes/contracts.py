@@ -1,8 +1,9 @@
 """Contracts: sign, show, history, renew, reinstate, lapse, terminate, tier, contacts,
 representative, appointments (`ledger contract ...`)."""
 
+from collections.abc import Callable
 from datetime import datetime
-from typing import Annotated
+from typing import Annotated, Any
 from uuid import UUID
 
 from fastapi import Path, Query
@@ -148,15 +149,7 @@ def renew_contract(
     contract_id: UUID, services: Svc, body: RenewContract = NO_CHANGES
 ) -> JSONResponse:
     """Order the next term (a lapsed agreement is reinstated at 80 % instead)."""
-    term = services.ledger.renew_contract(
-        contract_id,
-        at=at_or_now(body.at, now()),
-        licenses=body.licenses,
-        list_price=None
-        if body.list_price is None
-        else amount(body.list_price, "list_price", positive=True),
-    )
-    return answer({"contract_id": contract_id, "term": term})
+    return _order_term(services.ledger.renew_contract, contract_id, body)
 
 
 @router.post(
@@ -169,7 +162,14 @@ def reinstate_contract(
     contract_id: UUID, services: Svc, body: RenewContract = NO_CHANGES
 ) -> JSONResponse:
     """Take up a lapsed agreement again: a new term from today at 80 % of list price."""
-    term = services.ledger.reinstate_contract(
+    return _order_term(services.ledger.reinstate_contract, contract_id, body)
+
+
+def _order_term(
+    order: Callable[..., dict[str, Any]], contract_id: UUID, body: RenewContract
+) -> JSONResponse:
+    """Renew or reinstate (`order`) with the body's licenses and list price, if it changes them."""
+    term = order(
         contract_id,
         at=at_or_now(body.at, now()),
         licenses=body.licenses,
