@@ -14,7 +14,6 @@ from fastapi import Path, Query
 from fastapi.responses import JSONResponse
 
 from ledger.application import SupportLedger
-from ledger.domain.errors import TicketDeclinedError
 from ledger.history import ticket_history
 from ledger.presenters import opening_view, ticket_view
 from ledger.web.auth import ADMIN, AGENT, READERS, Caller, require
@@ -135,14 +134,6 @@ def ticket_history_route(reference: TicketRef, services: Svc) -> JSONResponse:
     return answer(ticket_history(services.ledger, reference))
 
 
-def _not_declined(app: SupportLedger, reference: str, doing: str) -> None:
-    # SupportLedger reads a declined ticket's terms before the ticket can refuse the command
-    # (an AttributeError); refuse here the way the ticket refuses every other command.
-    found = app.get_ticket(reference)
-    if found.status == "declined":
-        raise TicketDeclinedError(f"cannot {doing}: the request was declined ({found.reason})")
-
-
 def _step(
     services: Svc,
     reference: str,
@@ -178,14 +169,12 @@ def respond(reference: TicketRef, services: Svc, body: Command = NO_BODY) -> JSO
 @_step_route("/tickets/{reference}/hold", "Put on hold")
 def hold(reference: TicketRef, services: Svc, body: Command = NO_BODY) -> JSONResponse:
     """Put on hold at the customer's request (the clock pauses)."""
-    _not_declined(services.ledger, reference, "hold")
     return _step(services, reference, body.at, lambda a, at: a.hold_ticket(reference, at=at))
 
 
 @_step_route("/tickets/{reference}/resume", "Resume after a hold")
 def resume(reference: TicketRef, services: Svc, body: Command = NO_BODY) -> JSONResponse:
     """End the hold (the clock runs again)."""
-    _not_declined(services.ledger, reference, "resume")
     return _step(services, reference, body.at, lambda a, at: a.resume_ticket(reference, at=at))
 
 
@@ -224,7 +213,6 @@ def patch(reference: TicketRef, services: Svc, body: Command = NO_BODY) -> JSONR
 @_step_route("/tickets/{reference}/severity", "Change the severity")
 def severity(reference: TicketRef, body: ChangeSeverity, services: Svc) -> JSONResponse:
     """Change the severity: same start, new target, new deadline (the original stays)."""
-    _not_declined(services.ledger, reference, "change the severity")
     return _step(
         services,
         reference,
