@@ -218,8 +218,9 @@ def test_a_second_runner_waits_and_takes_over(
         first.release()
         assert second.try_own()
     finally:
-        first.release()
-        second.release()
+        for worker in (first, second):
+            worker.release()
+            worker.db.close()
 
 
 def test_a_busy_projection_refuses_a_rebuild(
@@ -235,6 +236,7 @@ def test_a_busy_projection_refuses_a_rebuild(
             verify(store_settings, app, DeadlinesProjection)
     finally:
         holder.release()
+        holder.db.close()
 
 
 def test_a_following_runner_applies_new_events_as_they_are_recorded(
@@ -378,6 +380,15 @@ def url_of(settings: DatabaseSettings) -> str:
 
 
 @pytest.mark.slow
+def run_once(settings: DatabaseSettings, app: SupportLedger) -> str:
+    """A fresh deadlines worker run once (its connection closed after): how it ended."""
+    worker = Worker(DeadlinesProjection, settings, app)
+    try:
+        return worker.run(once=True).status
+    finally:
+        worker.db.close()
+
+
 def test_a_runner_killed_mid_batch_resumes_to_a_view_equal_to_a_rebuild(
     store_settings: DatabaseSettings, app: SupportLedger, world: World, db: ViewDatabase
 ) -> None:
@@ -405,12 +416,7 @@ def test_a_runner_killed_mid_batch_resumes_to_a_view_equal_to_a_rebuild(
     killed_at = read_state(db, "deadlines").position  # type: ignore[union-attr]
     assert killed_at > 0
     # the server releases the dead runner's lock (PostgreSQL) or its lease runs out (SQLite)
-    wait_until(
-        lambda: (
-            Worker(DeadlinesProjection, store_settings, app).run(once=True).status == "caught_up"
-        ),
-        timeout=60,
-    )
+    wait_until(lambda: run_once(store_settings, app) == "caught_up", timeout=60)
     assert read_state(db, "deadlines").position == head  # type: ignore[union-attr]
     assert verify(store_settings, app, DeadlinesProjection) == (head, [])
 
