@@ -151,8 +151,7 @@ class Scheduler:
                 self.db.advisory_unlock(lock_key(SCHEDULER_LOCK, self.settings.schema))
             self.leading = False
         if self._deadlines is not None:
-            self._deadlines.release()
-            self._deadlines = None
+            self._drop_deadlines()
 
     def close(self) -> None:
         """Resign and close the connections."""
@@ -186,8 +185,16 @@ class Scheduler:
         outcome = self._deadlines.catch_up()
         if outcome is not None:
             log.error("scheduler_deadlines_failed", status=outcome.status, error=outcome.error)
-            self._deadlines.release()
-            self._deadlines = None
+            self._drop_deadlines()
+
+    def _drop_deadlines(self) -> None:
+        """Give the deadlines projection up and close its worker's connection."""
+        worker, self._deadlines = self._deadlines, None
+        if worker is not None:
+            try:
+                worker.release()
+            finally:
+                worker.db.close()
 
     # -- recording due facts -------------------------------------------------------------------
 
