@@ -387,6 +387,8 @@ def run_projections(
     for thread in threads:
         while thread.is_alive():
             thread.join(timeout=0.5)
+    for worker in workers:
+        worker.db.close()
     return [outcomes[w.name] for w in workers]
 
 
