@@ -39,7 +39,7 @@ from eventsourcing.sqlite import (
     SQLiteConnectionPool,
     SQLiteFactory,
 )
-from psycopg.sql import SQL, Identifier
+from psycopg.sql import SQL, Composable, Identifier
 
 from ledger.domain.errors import StoreUnavailableError
 
@@ -355,10 +355,20 @@ class PostgresLedgerRecorder(PostgresApplicationRecorder):
 
     The check is a function raising `unique_violation`, pipelined after the insert (which
     holds the table lock), so it costs no extra round trip.
+
+    The insert itself is the library's, in the same transaction and order (lock timeout, table
+    lock, notification, insert returning the notification ids), with two changes that cost the
+    client less and store the same rows:
+    - the events go as four arrays of plain types in binary (`unnest` zips them in order)
+      instead of one array of the composite type in text, which psycopg builds in Python
+      by escaping every byte of every event's state;
+    - the statements are rendered to bytes once, not composed again for every save.
     """
 
     def __init__(self, datastore: Any, *, events_table_name: str = "stored_events") -> None:
         super().__init__(datastore, events_table_name=events_table_name)
+        schema = Identifier(self.datastore.schema)
+        table = Identifier(events_table_name)
         function = f"{events_table_name}_expect_version"
         self.sql_create_statements.append(
             SQL(
@@ -369,18 +379,45 @@ class PostgresLedgerRecorder(PostgresApplicationRecorder):
                 "RAISE EXCEPTION 'aggregate % moved on from version %', aggregate, expected "
                 "USING ERRCODE = 'unique_violation'; "
                 "END IF; END $BODY$"
-            ).format(
-                schema=Identifier(self.datastore.schema),
-                function=Identifier(function),
-                table=Identifier(events_table_name),
-            )
+            ).format(schema=schema, function=Identifier(function), table=table)
         )
         self.expect_statement = SQL("SELECT {schema}.{function}(%s, %s)").format(
-            schema=Identifier(self.datastore.schema), function=Identifier(function)
+            schema=schema, function=Identifier(function)
+        )
+        self.lock_statements = [
+            s.as_bytes(None) if isinstance(s, Composable) else s for s in self.lock_table_statements
+        ]
+        self.notify_statement = (
+            SQL("NOTIFY {channel}").format(channel=Identifier(self.channel_name)).as_bytes(None)
+        )
+        self.insert_columns_statement = (
+            SQL(
+                "INSERT INTO {schema}.{table} (originator_id, originator_version, topic, state) "
+                "SELECT * FROM unnest(%b::{id_type}[], %b::bigint[], %b::text[], %b::bytea[]) "
+                "RETURNING notification_id"
+            )
+            .format(
+                schema=schema,
+                table=table,
+                id_type=SQL(self.datastore.originator_id_type),
+            )
+            .as_bytes(None)
         )
 
     def _insert_stored_events(self, curs: Any, stored_events: Any, **kwargs: Any) -> None:
-        super()._insert_stored_events(curs, stored_events, **kwargs)
+        for statement in self.lock_statements:
+            curs.execute(statement, prepare=True)
+        curs.execute(self.notify_statement)
+        curs.execute(
+            self.insert_columns_statement,
+            (
+                [e.originator_id for e in stored_events],
+                [e.originator_version for e in stored_events],
+                [e.topic for e in stored_events],
+                [e.state for e in stored_events],
+            ),
+            prepare=True,
+        )
         # The check goes on a cursor of its own: the library fetches the inserted events'
         # notification ids from `curs` afterwards.
         expected = _expected(kwargs)

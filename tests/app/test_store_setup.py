@@ -204,3 +204,39 @@ def test_sqlite_rows_decode_with_the_library_transcoder(sqlite_settings: Databas
     assert rows
     for (state,) in rows:
         assert isinstance(library.decode(state), dict)
+
+
+def test_postgres_rows_are_the_rows_the_library_writes(pg_settings: DatabaseSettings) -> None:
+    """The same stored events through ledger's recorder and the library's: the same rows, in
+    the same order of notification ids (states with every byte value, topics with quotes)."""
+    from eventsourcing.persistence import StoredEvent  # noqa: PLC0415 - this test only
+    from eventsourcing.postgres import PostgresApplicationRecorder  # noqa: PLC0415
+
+    from ledger.store import PostgresLedgerRecorder  # noqa: PLC0415
+
+    app = SupportLedger(settings=pg_settings)
+    try:
+        datastore = app.factory.datastore  # type: ignore[attr-defined]
+        ours = PostgresLedgerRecorder(datastore, events_table_name="ours_events")
+        theirs = PostgresApplicationRecorder(datastore, events_table_name="theirs_events")
+        ours.create_table()
+        theirs.create_table()
+        first, second = uuid5(NAMESPACE_URL, "first"), uuid5(NAMESPACE_URL, "second")
+        batches = [
+            [StoredEvent(first, 1, "a:B", bytes(range(256)))],
+            [
+                StoredEvent(second, 1, "t'o\"p\\ic ü", b'{"x":"\\u0000 \' \\" \\\\"}'),
+                StoredEvent(first, 2, "a:C", b""),
+                StoredEvent(second, 2, "a:D", "é€𝄞".encode() * 500),
+            ],
+        ]
+        ids = [(ours.insert_events(b), theirs.insert_events(b)) for b in batches]
+        assert [len(o or ()) for o, _ in ids] == [1, 3]
+        assert [o for o, _ in ids] == [t for _, t in ids]
+        for aggregate_id in (first, second):
+            assert ours.select_events(aggregate_id) == theirs.select_events(aggregate_id)
+        assert [n.state for n in ours.select_notifications(1, 10)] == [
+            n.state for n in theirs.select_notifications(1, 10)
+        ]
+    finally:
+        app.close()
