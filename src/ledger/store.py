@@ -38,6 +38,7 @@ from eventsourcing.sqlite import (
     SQLiteConnection,
     SQLiteConnectionPool,
     SQLiteFactory,
+    SQLiteTransaction,
 )
 from psycopg.sql import SQL, Composable, Identifier
 
@@ -334,6 +335,24 @@ class SQLiteLedgerRecorder(SQLiteApplicationRecorder):
         self.expect_statement = (
             f"SELECT MAX(originator_version) FROM {self.events_table_name} WHERE originator_id = ?"
         )
+
+    def insert_events(self, stored_events: Sequence[StoredEvent], **kwargs: Any) -> Any:
+        """The library's `insert_events`, without its layers of context managers.
+
+        The same steps as `SQLiteDatastore.transaction(commit=True)`: a writer's connection
+        from the pool, the library's `SQLiteTransaction` (BEGIN, then commit, or roll back
+        and translate the error), the cursor closed, the connection returned.
+        """
+        pool = self.datastore.pool
+        connection = pool.get_connection(is_writer=True)
+        try:
+            with SQLiteTransaction(connection, commit=True) as cursor:
+                try:
+                    return self._insert_events(cursor, stored_events, **kwargs)
+                finally:
+                    cursor.sqlite_cursor.close()
+        finally:
+            pool.put_connection(connection)
 
     def _insert_events(self, c: Any, stored_events: Any, **kwargs: Any) -> Any:
         ids = super()._insert_events(c, stored_events, **kwargs)
