@@ -240,3 +240,29 @@ def test_postgres_rows_are_the_rows_the_library_writes(pg_settings: DatabaseSett
         ]
     finally:
         app.close()
+
+
+def test_a_save_checks_the_versions_it_decided_on(store_settings: DatabaseSettings) -> None:
+    """`expected_versions`: the insert is committed when each aggregate is still at the version
+    the save names (0 for one never recorded), refused with IntegrityError and nothing stored
+    when one has moved on."""
+    from eventsourcing.persistence import IntegrityError, StoredEvent  # noqa: PLC0415
+
+    app = SupportLedger(settings=store_settings)
+    try:
+        recorder = app.recorder
+        read, written = uuid5(NAMESPACE_URL, "read"), uuid5(NAMESPACE_URL, "written")
+        recorder.insert_events([StoredEvent(read, 1, "a:A", b"{}")])
+        recorder.insert_events(
+            [StoredEvent(written, 1, "a:A", b"{}")],
+            expected_versions=[(read, 1), (uuid5(NAMESPACE_URL, "never"), 0)],
+        )
+        assert [e.originator_version for e in recorder.select_events(written)] == [1]
+        for stale in ([(read, 0)], [(read, 2)], [(uuid5(NAMESPACE_URL, "never"), 1)]):
+            with pytest.raises(IntegrityError):
+                recorder.insert_events(
+                    [StoredEvent(written, 2, "a:A", b"{}")], expected_versions=stale
+                )
+            assert [e.originator_version for e in recorder.select_events(written)] == [1]
+    finally:
+        app.close()
