@@ -131,6 +131,10 @@ def snapshot_due(aggregate_id: UUID, version: int, count: int, interval: int) ->
     return (version + shift) // interval > (version - count + shift) // interval
 
 
+# Classes known to be `Aggregate`s (an isinstance check through the ABC costs more).
+_AGGREGATE_CLASSES: set[type] = set()
+
+
 class SupportLedger(Application[UUID]):
     """The ledger of support contracts, tickets, credit accounts and releases."""
 
@@ -215,21 +219,19 @@ class SupportLedger(Application[UUID]):
         The saved aggregates are remembered for the next use case; on a conflict they, and
         the checked copies, are forgotten.
         """
-        saving = {o.id for o in objs if o is not None and hasattr(o, "id")}
-        expected = {
-            k: v for k, v in getattr(self._local, "expected", {}).items() if k not in saving
-        }
-        if expected:
-            kwargs["expected_versions"] = sorted(expected.items())
+        saving = [o.id for o in objs if o is not None and hasattr(o, "id")]
+        expected: dict[UUID, int] = {}
+        if decided := getattr(self._local, "expected", None):
+            expected = {k: v for k, v in decided.items() if k not in saving}
+            if expected:
+                kwargs["expected_versions"] = sorted(expected.items())
         try:
             recordings = self._save_all(objs, kwargs)
         except IntegrityError:
             self._saved.forget(saving)
             self._references.forget(expected)
             raise
-        for obj in objs:
-            if obj is not None and hasattr(obj, "collect_events"):
-                self._saved.put(obj)
+        self._saved.put_all([o for o in objs if o is not None and hasattr(o, "collect_events")])
         return recordings
 
     def _save_all(self, objs: Sequence[Any], kwargs: dict[str, Any]) -> Any:
@@ -239,8 +241,11 @@ class SupportLedger(Application[UUID]):
         runtime-checkable protocols, which costs Python 3.11 about 13 µs per aggregate and
         save; an `Aggregate` is known to be one. Anything else takes the library's path.
         """
-        if not all(isinstance(o, Aggregate) for o in objs):
-            return super().save(*objs, **kwargs)
+        for obj in objs:
+            if type(obj) not in _AGGREGATE_CLASSES:
+                if not isinstance(obj, Aggregate):
+                    return super().save(*objs, **kwargs)
+                _AGGREGATE_CLASSES.add(type(obj))
         processing_event: ProcessingEvent[UUID] = ProcessingEvent()
         for obj in objs:
             processing_event.events.extend(obj.collect_events())

@@ -109,13 +109,15 @@ class SavedAggregates:
         with self._lock:
             return self._items.pop(aggregate_id, None)
 
-    def put(self, aggregate: Any) -> None:
-        """Remember an aggregate just saved (the caller does not change it afterwards)."""
+    def put_all(self, aggregates: Iterable[Any]) -> None:
+        """Remember aggregates just saved (the caller does not change them afterwards)."""
         with self._lock:
-            self._items[aggregate.id] = aggregate
-            self._items.move_to_end(aggregate.id)
-            while len(self._items) > self._size:
-                self._items.popitem(last=False)
+            items = self._items
+            for aggregate in aggregates:
+                items[aggregate.id] = aggregate
+                items.move_to_end(aggregate.id)
+            while len(items) > self._size:
+                items.popitem(last=False)
 
     def forget(self, aggregate_ids: Iterable[UUID]) -> None:
         """Drop copies that may be stale."""
