@@ -42,7 +42,7 @@ from ledger.domain.errors import (
 )
 
 if TYPE_CHECKING:
-    from collections.abc import Callable, Iterable
+    from collections.abc import Callable, Iterable, Iterator
     from datetime import datetime
     from uuid import UUID
 
@@ -642,32 +642,7 @@ class CreditAccount(Aggregate):
 
         A term that has begun but whose grant is not recorded yet counts as its lot.
         """
-        lots = dict(self.lots)
-        for term in self.terms.values():
-            if term["granted"] or term["starts_at"] > at:
-                continue
-            if self.ended_at is not None and term["starts_at"] >= self.ended_at:
-                continue
-            amount = term["points"] if unit == POINTS else Decimal(term["sessions"])
-            virtual = _lot(
-                unit=unit,
-                kind="term",
-                amount=amount,
-                expires_at=term["ends_at"],
-                available_from=term["starts_at"],
-            )
-            virtual["term_number"] = term["number"]
-            lots[f"term-{term['number']}-{unit}"] = virtual
-        usable = [
-            {"lot_id": lot_id, **lot}
-            for lot_id, lot in lots.items()
-            if lot["unit"] == unit
-            and lot["remaining"] > 0
-            and not lot["expired"]
-            and lot["available_from"] <= at
-            and (lot["expires_at"] is None or lot["expires_at"] > at)
-            and (self.ended_at is None or at < self.ended_at)
-        ]
+        usable = [{"lot_id": lot_id, **lot} for lot_id, lot in self._usable(unit, at)]
         usable.sort(
             key=lambda lot: (
                 lot["expires_at"] is None,
@@ -680,7 +655,39 @@ class CreditAccount(Aggregate):
 
     def available(self, unit: str, at: datetime) -> Decimal:
         """Points (or sessions) usable at `at`."""
-        return sum((lot["remaining"] for lot in self.usable_lots(unit, at)), Decimal(0))
+        return sum((lot["remaining"] for _, lot in self._usable(unit, at)), Decimal(0))
+
+    def _usable(self, unit: str, at: datetime) -> Iterator[tuple[str, dict[str, Any]]]:
+        """The lots of `usable_lots` with their ids, in no particular order, not copied."""
+        if self.ended_at is not None and at >= self.ended_at:
+            return
+        virtual = {}
+        for term in self.terms.values():
+            if term["granted"] or term["starts_at"] > at:
+                continue
+            if self.ended_at is not None and term["starts_at"] >= self.ended_at:
+                continue
+            amount = term["points"] if unit == POINTS else Decimal(term["sessions"])
+            lot = _lot(
+                unit=unit,
+                kind="term",
+                amount=amount,
+                expires_at=term["ends_at"],
+                available_from=term["starts_at"],
+            )
+            lot["term_number"] = term["number"]
+            virtual[f"term-{term['number']}-{unit}"] = lot
+        for lots in (self.lots, virtual):
+            for lot_id, lot in lots.items():
+                if (
+                    lot["unit"] == unit
+                    and lot["remaining"] > 0
+                    and not lot["expired"]
+                    and lot["available_from"] <= at
+                    and (lot["expires_at"] is None or lot["expires_at"] > at)
+                    and (lots is virtual or lot_id not in virtual)
+                ):
+                    yield lot_id, lot
 
     def due_expiries(self, at: datetime) -> Iterable[tuple[str, datetime]]:
         """Lots whose expiry has come by `at` and is not recorded yet."""
