@@ -43,10 +43,12 @@ def transcoders() -> tuple[JSONTranscoder, LedgerTranscoder]:
     return library, ledger
 
 
+EDGE_INTEGERS = [0, -1, 2**63 - 1, 2**63, 2**64 - 1, 2**64, -(2**63), -(2**63) - 1, 10**30]
 SCALARS = (
     st.none()
     | st.booleans()
     | st.integers()
+    | st.sampled_from(EDGE_INTEGERS)
     | st.floats(allow_nan=False)
     | st.text()
     | st.uuids()
@@ -57,7 +59,9 @@ VALUES = st.recursive(
     SCALARS,
     lambda inner: (
         st.lists(inner, max_size=4)
+        | st.tuples(inner, inner)
         | st.dictionaries(st.text(string.printable, max_size=8), inner, max_size=4)
+        | st.dictionaries(st.integers() | st.booleans() | st.none(), inner, max_size=2)
     ),
     max_leaves=20,
 )
@@ -72,6 +76,36 @@ def test_the_ledger_transcoder_writes_the_bytes_the_library_writes(state: dict[s
     encoded = ledger.encode(state)
     assert encoded == library.encode(state)
     assert ledger.decode(encoded) == library.decode(encoded)
+
+
+def nested(depth: int) -> list[Any]:
+    """A list in a list ... `depth` levels deep."""
+    value: list[Any] = []
+    for _ in range(depth):
+        value = [value]
+    return value
+
+
+@pytest.mark.parametrize(
+    "state",
+    [
+        {"nested": nested(300)},  # deeper than orjson writes
+        {"float": 1e16, "nan": float("nan"), "inf": float("-inf")},
+        {"escapes": '\x00\x1f\x7f\u2028\ud7ff\ue000\U0010ffff " \\ /'},
+    ],
+)
+def test_the_ledger_transcoder_writes_the_library_bytes_at_the_edges(state: dict[str, Any]) -> None:
+    """Nesting deeper than orjson's limit, floats, and every kind of escape: the same bytes."""
+    library, ledger = transcoders()
+    assert ledger.encode(state) == library.encode(state)
+
+
+def test_the_ledger_transcoder_refuses_what_the_library_refuses() -> None:
+    """A lone surrogate cannot be written as UTF-8: both fail alike, nothing half-written."""
+    library, ledger = transcoders()
+    for transcoder in (library, ledger):
+        with pytest.raises(UnicodeEncodeError):
+            transcoder.encode({"text": "\ud800"})
 
 
 def test_the_ledger_transcoder_refuses_types_without_a_transcoding() -> None:
