@@ -188,11 +188,11 @@ class LedgerTranscoder(JSONTranscoder):
 
     The library's `encode` builds a new `json` encoder for every event, tracks every dict and
     list it encodes to detect cycles, and finds a transcoding object for every UUID, decimal
-    and datetime. Event and snapshot states are trees (plain values, and lists and dicts built
-    for them; a cycle would end in RecursionError instead of ValueError), so here the C
-    encoder is built once, without the cycle tracking, and the library's three transcodings
-    are applied inline. The bytes are the library's, so everything stored reads back as
-    before, by any transcoder; decoding is the library's own.
+    and datetime. Here a state of plain values and the library's three transcoded types is
+    written by orjson (see `_plain_dict`); any other state by the C `json` encoder, built once,
+    without the cycle tracking (states are trees: a cycle would end in RecursionError instead
+    of ValueError), with the three transcodings applied inline. The bytes are the library's,
+    so everything stored reads back as before, by any transcoder; decoding is the library's.
     """
 
     def __init__(self) -> None:
