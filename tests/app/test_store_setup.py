@@ -131,6 +131,30 @@ def test_sqlite_connections_keep_their_prepared_statements(
         app.close()
 
 
+def test_sqlite_writers_take_turns_on_one_kept_connection(
+    sqlite_settings: DatabaseSettings,
+) -> None:
+    """One writer at a time, always on the same connection; readers meanwhile; closed at close."""
+    from eventsourcing.persistence import ConnectionUnavailableError  # noqa: PLC0415
+
+    app = SupportLedger(settings=sqlite_settings)
+    pool = app.factory.datastore.pool  # type: ignore[attr-defined]
+    writer = pool.get_connection(is_writer=True)
+    try:
+        with pytest.raises(ConnectionUnavailableError):
+            pool.get_connection(timeout=0.05, is_writer=True)  # a second writer gives up
+        reader = pool.get_connection(is_writer=False)  # readers are not held up
+        assert reader is not writer
+        pool.put_connection(reader)
+    finally:
+        pool.put_connection(writer)
+    assert pool.get_connection(timeout=0.05, is_writer=True) is writer  # its turn now, same one
+    pool.put_connection(writer)
+    build_world(app)  # saves go through it
+    app.close()
+    assert writer.closed
+
+
 @pytest.fixture
 def apps(store_settings: DatabaseSettings) -> Iterator[tuple[SupportLedger, SupportLedger]]:
     """Two applications on one store, as two processes would have."""
