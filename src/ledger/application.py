@@ -165,7 +165,14 @@ class SupportLedger(Application[UUID]):
 
     def construct_factory(self, env: Environment) -> InfrastructureFactory[Any]:
         """The library's factory for the configured store, with ledger's store settings."""
-        return tune_factory(super().construct_factory(env))
+        factory = super().construct_factory(env)
+        if getattr(getattr(factory, "datastore", None), "enable_db_functions", False):
+            # The library's database-function insert skips ledger's recorder, and with it
+            # the read-version check every decision on a copy relies on.
+            factory.close()
+            msg = "POSTGRES_ENABLE_DB_FUNCTIONS must be off: it skips the read-version check"
+            raise ValueError(msg)
+        return tune_factory(factory)
 
     def construct_transcoder(self) -> Transcoder:
         """The library's JSON transcoding (same bytes), encoding faster (see ledger.store)."""

@@ -24,6 +24,7 @@ from typing import TYPE_CHECKING, Any, cast
 import orjson
 import psycopg
 from eventsourcing.persistence import (
+    ConnectionNotFromPoolError,
     ConnectionPoolClosedError,
     ConnectionUnavailableError,
     DatetimeAsISO,
@@ -227,12 +228,15 @@ class LedgerTranscoder(JSONTranscoder):
         if type(obj) is not dict:
             return super().encode(obj)
         try:
-            return orjson.dumps(self._plain_dict(obj))
-        except (_NotPlain, orjson.JSONEncodeError):
-            pass  # written by the json module, as the library writes it
-        if self._encode_chunks is None:
-            return super().encode(obj)
-        return "".join(self._encode_chunks(obj, 0)).encode("utf8")
+            try:
+                return orjson.dumps(self._plain_dict(obj))
+            except (_NotPlain, orjson.JSONEncodeError):
+                pass  # written by the json module, as the library writes it
+            if self._encode_chunks is not None:
+                return "".join(self._encode_chunks(obj, 0)).encode("utf8")
+        except RecursionError:
+            pass  # very deep nesting, or a cycle: the library's encoder, its result or error
+        return super().encode(obj)
 
     # orjson writes plain JSON (str, int, bool, None, dicts with str keys, lists) exactly as
     # the library's `json` encoder does (compact, UTF-8, the same escapes), several times
@@ -306,6 +310,7 @@ class SQLiteLedgerConnectionPool(SQLiteConnectionPool):
     def __init__(self, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self._writer: SQLiteConnection | None = None
+        self._writer_out = False  # handed out and not given back yet (under the writer lock)
         self._keeps_writer = (
             not self.is_sqlite_memory_mode and self.max_age is None and not self.pre_ping
         )
@@ -322,6 +327,9 @@ class SQLiteLedgerConnectionPool(SQLiteConnectionPool):
         if not self._writer_lock.acquire(timeout=wait):
             msg = "Timed out waiting for return of writer"
             raise ConnectionUnavailableError(msg)
+        if self.closed:  # closed while this writer waited for its turn
+            self._writer_lock.release()
+            raise ConnectionPoolClosedError
         try:
             if self._writer is None or self._writer.closed:
                 self._writer = self._create_connection()
@@ -329,15 +337,31 @@ class SQLiteLedgerConnectionPool(SQLiteConnectionPool):
             self._writer_lock.release()
             raise
         self._writer.is_writer = True
+        self._writer_out = True
         return self._writer
 
     def put_connection(self, conn: SQLiteConnection) -> None:
-        """Give the writer's connection back (others go back to the library's pool)."""
+        """Give the writer's connection back (others go back to the library's pool).
+
+        A writer's connection left inside a transaction (a failed commit) is closed, so the
+        next writer starts on a new one.
+        """
         if conn is not self._writer:
             super().put_connection(conn)
             return
+        if not self._writer_out:
+            msg = "The writer's connection was given back already"
+            raise ConnectionNotFromPoolError(msg)
+        self._writer_out = False
         conn.is_writer = None
-        self._writer_lock.release()
+        try:
+            if self._closed:
+                msg = "Pool is closed"
+                raise ConnectionPoolClosedError(msg)
+            if conn._sqlite_conn.in_transaction:  # a commit that failed half-way
+                conn.close()
+        finally:
+            self._writer_lock.release()
 
     def close(self) -> None:
         """Close the pool's connections and the writer's."""

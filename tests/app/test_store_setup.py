@@ -101,11 +101,24 @@ def test_the_ledger_transcoder_writes_the_library_bytes_at_the_edges(state: dict
 
 
 def test_the_ledger_transcoder_refuses_what_the_library_refuses() -> None:
-    """A lone surrogate cannot be written as UTF-8: both fail alike, nothing half-written."""
+    """A lone surrogate cannot be written as UTF-8, a cycle not at all: both fail alike."""
     library, ledger = transcoders()
+    cycle: dict[str, Any] = {}
+    cycle["self"] = cycle
     for transcoder in (library, ledger):
         with pytest.raises(UnicodeEncodeError):
             transcoder.encode({"text": "\ud800"})
+        with pytest.raises(ValueError, match="Circular reference"):
+            transcoder.encode(cycle)
+
+
+def test_the_ledger_transcoder_writes_what_the_library_writes_however_deep() -> None:
+    """Dicts nested deeper than a Python walk goes: the library's bytes, not RecursionError."""
+    library, ledger = transcoders()
+    state: dict[str, Any] = {}
+    for _ in range(900):
+        state = {"k": state}
+    assert ledger.encode(state) == library.encode(state)
 
 
 def test_the_ledger_transcoder_refuses_types_without_a_transcoding() -> None:
@@ -153,6 +166,32 @@ def test_sqlite_writers_take_turns_on_one_kept_connection(
     build_world(app)  # saves go through it
     app.close()
     assert writer.closed
+
+
+def test_sqlite_writer_connection_misuse_is_refused(sqlite_settings: DatabaseSettings) -> None:
+    """Given back twice, taken after close, left in a transaction: refused or replaced."""
+    from eventsourcing.persistence import (  # noqa: PLC0415
+        ConnectionNotFromPoolError,
+        ConnectionPoolClosedError,
+    )
+
+    app = SupportLedger(settings=sqlite_settings)
+    pool = app.factory.datastore.pool  # type: ignore[attr-defined]
+    writer = pool.get_connection(is_writer=True)
+    pool.put_connection(writer)
+    with pytest.raises(ConnectionNotFromPoolError):
+        pool.put_connection(writer)  # a second give-back must not free another writer's turn
+    stuck = pool.get_connection(is_writer=True)
+    stuck.cursor().execute("BEGIN")  # as a commit that failed half-way leaves it
+    pool.put_connection(stuck)
+    assert stuck.closed
+    fresh = pool.get_connection(timeout=0.05, is_writer=True)
+    assert fresh is not stuck
+    pool.put_connection(fresh)
+    build_world(app)  # writes go on
+    app.close()
+    with pytest.raises(ConnectionPoolClosedError):
+        pool.get_connection(is_writer=True)
 
 
 @pytest.fixture
@@ -324,3 +363,9 @@ def test_a_save_checks_the_versions_it_decided_on(store_settings: DatabaseSettin
             assert [e.originator_version for e in recorder.select_events(written)] == [1]
     finally:
         app.close()
+
+
+def test_postgres_refuses_the_library_insert_function(pg_settings: DatabaseSettings) -> None:
+    """The library's database-function insert would skip the read-version check: refused."""
+    with pytest.raises(ValueError, match="POSTGRES_ENABLE_DB_FUNCTIONS"):
+        SupportLedger({"POSTGRES_ENABLE_DB_FUNCTIONS": "y"}, settings=pg_settings)
