@@ -8,7 +8,6 @@ lock per schema, so any number of processes can start together.
 
 from __future__ import annotations
 
-import json
 import sqlite3
 import threading
 import zlib
@@ -193,9 +192,10 @@ class LedgerTranscoder(JSONTranscoder):
     list it encodes to detect cycles, and finds a transcoding object for every UUID, decimal
     and datetime. Here a state of plain values and the library's three transcoded types is
     written by orjson (see `_plain_dict`); any other state by the C `json` encoder, built once,
-    without the cycle tracking (states are trees: a cycle would end in RecursionError instead
-    of ValueError), with the three transcodings applied inline. The bytes are the library's,
-    so everything stored reads back as before, by any transcoder; decoding is the library's.
+    without the cycle tracking, with the three transcodings applied inline; a state nested
+    too deep for either, or a cycle, by the library's own encoder (its bytes, or its error).
+    The bytes are the library's, so everything stored reads back as before, by any
+    transcoder; decoding is the library's.
     """
 
     def __init__(self) -> None:
@@ -210,9 +210,6 @@ class LedgerTranscoder(JSONTranscoder):
                 None, self._encode_obj, encode_basestring, None, ":", ",", sort_keys, skip_keys,
                 allow_nan,
             )  # fmt: skip
-        self.encoder = json.JSONEncoder(
-            default=self._encode_obj, separators=(",", ":"), ensure_ascii=False
-        )
 
     def register(self, transcoding: Transcoding) -> None:
         """Registers given transcoding with the transcoder."""
@@ -420,8 +417,6 @@ def tune_factory(factory: InfrastructureFactory[Any]) -> InfrastructureFactory[A
 # transaction as the insert, after the insert has taken the store's write lock, and fails the
 # transaction with IntegrityError when one moved on: the use case is then re-run on fresh reads,
 # exactly as for a write conflict. Decisions thus rest on what is current when they commit.
-
-
 #
 # On SQLite the recorder also writes the snapshots due with the events, in the same
 # transaction, when the use case passes `snapshots=Snapshots(recorder, stored)`: a snapshot
