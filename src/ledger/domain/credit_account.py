@@ -677,17 +677,16 @@ class CreditAccount(Aggregate):
             )
             lot["term_number"] = term["number"]
             virtual[f"term-{term['number']}-{unit}"] = lot
-        for lots in (self.lots, virtual):
-            for lot_id, lot in lots.items():
-                if (
-                    lot["unit"] == unit
-                    and lot["remaining"] > 0
-                    and not lot["expired"]
-                    and lot["available_from"] <= at
-                    and (lot["expires_at"] is None or lot["expires_at"] > at)
-                    and (lots is virtual or lot_id not in virtual)
-                ):
-                    yield lot_id, lot
+        lots = {**self.lots, **virtual} if virtual else self.lots
+        for lot_id, lot in lots.items():
+            if (
+                lot["unit"] == unit
+                and lot["remaining"] > 0
+                and not lot["expired"]
+                and lot["available_from"] <= at
+                and (lot["expires_at"] is None or lot["expires_at"] > at)
+            ):
+                yield lot_id, lot
 
     def due_expiries(self, at: datetime) -> Iterable[tuple[str, datetime]]:
         """Lots whose expiry has come by `at` and is not recorded yet."""
