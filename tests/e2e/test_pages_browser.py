@@ -11,7 +11,6 @@ from __future__ import annotations
 import csv
 import os
 import signal
-import socket
 import subprocess
 import time
 from dataclasses import dataclass
@@ -23,7 +22,7 @@ import httpx
 import pytest
 
 from ledger.reports import STATEMENT_COLUMNS
-from tests.e2e.cli import LEDGER, run
+from tests.e2e.cli import LEDGER, free_port, run, wait_until_serving
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
@@ -40,12 +39,6 @@ REFRESHED = 30_000  # ms to wait for the board's own refresh (every 5 s) to show
 
 def iso(value: datetime) -> str:
     return value.astimezone(UTC).isoformat().replace("+00:00", "Z")
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 @dataclass
@@ -72,19 +65,6 @@ class Ledger:
         assert answer.json()["status"] == "open", answer.text
 
 
-def wait_until_healthy(base: str, server: subprocess.Popen[bytes], timeout: float = 30) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if server.poll() is not None:
-            pytest.fail(f"ledger serve exited with {server.returncode}")
-        try:
-            if httpx.get(f"{base}/healthz", timeout=1).status_code == 200:
-                return
-        except httpx.TransportError:
-            time.sleep(0.1)
-    pytest.fail(f"ledger serve did not answer within {timeout} s")
-
-
 @pytest.fixture(scope="module")
 def ledger(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Ledger]:
     """`ledger serve` on a fresh SQLite file, a token per role, four contracts in force."""
@@ -103,7 +83,7 @@ def ledger(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Ledger]:
             stderr=log,
         )  # fmt: skip
     try:
-        wait_until_healthy(base, server)
+        wait_until_serving(base, server)
         world = Ledger(base, env, tokens, {})
         signed = datetime.now(UTC) - timedelta(days=30)
         published = world.api(

@@ -5,14 +5,14 @@ from __future__ import annotations
 import json
 import os
 import signal
-import socket
 import subprocess
 import sys
-import time
 from typing import TYPE_CHECKING
 
 import httpx
 import pytest
+
+from tests.e2e.cli import free_port, wait_until_serving
 
 if TYPE_CHECKING:
     from pathlib import Path
@@ -22,30 +22,10 @@ if TYPE_CHECKING:
 COMMAND = [sys.executable, "-m", "ledger.web.commands"]
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 def run(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [*COMMAND, *args], capture_output=True, text=True, env=env, timeout=60, check=False
     )
-
-
-def wait_until_serving(base: str, server: subprocess.Popen[bytes], timeout: float = 30) -> None:
-    """Poll the OpenAPI document until the server answers (or fail after `timeout`)."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if server.poll() is not None:
-            pytest.fail(f"the server exited with {server.returncode}")
-        try:
-            if httpx.get(f"{base}/openapi.json", timeout=1).status_code == 200:
-                return
-        except httpx.TransportError:
-            time.sleep(0.1)
-    pytest.fail(f"the server did not answer within {timeout} s")
 
 
 def url_of(settings: DatabaseSettings) -> str:
@@ -71,7 +51,7 @@ def test_the_server_serves_the_api_with_tokens_made_by_the_command_and_stops_on_
             [*COMMAND, "serve", "--port", str(port)], env=env, stdout=out, stderr=out
         )
     try:
-        wait_until_serving(base, server)
+        wait_until_serving(base, server, "/openapi.json")
         auth = {"Authorization": f"Bearer {token}"}
         assert httpx.get(f"{base}/api/v1/whoami").status_code == 401
         me = httpx.get(f"{base}/api/v1/whoami", headers=auth)
