@@ -32,7 +32,7 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from ledger.domain.errors import LedgerError
 from ledger.logs import get_logger
-from ledger.web.services import Svc, now
+from ledger.web.services import Services, Svc, now
 from ledger.web.tokens import (
     ADMIN,
     AGENT,
@@ -95,6 +95,27 @@ def log_denied(
     )
 
 
+def principal_of(services: Services, text: str) -> Principal:
+    """The caller a token names, checked against the token table now (AuthenticationError)."""
+    with services.views.lease() as db:
+        token = verify_token(db, text, at=now())
+    return Principal(token.token_id, token.name, token.role, token.expires_at)
+
+
+def log_refused_token(
+    request: Request, exc: AuthenticationError, *, event: str = "api_request_denied"
+) -> None:
+    """Log a request refused for its token (401), with the token's id and role when known."""
+    log_denied(
+        request,
+        401,
+        exc.code,
+        event=event,
+        token_id=exc.token_id,
+        role=exc.token.role if exc.token else None,
+    )
+
+
 def authenticate(
     request: Request,
     services: Svc,
@@ -108,18 +129,10 @@ def authenticate(
         scheme, _, text = header.strip().partition(" ")
         if scheme.lower() != "bearer" or not text.strip():
             raise MalformedTokenError("the Authorization header is not 'Bearer <token>'")
-        with services.views.lease() as db:
-            token = verify_token(db, text, at=now())
+        return principal_of(services, text)
     except AuthenticationError as exc:
-        log_denied(
-            request,
-            401,
-            exc.code,
-            token_id=exc.token_id,
-            role=exc.token.role if exc.token else None,
-        )
+        log_refused_token(request, exc)
         raise
-    return Principal(token.token_id, token.name, token.role, token.expires_at)
 
 
 Caller = Annotated[Principal, Depends(authenticate)]

@@ -42,9 +42,19 @@ from fastapi import Depends, Request
 from starlette.concurrency import run_in_threadpool
 
 from ledger.logs import get_logger
-from ledger.web.auth import ADMIN, AGENT, AUDITOR, FINANCE, Principal, Require, log_denied
+from ledger.web.auth import (
+    ADMIN,
+    AGENT,
+    AUDITOR,
+    FINANCE,
+    Principal,
+    Require,
+    log_denied,
+    log_refused_token,
+    principal_of,
+)
 from ledger.web.services import Services, Svc, now
-from ledger.web.tokens import AuthenticationError, verify_token
+from ledger.web.tokens import AuthenticationError
 
 if TYPE_CHECKING:
     from starlette.responses import Response
@@ -123,14 +133,11 @@ class PageForbiddenError(PageDeniedError):
         self.page = page
 
 
+DENIED_EVENT = "page_request_denied"
+
+
 def _denied(request: Request, status: int, reason: str, **known: Any) -> None:
-    log_denied(request, status, reason, event="page_request_denied", **known)
-
-
-def _verify(services: Services, text: str) -> Principal:
-    with services.views.lease() as db:
-        token = verify_token(db, text, at=now())
-    return Principal(token.token_id, token.name, token.role, token.expires_at)
+    log_denied(request, status, reason, event=DENIED_EVENT, **known)
 
 
 async def session_of(request: Request, services: Services) -> Principal | None:
@@ -139,7 +146,7 @@ async def session_of(request: Request, services: Services) -> Principal | None:
     if not text or len(text) > MAX_TOKEN_LENGTH:
         return None
     try:
-        return await run_in_threadpool(_verify, services, text)
+        return await run_in_threadpool(principal_of, services, text)
     except AuthenticationError:
         return None
 
@@ -170,15 +177,9 @@ class PageAccess(Require):
             _denied(request, 401, "malformed_token")
             raise SignInRequiredError(path, fragment=self.fragment, reason="malformed_token")
         try:
-            caller = await run_in_threadpool(_verify, services, text)
+            caller = await run_in_threadpool(principal_of, services, text)
         except AuthenticationError as exc:
-            _denied(
-                request,
-                401,
-                exc.code,
-                token_id=exc.token_id,
-                role=exc.token.role if exc.token else None,
-            )
+            log_refused_token(request, exc, event=DENIED_EVENT)
             raise SignInRequiredError(path, fragment=self.fragment, reason=exc.code) from None
         if caller.role not in self.roles:
             _denied(request, 403, "role_not_allowed", token_id=caller.token_id, role=caller.role)
