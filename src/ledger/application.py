@@ -416,8 +416,14 @@ class SupportLedger(Application[UUID]):
     def _recalculate_open_clocks(
         self, contract: Contract, reason: str, at: datetime
     ) -> list[Ticket]:
-        """Recompute the open clocks of a contract whose calendar changed; return the moved ones."""
+        """Recompute the open clocks of a contract whose calendar changed; return the moved ones.
+
+        A clock that does not move is not written, so its version is checked at commit
+        instead: the decision that it does not move holds only for the ticket as it stands
+        then (another process may have changed its target or paused it meanwhile).
+        """
         calendar = self.calendar_of(contract)
+        expected = self._local.expected
         moved = []
         for ticket_id in list(contract.open_clocks):
             ticket = self._find(ticket_id, write=True)
@@ -432,6 +438,8 @@ class SupportLedger(Application[UUID]):
                 thresholds=terms.warning_thresholds,
             ):
                 moved.append(ticket)
+            else:
+                expected[ticket.id] = ticket.version
         return moved
 
     @staticmethod

@@ -218,3 +218,27 @@ def test_a_write_on_a_stale_saved_copy_is_retried_not_lost(
     app.add_contact(world.premium, email="c@acme.example", at=at(3, 3))
     contacts = reader.get_contract(world.premium).contacts_at(at(3, 4))
     assert {"a@acme.example", "b@acme.example", "c@acme.example"} <= set(contacts)
+
+
+def test_a_clock_another_process_changed_is_recomputed_from_its_current_state(
+    app: SupportLedger, world: World, reader: SupportLedger
+) -> None:
+    """A booking decides on every open clock as it stands when the booking commits.
+
+    Here the booking process's copy of the ticket is from before another process raised its
+    target: on that copy the window comes after the deadline and nothing would move, but on
+    the ticket as recorded the window counts.
+    """
+    app.open_ticket(
+        contract_id=world.premium, reporter="ops@acme.example", version="24.2.1",
+        platform="linux", severity=1, at=at(3, 3, 14), key="ACME-1",
+    )  # fmt: skip
+    assert app.get_ticket("ACME-1").due_at == at(3, 4, 12)  # 8 business hours
+    reader.change_severity("ACME-1", severity=3, at=at(3, 3, 15))
+    assert reader.get_ticket("ACME-1").due_at == at(3, 5, 18)  # 24 business hours
+    moved = app.book_appointment(
+        world.premium, starts_at=at(3, 4, 19), ends_at=at(3, 4, 22), at=at(3, 3, 16)
+    )
+    ticket = reader.get_ticket("ACME-1")
+    assert ticket.due_at == at(3, 5, 15)  # the 3 hours of Tuesday night counted
+    assert moved == [ticket.id]
