@@ -418,6 +418,13 @@ def tune_factory(factory: InfrastructureFactory[Any]) -> InfrastructureFactory[A
 # transaction with IntegrityError when one moved on: the use case is then re-run on fresh reads,
 # exactly as for a write conflict. Decisions thus rest on what is current when they commit.
 #
+# A use case that decides on every event of some kinds up to a position of the log (a calendar
+# change, on the tickets opened under the contract) passes `nothing_after=NothingAfter(position,
+# topics)`: the recorder fails the transaction the same way when an event of those topics, of an
+# aggregate the save does not write, was recorded after the position. Both stores commit in
+# the order of the notification ids (one writer on SQLite, the table lock on PostgreSQL), so
+# what the use case read up to the position and what the check finds after it leave no gap.
+#
 # On SQLite the recorder also writes the snapshots due with the events, in the same
 # transaction, when the use case passes `snapshots=Snapshots(recorder, stored)`: a snapshot
 # then costs no commit of its own. Not on PostgreSQL: the library inserts events in psycopg's
@@ -436,8 +443,22 @@ class Snapshots:
     stored: Sequence[StoredEvent]
 
 
+@dataclass(frozen=True)
+class NothingAfter:
+    """A save's condition: no event of these topics recorded after this position of the log
+    (events of the aggregates the save writes aside)."""
+
+    position: int
+    topics: tuple[str, ...]
+
+
 def _expected(kwargs: dict[str, Any]) -> list[tuple[UUID, int]]:
     return list(kwargs.get("expected_versions") or ())
+
+
+def _nothing_after(kwargs: dict[str, Any]) -> NothingAfter | None:
+    condition = kwargs.get("nothing_after")
+    return condition if condition is not None and condition.topics else None
 
 
 class SQLiteLedgerRecorder(SQLiteApplicationRecorder):
@@ -447,6 +468,10 @@ class SQLiteLedgerRecorder(SQLiteApplicationRecorder):
         super().__init__(datastore, events_table_name)
         self.expect_statement = (
             f"SELECT MAX(originator_version) FROM {self.events_table_name} WHERE originator_id = ?"
+        )
+        self.after_statement = (
+            f"SELECT rowid, originator_id, topic FROM {self.events_table_name} "
+            "WHERE rowid > ? AND topic IN ({topics})"
         )
 
     def insert_events(self, stored_events: Sequence[StoredEvent], **kwargs: Any) -> Any:
@@ -475,6 +500,20 @@ class SQLiteLedgerRecorder(SQLiteApplicationRecorder):
             if current != version:
                 msg = f"aggregate {aggregate_id} moved from version {version} to {current}"
                 raise IntegrityError(msg)
+        condition = _nothing_after(kwargs)
+        if condition is not None:
+            own = {e.originator_id.hex for e in stored_events}
+            marks = ", ".join("?" * len(condition.topics))
+            c.execute(
+                self.after_statement.format(topics=marks), (condition.position, *condition.topics)
+            )
+            for row in c.fetchall():
+                if row[1] not in own:
+                    msg = (
+                        f"{row[2]} of {row[1]} was recorded at position {row[0]}, after "
+                        f"position {condition.position}"
+                    )
+                    raise IntegrityError(msg)
         snapshots: Snapshots | None = kwargs.get("snapshots")
         if snapshots is not None:
             recorder = cast("SQLiteAggregateRecorder", snapshots.recorder)
@@ -519,6 +558,28 @@ class PostgresLedgerRecorder(PostgresApplicationRecorder):
             "THEN {schema}.{function}(%(aggregate)s, %(expected)s) END "
             "FROM {schema}.{table} WHERE originator_id = %(aggregate)s"
         ).format(schema=schema, function=function, table=table)
+        recorded_after = Identifier(f"{events_table_name}_recorded_after")
+        self.sql_create_statements.append(
+            SQL(
+                "CREATE OR REPLACE FUNCTION {schema}.{function}(recorded bigint, topic text, "
+                "aggregate uuid, seen bigint) RETURNS void LANGUAGE plpgsql AS $BODY$ BEGIN "
+                "RAISE EXCEPTION '% of % was recorded at position %, after position %', "
+                "topic, aggregate, recorded, seen USING ERRCODE = 'unique_violation'; "
+                "END $BODY$"
+            ).format(schema=schema, function=recorded_after)
+        )
+        # Called for the first such event only (LIMIT 1), and only when there is one.
+        self.after_statement = SQL(
+            "SELECT {schema}.{function}(notification_id, topic, originator_id::uuid, %(after)s) "
+            "FROM {schema}.{table} WHERE notification_id > %(after)s "
+            "AND topic = ANY(%(topics)s::text[]) AND originator_id <> ALL(%(own)s::{id_type}[]) "
+            "LIMIT 1"
+        ).format(
+            schema=schema,
+            function=recorded_after,
+            table=table,
+            id_type=SQL(self.datastore.originator_id_type),
+        )
         self.lock_statements = [
             s.as_bytes(None) if isinstance(s, Composable) else s for s in self.lock_table_statements
         ]
@@ -556,13 +617,23 @@ class PostgresLedgerRecorder(PostgresApplicationRecorder):
         # The check goes on a cursor of its own: the library fetches the inserted events'
         # notification ids from `curs` afterwards.
         expected = _expected(kwargs)
-        if expected:
+        condition = _nothing_after(kwargs)
+        if expected or condition is not None:
             check = curs.connection.cursor()
             for aggregate_id, version in expected:
                 check.execute(
                     self.expect_statement,
                     {"aggregate": aggregate_id, "expected": version},
                     prepare=True,
+                )
+            if condition is not None:
+                check.execute(
+                    self.after_statement,
+                    {
+                        "after": condition.position,
+                        "topics": list(condition.topics),
+                        "own": sorted({e.originator_id for e in stored_events}),
+                    },
                 )
 
 

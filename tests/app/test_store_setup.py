@@ -365,6 +365,43 @@ def test_a_save_checks_the_versions_it_decided_on(store_settings: DatabaseSettin
         app.close()
 
 
+def test_a_save_checks_that_nothing_of_some_kinds_came_after_what_it_read(
+    store_settings: DatabaseSettings,
+) -> None:
+    """`nothing_after`: the insert is committed when no event of the named topics, other than
+    the save's own aggregates', was recorded after the position; refused with IntegrityError
+    and nothing stored otherwise."""
+    from eventsourcing.persistence import IntegrityError, StoredEvent  # noqa: PLC0415
+
+    from ledger.store import NothingAfter  # noqa: PLC0415
+
+    app = SupportLedger(settings=store_settings)
+    try:
+        recorder = app.recorder
+        booked, other = uuid5(NAMESPACE_URL, "booked"), uuid5(NAMESPACE_URL, "other")
+        recorder.insert_events([StoredEvent(booked, 1, "a:Opened", b"{}")])
+        seen = recorder.max_notification_id()
+        recorder.insert_events([StoredEvent(other, 1, "a:Noted", b"{}")])  # another topic
+        recorder.insert_events(
+            [StoredEvent(booked, 2, "a:Opened", b"{}")],  # its own topic, its own aggregate
+            nothing_after=NothingAfter(seen, ("a:Opened",)),
+        )
+        recorder.insert_events([StoredEvent(other, 2, "a:Opened", b"{}")])
+        with pytest.raises(IntegrityError, match=rf"a:Opened of .* after position {seen}"):
+            recorder.insert_events(
+                [StoredEvent(booked, 3, "a:Changed", b"{}")],
+                nothing_after=NothingAfter(seen, ("a:Gone", "a:Opened")),
+            )
+        assert [e.originator_version for e in recorder.select_events(booked)] == [1, 2]
+        recorder.insert_events(
+            [StoredEvent(booked, 3, "a:Changed", b"{}")],
+            nothing_after=NothingAfter(recorder.max_notification_id(), ("a:Opened",)),
+        )
+        assert [e.originator_version for e in recorder.select_events(booked)] == [1, 2, 3]
+    finally:
+        app.close()
+
+
 def test_postgres_refuses_the_library_insert_function(pg_settings: DatabaseSettings) -> None:
     """The library's database-function insert would skip the read-version check: refused."""
     with pytest.raises(ValueError, match="POSTGRES_ENABLE_DB_FUNCTIONS"):
