@@ -20,6 +20,7 @@ from uuid import UUID, uuid4
 from eventsourcing.application import AggregateNotFoundError, Application, ProcessingEvent
 from eventsourcing.domain import Aggregate
 from eventsourcing.persistence import IntegrityError
+from eventsourcing.utils import get_topic
 
 from ledger.calendars import contract_calendar, holiday_source
 from ledger.domain.base import clean_text, email_address, instant
@@ -46,9 +47,13 @@ from ledger.domain.releases import ReleaseCatalog, parse_version
 from ledger.domain.terms import Tier, parse_severity
 from ledger.domain.ticket import Ticket
 from ledger.logs import get_logger
+from ledger.projections.db import ViewDatabase
+from ledger.projections.deadlines import DeadlinesProjection, DeadlinesView
+from ledger.projections.runner import run_projections
 from ledger.store import (
     SNAPSHOTS_WITH_EVENTS,
     LedgerTranscoder,
+    NothingAfter,
     ReferenceCopies,
     SavedAggregates,
     Snapshots,
@@ -72,12 +77,13 @@ T = TypeVar("T")
 A = TypeVar("A", bound="Aggregate")
 log = get_logger("ledger.application")
 
+TICKET_OPENED = get_topic(Ticket.Opened)
+TICKET_RESPONDED = get_topic(Ticket.FirstResponseRecorded)
+UNANSWERED_BATCH = 1000  # notifications read at a time when looking for a contract's tickets
+VIEW_CATCH_UP = 1000  # the deadlines view is brought up to the log first when further behind
+
 # A late scheduler fact is one recorded more than this after it fell due.
 LATE_AFTER_SECONDS = 60
-
-
-class _StaleCopy(Exception):  # noqa: N818 - a signal inside the retry loop, never raised out of it
-    """A decision rests on a saved copy that may be stale: run the attempt again, fresh."""
 
 
 @dataclass(frozen=True)
@@ -159,9 +165,20 @@ class SupportLedger(Application[UUID]):
         merged.update(env or {})
         with schema_lock(settings):
             super().__init__(env=merged)
+        self._settings = settings
         self._saved = SavedAggregates()
         self._references = ReferenceCopies()
         self._local = threading.local()
+        self._views: list[ViewDatabase] = []  # each thread's connection to the read models
+        self._views_lock = threading.Lock()
+
+    def close(self) -> None:
+        """Close the store's connections and the read models' connections."""
+        with self._views_lock:
+            views, self._views = self._views, []
+        for view in views:
+            view.close()
+        super().close()
 
     def construct_factory(self, env: Environment) -> InfrastructureFactory[Any]:
         """The library's factory for the configured store, with ledger's store settings."""
@@ -201,6 +218,7 @@ class SupportLedger(Application[UUID]):
             self._local.fresh = fresh
             self._local.copies = set()
             self._local.expected = {}
+            self._local.nothing_after = None
             try:
                 return attempt()
             except IntegrityError:
@@ -208,7 +226,7 @@ class SupportLedger(Application[UUID]):
                     break
                 log.debug("write_conflict_retried", use_case=use_case, attempt=number)
                 time.sleep(random.uniform(0, 0.002 * 2**number))  # noqa: S311 - jitter, not crypto
-            except (LedgerError, _StaleCopy):
+            except LedgerError:
                 copies = self._local.copies
                 if fresh or not copies:
                     raise
@@ -232,6 +250,8 @@ class SupportLedger(Application[UUID]):
             expected = {k: v for k, v in decided.items() if k not in saving}
             if expected:
                 kwargs["expected_versions"] = sorted(expected.items())
+        if (read_up_to := getattr(self._local, "nothing_after", None)) is not None:
+            kwargs["nothing_after"] = read_up_to
         try:
             recordings = self._save_all(objs, kwargs)
         except IntegrityError:
@@ -301,11 +321,6 @@ class SupportLedger(Application[UUID]):
             if interval and snapshot_due(aggregate_id, aggregate.version, count, interval):
                 snapshots.append(type(aggregate).Snapshot.take(aggregate))
         return snapshots
-
-    def _require_fresh(self, aggregate_id: UUID) -> None:
-        """Re-run the attempt on fresh reads if a decision rests on a saved copy."""
-        if aggregate_id in getattr(self._local, "copies", ()):
-            raise _StaleCopy
 
     def _get(
         self,
@@ -418,14 +433,20 @@ class SupportLedger(Application[UUID]):
     ) -> list[Ticket]:
         """Recompute the open clocks of a contract whose calendar changed; return the moved ones.
 
-        A clock that does not move is not written, so its version is checked at commit
-        instead: the decision that it does not move holds only for the ticket as it stands
-        then (another process may have changed its target or paused it meanwhile).
+        The clocks are the tickets opened under the contract up to a position of the log with
+        no first response (see `open_clocks`); the save then requires that no ticket was
+        opened after that position, so none is left on the old calendar (a ticket opened
+        later read the contract's calendar and fails its own commit when this one commits
+        first). A clock that does not move is not written, so its version is checked at
+        commit instead: the decision that it does not move holds only for the ticket as it
+        stands then (another process may have changed its target or paused it meanwhile).
         """
         calendar = self.calendar_of(contract)
         expected = self._local.expected
+        tickets, position = self._unanswered_tickets(contract.id)
+        self._local.nothing_after = NothingAfter(position, (TICKET_OPENED,))
         moved = []
-        for ticket_id in list(contract.open_clocks):
+        for ticket_id in sorted(tickets):
             ticket = self._find(ticket_id, write=True)
             if not isinstance(ticket, Ticket):
                 continue
@@ -441,6 +462,52 @@ class SupportLedger(Application[UUID]):
             else:
                 expected[ticket.id] = ticket.version
         return moved
+
+    def open_clocks(self, contract_id: UUID) -> list[UUID]:
+        """The tickets opened under a contract whose response clock has not stopped (no first
+        response recorded), as the log stands now."""
+        self._contract(contract_id)
+        return sorted(self._unanswered_tickets(contract_id)[0])
+
+    def _unanswered_tickets(self, contract_id: UUID) -> tuple[set[UUID], int]:
+        """The tickets opened under a contract with no first response, up to a position of
+        the log (returned with them).
+
+        A contract does not keep a list of its tickets: opening a ticket writes the ticket
+        alone, so tickets opened at once under one contract never conflict. They are found
+        in the deadlines view (brought up to the log first unless the scheduler keeps it),
+        then in the log after the view's position.
+        """
+        position, found = self._unanswered_in_view(contract_id)
+        while batch := self.recorder.select_notifications(
+            position + 1, UNANSWERED_BATCH, topics=(TICKET_OPENED, TICKET_RESPONDED)
+        ):
+            for notification in batch:
+                ticket_id = cast("UUID", notification.originator_id)
+                if notification.topic != TICKET_OPENED:
+                    found.discard(ticket_id)
+                elif cast("Any", self.mapper.to_domain_event(notification)).contract_id == (
+                    contract_id
+                ):
+                    found.add(ticket_id)
+            position = batch[-1].id
+        return found, position
+
+    def _unanswered_in_view(self, contract_id: UUID) -> tuple[int, set[UUID]]:
+        if self._settings is None or self._settings.backend not in ("sqlite", "postgresql"):
+            return 0, set()  # an in-memory store: the log is read from its start
+        view = getattr(self._local, "view", None)
+        if view is None:
+            view = self._local.view = ViewDatabase(self._settings)
+            with self._views_lock:
+                self._views.append(view)
+        deadlines = DeadlinesView(view)
+        position, found = deadlines.unanswered_tickets(contract_id)
+        head = self.recorder.max_notification_id() or 0
+        if head - position > VIEW_CATCH_UP:  # nobody keeps it current: bring it up first
+            run_projections(self._settings, self, [DeadlinesProjection], once=True)
+            position, found = deadlines.unanswered_tickets(contract_id)
+        return position, {UUID(ticket_id) for ticket_id in found}
 
     @staticmethod
     def _schedule_terms(contract: Contract, account: CreditAccount, at: datetime) -> None:
@@ -828,7 +895,7 @@ class SupportLedger(Application[UUID]):
 
         def attempt() -> TicketOpening:
             tries[0] += 1
-            contract = self._contract(contract_id, write=True)
+            contract = self._contract(contract_id, checked=True)
             terms = self.terms_of(contract, received_at)
             level = terms.default_severity if severity is None else parse_severity(severity)
             kind = (license_kind or contract.license_kind).strip().lower()
@@ -852,7 +919,6 @@ class SupportLedger(Application[UUID]):
                 received_at=received_at,
             )
             if decline is not None:
-                self._require_fresh(contract.id)
                 ticket = Ticket.decline(
                     external_key=external_key,
                     contract_id=contract.id,
@@ -887,8 +953,7 @@ class SupportLedger(Application[UUID]):
                 calendar=self.calendar_of(contract),
                 calendar_revision=contract.calendar_revision,
             )
-            contract.register_ticket(ticket_id=ticket.id, received_at=received_at)
-            self.save(ticket, contract)
+            self.save(ticket)
             return TicketOpening(ticket.id, "open", due_at=ticket.due_at)
 
         opening = self._retrying("open_ticket", attempt)
@@ -934,16 +999,12 @@ class SupportLedger(Application[UUID]):
         use_case: str,
         reference: str | UUID,
         command: Callable[[Ticket, Contract], T],
-        *,
-        save_contract: bool = False,
     ) -> T:
         def attempt() -> T:
             ticket = self._ticket(reference, write=True)
-            contract = self._contract(
-                ticket.contract_id, write=save_contract, checked=not save_contract
-            )
+            contract = self._contract(ticket.contract_id, checked=True)
             result = command(ticket, contract)
-            self.save(ticket, contract) if save_contract else self.save(ticket)
+            self.save(ticket)
             return result
 
         result = self._retrying(use_case, attempt)
@@ -959,11 +1020,9 @@ class SupportLedger(Application[UUID]):
         """Stop the response clock; returns `met` or `breached`."""
 
         def command(ticket: Ticket, contract: Contract) -> str:
-            outcome = ticket.record_first_response(at=at, calendar=self.calendar_of(contract))
-            contract.stop_ticket_clock(ticket_id=ticket.id, at=at)
-            return outcome
+            return ticket.record_first_response(at=at, calendar=self.calendar_of(contract))
 
-        return self._ticket_command("ticket_responded", reference, command, save_contract=True)
+        return self._ticket_command("ticket_responded", reference, command)
 
     def hold_ticket(self, reference: str | UUID, *, at: datetime) -> None:
         """Put a ticket on hold at the customer's request (the clock pauses)."""
@@ -1033,11 +1092,9 @@ class SupportLedger(Application[UUID]):
         """Resolve a ticket (a resolution without response is the first response)."""
 
         def command(ticket: Ticket, contract: Contract) -> str | None:
-            outcome = ticket.resolve(at=at, calendar=self.calendar_of(contract))
-            contract.stop_ticket_clock(ticket_id=ticket.id, at=at)
-            return outcome
+            return ticket.resolve(at=at, calendar=self.calendar_of(contract))
 
-        return self._ticket_command("ticket_resolved", reference, command, save_contract=True)
+        return self._ticket_command("ticket_resolved", reference, command)
 
     def reopen_ticket(self, reference: str | UUID, *, at: datetime) -> None:
         """Reopen a resolved ticket."""

@@ -484,7 +484,9 @@ def contract_sign(
 
 def _contract_result(contract_id: UUID, at: datetime, as_json: bool, message: str) -> None:
     app = ledger_app()
-    data = contract_view(app.get_contract(contract_id), at)
+    data = contract_view(
+        app.get_contract(contract_id), at, open_clocks=len(app.open_clocks(contract_id))
+    )
     done(data, as_json, message)
 
 
@@ -502,10 +504,14 @@ def contract_show(
     """A contract now, at an earlier version, or as of an instant."""
     contract_id = parse_id(contract_ref, "CONTRACT")
     when = resolve_at(at_text) if at_text else resolve_at(as_of, "--as-of")
-    found = ledger_app().get_contract(
+    app = ledger_app()
+    found = app.get_contract(
         contract_id, version=version, as_of=parse_instant(as_of, "--as-of") if as_of else None
     )
-    data = contract_view(found, when)
+    now = version is None and as_of is None
+    data = contract_view(
+        found, when, open_clocks=len(app.open_clocks(contract_id)) if now else None
+    )
 
     def render() -> None:
         console.print(
@@ -532,7 +538,10 @@ def contract_show(
                     ),
                     ("named contacts", data["named_contacts"]),
                     ("technical account rep.", data["representative"]),
-                    ("open clocks", data["open_clocks"]),
+                    (
+                        "open clocks",
+                        "-" if data["open_clocks"] is None else data["open_clocks"],
+                    ),
                 ],
             )
         )
@@ -572,14 +581,14 @@ def contract_history_command(*, contract_ref: str, as_json: bool) -> None:
         zone = ZoneInfo(steps[-1]["contract"]["timezone"])
         table = Table(
             "v", "event", "happened", "recorded", "status", "tier", "term", "contacts",
-            "open clocks", "details", title=f"contract {contract_id}",
+            "details", title=f"contract {contract_id}",
         )  # fmt: skip
         for step in steps:
             event, c = step["event"], step["contract"]
             table.add_row(
                 str(event["version"]), event["type"].split(".")[-1], wall(step["at"], zone),
                 fmt(event["recorded_at"]), c["status"], c["tier"], fmt(c["current_term"]),
-                str(len(c["named_contacts"])), str(c["open_clocks"]),
+                str(len(c["named_contacts"])),
                 escape(details(event["data"])),
             )  # fmt: skip
         console.print(table)

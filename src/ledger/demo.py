@@ -507,7 +507,7 @@ def _states(
             f"{term['number']} to {last_day(term['ends_at'])}",
             f"{fmt(term['fee'])} {c.currency}",
             str(len(c.contacts_at(at))),
-            str(len(c.open_clocks)),
+            str(len(app.open_clocks(contract_id))),
         )
     console.print(table)
 

@@ -27,8 +27,15 @@ OCCURRED_FIELDS = (
 )  # fmt: skip
 
 
-def contract_view(contract: Contract, at: datetime) -> dict[str, Any]:
-    """A contract as of now (`at`): terms, tier, contacts, appointments, validity."""
+def contract_view(
+    contract: Contract, at: datetime, *, open_clocks: int | None = None
+) -> dict[str, Any]:
+    """A contract as of now (`at`): terms, tier, contacts, appointments, validity.
+
+    `open_clocks`, the number of its tickets whose response clock runs, is not part of the
+    contract's own state (see `SupportLedger.open_clocks`): given for the contract as it
+    stands now, None for an earlier version.
+    """
     current = contract.term_at(at)
     return {
         "contract_id": contract.id,
@@ -52,7 +59,7 @@ def contract_view(contract: Contract, at: datetime) -> dict[str, Any]:
             {"starts_at": a["starts_at"], "ends_at": a["ends_at"], "booked_at": a["booked_at"]}
             for a in contract.active_appointments()
         ],
-        "open_clocks": len(contract.open_clocks),
+        "open_clocks": open_clocks,
         "lapses": contract.lapses,
         "upgrades": contract.upgrades,
         "terminated_at": contract.terminated_at,

@@ -270,14 +270,14 @@ def open_ticket(app: SupportLedger, world: World, **change: Any) -> Any:
     return app.open_ticket(**args)
 
 
-def test_an_eligible_request_opens_with_its_deadline_and_registers_its_clock(
+def test_an_eligible_request_opens_with_its_deadline_and_its_clock_runs(
     app: SupportLedger, world: World
 ) -> None:
-    """Premium severity 1 received Monday 09:15 Berlin is due 17:15; the contract registers it."""
+    """Premium severity 1 received Monday 09:15 Berlin is due 17:15; its clock runs."""
     opening = open_ticket(app, world)
     assert opening.status == "open"
     assert opening.due_at == at(3, 3, 17, 15)
-    assert app.get_contract(world.premium).open_clocks == [opening.ticket_id]
+    assert app.open_clocks(world.premium) == [opening.ticket_id]
 
 
 DECLINES = [
@@ -305,7 +305,7 @@ def test_an_ineligible_request_is_declined_and_recorded(
     assert recorded(app) == count + 1
     ticket = app.get_ticket("ACME-1")
     assert (ticket.status, ticket.reason) == ("declined", reason)
-    assert app.get_contract(world.premium).open_clocks == []
+    assert app.open_clocks(world.premium) == []
 
 
 def test_the_decline_lists_the_named_contacts_to_redirect_to(
@@ -363,7 +363,7 @@ def test_a_first_response_stops_the_clock_and_unregisters_it(
     """Responding records the outcome and frees the contract's registry entry."""
     opening = open_ticket(app, world)
     assert app.record_first_response("ACME-1", at=at(3, 3, 12)) == "met"
-    assert app.get_contract(world.premium).open_clocks == []
+    assert app.open_clocks(world.premium) == []
     assert app.get_ticket(opening.ticket_id).outcome == "met"
 
 

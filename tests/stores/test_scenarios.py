@@ -17,6 +17,7 @@ from tests.scenario import World, at, build_world, recorded
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
+    from uuid import UUID
 
     from ledger.settings import DatabaseSettings
 
@@ -84,7 +85,7 @@ def test_a_week_of_business_reads_back_the_same_from_another_application(
     assert account.available("points", at(3, 5)) == Decimal("59.00")
     assert reader.get_account(world.basic).available("points", at(3, 5)) == Decimal(20)
     contract = reader.get_contract(world.premium)
-    assert contract.open_clocks == []
+    assert reader.open_clocks(world.premium) == []
     assert len(contract.active_appointments()) == 1
     assert reader.recorder.max_notification_id() == app.recorder.max_notification_id()
 
@@ -242,3 +243,112 @@ def test_a_clock_another_process_changed_is_recomputed_from_its_current_state(
     ticket = reader.get_ticket("ACME-1")
     assert ticket.due_at == at(3, 5, 15)  # the 3 hours of Tuesday night counted
     assert moved == [ticket.id]
+
+
+def test_a_ticket_opened_while_a_booking_decides_is_recomputed_too(
+    app: SupportLedger, world: World, reader: SupportLedger, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Another process opens a ticket after the booking has looked for the contract's clocks
+    and before it commits: the booking's commit is refused and it runs again, finding it."""
+    app.open_ticket(
+        contract_id=world.premium, reporter="ops@acme.example", version="24.2.1",
+        platform="linux", severity=1, at=at(3, 3, 14), key="ACME-1",
+    )  # fmt: skip
+    looked = app._unanswered_tickets
+    calls = []
+
+    def look_then_let_another_open(contract_id: UUID) -> tuple[set[UUID], int]:
+        found = looked(contract_id)
+        calls.append(sorted(found[0]))
+        if len(calls) == 1:
+            reader.open_ticket(
+                contract_id=world.premium, reporter="ops@acme.example", version="24.2.1",
+                platform="linux", severity=1, at=at(3, 3, 14, 30), key="ACME-2",
+            )  # fmt: skip
+        return found
+
+    monkeypatch.setattr(app, "_unanswered_tickets", look_then_let_another_open)
+    moved = app.book_appointment(
+        world.premium, starts_at=at(3, 3, 19), ends_at=at(3, 3, 22), at=at(3, 3, 15)
+    )
+    first, second = reader.get_ticket("ACME-1"), reader.get_ticket("ACME-2")
+    assert calls == [[first.id], sorted([first.id, second.id])]
+    assert sorted(moved) == sorted([first.id, second.id])
+    assert (first.due_at, second.due_at) == (at(3, 4, 9), at(3, 4, 9, 30))
+
+
+def test_a_ticket_opened_on_a_contract_copy_from_before_a_booking_counts_the_booking(
+    app: SupportLedger, world: World, reader: SupportLedger
+) -> None:
+    """The opening process's copy of the contract is from before another process booked an
+    appointment: the ticket's commit is refused and it opens on the contract as booked."""
+    app.open_ticket(
+        contract_id=world.premium, reporter="ops@acme.example", version="24.2.1",
+        platform="linux", severity=1, at=at(3, 3, 9), key="ACME-0",
+    )  # fmt: skip
+    reader.book_appointment(
+        world.premium, starts_at=at(3, 3, 19), ends_at=at(3, 3, 22), at=at(3, 3, 12)
+    )
+    opening = app.open_ticket(
+        contract_id=world.premium, reporter="ops@acme.example", version="24.2.1",
+        platform="linux", severity=1, at=at(3, 3, 14), key="ACME-1",
+    )  # fmt: skip
+    assert opening.due_at == at(3, 4, 9)  # Monday night's three hours counted
+    assert reader.get_ticket("ACME-1").calendar_revision == 2
+
+
+def test_tickets_opened_at_once_under_one_contract_do_not_conflict(
+    app: SupportLedger, world: World, reader: SupportLedger
+) -> None:
+    """Opening a ticket writes the ticket alone: tickets opened by two processes under one
+    contract, each on its own copy of it, leave the contract as it was."""
+    contract = app.get_contract(world.premium)
+    for n, opener in enumerate([app, reader, app, reader]):
+        opener.open_ticket(
+            contract_id=world.premium, reporter="ops@acme.example", version="24.2.1",
+            platform="linux", severity=2, at=at(3, 3, 10 + n), key=f"ACME-{n}",
+        )  # fmt: skip
+    assert app.get_contract(world.premium).version == contract.version
+    assert len(app.open_clocks(world.premium)) == 4
+
+
+def test_open_clocks_come_from_the_deadlines_view_and_the_log_after_it(
+    app: SupportLedger,
+    world: World,
+    store_settings: DatabaseSettings,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """What the deadlines view has applied, then the log after its position: a response on
+    either side stops a clock, a declined request and another contract's ticket have none;
+    a view further behind than VIEW_CATCH_UP events is brought up to the log first."""
+    from ledger import application  # noqa: PLC0415
+    from ledger.projections import projections_named  # noqa: PLC0415
+    from ledger.projections.runner import run_projections, status  # noqa: PLC0415
+
+    def open_one(
+        key: str, contract_id: UUID = world.premium, reporter: str = "ops@acme.example"
+    ) -> UUID:
+        return app.open_ticket(
+            contract_id=contract_id, reporter=reporter, version="24.2.1",
+            platform="linux", severity=2, at=at(3, 3, 10), key=key,
+        ).ticket_id  # fmt: skip
+
+    open_one("A-1"), open_one("A-2")
+    app.record_first_response("A-1", at=at(3, 3, 11))
+    open_one("A-declined", reporter="stranger@acme.example")
+    deadlines = projections_named(["deadlines"])
+    run_projections(store_settings, app, deadlines, once=True)
+    open_one("A-3")
+    running = open_one("A-4")
+    app.record_first_response("A-3", at=at(3, 3, 12))
+    app.record_first_response("A-2", at=at(3, 3, 12))
+    other = open_one("B-1", contract_id=world.advanced, reporter="support@borealis.example")
+
+    assert app.open_clocks(world.premium) == [running]
+    assert app.open_clocks(world.advanced) == [other]
+    (before,) = status(store_settings, app, deadlines)
+    assert before.position < before.head
+    monkeypatch.setattr(application, "VIEW_CATCH_UP", 0)
+    assert app.open_clocks(world.premium) == [running]
+    (after,) = status(store_settings, app, deadlines)
+    assert after.position == after.head

@@ -126,7 +126,6 @@ class Contract(Aggregate):
             c.appointments = []
             c.calendar_revision = 1
             c.pending_tier = None
-            c.open_clocks = []
             c.terminated_at = None
             c.termination_reason = None
             c.signed_at = self.signed_at
@@ -334,24 +333,27 @@ class Contract(Aggregate):
             aggregate.calendar_revision = self.calendar_revision
             aggregate.last_at = later(aggregate.last_at, self.cancelled_at)
 
+    # No longer recorded: a contract kept the list of its running clocks until tickets were
+    # opened without writing to their contract (see SupportLedger.open_clocks). Stores that
+    # hold these events still read; the list they kept is not state any more.
+
     class TicketRegistered(Aggregate.Event):
-        """A ticket was opened under this contract; its response clock runs."""
+        """A ticket was opened under this contract (no longer recorded)."""
 
         ticket_id: UUID
         received_at: datetime
 
         def apply(self, aggregate: Any) -> None:
-            aggregate.open_clocks.append(self.ticket_id)
+            pass
 
     class TicketClockStopped(Aggregate.Event):
-        """A registered ticket's response clock stopped (first response recorded)."""
+        """A registered ticket's response clock stopped (no longer recorded)."""
 
         ticket_id: UUID
         stopped_at: datetime
 
         def apply(self, aggregate: Any) -> None:
-            if self.ticket_id in aggregate.open_clocks:
-                aggregate.open_clocks.remove(self.ticket_id)
+            pass
 
     # -- state (declared for readers; assigned by the events) ---------------------------------
 
@@ -374,7 +376,6 @@ class Contract(Aggregate):
         appointments: list[dict[str, Any]]
         calendar_revision: int
         pending_tier: str | None
-        open_clocks: list[UUID]
         terminated_at: datetime | None
         termination_reason: str | None
         signed_at: datetime
@@ -842,17 +843,6 @@ class Contract(Aggregate):
         raise UnknownAppointmentError(
             f"no appointment is booked from {start.isoformat()} to {end.isoformat()}"
         )
-
-    def register_ticket(self, *, ticket_id: UUID, received_at: datetime) -> None:
-        """Note a ticket whose response clock runs under this contract."""
-        self.trigger_event(
-            self.TicketRegistered, ticket_id=ticket_id, received_at=instant(received_at)
-        )
-
-    def stop_ticket_clock(self, *, ticket_id: UUID, at: datetime) -> None:
-        """Note that a registered ticket's response clock stopped."""
-        if ticket_id in self.open_clocks:
-            self.trigger_event(self.TicketClockStopped, ticket_id=ticket_id, stopped_at=instant(at))
 
     # -- questions -----------------------------------------------------------------------------
 

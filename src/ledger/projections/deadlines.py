@@ -20,7 +20,7 @@ from ledger.domain.calendar import to_us
 from ledger.domain.contract import Contract
 from ledger.domain.credit_account import CreditAccount
 from ledger.domain.ticket import Ticket
-from ledger.projections.base import Projection
+from ledger.projections.base import STATE_DDL, STATE_TABLE, Projection
 from ledger.projections.db import instant, us
 
 if TYPE_CHECKING:
@@ -99,6 +99,7 @@ class DeadlinesProjection(Projection):
                 "ticket_id TEXT PRIMARY KEY, contract_id TEXT NOT NULL, "
                 "breach_recorded BOOLEAN NOT NULL, responded BOOLEAN NOT NULL)"
             ),
+            f"CREATE INDEX IF NOT EXISTS {self.tickets}_contract ON {self.tickets} (contract_id)",
             (
                 f"CREATE TABLE IF NOT EXISTS {self.accounts} ("
                 "account_id TEXT PRIMARY KEY, contract_id TEXT NOT NULL, ended_at BIGINT)"
@@ -385,7 +386,27 @@ class DeadlinesView:
 
     def __init__(self, db: ViewDatabase, *, prefix: str = "") -> None:
         self.db = db
+        self.prefix = prefix
         self.table = f"{prefix}deadlines"
+        self.tickets = f"{prefix}deadline_tickets"
+
+    def unanswered_tickets(self, contract_id: UUID) -> tuple[int, set[str]]:
+        """The tickets opened under a contract whose first response the view has not seen, and
+        the position of the log it has applied, read together (0 and none before the view
+        has run, or while it waits to be rebuilt)."""
+        self.db.create([STATE_DDL, *DeadlinesProjection(self.db, prefix=self.prefix).ddl()])
+        with self.db.transaction() as tx:
+            state = tx.fetchone(
+                f"SELECT position, shape FROM {STATE_TABLE} WHERE name = ?",
+                (DeadlinesProjection.name,),
+            )
+            if state is None or int(state[1]) != DeadlinesProjection.shape:
+                return 0, set()
+            rows = tx.fetchall(
+                f"SELECT ticket_id FROM {self.tickets} WHERE contract_id = ? AND NOT responded",
+                (str(contract_id),),
+            )
+        return int(state[0]), {row[0] for row in rows}
 
     def due(self, at: datetime, *, limit: int = 1000) -> list[Deadline]:
         """Pending facts due by `at`, earliest first."""

@@ -240,7 +240,9 @@ class Contract(Out):
     named_contacts: list[str]
     representative: str | None
     appointments: list[dict[str, Any]]
-    open_clocks: int
+    open_clocks: int | None = Field(
+        description="Tickets whose response clock runs (not given for an earlier version)"
+    )
     lapses: list[dict[str, Any]]
     upgrades: list[dict[str, Any]]
     terminated_at: datetime | None

@@ -58,8 +58,15 @@ NO_CHANGES = RenewContract()
 NO_REASON = Terminate()
 
 
+def _current(app: SupportLedger, contract_id: UUID, at: datetime) -> dict[str, Any]:
+    """The contract as it stands, with the number of its running clocks."""
+    return contract_view(
+        app.get_contract(contract_id), at, open_clocks=len(app.open_clocks(contract_id))
+    )
+
+
 def _contract(app: SupportLedger, contract_id: UUID, at: datetime) -> JSONResponse:
-    return answer(contract_view(app.get_contract(contract_id), at))
+    return answer(_current(app, contract_id, at))
 
 
 def _known(app: SupportLedger, contract_id: UUID) -> bool:
@@ -102,7 +109,7 @@ def sign_contract(
         key=key,
         at=at,
     )
-    data = contract_view(app.get_contract(contract_id), at)
+    data = _current(app, contract_id, at)
     return created(data, recorded=not repeated, location=f"{API_PREFIX}/contracts/{contract_id}")
 
 
@@ -124,6 +131,8 @@ def show_contract(
     """A contract now, at an earlier version, or as recorded at an instant."""
     recorded_by = None if as_of is None else instant(as_of, "as_of")
     when = at_or_now(at, recorded_by or now())
+    if version is None and recorded_by is None:
+        return answer(_current(services.ledger, contract_id, when))
     found = services.ledger.get_contract(contract_id, version=version, as_of=recorded_by)
     return answer(contract_view(found, when))
 
