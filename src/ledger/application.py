@@ -14,12 +14,13 @@ import time
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from decimal import Decimal
+from functools import partial
 from typing import TYPE_CHECKING, Any, TypeVar, cast
 from uuid import UUID, uuid4
 
 from eventsourcing.application import AggregateNotFoundError, Application, ProcessingEvent
 from eventsourcing.domain import Aggregate
-from eventsourcing.persistence import IntegrityError
+from eventsourcing.persistence import IntegrityError, StoredEvent
 from eventsourcing.utils import get_topic
 
 from ledger.calendars import contract_calendar, holiday_source
@@ -47,9 +48,8 @@ from ledger.domain.releases import ReleaseCatalog, parse_version
 from ledger.domain.terms import Tier, parse_severity
 from ledger.domain.ticket import Ticket
 from ledger.logs import get_logger
-from ledger.projections.db import ViewDatabase
-from ledger.projections.deadlines import DeadlinesProjection, DeadlinesView
-from ledger.projections.runner import run_projections
+from ledger.projections.db import ViewPool
+from ledger.projections.deadlines import DeadlinesView
 from ledger.store import (
     SNAPSHOTS_WITH_EVENTS,
     LedgerTranscoder,
@@ -80,7 +80,7 @@ log = get_logger("ledger.application")
 TICKET_OPENED = get_topic(Ticket.Opened)
 TICKET_RESPONDED = get_topic(Ticket.FirstResponseRecorded)
 UNANSWERED_BATCH = 1000  # notifications read at a time when looking for a contract's tickets
-VIEW_CATCH_UP = 1000  # the deadlines view is brought up to the log first when further behind
+VIEW_CONNECTIONS = 2  # idle connections to the read models kept open
 
 # A late scheduler fact is one recorded more than this after it fell due.
 LATE_AFTER_SECONDS = 60
@@ -169,15 +169,17 @@ class SupportLedger(Application[UUID]):
         self._saved = SavedAggregates()
         self._references = ReferenceCopies()
         self._local = threading.local()
-        self._views: list[ViewDatabase] = []  # each thread's connection to the read models
-        self._views_lock = threading.Lock()
+        # Connections to the read models (the deadlines view, see `open_clocks`).
+        self._views = (
+            ViewPool(settings, keep=VIEW_CONNECTIONS)
+            if settings is not None and settings.backend in ("sqlite", "postgresql")
+            else None
+        )
 
     def close(self) -> None:
         """Close the store's connections and the read models' connections."""
-        with self._views_lock:
-            views, self._views = self._views, []
-        for view in views:
-            view.close()
+        if self._views is not None:
+            self._views.close()
         super().close()
 
     def construct_factory(self, env: Environment) -> InfrastructureFactory[Any]:
@@ -259,6 +261,9 @@ class SupportLedger(Application[UUID]):
             self._references.forget(expected)
             raise
         self._saved.put_all([o for o in objs if o is not None and hasattr(o, "collect_events")])
+        # A copy this process decides on must not outlive its own write (it would fail the
+        # next commit that checks it, and cost that command a rerun).
+        self._references.forget(saving)
         return recordings
 
     def _save_all(self, objs: Sequence[Any], kwargs: dict[str, Any]) -> Any:
@@ -444,7 +449,9 @@ class SupportLedger(Application[UUID]):
         calendar = self.calendar_of(contract)
         expected = self._local.expected
         tickets, position = self._unanswered_tickets(contract.id)
-        self._local.nothing_after = NothingAfter(position, (TICKET_OPENED,))
+        self._local.nothing_after = NothingAfter(
+            position, (TICKET_OPENED,), partial(self._opened_under, contract.id)
+        )
         moved = []
         for ticket_id in sorted(tickets):
             ticket = self._find(ticket_id, write=True)
@@ -475,10 +482,14 @@ class SupportLedger(Application[UUID]):
 
         A contract does not keep a list of its tickets: opening a ticket writes the ticket
         alone, so tickets opened at once under one contract never conflict. They are found
-        in the deadlines view (brought up to the log first unless the scheduler keeps it),
-        then in the log after the view's position.
+        in the deadlines view (which the scheduler keeps current), then in the log after the
+        view's position: all of the log when the view has never run.
         """
-        position, found = self._unanswered_in_view(contract_id)
+        position, found = 0, set()
+        if self._views is not None:
+            with self._views.lease() as db:
+                position, in_view = DeadlinesView(db).unanswered_tickets(contract_id)
+            found = {UUID(ticket_id) for ticket_id in in_view}
         while batch := self.recorder.select_notifications(
             position + 1, UNANSWERED_BATCH, topics=(TICKET_OPENED, TICKET_RESPONDED)
         ):
@@ -486,28 +497,14 @@ class SupportLedger(Application[UUID]):
                 ticket_id = cast("UUID", notification.originator_id)
                 if notification.topic != TICKET_OPENED:
                     found.discard(ticket_id)
-                elif cast("Any", self.mapper.to_domain_event(notification)).contract_id == (
-                    contract_id
-                ):
+                elif self._opened_under(contract_id, notification):
                     found.add(ticket_id)
             position = batch[-1].id
         return found, position
 
-    def _unanswered_in_view(self, contract_id: UUID) -> tuple[int, set[UUID]]:
-        if self._settings is None or self._settings.backend not in ("sqlite", "postgresql"):
-            return 0, set()  # an in-memory store: the log is read from its start
-        view = getattr(self._local, "view", None)
-        if view is None:
-            view = self._local.view = ViewDatabase(self._settings)
-            with self._views_lock:
-                self._views.append(view)
-        deadlines = DeadlinesView(view)
-        position, found = deadlines.unanswered_tickets(contract_id)
-        head = self.recorder.max_notification_id() or 0
-        if head - position > VIEW_CATCH_UP:  # nobody keeps it current: bring it up first
-            run_projections(self._settings, self, [DeadlinesProjection], once=True)
-            position, found = deadlines.unanswered_tickets(contract_id)
-        return position, {UUID(ticket_id) for ticket_id in found}
+    def _opened_under(self, contract_id: UUID, stored: StoredEvent) -> bool:
+        """Whether a stored `Ticket.Opened` is of a ticket under the contract."""
+        return bool(cast("Any", self.mapper.to_domain_event(stored)).contract_id == contract_id)
 
     @staticmethod
     def _schedule_terms(contract: Contract, account: CreditAccount, at: datetime) -> None:

@@ -13,12 +13,13 @@ import threading
 import zlib
 from collections import OrderedDict
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
 from json.encoder import c_make_encoder, encode_basestring  # type: ignore[attr-defined]
 from operator import attrgetter
 from typing import TYPE_CHECKING, Any, cast
+from uuid import UUID
 
 import orjson
 import psycopg
@@ -31,6 +32,7 @@ from eventsourcing.persistence import (
     IntegrityError,
     InterfaceError,
     JSONTranscoder,
+    StoredEvent,
     Transcoding,
     UUIDAsHex,
 )
@@ -49,9 +51,8 @@ from ledger.domain.errors import StoreUnavailableError
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterable, Iterator, Sequence
-    from uuid import UUID
 
-    from eventsourcing.persistence import AggregateRecorder, InfrastructureFactory, StoredEvent
+    from eventsourcing.persistence import AggregateRecorder, InfrastructureFactory
     from eventsourcing.sqlite import SQLiteAggregateRecorder
 
     from ledger.settings import DatabaseSettings
@@ -420,8 +421,9 @@ def tune_factory(factory: InfrastructureFactory[Any]) -> InfrastructureFactory[A
 #
 # A use case that decides on every event of some kinds up to a position of the log (a calendar
 # change, on the tickets opened under the contract) passes `nothing_after=NothingAfter(position,
-# topics)`: the recorder fails the transaction the same way when an event of those topics, of an
-# aggregate the save does not write, was recorded after the position. Both stores commit in
+# topics, concerns)`: the recorder fails the transaction the same way when an event of those
+# topics that concerns the use case (`concerns(stored_event)`; a ticket of that contract), of
+# an aggregate the save does not write, was recorded after the position. Both stores commit in
 # the order of the notification ids (one writer on SQLite, the table lock on PostgreSQL), so
 # what the use case read up to the position and what the check finds after it leave no gap.
 #
@@ -445,11 +447,32 @@ class Snapshots:
 
 @dataclass(frozen=True)
 class NothingAfter:
-    """A save's condition: no event of these topics recorded after this position of the log
-    (events of the aggregates the save writes aside)."""
+    """A save's condition: no event of these topics that `concerns` the use case recorded
+    after this position of the log (events of the aggregates the save writes aside)."""
 
     position: int
     topics: tuple[str, ...]
+    concerns: Callable[[StoredEvent], bool] = field(default=lambda _: True)
+
+    def breaking(self, rows: Iterable[tuple[Any, ...]], own: set[Any]) -> tuple[Any, ...] | None:
+        """The first of `rows` (notification id, originator id, version, topic, state; after
+        the position, of the topics) that concerns the save and is not the save's own."""
+        for row in rows:
+            position, originator_id, version, topic, state = row
+            if originator_id in own:
+                continue
+            aggregate_id = originator_id if isinstance(originator_id, UUID) else UUID(originator_id)
+            if self.concerns(StoredEvent(aggregate_id, version, topic, bytes(state))):
+                return (position, aggregate_id, topic)
+        return None
+
+    def refusal(self, breaking: tuple[Any, ...]) -> str:
+        """What the store says when `breaking` refuses the save."""
+        position, aggregate_id, topic = breaking
+        return (
+            f"{topic} of {aggregate_id} was recorded at position {position}, "
+            f"after position {self.position}"
+        )
 
 
 def _expected(kwargs: dict[str, Any]) -> list[tuple[UUID, int]]:
@@ -470,8 +493,8 @@ class SQLiteLedgerRecorder(SQLiteApplicationRecorder):
             f"SELECT MAX(originator_version) FROM {self.events_table_name} WHERE originator_id = ?"
         )
         self.after_statement = (
-            f"SELECT rowid, originator_id, topic FROM {self.events_table_name} "
-            "WHERE rowid > ? AND topic IN ({topics})"
+            f"SELECT rowid, originator_id, originator_version, topic, state "
+            f"FROM {self.events_table_name} WHERE rowid > ? AND topic IN ({{topics}})"
         )
 
     def insert_events(self, stored_events: Sequence[StoredEvent], **kwargs: Any) -> Any:
@@ -502,18 +525,15 @@ class SQLiteLedgerRecorder(SQLiteApplicationRecorder):
                 raise IntegrityError(msg)
         condition = _nothing_after(kwargs)
         if condition is not None:
-            own = {e.originator_id.hex for e in stored_events}
             marks = ", ".join("?" * len(condition.topics))
             c.execute(
                 self.after_statement.format(topics=marks), (condition.position, *condition.topics)
             )
-            for row in c.fetchall():
-                if row[1] not in own:
-                    msg = (
-                        f"{row[2]} of {row[1]} was recorded at position {row[0]}, after "
-                        f"position {condition.position}"
-                    )
-                    raise IntegrityError(msg)
+            breaking = condition.breaking(
+                c.fetchall(), {e.originator_id.hex for e in stored_events}
+            )
+            if breaking is not None:
+                raise IntegrityError(condition.refusal(breaking))
         snapshots: Snapshots | None = kwargs.get("snapshots")
         if snapshots is not None:
             recorder = cast("SQLiteAggregateRecorder", snapshots.recorder)
@@ -558,27 +578,32 @@ class PostgresLedgerRecorder(PostgresApplicationRecorder):
             "THEN {schema}.{function}(%(aggregate)s, %(expected)s) END "
             "FROM {schema}.{table} WHERE originator_id = %(aggregate)s"
         ).format(schema=schema, function=function, table=table)
+        # The events after a position a save requires nothing of are fetched: whether one
+        # concerns the save is decided in Python (see NothingAfter). When one does, a function
+        # raises in the server, so that the transaction is rolled back: the library commits
+        # it whatever Python raises while inserting (it re-raises after the commit).
         recorded_after = Identifier(f"{events_table_name}_recorded_after")
         self.sql_create_statements.append(
             SQL(
-                "CREATE OR REPLACE FUNCTION {schema}.{function}(recorded bigint, topic text, "
-                "aggregate uuid, seen bigint) RETURNS void LANGUAGE plpgsql AS $BODY$ BEGIN "
-                "RAISE EXCEPTION '% of % was recorded at position %, after position %', "
-                "topic, aggregate, recorded, seen USING ERRCODE = 'unique_violation'; "
+                "CREATE OR REPLACE FUNCTION {schema}.{function}(message text) RETURNS void "
+                "LANGUAGE plpgsql AS $BODY$ BEGIN "
+                "RAISE EXCEPTION '%', message USING ERRCODE = 'unique_violation'; "
                 "END $BODY$"
             ).format(schema=schema, function=recorded_after)
         )
-        # Called for the first such event only (LIMIT 1), and only when there is one.
-        self.after_statement = SQL(
-            "SELECT {schema}.{function}(notification_id, topic, originator_id::uuid, %(after)s) "
-            "FROM {schema}.{table} WHERE notification_id > %(after)s "
-            "AND topic = ANY(%(topics)s::text[]) AND originator_id <> ALL(%(own)s::{id_type}[]) "
-            "LIMIT 1"
-        ).format(
-            schema=schema,
-            function=recorded_after,
-            table=table,
-            id_type=SQL(self.datastore.originator_id_type),
+        self.refuse_statement = (
+            SQL("SELECT {schema}.{function}(%s)")
+            .format(schema=schema, function=recorded_after)
+            .as_bytes(None)
+        )
+        self.after_statement = (
+            SQL(
+                "SELECT notification_id, originator_id, originator_version, topic, state "
+                "FROM {schema}.{table} WHERE notification_id > %(after)s "
+                "AND topic = ANY(%(topics)s::text[]) ORDER BY notification_id"
+            )
+            .format(schema=schema, table=table)
+            .as_bytes(None)
         )
         self.lock_statements = [
             s.as_bytes(None) if isinstance(s, Composable) else s for s in self.lock_table_statements
@@ -627,14 +652,15 @@ class PostgresLedgerRecorder(PostgresApplicationRecorder):
                     prepare=True,
                 )
             if condition is not None:
-                check.execute(
+                after = curs.connection.cursor()  # its own: its rows are read here
+                after.execute(
                     self.after_statement,
-                    {
-                        "after": condition.position,
-                        "topics": list(condition.topics),
-                        "own": sorted({e.originator_id for e in stored_events}),
-                    },
+                    {"after": condition.position, "topics": list(condition.topics)},
                 )
+                rows = [tuple(row.values()) for row in after.fetchall()]  # the library's dict rows
+                breaking = condition.breaking(rows, {e.originator_id for e in stored_events})
+                if breaking is not None:
+                    after.execute(self.refuse_statement, (condition.refusal(breaking),))
 
 
 # Recorders that write the snapshots passed with a save in the events' transaction.

@@ -277,6 +277,36 @@ def test_a_ticket_opened_while_a_booking_decides_is_recomputed_too(
     assert (first.due_at, second.due_at) == (at(3, 4, 9), at(3, 4, 9, 30))
 
 
+def test_a_ticket_opened_under_another_contract_meanwhile_does_not_hold_a_booking_up(
+    app: SupportLedger, world: World, reader: SupportLedger, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Only the contract's own tickets opened after the booking looked refuse its commit."""
+    app.open_ticket(
+        contract_id=world.premium, reporter="ops@acme.example", version="24.2.1",
+        platform="linux", severity=1, at=at(3, 3, 14), key="ACME-1",
+    )  # fmt: skip
+    looked = app._unanswered_tickets
+    calls = []
+
+    def look_then_let_another_open(contract_id: UUID) -> tuple[set[UUID], int]:
+        found = looked(contract_id)
+        calls.append(sorted(found[0]))
+        reader.open_ticket(
+            contract_id=world.advanced, reporter="support@borealis.example", version="24.2.1",
+            platform="linux", severity=1, at=at(3, 3, 14, 30), key=f"BOR-{len(calls)}",
+        )  # fmt: skip
+        return found
+
+    monkeypatch.setattr(app, "_unanswered_tickets", look_then_let_another_open)
+    moved = app.book_appointment(
+        world.premium, starts_at=at(3, 3, 19), ends_at=at(3, 3, 22), at=at(3, 3, 15)
+    )
+    ticket = reader.get_ticket("ACME-1")
+    assert calls == [[ticket.id]]  # committed at the first attempt
+    assert moved == [ticket.id]
+    assert ticket.due_at == at(3, 4, 9)
+
+
 def test_a_ticket_opened_on_a_contract_copy_from_before_a_booking_counts_the_booking(
     app: SupportLedger, world: World, reader: SupportLedger
 ) -> None:
@@ -313,15 +343,11 @@ def test_tickets_opened_at_once_under_one_contract_do_not_conflict(
 
 
 def test_open_clocks_come_from_the_deadlines_view_and_the_log_after_it(
-    app: SupportLedger,
-    world: World,
-    store_settings: DatabaseSettings,
-    monkeypatch: pytest.MonkeyPatch,
+    app: SupportLedger, world: World, store_settings: DatabaseSettings
 ) -> None:
     """What the deadlines view has applied, then the log after its position: a response on
-    either side stops a clock, a declined request and another contract's ticket have none;
-    a view further behind than VIEW_CATCH_UP events is brought up to the log first."""
-    from ledger import application  # noqa: PLC0415
+    either side stops a clock, a declined request and another contract's ticket have none.
+    Asking runs no projection: the view stays where its runner left it."""
     from ledger.projections import projections_named  # noqa: PLC0415
     from ledger.projections.runner import run_projections, status  # noqa: PLC0415
 
@@ -336,8 +362,10 @@ def test_open_clocks_come_from_the_deadlines_view_and_the_log_after_it(
     open_one("A-1"), open_one("A-2")
     app.record_first_response("A-1", at=at(3, 3, 11))
     open_one("A-declined", reporter="stranger@acme.example")
+    assert len(app.open_clocks(world.premium)) == 1  # before the view ever ran: the whole log
     deadlines = projections_named(["deadlines"])
     run_projections(store_settings, app, deadlines, once=True)
+    (ran,) = status(store_settings, app, deadlines)
     open_one("A-3")
     running = open_one("A-4")
     app.record_first_response("A-3", at=at(3, 3, 12))
@@ -346,9 +374,5 @@ def test_open_clocks_come_from_the_deadlines_view_and_the_log_after_it(
 
     assert app.open_clocks(world.premium) == [running]
     assert app.open_clocks(world.advanced) == [other]
-    (before,) = status(store_settings, app, deadlines)
-    assert before.position < before.head
-    monkeypatch.setattr(application, "VIEW_CATCH_UP", 0)
-    assert app.open_clocks(world.premium) == [running]
     (after,) = status(store_settings, app, deadlines)
-    assert after.position == after.head
+    assert after.position == ran.position < after.head

@@ -177,6 +177,29 @@ class ViewDatabase:
         with self.transaction() as tx:
             return tx.fetchall(sql, params)
 
+    def select(self, sql: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]] | None:
+        """Rows of one query, read at one instant without a transaction of its own (so
+        without SQLite's write lock); None when a table it reads does not exist (a view that
+        never ran, or is being rebuilt)."""
+        with self._lock:
+            try:
+                cursor = self.conn.cursor()
+                try:
+                    cursor.execute(self.adapt(sql), tuple(params))
+                    return [tuple(row) for row in cursor.fetchall()]
+                finally:
+                    cursor.close()
+            except psycopg.errors.UndefinedTable:
+                return None
+            except (sqlite3.OperationalError, psycopg.OperationalError) as exc:
+                if isinstance(exc, sqlite3.OperationalError):
+                    if "no such table" in str(exc).lower():
+                        return None
+                    if not _outage(exc):
+                        raise
+                self.close()
+                raise StoreUnavailableError(f"the read-model database failed: {exc}") from exc
+
     def create(self, statements: Sequence[str]) -> None:
         """Run idempotent DDL (CREATE ... IF NOT EXISTS), once per connection.
 
@@ -210,3 +233,42 @@ class ViewDatabase:
     def sleep(self, seconds: float) -> None:
         """Wait (a seam for the runner's idle loop)."""
         time.sleep(seconds)
+
+
+KEEP_IDLE = 8
+
+
+class ViewPool:
+    """ViewDatabases lent to one request at a time; up to `keep` idle ones are kept open."""
+
+    def __init__(self, settings: DatabaseSettings, keep: int = KEEP_IDLE) -> None:
+        self.settings = settings
+        self.keep = keep
+        self._idle: list[ViewDatabase] = []
+        self._lock = threading.Lock()
+        self._closed = False
+
+    @contextmanager
+    def lease(self) -> Iterator[ViewDatabase]:
+        """A ViewDatabase for this thread until the block ends."""
+        with self._lock:
+            db = self._idle.pop() if self._idle else None
+        if db is None:
+            db = ViewDatabase(self.settings)
+        try:
+            yield db
+        finally:
+            with self._lock:
+                keep = not self._closed and len(self._idle) < self.keep
+                if keep:
+                    self._idle.append(db)
+            if not keep:
+                db.close()
+
+    def close(self) -> None:
+        """Close every idle connection; connections lent out close when they come back."""
+        with self._lock:
+            self._closed = True
+            idle, self._idle = self._idle, []
+        for db in idle:
+            db.close()

@@ -20,7 +20,7 @@ from ledger.domain.calendar import to_us
 from ledger.domain.contract import Contract
 from ledger.domain.credit_account import CreditAccount
 from ledger.domain.ticket import Ticket
-from ledger.projections.base import STATE_DDL, STATE_TABLE, Projection
+from ledger.projections.base import STATE_TABLE, Projection
 from ledger.projections.db import instant, us
 
 if TYPE_CHECKING:
@@ -386,27 +386,22 @@ class DeadlinesView:
 
     def __init__(self, db: ViewDatabase, *, prefix: str = "") -> None:
         self.db = db
-        self.prefix = prefix
         self.table = f"{prefix}deadlines"
         self.tickets = f"{prefix}deadline_tickets"
 
     def unanswered_tickets(self, contract_id: UUID) -> tuple[int, set[str]]:
-        """The tickets opened under a contract whose first response the view has not seen, and
-        the position of the log it has applied, read together (0 and none before the view
-        has run, or while it waits to be rebuilt)."""
-        self.db.create([STATE_DDL, *DeadlinesProjection(self.db, prefix=self.prefix).ddl()])
-        with self.db.transaction() as tx:
-            state = tx.fetchone(
-                f"SELECT position, shape FROM {STATE_TABLE} WHERE name = ?",
-                (DeadlinesProjection.name,),
-            )
-            if state is None or int(state[1]) != DeadlinesProjection.shape:
-                return 0, set()
-            rows = tx.fetchall(
-                f"SELECT ticket_id FROM {self.tickets} WHERE contract_id = ? AND NOT responded",
-                (str(contract_id),),
-            )
-        return int(state[0]), {row[0] for row in rows}
+        """The tickets opened under a contract whose first response the view has not seen,
+        and the position of the log it has applied, read in one statement (0 and none
+        before the view has run, while it is being rebuilt, or waits to be)."""
+        rows = self.db.select(
+            f"SELECT s.position, s.shape, t.ticket_id FROM {STATE_TABLE} s "
+            f"LEFT JOIN {self.tickets} t ON t.contract_id = ? AND NOT t.responded "
+            "WHERE s.name = ?",
+            (str(contract_id), DeadlinesProjection.name),
+        )
+        if not rows or int(rows[0][1]) != DeadlinesProjection.shape:
+            return 0, set()
+        return int(rows[0][0]), {row[2] for row in rows if row[2] is not None}
 
     def due(self, at: datetime, *, limit: int = 1000) -> list[Deadline]:
         """Pending facts due by `at`, earliest first."""

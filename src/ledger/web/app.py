@@ -22,12 +22,13 @@ from fastapi.openapi.utils import get_openapi
 from ledger import __version__
 from ledger.application import SupportLedger
 from ledger.logs import configure_logging, get_logger
+from ledger.projections.db import ViewPool
 from ledger.settings import Settings
 from ledger.web import observability, pages
 from ledger.web.errors import install_error_handlers
 from ledger.web.routes import API_ROUTERS
 from ledger.web.routing import API_PREFIX
-from ledger.web.services import Services, ViewPool
+from ledger.web.services import Services
 from ledger.web.tokens import ensure_table
 
 if TYPE_CHECKING:
@@ -77,7 +78,7 @@ with `status: "declined"` and the reason.
 def open_services(settings: Settings) -> Services:
     """The application, read-model connections and tokens table for one process."""
     ledger = SupportLedger(settings=settings.database)
-    views = ViewPool(settings)
+    views = ViewPool(settings.database)
     try:
         with views.lease() as db:
             ensure_table(db)

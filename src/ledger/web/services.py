@@ -16,59 +16,16 @@ time: a request borrows one from a small pool and gives it back when it is done.
 
 from __future__ import annotations
 
-import threading
-from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Annotated
 
 from fastapi import Depends, Request
 
-from ledger.projections.db import ViewDatabase
-
 if TYPE_CHECKING:
-    from collections.abc import Iterator
-
     from ledger.application import SupportLedger
+    from ledger.projections.db import ViewPool
     from ledger.settings import Settings
-
-KEEP_IDLE = 8
-
-
-class ViewPool:
-    """ViewDatabases lent to one request at a time; up to `keep` idle ones are kept open."""
-
-    def __init__(self, settings: Settings, keep: int = KEEP_IDLE) -> None:
-        self.settings = settings
-        self.keep = keep
-        self._idle: list[ViewDatabase] = []
-        self._lock = threading.Lock()
-        self._closed = False
-
-    @contextmanager
-    def lease(self) -> Iterator[ViewDatabase]:
-        """A ViewDatabase for this thread until the block ends."""
-        with self._lock:
-            db = self._idle.pop() if self._idle else None
-        if db is None:
-            db = ViewDatabase(self.settings.database)
-        try:
-            yield db
-        finally:
-            with self._lock:
-                keep = not self._closed and len(self._idle) < self.keep
-                if keep:
-                    self._idle.append(db)
-            if not keep:
-                db.close()
-
-    def close(self) -> None:
-        """Close every idle connection; connections lent out close when they come back."""
-        with self._lock:
-            self._closed = True
-            idle, self._idle = self._idle, []
-        for db in idle:
-            db.close()
 
 
 @dataclass
