@@ -245,32 +245,46 @@ def test_a_clock_another_process_changed_is_recomputed_from_its_current_state(
     assert moved == [ticket.id]
 
 
-def test_a_ticket_opened_while_a_booking_decides_is_recomputed_too(
-    app: SupportLedger, world: World, reader: SupportLedger, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    """Another process opens a ticket after the booking has looked for the contract's clocks
-    and before it commits: the booking's commit is refused and it runs again, finding it."""
+def book_while_another_opens(
+    app: SupportLedger,
+    world: World,
+    reader: SupportLedger,
+    monkeypatch: pytest.MonkeyPatch,
+    opened: dict[str, object],
+) -> tuple[list[list[UUID]], list[UUID]]:
+    """Open ACME-1 (Premium, due Tuesday 12:00), then book Monday night on the Premium contract
+    while `reader` opens a ticket (`opened`: contract, reporter, key) right after the booking's
+    first look for the contract's clocks. Returns what each look found and what moved."""
     app.open_ticket(
         contract_id=world.premium, reporter="ops@acme.example", version="24.2.1",
         platform="linux", severity=1, at=at(3, 3, 14), key="ACME-1",
     )  # fmt: skip
     looked = app._unanswered_tickets
-    calls = []
+    calls: list[list[UUID]] = []
 
     def look_then_let_another_open(contract_id: UUID) -> tuple[set[UUID], int]:
         found = looked(contract_id)
         calls.append(sorted(found[0]))
         if len(calls) == 1:
             reader.open_ticket(
-                contract_id=world.premium, reporter="ops@acme.example", version="24.2.1",
-                platform="linux", severity=1, at=at(3, 3, 14, 30), key="ACME-2",
-            )  # fmt: skip
+                version="24.2.1", platform="linux", severity=1, at=at(3, 3, 14, 30), **opened
+            )
         return found
 
     monkeypatch.setattr(app, "_unanswered_tickets", look_then_let_another_open)
     moved = app.book_appointment(
         world.premium, starts_at=at(3, 3, 19), ends_at=at(3, 3, 22), at=at(3, 3, 15)
     )
+    return calls, moved
+
+
+def test_a_ticket_opened_while_a_booking_decides_is_recomputed_too(
+    app: SupportLedger, world: World, reader: SupportLedger, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Another process opens a ticket after the booking has looked for the contract's clocks
+    and before it commits: the booking's commit is refused and it runs again, finding it."""
+    opened = {"contract_id": world.premium, "reporter": "ops@acme.example", "key": "ACME-2"}
+    calls, moved = book_while_another_opens(app, world, reader, monkeypatch, opened)
     first, second = reader.get_ticket("ACME-1"), reader.get_ticket("ACME-2")
     assert calls == [[first.id], sorted([first.id, second.id])]
     assert sorted(moved) == sorted([first.id, second.id])
@@ -281,30 +295,15 @@ def test_a_ticket_opened_under_another_contract_meanwhile_does_not_hold_a_bookin
     app: SupportLedger, world: World, reader: SupportLedger, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """Only the contract's own tickets opened after the booking looked refuse its commit."""
-    app.open_ticket(
-        contract_id=world.premium, reporter="ops@acme.example", version="24.2.1",
-        platform="linux", severity=1, at=at(3, 3, 14), key="ACME-1",
-    )  # fmt: skip
-    looked = app._unanswered_tickets
-    calls = []
-
-    def look_then_let_another_open(contract_id: UUID) -> tuple[set[UUID], int]:
-        found = looked(contract_id)
-        calls.append(sorted(found[0]))
-        reader.open_ticket(
-            contract_id=world.advanced, reporter="support@borealis.example", version="24.2.1",
-            platform="linux", severity=1, at=at(3, 3, 14, 30), key=f"BOR-{len(calls)}",
-        )  # fmt: skip
-        return found
-
-    monkeypatch.setattr(app, "_unanswered_tickets", look_then_let_another_open)
-    moved = app.book_appointment(
-        world.premium, starts_at=at(3, 3, 19), ends_at=at(3, 3, 22), at=at(3, 3, 15)
-    )
+    opened = {
+        "contract_id": world.advanced, "reporter": "support@borealis.example", "key": "BOR-1"
+    }  # fmt: skip
+    calls, moved = book_while_another_opens(app, world, reader, monkeypatch, opened)
     ticket = reader.get_ticket("ACME-1")
     assert calls == [[ticket.id]]  # committed at the first attempt
     assert moved == [ticket.id]
     assert ticket.due_at == at(3, 4, 9)
+    assert reader.get_ticket("BOR-1").status == "open"
 
 
 def test_a_ticket_opened_on_a_contract_copy_from_before_a_booking_counts_the_booking(
