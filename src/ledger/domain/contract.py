@@ -1,8 +1,9 @@
 """The maintenance agreement: terms (one year each), tier, named contacts, appointments.
 
-The contract also registers the tickets whose response clocks run under it, so a change of its
-calendar (an appointment booked or cancelled) can recompute exactly those clocks in the same
-transaction, and so a ticket opened concurrently with a contract change is checked again.
+Its calendar (tier coverage, zone, holidays, appointments) has a revision: a ticket is opened
+on the calendar as it stands, and a change of it recomputes the open clocks of the contract's
+tickets in the same transaction (see SupportLedger.open_clocks; the contract does not keep a
+list of its tickets).
 """
 
 from __future__ import annotations
