@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from ledger.domain.contract import Contract
 from ledger.domain.eligibility import check_eligibility
@@ -171,3 +173,48 @@ def test_without_any_ga_release_every_ga_version_is_unsupported() -> None:
     assert reason == "unsupported_version"
     assert message is not None
     assert "no GA release" in message
+
+
+def _lines_by_every_release(c: ReleaseCatalog, at: datetime, count: int) -> list[str]:
+    """The supported lines by the definition: every GA release available at `at`."""
+    lines = {
+        r["line"]
+        for version, r in c.releases.items()
+        if not r["prerelease"] and c.available_at(version, at) is not None
+    }
+    return sorted(lines, key=lambda x: tuple(int(p) for p in x.split(".")), reverse=True)[:count]
+
+
+@settings(max_examples=150, deadline=None)
+@given(
+    st.lists(
+        st.tuples(
+            st.integers(20, 26),
+            st.integers(1, 3),
+            st.booleans(),
+            st.integers(0, 60),
+            st.one_of(st.none(), st.integers(0, 40)),
+        ),
+        max_size=25,
+    ),
+    st.lists(st.integers(-5, 130), min_size=1, max_size=12),
+)
+def test_supported_lines_are_those_of_every_available_ga_release(
+    releases: list[tuple[int, int, bool, int, int | None]], probes: list[int]
+) -> None:
+    """The timeline answers as a pass over every release would, at any instant, also at the
+    very instant of a publication or a withdrawal, and again after the catalog changed."""
+    c = ReleaseCatalog.start()
+    day = datetime(2024, 1, 1, tzinfo=UTC)
+    for patch, (major, minor, beta, published, withdrawn_after) in enumerate(releases):
+        version = f"{major}.{minor}.{patch}"
+        c.publish(version, prerelease=beta, at=day + timedelta(days=published))
+        assert c.supported_lines(day + timedelta(days=published), 2) == _lines_by_every_release(
+            c, day + timedelta(days=published), 2
+        )  # asked between changes: the cached timeline follows the catalog
+        if withdrawn_after is not None:
+            c.withdraw(version, reason="bug", at=day + timedelta(days=published + withdrawn_after))
+    for probe in probes:
+        at = day + timedelta(days=probe)
+        for count in (1, 2, 5):
+            assert c.supported_lines(at, count) == _lines_by_every_release(c, at, count)

@@ -8,6 +8,8 @@ publications and withdrawals, so a ticket's eligibility depends on when it was r
 from __future__ import annotations
 
 import re
+import weakref
+from bisect import bisect_right
 from dataclasses import dataclass
 from functools import lru_cache
 from typing import TYPE_CHECKING, Any
@@ -186,16 +188,55 @@ class ReleaseCatalog(Aggregate):
         return release
 
     def supported_lines(self, at: datetime, count: int) -> list[str]:
-        """The newest `count` release lines with a GA release available at `at`, newest first."""
-        lines = {
-            release["line"]
-            for version, release in self.releases.items()
-            if not release["prerelease"] and self.available_at(version, at) is not None
-        }
-        return sorted(lines, key=line_key, reverse=True)[:count]
+        """The newest `count` release lines with a GA release available at `at`, newest first.
+
+        Every ticket asks this, so it is answered by a binary search in the catalog's line
+        timeline (see `_line_timeline`), not by a pass over every release ever published.
+        """
+        instants, lines = _line_timeline(self)
+        index = bisect_right(instants, at) - 1
+        return list(lines[index][:count]) if index >= 0 else []
 
     def listing(self) -> list[dict[str, Any]]:
         """Every release, newest version first."""
         rows = [{"version": v, **r} for v, r in self.releases.items()]
         rows.sort(key=lambda r: parse_version(r["version"]), reverse=True)
         return rows
+
+
+# catalog object id -> (its version, change instants, GA lines available from each, newest
+# first). An entry goes when its catalog object is collected, before its id can be reused.
+_TIMELINES: dict[int, tuple[int, list[datetime], list[tuple[str, ...]]]] = {}
+
+
+def _line_timeline(catalog: ReleaseCatalog) -> tuple[list[datetime], list[tuple[str, ...]]]:
+    """The instants at which the set of GA lines with an available release changes, and the
+    lines available from each one on; computed once per catalog object and version (its
+    state changes only with its version)."""
+    key = id(catalog)
+    cached = _TIMELINES.get(key)
+    if cached is not None and cached[0] == catalog.version:
+        return cached[1], cached[2]
+    changes: list[tuple[datetime, str, int]] = []
+    for release in catalog.releases.values():
+        if release["prerelease"]:
+            continue
+        changes.append((release["published_at"], release["line"], 1))
+        if release["withdrawn_at"] is not None:
+            changes.append((release["withdrawn_at"], release["line"], -1))
+    changes.sort(key=lambda change: change[0])
+    available: dict[str, int] = {}
+    instants: list[datetime] = []
+    lines: list[tuple[str, ...]] = []
+    for position, (when, line, step) in enumerate(changes):
+        available[line] = available.get(line, 0) + step
+        if position + 1 < len(changes) and changes[position + 1][0] == when:
+            continue  # the state from `when` on is the one after all of its changes
+        instants.append(when)
+        lines.append(
+            tuple(sorted((x for x, n in available.items() if n > 0), key=line_key, reverse=True))
+        )
+    if cached is None:
+        weakref.finalize(catalog, _TIMELINES.pop, key, None)
+    _TIMELINES[key] = (catalog.version, instants, lines)
+    return instants, lines
