@@ -165,7 +165,6 @@ class SupportLedger(Application[UUID]):
         merged.update(env or {})
         with schema_lock(settings):
             super().__init__(env=merged)
-        self._settings = settings
         self._saved = SavedAggregates()
         self._references = ReferenceCopies()
         self._local = threading.local()
