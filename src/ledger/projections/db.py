@@ -148,25 +148,31 @@ class ViewDatabase:
         SQLite takes the write lock at once (BEGIN IMMEDIATE) so a transaction never fails
         half-way on a lock upgrade.
         """
-        with self._lock:
-            try:
-                if self.backend == "sqlite":
-                    cursor = self.conn.cursor()
-                    cursor.execute("BEGIN IMMEDIATE")
-                    try:
-                        yield Transaction(self, cursor)
-                    except BaseException:
-                        self.conn.rollback()
-                        raise
-                    self.conn.commit()
-                else:
-                    with self.conn.transaction(), self.conn.cursor() as cursor:
-                        yield Transaction(self, cursor)
-            except (sqlite3.OperationalError, psycopg.OperationalError) as exc:
-                if isinstance(exc, sqlite3.OperationalError) and not _outage(exc):
+        with self._lock, self._outages():
+            if self.backend == "sqlite":
+                cursor = self.conn.cursor()
+                cursor.execute("BEGIN IMMEDIATE")
+                try:
+                    yield Transaction(self, cursor)
+                except BaseException:
+                    self.conn.rollback()
                     raise
-                self.close()
-                raise StoreUnavailableError(f"the read-model database failed: {exc}") from exc
+                self.conn.commit()
+            else:
+                with self.conn.transaction(), self.conn.cursor() as cursor:
+                    yield Transaction(self, cursor)
+
+    @contextmanager
+    def _outages(self) -> Iterator[None]:
+        """An error that means the database cannot be used closes the connection and is
+        raised as StoreUnavailableError; a mistake in SQL is raised as it is."""
+        try:
+            yield
+        except (sqlite3.OperationalError, psycopg.OperationalError) as exc:
+            if isinstance(exc, sqlite3.OperationalError) and not _outage(exc):
+                raise
+            self.close()
+            raise StoreUnavailableError(f"the read-model database failed: {exc}") from exc
 
     def forget_created(self) -> None:
         """Forget which DDL ran (after tables were dropped, `create` must run it again)."""
@@ -181,24 +187,19 @@ class ViewDatabase:
         """Rows of one query, read at one instant without a transaction of its own (so
         without SQLite's write lock); None when a table it reads does not exist (a view that
         never ran, or is being rebuilt)."""
-        with self._lock:
+        with self._lock, self._outages():
+            cursor = self.conn.cursor()
             try:
-                cursor = self.conn.cursor()
-                try:
-                    cursor.execute(self.adapt(sql), tuple(params))
-                    return [tuple(row) for row in cursor.fetchall()]
-                finally:
-                    cursor.close()
+                cursor.execute(self.adapt(sql), tuple(params))
+                return [tuple(row) for row in cursor.fetchall()]
             except psycopg.errors.UndefinedTable:
                 return None
-            except (sqlite3.OperationalError, psycopg.OperationalError) as exc:
-                if isinstance(exc, sqlite3.OperationalError):
-                    if "no such table" in str(exc).lower():
-                        return None
-                    if not _outage(exc):
-                        raise
-                self.close()
-                raise StoreUnavailableError(f"the read-model database failed: {exc}") from exc
+            except sqlite3.OperationalError as exc:
+                if "no such table" in str(exc).lower():
+                    return None
+                raise
+            finally:
+                cursor.close()
 
     def create(self, statements: Sequence[str]) -> None:
         """Run idempotent DDL (CREATE ... IF NOT EXISTS), once per connection.
