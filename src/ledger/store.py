@@ -454,25 +454,20 @@ class NothingAfter:
     topics: tuple[str, ...]
     concerns: Callable[[StoredEvent], bool] = field(default=lambda _: True)
 
-    def breaking(self, rows: Iterable[tuple[Any, ...]], own: set[Any]) -> tuple[Any, ...] | None:
-        """The first of `rows` (notification id, originator id, version, topic, state; after
-        the position, of the topics) that concerns the save and is not the save's own."""
-        for row in rows:
-            position, originator_id, version, topic, state = row
+    def refusal(self, rows: Iterable[tuple[Any, ...]], own: set[Any]) -> str | None:
+        """Why the save is refused: the first of `rows` (notification id, originator id,
+        version, topic, state; after the position, of the topics) that concerns it and is not
+        the save's own; None when there is none."""
+        for position, originator_id, version, topic, state in rows:
             if originator_id in own:
                 continue
             aggregate_id = originator_id if isinstance(originator_id, UUID) else UUID(originator_id)
             if self.concerns(StoredEvent(aggregate_id, version, topic, bytes(state))):
-                return (position, aggregate_id, topic)
+                return (
+                    f"{topic} of {aggregate_id} was recorded at position {position}, "
+                    f"after position {self.position}"
+                )
         return None
-
-    def refusal(self, breaking: tuple[Any, ...]) -> str:
-        """What the store says when `breaking` refuses the save."""
-        position, aggregate_id, topic = breaking
-        return (
-            f"{topic} of {aggregate_id} was recorded at position {position}, "
-            f"after position {self.position}"
-        )
 
 
 def _expected(kwargs: dict[str, Any]) -> list[tuple[UUID, int]]:
@@ -529,11 +524,9 @@ class SQLiteLedgerRecorder(SQLiteApplicationRecorder):
             c.execute(
                 self.after_statement.format(topics=marks), (condition.position, *condition.topics)
             )
-            breaking = condition.breaking(
-                c.fetchall(), {e.originator_id.hex for e in stored_events}
-            )
-            if breaking is not None:
-                raise IntegrityError(condition.refusal(breaking))
+            refusal = condition.refusal(c.fetchall(), {e.originator_id.hex for e in stored_events})
+            if refusal is not None:
+                raise IntegrityError(refusal)
         snapshots: Snapshots | None = kwargs.get("snapshots")
         if snapshots is not None:
             recorder = cast("SQLiteAggregateRecorder", snapshots.recorder)
@@ -561,41 +554,32 @@ class PostgresLedgerRecorder(PostgresApplicationRecorder):
         super().__init__(datastore, events_table_name=events_table_name)
         schema = Identifier(self.datastore.schema)
         table = Identifier(events_table_name)
-        # The check is plain SQL, which costs the server far less than a PL/pgSQL call; the
-        # function that raises is only called when the version moved on.
-        function = Identifier(f"{events_table_name}_moved_on")
-        self.sql_create_statements.append(
-            SQL(
-                "CREATE OR REPLACE FUNCTION {schema}.{function}(aggregate uuid, expected bigint) "
-                "RETURNS void LANGUAGE plpgsql AS $BODY$ BEGIN "
-                "RAISE EXCEPTION 'aggregate % moved on from version %', aggregate, expected "
-                "USING ERRCODE = 'unique_violation'; "
-                "END $BODY$"
-            ).format(schema=schema, function=function)
-        )
-        self.expect_statement = SQL(
-            "SELECT CASE WHEN COALESCE(max(originator_version), 0) <> %(expected)s "
-            "THEN {schema}.{function}(%(aggregate)s, %(expected)s) END "
-            "FROM {schema}.{table} WHERE originator_id = %(aggregate)s"
-        ).format(schema=schema, function=function, table=table)
-        # The events after a position a save requires nothing of are fetched: whether one
-        # concerns the save is decided in Python (see NothingAfter). When one does, a function
-        # raises in the server, so that the transaction is rolled back: the library commits
-        # it whatever Python raises while inserting (it re-raises after the commit).
-        recorded_after = Identifier(f"{events_table_name}_recorded_after")
+        # A refusal is raised by a function in the server, so that the transaction is rolled
+        # back: the library commits it whatever Python raises while inserting (it re-raises
+        # after the commit). The checks are plain SQL, which costs the server far less than a
+        # PL/pgSQL call; the function is only called to refuse.
+        refuse = Identifier(f"{events_table_name}_refuse")
         self.sql_create_statements.append(
             SQL(
                 "CREATE OR REPLACE FUNCTION {schema}.{function}(message text) RETURNS void "
                 "LANGUAGE plpgsql AS $BODY$ BEGIN "
                 "RAISE EXCEPTION '%', message USING ERRCODE = 'unique_violation'; "
                 "END $BODY$"
-            ).format(schema=schema, function=recorded_after)
+            ).format(schema=schema, function=refuse)
         )
+        self.expect_statement = SQL(
+            "SELECT CASE WHEN COALESCE(max(originator_version), 0) <> %(expected)s "
+            "THEN {schema}.{function}(format('aggregate %%s moved on from version %%s', "
+            "%(aggregate)s, %(expected)s)) END "
+            "FROM {schema}.{table} WHERE originator_id = %(aggregate)s"
+        ).format(schema=schema, function=refuse, table=table)
         self.refuse_statement = (
             SQL("SELECT {schema}.{function}(%s)")
-            .format(schema=schema, function=recorded_after)
+            .format(schema=schema, function=refuse)
             .as_bytes(None)
         )
+        # The events after a position a save requires nothing of are fetched: whether one
+        # concerns the save is decided in Python (see NothingAfter).
         self.after_statement = (
             SQL(
                 "SELECT notification_id, originator_id, originator_version, topic, state "
@@ -658,9 +642,9 @@ class PostgresLedgerRecorder(PostgresApplicationRecorder):
                     {"after": condition.position, "topics": list(condition.topics)},
                 )
                 rows = [tuple(row.values()) for row in after.fetchall()]  # the library's dict rows
-                breaking = condition.breaking(rows, {e.originator_id for e in stored_events})
-                if breaking is not None:
-                    after.execute(self.refuse_statement, (condition.refusal(breaking),))
+                refusal = condition.refusal(rows, {e.originator_id for e in stored_events})
+                if refusal is not None:
+                    after.execute(self.refuse_statement, (refusal,))
 
 
 # Recorders that write the snapshots passed with a save in the events' transaction.
