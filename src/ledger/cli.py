@@ -57,6 +57,7 @@ from ledger.presenters import (
     account_view,
     catalog_view,
     contract_view,
+    current_contract_view,
     duration_text,
     event_view,
     opening_view,
@@ -484,10 +485,7 @@ def contract_sign(
 
 def _contract_result(contract_id: UUID, at: datetime, as_json: bool, message: str) -> None:
     app = ledger_app()
-    data = contract_view(
-        app.get_contract(contract_id), at, open_clocks=len(app.open_clocks(contract_id))
-    )
-    done(data, as_json, message)
+    done(current_contract_view(app, contract_id, at), as_json, message)
 
 
 @contract.command("show")
@@ -505,13 +503,13 @@ def contract_show(
     contract_id = parse_id(contract_ref, "CONTRACT")
     when = resolve_at(at_text) if at_text else resolve_at(as_of, "--as-of")
     app = ledger_app()
-    found = app.get_contract(
-        contract_id, version=version, as_of=parse_instant(as_of, "--as-of") if as_of else None
-    )
-    now = version is None and as_of is None
-    data = contract_view(
-        found, when, open_clocks=len(app.open_clocks(contract_id)) if now else None
-    )
+    if version is None and as_of is None:
+        data = current_contract_view(app, contract_id, when)
+    else:
+        found = app.get_contract(
+            contract_id, version=version, as_of=parse_instant(as_of, "--as-of") if as_of else None
+        )
+        data = contract_view(found, when)
 
     def render() -> None:
         console.print(

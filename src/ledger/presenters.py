@@ -9,7 +9,9 @@ from typing import TYPE_CHECKING, Any
 from ledger.domain.credit_account import POINTS, SESSIONS
 
 if TYPE_CHECKING:
-    from ledger.application import TicketOpening
+    from uuid import UUID
+
+    from ledger.application import SupportLedger, TicketOpening
     from ledger.domain.calendar import BusinessCalendar
     from ledger.domain.contract import Contract
     from ledger.domain.credit_account import CreditAccount
@@ -67,6 +69,13 @@ def contract_view(
         "calendar_revision": contract.calendar_revision,
         "version": contract.version,
     }
+
+
+def current_contract_view(app: SupportLedger, contract_id: UUID, at: datetime) -> dict[str, Any]:
+    """`contract_view` of the contract as it stands now, with the number of its open clocks."""
+    return contract_view(
+        app.get_contract(contract_id), at, open_clocks=len(app.open_clocks(contract_id))
+    )
 
 
 def tier_change_view(contract: Contract, outcome: str, at: datetime) -> dict[str, Any]:

@@ -13,7 +13,7 @@ from ledger.application import SupportLedger
 from ledger.domain.contract import Contract as ContractAggregate
 from ledger.domain.errors import UnknownContractError
 from ledger.history import contract_history
-from ledger.presenters import contract_view, tier_change_view
+from ledger.presenters import contract_view, current_contract_view, tier_change_view
 from ledger.web.auth import ADMIN, AGENT, FINANCE, READERS, require
 from ledger.web.inputs import (
     Command,
@@ -58,15 +58,8 @@ NO_CHANGES = RenewContract()
 NO_REASON = Terminate()
 
 
-def _current(app: SupportLedger, contract_id: UUID, at: datetime) -> dict[str, Any]:
-    """The contract as it stands, with the number of its running clocks."""
-    return contract_view(
-        app.get_contract(contract_id), at, open_clocks=len(app.open_clocks(contract_id))
-    )
-
-
 def _contract(app: SupportLedger, contract_id: UUID, at: datetime) -> JSONResponse:
-    return answer(_current(app, contract_id, at))
+    return answer(current_contract_view(app, contract_id, at))
 
 
 def _known(app: SupportLedger, contract_id: UUID) -> bool:
@@ -109,7 +102,7 @@ def sign_contract(
         key=key,
         at=at,
     )
-    data = _current(app, contract_id, at)
+    data = current_contract_view(app, contract_id, at)
     return created(data, recorded=not repeated, location=f"{API_PREFIX}/contracts/{contract_id}")
 
 
@@ -132,7 +125,7 @@ def show_contract(
     recorded_by = None if as_of is None else instant(as_of, "as_of")
     when = at_or_now(at, recorded_by or now())
     if version is None and recorded_by is None:
-        return answer(_current(services.ledger, contract_id, when))
+        return answer(current_contract_view(services.ledger, contract_id, when))
     found = services.ledger.get_contract(contract_id, version=version, as_of=recorded_by)
     return answer(contract_view(found, when))
 
