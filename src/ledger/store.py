@@ -14,7 +14,7 @@ import zlib
 from collections import OrderedDict
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
 from decimal import Decimal
 from json.encoder import c_make_encoder, encode_basestring  # type: ignore[attr-defined]
 from operator import attrgetter
@@ -243,14 +243,23 @@ class LedgerTranscoder(JSONTranscoder):
     # three transcodings applied; a value of any other kind sends the state to `json`.
 
     def _plain_dict(self, values: dict[Any, Any]) -> dict[str, Any]:
-        plain = {}
+        inline = self._inline
+        plain: dict[str, Any] = {}
         for key, value in values.items():
             if type(key) is not str:
                 raise _NotPlain
             kind = type(value)
-            plain[key] = (
-                value if kind is str or kind is bool or value is None else self._plain(value, kind)
-            )
+            if (
+                kind is str
+                or kind is bool
+                or value is None
+                or (kind is int and -_INT64 < value < _INT64)
+            ):
+                plain[key] = value
+            elif (transcoded := inline.get(kind)) is not None:  # the common case inline
+                plain[key] = {"_type_": transcoded[0], "_data_": transcoded[1](value)}
+            else:
+                plain[key] = self._plain(value, kind)
         return plain
 
     def _plain(self, value: Any, kind: type) -> Any:
@@ -276,12 +285,21 @@ class _NotPlain(Exception):  # noqa: N818 - a signal inside the encoder, never r
 
 
 _ORJSON_INT_MIN, _ORJSON_INT_MAX = -(2**63), 2**64 - 1
+_INT64 = 2**63  # within (-_INT64, _INT64): written by orjson as by json
 
-# What the library's transcodings' `encode` return, as plain functions (each returns a str).
+
+def _datetime_iso(value: datetime) -> datetime | str:
+    """`value.isoformat()`, or an aware UTC `value` itself: orjson writes that as the same text
+    (for every instant of the years 1-9999, microseconds or none) five times faster."""
+    return value if value.tzinfo is UTC else value.isoformat()
+
+
+# What the library's transcodings' `encode` return, as plain functions (a str, or a UTC
+# datetime orjson writes as its isoformat).
 _INLINE: dict[type[Transcoding], Callable[[Any], Any]] = {
     UUIDAsHex: attrgetter("hex"),
     DecimalAsStr: Decimal.__str__,
-    DatetimeAsISO: datetime.isoformat,
+    DatetimeAsISO: _datetime_iso,
 }
 
 

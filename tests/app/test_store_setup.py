@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import sqlite3
 import string
-from datetime import UTC, timedelta
+from datetime import UTC, datetime, timedelta, timezone
 from decimal import Decimal
 from itertools import pairwise
 from typing import TYPE_CHECKING, Any
@@ -43,6 +43,8 @@ def transcoders() -> tuple[JSONTranscoder, LedgerTranscoder]:
     return library, ledger
 
 
+# Written by isoformat(), not by orjson (which writes only UTC instants for the library).
+OTHER_ZONES = [timezone(timedelta(hours=5, minutes=30)), timezone(timedelta(seconds=-3661.5))]
 EDGE_INTEGERS = [0, -1, 2**63 - 1, 2**63, 2**64 - 1, 2**64, -(2**63), -(2**63) - 1, 10**30]
 SCALARS = (
     st.none()
@@ -54,6 +56,7 @@ SCALARS = (
     | st.uuids()
     | st.decimals(allow_nan=False, allow_infinity=False)
     | st.datetimes(timezones=st.sampled_from([UTC, None]))
+    | st.datetimes(timezones=st.timezones() | st.sampled_from(OTHER_ZONES))
 )
 VALUES = st.recursive(
     SCALARS,
@@ -92,6 +95,15 @@ def nested(depth: int) -> list[Any]:
         {"nested": nested(300)},  # deeper than orjson writes
         {"float": 1e16, "nan": float("nan"), "inf": float("-inf")},
         {"escapes": '\x00\x1f\x7f\u2028\ud7ff\ue000\U0010ffff " \\ /'},
+        {
+            "instants": [
+                datetime.min.replace(tzinfo=UTC),
+                datetime.max.replace(tzinfo=UTC),
+                datetime(1, 1, 1, 0, 0, 0, 1, tzinfo=UTC),
+                datetime(999, 12, 31, 23, 59, 59, 100000, tzinfo=UTC),
+                datetime(2025, 10, 26, 1, 30, fold=1, tzinfo=UTC),
+            ]
+        },
     ],
 )
 def test_the_ledger_transcoder_writes_the_library_bytes_at_the_edges(state: dict[str, Any]) -> None:
