@@ -7,7 +7,8 @@ import unicodedata
 from datetime import UTC, datetime, timedelta
 from decimal import ROUND_HALF_UP, Decimal
 from functools import lru_cache
-from uuid import UUID, uuid5
+from hashlib import sha1
+from uuid import UUID, SafeUUID
 
 from ledger.domain.calendar import require_aware
 from ledger.domain.errors import (
@@ -24,14 +25,27 @@ MAX_AMOUNT = Decimal(1_000_000_000_000)  # points and money: a trillion is a typ
 _EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 
 
+_NAMESPACE_BYTES = NAMESPACE.bytes
+# uuid5's version (5) and RFC 4122 variant bits, set over the first 16 bytes of the SHA-1.
+_UUID5_KEEP = ~((0xF000 << 64) | (0xC000 << 48)) & (2**128 - 1)
+_UUID5_SET = (5 << 76) | (0x8000 << 48)
+
+
 @lru_cache(maxsize=4096)
 def deterministic_id(kind: str, key: str) -> UUID:
-    """The id of the `kind` aggregate with natural key `key` (idempotent ingestion).
+    """The id of the `kind` aggregate with natural key `key` (idempotent ingestion):
+    `uuid5(NAMESPACE, f"{kind}:{key}")`.
 
     Cached: a use case asks for the same id several times (to find the aggregate, then to
-    create it), and a SHA-1 plus a UUID construction cost more than a lookup.
+    create it). Computed as `uuid5` computes it, without `UUID.__init__`'s checks of five
+    ways to give a UUID (half of uuid5's 3 µs); `tests/unit/test_ids.py` compares the two.
     """
-    return uuid5(NAMESPACE, f"{kind}:{key}")
+    digest = sha1(_NAMESPACE_BYTES + f"{kind}:{key}".encode(), usedforsecurity=False).digest()
+    value = int.from_bytes(digest[:16]) & _UUID5_KEEP | _UUID5_SET
+    made = object.__new__(UUID)
+    object.__setattr__(made, "int", value)
+    object.__setattr__(made, "is_safe", SafeUUID.unknown)
+    return made
 
 
 FIRST_YEAR, LAST_YEAR = 1970, 2999  # instants outside are typing mistakes, not business
