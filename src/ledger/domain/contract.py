@@ -16,6 +16,7 @@ from uuid import UUID, uuid4
 from eventsourcing.domain import Aggregate
 
 from ledger.domain.base import (
+    LedgerAggregate,
     clean_text,
     deterministic_id,
     email_address,
@@ -65,7 +66,7 @@ def local_midnight(day: date, timezone: str) -> datetime:
     return datetime(day.year, day.month, day.day, tzinfo=load_zone(timezone)).astimezone(UTC)
 
 
-class Contract(Aggregate):
+class Contract(LedgerAggregate):
     """A customer's maintenance agreement under the published terms."""
 
     @staticmethod

@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING, Any
 from eventsourcing.domain import Aggregate
 
 from ledger.domain.base import (
+    LedgerAggregate,
     clean_text,
     deterministic_id,
     instant,
@@ -69,7 +70,7 @@ def activity_text(value: str) -> str:
     return text
 
 
-class CreditAccount(Aggregate):
+class CreditAccount(LedgerAggregate):
     """The points and training sessions of one contract."""
 
     @staticmethod
@@ -717,7 +718,7 @@ class CreditAccount(Aggregate):
         return None
 
 
-class CreditConsumption(Aggregate):
+class CreditConsumption(LedgerAggregate):
     """One consumption of points: its idempotency key, the lots it drew from, its reversals."""
 
     @staticmethod

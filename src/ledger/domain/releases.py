@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 from eventsourcing.domain import Aggregate
 
-from ledger.domain.base import clean_text, deterministic_id, instant
+from ledger.domain.base import LedgerAggregate, clean_text, deterministic_id, instant
 from ledger.domain.errors import (
     InvalidInputError,
     InvalidVersionError,
@@ -90,7 +90,7 @@ def line_key(line: str) -> tuple[int, int]:
     return (int(major), int(minor))
 
 
-class ReleaseCatalog(Aggregate):
+class ReleaseCatalog(LedgerAggregate):
     """Every published release, GA or pre-release, and every withdrawal."""
 
     ID = deterministic_id("release-catalog", "expecco")

@@ -15,7 +15,14 @@ from typing import TYPE_CHECKING, Any
 
 from eventsourcing.domain import Aggregate
 
-from ledger.domain.base import clean_text, deterministic_id, email_address, instant, later
+from ledger.domain.base import (
+    LedgerAggregate,
+    clean_text,
+    deterministic_id,
+    email_address,
+    instant,
+    later,
+)
 from ledger.domain.errors import (
     InvalidInputError,
     NotIncludedInTierError,
@@ -46,7 +53,7 @@ def _warnings_data(figures: ClockFigures, reached: Sequence[Decimal] = ()) -> li
     return [{"share": w.share, "at": w.at, "reached": w.share in reached} for w in figures.warnings]
 
 
-class Ticket(Aggregate):
+class Ticket(LedgerAggregate):
     """One support request and its response clock."""
 
     @staticmethod
