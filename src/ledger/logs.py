@@ -16,6 +16,7 @@ _LEVELS = {
     "critical": logging.CRITICAL,
 }
 _configured: tuple[str, str] | None = None
+_generation = 0  # how many times logging was configured here; loggers rebind when it moves
 
 
 def configure_logging(fmt: str = "auto", level: str = "info", stream: TextIO | None = None) -> None:
@@ -24,7 +25,7 @@ def configure_logging(fmt: str = "auto", level: str = "info", stream: TextIO | N
     `fmt` is `console`, `json`, or `auto` (console when the stream is a terminal). Log lines
     go to standard error so that command output on standard output stays machine-readable.
     """
-    global _configured  # noqa: PLW0603 - logging is process-wide state by nature
+    global _configured, _generation  # noqa: PLW0603 - logging is process-wide state by nature
     out = stream or sys.stderr
     if fmt == "auto":
         fmt = "console" if out.isatty() else "json"
@@ -49,12 +50,45 @@ def configure_logging(fmt: str = "auto", level: str = "info", stream: TextIO | N
         cache_logger_on_first_use=False,
     )
     _configured = (fmt, level)
+    _generation += 1
+
+
+class _Logger:
+    """A module-level logger that follows `configure_logging`, bound once per configuration.
+
+    structlog's lazy proxy builds a new bound logger (context, printer, filter) for every call,
+    some 4 µs even when the level drops the line: a fifth of what a command's rules cost.
+    This one keeps the logger it bound until logging is configured again. The bound logger
+    shares the configuration's processor list, which structlog's `capture_logs` changes in
+    place, so captures still see every line.
+    """
+
+    __slots__ = ("_bound", "_generation", "_name", "_values")
+
+    def __init__(self, name: str, values: dict[str, Any]) -> None:
+        self._name = name
+        self._values = values
+        self._bound: Any = None
+        self._generation = -1
+
+    def _logger(self) -> Any:
+        if self._generation != _generation:
+            self._bound = structlog.get_logger(logger_name=self._name, **self._values).bind()
+            self._generation = _generation
+        return self._bound
+
+    def bind(self, **values: Any) -> Any:
+        """A logger with more keys bound."""
+        return self._logger().bind(**values)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._logger(), name)
 
 
 def get_logger(name: str, **bound: Any) -> Any:
     """A structlog logger for `name` with keys bound.
 
-    It stays a lazy proxy, so a module-level logger follows `configure_logging` even when the
-    module was imported before logging was configured.
+    A module-level logger follows `configure_logging` even when the module was imported before
+    logging was configured (see `_Logger`).
     """
-    return structlog.get_logger(logger_name=name, **bound)
+    return _Logger(name, bound)
