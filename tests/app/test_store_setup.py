@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import random
 import sqlite3
 import string
 from datetime import UTC, datetime, timedelta, timezone
@@ -402,6 +403,82 @@ def test_a_save_checks_the_versions_it_decided_on(store_settings: DatabaseSettin
             assert [e.originator_version for e in recorder.select_events(written)] == [1]
     finally:
         app.close()
+
+
+def test_a_version_found_current_is_checked_again_after_another_writer_wrote(
+    store_settings: DatabaseSettings,
+) -> None:
+    """A recorder that found a version current skips checking it again only while nobody else
+    writes (SQLite): a second writer's change to the aggregate is caught at the next save."""
+    from eventsourcing.persistence import IntegrityError, StoredEvent  # noqa: PLC0415
+
+    ours, theirs = SupportLedger(settings=store_settings), SupportLedger(settings=store_settings)
+    try:
+        read, written = uuid5(NAMESPACE_URL, "read"), uuid5(NAMESPACE_URL, "written")
+        ours.recorder.insert_events([StoredEvent(read, 1, "a:A", b"{}")])
+        for version in (1, 2):  # found current, then (nobody else wrote) taken as current
+            ours.recorder.insert_events(
+                [StoredEvent(written, version, "a:A", b"{}")], expected_versions=[(read, 1)]
+            )
+        theirs.recorder.insert_events([StoredEvent(read, 2, "a:A", b"{}")])
+        with pytest.raises(IntegrityError):
+            ours.recorder.insert_events(
+                [StoredEvent(written, 3, "a:A", b"{}")], expected_versions=[(read, 1)]
+            )
+        ours.recorder.insert_events(
+            [StoredEvent(written, 3, "a:A", b"{}")], expected_versions=[(read, 2)]
+        )
+        # A save naming an aggregate it writes is judged after its own insert, as ever.
+        with pytest.raises(IntegrityError):
+            ours.recorder.insert_events(
+                [StoredEvent(written, 4, "a:A", b"{}")], expected_versions=[(written, 3)]
+            )
+        assert [e.originator_version for e in ours.recorder.select_events(written)] == [1, 2, 3]
+    finally:
+        ours.close()
+        theirs.close()
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_two_writers_saves_are_refused_exactly_when_a_version_they_name_moved_on(
+    store_settings: DatabaseSettings, seed: int
+) -> None:
+    """Two writers (each its own recorder and connections) take turns at random, each save
+    writing one aggregate and naming versions of others, current or not: a save is committed
+    exactly when every version it names is current, whoever wrote last."""
+    from eventsourcing.persistence import IntegrityError, StoredEvent  # noqa: PLC0415
+
+    rng = random.Random(seed)
+    writers = [SupportLedger(settings=store_settings) for _ in range(2)]
+    ids = [uuid5(NAMESPACE_URL, f"aggregate-{n}") for n in range(4)]
+    versions = dict.fromkeys(ids, 0)
+    writer, committed, refused = 0, 0, 0
+    try:
+        for _ in range(150):
+            if rng.random() < 0.25:  # mostly runs of saves by one writer
+                writer = 1 - writer
+            written, *others = rng.sample(ids, 3)
+            expected = [
+                (i, max(versions[i] + rng.choice([0, 0, 0, 0, -1, 1]), 0))
+                for i in others[: rng.randint(1, 2)]
+            ]
+            event = StoredEvent(written, versions[written] + 1, "a:A", b"{}")
+            if all(versions[i] == version for i, version in expected):
+                writers[writer].recorder.insert_events([event], expected_versions=expected)
+                versions[written] += 1
+                committed += 1
+            else:
+                with pytest.raises(IntegrityError):
+                    writers[writer].recorder.insert_events([event], expected_versions=expected)
+                refused += 1
+        for aggregate_id, version in versions.items():
+            stored = writers[0].recorder.select_events(aggregate_id)
+            assert [e.originator_version for e in stored] == list(range(1, version + 1))
+        assert committed > 50
+        assert refused > 20
+    finally:
+        for app in writers:
+            app.close()
 
 
 def test_a_save_checks_that_nothing_of_some_kinds_came_after_what_it_read(
