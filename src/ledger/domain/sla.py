@@ -32,6 +32,12 @@ def share_of(duration: timedelta, share: Decimal) -> timedelta:
     return timedelta(microseconds=int(micro.to_integral_value(rounding=ROUND_HALF_UP)))
 
 
+@lru_cache(maxsize=256)
+def _amounts(target: timedelta, thresholds: tuple[Decimal, ...]) -> tuple[timedelta, ...]:
+    """The target, then its shares: the covered time at which each instant falls."""
+    return (target, *(share_of(target, share) for share in thresholds))
+
+
 def clock_instant(
     calendar: BusinessCalendar, periods: Sequence[Period], amount: timedelta
 ) -> datetime | None:
@@ -46,6 +52,8 @@ def clock_instants(
     calendar: BusinessCalendar, periods: Sequence[Period], amounts: Sequence[timedelta]
 ) -> list[datetime | None]:
     """`clock_instant` for every amount, in one pass over the periods."""
+    if len(periods) == 1 and periods[0][1] is None:  # a clock running since it started
+        return list(calendar.add_all(periods[0][0], amounts))
     found: list[datetime | None] = [None] * len(amounts)
     waiting = list(range(len(amounts)))
     used = timedelta(0)
@@ -101,9 +109,7 @@ def clock_figures(
     thresholds: Sequence[Decimal],
 ) -> ClockFigures:
     """The deadline and the warning instants of a clock (computed together, in one pass)."""
-    due_at, *warnings = clock_instants(
-        calendar, periods, [target, *(share_of(target, share) for share in thresholds)]
-    )
+    due_at, *warnings = clock_instants(calendar, periods, _amounts(target, tuple(thresholds)))
     return ClockFigures(
         due_at=due_at,
         warnings=tuple(
