@@ -322,15 +322,16 @@ def test_sqlite_rows_decode_with_the_library_transcoder(sqlite_settings: Databas
 
 
 def test_every_event_is_stored_as_the_library_would_build_it(
-    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """The demo's events (every kind of aggregate, 30-odd kinds of event): the bytes stored
     are the bytes of the same event built by its own constructor (ledger builds events
     without it, see LedgerAggregate; the order of their fields is the order they are stored
     in)."""
     database = tmp_path / "demo.db"
+    # Set, so the demo leaves logging as it is (configured, it would keep this test's stderr).
+    monkeypatch.setenv("LEDGER_LOG_LEVEL", "warning")
     run_demo(str(database), Console(file=io.StringIO()))
-    capsys.readouterr()
     app = SupportLedger(settings=parse_database_url(f"sqlite:///{database}"))
     try:
         notifications = app.recorder.select_notifications(1, 10_000)
