@@ -632,12 +632,16 @@ class PostgresLedgerRecorder(PostgresApplicationRecorder):
                 "END $BODY$"
             ).format(schema=schema, function=refuse)
         )
-        self.expect_statement = SQL(
-            "SELECT CASE WHEN COALESCE(max(originator_version), 0) <> %(expected)s "
-            "THEN {schema}.{function}(format('aggregate %%s moved on from version %%s', "
-            "%(aggregate)s, %(expected)s)) END "
-            "FROM {schema}.{table} WHERE originator_id = %(aggregate)s"
-        ).format(schema=schema, function=refuse, table=table)
+        self.expect_statement = (
+            SQL(
+                "SELECT CASE WHEN COALESCE(max(originator_version), 0) <> %(expected)s "
+                "THEN {schema}.{function}(format('aggregate %%s moved on from version %%s', "
+                "%(aggregate)s, %(expected)s)) END "
+                "FROM {schema}.{table} WHERE originator_id = %(aggregate)s"
+            )
+            .format(schema=schema, function=refuse, table=table)
+            .as_bytes(None)
+        )
         self.refuse_statement = (
             SQL("SELECT {schema}.{function}(%s)")
             .format(schema=schema, function=refuse)
