@@ -9,15 +9,17 @@ the end):
 The baselines write the same number of events per command (counted in the log on a warm-up
 before the runs) with a minimal aggregate and one save per command, in the same process
 against the same store and settings (file or schema,
-pool size, pre-ping), interleaved with the measured commands (each run in another order):
+pool size, pre-ping), interleaved with the measured commands in chunks of --chunk commands (each
+chunk in another order, so that a slow stretch of a noisy machine falls on all three alike):
 - library: the bare eventsourcing library as it ships (its recorders, transcoder and SQLite
   pool); the issue's goal is at least 0.8x its rate;
 - tuned: the same, with SupportLedger's store set-up (its recorders, SQLite connection pool
   and JSON transcoder, see ledger.store): the ratio to it is what ledger's rules and
   bookkeeping cost.
-Medians of --repeat runs.
+Medians of --repeat runs. After the rates, the CPU time of the benchmark's thread per command
+(what the rules and the bookkeeping cost beside the bare save, without the disk's waits).
 
-Usage: python benchmarks/commands.py [--n 2000] [--repeat 3] [--contracts 50]
+Usage: python benchmarks/commands.py [--n 2000] [--repeat 3] [--contracts 50] [--chunk 100]
            [--stores sqlite,postgresql] [--pg postgresql://postgres@127.0.0.1:5432/test]
 """
 
@@ -107,31 +109,28 @@ def setup_world(app: SupportLedger, contracts: int) -> list[uuid.UUID]:
     return ids
 
 
-def run_open_tickets(app: SupportLedger, ids: list[uuid.UUID], n: int, run: int) -> float:
-    rng = random.Random(run)
-    plan = [(rng.choice(ids), rng.randint(1, 3)) for _ in range(n)]
-    t0 = time.perf_counter()
-    for i, (contract_id, severity) in enumerate(plan):
+def run_open_tickets(app: SupportLedger, ids: list[uuid.UUID], n: int, first: int) -> None:
+    """`n` open-ticket commands, numbered from `first` (their keys and instants)."""
+    rng = random.Random(first)
+    for i in range(first, first + n):
         app.open_ticket(
-            contract_id=contract_id, reporter="ops@example.com", version="24.2.1", platform="linux",
-            severity=severity, key=f"r{run}-{i}", at=START + timedelta(seconds=run * n + i),
+            contract_id=rng.choice(ids), reporter="ops@example.com", version="24.2.1",
+            platform="linux", severity=rng.randint(1, 3), key=f"r{i}",
+            at=START + timedelta(seconds=i),
         )  # fmt: skip
-    return n / (time.perf_counter() - t0)
 
 
-def run_consumptions(app: SupportLedger, ids: list[uuid.UUID], n: int, run: int) -> float:
-    rng = random.Random(run + 1000)
-    plan = [rng.choice(ids) for _ in range(n)]
-    t0 = time.perf_counter()
-    for i, contract_id in enumerate(plan):
+def run_consumptions(app: SupportLedger, ids: list[uuid.UUID], n: int, first: int) -> None:
+    """`n` consume-credits commands, numbered from `first` (their keys and instants)."""
+    rng = random.Random(first + 10**9)
+    for i in range(first, first + n):
         app.consume_credits(
-            contract_id, points=Decimal("1.5"), activity="load", key=f"c{run}-{i}",
-            at=START + timedelta(seconds=run * n + i),
+            rng.choice(ids), points=Decimal("1.5"), activity="load", key=f"c{i}",
+            at=START + timedelta(seconds=i),
         )  # fmt: skip
-    return n / (time.perf_counter() - t0)
 
 
-def events_per_command(app: SupportLedger, run: Callable[[int], float], n: int = 50) -> int:
+def events_per_command(app: SupportLedger, run: Callable[[int], None], n: int = 50) -> int:
     """How many events one command records: `n` commands on a warm-up, counted in the log."""
     before = app.recorder.max_notification_id() or 0
     run(n)
@@ -142,14 +141,13 @@ def events_per_command(app: SupportLedger, run: Callable[[int], float], n: int =
     return recorded // n
 
 
-def run_bare(app: Library, n: int, events_per_command: int) -> float:
-    t0 = time.perf_counter()
+def run_bare(app: Library, n: int, _first: int, events_per_command: int) -> None:
+    """`n` saves of a new minimal aggregate with `events_per_command` events each."""
     for i in range(n):
         note = Note(f"note {i}")
         for _ in range(events_per_command - 1):
             note.amend("again")
         app.save(note)
-    return n / (time.perf_counter() - t0)
 
 
 def library_env(settings: DatabaseSettings) -> dict[str, str]:
@@ -164,34 +162,47 @@ def measure(settings: DatabaseSettings, args: argparse.Namespace) -> dict[str, A
     bare = Bare(env=settings.eventsourcing_env())
     library = Library(env=library_env(settings))
     ids = setup_world(app, args.contracts)
-    warm_up = -1  # keys and instants of its own, before the runs'
+    warm_up = -(10**6)  # keys and instants of its own, before the runs'
     counts = {
         "open": events_per_command(app, lambda n: run_open_tickets(app, ids, n, warm_up)),
-        "consume": events_per_command(app, lambda n: run_consumptions(app, ids, n, warm_up)),
+        "consume": events_per_command(app, lambda n: run_consumptions(app, ids, n, warm_up + n)),
     }
-    rates: dict[str, list[float]] = {
-        key: []
-        for key in ("open", "consume", "bare_open", "bare_consume", "lib_open", "lib_consume")
-    }
+    keys = ("open", "consume", "bare_open", "bare_consume", "lib_open", "lib_consume")
+    rates: dict[str, list[float]] = {key: [] for key in keys}
+    cpu: dict[str, list[float]] = {key: [] for key in keys}  # µs of this thread per command
     for run in range(args.repeat):
-        # Each run measures the three in a different order, so that none is always the one
-        # measured right after the others (a store that just took 2,000 commits, a warm cache).
         for command, measured in (
-            ("open", partial(run_open_tickets, app, ids, args.n, run)),
-            ("consume", partial(run_consumptions, app, ids, args.n, run)),
+            ("open", partial(run_open_tickets, app, ids)),
+            ("consume", partial(run_consumptions, app, ids)),
         ):
             contenders = [
-                (f"lib_{command}", partial(run_bare, library, args.n, counts[command])),
-                (f"bare_{command}", partial(run_bare, bare, args.n, counts[command])),
+                (f"lib_{command}", partial(run_bare, library, events_per_command=counts[command])),
+                (f"bare_{command}", partial(run_bare, bare, events_per_command=counts[command])),
                 (command, measured),
             ]
-            shift = run % len(contenders)
-            for key, measure_rate in contenders[shift:] + contenders[:shift]:
-                rates[key].append(measure_rate())
+            elapsed = dict.fromkeys((key for key, _ in contenders), 0.0)
+            used = dict.fromkeys(elapsed, 0.0)
+            # In chunks, taking turns, each chunk in another order: a slow stretch of the
+            # machine (or a store that just took a chunk's commits) falls on all three alike.
+            for number, start in enumerate(range(0, args.n, args.chunk)):
+                size = min(args.chunk, args.n - start)
+                shift = (run + number) % len(contenders)
+                for key, chunk in contenders[shift:] + contenders[:shift]:
+                    cpu_started, started = time.thread_time(), time.perf_counter()
+                    chunk(size, run * args.n + start)
+                    elapsed[key] += time.perf_counter() - started
+                    used[key] += time.thread_time() - cpu_started
+            for key in elapsed:
+                rates[key].append(args.n / elapsed[key])
+                cpu[key].append(used[key] / args.n * 1e6)
     app.close()
     bare.close()
     library.close()
-    return {k: statistics.median(v) for k, v in rates.items()} | {"events": counts}
+    return (
+        {k: statistics.median(v) for k, v in rates.items()}
+        | {f"cpu_{k}": statistics.median(v) for k, v in cpu.items()}
+        | {"events": counts}
+    )
 
 
 def main() -> int:
@@ -199,6 +210,7 @@ def main() -> int:
     parser.add_argument("--n", type=int, default=2000)
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--contracts", type=int, default=50)
+    parser.add_argument("--chunk", type=int, default=100)
     parser.add_argument("--stores", default="sqlite,postgresql")
     parser.add_argument("--pg", default="postgresql://postgres@127.0.0.1:5432/test")
     args = parser.parse_args()
@@ -212,6 +224,7 @@ def main() -> int:
         f"{'tuned/s':>10}{'ratio':>8}{'events':>8}"
     )
     print(f"{header}   (baselines: the same events per save)")
+    results = []
     for store in args.stores.split(","):
         if store == "sqlite":
             folder = tempfile.mkdtemp(prefix="ledger-bench-")
@@ -227,6 +240,7 @@ def main() -> int:
             finally:
                 with connect(base) as conn:
                     conn.execute(f'DROP SCHEMA "{schema}" CASCADE')
+        results.append((store, result))
         for command, key in (("open-ticket", "open"), ("consume-credits", "consume")):
             ours, lib, bare = result[key], result[f"lib_{key}"], result[f"bare_{key}"]
             print(
@@ -234,6 +248,15 @@ def main() -> int:
                 f"{bare:>10,.0f}{ours / bare:>7.2f}x{result['events'][key]:>8}"
             )
     print("goal: ratio to the library as it ships >= 0.8x")
+    print()
+    print("CPU of the benchmark's thread per command, µs (medians; the store's own threads aside):")
+    print(f"{'store':12}{'command':18}{'ledger':>10}{'library':>11}{'tuned':>10}")
+    for store, result in results:
+        for command, key in (("open-ticket", "open"), ("consume-credits", "consume")):
+            print(
+                f"{store:12}{command:18}{result[f'cpu_{key}']:>10.0f}"
+                f"{result[f'cpu_lib_{key}']:>11.0f}{result[f'cpu_bare_{key}']:>10.0f}"
+            )
     return 0
 
 
