@@ -72,9 +72,10 @@ class _Logger:
         self._generation = -1
 
     def _logger(self) -> Any:
-        if self._generation != _generation:
+        generation = _generation  # read once: a configuration made meanwhile rebinds next time
+        if self._generation != generation:
             self._bound = structlog.get_logger(logger_name=self._name, **self._values).bind()
-            self._generation = _generation
+            self._generation = generation
         return self._bound
 
     def bind(self, **values: Any) -> Any:

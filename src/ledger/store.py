@@ -542,10 +542,11 @@ class SQLiteLedgerRecorder(SQLiteApplicationRecorder):
     # A version this recorder's commit found current, or wrote, stays current for as long as
     # nobody else writes. Nobody else wrote when a save's first event follows this recorder's
     # last commit directly: the events' rowids are the log's positions, each the last one plus
-    # one, and events are never deleted. Such a save needs no statement for the versions it
+    # one, and events are never deleted nor given rowids of their own (nor is a store's file
+    # replaced under a running process). Such a save needs no statement for the versions it
     # names that are known current; after anybody else's write every version is checked again.
-    # A process that writes alone (the commands benchmark, the demo, one API worker) then
-    # checks a contract's version once, not at every ticket opened under it.
+    # A process that writes alone (the demo, one API worker) then checks a contract's version
+    # once, not at every ticket opened under it.
 
     def _unverified(
         self, ids: Sequence[int] | None, stored_events: Sequence[StoredEvent], kwargs: Any

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
@@ -59,8 +60,8 @@ def test_an_aggregate_is_created_and_changed_as_the_library_does_it() -> None:
         lambda cls, *a, **k: Aggregate._create.__func__(cls, *a, timestamp=WHEN, **k),  # type: ignore[attr-defined]
         aggregate_id,
     )
-    for sample in (ours, theirs):
-        sample.trigger_event(Sample.Renamed, name="b", timestamp=WHEN)
+    ours.trigger_event(Sample.Renamed, name="b", timestamp=WHEN)
+    Aggregate.trigger_event(theirs, Sample.Renamed, name="b", timestamp=WHEN)
     Aggregate.trigger_event(theirs, Sample.Checked, amount=Decimal(2), timestamp=WHEN)
     ours.trigger_event(Sample.Checked, amount=Decimal(2), timestamp=WHEN)
     assert vars(ours) == vars(theirs)
@@ -87,9 +88,39 @@ def test_values_that_are_not_the_events_fields_are_refused_as_the_library_refuse
     with pytest.raises(ValueError, match="negative"):  # its own __post_init__ still runs
         new_event(Sample.Checked, dict(values, amount=Decimal(-1)))
     sample = made(lambda cls, *a, **k: cls._create(*a, **k), uuid4())
-    with pytest.raises(TypeError):
+    with pytest.raises(TypeError, match=r"^Can't construct event .*Renamed.*title"):
         sample.trigger_event(Sample.Renamed, title="b")
+    with pytest.raises(TypeError, match=r"^Unable to construct 'Sample.Made' event: .*colour"):
+        Sample._create(Sample.Made, id=uuid4(), name="a", amount=Decimal(1), colour="red")
     assert (sample.version, sample.name, len(sample.pending_events)) == (1, "a", 1)
+
+
+@dataclass(frozen=True)
+class Stamped(Aggregate.Event):
+    """An event whose constructor fills in a field by itself."""
+
+    name: str
+    source: str = field(init=False, default="api")
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        object.__setattr__(self, "source", f"api:{self.name}")
+
+
+class Labelled(Aggregate.Event):
+    """An event with a field the constructor fills in from a default factory."""
+
+    name: str
+    labels: list[str] = field(init=False, default_factory=list)
+
+
+def test_an_event_whose_constructor_does_more_than_set_its_fields_is_constructed() -> None:
+    values = {"originator_id": uuid4(), "originator_version": 2, "timestamp": WHEN, "name": "b"}
+    stamped = new_event(Stamped, dict(values))
+    assert vars(stamped)["source"] == "api:b"
+    labelled = new_event(Labelled, dict(values))
+    assert vars(labelled) == vars(Labelled(**values))
+    assert labelled.labels == []
 
 
 def test_an_aggregate_given_no_uuid_is_refused_as_the_library_refuses_it() -> None:

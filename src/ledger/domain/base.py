@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import inspect
 import re
 import unicodedata
 from datetime import UTC, datetime, timedelta
@@ -154,8 +155,9 @@ def later(a: datetime | None, b: datetime) -> datetime:
 
 # -- events built as the library's mapper rebuilds them ----------------------------------------
 
-# An event class's fields in their order, and as a set; None when the class checks its values
-# in a __post_init__ of its own (then it is always constructed, see `new_event`).
+# An event class's fields in their order, and as a set; None when its constructor does more than
+# set them (a __post_init__ of its own, a field it fills in, an __init__ of its own): such an
+# event is always constructed (see `new_event`).
 _EVENT_FIELDS: dict[type, tuple[tuple[str, ...], frozenset[str]] | None] = {}
 
 
@@ -165,8 +167,13 @@ def _event_fields(event_class: type) -> tuple[tuple[str, ...], frozenset[str]] |
     except KeyError:
         pass
     fields: tuple[tuple[str, ...], frozenset[str]] | None = None
-    if getattr(event_class, "__post_init__", None) is DomainEvent.__post_init__:
-        names = tuple(f.name for f in dataclasses.fields(event_class) if f.init)
+    every = dataclasses.fields(event_class)
+    names = tuple(f.name for f in every)
+    if (
+        getattr(event_class, "__post_init__", None) is DomainEvent.__post_init__
+        # every field a parameter of the constructor: none it fills in by itself
+        and tuple(inspect.signature(vars(event_class)["__init__"]).parameters) == ("self", *names)
+    ):
         fields = (names, frozenset(names))
     _EVENT_FIELDS[event_class] = fields
     return fields
@@ -213,7 +220,11 @@ class LedgerAggregate(Aggregate):
         kwargs["originator_version"] = cls.INITIAL_VERSION
         if kwargs.get("timestamp") is None:
             kwargs["timestamp"] = event_class.create_timestamp()
-        created = new_event(event_class, kwargs)
+        try:
+            created = new_event(event_class, kwargs)
+        except TypeError as e:  # worded as the library words it
+            msg = f"Unable to construct '{event_class.__qualname__}' event: {e}"
+            raise TypeError(msg) from e
         aggregate: Self
         if cls.__init__ is object.__init__ and type(created).mutate is CanInitAggregate.mutate:
             # What the library's `mutate` does for an aggregate without an __init__ of its own,
@@ -238,6 +249,10 @@ class LedgerAggregate(Aggregate):
         kwargs["originator_version"] = self.version + 1
         if kwargs.get("timestamp") is None:
             kwargs["timestamp"] = event_class.create_timestamp()
-        event = new_event(event_class, kwargs)
+        try:
+            event = new_event(event_class, kwargs)
+        except TypeError as e:  # worded as the library words it
+            msg = f"Can't construct event {event_class}: {e}"
+            raise TypeError(msg) from None
         event.mutate(self)
         self.pending_events.append(event)
