@@ -78,10 +78,6 @@ class _Logger:
             self._generation = generation
         return self._bound
 
-    def bind(self, **values: Any) -> Any:
-        """A logger with more keys bound."""
-        return self._logger().bind(**values)
-
     def __getattr__(self, name: str) -> Any:
         return getattr(self._logger(), name)
 
