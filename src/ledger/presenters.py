@@ -44,6 +44,9 @@ OCCURRED_FIELDS = (
 )  # fmt: skip
 
 
+# -- contracts -----------------------------------------------------------------------------
+
+
 def contract_view(
     contract: Contract, at: datetime, *, open_clocks: int | None = None
 ) -> dict[str, Any]:
@@ -104,6 +107,9 @@ def tier_change_view(contract: Contract, outcome: str, at: datetime) -> dict[str
     if outcome == "upgraded":
         data["adjustments"] = contract.upgrades[-1]["adjustments"]
     return data
+
+
+# -- tickets -------------------------------------------------------------------------------
 
 
 def ticket_view(
@@ -186,6 +192,9 @@ def opening_view(opening: TicketOpening) -> dict[str, Any]:
     }
 
 
+# -- response deadlines --------------------------------------------------------------------
+
+
 @dataclass(frozen=True)
 class ExplainedDeadline:
     """A response deadline under the terms, how it was counted, and the calendar it counts in."""
@@ -243,6 +252,9 @@ def deadline_view(explained: ExplainedDeadline) -> dict[str, Any]:
     }
 
 
+# -- accounts, releases, events ------------------------------------------------------------
+
+
 def account_view(account: CreditAccount, at: datetime) -> dict[str, Any]:
     """Balances at `at` and every lot with what is left of it."""
     lots = []
@@ -295,7 +307,16 @@ def event_view(event: Any) -> dict[str, Any]:
     }
 
 
-# -- histories ---------------------------------------------------------------------------
+# -- histories -----------------------------------------------------------------------------
+
+
+def occurred_at(event: Any) -> datetime:
+    """The business instant an event happened at (its recording time if it names none)."""
+    for name in OCCURRED_FIELDS:
+        value = getattr(event, name, None)
+        if isinstance(value, datetime):
+            return value
+    return event.timestamp  # type: ignore[no-any-return]
 
 
 def ticket_history(app: SupportLedger, reference: str | UUID) -> list[dict[str, Any]]:
@@ -394,13 +415,21 @@ def _count(
     skipped.update(dict(explanation.skipped))
 
 
-def occurred_at(event: Any) -> datetime:
-    """The business instant an event happened at (its recording time if it names none)."""
-    for name in OCCURRED_FIELDS:
-        value = getattr(event, name, None)
-        if isinstance(value, datetime):
-            return value
-    return event.timestamp  # type: ignore[no-any-return]
+# -- report rows and durations, as text for people -----------------------------------------
+
+
+def board_row_text(row: dict[str, Any]) -> dict[str, Any]:
+    """A row of the SLA board for a table: the business time left as `13:00`."""
+    return {**row, "business_seconds_left": clock_text(row["business_seconds_left"])}
+
+
+def clock_text(seconds: int | None) -> str | None:
+    """Business seconds as `13:00` (hours:minutes), negative when overdue."""
+    if seconds is None:
+        return None
+    sign = "-" if seconds < 0 else ""
+    minutes = abs(seconds) // 60
+    return f"{sign}{minutes // 60}:{minutes % 60:02d}"
 
 
 def duration_text(seconds: float | None) -> str:

@@ -20,7 +20,6 @@ from ledger.cli.reports import (
     BOARD_TABLE,
     STATEMENT_COLUMNS,
     STATS_COLUMNS,
-    clock_text,
     render_statements,
     since_option,
     until_option,
@@ -37,33 +36,16 @@ from ledger.cli.support import (
     parse_id,
     pass_runtime,
 )
-from ledger.domain.errors import (
-    InvalidInputError,
-)
+from ledger.domain.errors import InvalidInputError
 from ledger.domain.terms import Tier
-from ledger.parsing import (
-    format_instant,
-    parse_instant,
-    parse_int,
-)
+from ledger.parsing import format_instant, parse_instant, parse_int
+from ledger.presenters import board_row_text
 from ledger.projections import projections_named
 from ledger.projections.credit_usage import CreditUsageProjection
 from ledger.projections.db import ViewDatabase
-from ledger.projections.runner import (
-    ProjectionFailedError,
-    run_projections,
-)
-from ledger.projections.sla_breaches import (
-    ALL,
-    GROUPINGS,
-    STATES,
-    SlaBreachProjection,
-)
-from ledger.render import (
-    console,
-    err_console,
-    fmt,
-)
+from ledger.projections.runner import ProjectionFailedError, run_projections
+from ledger.projections.sla_breaches import ALL, GROUPINGS, STATES, SlaBreachProjection
+from ledger.render import console, err_console, fmt
 from ledger.reports import statement_row
 from ledger.serialize import dumps
 
@@ -168,8 +150,7 @@ def audit_replay(
             rows = [statement_row(r) for r in rows]
         elif kind == "breaches" and not as_csv:
             columns = BOARD_COLUMNS[:BOARD_TABLE]
-            rows = [{**r, "business_seconds_left": clock_text(r["business_seconds_left"])}
-                    for r in rows]  # fmt: skip
+            rows = [board_row_text(r) for r in rows]
         emit_rows(rows, columns, as_json=False, as_csv=as_csv, title=title)
     if not as_csv:
         err_console.print(note)

@@ -22,24 +22,14 @@ from ledger.cli.support import (
     resolve_at,
     wall,
 )
-from ledger.parsing import (
-    parse_date,
-    parse_decimal,
-    parse_instant,
-    parse_int,
-)
+from ledger.parsing import parse_date, parse_decimal, parse_instant, parse_int
 from ledger.presenters import (
     contract_history,
     contract_view,
     current_contract_view,
     tier_change_view,
 )
-from ledger.render import (
-    console,
-    fmt,
-    kv,
-    percent,
-)
+from ledger.render import console, fmt, kv, percent
 
 if TYPE_CHECKING:
     from datetime import datetime

@@ -16,18 +16,9 @@ from ledger.cli.support import (
     pass_runtime,
     resolve_at,
 )
-from ledger.parsing import (
-    format_instant,
-    parse_decimal,
-    parse_instant,
-)
-from ledger.presenters import (
-    account_view,
-)
-from ledger.render import (
-    console,
-    fmt,
-)
+from ledger.parsing import format_instant, parse_decimal, parse_instant
+from ledger.presenters import account_view
+from ledger.render import console, fmt
 
 
 @click.group("credits")

@@ -4,9 +4,7 @@ from __future__ import annotations
 
 import click
 
-from ledger.render import (
-    console,
-)
+from ledger.render import console
 
 
 @click.command("demo")

@@ -6,20 +6,9 @@ import click
 from rich.markup import escape
 from rich.table import Table
 
-from ledger.cli.support import (
-    Runtime,
-    emit,
-    json_option,
-    parse_id,
-    pass_runtime,
-)
-from ledger.presenters import (
-    event_view,
-)
-from ledger.render import (
-    console,
-    fmt,
-)
+from ledger.cli.support import Runtime, emit, json_option, parse_id, pass_runtime
+from ledger.presenters import event_view
+from ledger.render import console, fmt
 from ledger.serialize import dumps
 
 

@@ -10,26 +10,10 @@ from rich.markup import escape
 from rich.progress import Progress
 from rich.table import Table
 
-from ledger.cli.support import (
-    EXIT_REFUSED,
-    Runtime,
-    done,
-    emit,
-    json_option,
-    pass_runtime,
-)
+from ledger.cli.support import EXIT_REFUSED, Runtime, done, emit, json_option, pass_runtime
 from ledger.projections import PROJECTIONS, projections_named
-from ledger.projections.runner import (
-    rebuild,
-    run_projections,
-    status,
-    verify,
-)
-from ledger.render import (
-    console,
-    err_console,
-    fmt,
-)
+from ledger.projections.runner import rebuild, run_projections, status, verify
+from ledger.render import console, err_console, fmt
 
 
 @click.group()

@@ -5,25 +5,10 @@ from __future__ import annotations
 import click
 from rich.table import Table
 
-from ledger.cli.support import (
-    Runtime,
-    at_option,
-    done,
-    emit,
-    json_option,
-    pass_runtime,
-    resolve_at,
-)
-from ledger.parsing import (
-    format_instant,
-)
-from ledger.presenters import (
-    catalog_view,
-)
-from ledger.render import (
-    console,
-    fmt,
-)
+from ledger.cli.support import Runtime, at_option, done, emit, json_option, pass_runtime, resolve_at
+from ledger.parsing import format_instant
+from ledger.presenters import catalog_view
+from ledger.render import console, fmt
 from ledger.terms import load_terms
 
 

@@ -21,14 +21,10 @@ from ledger.cli.support import (
     pass_runtime,
     resolve_at,
 )
-from ledger.domain.errors import (
-    InvalidInputError,
-)
+from ledger.domain.errors import InvalidInputError
 from ledger.domain.terms import Tier
-from ledger.parsing import (
-    format_instant,
-    parse_int,
-)
+from ledger.parsing import format_instant, parse_int
+from ledger.presenters import board_row_text
 from ledger.projections.credit_usage import CreditUsageProjection, CreditUsageView, reconcile
 from ledger.projections.db import ViewDatabase
 from ledger.projections.sla_breaches import (
@@ -38,13 +34,7 @@ from ledger.projections.sla_breaches import (
     SlaBreachProjection,
     SlaBreachView,
 )
-from ledger.render import (
-    console,
-    err_console,
-    fmt,
-    percent,
-    statement_table,
-)
+from ledger.render import console, err_console, fmt, percent, statement_table
 from ledger.reports import STATEMENT_FIGURES, caught_up, statement_row
 from ledger.serialize import dumps
 
@@ -101,15 +91,6 @@ since_option = click.option(
 until_option = click.option(
     "--until", "until_text", help="Only tickets received before this ISO 8601 instant."
 )
-
-
-def clock_text(seconds: int | None) -> str | None:
-    """Business seconds as `13:00` (hours:minutes), negative when overdue."""
-    if seconds is None:
-        return None
-    sign = "-" if seconds < 0 else ""
-    minutes = abs(seconds) // 60
-    return f"{sign}{minutes // 60}:{minutes % 60:02d}"
 
 
 @click.group()
@@ -171,9 +152,7 @@ def report_breaches(
         db.close()
     columns = BOARD_COLUMNS if as_csv or as_json else BOARD_COLUMNS[:BOARD_TABLE]
     if not (as_csv or as_json):
-        rows = [
-            {**r, "business_seconds_left": clock_text(r["business_seconds_left"])} for r in rows
-        ]
+        rows = [board_row_text(r) for r in rows]
     emit_report(
         SlaBreachProjection.name, position, head, rows, columns, as_json=as_json, as_csv=as_csv,
         title=f"SLA board at {format_instant(at)}",

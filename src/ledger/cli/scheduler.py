@@ -16,14 +16,8 @@ from ledger.cli.support import (
     pass_runtime,
     resolve_at,
 )
-from ledger.domain.errors import (
-    InvalidInputError,
-)
-from ledger.render import (
-    console,
-    fmt,
-    kv,
-)
+from ledger.domain.errors import InvalidInputError
+from ledger.render import console, fmt, kv
 from ledger.scheduler.clock import FakeClock
 from ledger.scheduler.service import Scheduler, run_scheduler
 

@@ -40,7 +40,7 @@ EXIT_DECLINED = 3
 EXIT_UNAVAILABLE = 4
 
 
-# -- the application, through click's context ---------------------------------------------
+# -- the application, through click's context ----------------------------------------------
 
 
 class Runtime:
@@ -71,6 +71,11 @@ class Runtime:
 
             self._ledger = SupportLedger(settings=self.database)
         return self._ledger
+
+    @property
+    def holds_ledger(self) -> bool:
+        """Whether the application is built and not closed yet."""
+        return self._ledger is not None
 
     def close(self) -> None:
         """Close the application's connections, if it was built."""

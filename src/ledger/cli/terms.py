@@ -8,28 +8,12 @@ from datetime import timedelta
 import click
 
 from ledger.calendars import load_calendar_file
-from ledger.cli.support import (
-    emit,
-    json_option,
-)
-from ledger.domain.errors import (
-    InvalidDurationError,
-    InvalidInputError,
-)
+from ledger.cli.support import emit, json_option
+from ledger.domain.errors import InvalidDurationError, InvalidInputError
 from ledger.domain.terms import Tier, parse_severity
-from ledger.parsing import (
-    format_instant,
-    parse_hours,
-    parse_instant,
-    parse_int,
-)
+from ledger.parsing import format_instant, parse_hours, parse_instant, parse_int
 from ledger.presenters import deadline_view, explain_deadline
-from ledger.render import (
-    console,
-    local,
-    render_deadline,
-    render_terms,
-)
+from ledger.render import console, local, render_deadline, render_terms
 from ledger.terms import DEFAULT_VERSION, available_versions, load_terms, terms_as_dict
 
 

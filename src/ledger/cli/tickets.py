@@ -20,21 +20,9 @@ from ledger.cli.support import (
     resolve_at,
     wall,
 )
-from ledger.parsing import (
-    parse_instant,
-)
-from ledger.presenters import (
-    counted_ticket_view,
-    duration_text,
-    opening_view,
-    ticket_history,
-)
-from ledger.render import (
-    console,
-    fmt,
-    kv,
-    percent,
-)
+from ledger.parsing import parse_instant
+from ledger.presenters import counted_ticket_view, duration_text, opening_view, ticket_history
+from ledger.render import console, fmt, kv, percent
 
 if TYPE_CHECKING:
     from collections.abc import Callable
