@@ -24,16 +24,15 @@ from rich.table import Table
 from ledger.application import SupportLedger
 from ledger.calendars import default_calendar
 from ledger.domain.errors import LedgerError
-from ledger.domain.sla import compute_deadline
 from ledger.logs import configure_logging
 from ledger.parsing import format_instant
-from ledger.presenters import account_view
+from ledger.presenters import account_view, current_contract_view, explain_deadline
 from ledger.projections import PROJECTIONS
 from ledger.projections.credit_usage import CreditUsageView, reconcile
 from ledger.projections.db import ViewDatabase
 from ledger.projections.runner import run_projections
 from ledger.projections.sla_breaches import SlaBreachView
-from ledger.render import deadline_data, fmt, render_deadline, render_terms
+from ledger.render import fmt, render_deadline, render_terms, statement_table
 from ledger.scheduler.clock import FakeClock
 from ledger.scheduler.service import Scheduler
 from ledger.settings import parse_database_url
@@ -70,18 +69,7 @@ def run_demo(database: str, console: Console) -> None:
     for tier_terms in terms.tiers_by_rank():
         cal = default_calendar(terms, tier_terms)
         for level in terms.severities:
-            target = tier_terms.response_target(level)
-            deadline = compute_deadline(cal, now, target, terms.warning_thresholds)
-            explanation = cal.explain(now, target)
-            data = deadline_data(
-                terms,
-                tier=tier_terms.tier,
-                level=level,
-                deadline=deadline,
-                explanation=explanation,
-                cal=cal,
-            )
-            render_deadline(data, deadline, explanation, cal)
+            render_deadline(explain_deadline(terms, tier_terms, level, now, cal))
             console.print()
     _two_weeks(Path(database), console)
 
@@ -453,19 +441,7 @@ def _read_models(
             fmt(row["median_response_hours"]), fmt(row["p90_response_hours"]),
         )  # fmt: skip
     console.print(table)
-    figures = ("opening", "granted", "purchased", "consumed", "reversed", "expired", "closing")
-    table = Table(
-        "customer", "unit", *figures, "fees",
-        title="ledger report credits --period 2025-03", title_justify="left",
-    )  # fmt: skip
-    for s in statements:
-        for unit in ("points", "sessions"):
-            first = unit == "points"
-            table.add_row(
-                s["customer"] if first else "", unit, *[fmt(s[unit][f]) for f in figures],
-                f"{fmt(s['fees_total'])} {s['currency']}" if first else "",
-            )  # fmt: skip
-    console.print(table)
+    console.print(statement_table(statements, "ledger report credits --period 2025-03"))
     verdict = (
         "every figure agrees with the contracts' and accounts' events"
         if not differences
@@ -498,16 +474,16 @@ def _states(
     console.rule(f"States at {at.astimezone(BERLIN):%a %d %b %Y %H:%M %Z}")
     table = Table("contract", "tier", "status", "term", "fee", "contacts", "open clocks")
     for contract_id in contracts.values():
-        c = app.get_contract(contract_id)
-        term = c.term_at(at) or c.latest_term
+        c = current_contract_view(app, contract_id, at)
+        term = next((t for t in c["terms"] if t["number"] == c["current_term"]), c["terms"][-1])
         table.add_row(
-            c.customer,
-            c.tier_at(at),
-            c.status,
+            c["customer"],
+            c["tier"],
+            c["status"],
             f"{term['number']} to {last_day(term['ends_at'])}",
-            f"{fmt(term['fee'])} {c.currency}",
-            str(len(c.contacts_at(at))),
-            str(len(app.open_clocks(contract_id))),
+            f"{fmt(term['fee'])} {c['currency']}",
+            str(len(c["named_contacts"])),
+            str(c["open_clocks"]),
         )
     console.print(table)
 

@@ -1,21 +1,36 @@
-"""Aggregates and events as plain data, the same for the CLI's --json and the HTTP API."""
+"""Every view of the ledger as plain data, the one source for the CLI (its `--json` and its
+tables), the HTTP API and the demo: contracts, tickets and their clocks, accounts, releases,
+events, histories, response deadlines with how they were counted, and report rows.
+
+Rendering for a terminal (rich tables) stays with the CLI (`ledger.render`, `ledger.cli`).
+
+A history step replays the aggregate up to the event's version. The business instant of a
+step is the instant the event happened at (`received_at`, `held_at`, ... or, for a
+scheduler's fact, `recorded_at`), so a back-office entry made months later still shows the
+clock as it stood when the fact happened. A ticket's clock is explained with the calendar its
+contract had when the event was recorded (appointments booked later did not count yet).
+"""
 
 from __future__ import annotations
 
-from dataclasses import fields, is_dataclass
-from datetime import datetime
+from dataclasses import dataclass, fields, is_dataclass
+from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
+from ledger.calendars import default_calendar
 from ledger.domain.credit_account import POINTS, SESSIONS
+from ledger.domain.sla import compute_deadline
 
 if TYPE_CHECKING:
     from uuid import UUID
 
     from ledger.application import SupportLedger, TicketOpening
-    from ledger.domain.calendar import BusinessCalendar
+    from ledger.domain.calendar import BusinessCalendar, Explanation
     from ledger.domain.contract import Contract
     from ledger.domain.credit_account import CreditAccount
     from ledger.domain.releases import ReleaseCatalog
+    from ledger.domain.sla import Deadline
+    from ledger.domain.terms import Terms, Tier, TierTerms
     from ledger.domain.ticket import Ticket
 
 _EVENT_META = {"originator_id", "originator_version", "timestamp", "originator_topic"}
@@ -27,6 +42,9 @@ OCCURRED_FIELDS = (
     "cancelled_at", "added_at", "removed_at", "assigned_at", "unassigned_at", "booked_at",
     "stopped_at", "recorded_at",
 )  # fmt: skip
+
+
+# -- contracts -----------------------------------------------------------------------------
 
 
 def contract_view(
@@ -91,6 +109,9 @@ def tier_change_view(contract: Contract, outcome: str, at: datetime) -> dict[str
     return data
 
 
+# -- tickets -------------------------------------------------------------------------------
+
+
 def ticket_view(
     ticket: Ticket, at: datetime, calendar: BusinessCalendar | None = None
 ) -> dict[str, Any]:
@@ -143,6 +164,21 @@ def ticket_view(
     return data
 
 
+def ticket_calendar(
+    app: SupportLedger, ticket: Ticket, *, as_of: datetime | None = None
+) -> BusinessCalendar | None:
+    """The calendar a ticket's clock counts in: its contract's (as recorded at `as_of`, default
+    now); none for a declined request, which has no clock."""
+    if ticket.status == "declined":
+        return None
+    return app.calendar_of(app.get_contract(ticket.contract_id, as_of=as_of))
+
+
+def counted_ticket_view(app: SupportLedger, ticket: Ticket, at: datetime) -> dict[str, Any]:
+    """`ticket_view` with the business time left counted in its contract's calendar."""
+    return ticket_view(ticket, at, ticket_calendar(app, ticket))
+
+
 def opening_view(opening: TicketOpening) -> dict[str, Any]:
     """The answer to `ticket open`."""
     return {
@@ -154,6 +190,69 @@ def opening_view(opening: TicketOpening) -> dict[str, Any]:
         "due_at": opening.due_at,
         "recorded": opening.recorded,
     }
+
+
+# -- response deadlines --------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ExplainedDeadline:
+    """A response deadline under the terms, how it was counted, and the calendar it counts in."""
+
+    terms: Terms
+    tier: Tier
+    severity: int
+    deadline: Deadline
+    explanation: Explanation
+    calendar: BusinessCalendar
+
+
+def explain_deadline(
+    terms: Terms,
+    tier_terms: TierTerms,
+    severity: int,
+    received_at: datetime,
+    calendar: BusinessCalendar | None = None,
+) -> ExplainedDeadline:
+    """When a response to a request received at `received_at` is due, and why (in `calendar`,
+    by default the contract calendar of the terms)."""
+    cal = calendar if calendar is not None else default_calendar(terms, tier_terms)
+    target = tier_terms.response_target(severity)
+    return ExplainedDeadline(
+        terms=terms,
+        tier=tier_terms.tier,
+        severity=severity,
+        deadline=compute_deadline(cal, received_at, target, terms.warning_thresholds),
+        explanation=cal.explain(received_at, target),
+        calendar=cal,
+    )
+
+
+def deadline_view(explained: ExplainedDeadline) -> dict[str, Any]:
+    """A response deadline with its explanation: the windows counted, the holidays skipped."""
+    deadline, cal = explained.deadline, explained.calendar
+    return {
+        "tier": explained.tier.value,
+        "severity": explained.severity,
+        "terms_version": explained.terms.version,
+        "received_at": deadline.received_at,
+        "counting_from": deadline.counting_from,
+        "target_hours": int(deadline.target_hours)
+        if deadline.target_hours == int(deadline.target_hours)
+        else deadline.target_hours,
+        "due_at": deadline.due_at,
+        "due_at_local": deadline.due_at.astimezone(cal.zone).isoformat(),
+        "warnings": [{"share": w.share, "label": w.label, "at": w.at} for w in deadline.warnings],
+        "calendar": cal.describe(),
+        "windows": [
+            {"start": s.start, "end": s.end, "seconds": s.seconds, "appointment": s.appointment}
+            for s in explained.explanation.segments
+        ],
+        "skipped_holidays": [{"date": d, "name": n} for d, n in explained.explanation.skipped],
+    }
+
+
+# -- accounts, releases, events ------------------------------------------------------------
 
 
 def account_view(account: CreditAccount, at: datetime) -> dict[str, Any]:
@@ -208,6 +307,9 @@ def event_view(event: Any) -> dict[str, Any]:
     }
 
 
+# -- histories -----------------------------------------------------------------------------
+
+
 def occurred_at(event: Any) -> datetime:
     """The business instant an event happened at (its recording time if it names none)."""
     for name in OCCURRED_FIELDS:
@@ -215,6 +317,119 @@ def occurred_at(event: Any) -> datetime:
         if isinstance(value, datetime):
             return value
     return event.timestamp  # type: ignore[no-any-return]
+
+
+def ticket_history(app: SupportLedger, reference: str | UUID) -> list[dict[str, Any]]:
+    """Every event of a ticket (by id or key) with the ticket and its clock after it."""
+    ticket_id = app.get_ticket(reference).id
+    steps = []
+    for event in app.list_events(ticket_id):
+        ticket = app.get_ticket(ticket_id, version=event.originator_version)
+        at = occurred_at(event)
+        calendar = ticket_calendar(app, ticket, as_of=event.timestamp)
+        steps.append(
+            {
+                "event": event_view(event),
+                "at": at,
+                "ticket": ticket_view(ticket, at, calendar),
+                "clock": None if calendar is None else clock_explanation(ticket, calendar, at),
+            }
+        )
+    return steps
+
+
+def contract_history(app: SupportLedger, contract_id: UUID) -> list[dict[str, Any]]:
+    """Every event of a contract with the contract after it."""
+    steps = []
+    for event in app.list_events(contract_id):
+        contract = app.get_contract(contract_id, version=event.originator_version)
+        steps.append(
+            {
+                "event": event_view(event),
+                "at": occurred_at(event),
+                "contract": contract_view(contract, occurred_at(event)),
+            }
+        )
+    return steps
+
+
+def clock_explanation(ticket: Ticket, calendar: BusinessCalendar, at: datetime) -> dict[str, Any]:
+    """How the response time is counted at `at`: the covered stretches of each running
+    period (used), and while the clock runs, the stretches still to come up to the deadline."""
+    target = timedelta(seconds=ticket.target_seconds)
+    used = timedelta(0)
+    counted: list[dict[str, Any]] = []
+    skipped: dict[Any, str] = {}
+    running_from: datetime | None = None
+    for period in ticket.periods:
+        start, end = period["start"], period["end"]
+        if end is None:
+            running_from = start
+            continue
+        spent = calendar.elapsed(start, end)
+        if spent > timedelta(0):
+            _count(calendar.explain(start, spent), at, counted, skipped)
+        used += spent
+    if running_from is not None:
+        remaining = target - used
+        if remaining > timedelta(0):
+            _count(calendar.explain(running_from, remaining), at, counted, skipped)
+        used += calendar.elapsed(running_from, at)
+    if ticket.responded_at is not None:
+        state = "stopped"
+    elif running_from is None:
+        state = "paused"
+    else:
+        state = "running"
+    return {
+        "state": state,
+        "target_seconds": ticket.target_seconds,
+        "used_seconds": int(used.total_seconds()),
+        "left_seconds": None if state == "stopped" else int((target - used).total_seconds()),
+        "due_at": ticket.due_at,
+        "counted": counted,
+        "skipped": [{"date": day, "holiday": name} for day, name in sorted(skipped.items())],
+    }
+
+
+def _count(
+    explanation: Any, at: datetime, counted: list[dict[str, Any]], skipped: dict[Any, str]
+) -> None:
+    """The explanation's stretches, split at `at` into used and to come."""
+    for segment in explanation.segments:
+        pieces = (
+            [(segment.start, at, False), (at, segment.end, True)]
+            if segment.start < at < segment.end
+            else [(segment.start, segment.end, segment.start >= at)]
+        )
+        for start, end, to_come in pieces:
+            counted.append(
+                {
+                    "from": start,
+                    "to": end,
+                    "seconds": int((end - start).total_seconds()),
+                    "appointment": segment.appointment,
+                    "to_come": to_come,
+                }
+            )
+    skipped.update(dict(explanation.skipped))
+
+
+# -- report rows and durations, as text for people -----------------------------------------
+
+
+def board_row_text(row: dict[str, Any]) -> dict[str, Any]:
+    """A row of the SLA board for a table: the business time left as `13:00`."""
+    return {**row, "business_seconds_left": clock_text(row["business_seconds_left"])}
+
+
+def clock_text(seconds: int | None) -> str | None:
+    """Business seconds as `13:00` (hours:minutes), negative when overdue."""
+    if seconds is None:
+        return None
+    sign = "-" if seconds < 0 else ""
+    minutes = abs(seconds) // 60
+    return f"{sign}{minutes // 60}:{minutes % 60:02d}"
 
 
 def duration_text(seconds: float | None) -> str:

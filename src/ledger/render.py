@@ -1,4 +1,5 @@
-"""Terminal rendering with rich, shared by the CLI and the demo."""
+"""Terminal rendering with rich, shared by the CLI and the demo (the data they render comes
+from `ledger.presenters`)."""
 
 from __future__ import annotations
 
@@ -18,9 +19,9 @@ from ledger.serialize import format_decimal
 if TYPE_CHECKING:
     from collections.abc import Sequence
 
-    from ledger.domain.calendar import BusinessCalendar, Explanation
-    from ledger.domain.sla import Deadline
-    from ledger.domain.terms import Terms, Tier
+    from ledger.domain.calendar import BusinessCalendar
+    from ledger.domain.terms import Terms
+    from ledger.presenters import ExplainedDeadline
 
 # Piped output (CI logs, files) gets a width where the tables stay readable.
 console = Console(highlight=False, soft_wrap=True, width=None if sys.stdout.isatty() else 140)
@@ -138,44 +139,12 @@ def local(value: datetime, cal: BusinessCalendar) -> str:
     return value.astimezone(cal.zone).strftime("%a %Y-%m-%d %H:%M:%S %Z")
 
 
-def deadline_data(
-    loaded: Terms,
-    *,
-    tier: Tier,
-    level: int,
-    deadline: Deadline,
-    explanation: Explanation,
-    cal: BusinessCalendar,
-) -> dict[str, Any]:
-    """The deadline as JSON data, explanation included."""
-    return {
-        "tier": tier.value,
-        "severity": level,
-        "terms_version": loaded.version,
-        "received_at": deadline.received_at,
-        "counting_from": deadline.counting_from,
-        "target_hours": int(deadline.target_hours)
-        if deadline.target_hours == int(deadline.target_hours)
-        else deadline.target_hours,
-        "due_at": deadline.due_at,
-        "due_at_local": deadline.due_at.astimezone(cal.zone).isoformat(),
-        "warnings": [{"share": w.share, "label": w.label, "at": w.at} for w in deadline.warnings],
-        "calendar": cal.describe(),
-        "windows": [
-            {"start": s.start, "end": s.end, "seconds": s.seconds, "appointment": s.appointment}
-            for s in explanation.segments
-        ],
-        "skipped_holidays": [{"date": d, "name": n} for d, n in explanation.skipped],
-    }
-
-
-def render_deadline(
-    data: dict[str, Any], deadline: Deadline, explanation: Explanation, cal: BusinessCalendar
-) -> None:
+def render_deadline(explained: ExplainedDeadline) -> None:
     """The deadline for people: what was counted and what was skipped."""
+    deadline, explanation, cal = explained.deadline, explained.explanation, explained.calendar
     hours = format_decimal(deadline.target_hours)
     console.print(
-        f"[bold]{data['tier'].title()}, severity {data['severity']}[/bold]: "
+        f"[bold]{explained.tier.value.title()}, severity {explained.severity}[/bold]: "
         f"respond within {hours} business hours ({cal.timezone}"
         + (f", holidays {cal.holiday_region}" if cal.holiday_region else "")
         + ")"
@@ -228,4 +197,21 @@ def kv(title: str, rows: Sequence[tuple[str, Any]]) -> Table:
     table.add_column()
     for label, value in rows:
         table.add_row(label, escape(fmt(value)))
+    return table
+
+
+def statement_table(statements: Sequence[dict[str, Any]], title: str) -> Table:
+    """Credit statements, per contract a line for points and one for sessions, then its fees."""
+    from ledger.reports import STATEMENT_FIGURES  # noqa: PLC0415 - the reports load the views
+
+    table = Table("customer", "unit", *STATEMENT_FIGURES, "fees", title=title, title_justify="left")
+    for s in statements:
+        for unit in ("points", "sessions"):
+            first = unit == "points"
+            table.add_row(
+                escape(s["customer"]) if first else "",
+                unit,
+                *[fmt(s[unit][f]) for f in STATEMENT_FIGURES],
+                f"{fmt(s['fees_total'])} {s['currency']}" if first else "",
+            )
     return table

@@ -6,7 +6,7 @@ import pytest
 
 from ledger.application import SupportLedger
 from ledger.domain.errors import UnknownTicketError
-from ledger.history import contract_history, ticket_history
+from ledger.presenters import contract_history, ticket_history
 from tests.scenario import World, at, build_world
 
 HOUR = 3600

@@ -12,8 +12,12 @@ from fastapi.responses import JSONResponse
 from ledger.application import SupportLedger
 from ledger.domain.contract import Contract as ContractAggregate
 from ledger.domain.errors import UnknownContractError
-from ledger.history import contract_history
-from ledger.presenters import contract_view, current_contract_view, tier_change_view
+from ledger.presenters import (
+    contract_history,
+    contract_view,
+    current_contract_view,
+    tier_change_view,
+)
 from ledger.web.auth import ADMIN, AGENT, FINANCE, READERS, require
 from ledger.web.inputs import (
     Command,

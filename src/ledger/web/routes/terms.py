@@ -5,10 +5,8 @@ from typing import Annotated, Any
 
 from fastapi.responses import JSONResponse
 
-from ledger.calendars import default_calendar
-from ledger.domain.sla import compute_deadline
 from ledger.domain.terms import Tier, parse_severity
-from ledger.render import deadline_data
+from ledger.presenters import deadline_view, explain_deadline
 from ledger.terms import DEFAULT_VERSION, load_terms, terms_as_dict
 from ledger.web.auth import EVERYONE, require
 from ledger.web.inputs import instant, line_query
@@ -49,17 +47,4 @@ def deadline(
     tier_terms = loaded.tier(Tier.parse(tier))
     level = parse_severity(severity)
     received_at = instant(received, "received")
-    cal = default_calendar(loaded, tier_terms)
-    target = tier_terms.response_target(level)
-    found = compute_deadline(cal, received_at, target, loaded.warning_thresholds)
-    explanation = cal.explain(received_at, target)
-    return answer(
-        deadline_data(
-            loaded,
-            tier=tier_terms.tier,
-            level=level,
-            deadline=found,
-            explanation=explanation,
-            cal=cal,
-        )
-    )
+    return answer(deadline_view(explain_deadline(loaded, tier_terms, level, received_at)))

@@ -14,8 +14,7 @@ from fastapi import Path, Query
 from fastapi.responses import JSONResponse
 
 from ledger.application import SupportLedger
-from ledger.history import ticket_history
-from ledger.presenters import opening_view, ticket_view
+from ledger.presenters import counted_ticket_view, opening_view, ticket_history
 from ledger.web.auth import ADMIN, AGENT, READERS, Caller, require
 from ledger.web.inputs import (
     Command,
@@ -49,15 +48,6 @@ NO_BODY = Command()  # a step may come without a body: it happens now
 TicketRef = Annotated[
     str, Path(min_length=1, max_length=200, description="The ticket's id or external key.")
 ]
-
-
-def ticket_data(app: SupportLedger, reference: str, at: datetime) -> dict[str, Any]:
-    """A ticket and its clock at `at` (business time left counted in its contract's calendar)."""
-    found = app.get_ticket(reference)
-    calendar = (
-        app.calendar_of(app.get_contract(found.contract_id)) if found.status != "declined" else None
-    )
-    return ticket_view(found, at, calendar)
 
 
 @router.post(
@@ -117,10 +107,7 @@ def show_ticket(
     recorded_by = None if as_of is None else instant(as_of, "as_of")
     when = at_or_now(at, recorded_by or now())
     found = app.get_ticket(reference, version=version, as_of=recorded_by)
-    calendar = (
-        app.calendar_of(app.get_contract(found.contract_id)) if found.status != "declined" else None
-    )
-    return answer(ticket_view(found, when, calendar))
+    return answer(counted_ticket_view(app, found, when))
 
 
 @router.get(
@@ -142,7 +129,7 @@ def _step(
 ) -> JSONResponse:
     at = at_or_now(at_text, now())
     outcome = run(services.ledger, at)
-    data = ticket_data(services.ledger, reference, at)
+    data = counted_ticket_view(services.ledger, services.ledger.get_ticket(reference), at)
     if outcome is not None:
         data["result"] = outcome
     return answer(data)

@@ -1,0 +1,287 @@
+"""For auditors (`ledger audit ...`): replay as of an instant, the hash chain, export and
+re-derivation."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import click
+from rich.markup import escape
+from rich.progress import Progress
+
+from ledger.audit.chain import catch_up_chain, digest, parse_digest, verify_chain
+from ledger.audit.export import export_events, parse_since
+from ledger.audit.rederive import reconcile as reconcile_views
+from ledger.audit.rederive import rederive
+from ledger.audit.replay import as_of_views
+from ledger.cli.reports import (
+    BOARD_COLUMNS,
+    BOARD_TABLE,
+    STATEMENT_COLUMNS,
+    STATS_COLUMNS,
+    render_statements,
+    since_option,
+    until_option,
+)
+from ledger.cli.support import (
+    EXIT_REFUSED,
+    Runtime,
+    at_option,
+    csv_option,
+    emit,
+    emit_rows,
+    json_option,
+    optional_instant,
+    parse_id,
+    pass_runtime,
+)
+from ledger.domain.errors import InvalidInputError
+from ledger.domain.terms import Tier
+from ledger.parsing import format_instant, parse_instant, parse_int
+from ledger.presenters import board_row_text
+from ledger.projections import projections_named
+from ledger.projections.credit_usage import CreditUsageProjection
+from ledger.projections.db import ViewDatabase
+from ledger.projections.runner import ProjectionFailedError, run_projections
+from ledger.projections.sla_breaches import ALL, GROUPINGS, STATES, SlaBreachProjection
+from ledger.render import console, err_console, fmt
+from ledger.reports import statement_row
+from ledger.serialize import dumps
+
+
+@click.group()
+def audit() -> None:
+    """For auditors: replay as of an instant, the hash chain, export and re-derivation."""
+
+
+@audit.command("replay")
+@click.option("--as-of", "as_of_text", required=True, metavar="ISO8601",
+              help="Replay the events recorded up to this instant.")  # fmt: skip
+@click.option(
+    "--report",
+    "kind",
+    default="breaches",
+    show_default=True,
+    type=click.Choice(["breaches", "breach-stats", "credits"]),
+    help="Which report to print as it stood then.",
+)
+@click.option("--state", "states", multiple=True, type=click.Choice([*STATES, ALL]),
+              help="breaches: clocks in this state (repeatable; default: live ones).")  # fmt: skip
+@click.option("--tier", type=click.Choice([t.value for t in Tier]), help="breaches: one tier.")
+@click.option("--customer", help="breaches: one customer.")
+@click.option("--by", "by", type=click.Choice(list(GROUPINGS)), default="tier", show_default=True,
+              help="breach-stats: group by.")  # fmt: skip
+@since_option
+@until_option
+@click.option("--period", help="credits: a calendar month, YYYY-MM.")
+@click.option("--term", "term_text", help="credits: a term number.")
+@click.option("--contract", "contract_ref", help="credits: one contract (id).")
+@at_option("breaches, breach-stats: the instant the figures are drawn for (default: --as-of).")
+@csv_option
+@json_option
+@pass_runtime
+def audit_replay(
+    runtime: Runtime,
+    *,
+    as_of_text: str,
+    kind: str,
+    states: tuple[str, ...],
+    tier: str | None,
+    customer: str | None,
+    by: str,
+    since_text: str | None,
+    until_text: str | None,
+    period: str | None,
+    term_text: str | None,
+    contract_ref: str | None,
+    at_text: str | None,
+    as_csv: bool,
+    as_json: bool,
+) -> None:
+    """A report as it stood at an instant: the views rebuilt from the events recorded by then
+    in a temporary store (the live views are not touched)."""
+    as_of = parse_instant(as_of_text, "--as-of")
+    at = parse_instant(at_text, "--at") if at_text else as_of
+    since, until = optional_instant(since_text, "--since"), optional_instant(until_text, "--until")
+    term = None if term_text is None else parse_int(term_text, "--term", minimum=1)
+    contract_id = None if contract_ref is None else parse_id(contract_ref, "--contract")
+    if kind == "credits" and (period is None) == (term is None):
+        raise InvalidInputError("--report credits: give --period YYYY-MM or --term N (one of them)")
+    if as_json and as_csv:
+        raise InvalidInputError("give --json or --csv, not both")
+    app = runtime.ledger
+    bar = Progress(transient=True, disable=as_json or as_csv, console=err_console)
+    task = bar.add_task(f"replaying to {format_instant(as_of)}", total=None)
+    with (
+        bar,
+        as_of_views(
+            runtime.database, app, as_of,
+            progress=lambda done, head: bar.update(task, completed=done, total=head),
+        ) as then,
+    ):  # fmt: skip
+        if kind == "breaches":
+            rows = then.breaches.board(
+                at, states=set(states) or None, tier=tier, customer=customer, since=since,
+                until=until,
+            )  # fmt: skip
+            columns, title = BOARD_COLUMNS, f"SLA board at {format_instant(at)}"
+        elif kind == "breach-stats":
+            rows = then.breaches.stats(by, at, since=since, until=until)
+            columns, title = STATS_COLUMNS, f"SLA breaches by {by} at {format_instant(at)}"
+        else:
+            rows = then.credits.statement(period=period, term=term, contract_id=contract_id)
+            columns, title = STATEMENT_COLUMNS, "credit statements"
+    note = (
+        f"as recorded by {format_instant(as_of)}: {then.applied} events up to position "
+        f"{then.last_position} (the log now holds {then.head})"
+    )
+    if as_json:
+        key = "statements" if kind == "credits" else "rows"
+        click.echo(dumps({
+            "as_of": as_of, "report": kind, "applied": then.applied,
+            "last_position": then.last_position, "head": then.head, key: rows,
+        }))  # fmt: skip
+        return
+    if kind == "credits" and not as_csv:
+        render_statements(rows, f"{title} as recorded by {format_instant(as_of)}")
+    else:
+        if kind == "credits":
+            rows = [statement_row(r) for r in rows]
+        elif kind == "breaches" and not as_csv:
+            columns = BOARD_COLUMNS[:BOARD_TABLE]
+            rows = [board_row_text(r) for r in rows]
+        emit_rows(rows, columns, as_json=False, as_csv=as_csv, title=title)
+    if not as_csv:
+        err_console.print(note)
+
+
+@audit.command("digest")
+@json_option
+@pass_runtime
+def audit_digest(runtime: Runtime, *, as_json: bool) -> None:
+    """The head of the hash chain over the log (position and hash), brought up to the head of
+    the log first: keep it outside the database and give it to `audit verify --digest`."""
+    settings = runtime.database
+    outcome = catch_up_chain(settings, runtime.ledger)
+    if outcome.status == "failed":
+        raise ProjectionFailedError(
+            f"the audit chain stopped at position {outcome.position}: {outcome.error}"
+        )
+    head = digest(settings)
+    emit(
+        {"position": head.position, "hash": head.hash, "digest": str(head)},
+        as_json,
+        lambda: click.echo(str(head)),
+    )
+
+
+@audit.command("verify")
+@click.option("--digest", "digest_text", metavar="POS:HASH",
+              help="A digest kept outside the database (from `audit digest`).")  # fmt: skip
+@json_option
+@pass_runtime
+def audit_verify(runtime: Runtime, *, digest_text: str | None, as_json: bool) -> int:
+    """Recompute the hash chain from the stored events; name the first altered, missing,
+    inserted or reordered event and exit 1 (also when the chain itself was rewritten, given a
+    digest kept outside)."""
+    external = None if digest_text is None else parse_digest(digest_text)
+    db = ViewDatabase(runtime.database)
+    try:
+        result = verify_chain(runtime.ledger, db, digest=external)
+    finally:
+        db.close()
+    data = result.as_dict()
+
+    def render() -> None:
+        head = data["head"]
+        console.print(
+            f"checked {data['checked']} event(s); chain head {head['position']}:{head['hash']}"
+            + (f"; {data['unchained']} newer event(s) not chained yet" if data["unchained"] else "")
+        )
+        if result.ok:
+            console.print("[green]the log is as it was chained[/green]")
+        else:
+            problem = data["problem"]
+            console.print(f"[bold red]{problem['kind']}[/bold red] {escape(problem['message'])}")
+
+    emit(data, as_json, render)
+    return 0 if result.ok else EXIT_REFUSED
+
+
+@audit.command("export")
+@click.option("--since", "since_text", default="0", show_default=True, metavar="POSITION",
+              help="Only events after this position of the log.")  # fmt: skip
+@click.option("--output", "output", type=click.Path(dir_okay=False, writable=True),
+              help="Write to this file instead of standard output.")  # fmt: skip
+@pass_runtime
+def audit_export(runtime: Runtime, *, since_text: str, output: str | None) -> None:
+    """Every event as JSON lines: position, recorded_at, aggregate, type, topic, version,
+    payload (plain JSON), in log order."""
+    since = parse_since(since_text, "--since")
+    app = runtime.ledger
+    if output is None:
+        count = export_events(app, sys.stdout, since=since)
+    else:
+        with Path(output).open("w", encoding="utf-8") as out:
+            count = export_events(app, out, since=since)
+    err_console.print(f"{count} event(s) exported after position {since}")
+
+
+@audit.command("reconcile")
+@click.argument("file", type=click.Path(exists=True, dir_okay=False, readable=True))
+@click.option("--period", help="Compare this month's statements (default: every month).")
+@click.option("--term", "term_text", help="Compare term N's statements (default: every term).")
+@click.option("--contract", "contract_ref", help="Only this contract's statements.")
+@click.option("--by", "by", type=click.Choice(list(GROUPINGS)),
+              help="Breach statistics by this grouping (default: every one).")  # fmt: skip
+@at_option(
+    "Breach statistics at this instant (default: when the export's last event was recorded)."
+)
+@json_option
+@pass_runtime
+def audit_reconcile(
+    runtime: Runtime,
+    *,
+    file: str,
+    period: str | None,
+    term_text: str | None,
+    contract_ref: str | None,
+    by: str | None,
+    at_text: str | None,
+    as_json: bool,
+) -> int:
+    """Re-derive the credit statements and breach statistics from an exported FILE alone and
+    compare them with the live views; exit 1 on any difference."""
+    term = None if term_text is None else parse_int(term_text, "--term", minimum=1)
+    contract_id = None if contract_ref is None else parse_id(contract_ref, "--contract")
+    at = parse_instant(at_text, "--at") if at_text else None
+    with Path(file).open(encoding="utf-8") as lines:
+        derived = rederive(lines)
+    settings = runtime.database
+    app = runtime.ledger
+    for name in (CreditUsageProjection.name, SlaBreachProjection.name):
+        outcome = run_projections(settings, app, projections_named([name]), once=True)[0]
+        if outcome.status == "failed":
+            raise ProjectionFailedError(
+                f"projection {name} stopped at position {outcome.position}: {outcome.error}"
+            )
+    result = reconcile_views(
+        derived, settings, period=period, term=term, contract_id=contract_id, by=by, at=at
+    )
+    data = {**vars(result), "ok": result.ok, "outdated": result.outdated}
+    data["differences"] = [vars(d) for d in result.differences]
+
+    def render() -> None:
+        console.print(
+            f"{result.events} events up to position {result.export_position} re-derived; "
+            f"compared {', '.join(result.windows) or 'no statement'} and breach statistics by "
+            f"{', '.join(result.groupings)} at {fmt(result.at)}"
+        )
+        for d in result.differences:
+            console.print(f"[bold red]difference[/bold red] {escape(d.describe())}")
+        if result.ok:
+            console.print("every figure agrees with the export")
+
+    emit(data, as_json, render)
+    return 0 if result.ok else EXIT_REFUSED

@@ -1,0 +1,199 @@
+"""Support points and training sessions (`ledger credits ...`)."""
+
+from __future__ import annotations
+
+import click
+from rich.table import Table
+
+from ledger.cli.support import (
+    Runtime,
+    at_option,
+    done,
+    emit,
+    json_option,
+    parse_expiry,
+    parse_id,
+    pass_runtime,
+    resolve_at,
+)
+from ledger.parsing import format_instant, parse_decimal, parse_instant
+from ledger.presenters import account_view
+from ledger.render import console, fmt
+
+
+@click.group("credits")
+def credits_group() -> None:
+    """Support points and training sessions."""
+
+
+@credits_group.command("purchase")
+@click.argument("contract_ref", metavar="CONTRACT")
+@click.option("--points", required=True, help="Points in the package.")
+@click.option("--price", required=True, help="Price paid, in the contract's currency.")
+@click.option("--key", required=True, help="Idempotency key of the purchase.")
+@click.option("--expires", help="Last day the points can be used (YYYY-MM-DD) or an instant.")
+@at_option()
+@json_option
+@pass_runtime
+def credits_purchase(
+    runtime: Runtime,
+    *,
+    contract_ref: str,
+    points: str,
+    price: str,
+    key: str,
+    expires: str | None,
+    at_text: str | None,
+    as_json: bool,
+) -> None:
+    """Buy a package of points."""
+    contract_id = parse_id(contract_ref, "CONTRACT")
+    app = runtime.ledger
+    expires_at = parse_expiry(expires, app.get_contract(contract_id).timezone) if expires else None
+    result = app.purchase_credits(
+        contract_id,
+        points=parse_decimal(points, "--points", positive=True),
+        price=parse_decimal(price, "--price"),
+        key=key,
+        expires_at=expires_at,
+        at=resolve_at(at_text),
+    )
+    note = "" if result["recorded"] else " (already recorded under this key)"
+    done(result, as_json, f"{result['lot_id']}: {fmt(result['amount'])} points{note}")
+
+
+@credits_group.command("consume")
+@click.argument("contract_ref", metavar="CONTRACT")
+@click.option("--points", required=True, help="Points used.")
+@click.option("--activity", required=True, help="What they were used for.")
+@click.option("--key", required=True, help="Idempotency key of the consumption.")
+@click.option("--ticket", "ticket_ref", help="The ticket (id or key) the work was for.")
+@at_option()
+@json_option
+@pass_runtime
+def credits_consume(
+    runtime: Runtime,
+    *,
+    contract_ref: str,
+    points: str,
+    activity: str,
+    key: str,
+    ticket_ref: str | None,
+    at_text: str | None,
+    as_json: bool,
+) -> None:
+    """Use points, drawn from the lot that expires first; never below zero."""
+    result = runtime.ledger.consume_credits(
+        parse_id(contract_ref, "CONTRACT"),
+        points=parse_decimal(points, "--points", positive=True),
+        activity=activity,
+        key=key,
+        ticket=ticket_ref,
+        at=resolve_at(at_text),
+    )
+    note = "" if result["recorded"] else " (already recorded under this key)"
+    done(
+        result,
+        as_json,
+        f"consumed {fmt(result['points'])} points{note}; {fmt(result['balance'])} left",
+    )
+
+
+@credits_group.command("reverse")
+@click.argument("contract_ref", metavar="CONTRACT")
+@click.option("--key", required=True, help="Idempotency key of the consumption to reverse.")
+@click.option("--points", help="Points to return (default: all that is left of it).")
+@click.option("--reason", required=True, help="Why.")
+@at_option()
+@json_option
+@pass_runtime
+def credits_reverse(
+    runtime: Runtime,
+    *,
+    contract_ref: str,
+    key: str,
+    points: str | None,
+    reason: str,
+    at_text: str | None,
+    as_json: bool,
+) -> None:
+    """Return points of a consumption to the lots they came from."""
+    result = runtime.ledger.reverse_consumption(
+        parse_id(contract_ref, "CONTRACT"),
+        key=key,
+        points=parse_decimal(points, "--points", positive=True) if points else None,
+        reason=reason,
+        at=resolve_at(at_text),
+    )
+    note = "" if result["recorded"] else " (already recorded)"
+    done(
+        result,
+        as_json,
+        f"reversed {fmt(result['points'])} points{note}; {fmt(result['balance'])} available",
+    )
+
+
+@credits_group.command("training")
+@click.argument("contract_ref", metavar="CONTRACT")
+@click.option("--key", help="Idempotency key of the session (default: a new one).")
+@click.option("--topic", default="", help="What the session covered.")
+@at_option()
+@json_option
+@pass_runtime
+def credits_training(
+    runtime: Runtime,
+    *,
+    contract_ref: str,
+    key: str | None,
+    topic: str,
+    at_text: str | None,
+    as_json: bool,
+) -> None:
+    """Hold one 30-minute online training session."""
+    result = runtime.ledger.hold_training(
+        parse_id(contract_ref, "CONTRACT"), key=key, topic=topic, at=resolve_at(at_text)
+    )
+    done(result, as_json, f"training session held; {fmt(result['sessions_left'])} left")
+
+
+@credits_group.command("balance")
+@click.argument("contract_ref", metavar="CONTRACT")
+@click.option(
+    "--as-of", "as_of", metavar="ISO8601", help="The account as recorded at this instant."
+)
+@at_option("Balances usable at this instant (default: now, or --as-of).")
+@json_option
+@pass_runtime
+def credits_balance(
+    runtime: Runtime, *, contract_ref: str, as_of: str | None, at_text: str | None, as_json: bool
+) -> None:
+    """Points and training sessions available, lot by lot."""
+    contract_id = parse_id(contract_ref, "CONTRACT")
+    recorded_by = parse_instant(as_of, "--as-of") if as_of else None
+    at = resolve_at(at_text) if at_text or recorded_by is None else recorded_by
+    data = account_view(runtime.ledger.get_account(contract_id, as_of=recorded_by), at)
+
+    def render() -> None:
+        console.print(
+            f"points available {fmt(data['points_available'])}, "
+            f"training sessions available {fmt(data['sessions_available'])} "
+            f"(at {format_instant(at)})"
+        )
+        table = Table(
+            "lot", "unit", "kind", "granted", "left", "expired", "usable from", "expires", "state"
+        )
+        for lot in data["lots"]:
+            table.add_row(
+                lot["lot_id"],
+                lot["unit"],
+                lot["kind"],
+                fmt(lot["amount"]),
+                fmt(lot["remaining"]),
+                fmt(lot["expired_amount"]),
+                fmt(lot["available_from"]),
+                fmt(lot["expires_at"]),
+                lot["state"],
+            )
+        console.print(table)
+
+    emit(data, as_json, render)

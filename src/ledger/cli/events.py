@@ -1,0 +1,36 @@
+"""The events of one aggregate (`ledger events AGGREGATE_ID`)."""
+
+from __future__ import annotations
+
+import click
+from rich.markup import escape
+from rich.table import Table
+
+from ledger.cli.support import Runtime, emit, json_option, parse_id, pass_runtime
+from ledger.presenters import event_view
+from ledger.render import console, fmt
+from ledger.serialize import dumps
+
+
+@click.command("events")
+@click.argument("aggregate_ref", metavar="AGGREGATE_ID")
+@json_option
+@pass_runtime
+def events(runtime: Runtime, *, aggregate_ref: str, as_json: bool) -> None:
+    """Every event recorded for one contract, ticket, credit account or the release catalog."""
+    items = [
+        event_view(e) for e in runtime.ledger.list_events(parse_id(aggregate_ref, "AGGREGATE_ID"))
+    ]
+
+    def render() -> None:
+        table = Table("version", "recorded", "event", "data")
+        for item in items:
+            table.add_row(
+                str(item["version"]),
+                fmt(item["recorded_at"]),
+                item["type"],
+                escape(dumps(item["data"], indent=None)),
+            )
+        console.print(table)
+
+    emit(items, as_json, render)

@@ -1,0 +1,128 @@
+"""The scheduler (`ledger scheduler ...`): run, tick, status."""
+
+from __future__ import annotations
+
+import signal
+from datetime import UTC, datetime
+
+import click
+
+from ledger.cli.support import (
+    Runtime,
+    at_option,
+    emit,
+    emit_rows,
+    json_option,
+    pass_runtime,
+    resolve_at,
+)
+from ledger.domain.errors import InvalidInputError
+from ledger.render import console, fmt, kv
+from ledger.scheduler.clock import FakeClock
+from ledger.scheduler.service import Scheduler, run_scheduler
+
+
+@click.group()
+def scheduler() -> None:
+    """Records warnings, breaches, lapses, grants and expiries when they fall due."""
+
+
+@scheduler.command("run")
+@click.option(
+    "--heartbeat",
+    default=1.0,
+    show_default=True,
+    type=click.FloatRange(0.1, 60),
+    help="Seconds between checks for new or changed deadlines.",
+)
+@click.option("--batch-size", default=200, show_default=True, type=click.IntRange(1, 10_000))
+@pass_runtime
+def scheduler_run(runtime: Runtime, *, heartbeat: float, batch_size: int) -> None:
+    """Run the scheduler until SIGTERM (the fact in flight is finished first)."""
+    service = Scheduler(runtime.ledger, runtime.database, batch_size=batch_size)
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(signum, lambda *_: service.stop.set())
+    run_scheduler(service, heartbeat=heartbeat)
+
+
+@scheduler.command("tick")
+@at_option("Record what is due by this instant (default: now; not in the future).")
+@json_option
+@pass_runtime
+def scheduler_tick(runtime: Runtime, *, at_text: str | None, as_json: bool) -> None:
+    """Record everything due by now (once), then exit."""
+    now = datetime.now(UTC)
+    at = resolve_at(at_text) if at_text else now
+    if at > now:
+        raise InvalidInputError("--at: facts cannot be recorded before they are due")
+    service = Scheduler(runtime.ledger, runtime.database, clock=FakeClock(at))
+    try:
+        outcomes = service.tick()
+    finally:
+        service.close()
+    rows = [
+        {
+            "kind": o.fact.kind,
+            "aggregate_id": o.fact.aggregate_id,
+            "detail": o.fact.detail,
+            "due_at": o.fact.due_at,
+            "recorded": o.recorded,
+            "late": o.late,
+            "reason": o.reason,
+        }
+        for o in outcomes
+    ]
+    if not as_json and not service.leading and not outcomes:
+        console.print("another scheduler leads; nothing recorded here")
+    emit_rows(
+        rows,
+        [("kind", "kind"), ("aggregate_id", "aggregate"), ("detail", "detail"), ("due_at", "due"),
+         ("recorded", "recorded"), ("late", "late"), ("reason", "why not")],
+        as_json=as_json, as_csv=False, title="due facts",
+    )  # fmt: skip
+
+
+@scheduler.command("status")
+@json_option
+@pass_runtime
+def scheduler_status(runtime: Runtime, *, as_json: bool) -> None:
+    """Pending facts by kind, the next one due, the last run and which process leads."""
+    service = Scheduler(runtime.ledger, runtime.database, keep_deadlines=False)
+    try:
+        state = service.status()
+    finally:
+        service.db.close()
+    data = {
+        "leader": state.leader,
+        "heartbeat_at": state.heartbeat_at,
+        "last_tick_at": state.last_tick_at,
+        "last_fact_at": state.last_fact_at,
+        "facts_recorded": state.facts_recorded,
+        "pending": state.pending,
+        "next_due": vars(state.next_due) if state.next_due else None,
+    }
+
+    def render() -> None:
+        following = state.next_due
+        upcoming = (
+            f"{following.kind} {following.aggregate_id} at {fmt(following.due_at)}"
+            if following
+            else None
+        )
+        pending = ", ".join(f"{k} {v}" for k, v in state.pending.items())
+        console.print(
+            kv(
+                "scheduler",
+                [
+                    ("leader", state.leader),
+                    ("heartbeat", state.heartbeat_at),
+                    ("last run", state.last_tick_at),
+                    ("last fact recorded", state.last_fact_at),
+                    ("facts recorded", state.facts_recorded),
+                    ("pending", pending),
+                    ("next due", upcoming),
+                ],
+            )
+        )
+
+    emit(data, as_json, render)

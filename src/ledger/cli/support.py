@@ -1,0 +1,253 @@
+"""What every command of `ledger` shares: the application through click's context, the exit
+codes and error output, `--json` / `--csv` output and the parsing of common options.
+
+Exit codes: 0 done; 1 refused (a LedgerError: its code and message are printed); 2 usage
+error; 3 a support request was declined (and recorded); 4 the database could not be reached.
+Every command that prints data takes `--json`; errors are printed to standard error, as JSON
+(`{"error": {"code": ..., "message": ...}}`) when `--json` was given.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+from datetime import UTC, datetime, timedelta
+from typing import TYPE_CHECKING, Any, TypeVar
+from uuid import UUID
+
+import click
+from rich.markup import escape
+
+from ledger.domain.errors import InvalidInputError, LedgerError, StoreUnavailableError
+from ledger.parsing import parse_date, parse_instant
+from ledger.render import console, err_console, fmt
+from ledger.serialize import dumps
+from ledger.settings import Settings
+
+if TYPE_CHECKING:
+    from collections.abc import Callable, Sequence
+    from zoneinfo import ZoneInfo
+
+    from ledger.application import SupportLedger
+    from ledger.settings import DatabaseSettings
+
+
+F = TypeVar("F", bound="Callable[..., Any]")
+
+EXIT_REFUSED = 1
+EXIT_USAGE = 2
+EXIT_DECLINED = 3
+EXIT_UNAVAILABLE = 4
+
+
+# -- the application, through click's context ----------------------------------------------
+
+
+class Runtime:
+    """What the commands of one `ledger` run share (click's `ctx.obj`): the settings and the
+    application on the configured store, each built on first use; `close` ends it."""
+
+    def __init__(self, settings: Settings | None = None) -> None:
+        self._settings = settings
+        self._ledger: SupportLedger | None = None
+
+    @property
+    def settings(self) -> Settings:
+        """The settings from the environment (read once per run)."""
+        if self._settings is None:
+            self._settings = Settings.from_env()
+        return self._settings
+
+    @property
+    def database(self) -> DatabaseSettings:
+        """Where the events and the read models are stored."""
+        return self.settings.database
+
+    @property
+    def ledger(self) -> SupportLedger:
+        """The application on the configured store (built on first use)."""
+        if self._ledger is None:
+            from ledger.application import SupportLedger  # noqa: PLC0415 - built only when used
+
+            self._ledger = SupportLedger(settings=self.database)
+        return self._ledger
+
+    @property
+    def holds_ledger(self) -> bool:
+        """Whether the application is built and not closed yet."""
+        return self._ledger is not None
+
+    def close(self) -> None:
+        """Close the application's connections, if it was built."""
+        ledger, self._ledger = self._ledger, None
+        if ledger is not None:
+            ledger.close()
+
+
+pass_runtime = click.make_pass_decorator(Runtime)
+
+
+# -- output --------------------------------------------------------------------------------
+
+json_option = click.option(
+    "--json", "as_json", is_flag=True, help="Print JSON (a stable contract for scripts)."
+)
+csv_option = click.option(
+    "--csv", "as_csv", is_flag=True, help="Print CSV (a header row, then one row each)."
+)
+
+
+def emit(data: Any, as_json: bool, render: Callable[[], None]) -> None:
+    """Print `data` as JSON, or call `render` to print it for people."""
+    if as_json:
+        click.echo(dumps(data))
+    else:
+        render()
+
+
+def done(data: dict[str, Any], as_json: bool, message: str) -> None:
+    """Print a command's result: its data as JSON, or one line for people."""
+    emit(data, as_json, lambda: console.print(escape(message)))
+
+
+def emit_rows(
+    rows: list[dict[str, Any]],
+    columns: Sequence[tuple[str, str]],
+    *,
+    as_json: bool,
+    as_csv: bool,
+    title: str,
+) -> None:
+    """Rows as JSON, CSV (the given columns) or a table for people."""
+    if as_json and as_csv:
+        raise InvalidInputError("give --json or --csv, not both")
+    if as_json:
+        click.echo(dumps(rows))
+        return
+    if as_csv:
+        from ledger.reports import csv_value  # noqa: PLC0415 - loaded for CSV only
+
+        out = io.StringIO()
+        writer = csv.writer(out, lineterminator="\n")
+        writer.writerow([key for key, _ in columns])
+        for row in rows:
+            writer.writerow([csv_value(row.get(key)) for key, _ in columns])
+        click.echo(out.getvalue(), nl=False)
+        return
+    from rich.table import Table  # noqa: PLC0415 - loaded for tables only
+
+    table = Table(*[label for _, label in columns], title=title, title_justify="left")
+    for row in rows:
+        table.add_row(*[escape(fmt(row.get(key))) for key, _ in columns])
+    console.print(table)
+    if not rows:
+        console.print("(none)")
+
+
+def details(data: dict[str, Any]) -> str:
+    """An event's plain fields (not its instants or nested data) as `name=value`."""
+    return ", ".join(
+        f"{name}={fmt(value)}"
+        for name, value in data.items()
+        if not isinstance(value, datetime | list | dict | UUID) and value not in (None, "")
+    )
+
+
+def wall(value: datetime, zone: ZoneInfo, pattern: str = "%a %Y-%m-%d %H:%M %Z") -> str:
+    """An instant as wall time in a zone."""
+    return value.astimezone(zone).strftime(pattern)
+
+
+# -- options and their parsing -------------------------------------------------------------
+
+
+def at_option(help_text: str = "ISO 8601 instant of the fact (default: now).") -> Callable[[F], F]:
+    """`--at`: back-office entry of a fact at an earlier (or given) instant."""
+    return click.option("--at", "at_text", metavar="ISO8601", help=help_text)
+
+
+def resolve_at(text: str | None, name: str = "--at") -> datetime:
+    """The instant given, or now (the clock is read once per command)."""
+    return parse_instant(text, name) if text else datetime.now(UTC)
+
+
+def optional_instant(text: str | None, name: str) -> datetime | None:
+    """The instant given, or None."""
+    return None if text is None else parse_instant(text, name)
+
+
+def parse_id(text: str, name: str) -> UUID:
+    """A UUID argument."""
+    try:
+        return UUID(str(text).strip())
+    except ValueError:
+        raise InvalidInputError(f"{name}: {text!r} is not an id (a UUID)") from None
+
+
+def parse_expiry(text: str, timezone: str) -> datetime:
+    """`--expires`: a date (valid through that day, local time) or an instant."""
+    from ledger.domain.contract import local_midnight  # noqa: PLC0415 - the aggregate is heavy
+
+    value = text.strip()
+    if "T" in value or " " in value:
+        return parse_instant(value, "--expires")
+    day = parse_date(value, "--expires")
+    return local_midnight(day + timedelta(days=1), timezone)
+
+
+# -- running the group: outcomes to exit codes ---------------------------------------------
+
+
+def print_error(error: LedgerError, as_json: bool) -> None:
+    """An error on standard error: code and message, as JSON when asked."""
+    if as_json:
+        click.echo(dumps({"error": error.as_dict()}), err=True)
+    else:
+        err_console.print(
+            f"[bold red]error[/bold red] {escape(f'[{error.code}]')} {escape(error.message)}"
+        )
+
+
+def _store_outage(exc: Exception) -> bool:
+    """Whether `exc` says the database could not be reached or used."""
+    from eventsourcing.persistence import PersistenceError  # noqa: PLC0415 - only on errors
+    from psycopg_pool import PoolTimeout  # noqa: PLC0415 - same
+
+    return isinstance(exc, PersistenceError | PoolTimeout | OSError)
+
+
+def run_group(group: click.Group, args: list[str]) -> int:
+    """Run `group` on `args` with a `Runtime` in its context (closed at the end), and turn the
+    outcome into an exit code."""
+    from ledger.logs import configure_logging  # noqa: PLC0415 - structlog only for a run
+
+    as_json = "--json" in args
+    try:
+        runtime = Runtime()
+        try:
+            settings = runtime.settings
+            configure_logging(settings.log_format, settings.log_level)
+            result = group.main(args=args, prog_name="ledger", standalone_mode=False, obj=runtime)
+        finally:
+            runtime.close()
+    except click.exceptions.Exit as exc:
+        return int(exc.exit_code)
+    except click.ClickException as exc:
+        exc.show()
+        return EXIT_USAGE
+    except click.exceptions.Abort:
+        err_console.print("aborted")
+        return 130
+    except StoreUnavailableError as exc:
+        print_error(exc, as_json)
+        return EXIT_UNAVAILABLE
+    except LedgerError as exc:
+        print_error(exc, as_json)
+        return EXIT_REFUSED
+    except Exception as exc:
+        if not _store_outage(exc):
+            raise
+        problem = StoreUnavailableError(f"the database could not be reached or used: {exc}")
+        print_error(problem, as_json)
+        return EXIT_UNAVAILABLE
+    return result if isinstance(result, int) else 0
