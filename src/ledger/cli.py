@@ -189,6 +189,30 @@ def terms_show(*, version: str, as_json: bool) -> None:
     emit(terms_as_dict(loaded), as_json, lambda: render_terms(loaded))
 
 
+@terms.command("check")
+@click.argument("path", type=click.Path(dir_okay=False))
+@json_option
+def terms_check(*, path: str, as_json: bool) -> None:
+    """Validate a terms file before publishing it: every problem, each naming its key."""
+    # Imported here so that this command moves into the cli package in one piece.
+    from ledger.domain.errors import InvalidTermsError  # noqa: PLC0415 - see above
+    from ledger.terms import check_terms_file, load_terms_file  # noqa: PLC0415 - see above
+
+    problems = check_terms_file(path)
+    if problems:
+        listed = "".join(f"\n  {p}" for p in problems)
+        raise InvalidTermsError(
+            f"{path}: {len(problems)} problem{'s' if len(problems) > 1 else ''}{listed}",
+            file=path,
+            problems=[p.as_dict() for p in problems],
+        )
+    checked = load_terms_file(path)
+    tiers = [t.tier.value for t in checked.tiers_by_rank()]
+    data = {"file": path, "valid": True, "version": checked.version, "tiers": tiers}
+    summary = f"{path}: valid terms {checked.version} (tiers {', '.join(tiers)})"
+    emit(data, as_json, lambda: click.echo(summary))
+
+
 # -- calendar ------------------------------------------------------------------------------
 
 
