@@ -174,7 +174,9 @@ APPOINTMENT = {"on_appointment": True, "no": False}
 class SeverityTerms:
     """One severity level as the terms define it."""
 
-    level: SeverityLevel = field(metadata=figure("The level: its key", from_parent_key=True))
+    level: SeverityLevel = field(
+        metadata=figure("The level: the key of its table (severities.1).", from_parent_key=True)
+    )
     name: str = field(metadata=figure("The name of the level, as published."))
     description: str = field(metadata=figure("The published definition of the level."))
     critical: bool = field(
@@ -186,7 +188,9 @@ class SeverityTerms:
 class TierTerms:
     """Everything one tier grants and costs."""
 
-    tier: Tier = field(metadata=figure("The tier: its key", from_parent_key=True))
+    tier: Tier = field(
+        metadata=figure("The tier: the key of its table (tiers.premium).", from_parent_key=True)
+    )
     title: str = field(metadata=figure("The name of the tier, as published."))
     rank: PositiveCount = field(
         metadata=figure(

@@ -256,8 +256,9 @@ class SchemaReader:
             result[key] = read
         if not ok:
             return FAILED
-        if figure.order is not None:
-            result = dict(sorted(result.items(), key=lambda item: figure.order(item[1])))  # type: ignore[misc]
+        order = figure.order
+        if order is not None:
+            result = dict(sorted(result.items(), key=lambda item: order(item[1])))
         return MappingProxyType(result)
 
     def table(self, shape: type, data: Any, path: str, parent_key: object) -> Any:
