@@ -2,10 +2,16 @@
 
 from __future__ import annotations
 
+import copy as copy_module
+import dataclasses
 import re
+import tomllib
+from collections.abc import Mapping
+from dataclasses import field, make_dataclass
 from decimal import Decimal
 from importlib import resources
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -15,8 +21,18 @@ from ledger.domain.errors import (
     UnknownTermsVersionError,
     UnknownTierError,
 )
-from ledger.domain.terms import Tier, parse_severity
-from ledger.terms import DEFAULT_VERSION, available_versions, load_terms, parse_terms
+from ledger.domain.terms import PositiveCount, Terms, Tier, TierTerms, figure, parse_severity
+from ledger.terms import (
+    DEFAULT_VERSION,
+    available_versions,
+    check_terms_file,
+    describe_keys,
+    load_terms,
+    parse_terms,
+    read_terms,
+    terms_as_dict,
+)
+from ledger.terms.schema import SchemaReader
 
 SOURCE = Path(__file__).parents[2] / "docs" / "reference" / "support-terms-source.txt"
 TIERS = [Tier.PREMIUM, Tier.ADVANCED, Tier.BASIC]  # the column order of the source table
@@ -260,3 +276,167 @@ def test_a_malformed_terms_file_names_the_key(text: str, message: str) -> None:
     assert text != TEXT or message == "not valid TOML"
     with pytest.raises(InvalidTermsError, match=re.escape(message)):
         parse_terms(text, source="draft.toml")
+
+
+# -- the declarative loader: the dataclasses are the schema ---------------------------------
+
+SHIPPED = tomllib.loads(TEXT, parse_float=Decimal)
+TERMS_FIELDS = {f.name: f for f in dataclasses.fields(Terms)}
+
+
+def every_key(data: dict[str, Any], path: tuple[str, ...] = ()) -> list[tuple[str, ...]]:
+    """The path of every key and table of a terms document (coverage may leave out a weekday)."""
+    keys = []
+    for key, value in data.items():
+        here = (*path, key)
+        keys.append(here)
+        if isinstance(value, dict) and key != "coverage":
+            keys.extend(every_key(value, here))
+    return keys
+
+
+def without(data: dict[str, Any], path: tuple[str, ...]) -> dict[str, Any]:
+    """A deep copy of `data` without the key at `path`."""
+    copy = copy_module.deepcopy(data)
+    table = copy
+    for key in path[:-1]:
+        table = table[key]
+    del table[path[-1]]
+    return copy
+
+
+def problems_of(data: dict[str, Any], shape: type = Terms) -> list[str]:
+    """Every problem of a parsed terms document, as `key: message`."""
+    reader = SchemaReader()
+    reader.read(shape, data)
+    return [str(p) for p in reader.problems]
+
+
+@pytest.mark.parametrize("path", every_key(SHIPPED), ids=".".join)
+def test_every_key_of_the_file_is_required(path: tuple[str, ...]) -> None:
+    """Removing any key or table of the shipped file is refused, naming it and nothing else."""
+    assert problems_of(without(SHIPPED, path)) == [f"{'.'.join(path)}: missing"]
+
+
+@pytest.mark.parametrize(
+    "table",
+    [(), ("terms",), ("eligibility",), ("severities", "2"), ("tiers", "basic")],
+    ids=lambda t: ".".join(t) or "top",
+)
+def test_an_unknown_key_is_refused_in_every_table(table: tuple[str, ...]) -> None:
+    """A key that no field declares is refused, naming it."""
+    data = copy_module.deepcopy(SHIPPED)
+    target = data
+    for key in table:
+        target = target[key]
+    target["surprise"] = 1
+    assert problems_of(data) == [f"{'.'.join((*table, 'surprise'))}: unknown key"]
+
+
+def test_every_problem_of_a_file_is_listed() -> None:
+    """Reading goes on past a problem, so a check lists them all, each with its key."""
+    text = (
+        TEXT.replace('currency = "EUR"\n', "")
+        .replace("rank = 2\n", "rank = 0\n")
+        .replace("platforms = [", "platform = [")
+        .replace("default_severity = 3", "default_severity = 4")
+    )
+    terms, problems = read_terms(text)
+    assert terms is None
+    assert [str(p) for p in problems] == [
+        "terms.currency: missing",
+        "terms.default_severity: expected a severity level (1, 2, 3), got 4",
+        "eligibility.platform: unknown key",
+        "eligibility.platforms: missing",
+        "tiers.advanced.rank: expected an integer >= 1, got 0",
+    ]
+
+
+ESCALATION = field(
+    metadata=figure("Hours until a manager is told of an open ticket.", unit="business hours")
+)
+DraftTierTerms = make_dataclass(
+    "DraftTierTerms",
+    [("escalation_hours", PositiveCount, ESCALATION)],
+    bases=(TierTerms,),
+    frozen=True,
+)
+DraftTerms = make_dataclass(
+    "DraftTerms",
+    [
+        ("tiers", Mapping[Tier, DraftTierTerms], field(metadata=TERMS_FIELDS["tiers"].metadata)),
+        ("hotline", str, field(metadata=figure("The support hotline.", table="terms"))),
+    ],
+    bases=(Terms,),
+    frozen=True,
+)
+DRAFT = TEXT.replace('currency = "EUR"', 'currency = "EUR"\nhotline = "+49 69 000"').replace(
+    "annual_fee_share = ", "escalation_hours = 4\nannual_fee_share = "
+)
+
+
+def test_a_new_figure_is_a_field_and_a_key() -> None:
+    """A field added to the dataclasses and a key in the file load with no other change."""
+    draft = parse_terms(DRAFT, shape=DraftTerms)
+    assert draft.hotline == "+49 69 000"  # type: ignore[attr-defined]
+    assert [draft.tier(t).escalation_hours for t in TIERS] == [4, 4, 4]  # type: ignore[attr-defined]
+    assert draft.tier(Tier.BASIC).annual_fee_share == Decimal("0.25")
+    shown = terms_as_dict(draft)
+    assert shown["hotline"] == "+49 69 000"
+    assert shown["tiers"]["basic"]["escalation_hours"] == 4
+    del shown["hotline"]
+    for tier in shown["tiers"].values():
+        del tier["escalation_hours"]
+    assert shown == terms_as_dict(load_terms())
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        (
+            DRAFT.replace("escalation_hours = 4", "escalation_hours = 0", 1),
+            "tiers.premium.escalation_hours: expected an integer >= 1, got 0",
+        ),
+        (DRAFT.replace("escalation_hours = 4\n", "", 1), "tiers.premium.escalation_hours: missing"),
+        (TEXT, "terms.hotline: missing"),
+    ],
+    ids=["out-of-bounds", "missing-in-one-tier", "missing-everywhere"],
+)
+def test_a_new_figure_is_validated_by_its_declared_type(text: str, message: str) -> None:
+    """The new key is checked by its field's type and bounds like every other key."""
+    terms, problems = read_terms(text, DraftTerms)
+    assert terms is None
+    assert message in [str(p) for p in problems]
+
+
+def test_a_new_figure_with_a_default_loads_terms_written_before_it() -> None:
+    """A field with a default takes it where a file has no key: published files stay as they are."""
+    later = make_dataclass(
+        "LaterTerms",
+        [("hotline", str, field(default="none", metadata=figure("Hotline.", table="terms")))],
+        bases=(Terms,),
+        frozen=True,
+    )
+    assert parse_terms(TEXT, shape=later).hotline == "none"  # type: ignore[attr-defined]
+    assert parse_terms(DRAFT.replace("escalation_hours = 4\n", ""), shape=later).hotline == (
+        "+49 69 000"
+    )
+
+
+def test_every_figure_says_what_it_means() -> None:
+    """Each key of the terms has a one-line meaning, and the how-to names every key."""
+    how_to = (Path(__file__).parents[2] / "docs" / "terms.md").read_text(encoding="utf-8")
+    rows = describe_keys(Terms)
+    assert len(rows) == len({key for key, _, _ in rows}) == 38
+    for key, _unit, doc in rows:
+        assert doc.endswith("."), key
+        assert f"| `{key}` |" in how_to, key
+
+
+def test_the_shipped_file_passes_its_check(tmp_path: Path) -> None:
+    """The shipped terms, copied as they are, have no problem; under another name, one."""
+    (tmp_path / f"{DEFAULT_VERSION}.toml").write_text(TEXT, encoding="utf-8")
+    assert check_terms_file(tmp_path / f"{DEFAULT_VERSION}.toml") == []
+    (tmp_path / "draft.toml").write_text(TEXT, encoding="utf-8")
+    [problem] = check_terms_file(tmp_path / "draft.toml")
+    assert problem.key == "terms.version"

@@ -9,12 +9,19 @@ import click
 
 from ledger.calendars import load_calendar_file
 from ledger.cli.support import emit, json_option
-from ledger.domain.errors import InvalidDurationError, InvalidInputError
+from ledger.domain.errors import InvalidDurationError, InvalidInputError, InvalidTermsError
 from ledger.domain.terms import Tier, parse_severity
 from ledger.parsing import format_instant, parse_hours, parse_instant, parse_int
 from ledger.presenters import deadline_view, explain_deadline
 from ledger.render import console, local, render_deadline, render_terms
-from ledger.terms import DEFAULT_VERSION, available_versions, load_terms, terms_as_dict
+from ledger.terms import (
+    DEFAULT_VERSION,
+    available_versions,
+    check_terms_file,
+    load_terms,
+    load_terms_file,
+    terms_as_dict,
+)
 
 
 @click.group()
@@ -35,6 +42,26 @@ def terms_show(*, version: str, as_json: bool) -> None:
     """Print the matrix of the terms, tiers as columns."""
     loaded = load_terms(version)
     emit(terms_as_dict(loaded), as_json, lambda: render_terms(loaded))
+
+
+@terms.command("check")
+@click.argument("path", type=click.Path(dir_okay=False))
+@json_option
+def terms_check(*, path: str, as_json: bool) -> None:
+    """Validate a terms file before publishing it: every problem, each naming its key."""
+    problems = check_terms_file(path)
+    if problems:
+        listed = "".join(f"\n  {p}" for p in problems)
+        raise InvalidTermsError(
+            f"{path}: {len(problems)} problem{'s' if len(problems) > 1 else ''}{listed}",
+            file=path,
+            problems=[p.as_dict() for p in problems],
+        )
+    checked = load_terms_file(path)
+    tiers = [t.tier.value for t in checked.tiers_by_rank()]
+    data = {"file": path, "valid": True, "version": checked.version, "tiers": tiers}
+    summary = f"{path}: valid terms {checked.version} (tiers {', '.join(tiers)})"
+    emit(data, as_json, lambda: click.echo(summary))
 
 
 # -- calendar ------------------------------------------------------------------------------
