@@ -20,7 +20,6 @@ from uuid import UUID
 from zoneinfo import ZoneInfo
 
 import click
-from eventsourcing.persistence import PersistenceError
 from psycopg_pool import PoolTimeout
 from rich.markup import escape
 from rich.progress import Progress
@@ -39,7 +38,6 @@ from ledger.domain.errors import (
     InvalidDurationError,
     InvalidInputError,
     LedgerError,
-    StoreUnavailableError,
 )
 from ledger.domain.sla import compute_deadline
 from ledger.domain.terms import Tier, parse_severity
@@ -97,6 +95,7 @@ from ledger.scheduler.clock import FakeClock
 from ledger.scheduler.service import Scheduler, run_scheduler
 from ledger.serialize import dumps
 from ledger.settings import Settings
+from ledger.store import PersistenceError, StoreUnavailableError
 from ledger.terms import DEFAULT_VERSION, available_versions, load_terms, terms_as_dict
 from ledger.web.commands import serve, tokens
 
