@@ -16,7 +16,6 @@ _LEVELS = {
     "critical": logging.CRITICAL,
 }
 _configured: tuple[str, str] | None = None
-_generation = 0  # how many times logging was configured here; loggers rebind when it moves
 
 
 def configure_logging(fmt: str = "auto", level: str = "info", stream: TextIO | None = None) -> None:
@@ -24,8 +23,10 @@ def configure_logging(fmt: str = "auto", level: str = "info", stream: TextIO | N
 
     `fmt` is `console`, `json`, or `auto` (console when the stream is a terminal). Log lines
     go to standard error so that command output on standard output stays machine-readable.
+    A logger keeps the configuration in force when it is first used (structlog's
+    `cache_logger_on_first_use`): configure logging once, before logging anything.
     """
-    global _configured, _generation  # noqa: PLW0603 - logging is process-wide state by nature
+    global _configured  # noqa: PLW0603 - logging is process-wide state by nature
     out = stream or sys.stderr
     if fmt == "auto":
         fmt = "console" if out.isatty() else "json"
@@ -47,45 +48,15 @@ def configure_logging(fmt: str = "auto", level: str = "info", stream: TextIO | N
         ],
         wrapper_class=structlog.make_filtering_bound_logger(_LEVELS[level]),
         logger_factory=structlog.PrintLoggerFactory(file=out),
-        cache_logger_on_first_use=False,
+        cache_logger_on_first_use=True,
     )
     _configured = (fmt, level)
-    _generation += 1
-
-
-class _Logger:
-    """A module-level logger that follows `configure_logging`, bound once per configuration.
-
-    structlog's lazy proxy builds a new bound logger (context, printer, filter) for every call,
-    some 4 µs even when the level drops the line.
-    This one keeps the logger it bound until logging is configured again. The bound logger
-    shares the configuration's processor list, which structlog's `capture_logs` changes in
-    place, so captures still see every line.
-    """
-
-    __slots__ = ("_bound", "_generation", "_name", "_values")
-
-    def __init__(self, name: str, values: dict[str, Any]) -> None:
-        self._name = name
-        self._values = values
-        self._bound: Any = None
-        self._generation = -1
-
-    def _logger(self) -> Any:
-        generation = _generation  # read once: a configuration made meanwhile rebinds next time
-        if self._generation != generation:
-            self._bound = structlog.get_logger(logger_name=self._name, **self._values).bind()
-            self._generation = generation
-        return self._bound
-
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self._logger(), name)
 
 
 def get_logger(name: str, **bound: Any) -> Any:
     """A structlog logger for `name` with keys bound.
 
-    A module-level logger follows `configure_logging` even when the module was imported before
-    logging was configured (see `_Logger`).
+    It is structlog's lazy proxy, so a module-level logger made before logging is configured
+    binds to the configuration at its first use, and keeps that logger from then on.
     """
-    return _Logger(name, bound)
+    return structlog.get_logger(logger_name=name, **bound)

@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Literal
 from urllib.parse import parse_qsl, quote, unquote, urlsplit
 
-from ledger.domain.errors import ConfigurationError
+from ledger.errors import ConfigurationError
 
 if TYPE_CHECKING:
     from collections.abc import Mapping
@@ -72,11 +72,11 @@ class DatabaseSettings:
                 "PERSISTENCE_MODULE": "eventsourcing.sqlite",
                 "SQLITE_DBNAME": self.path,
                 "SQLITE_LOCK_TIMEOUT": "30",
-                "APPLICATION_RECORDER_TOPIC": "ledger.store:SQLiteLedgerRecorder",
+                "APPLICATION_RECORDER_TOPIC": "ledger.store.recorders:SQLiteLedgerRecorder",
             }
         return {
             "PERSISTENCE_MODULE": "eventsourcing.postgres",
-            "APPLICATION_RECORDER_TOPIC": "ledger.store:PostgresLedgerRecorder",
+            "APPLICATION_RECORDER_TOPIC": "ledger.store.recorders:PostgresLedgerRecorder",
             "POSTGRES_DBNAME": self.dbname,
             "POSTGRES_HOST": self.host,
             "POSTGRES_PORT": str(self.port),

@@ -1,4 +1,4 @@
-"""Module-level loggers follow the configuration, and captures see their lines."""
+"""Module loggers bind to the configuration at their first use; captures see their lines."""
 
 from __future__ import annotations
 
@@ -24,7 +24,6 @@ def restored() -> Iterator[None]:
     yield
     structlog.configure(**saved)
     logs._configured = configured
-    logs._generation += 1
 
 
 def lines(stream: io.StringIO) -> list[dict[str, object]]:
@@ -32,25 +31,43 @@ def lines(stream: io.StringIO) -> list[dict[str, object]]:
 
 
 @pytest.mark.usefixtures("restored")
-def test_a_module_logger_follows_every_configuration() -> None:
+def test_a_module_logger_made_before_logging_is_configured_follows_the_configuration() -> None:
+    """A logger made at import time writes with the level, format, stream and keys in force
+    when it is first used, and keeps them (structlog's `cache_logger_on_first_use`)."""
     log = get_logger("ledger.test", component="tests")
     first, second = io.StringIO(), io.StringIO()
     configure_logging("json", "warning", stream=first)
     log.info("dropped")
     log.warning("kept", n=1)
-    configure_logging("json", "info", stream=second)
-    log.info("now_kept", n=2)
-    assert [(e["event"], e["n"], e["logger_name"], e["component"]) for e in lines(first)] == [
-        ("kept", 1, "ledger.test", "tests")
-    ]
-    assert [(e["event"], e["level"]) for e in lines(second)] == [("now_kept", "info")]
     bound = log.bind(ticket="t-1")
-    bound.info("with_more")
-    assert lines(second)[-1]["ticket"] == "t-1"
+    bound.warning("with_more")
+    assert [(e["event"], e["logger_name"], e["component"]) for e in lines(first)] == [
+        ("kept", "ledger.test", "tests"),
+        ("with_more", "ledger.test", "tests"),
+    ]
+    assert lines(first)[0]["n"] == 1
+    assert lines(first)[-1]["ticket"] == "t-1"
+    configure_logging("json", "info", stream=second)
+    fresh = get_logger("ledger.fresh")
+    fresh.info("now_kept", n=2)
+    log.warning("cached", n=3)  # bound at its first use: the first configuration
+    assert [(e["event"], e["level"]) for e in lines(second)] == [("now_kept", "info")]
+    assert lines(first)[-1]["event"] == "cached"
+
+
+@pytest.mark.usefixtures("restored")
+def test_configuring_again_with_the_same_values_changes_nothing() -> None:
+    """The CLI configures logging at every command: a second, equal configuration is a no-op."""
+    stream = io.StringIO()
+    configure_logging("json", "info", stream=stream)
+    configured = structlog.get_config()
+    configure_logging("json", "info")
+    assert structlog.get_config() == configured
 
 
 @pytest.mark.usefixtures("restored")
 def test_a_capture_sees_the_lines_of_a_logger_used_before_it() -> None:
+    """A logger bound before `capture_logs` shares the processors the capture replaces."""
     log = get_logger("ledger.test")
     configure_logging("json", "info", stream=io.StringIO())
     log.info("before")

@@ -6,7 +6,7 @@ from typing import TYPE_CHECKING
 
 import pytest
 
-from ledger.domain.errors import ConfigurationError
+from ledger.errors import ConfigurationError
 from ledger.settings import Settings, parse_database_url
 
 if TYPE_CHECKING:

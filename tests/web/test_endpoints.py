@@ -10,11 +10,11 @@ from typing import TYPE_CHECKING
 from uuid import UUID
 
 import pytest
-from eventsourcing.persistence import OperationalError
 from fastapi import FastAPI
 from psycopg_pool import PoolTimeout
 
-from ledger.domain.errors import StoreUnavailableError
+from ledger.errors import StoreUnavailableError
+from ledger.store import OperationalError
 from ledger.web.errors import install_error_handlers
 from tests.scenario import CONTACTS, at, build_world
 from tests.web.conftest import TestClient

@@ -66,11 +66,10 @@ from ledger.projections.runner import run_projections
 if TYPE_CHECKING:
     from collections.abc import Iterable
 
-    from eventsourcing.persistence import Notification
-
     from ledger.application import SupportLedger
     from ledger.projections.runner import Outcome
     from ledger.settings import DatabaseSettings
+    from ledger.store import Notification
 
 GENESIS = bytes(32)
 HASH_HEX_LENGTH = 64

@@ -18,7 +18,8 @@ from uuid import UUID
 import click
 from rich.markup import escape
 
-from ledger.domain.errors import InvalidInputError, LedgerError, StoreUnavailableError
+from ledger.domain.errors import InvalidInputError, LedgerError
+from ledger.store import StoreUnavailableError
 from ledger.parsing import parse_date, parse_instant
 from ledger.render import console, err_console, fmt
 from ledger.serialize import dumps
@@ -210,7 +211,7 @@ def print_error(error: LedgerError, as_json: bool) -> None:
 
 def _store_outage(exc: Exception) -> bool:
     """Whether `exc` says the database could not be reached or used."""
-    from eventsourcing.persistence import PersistenceError  # noqa: PLC0415 - only on errors
+    from ledger.store import PersistenceError  # noqa: PLC0415 - only on errors
     from psycopg_pool import PoolTimeout  # noqa: PLC0415 - same
 
     return isinstance(exc, PersistenceError | PoolTimeout | OSError)

@@ -2,19 +2,14 @@
 
 from __future__ import annotations
 
-import dataclasses
-import inspect
 import re
 import unicodedata
 from datetime import UTC, datetime, timedelta
 from decimal import ROUND_HALF_UP, Decimal
 from functools import lru_cache
-from hashlib import sha1
-from typing import Any, Self
-from uuid import UUID, SafeUUID
+from uuid import UUID, uuid5
 
-from eventsourcing.domain import Aggregate, CanInitAggregate, DomainEvent
-from eventsourcing.utils import get_topic
+from eventsourcing.domain import Aggregate
 
 from ledger.domain.calendar import require_aware
 from ledger.domain.errors import (
@@ -31,27 +26,11 @@ MAX_AMOUNT = Decimal(1_000_000_000_000)  # points and money: a trillion is a typ
 _EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 
 
-_NAMESPACE_BYTES = NAMESPACE.bytes
-# uuid5's version (5) and RFC 4122 variant bits, set over the first 16 bytes of the SHA-1.
-_UUID5_KEEP = ~((0xF000 << 64) | (0xC000 << 48)) & (2**128 - 1)
-_UUID5_SET = (5 << 76) | (0x8000 << 48)
-
-
 @lru_cache(maxsize=4096)
 def deterministic_id(kind: str, key: str) -> UUID:
     """The id of the `kind` aggregate with natural key `key` (idempotent ingestion):
-    `uuid5(NAMESPACE, f"{kind}:{key}")`.
-
-    Cached: a use case asks for the same id several times (to find the aggregate, then to
-    create it). Computed as `uuid5` computes it, without `UUID.__init__`'s checks of five
-    ways to give a UUID (half of uuid5's 3 µs); `tests/unit/test_ids.py` compares the two.
-    """
-    digest = sha1(_NAMESPACE_BYTES + f"{kind}:{key}".encode(), usedforsecurity=False).digest()
-    value = int.from_bytes(digest[:16]) & _UUID5_KEEP | _UUID5_SET
-    made = object.__new__(UUID)
-    object.__setattr__(made, "int", value)
-    object.__setattr__(made, "is_safe", SafeUUID.unknown)
-    return made
+    `uuid5(NAMESPACE, f"{kind}:{key}")`, cached (a use case asks for the same id several times)."""
+    return uuid5(NAMESPACE, f"{kind}:{key}")
 
 
 FIRST_YEAR, LAST_YEAR = 1970, 2999  # instants outside are typing mistakes, not business
@@ -153,106 +132,5 @@ def later(a: datetime | None, b: datetime) -> datetime:
     return b if a is None or b > a else a
 
 
-# -- events built as the library's mapper rebuilds them ----------------------------------------
-
-# An event class's fields in their order, and as a set; None when its constructor does more than
-# set them (a __post_init__ of its own, a field it fills in, an __init__ of its own): such an
-# event is always constructed (see `new_event`).
-_EVENT_FIELDS: dict[type, tuple[tuple[str, ...], frozenset[str]] | None] = {}
-
-
-def _event_fields(event_class: type) -> tuple[tuple[str, ...], frozenset[str]] | None:
-    try:
-        return _EVENT_FIELDS[event_class]
-    except KeyError:
-        pass
-    fields: tuple[tuple[str, ...], frozenset[str]] | None = None
-    every = dataclasses.fields(event_class)
-    names = tuple(f.name for f in every)
-    if (
-        getattr(event_class, "__post_init__", None) is DomainEvent.__post_init__
-        # every field a parameter of the constructor: none it fills in by itself
-        and tuple(inspect.signature(vars(event_class)["__init__"]).parameters) == ("self", *names)
-    ):
-        fields = (names, frozenset(names))
-    _EVENT_FIELDS[event_class] = fields
-    return fields
-
-
-def new_event(event_class: type[Any], values: dict[str, Any]) -> Any:
-    """The event `event_class(**values)`, built the way the library's mapper rebuilds a stored
-    event: a new object given its attributes at once (in the fields' order, as the constructor
-    sets them, so it is stored as the same bytes).
-
-    Events are frozen dataclasses, whose constructor sets each field through
-    `object.__setattr__`: some 7 µs for a ticket's twenty fields, about a twentieth of opening
-    one. Values that are not exactly the event's fields, or an id that is not a UUID, go to
-    the constructor, which refuses them with the library's errors.
-    """
-    fields = _event_fields(event_class)
-    if fields is None or values.keys() != fields[1] or type(values["originator_id"]) is not UUID:
-        return event_class(**values)
-    event = object.__new__(event_class)
-    object.__setattr__(event, "__dict__", {name: values[name] for name in fields[0]})
-    return event
-
-
 class LedgerAggregate(Aggregate):
-    """The library's aggregate, with events built by `new_event`.
-
-    Creating an aggregate and triggering an event do what the library's `_create` and
-    `trigger_event` do (eventsourcing 9.5) for an aggregate given its id and without an
-    explicit topic; anything else takes the library's path.
-    """
-
-    @classmethod
-    def _create(
-        cls,
-        event_class: type[Any],
-        *,
-        id: UUID | None = None,  # noqa: A002 - the library's name for it
-        **kwargs: Any,
-    ) -> Self:
-        if type(id) is not UUID or getattr(cls, "TOPIC", None):
-            return super()._create(event_class, id=id, **kwargs)
-        kwargs["originator_topic"] = get_topic(cls)
-        kwargs["originator_id"] = id
-        kwargs["originator_version"] = cls.INITIAL_VERSION
-        if kwargs.get("timestamp") is None:
-            kwargs["timestamp"] = event_class.create_timestamp()
-        try:
-            created = new_event(event_class, kwargs)
-        except TypeError as e:  # worded as the library words it
-            msg = f"Unable to construct '{event_class.__qualname__}' event: {e}"
-            raise TypeError(msg) from e
-        aggregate: Self
-        if cls.__init__ is object.__init__ and type(created).mutate is CanInitAggregate.mutate:
-            # What the library's `mutate` does for an aggregate without an __init__ of its own,
-            # without matching the event's fields to two signatures on the way.
-            aggregate = cls.__new__(cls)
-            aggregate.__base_init__(
-                originator_id=id,
-                originator_version=cls.INITIAL_VERSION,
-                timestamp=kwargs["timestamp"],
-            )
-            created.apply(aggregate)
-        else:
-            aggregate = created.mutate(None)
-        aggregate.pending_events.append(created)
-        return aggregate
-
-    def trigger_event(self, event_class: type[Any], **kwargs: Any) -> None:
-        if getattr(type(self), "TOPIC", None):
-            super().trigger_event(event_class, **kwargs)
-            return
-        kwargs["originator_id"] = self.id
-        kwargs["originator_version"] = self.version + 1
-        if kwargs.get("timestamp") is None:
-            kwargs["timestamp"] = event_class.create_timestamp()
-        try:
-            event = new_event(event_class, kwargs)
-        except TypeError as e:  # worded as the library words it
-            msg = f"Can't construct event {event_class}: {e}"
-            raise TypeError(msg) from None
-        event.mutate(self)
-        self.pending_events.append(event)
+    """The library's aggregate, as it ships: the base class of ledger's aggregates."""

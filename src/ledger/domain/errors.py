@@ -96,12 +96,6 @@ class UnknownTermsVersionError(LedgerError):
     kind = "not_found"
 
 
-class ConfigurationError(LedgerError):
-    """A setting (environment variable) that cannot be used."""
-
-    code = "invalid_configuration"
-
-
 # -- not found -----------------------------------------------------------------------------
 
 
@@ -311,10 +305,3 @@ class InsufficientTrainingError(LedgerError):
 
     code = "insufficient_training_sessions"
     kind = "refused"
-
-
-class StoreUnavailableError(LedgerError):
-    """The database could not be reached or used (exit code 4 in the CLI, 503 in the API)."""
-
-    code = "store_unavailable"
-    kind = "unavailable"

@@ -19,8 +19,7 @@ from typing import TYPE_CHECKING, Any
 import psycopg
 
 from ledger.domain.calendar import from_us, to_us
-from ledger.domain.errors import StoreUnavailableError
-from ledger.store import SCHEMA_LOCK, connect, lock_key
+from ledger.store import SCHEMA_LOCK, StoreUnavailableError, connect, lock_key
 
 if TYPE_CHECKING:
     from collections.abc import Iterable, Iterator, Sequence

@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
-from ledger.domain.errors import LedgerError, StoreUnavailableError
+from ledger.domain.errors import LedgerError
 from ledger.logs import get_logger
 from ledger.projections.base import (
     PositionMovedError,
@@ -36,16 +36,15 @@ from ledger.projections.base import (
     take_lease,
 )
 from ledger.projections.db import ViewDatabase
-from ledger.store import lock_key
+from ledger.store import StoreUnavailableError, lock_key
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Sequence
 
-    from eventsourcing.persistence import Notification
-
     from ledger.application import SupportLedger
     from ledger.projections.base import Projection, State
     from ledger.settings import DatabaseSettings
+    from ledger.store import Notification
 
 log = get_logger("ledger.projections")
 

@@ -25,15 +25,15 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 import click
-from eventsourcing.persistence import PersistenceError
 from psycopg_pool import PoolTimeout
 
-from ledger.domain.errors import LedgerError, StoreUnavailableError
+from ledger.domain.errors import LedgerError
 from ledger.logs import configure_logging
 from ledger.parsing import format_instant
 from ledger.projections.db import ViewDatabase
 from ledger.serialize import dumps
 from ledger.settings import Settings
+from ledger.store import PersistenceError, StoreUnavailableError
 from ledger.web.tokens import (
     DEFAULT_EXPIRY_DAYS,
     MAX_EXPIRY_DAYS,

@@ -24,7 +24,6 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 import psycopg
-from eventsourcing.persistence import InterfaceError, OperationalError
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from fastapi.routing import iter_route_contexts
@@ -32,9 +31,10 @@ from pydantic import BaseModel, ConfigDict, Field
 from starlette.exceptions import HTTPException
 from starlette.routing import Match
 
-from ledger.domain.errors import LedgerError, StoreUnavailableError
+from ledger.domain.errors import LedgerError
 from ledger.logs import get_logger
 from ledger.serialize import jsonable
+from ledger.store import InterfaceError, OperationalError, StoreUnavailableError
 
 if TYPE_CHECKING:
     from collections.abc import Iterable, Sequence

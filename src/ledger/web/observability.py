@@ -70,7 +70,7 @@ from prometheus_client.registry import Collector, CollectorRegistry
 
 from ledger import __version__
 from ledger.domain.calendar import to_us
-from ledger.domain.errors import StoreUnavailableError
+from ledger.errors import StoreUnavailableError
 from ledger.logs import get_logger
 from ledger.projections import PROJECTIONS
 from ledger.projections.base import all_states

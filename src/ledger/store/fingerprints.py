@@ -1,0 +1,128 @@
+"""The eventsourcing functions ledger overrides, copies or relies on the inside of, with the hash
+of their source as last checked, and where ledger's code that depends on each lives.
+
+When the installed library's source of one of them changes, `tests/unit/test_library_fingerprint.py`
+fails and names it: read the new source, check the code named beside it, then update the hash
+(`python -m ledger.store.fingerprints` prints the installed ones).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import importlib
+import inspect
+from dataclasses import dataclass
+from typing import Any
+
+
+@dataclass(frozen=True)
+class Fingerprint:
+    """A library function (`module:Class.method`), its source's sha256, and what depends on it."""
+
+    name: str
+    sha256: str
+    ours: str
+
+
+_SQLITE = "ledger.store.recorders:SQLiteLedgerRecorder"
+_POSTGRES = "ledger.store.recorders:PostgresLedgerRecorder"
+_APP = "ledger.application:SupportLedger"
+
+# eventsourcing 9.5.x, as installed when these were last checked.
+FINGERPRINTS = (
+    Fingerprint(
+        "eventsourcing.sqlite:SQLiteApplicationRecorder.__init__",
+        "9eee5bfa898419314c6100a50abf08efa284dd813a21921bd211aa3e4b3a4f1a",
+        f"{_SQLITE}.__init__ (its statements read events_table_name)",
+    ),
+    Fingerprint(
+        "eventsourcing.sqlite:SQLiteApplicationRecorder._insert_events",
+        "413cdf219c7bae6361386b240f477256549c5675adc02089fed33453160f1611",
+        f"{_SQLITE}._insert_events (calls it, then checks in the same cursor; the ids it returns)",
+    ),
+    Fingerprint(
+        "eventsourcing.sqlite:SQLiteAggregateRecorder.insert_events",
+        "32f60619a2ca6e6a68cc63612d17c5e2e64defa63baa14cb1800f8e7d872eed5",
+        f"{_SQLITE}._insert_events (one writer's transaction, kwargs passed on, rolled back "
+        "on IntegrityError)",
+    ),
+    Fingerprint(
+        "eventsourcing.sqlite:SQLiteAggregateRecorder._insert_events",
+        "452435d1ad175fa082947bee3e3b82bd8f17cff80d78713d296ef6be5a64a58b",
+        f"{_SQLITE}._insert_events (writes the snapshots with it, in the events' cursor)",
+    ),
+    Fingerprint(
+        "eventsourcing.postgres:PostgresApplicationRecorder.__init__",
+        "db36fb3de49a5292adbe422c79bfc1ef22658df8f60915befa85d16949b3fa9e",
+        f"{_POSTGRES}.__init__ (appends its refusing function to sql_create_statements)",
+    ),
+    Fingerprint(
+        "eventsourcing.postgres:PostgresApplicationRecorder.insert_events",
+        "f1a98da0239e3ea7462c6b725cd66d0c932fc533814c92e04bf9802ac81ebddf",
+        f"{_POSTGRES}._insert_stored_events (pipelined in its transaction, which it commits "
+        "whatever Python raises; the db-functions path that skips it, refused by "
+        "ledger.store.setup:tune_factory)",
+    ),
+    Fingerprint(
+        "eventsourcing.postgres:PostgresApplicationRecorder._insert_stored_events",
+        "139580714a6590854299f5b5c1630b9cf56c65825cb463eb287bbf97996b29f1",
+        f"{_POSTGRES}._insert_stored_events (calls it: table lock, notify, insert; checks after)",
+    ),
+    Fingerprint(
+        "eventsourcing.application:Application.construct_factory",
+        "1aef6e25e3019ce50880da93c46f5c63a447f8ebe52ad3cda600d9efa6486ed4",
+        f"{_APP}.construct_factory (overrides it, calls it; ledger.store.setup:tune_factory)",
+    ),
+    Fingerprint(
+        "eventsourcing.application:Application.construct_transcoder",
+        "b5f5118cde6fe0166b5dade73e7c53d022549547e53806c1bfc5800b27ef613b",
+        f"{_APP}.construct_transcoder (overrides it: the same transcoder, built the same way)",
+    ),
+    Fingerprint(
+        "eventsourcing.application:Application.save",
+        "4e9747d14b8fd046df1b9b8ce688be89030978de0c04a632e6a7ec783dc7c5cc",
+        f"{_APP}.save and {_APP}._save_all (a copy of its steps, snapshots passed to the recorder)",
+    ),
+    Fingerprint(
+        "eventsourcing.application:Application._record",
+        "104c6186b29d50595198443b697de23b0dab4344c50d4dca54688b32fce52340",
+        f"{_APP}._save_all (calls it with the save's kwargs, which reach insert_events)",
+    ),
+    Fingerprint(
+        "eventsourcing.application:Application._take_snapshots",
+        "ae98c5b97ed9a8e3c50f324a01081e277572d192fac93ef738fdb3c053421562",
+        f"{_APP}._take_snapshots and {_APP}._snapshots_due (override it)",
+    ),
+)
+
+
+def resolve(name: str) -> Any:
+    """The function named `module:Class.method`."""
+    module, qualname = name.split(":")
+    found: Any = importlib.import_module(module)
+    for part in qualname.split("."):
+        found = getattr(found, part)
+    return inspect.unwrap(found)
+
+
+def source_hash(name: str) -> str:
+    """The sha256 of the installed source of the function named `module:Class.method`."""
+    return hashlib.sha256(inspect.getsource(resolve(name)).encode()).hexdigest()
+
+
+def changed(fingerprints: tuple[Fingerprint, ...] = FINGERPRINTS) -> list[Fingerprint]:
+    """The fingerprints whose function's installed source is not the one last checked."""
+    return [f for f in fingerprints if source_hash(f.name) != f.sha256]
+
+
+def report(moved: list[Fingerprint]) -> str:
+    """What to re-check: each changed library function, and where ledger's code for it lives."""
+    lines = [f"- {f.name}: ours in {f.ours}" for f in moved]
+    return "\n".join(
+        ["eventsourcing changed; re-check these, then update ledger.store.fingerprints:", *lines]
+    )
+
+
+if __name__ == "__main__":  # pragma: no cover - a maintainer's tool
+    for fingerprint in FINGERPRINTS:
+        print(fingerprint.name, source_hash(fingerprint.name))

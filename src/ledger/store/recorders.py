@@ -1,0 +1,201 @@
+"""Application recorders that check, in the transaction of a save's events, what it decided on.
+
+A use case that decides on an aggregate it does not write (the release catalog for
+eligibility, a contract's calendar for a ticket's clock) passes the versions it read as
+`expected_versions=[(id, version), ...]` to `save()`. The recorder checks them in the same
+transaction as the insert, after the insert has taken the store's write lock, and fails the
+transaction with IntegrityError when one moved on: the use case is then re-run on fresh reads,
+exactly as for a write conflict. Decisions thus rest on what is current when they commit.
+
+A use case that decides on every event of some kinds up to a position of the log (a calendar
+change, on the tickets opened under the contract) passes `nothing_after=NothingAfter(position,
+topics, concerns)`: the recorder fails the transaction the same way when an event of those
+topics that concerns the use case (`concerns(stored_event)`; a ticket of that contract), of
+an aggregate the save does not write, was recorded after the position. Both stores commit in
+the order of the notification ids (one writer on SQLite, the table lock on PostgreSQL), so
+what the use case read up to the position and what the check finds after it leave no gap.
+
+On SQLite the recorder also writes the snapshots due with the events, in the same
+transaction, when the use case passes `snapshots=Snapshots(recorder, stored)`. Not on
+PostgreSQL: the library inserts events in psycopg's pipeline mode, and a large statement there
+(a snapshot of an account with hundreds of lots is 100 KB and more) can leave client and server
+each waiting for the other (the scheduler benchmark hung so, with the server in ClientRead;
+psycopg issue 685 describes the same). There snapshots are written after the events' commit,
+as the library does: a snapshot is a cache of the events, so one missing after a crash costs a
+longer read, never a wrong state.
+
+Everything else is the library's: its inserts, its transactions, its pools.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, cast
+from uuid import UUID
+
+from eventsourcing.persistence import IntegrityError, StoredEvent
+from eventsourcing.postgres import PostgresApplicationRecorder
+from eventsourcing.sqlite import SQLiteApplicationRecorder
+from psycopg.sql import SQL, Identifier
+
+if TYPE_CHECKING:
+    from collections.abc import Callable, Iterable, Sequence
+
+    from eventsourcing.persistence import AggregateRecorder
+    from eventsourcing.sqlite import SQLiteAggregateRecorder, SQLiteCursor
+
+
+@dataclass(frozen=True)
+class Snapshots:
+    """Snapshots to write with a save's events: the snapshot store's recorder, and them."""
+
+    recorder: AggregateRecorder
+    stored: Sequence[StoredEvent]
+
+
+@dataclass(frozen=True)
+class NothingAfter:
+    """A save's condition: no event of these topics that `concerns` the use case recorded
+    after this position of the log (events of the aggregates the save writes aside)."""
+
+    position: int
+    topics: tuple[str, ...]
+    concerns: Callable[[StoredEvent], bool] = field(default=lambda _: True)
+
+    def refusal(self, rows: Iterable[tuple[Any, ...]], own: set[Any]) -> str | None:
+        """Why the save is refused: the first of `rows` (notification id, originator id,
+        version, topic, state; after the position, of the topics) that concerns it and is not
+        the save's own; None when there is none."""
+        for position, originator_id, version, topic, state in rows:
+            if originator_id in own:
+                continue
+            aggregate_id = originator_id if isinstance(originator_id, UUID) else UUID(originator_id)
+            if self.concerns(StoredEvent(aggregate_id, version, topic, bytes(state))):
+                return (
+                    f"{topic} of {aggregate_id} was recorded at position {position}, "
+                    f"after position {self.position}"
+                )
+        return None
+
+
+def _expected(kwargs: dict[str, Any]) -> list[tuple[UUID, int]]:
+    return list(kwargs.get("expected_versions") or ())
+
+
+def _nothing_after(kwargs: dict[str, Any]) -> NothingAfter | None:
+    condition = kwargs.get("nothing_after")
+    return condition if condition is not None and condition.topics else None
+
+
+class SQLiteLedgerRecorder(SQLiteApplicationRecorder):
+    """SQLite application recorder that verifies expected read versions at commit."""
+
+    def __init__(self, datastore: Any, events_table_name: str = "stored_events") -> None:
+        super().__init__(datastore, events_table_name)
+        self.expect_statement = (
+            f"SELECT MAX(originator_version) FROM {self.events_table_name} WHERE originator_id = ?"
+        )
+        self.after_statement = (
+            f"SELECT rowid, originator_id, originator_version, topic, state "
+            f"FROM {self.events_table_name} WHERE rowid > ? AND topic IN ({{topics}})"
+        )
+
+    def _insert_events(
+        self, c: SQLiteCursor, stored_events: Sequence[StoredEvent], **kwargs: Any
+    ) -> Sequence[int] | None:
+        """The library's insert, then the save's checks and snapshots, in its transaction."""
+        ids = super()._insert_events(c, stored_events, **kwargs)
+        for aggregate_id, version in _expected(kwargs):
+            c.execute(self.expect_statement, (aggregate_id.hex,))
+            current = c.fetchone()[0] or 0
+            if current != version:
+                msg = f"aggregate {aggregate_id} moved from version {version} to {current}"
+                raise IntegrityError(msg)
+        condition = _nothing_after(kwargs)
+        if condition is not None:
+            marks = ", ".join("?" * len(condition.topics))
+            c.execute(
+                self.after_statement.format(topics=marks), (condition.position, *condition.topics)
+            )
+            own = {getattr(e.originator_id, "hex", e.originator_id) for e in stored_events}
+            refusal = condition.refusal(c.fetchall(), own)
+            if refusal is not None:
+                raise IntegrityError(refusal)
+        snapshots: Snapshots | None = kwargs.get("snapshots")
+        if snapshots is not None:
+            recorder = cast("SQLiteAggregateRecorder", snapshots.recorder)
+            recorder._insert_events(c, snapshots.stored)  # the same transaction
+        return ids
+
+
+class PostgresLedgerRecorder(PostgresApplicationRecorder):
+    """PostgreSQL application recorder that verifies expected read versions at commit.
+
+    The checks are queries pipelined after the library's insert (which holds the table lock),
+    so they cost no extra round trip. A refusal is raised by a function in the server, so that
+    the transaction is rolled back: the library commits it whatever Python raises while
+    inserting (it re-raises after the commit). The function is only called to refuse.
+    """
+
+    def __init__(self, datastore: Any, *, events_table_name: str = "stored_events") -> None:
+        super().__init__(datastore, events_table_name=events_table_name)
+        schema = Identifier(self.datastore.schema)
+        table = Identifier(events_table_name)
+        refuse = Identifier(f"{events_table_name}_refuse")
+        self.sql_create_statements.append(
+            SQL(
+                "CREATE OR REPLACE FUNCTION {schema}.{function}(message text) RETURNS void "
+                "LANGUAGE plpgsql AS $BODY$ BEGIN "
+                "RAISE EXCEPTION '%', message USING ERRCODE = 'unique_violation'; "
+                "END $BODY$"
+            ).format(schema=schema, function=refuse)
+        )
+        self.expect_statement = SQL(
+            "SELECT CASE WHEN COALESCE(max(originator_version), 0) <> %(expected)s "
+            "THEN {schema}.{function}(format('aggregate %%s moved on from version %%s', "
+            "%(aggregate)s, %(expected)s)) END "
+            "FROM {schema}.{table} WHERE originator_id = %(aggregate)s"
+        ).format(schema=schema, function=refuse, table=table)
+        self.refuse_statement = SQL("SELECT {schema}.{function}(%s)").format(
+            schema=schema, function=refuse
+        )
+        # The events after a position a save requires nothing of are fetched: whether one
+        # concerns the save is decided in Python (see NothingAfter).
+        self.after_statement = SQL(
+            "SELECT notification_id, originator_id, originator_version, topic, state "
+            "FROM {schema}.{table} WHERE notification_id > %(after)s "
+            "AND topic = ANY(%(topics)s::text[]) ORDER BY notification_id"
+        ).format(schema=schema, table=table)
+
+    def _insert_stored_events(
+        self, curs: Any, stored_events: Sequence[StoredEvent], **kwargs: Any
+    ) -> None:
+        """The library's insert, then the save's checks, in its transaction."""
+        super()._insert_stored_events(curs, stored_events, **kwargs)
+        expected = _expected(kwargs)
+        condition = _nothing_after(kwargs)
+        if not expected and condition is None:
+            return
+        # The checks go on a cursor of their own: the library fetches the inserted events'
+        # notification ids from `curs` afterwards.
+        check = curs.connection.cursor()
+        for aggregate_id, version in expected:
+            check.execute(
+                self.expect_statement,
+                {"aggregate": aggregate_id, "expected": version},
+                prepare=True,
+            )
+        if condition is not None:
+            after = curs.connection.cursor()  # its own: its rows are read here
+            after.execute(
+                self.after_statement,
+                {"after": condition.position, "topics": list(condition.topics)},
+            )
+            rows = [tuple(row.values()) for row in after.fetchall()]  # the library's dict rows
+            refusal = condition.refusal(rows, {e.originator_id for e in stored_events})
+            if refusal is not None:
+                after.execute(self.refuse_statement, (refusal,))
+
+
+# Recorders that write the snapshots passed with a save in the events' transaction.
+SNAPSHOTS_WITH_EVENTS = (SQLiteLedgerRecorder,)
