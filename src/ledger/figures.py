@@ -14,14 +14,26 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+# What a figure's values are: an exact decimal; one, or None when there is nothing to
+# measure; a whole number; text; a UUID; an instant; a group (text, or a whole number).
+AMOUNT = "amount"
+OPTIONAL_AMOUNT = "optional amount"
+COUNT = "count"
+TEXT = "text"
+ID = "id"
+INSTANT = "instant"
+GROUP = "group"
+
 
 @dataclass(frozen=True)
 class Figure:
-    """A figure of a report: its key in JSON and CSV, its label in tables, what it counts."""
+    """A figure of a report: its key in JSON and CSV, its label in tables, what it counts, and
+    what its values are (AMOUNT, COUNT, ...)."""
 
     name: str
     label: str
     meaning: str
+    kind: str = AMOUNT
 
 
 # -- the credit statement --------------------------------------------------------------------------
@@ -39,8 +51,8 @@ class Flow(Figure):
     """A statement figure that sums, within the window, the movements from one account to
     another."""
 
-    source: str
-    target: str
+    source: str = AVAILABLE
+    target: str = AVAILABLE
 
     @property
     def sign(self) -> int:
@@ -63,11 +75,11 @@ UNIT_NAMES = tuple(u.name for u in UNITS)
 
 OPENING = Figure("opening", "opening", "the balance available before the window")
 FLOWS = (
-    Flow("granted", "granted", "granted with a term or an upgrade", GRANTED, AVAILABLE),
-    Flow("purchased", "purchased", "bought in packages", PURCHASED, AVAILABLE),
-    Flow("consumed", "consumed", "used for support or training", AVAILABLE, CONSUMED),
-    Flow("reversed", "reversed", "returned by a reversal of a consumption", CONSUMED, AVAILABLE),
-    Flow("expired", "expired", "expired unused", AVAILABLE, EXPIRED),
+    Flow("granted", "granted", "granted with a term or an upgrade", source=GRANTED),
+    Flow("purchased", "purchased", "bought in packages", source=PURCHASED),
+    Flow("consumed", "consumed", "used for support or training", target=CONSUMED),
+    Flow("reversed", "reversed", "returned by a reversal of a consumption", source=CONSUMED),
+    Flow("expired", "expired", "expired unused", target=EXPIRED),
 )
 CLOSING = Figure("closing", "closing", "the balance available before the window's end")
 # A statement's figures of each unit, in order: opening + each flow (signed) = closing.
@@ -75,11 +87,11 @@ STATEMENT_FIGURES = (OPENING.name, *(f.name for f in FLOWS), CLOSING.name)
 
 # The statement's own fields, as the CSV and the tables show them beside the figures.
 STATEMENT_HEADING = (
-    Figure("customer", "customer", "the customer of the contract"),
-    Figure("contract_id", "contract", "the contract's id"),
-    Figure("currency", "currency", "the contract's currency"),
-    Figure("start", "from", "the window's first instant"),
-    Figure("end", "until", "the instant the window ends (not in it)"),
+    Figure("customer", "customer", "the customer of the contract", TEXT),
+    Figure("contract_id", "contract", "the contract's id", ID),
+    Figure("currency", "currency", "the contract's currency", TEXT),
+    Figure("start", "from", "the window's first instant", INSTANT),
+    Figure("end", "until", "the instant the window ends (not in it)", INSTANT),
 )
 FEES_TOTAL = Figure("fees_total", "fees", "the fees assessed within the window")
 # The fields of each fee assessed within the window (a statement's `fees`).
@@ -103,18 +115,33 @@ STATEMENT_COLUMNS = [key for key, _ in STATEMENT_LABELLED_COLUMNS]
 # -- the breach statistics -------------------------------------------------------------------------
 
 BREACH_STATS = (
-    Figure("tickets", "tickets", "requests opened (not declined) in the group"),
-    Figure("met", "met", "clocks stopped by a response in time"),
-    Figure("breached", "breached", "clocks breached by the instant asked, waived ones apart"),
-    Figure("waived", "waived", "breaches waived"),
-    Figure("breach_rate", "breach rate", "breached / (met + breached), to four places"),
-    Figure("responses", "responses", "first responses recorded"),
-    Figure("median_response_hours", "median response h", "median business hours to respond"),
-    Figure("p90_response_hours", "p90 response h", "90th percentile (nearest rank) of the same"),
+    Figure("tickets", "tickets", "requests opened (not declined) in the group", COUNT),
+    Figure("met", "met", "clocks stopped by a response in time", COUNT),
+    Figure("breached", "breached", "clocks breached by then, waived ones apart", COUNT),
+    Figure("waived", "waived", "breaches waived", COUNT),
+    Figure(
+        "breach_rate",
+        "breach rate",
+        "breached / (met + breached), to four places",
+        OPTIONAL_AMOUNT,
+    ),
+    Figure("responses", "responses", "first responses recorded", COUNT),
+    Figure(
+        "median_response_hours",
+        "median response h",
+        "median business hours to respond",
+        OPTIONAL_AMOUNT,
+    ),
+    Figure(
+        "p90_response_hours",
+        "p90 response h",
+        "90th percentile (nearest rank) of the same",
+        OPTIONAL_AMOUNT,
+    ),
 )
 BREACH_STAT_FIGURES = tuple(f.name for f in BREACH_STATS)
 # The key of a row of breach statistics: the group (a tier, customer, severity or month).
-BREACH_STAT_KEY = Figure("key", "group", "the group: a tier, customer, severity or month")
+BREACH_STAT_KEY = Figure("key", "group", "the group: a tier, customer, severity or month", GROUP)
 BREACH_STAT_LABELLED_COLUMNS = [
     (BREACH_STAT_KEY.name, BREACH_STAT_KEY.label),
     *[(f.name, f.label) for f in BREACH_STATS],
