@@ -1,7 +1,8 @@
 """The credit statements and breach statistics re-derived from an export alone, and compared.
 
-`rederive` folds the lines of an export (ledger.audit.export) in plain Python: no event store,
-no database, no view table and no projection code, only the JSON payloads. A figure that
+`rederive` (ledger.audit.rederivation) folds the lines of an export (ledger.audit.export) in
+plain Python: no event store, no database, no view table and no projection code, only the JSON
+payloads. A figure that
 agrees with the live view was therefore reached twice, independently. The rules are the read
 models' own, restated here from their docs:
 
@@ -25,7 +26,9 @@ as the clock events last set them (`Held`, `Resumed`, `SeverityChanged` before a
 here), waived by `BreachWaived`; declined requests are not counted.
 
 `reconcile` then asks the live views the same questions and lists every figure that differs,
-and whether the export and the views stand at the same position of the log.
+and whether the export and the views stand at the same position of the log. The figures it
+compares are those `ledger.figures` declares, so a figure declared there and not re-derived
+is not skipped (tests/stores/test_report_figures.py fails first).
 """
 
 from __future__ import annotations
