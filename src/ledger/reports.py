@@ -3,7 +3,8 @@
 Before a report reads a view, the view takes in the events recorded since it last ran,
 unless a runner owns it (`ledger projections run` keeps it current) or the caller asks for
 the view as it stands. The answer says which position of the log it read. Credit
-statements flatten to one row per contract for CSV, the same from both.
+statements flatten to one row per contract for CSV, the same from both, in the columns that
+`ledger.figures` declares.
 """
 
 from __future__ import annotations
@@ -13,9 +14,26 @@ import io
 import json
 from typing import TYPE_CHECKING, Any
 
+from ledger.figures import (
+    FEES_TOTAL,
+    STATEMENT_COLUMNS,
+    STATEMENT_FIGURES,
+    STATEMENT_HEADING,
+    UNIT_NAMES,
+    unit_column,
+)
 from ledger.projections import projections_named
 from ledger.projections.runner import ProjectionFailedError, run_projections, status
 from ledger.serialize import jsonable
+
+__all__ = [
+    "STATEMENT_COLUMNS",  # declared in ledger.figures; read here by the CLI and the pages
+    "STATEMENT_FIGURES",
+    "caught_up",
+    "csv_value",
+    "statement_row",
+    "statements_csv",
+]
 
 if TYPE_CHECKING:
     from ledger.application import SupportLedger
@@ -38,29 +56,12 @@ def caught_up(
     return row.position, row.head
 
 
-STATEMENT_FIGURES = (
-    "opening",
-    "granted",
-    "purchased",
-    "consumed",
-    "reversed",
-    "expired",
-    "closing",
-)
-STATEMENT_COLUMNS = [
-    "customer", "contract_id", "currency", "start", "end",
-    *[f"points_{f}" for f in STATEMENT_FIGURES],
-    *[f"sessions_{f}" for f in STATEMENT_FIGURES],
-    "fees_total",
-]  # fmt: skip
-
-
 def statement_row(statement: dict[str, Any]) -> dict[str, Any]:
     """A statement as one flat row: the figures of each unit side by side, and the fees."""
-    row = {key: statement[key] for key in ("customer", "contract_id", "currency", "start", "end")}
-    for unit in ("points", "sessions"):
-        row.update({f"{unit}_{f}": statement[unit][f] for f in STATEMENT_FIGURES})
-    row["fees_total"] = statement["fees_total"]
+    row = {field.name: statement[field.name] for field in STATEMENT_HEADING}
+    for unit in UNIT_NAMES:
+        row.update({unit_column(unit, f): statement[unit][f] for f in STATEMENT_FIGURES})
+    row[FEES_TOTAL.name] = statement[FEES_TOTAL.name]
     return row
 
 

@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Any
 import httpx
 import pytest
 
-from ledger.reports import STATEMENT_COLUMNS
+from ledger.figures import STATEMENT_COLUMNS
 from tests.e2e.cli import LEDGER, free_port, run, wait_until_serving
 
 if TYPE_CHECKING:

@@ -2,13 +2,15 @@
 
 `audit_chain` holds, for every notification of the log (every topic, bytes as stored), its
 position, originator id and version, topic, and the hash-chain link there in lowercase hex.
-The links, their encoding and their verification are in `ledger.audit.chain`.
+The links and their encoding are in `ledger.audit.links`, their verification in
+`ledger.audit.chain`.
 """
 
 from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+from ledger.audit.links import GENESIS, links_of, stored
 from ledger.projections.base import Projection
 
 if TYPE_CHECKING:
@@ -40,9 +42,6 @@ class HashChainProjection(Projection):
         return [self.chain]
 
     def apply(self, tx: Transaction, events: list[tuple[int, Any]]) -> None:
-        # ledger.audit.chain imports this module; importing it at load would be circular.
-        from ledger.audit.chain import GENESIS, links_of, stored  # noqa: PLC0415
-
         head = tx.fetchone(
             f"SELECT position, link FROM {self.chain} ORDER BY position DESC LIMIT 1"
         )

@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 from eventsourcing.utils import get_topic
 
 from ledger.domain.calendar import to_us
+from ledger.projections.db import instant
 
 if TYPE_CHECKING:
     from datetime import datetime
@@ -157,8 +158,6 @@ def all_states(db: ViewDatabase) -> list[State]:
 
 
 def _state(row: tuple[Any, ...]) -> State:
-    from ledger.projections.db import instant  # noqa: PLC0415 - avoid an import cycle at load
-
     return State(
         name=row[0],
         position=int(row[1]),

@@ -25,60 +25,65 @@ Fees (`credit_fees`): `Contract.Signed` (initial, at `signed_at`), `Renewed` (re
 Statements (`CreditUsageView.statement`) assign a movement to a window by its business instant
 alone, windows being half-open `[start, end)`: a lot expiring at the very instant a term ends
 therefore falls in the next term's (or month's) statement, and the term's closing balance still
-holds it. `reconcile` recomputes every figure of a statement from the events themselves.
+holds it. The figures are those `ledger.figures` declares; `reconcile`
+(`ledger.projections.credit_reconcile`) recomputes each of them from the events themselves.
 """
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
-from datetime import date
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 from uuid import UUID
 
-from eventsourcing.utils import get_topic
-
-from ledger.domain.calendar import from_us, to_us
-from ledger.domain.contract import Contract, local_midnight
+from ledger.domain.calendar import from_us
+from ledger.domain.contract import Contract
 from ledger.domain.credit_account import POINTS, SESSIONS, CreditAccount
 from ledger.domain.errors import InvalidInputError, UnknownContractError
+from ledger.figures import (
+    AVAILABLE,
+    CONSUMED,
+    EXPIRED,
+    FLOWS,
+    GRANTED,
+    PURCHASED,
+    UNIT_NAMES,
+)
 from ledger.projections.base import STATE_TABLE, Projection
+from ledger.projections.credit_reconcile import Discrepancy, reconcile
+from ledger.projections.credit_windows import (
+    INITIAL,
+    REINSTATEMENT,
+    RENEWAL,
+    UPGRADE,
+    StatementRequest,
+    contract_key,
+    month_us,
+    month_window,
+    statement_request,
+)
 from ledger.projections.db import amount, cents, instant, us
+
+__all__ = [
+    "CreditUsageProjection",
+    "CreditUsageView",
+    "Discrepancy",  # from credit_reconcile, still read from here by the CLI, the API and the demo
+    "Movement",
+    "month_window",
+    "reconcile",
+]
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterable
     from datetime import datetime
 
-    from ledger.application import SupportLedger
     from ledger.projections.db import Transaction, ViewDatabase
 
-# The double-entry accounts.
-GRANTED = "granted"
-PURCHASED = "purchased"
-AVAILABLE = "available"
-CONSUMED = "consumed"
-EXPIRED = "expired"
-
-UNITS = (POINTS, SESSIONS)
+UNITS = UNIT_NAMES  # the statement's units: the account's POINTS and SESSIONS
 # A statement's flows, each the movements between two accounts within the window.
-FLOWS = {
-    "granted": (GRANTED, AVAILABLE),
-    "purchased": (PURCHASED, AVAILABLE),
-    "consumed": (AVAILABLE, CONSUMED),
-    "reversed": (CONSUMED, AVAILABLE),
-    "expired": (AVAILABLE, EXPIRED),
-}
-FIGURES = ("opening", *FLOWS, "closing")
-
-# Fee kinds, by the event that assessed the fee.
-INITIAL = "initial"
-RENEWAL = "renewal"
-REINSTATEMENT = "reinstatement"
-UPGRADE = "upgrade"
+ROUTES = {f.name: (f.source, f.target) for f in FLOWS}
 
 MILLION = Decimal(1_000_000)
-_PERIOD = re.compile(r"(\d{4})-(\d{2})")
 _CHUNK = 500  # ids per IN (...) lookup
 
 Row = tuple[Any, ...]
@@ -405,64 +410,6 @@ def _share(millionths: int | None) -> Decimal | None:
     return None if millionths is None else Decimal(int(millionths)) / MILLION
 
 
-# -- windows ------------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class _Request:
-    """What a statement is asked for: a month (`YYYY-MM`) or a term number."""
-
-    period: str | None
-    term: int | None
-    month: tuple[int, int] | None
-
-
-def _request(period: str | None, term: int | None) -> _Request:
-    """Check that exactly one of period and term is given, and that it is well formed."""
-    if (period is None) == (term is None):
-        raise InvalidInputError("give either a period (YYYY-MM) or a term number, not both")
-    if period is not None:
-        match = _PERIOD.fullmatch(str(period).strip())
-        month = (int(match.group(1)), int(match.group(2))) if match else None
-        if month is None or not 1 <= month[1] <= 12 or month[0] < 1:
-            raise InvalidInputError(f"period: {period!r} is not a month; expected YYYY-MM")
-        return _Request(f"{month[0]:04d}-{month[1]:02d}", None, month)
-    if isinstance(term, bool) or not isinstance(term, int) or term < 1:
-        raise InvalidInputError(f"term: expected a term number (1 or more), got {term!r}")
-    return _Request(None, term, None)
-
-
-def month_window(year: int, month: int, timezone: str) -> tuple[datetime, datetime]:
-    """The calendar month in `timezone`: [local midnight of the 1st, of the next month's 1st)."""
-    following = (year + 1, 1) if month == 12 else (year, month + 1)
-    try:
-        return (
-            local_midnight(date(year, month, 1), timezone),
-            local_midnight(date(*following, 1), timezone),
-        )
-    except (ValueError, OverflowError):
-        raise InvalidInputError(f"period: {year:04d}-{month:02d} is out of range") from None
-
-
-def _month_us(request: _Request, timezone: str) -> tuple[int, int]:
-    if request.month is None:  # pragma: no cover - a term request has no month
-        msg = "not a month"
-        raise ValueError(msg)
-    start, end = month_window(*request.month, timezone)
-    return to_us(start), to_us(end)
-
-
-def _contract_key(contract_id: UUID | str | None) -> str | None:
-    if contract_id is None:
-        return None
-    if isinstance(contract_id, UUID):
-        return str(contract_id)
-    try:
-        return str(UUID(str(contract_id).strip()))
-    except ValueError:
-        raise InvalidInputError(f"contract: {contract_id!r} is not an id (a UUID)") from None
-
-
 # -- the view -----------------------------------------------------------------------------------
 
 
@@ -514,7 +461,7 @@ class CreditUsageView:
 
     def movements(self, contract_id: UUID | str | None = None) -> list[Movement]:
         """Every movement (of one contract), by business instant, then in log order."""
-        key = _contract_key(contract_id)
+        key = contract_key(contract_id)
         where, params = ("WHERE contract_id = ?", (key,)) if key else ("", ())
         with self.db.transaction() as tx:
             rows = tx.fetchall(
@@ -547,8 +494,8 @@ class CreditUsageView:
         are for). With `term` and no contract, the contracts that have that term are listed.
         Ordered by customer, then contract id.
         """
-        request = _request(period, term)
-        key = _contract_key(contract_id)
+        request = statement_request(period, term)
+        key = contract_key(contract_id)
         with self.db.transaction() as tx:
             if self.db.backend == "postgresql":  # one snapshot for every query below
                 tx.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
@@ -572,7 +519,9 @@ class CreditUsageView:
 
     # -- queries -------------------------------------------------------------------------------
 
-    def _contracts(self, tx: Transaction, request: _Request, key: str | None) -> list[_Contract]:
+    def _contracts(
+        self, tx: Transaction, request: StatementRequest, key: str | None
+    ) -> list[_Contract]:
         """The contracts of the statement, each with its window."""
         where, params = ("WHERE c.contract_id = ?", [key]) if key else ("", [])
         if request.term is not None:
@@ -594,7 +543,7 @@ class CreditUsageView:
         )
         if key and not rows:
             self._require_contract(tx, key)
-        windows = {tz: _month_us(request, tz) for tz in {r[2] for r in rows}}
+        windows = {tz: month_us(request, tz) for tz in {r[2] for r in rows}}
         return [_Contract(r[0], r[1], r[2], r[3], *windows[r[2]]) for r in rows]
 
     def _require_contract(self, tx: Transaction, key: str) -> None:
@@ -605,7 +554,7 @@ class CreditUsageView:
             raise UnknownContractError(f"no contract {key} in the credit-usage view")
 
     def _scopes(
-        self, request: _Request, key: str | None, contracts: list[_Contract]
+        self, request: StatementRequest, key: str | None, contracts: list[_Contract]
     ) -> Iterable[tuple[str, list[Any]]]:
         """Window-bound query parts: a join giving each row `w_start` and `w_end`, and params.
 
@@ -691,7 +640,7 @@ def _movement(row: tuple[Any, ...]) -> Movement:
 
 def _statement(
     contract: _Contract,
-    request: _Request,
+    request: StatementRequest,
     flows: dict[str, Flows],
     fees: list[dict[str, Any]],
 ) -> dict[str, Any]:
@@ -709,7 +658,7 @@ def _statement(
     for unit in UNITS:
         routes = flows[unit]
         figures = {"opening": amount(_available(routes, 0))}
-        for figure, route in FLOWS.items():
+        for figure, route in ROUTES.items():
             figures[figure] = amount(routes.get(route, (0, 0, 0))[1])
         figures["closing"] = amount(_available(routes, 2))
         result[unit] = figures
@@ -724,187 +673,3 @@ def _available(routes: Flows, column: int) -> int:
     into = sum(sums[column] for (_, target), sums in routes.items() if target == AVAILABLE)
     out = sum(sums[column] for (source, _), sums in routes.items() if source == AVAILABLE)
     return into - out
-
-
-# -- reconciliation -----------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class Discrepancy:
-    """A figure of a statement that differs from the same figure recomputed from the events."""
-
-    figure: str
-    contract_id: UUID
-    unit: str | None
-    view: Any
-    recomputed: Any
-
-
-def reconcile(
-    app: SupportLedger,
-    view: CreditUsageView,
-    *,
-    period: str | None = None,
-    term: int | None = None,
-    contract_id: UUID | str | None = None,
-) -> list[Discrepancy]:
-    """Recompute every figure of the statement from the events and list where the view differs.
-
-    The recomputation reads the contract's and its account's events from the event store and
-    folds them in plain Python (no view table is read); an empty list means the view is right.
-    It compares with the log as it is now: run the projection up to the head first, or a view
-    that lags shows as differences.
-    """
-    request = _request(period, term)
-    key = _contract_key(contract_id)
-    ids = [UUID(key)] if key else _signed_contracts(app)
-    expected: dict[UUID, dict[str, Any]] = {}
-    for cid in ids:
-        recomputed = _recompute(app, cid, request)
-        if recomputed is None:
-            if key:
-                raise InvalidInputError(f"contract {key} has no term {request.term}")
-            continue
-        expected[cid] = recomputed
-    try:
-        actual = {s["contract_id"]: s for s in view.statement(
-            period=period, term=term, contract_id=contract_id
-        )}  # fmt: skip
-    except (UnknownContractError, InvalidInputError):
-        if not key:
-            raise
-        actual = {}  # the log has this contract (and term), the view does not
-    found: list[Discrepancy] = []
-    for cid in sorted(expected.keys() | actual.keys(), key=str):
-        mine, theirs = actual.get(cid), expected.get(cid)
-        if mine is None or theirs is None:
-            found.append(
-                Discrepancy(
-                    "statement",
-                    cid,
-                    None,
-                    "missing" if mine is None else "present",
-                    "missing" if theirs is None else "present",
-                )
-            )
-            continue
-        found.extend(_compare(cid, mine, theirs))
-    return found
-
-
-def _compare(cid: UUID, mine: dict[str, Any], theirs: dict[str, Any]) -> list[Discrepancy]:
-    found = [
-        Discrepancy(name, cid, None, mine[name], theirs[name])
-        for name in ("customer", "currency", "start", "end", "fees_total")
-        if mine[name] != theirs[name]
-    ]
-    for unit in UNITS:
-        found.extend(
-            Discrepancy(figure, cid, unit, mine[unit][figure], theirs[unit][figure])
-            for figure in FIGURES
-            if mine[unit][figure] != theirs[unit][figure]
-        )
-    mine_fees, their_fees = _fee_lines(mine["fees"]), _fee_lines(theirs["fees"])
-    if mine_fees != their_fees:
-        found.append(Discrepancy("fees", cid, None, mine_fees, their_fees))
-    return found
-
-
-def _fee_lines(fees: list[dict[str, Any]]) -> list[tuple[Any, ...]]:
-    lines = [
-        (f["assessed_at"], f["term_number"], f["kind"], f["fee"], f["fee_share"],
-         f["remaining_share"])
-        for f in fees
-    ]  # fmt: skip
-    return sorted(lines, key=repr)
-
-
-def _signed_contracts(app: SupportLedger) -> list[UUID]:
-    """Every contract signed, from the notification log."""
-    topic = get_topic(Contract.Signed)
-    ids: list[UUID] = []
-    start = 1
-    while True:
-        page = app.recorder.select_notifications(start=start, limit=1000, topics=[topic])
-        ids.extend(UUID(str(n.originator_id)) for n in page)
-        if len(page) < 1000:
-            return ids
-        start = page[-1].id + 1
-
-
-def _recompute(app: SupportLedger, contract_id: UUID, request: _Request) -> dict[str, Any] | None:
-    """A contract's statement folded from its events; None when it has no such term."""
-    contract_events = list(app.events.get(contract_id))
-    if not contract_events or not isinstance(contract_events[0], Contract.Signed):
-        raise UnknownContractError(f"no contract {contract_id}")
-    signed = contract_events[0]
-    terms: dict[int, tuple[datetime, datetime]] = {}
-    fees: list[dict[str, Any]] = []
-
-    def assessed(number: int, kind: str, fee: Decimal, at: datetime, **shares: Any) -> None:
-        fees.append({"term_number": number, "kind": kind, "fee": fee, "fee_share": None,
-                     "remaining_share": None, **shares, "assessed_at": at})  # fmt: skip
-
-    for event in contract_events:
-        if isinstance(event, Contract.Signed):
-            terms[1] = (event.starts_at, event.ends_at)
-            assessed(1, INITIAL, event.fee, event.signed_at, fee_share=event.fee_share)
-        elif isinstance(event, Contract.Renewed | Contract.Reinstated):
-            terms[event.term_number] = (event.starts_at, event.ends_at)
-            kind, at = (
-                (RENEWAL, event.renewed_at)
-                if isinstance(event, Contract.Renewed)
-                else (REINSTATEMENT, event.reinstated_at)
-            )
-            assessed(event.term_number, kind, event.fee, at, fee_share=event.fee_share)
-        elif isinstance(event, Contract.Upgraded):
-            for a in event.adjustments:
-                if a["fee"] != 0:
-                    assessed(a["term_number"], UPGRADE, a["fee"], event.upgraded_at,
-                             remaining_share=a["remaining_share"])  # fmt: skip
-    if request.month is not None:
-        start, end = month_window(*request.month, signed.timezone)
-    elif request.term in terms:
-        start, end = terms[request.term]
-    else:
-        return None
-    figures = {unit: dict.fromkeys(FIGURES, Decimal(0)) for unit in UNITS}
-
-    def flow(unit: str, figure: str, value: Decimal, at: datetime) -> None:
-        sign = 1 if figure in {"granted", "purchased", "reversed"} else -1
-        if at < start:
-            figures[unit]["opening"] += sign * value
-        elif at < end:
-            figures[unit][figure] += value
-        if at < end:
-            figures[unit]["closing"] += sign * value
-
-    for event in app.events.get(CreditAccount.create_id(contract_id)):
-        if isinstance(event, CreditAccount.PointsGranted):
-            flow(POINTS, "granted", event.points, event.available_from)
-        elif isinstance(event, CreditAccount.SessionsGranted):
-            flow(SESSIONS, "granted", Decimal(event.sessions), event.available_from)
-        elif isinstance(event, CreditAccount.PackagePurchased):
-            flow(POINTS, "purchased", event.points, event.purchased_at)
-        elif isinstance(event, CreditAccount.PointsConsumed):
-            flow(POINTS, "consumed", event.points, event.consumed_at)
-        elif isinstance(event, CreditAccount.TrainingSessionHeld):
-            used = sum((d["amount"] for d in event.draws), Decimal(0))
-            flow(SESSIONS, "consumed", used, event.held_at)
-        elif isinstance(event, CreditAccount.ConsumptionReversed):
-            flow(POINTS, "reversed", event.points, event.reversed_at)
-            lost = sum((r["amount"] for r in event.returns if r["expired"]), Decimal(0))
-            flow(POINTS, "expired", lost, event.reversed_at)
-        elif isinstance(event, CreditAccount.LotExpired):
-            flow(event.unit, "expired", event.amount, event.expires_at)
-    within = [f for f in fees if start <= f["assessed_at"] < end]
-    return {
-        "contract_id": contract_id,
-        "customer": signed.customer,
-        "currency": signed.currency,
-        "start": start,
-        "end": end,
-        **figures,
-        "fees": within,
-        "fees_total": sum((f["fee"] for f in within), Decimal(0)),
-    }

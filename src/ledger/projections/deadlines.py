@@ -425,6 +425,23 @@ class DeadlinesView:
         rows = self.db.read(f"SELECT kind, COUNT(*) FROM {self.table} GROUP BY kind")
         return dict.fromkeys(KINDS, 0) | {r[0]: int(r[1]) for r in rows}
 
+    def pending(self, at: datetime) -> tuple[dict[str, int], int, datetime | None]:
+        """Pending facts by kind (due or not), how many are due by `at`, and when the oldest
+        of those fell due (None: none is due)."""
+        at_us = to_us(at)
+        pending = dict.fromkeys(KINDS, 0)
+        due, oldest = 0, None
+        for kind, count, due_count, earliest in self.db.read(
+            "SELECT kind, COUNT(*), SUM(CASE WHEN due_at <= ? THEN 1 ELSE 0 END), MIN(due_at) "
+            f"FROM {self.table} GROUP BY kind",
+            (at_us,),
+        ):
+            pending[str(kind)] = int(count)
+            due += int(due_count or 0)
+            if earliest is not None and int(earliest) <= at_us:
+                oldest = int(earliest) if oldest is None else min(oldest, int(earliest))
+        return pending, due, instant(oldest)
+
     def all(self) -> list[Deadline]:
         """Every pending fact, earliest first."""
         rows = self.db.read(

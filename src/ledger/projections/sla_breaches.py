@@ -1,56 +1,69 @@
-"""The SLA-breach view: one row per ticket clock, the live breach board and breach statistics.
+"""The SLA-breach view: the live breach board, breach statistics and the metrics' counts.
 
-`sla_clocks` holds one row per ticket, declined requests included: who asked, under which
-contract, tier and severity, when it was received (and in which month of the contract's
-timezone), the deadline now and as first computed, the 75 % warning instant, the clock
-(`running`, `paused`, `stopped`, or `none` for a declined request) with its running periods,
-and the response (instant, outcome, business seconds used). `sla_calendars` holds what a
-contract's calendar needs (timezone, holiday region, booked appointments), so the view can
-count business time on its own tables.
+Read from the tables the SLA-breach projection keeps (`ledger.projections.sla_clocks`): one
+row per ticket clock and what each contract's calendar needs. Every question asked of those
+tables is a method of `SlaBreachView`, so its SQL lives here.
 
 The state of a clock is not stored: it depends on the instant asked about, and is computed in
 SQL from the stored instants (`declined`; a stopped clock's outcome `met` / `breached`;
 `breached` once the deadline has passed; `paused`; `at_risk` from the 75 % warning on;
-`on_track`). Business time left is counted with the contract calendar at read time.
+`on_track`). Business time left is counted with the contract calendar at read time. The
+breach statistics are the figures `ledger.figures` declares.
 """
 
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
 from decimal import ROUND_HALF_UP, Decimal
-from operator import attrgetter
 from typing import TYPE_CHECKING, Any
 
 from ledger.calendars import contract_calendar
-from ledger.domain.calendar import from_us, load_zone, to_us
-from ledger.domain.contract import Contract
+from ledger.domain.calendar import from_us, to_us
 from ledger.domain.errors import InvalidInputError
-from ledger.domain.ticket import Ticket
-from ledger.projections.base import Projection
+from ledger.figures import BREACH_STAT_FIGURES, BREACH_STAT_KEY
 from ledger.projections.db import instant, us
+from ledger.projections.sla_clocks import (
+    ALL,
+    AT_RISK,
+    BREACHED,
+    CLOCK_COLUMNS,
+    DECLINED,
+    MET,
+    NO_CLOCK,
+    ON_TRACK,
+    PAUSED,
+    RUNNING,
+    STATES,
+    STOPPED,
+    ClockRow,
+    SlaBreachProjection,
+    load_clock,
+)
 from ledger.terms import DEFAULT_VERSION, load_terms
 
 if TYPE_CHECKING:
-    from collections.abc import Callable, Collection, Iterable
+    from collections.abc import Collection, Iterable
     from datetime import datetime
-    from zoneinfo import ZoneInfo
 
     from ledger.domain.calendar import BusinessCalendar
-    from ledger.projections.db import Transaction, ViewDatabase
+    from ledger.projections.db import ViewDatabase
 
-ON_TRACK = "on_track"
-AT_RISK = "at_risk"
-BREACHED = "breached"
-MET = "met"
-PAUSED = "paused"
-DECLINED = "declined"
-STATES = (ON_TRACK, AT_RISK, BREACHED, MET, PAUSED, DECLINED)
-ALL = "all"
-
-RUNNING = "running"
-STOPPED = "stopped"
-NO_CLOCK = "none"
+__all__ = [  # the states and the projection are read from here by the CLI, the API and the pages
+    "ALL",
+    "AT_RISK",
+    "BREACHED",
+    "DECLINED",
+    "GROUPINGS",
+    "MET",
+    "NO_CLOCK",
+    "ON_TRACK",
+    "PAUSED",
+    "RUNNING",
+    "STATES",
+    "STOPPED",
+    "SlaBreachProjection",
+    "SlaBreachView",
+]
 
 GROUPINGS = {
     "tier": "tier",
@@ -63,443 +76,10 @@ SECOND_US = 1_000_000
 HOUR = Decimal(3600)
 RATE_PLACES = Decimal("0.0001")
 HOUR_PLACES = Decimal("0.01")
-CHUNK = 500
-
-CLOCK_COLUMNS = (
-    "ticket_id",
-    "external_key",
-    "contract_id",
-    "customer",
-    "tier",
-    "terms_version",
-    "severity",
-    "reporter",
-    "status",
-    "declined_reason",
-    "received_at",
-    "received_month",
-    "target_seconds",
-    "due_at",
-    "original_due_at",
-    "warning_at",
-    "clock",
-    "periods",
-    "responded_at",
-    "outcome",
-    "used_seconds",
-    "breach_recorded",
-    "breach_waived",
-    "position",
+# A clock breached by an instant (bound once): answered late, or overdue without an answer.
+_BREACHED_BY = (
+    "(outcome = 'breached' OR (clock <> 'stopped' AND due_at IS NOT NULL AND ? > due_at))"
 )
-CALENDAR_COLUMNS = ("contract_id", "customer", "timezone", "holiday_region", "appointments")
-
-
-@dataclass(slots=True)
-class _Clock:
-    """A row of sla_clocks while a batch evolves it (columns in CLOCK_COLUMNS order)."""
-
-    ticket_id: str
-    external_key: str
-    contract_id: str
-    customer: str
-    tier: str | None
-    terms_version: str | None
-    severity: int
-    reporter: str
-    status: str
-    declined_reason: str | None
-    received_at: int
-    received_month: str
-    target_seconds: int | None
-    due_at: int | None
-    original_due_at: int | None
-    warning_at: int | None
-    clock: str
-    periods: str | None  # JSON [[start_us, end_us or null], ...]
-    responded_at: int | None
-    outcome: str | None
-    used_seconds: int | None
-    breach_recorded: bool
-    breach_waived: bool
-    position: int
-
-
-@dataclass(slots=True)
-class _Calendar:
-    """A row of sla_calendars while a batch evolves it."""
-
-    contract_id: str
-    customer: str
-    timezone: str
-    holiday_region: str
-    appointments: str  # JSON [[start_us, end_us], ...], sorted
-
-
-_clock_values = attrgetter(*CLOCK_COLUMNS)
-_calendar_values = attrgetter(*CALENDAR_COLUMNS)
-
-
-def _upsert(table: str, columns: tuple[str, ...]) -> str:
-    keys = ", ".join(columns)
-    marks = ", ".join("?" * len(columns))
-    updates = ", ".join(f"{c} = excluded.{c}" for c in columns[1:])
-    return (
-        f"INSERT INTO {table} ({keys}) VALUES ({marks}) "
-        f"ON CONFLICT ({columns[0]}) DO UPDATE SET {updates}"
-    )
-
-
-def _warning_at(warnings: list[dict[str, Any]]) -> int | None:
-    """The instant of the highest warning threshold (75 %), None while paused before it.
-
-    The terms list thresholds in increasing order, so the highest is the last.
-    """
-    return us(warnings[-1]["at"]) if warnings else None
-
-
-# Running periods are kept as JSON text, `[[start_us, end_us], ..., [start_us, null]]`, and
-# edited as text: a batch touches them for every hold, resumption and response.
-OPEN_END = ",null]]"
-
-
-def _started(start: int) -> str:
-    """The periods of a clock that started at `start` and runs."""
-    return f"[[{start}{OPEN_END}"
-
-
-def _ended(periods: str, end: int) -> str:
-    """The periods with the running one ended at `end` (unchanged if none runs)."""
-    return periods[: -len(OPEN_END)] + f",{end}]]" if periods.endswith(OPEN_END) else periods
-
-
-def _resumed(periods: str, start: int) -> str:
-    """The periods with a new running one from `start`."""
-    return f"{periods[:-1]},[{start}{OPEN_END}"
-
-
-class SlaBreachProjection(Projection):
-    """Keeps `sla_clocks` (one row per ticket clock) and `sla_calendars` (per contract)."""
-
-    name = "sla_breaches"
-    shape = 1
-    follows = (
-        Contract.Signed,
-        Contract.AppointmentBooked,
-        Contract.AppointmentCancelled,
-        Ticket.Opened,
-        Ticket.RequestDeclined,
-        Ticket.Held,
-        Ticket.Resumed,
-        Ticket.SeverityChanged,
-        Ticket.DeadlineRecalculated,
-        Ticket.WarningReached,
-        Ticket.ResponseDeadlineBreached,
-        Ticket.FirstResponseRecorded,
-        Ticket.BreachWaived,
-        Ticket.Resolved,
-        Ticket.Reopened,
-        Ticket.Closed,
-    )
-
-    def __init__(self, db: ViewDatabase, *, prefix: str = "") -> None:
-        super().__init__(db, prefix=prefix)
-        self.clocks = self.table("sla_clocks")
-        self.calendars = self.table("sla_calendars")
-        self.upsert_clock = _upsert(self.clocks, CLOCK_COLUMNS)
-        self.upsert_calendar = _upsert(self.calendars, CALENDAR_COLUMNS)
-
-    def ddl(self) -> list[str]:
-        return [
-            (
-                f"CREATE TABLE IF NOT EXISTS {self.clocks} ("
-                "ticket_id TEXT PRIMARY KEY, external_key TEXT NOT NULL, "
-                "contract_id TEXT NOT NULL, customer TEXT NOT NULL, tier TEXT, "
-                "terms_version TEXT, severity INTEGER NOT NULL, reporter TEXT NOT NULL, "
-                "status TEXT NOT NULL, declined_reason TEXT, received_at BIGINT NOT NULL, "
-                "received_month TEXT NOT NULL, target_seconds BIGINT, due_at BIGINT, "
-                "original_due_at BIGINT, warning_at BIGINT, clock TEXT NOT NULL, periods TEXT, "
-                "responded_at BIGINT, outcome TEXT, used_seconds BIGINT, "
-                "breach_recorded BOOLEAN NOT NULL, breach_waived BOOLEAN NOT NULL, "
-                "position BIGINT NOT NULL)"
-            ),
-            f"CREATE INDEX IF NOT EXISTS {self.clocks}_due ON {self.clocks} (due_at)",
-            f"CREATE INDEX IF NOT EXISTS {self.clocks}_received ON {self.clocks} (received_at)",
-            (
-                f"CREATE TABLE IF NOT EXISTS {self.calendars} ("
-                "contract_id TEXT PRIMARY KEY, customer TEXT NOT NULL, timezone TEXT NOT NULL, "
-                "holiday_region TEXT NOT NULL, appointments TEXT NOT NULL)"
-            ),
-        ]
-
-    def tables(self) -> list[str]:
-        return [self.clocks, self.calendars]
-
-    def apply(self, tx: Transaction, events: list[tuple[int, Any]]) -> None:
-        batch = _Batch(self, tx, events)
-        for position, event in events:
-            batch.apply(position, event)
-        batch.flush()
-
-
-class _Batch:
-    """The changes of one batch: touched rows loaded once, evolved in order, written once."""
-
-    def __init__(
-        self, view: SlaBreachProjection, tx: Transaction, events: list[tuple[int, Any]]
-    ) -> None:
-        self.view = view
-        self.tx = tx
-        created_tickets: set[str] = set()
-        ticket_ids: set[str] = set()
-        created_contracts: set[str] = set()
-        contract_ids: set[str] = set()
-        for _, event in events:
-            kind = type(event)
-            if kind is Ticket.Opened or kind is Ticket.RequestDeclined:
-                created_tickets.add(str(event.originator_id))
-                contract_ids.add(str(event.contract_id))
-            elif kind is Contract.Signed:
-                created_contracts.add(str(event.originator_id))
-            elif kind is Contract.AppointmentBooked or kind is Contract.AppointmentCancelled:
-                contract_ids.add(str(event.originator_id))
-            else:
-                ticket_ids.add(str(event.originator_id))
-        self.clocks: dict[str, _Clock] = {
-            row[0]: _load_clock(row)
-            for row in self._load(view.clocks, CLOCK_COLUMNS, ticket_ids - created_tickets)
-        }
-        self.calendars: dict[str, _Calendar] = {
-            row[0]: _Calendar(*row)
-            for row in self._load(
-                view.calendars, CALENDAR_COLUMNS, contract_ids - created_contracts
-            )
-        }
-        self.changed_clocks: set[str] = set()
-        self.changed_calendars: set[str] = set()
-        self.zones: dict[str, ZoneInfo] = {}
-        self.handlers: dict[type, Callable[[Any, _Clock], None]] = {
-            Ticket.Held: self._held,
-            Ticket.Resumed: self._resumed,
-            Ticket.SeverityChanged: self._severity_changed,
-            Ticket.DeadlineRecalculated: self._recalculated,
-            Ticket.WarningReached: _nothing,
-            Ticket.ResponseDeadlineBreached: self._breached,
-            Ticket.FirstResponseRecorded: self._responded,
-            Ticket.BreachWaived: self._waived,
-            Ticket.Resolved: self._resolved,
-            Ticket.Reopened: self._reopened,
-            Ticket.Closed: self._closed,
-        }
-
-    def _load(self, table: str, columns: tuple[str, ...], ids: set[str]) -> list[tuple[Any, ...]]:
-        found: list[tuple[Any, ...]] = []
-        ordered = sorted(ids)
-        for start in range(0, len(ordered), CHUNK):
-            chunk = ordered[start : start + CHUNK]
-            marks = ", ".join("?" * len(chunk))
-            found.extend(
-                self.tx.fetchall(
-                    f"SELECT {', '.join(columns)} FROM {table} WHERE {columns[0]} IN ({marks})",
-                    chunk,
-                )
-            )
-        return found
-
-    # -- events --------------------------------------------------------------------------------
-
-    def apply(self, position: int, event: Any) -> None:
-        kind = type(event)
-        if kind is Ticket.Opened:
-            self._opened(position, event)
-        elif kind is Ticket.RequestDeclined:
-            self._declined(position, event)
-        elif kind is Contract.Signed:
-            self._signed(event)
-        elif kind is Contract.AppointmentBooked or kind is Contract.AppointmentCancelled:
-            self._appointment(event)
-        else:
-            ticket = str(event.originator_id)
-            clock = self.clocks.get(ticket)
-            handler = self.handlers.get(kind)
-            if clock is None or handler is None:  # pragma: no cover - follows its Opened
-                return
-            handler(event, clock)
-            clock.position = position
-            self.changed_clocks.add(ticket)
-
-    def _signed(self, event: Any) -> None:
-        contract = str(event.originator_id)
-        self.calendars[contract] = _Calendar(
-            contract, event.customer, event.timezone, event.holiday_region or "", "[]"
-        )
-        self.changed_calendars.add(contract)
-
-    def _appointment(self, event: Any) -> None:
-        contract = str(event.originator_id)
-        calendar = self.calendars.get(contract)
-        if calendar is None:  # pragma: no cover - an appointment follows its contract's Signed
-            return
-        windows: list[list[int]] = json.loads(calendar.appointments)
-        window = [to_us(event.starts_at), to_us(event.ends_at)]
-        if type(event) is Contract.AppointmentBooked:
-            windows.append(window)
-            windows.sort()
-        elif window in windows:
-            windows.remove(window)
-        calendar.appointments = json.dumps(windows, separators=(",", ":"))
-        self.changed_calendars.add(contract)
-
-    def _month(self, contract: str, received_at: datetime) -> str:
-        """The month of `received_at` in the contract's timezone, as YYYY-MM."""
-        calendar = self.calendars.get(contract)
-        name = calendar.timezone if calendar is not None else "UTC"
-        zone = self.zones.get(name)
-        if zone is None:
-            zone = self.zones[name] = load_zone(name)
-        local = received_at.astimezone(zone)
-        return f"{local.year:04d}-{local.month:02d}"
-
-    def _opened(self, position: int, event: Any) -> None:
-        ticket, contract = str(event.originator_id), str(event.contract_id)
-        received, due = to_us(event.received_at), us(event.due_at)
-        self.clocks[ticket] = _Clock(
-            ticket_id=ticket,
-            external_key=event.external_key,
-            contract_id=contract,
-            customer=event.customer,
-            tier=event.tier,
-            terms_version=event.terms_version,
-            severity=event.severity,
-            reporter=event.reporter,
-            status="open",
-            declined_reason=None,
-            received_at=received,
-            received_month=self._month(contract, event.received_at),
-            target_seconds=event.target_seconds,
-            due_at=due,
-            original_due_at=due,
-            warning_at=_warning_at(event.warnings),
-            clock=RUNNING,
-            periods=_started(received),
-            responded_at=None,
-            outcome=None,
-            used_seconds=None,
-            breach_recorded=False,
-            breach_waived=False,
-            position=position,
-        )
-        self.changed_clocks.add(ticket)
-
-    def _declined(self, position: int, event: Any) -> None:
-        ticket, contract = str(event.originator_id), str(event.contract_id)
-        self.clocks[ticket] = _Clock(
-            ticket_id=ticket,
-            external_key=event.external_key,
-            contract_id=contract,
-            customer=event.customer,
-            tier=None,
-            terms_version=None,
-            severity=event.severity,
-            reporter=event.reporter,
-            status=DECLINED,
-            declined_reason=event.reason,
-            received_at=to_us(event.received_at),
-            received_month=self._month(contract, event.received_at),
-            target_seconds=None,
-            due_at=None,
-            original_due_at=None,
-            warning_at=None,
-            clock=NO_CLOCK,
-            periods=None,
-            responded_at=None,
-            outcome=None,
-            used_seconds=None,
-            breach_recorded=False,
-            breach_waived=False,
-            position=position,
-        )
-        self.changed_clocks.add(ticket)
-
-    def _held(self, event: Any, clock: _Clock) -> None:
-        clock.periods = _ended(clock.periods or "[]", to_us(event.held_at))
-        clock.status = "on_hold"
-        clock.clock = PAUSED
-        _figures(clock, event)
-
-    def _resumed(self, event: Any, clock: _Clock) -> None:
-        clock.periods = _resumed(clock.periods or "[]", to_us(event.resumed_at))
-        clock.status = "open"
-        clock.clock = RUNNING
-        _figures(clock, event)
-
-    def _severity_changed(self, event: Any, clock: _Clock) -> None:
-        clock.severity = event.severity
-        clock.target_seconds = event.target_seconds
-        if clock.responded_at is None:
-            _figures(clock, event)
-
-    def _recalculated(self, event: Any, clock: _Clock) -> None:
-        _figures(clock, event)
-
-    def _breached(self, event: Any, clock: _Clock) -> None:
-        del event
-        clock.breach_recorded = True
-
-    def _responded(self, event: Any, clock: _Clock) -> None:
-        responded = to_us(event.responded_at)
-        clock.periods = _ended(clock.periods or "[]", responded)
-        clock.responded_at = responded
-        clock.outcome = event.outcome
-        clock.used_seconds = event.used_seconds
-        clock.clock = STOPPED
-
-    def _waived(self, event: Any, clock: _Clock) -> None:
-        del event
-        clock.breach_waived = True
-
-    def _resolved(self, event: Any, clock: _Clock) -> None:
-        del event
-        clock.status = "resolved"
-
-    def _reopened(self, event: Any, clock: _Clock) -> None:
-        del event
-        clock.status = "open"
-
-    def _closed(self, event: Any, clock: _Clock) -> None:
-        del event
-        clock.status = "closed"
-
-    # -- writing -------------------------------------------------------------------------------
-
-    def flush(self) -> None:
-        self.tx.executemany(
-            self.view.upsert_calendar,
-            [_calendar_values(self.calendars[c]) for c in sorted(self.changed_calendars)],
-        )
-        self.tx.executemany(
-            self.view.upsert_clock,
-            [_clock_values(self.clocks[t]) for t in sorted(self.changed_clocks)],
-        )
-
-
-def _nothing(event: Any, clock: _Clock) -> None:
-    """An event that changes no column (only the row's position moves)."""
-    del event, clock
-
-
-def _figures(clock: _Clock, event: Any) -> None:
-    clock.due_at = us(event.due_at)
-    clock.warning_at = _warning_at(event.warnings)
-
-
-def _load_clock(row: tuple[Any, ...]) -> _Clock:
-    clock = _Clock(*row)
-    clock.breach_recorded = bool(clock.breach_recorded)
-    clock.breach_waived = bool(clock.breach_waived)
-    return clock
-
-
-# -- reading ---------------------------------------------------------------------------------------
 
 
 class SlaBreachView:
@@ -597,7 +177,7 @@ class SlaBreachView:
     def _board_row(
         self, row: tuple[Any, ...], at_us: int, calendars: dict[tuple[Any, ...], BusinessCalendar]
     ) -> dict[str, Any]:
-        clock = _load_clock(row[: len(CLOCK_COLUMNS)])
+        clock = load_clock(row[: len(CLOCK_COLUMNS)])
         state, timezone, region, appointments = row[len(CLOCK_COLUMNS) :]
         left = None
         if clock.clock in (RUNNING, PAUSED) and not (
@@ -654,15 +234,12 @@ class SlaBreachView:
             raise InvalidInputError(f"by: {by!r} is not a grouping; use {', '.join(GROUPINGS)}")
         where, params = self._received(since, until)
         filters = " ".join(f"AND {w}" for w in where)
-        breached = (
-            "(outcome = 'breached' OR (clock <> 'stopped' AND due_at IS NOT NULL AND ? > due_at))"
-        )
         at_us = to_us(at)
         counts = self._read(
             f"SELECT {column}, COUNT(*), "
             "SUM(CASE WHEN outcome = 'met' THEN 1 ELSE 0 END), "
-            f"SUM(CASE WHEN {breached} AND NOT breach_waived THEN 1 ELSE 0 END), "
-            f"SUM(CASE WHEN {breached} AND breach_waived THEN 1 ELSE 0 END) "
+            f"SUM(CASE WHEN {_BREACHED_BY} AND NOT breach_waived THEN 1 ELSE 0 END), "
+            f"SUM(CASE WHEN {_BREACHED_BY} AND breach_waived THEN 1 ELSE 0 END) "
             f"FROM {self.clocks} WHERE status <> 'declined' {filters} "
             f"GROUP BY {column} ORDER BY {column}",
             [at_us, at_us, *params],
@@ -679,26 +256,56 @@ class SlaBreachView:
         for key, tickets, met_count, breached_count, waived_count in counts:
             met, late = int(met_count or 0), int(breached_count or 0)
             responses = used.get(key, [])
+            figures = {
+                "tickets": int(tickets),
+                "met": met,
+                "breached": late,
+                "waived": int(waived_count or 0),
+                "breach_rate": (
+                    (Decimal(late) / Decimal(met + late)).quantize(
+                        RATE_PLACES, rounding=ROUND_HALF_UP
+                    )
+                    if met + late
+                    else None
+                ),
+                "responses": len(responses),
+                "median_response_hours": _hours(_nearest_rank(responses, 50)),
+                "p90_response_hours": _hours(_nearest_rank(responses, 90)),
+            }
             result.append(
                 {
-                    "key": int(key) if by == "severity" else key,
-                    "tickets": int(tickets),
-                    "met": met,
-                    "breached": late,
-                    "waived": int(waived_count or 0),
-                    "breach_rate": (
-                        (Decimal(late) / Decimal(met + late)).quantize(
-                            RATE_PLACES, rounding=ROUND_HALF_UP
-                        )
-                        if met + late
-                        else None
-                    ),
-                    "responses": len(responses),
-                    "median_response_hours": _hours(_nearest_rank(responses, 50)),
-                    "p90_response_hours": _hours(_nearest_rank(responses, 90)),
+                    BREACH_STAT_KEY.name: int(key) if by == "severity" else key,
+                    **{name: figures[name] for name in BREACH_STAT_FIGURES},
                 }
             )
         return result
+
+    def open_clocks(self, at: datetime) -> dict[str, int]:
+        """Tickets awaiting their first response (clock running or paused), by their state at
+        `at` as the board has it; states without a ticket are left out."""
+        at_us = to_us(at)
+        rows = self._read(
+            f"SELECT state, COUNT(*) FROM (SELECT {self._state_sql()} AS state "
+            f"FROM {self.clocks} WHERE status <> 'declined' AND clock IN (?, ?)) s "
+            "GROUP BY state",
+            (at_us, at_us, RUNNING, PAUSED),
+        )
+        return {str(state): int(count) for state, count in rows}
+
+    def breaches_by_tier(self, at: datetime) -> tuple[dict[str, int], dict[str, int]]:
+        """Response clocks breached by `at` (answered late, or overdue without an answer) by
+        tier, those not waived and those waived; tiers without a breach are left out."""
+        breaches: dict[str, int] = {}
+        waived: dict[str, int] = {}
+        for tier, was_waived, count in self._read(
+            f"SELECT tier, breach_waived, COUNT(*) FROM {self.clocks} "
+            f"WHERE status <> 'declined' AND {_BREACHED_BY} GROUP BY tier, breach_waived",
+            (to_us(at),),
+        ):
+            target = waived if was_waived else breaches
+            name = str(tier or "unknown")
+            target[name] = target.get(name, 0) + int(count)
+        return breaches, waived
 
 
 def _calendar(
@@ -723,7 +330,7 @@ def _calendar(
     )
 
 
-def _seconds_left(calendar: BusinessCalendar, clock: _Clock, at_us: int) -> int:
+def _seconds_left(calendar: BusinessCalendar, clock: ClockRow, at_us: int) -> int:
     """Business seconds from `at` to the deadline: the target less what the clock has used."""
     used = 0
     for start, end in json.loads(clock.periods or "[]"):

@@ -69,13 +69,12 @@ from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 from prometheus_client.registry import Collector, CollectorRegistry
 
 from ledger import __version__
-from ledger.domain.calendar import to_us
 from ledger.errors import StoreUnavailableError
 from ledger.logs import get_logger
 from ledger.projections import PROJECTIONS
 from ledger.projections.base import all_states
 from ledger.projections.db import instant
-from ledger.projections.deadlines import KINDS, DeadlinesProjection
+from ledger.projections.deadlines import DeadlinesProjection, DeadlinesView
 from ledger.projections.sla_breaches import (
     AT_RISK,
     BREACHED,
@@ -149,67 +148,35 @@ def projection_states(db: ViewDatabase) -> dict[str, State | None]:
 
 def scheduler_figures(db: ViewDatabase, at: datetime) -> SchedulerFigures:
     """The scheduler's heartbeat, last tick and count, and the pending facts by kind."""
-    deadlines = DeadlinesProjection(db)
-    db.create([SCHEDULER_DDL, *deadlines.ddl()])
+    db.create([SCHEDULER_DDL, *DeadlinesProjection(db).ddl()])
     rows = db.read(
         f"SELECT heartbeat_at, last_tick_at, facts_recorded FROM {SCHEDULER_TABLE} WHERE name = ?",
         (SCHEDULER,),
     )
     heartbeat, last_tick, recorded = rows[0] if rows else (None, None, 0)
-    at_us = to_us(at)
-    pending = dict.fromkeys(KINDS, 0)
-    due = 0
-    oldest: int | None = None
-    for kind, count, due_count, earliest in db.read(
-        f"SELECT kind, COUNT(*), SUM(CASE WHEN due_at <= ? THEN 1 ELSE 0 END), "
-        f"MIN(due_at) FROM {deadlines.table('deadlines')} GROUP BY kind",
-        (at_us,),
-    ):
-        pending[str(kind)] = int(count)
-        due += int(due_count or 0)
-        if earliest is not None and int(earliest) <= at_us:
-            oldest = int(earliest) if oldest is None else min(oldest, int(earliest))
+    pending, due, oldest = DeadlinesView(db).pending(at)
     return SchedulerFigures(
         heartbeat_at=instant(heartbeat),
         last_tick_at=instant(last_tick),
         facts_recorded=int(recorded or 0),
         pending=pending,
         due=due,
-        oldest_due_at=instant(oldest),
+        oldest_due_at=oldest,
     )
 
 
 def clock_figures(
     db: ViewDatabase, at: datetime
 ) -> tuple[dict[str, int], dict[str, int], dict[str, int]]:
-    """Open tickets by state at `at`; breaches and waived breaches by tier (from sla_clocks).
+    """Open tickets by state at `at`; breaches and waived breaches by tier.
 
-    A ticket is open here while its response clock runs or is paused; its state is the
-    board's (`SlaBreachView`'s own rule, so the figures match the board).
+    Read through the SLA-breach view's own queries, so the states are the board's.
     """
     view = SlaBreachView(db)
-    clocks = view.clocks
-    at_us = to_us(at)
-    open_tickets = dict.fromkeys(OPEN_STATES, 0)
-    # The view's own reader (it creates the tables when missing) and its rule for states.
-    rows = view._read(
-        f"SELECT state, COUNT(*) FROM (SELECT {view._state_sql()} AS state FROM {clocks} "
-        "WHERE status <> 'declined' AND clock IN ('running', 'paused')) s GROUP BY state",
-        (at_us, at_us),
-    )
-    for state, count in rows:
-        open_tickets[str(state)] = int(count)
-    breaches = dict.fromkeys(TIERS, 0)
-    waived = dict.fromkeys(TIERS, 0)
-    for tier, was_waived, count in db.read(
-        f"SELECT tier, breach_waived, COUNT(*) FROM {clocks} WHERE status <> 'declined' AND "
-        "(outcome = 'breached' OR (clock <> 'stopped' AND due_at IS NOT NULL AND due_at < ?)) "
-        "GROUP BY tier, breach_waived",
-        (at_us,),
-    ):
-        target = waived if was_waived else breaches
-        name = str(tier or "unknown")
-        target[name] = target.get(name, 0) + int(count)
+    open_tickets = dict.fromkeys(OPEN_STATES, 0) | view.open_clocks(at)
+    breached, waived_breaches = view.breaches_by_tier(at)
+    breaches = dict.fromkeys(TIERS, 0) | breached
+    waived = dict.fromkeys(TIERS, 0) | waived_breaches
     return open_tickets, breaches, waived
 
 

@@ -39,6 +39,7 @@ from starlette.concurrency import run_in_threadpool
 from ledger.audit.chain import catch_up_chain, parse_digest, verify_chain
 from ledger.audit.replay import as_of_views
 from ledger.domain.errors import InvalidInputError, LedgerError
+from ledger.figures import FEES_TOTAL, STATEMENT_FIGURES, UNITS
 from ledger.logs import get_logger
 from ledger.parsing import format_instant, parse_int
 from ledger.presenters import duration_text
@@ -51,7 +52,7 @@ from ledger.projections.sla_breaches import (
     SlaBreachProjection,
     SlaBreachView,
 )
-from ledger.reports import STATEMENT_FIGURES, caught_up, statements_csv
+from ledger.reports import caught_up, statements_csv
 from ledger.web.auth import Principal, public
 from ledger.web.errors import STORE_OUTAGES, status_of
 from ledger.web.inputs import instant
@@ -144,7 +145,8 @@ TEMPLATES = Environment(
     lstrip_blocks=True,
 )
 TEMPLATES.globals.update(static_url=static_url, state_labels=STATE_LABELS,
-                         figures=STATEMENT_FIGURES, tiers=TIERS)  # fmt: skip
+                         figures=STATEMENT_FIGURES, units=UNITS, fees_total=FEES_TOTAL,
+                         tiers=TIERS)  # fmt: skip
 TEMPLATES.filters.update(when=when, duration=duration_text)
 
 

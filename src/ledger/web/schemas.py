@@ -5,12 +5,32 @@ presenters' plain data (`ledger.presenters`, the same as the CLI's `--json`); th
 document them in the OpenAPI document, where they allow keys beyond those listed.
 """
 
+from collections.abc import Iterable
 from datetime import datetime
 from typing import Annotated, Any
 from uuid import UUID
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from ledger.figures import (
+    AMOUNT,
+    BREACH_STAT_KEY,
+    BREACH_STATS,
+    CLOSING,
+    COUNT,
+    FEE_FIELDS,
+    FEES_TOTAL,
+    FLOWS,
+    GROUP,
+    ID,
+    INSTANT,
+    OPENING,
+    OPTIONAL_AMOUNT,
+    STATEMENT_HEADING,
+    TEXT,
+    UNITS,
+    Figure,
+)
 from ledger.web.inputs import (
     Amount,
     Body,
@@ -429,13 +449,62 @@ class Report(Out):
     rows: list[dict[str, Any]]
 
 
+# The JSON schema of a figure's values, by its kind (ledger.figures).
+_DECIMAL = {"type": "string", "examples": ["12.5"]}
+KIND_SCHEMAS: dict[str, dict[str, Any]] = {
+    AMOUNT: _DECIMAL,
+    OPTIONAL_AMOUNT: {"anyOf": [_DECIMAL, {"type": "null"}]},
+    COUNT: {"type": "integer"},
+    TEXT: {"type": "string"},
+    ID: {"type": "string", "format": "uuid"},
+    INSTANT: {"type": "string", "format": "date-time"},
+    GROUP: {"anyOf": [{"type": "string"}, {"type": "integer"}]},
+}
+
+
+def figures_schema(figures: Iterable[Figure], **more: dict[str, Any]) -> dict[str, Any]:
+    """The JSON schema of an object holding each figure (and the properties in `more`)."""
+    chosen = list(figures)
+    return {
+        "type": "object",
+        "properties": {
+            **{f.name: {**KIND_SCHEMAS[f.kind], "description": f.meaning} for f in chosen},
+            **more,
+        },
+        "required": [f.name for f in chosen] + list(more),
+    }
+
+
+STATEMENT_SCHEMA = figures_schema(
+    [*STATEMENT_HEADING, FEES_TOTAL],
+    period={"anyOf": [{"type": "string"}, {"type": "null"}], "description": "YYYY-MM asked"},
+    term={"anyOf": [{"type": "integer"}, {"type": "null"}], "description": "The term asked"},
+    **{
+        unit.name: {**figures_schema([OPENING, *FLOWS, CLOSING]), "description": unit.meaning}
+        for unit in UNITS
+    },
+    fees={
+        "type": "array",
+        "items": {"type": "object", "required": list(FEE_FIELDS)},
+        "description": "The fees assessed within the window",
+    },
+)
+BREACH_STATS_SCHEMA = figures_schema([BREACH_STAT_KEY, *BREACH_STATS])
+
+
+class BreachStatsReport(Report):
+    """Breach statistics by group and the position in the log they were read at."""
+
+    rows: list[dict[str, Any]] = Field(json_schema_extra={"items": BREACH_STATS_SCHEMA})
+
+
 class StatementReport(Out):
     """Credit statements; with `check=true` the figures that differ from the events."""
 
     projection: str
     position: int
     head: int
-    statements: list[dict[str, Any]]
+    statements: list[dict[str, Any]] = Field(json_schema_extra={"items": STATEMENT_SCHEMA})
     differences: list[dict[str, Any]] | None = None
 
 

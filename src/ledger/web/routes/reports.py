@@ -20,6 +20,7 @@ from ledger.web.auth import AGENT, FINANCE, READERS, require
 from ledger.web.inputs import at_or_now, instant, instant_query, line_query, optional_instant
 from ledger.web.routing import REPORT_ERRORS, answer, api_router, documented
 from ledger.web.schemas import (
+    BreachStatsReport,
     Event,
     ProjectionStatus,
     Replay,
@@ -100,7 +101,7 @@ def breaches(
 @router.get(
     "/reports/breach-stats",
     dependencies=[require(AGENT, FINANCE, *READERS)],
-    responses=documented(Report, "Breach figures by group", errors=REPORT_ERRORS),
+    responses=documented(BreachStatsReport, "Breach figures by group", errors=REPORT_ERRORS),
     summary="Breach statistics",
 )
 def breach_stats(

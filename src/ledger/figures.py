@@ -1,0 +1,148 @@
+"""Every figure of the reports, declared once: its key, its label for people, what it counts.
+
+The credit statement (per contract and unit: opening, the flows of the window, closing, and the
+fees) and the breach statistics (per group of tickets). The views compute them
+(`ledger.projections`), the audit re-derives them from an export (`ledger.audit.rederive`), and
+everything that shows them reads the lists below: the CSV, the API's schema, the pages, the CLI's
+tables. A new figure is a line here, its computation in the view and its re-derivation; a test
+fails while the re-derivation misses a figure declared here.
+
+This module imports nothing of ledger, so that every layer may read it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+# What a figure's values are: an exact decimal; one, or None when there is nothing to
+# measure; a whole number; text; a UUID; an instant; a group (text, or a whole number).
+AMOUNT = "amount"
+OPTIONAL_AMOUNT = "optional amount"
+COUNT = "count"
+TEXT = "text"
+ID = "id"
+INSTANT = "instant"
+GROUP = "group"
+
+
+@dataclass(frozen=True)
+class Figure:
+    """A figure of a report: its key in JSON and CSV, its label in tables, what it counts, and
+    what its values are (AMOUNT, COUNT, ...)."""
+
+    name: str
+    label: str
+    meaning: str
+    kind: str = AMOUNT
+
+
+# -- the credit statement --------------------------------------------------------------------------
+
+# The double-entry accounts of the credit movements, per contract and unit.
+GRANTED = "granted"
+PURCHASED = "purchased"
+AVAILABLE = "available"
+CONSUMED = "consumed"
+EXPIRED = "expired"
+
+
+@dataclass(frozen=True)
+class Flow(Figure):
+    """A statement figure that sums, within the window, the movements from one account to
+    another."""
+
+    source: str = AVAILABLE
+    target: str = AVAILABLE
+
+    @property
+    def sign(self) -> int:
+        """+1 when the flow enters what is available, -1 when it leaves it."""
+        if self.target == AVAILABLE:
+            return 1
+        if self.source == AVAILABLE:
+            return -1
+        msg = f"flow {self.name} neither enters nor leaves {AVAILABLE}"  # pragma: no cover
+        raise ValueError(msg)  # pragma: no cover
+
+
+POINTS = "points"
+SESSIONS = "sessions"
+UNITS = (
+    Figure(POINTS, "points", "support points"),
+    Figure(SESSIONS, "training sessions", "online training sessions (30 min)"),
+)
+UNIT_NAMES = tuple(u.name for u in UNITS)
+
+OPENING = Figure("opening", "opening", "the balance available before the window")
+FLOWS = (
+    Flow("granted", "granted", "granted with a term or an upgrade", source=GRANTED),
+    Flow("purchased", "purchased", "bought in packages", source=PURCHASED),
+    Flow("consumed", "consumed", "used for support or training", target=CONSUMED),
+    Flow("reversed", "reversed", "returned by a reversal of a consumption", source=CONSUMED),
+    Flow("expired", "expired", "expired unused", target=EXPIRED),
+)
+CLOSING = Figure("closing", "closing", "the balance available before the window's end")
+# A statement's figures of each unit, in order: opening + each flow (signed) = closing.
+STATEMENT_FIGURES = (OPENING.name, *(f.name for f in FLOWS), CLOSING.name)
+
+# The statement's own fields, as the CSV and the tables show them beside the figures.
+STATEMENT_HEADING = (
+    Figure("customer", "customer", "the customer of the contract", TEXT),
+    Figure("contract_id", "contract", "the contract's id", ID),
+    Figure("currency", "currency", "the contract's currency", TEXT),
+    Figure("start", "from", "the window's first instant", INSTANT),
+    Figure("end", "until", "the instant the window ends (not in it)", INSTANT),
+)
+FEES_TOTAL = Figure("fees_total", "fees", "the fees assessed within the window")
+# The fields of each fee assessed within the window (a statement's `fees`).
+FEE_FIELDS = ("term_number", "kind", "fee", "fee_share", "remaining_share", "assessed_at")
+
+
+def unit_column(unit: str, figure: str) -> str:
+    """The key of a unit's figure in a flat statement row (`points_opening`)."""
+    return f"{unit}_{figure}"
+
+
+# A statement as one flat row (the CSV): (key, label) of each column, in order.
+STATEMENT_LABELLED_COLUMNS = [
+    *[(f.name, f.label) for f in STATEMENT_HEADING],
+    *[(unit_column(u, f), f"{u} {f}") for u in UNIT_NAMES for f in STATEMENT_FIGURES],
+    (FEES_TOTAL.name, FEES_TOTAL.label),
+]
+STATEMENT_COLUMNS = [key for key, _ in STATEMENT_LABELLED_COLUMNS]
+
+
+# -- the breach statistics -------------------------------------------------------------------------
+
+BREACH_STATS = (
+    Figure("tickets", "tickets", "requests opened (not declined) in the group", COUNT),
+    Figure("met", "met", "clocks stopped by a response in time", COUNT),
+    Figure("breached", "breached", "clocks breached by then, waived ones apart", COUNT),
+    Figure("waived", "waived", "breaches waived", COUNT),
+    Figure(
+        "breach_rate",
+        "breach rate",
+        "breached / (met + breached), to four places",
+        OPTIONAL_AMOUNT,
+    ),
+    Figure("responses", "responses", "first responses recorded", COUNT),
+    Figure(
+        "median_response_hours",
+        "median response h",
+        "median business hours to respond",
+        OPTIONAL_AMOUNT,
+    ),
+    Figure(
+        "p90_response_hours",
+        "p90 response h",
+        "90th percentile (nearest rank) of the same",
+        OPTIONAL_AMOUNT,
+    ),
+)
+BREACH_STAT_FIGURES = tuple(f.name for f in BREACH_STATS)
+# The key of a row of breach statistics: the group (a tier, customer, severity or month).
+BREACH_STAT_KEY = Figure("key", "group", "the group: a tier, customer, severity or month", GROUP)
+BREACH_STAT_LABELLED_COLUMNS = [
+    (BREACH_STAT_KEY.name, BREACH_STAT_KEY.label),
+    *[(f.name, f.label) for f in BREACH_STATS],
+]

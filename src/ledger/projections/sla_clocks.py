@@ -1,0 +1,480 @@
+"""The SLA-breach projection: one row per ticket clock, and what each contract's calendar needs.
+
+`sla_clocks` holds one row per ticket, declined requests included: who asked, under which
+contract, tier and severity, when it was received (and in which month of the contract's
+timezone), the deadline now and as first computed, the 75 % warning instant, the clock
+(`running`, `paused`, `stopped`, or `none` for a declined request) with its running periods,
+and the response (instant, outcome, business seconds used). `sla_calendars` holds what a
+contract's calendar needs (timezone, holiday region, booked appointments), so the view can
+count business time on its own tables. The questions asked of these tables are in
+`ledger.projections.sla_breaches`.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from operator import attrgetter
+from typing import TYPE_CHECKING, Any
+
+from ledger.domain.calendar import load_zone, to_us
+from ledger.domain.contract import Contract
+from ledger.domain.ticket import Ticket
+from ledger.projections.base import Projection
+from ledger.projections.db import us
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
+    from datetime import datetime
+    from zoneinfo import ZoneInfo
+
+    from ledger.projections.db import Transaction, ViewDatabase
+
+ON_TRACK = "on_track"
+AT_RISK = "at_risk"
+BREACHED = "breached"
+MET = "met"
+PAUSED = "paused"
+DECLINED = "declined"
+STATES = (ON_TRACK, AT_RISK, BREACHED, MET, PAUSED, DECLINED)
+ALL = "all"
+
+RUNNING = "running"
+STOPPED = "stopped"
+NO_CLOCK = "none"
+
+CHUNK = 500  # ids per IN (...) lookup
+
+CLOCK_COLUMNS = (
+    "ticket_id",
+    "external_key",
+    "contract_id",
+    "customer",
+    "tier",
+    "terms_version",
+    "severity",
+    "reporter",
+    "status",
+    "declined_reason",
+    "received_at",
+    "received_month",
+    "target_seconds",
+    "due_at",
+    "original_due_at",
+    "warning_at",
+    "clock",
+    "periods",
+    "responded_at",
+    "outcome",
+    "used_seconds",
+    "breach_recorded",
+    "breach_waived",
+    "position",
+)
+CALENDAR_COLUMNS = ("contract_id", "customer", "timezone", "holiday_region", "appointments")
+
+
+@dataclass(slots=True)
+class ClockRow:
+    """A row of sla_clocks while a batch evolves it (columns in CLOCK_COLUMNS order)."""
+
+    ticket_id: str
+    external_key: str
+    contract_id: str
+    customer: str
+    tier: str | None
+    terms_version: str | None
+    severity: int
+    reporter: str
+    status: str
+    declined_reason: str | None
+    received_at: int
+    received_month: str
+    target_seconds: int | None
+    due_at: int | None
+    original_due_at: int | None
+    warning_at: int | None
+    clock: str
+    periods: str | None  # JSON [[start_us, end_us or null], ...]
+    responded_at: int | None
+    outcome: str | None
+    used_seconds: int | None
+    breach_recorded: bool
+    breach_waived: bool
+    position: int
+
+
+@dataclass(slots=True)
+class _Calendar:
+    """A row of sla_calendars while a batch evolves it."""
+
+    contract_id: str
+    customer: str
+    timezone: str
+    holiday_region: str
+    appointments: str  # JSON [[start_us, end_us], ...], sorted
+
+
+_clock_values = attrgetter(*CLOCK_COLUMNS)
+_calendar_values = attrgetter(*CALENDAR_COLUMNS)
+
+
+def _upsert(table: str, columns: tuple[str, ...]) -> str:
+    keys = ", ".join(columns)
+    marks = ", ".join("?" * len(columns))
+    updates = ", ".join(f"{c} = excluded.{c}" for c in columns[1:])
+    return (
+        f"INSERT INTO {table} ({keys}) VALUES ({marks}) "
+        f"ON CONFLICT ({columns[0]}) DO UPDATE SET {updates}"
+    )
+
+
+def _warning_at(warnings: list[dict[str, Any]]) -> int | None:
+    """The instant of the highest warning threshold (75 %), None while paused before it.
+
+    The terms list thresholds in increasing order, so the highest is the last.
+    """
+    return us(warnings[-1]["at"]) if warnings else None
+
+
+# Running periods are kept as JSON text, `[[start_us, end_us], ..., [start_us, null]]`, and
+# edited as text: a batch touches them for every hold, resumption and response.
+OPEN_END = ",null]]"
+
+
+def _started(start: int) -> str:
+    """The periods of a clock that started at `start` and runs."""
+    return f"[[{start}{OPEN_END}"
+
+
+def _ended(periods: str, end: int) -> str:
+    """The periods with the running one ended at `end` (unchanged if none runs)."""
+    return periods[: -len(OPEN_END)] + f",{end}]]" if periods.endswith(OPEN_END) else periods
+
+
+def _resumed(periods: str, start: int) -> str:
+    """The periods with a new running one from `start`."""
+    return f"{periods[:-1]},[{start}{OPEN_END}"
+
+
+class SlaBreachProjection(Projection):
+    """Keeps `sla_clocks` (one row per ticket clock) and `sla_calendars` (per contract)."""
+
+    name = "sla_breaches"
+    shape = 1
+    follows = (
+        Contract.Signed,
+        Contract.AppointmentBooked,
+        Contract.AppointmentCancelled,
+        Ticket.Opened,
+        Ticket.RequestDeclined,
+        Ticket.Held,
+        Ticket.Resumed,
+        Ticket.SeverityChanged,
+        Ticket.DeadlineRecalculated,
+        Ticket.WarningReached,
+        Ticket.ResponseDeadlineBreached,
+        Ticket.FirstResponseRecorded,
+        Ticket.BreachWaived,
+        Ticket.Resolved,
+        Ticket.Reopened,
+        Ticket.Closed,
+    )
+
+    def __init__(self, db: ViewDatabase, *, prefix: str = "") -> None:
+        super().__init__(db, prefix=prefix)
+        self.clocks = self.table("sla_clocks")
+        self.calendars = self.table("sla_calendars")
+        self.upsert_clock = _upsert(self.clocks, CLOCK_COLUMNS)
+        self.upsert_calendar = _upsert(self.calendars, CALENDAR_COLUMNS)
+
+    def ddl(self) -> list[str]:
+        return [
+            (
+                f"CREATE TABLE IF NOT EXISTS {self.clocks} ("
+                "ticket_id TEXT PRIMARY KEY, external_key TEXT NOT NULL, "
+                "contract_id TEXT NOT NULL, customer TEXT NOT NULL, tier TEXT, "
+                "terms_version TEXT, severity INTEGER NOT NULL, reporter TEXT NOT NULL, "
+                "status TEXT NOT NULL, declined_reason TEXT, received_at BIGINT NOT NULL, "
+                "received_month TEXT NOT NULL, target_seconds BIGINT, due_at BIGINT, "
+                "original_due_at BIGINT, warning_at BIGINT, clock TEXT NOT NULL, periods TEXT, "
+                "responded_at BIGINT, outcome TEXT, used_seconds BIGINT, "
+                "breach_recorded BOOLEAN NOT NULL, breach_waived BOOLEAN NOT NULL, "
+                "position BIGINT NOT NULL)"
+            ),
+            f"CREATE INDEX IF NOT EXISTS {self.clocks}_due ON {self.clocks} (due_at)",
+            f"CREATE INDEX IF NOT EXISTS {self.clocks}_received ON {self.clocks} (received_at)",
+            (
+                f"CREATE TABLE IF NOT EXISTS {self.calendars} ("
+                "contract_id TEXT PRIMARY KEY, customer TEXT NOT NULL, timezone TEXT NOT NULL, "
+                "holiday_region TEXT NOT NULL, appointments TEXT NOT NULL)"
+            ),
+        ]
+
+    def tables(self) -> list[str]:
+        return [self.clocks, self.calendars]
+
+    def apply(self, tx: Transaction, events: list[tuple[int, Any]]) -> None:
+        batch = _Batch(self, tx, events)
+        for position, event in events:
+            batch.apply(position, event)
+        batch.flush()
+
+
+class _Batch:
+    """The changes of one batch: touched rows loaded once, evolved in order, written once."""
+
+    def __init__(
+        self, view: SlaBreachProjection, tx: Transaction, events: list[tuple[int, Any]]
+    ) -> None:
+        self.view = view
+        self.tx = tx
+        created_tickets: set[str] = set()
+        ticket_ids: set[str] = set()
+        created_contracts: set[str] = set()
+        contract_ids: set[str] = set()
+        for _, event in events:
+            kind = type(event)
+            if kind is Ticket.Opened or kind is Ticket.RequestDeclined:
+                created_tickets.add(str(event.originator_id))
+                contract_ids.add(str(event.contract_id))
+            elif kind is Contract.Signed:
+                created_contracts.add(str(event.originator_id))
+            elif kind is Contract.AppointmentBooked or kind is Contract.AppointmentCancelled:
+                contract_ids.add(str(event.originator_id))
+            else:
+                ticket_ids.add(str(event.originator_id))
+        self.clocks: dict[str, ClockRow] = {
+            row[0]: load_clock(row)
+            for row in self._load(view.clocks, CLOCK_COLUMNS, ticket_ids - created_tickets)
+        }
+        self.calendars: dict[str, _Calendar] = {
+            row[0]: _Calendar(*row)
+            for row in self._load(
+                view.calendars, CALENDAR_COLUMNS, contract_ids - created_contracts
+            )
+        }
+        self.changed_clocks: set[str] = set()
+        self.changed_calendars: set[str] = set()
+        self.zones: dict[str, ZoneInfo] = {}
+        self.handlers: dict[type, Callable[[Any, ClockRow], None]] = {
+            Ticket.Held: self._held,
+            Ticket.Resumed: self._resumed,
+            Ticket.SeverityChanged: self._severity_changed,
+            Ticket.DeadlineRecalculated: self._recalculated,
+            Ticket.WarningReached: _nothing,
+            Ticket.ResponseDeadlineBreached: self._breached,
+            Ticket.FirstResponseRecorded: self._responded,
+            Ticket.BreachWaived: self._waived,
+            Ticket.Resolved: self._resolved,
+            Ticket.Reopened: self._reopened,
+            Ticket.Closed: self._closed,
+        }
+
+    def _load(self, table: str, columns: tuple[str, ...], ids: set[str]) -> list[tuple[Any, ...]]:
+        found: list[tuple[Any, ...]] = []
+        ordered = sorted(ids)
+        for start in range(0, len(ordered), CHUNK):
+            chunk = ordered[start : start + CHUNK]
+            marks = ", ".join("?" * len(chunk))
+            found.extend(
+                self.tx.fetchall(
+                    f"SELECT {', '.join(columns)} FROM {table} WHERE {columns[0]} IN ({marks})",
+                    chunk,
+                )
+            )
+        return found
+
+    # -- events --------------------------------------------------------------------------------
+
+    def apply(self, position: int, event: Any) -> None:
+        kind = type(event)
+        if kind is Ticket.Opened:
+            self._opened(position, event)
+        elif kind is Ticket.RequestDeclined:
+            self._declined(position, event)
+        elif kind is Contract.Signed:
+            self._signed(event)
+        elif kind is Contract.AppointmentBooked or kind is Contract.AppointmentCancelled:
+            self._appointment(event)
+        else:
+            ticket = str(event.originator_id)
+            clock = self.clocks.get(ticket)
+            handler = self.handlers.get(kind)
+            if clock is None or handler is None:  # pragma: no cover - follows its Opened
+                return
+            handler(event, clock)
+            clock.position = position
+            self.changed_clocks.add(ticket)
+
+    def _signed(self, event: Any) -> None:
+        contract = str(event.originator_id)
+        self.calendars[contract] = _Calendar(
+            contract, event.customer, event.timezone, event.holiday_region or "", "[]"
+        )
+        self.changed_calendars.add(contract)
+
+    def _appointment(self, event: Any) -> None:
+        contract = str(event.originator_id)
+        calendar = self.calendars.get(contract)
+        if calendar is None:  # pragma: no cover - an appointment follows its contract's Signed
+            return
+        windows: list[list[int]] = json.loads(calendar.appointments)
+        window = [to_us(event.starts_at), to_us(event.ends_at)]
+        if type(event) is Contract.AppointmentBooked:
+            windows.append(window)
+            windows.sort()
+        elif window in windows:
+            windows.remove(window)
+        calendar.appointments = json.dumps(windows, separators=(",", ":"))
+        self.changed_calendars.add(contract)
+
+    def _month(self, contract: str, received_at: datetime) -> str:
+        """The month of `received_at` in the contract's timezone, as YYYY-MM."""
+        calendar = self.calendars.get(contract)
+        name = calendar.timezone if calendar is not None else "UTC"
+        zone = self.zones.get(name)
+        if zone is None:
+            zone = self.zones[name] = load_zone(name)
+        local = received_at.astimezone(zone)
+        return f"{local.year:04d}-{local.month:02d}"
+
+    def _opened(self, position: int, event: Any) -> None:
+        ticket, contract = str(event.originator_id), str(event.contract_id)
+        received, due = to_us(event.received_at), us(event.due_at)
+        self.clocks[ticket] = ClockRow(
+            ticket_id=ticket,
+            external_key=event.external_key,
+            contract_id=contract,
+            customer=event.customer,
+            tier=event.tier,
+            terms_version=event.terms_version,
+            severity=event.severity,
+            reporter=event.reporter,
+            status="open",
+            declined_reason=None,
+            received_at=received,
+            received_month=self._month(contract, event.received_at),
+            target_seconds=event.target_seconds,
+            due_at=due,
+            original_due_at=due,
+            warning_at=_warning_at(event.warnings),
+            clock=RUNNING,
+            periods=_started(received),
+            responded_at=None,
+            outcome=None,
+            used_seconds=None,
+            breach_recorded=False,
+            breach_waived=False,
+            position=position,
+        )
+        self.changed_clocks.add(ticket)
+
+    def _declined(self, position: int, event: Any) -> None:
+        ticket, contract = str(event.originator_id), str(event.contract_id)
+        self.clocks[ticket] = ClockRow(
+            ticket_id=ticket,
+            external_key=event.external_key,
+            contract_id=contract,
+            customer=event.customer,
+            tier=None,
+            terms_version=None,
+            severity=event.severity,
+            reporter=event.reporter,
+            status=DECLINED,
+            declined_reason=event.reason,
+            received_at=to_us(event.received_at),
+            received_month=self._month(contract, event.received_at),
+            target_seconds=None,
+            due_at=None,
+            original_due_at=None,
+            warning_at=None,
+            clock=NO_CLOCK,
+            periods=None,
+            responded_at=None,
+            outcome=None,
+            used_seconds=None,
+            breach_recorded=False,
+            breach_waived=False,
+            position=position,
+        )
+        self.changed_clocks.add(ticket)
+
+    def _held(self, event: Any, clock: ClockRow) -> None:
+        clock.periods = _ended(clock.periods or "[]", to_us(event.held_at))
+        clock.status = "on_hold"
+        clock.clock = PAUSED
+        _figures(clock, event)
+
+    def _resumed(self, event: Any, clock: ClockRow) -> None:
+        clock.periods = _resumed(clock.periods or "[]", to_us(event.resumed_at))
+        clock.status = "open"
+        clock.clock = RUNNING
+        _figures(clock, event)
+
+    def _severity_changed(self, event: Any, clock: ClockRow) -> None:
+        clock.severity = event.severity
+        clock.target_seconds = event.target_seconds
+        if clock.responded_at is None:
+            _figures(clock, event)
+
+    def _recalculated(self, event: Any, clock: ClockRow) -> None:
+        _figures(clock, event)
+
+    def _breached(self, event: Any, clock: ClockRow) -> None:
+        del event
+        clock.breach_recorded = True
+
+    def _responded(self, event: Any, clock: ClockRow) -> None:
+        responded = to_us(event.responded_at)
+        clock.periods = _ended(clock.periods or "[]", responded)
+        clock.responded_at = responded
+        clock.outcome = event.outcome
+        clock.used_seconds = event.used_seconds
+        clock.clock = STOPPED
+
+    def _waived(self, event: Any, clock: ClockRow) -> None:
+        del event
+        clock.breach_waived = True
+
+    def _resolved(self, event: Any, clock: ClockRow) -> None:
+        del event
+        clock.status = "resolved"
+
+    def _reopened(self, event: Any, clock: ClockRow) -> None:
+        del event
+        clock.status = "open"
+
+    def _closed(self, event: Any, clock: ClockRow) -> None:
+        del event
+        clock.status = "closed"
+
+    # -- writing -------------------------------------------------------------------------------
+
+    def flush(self) -> None:
+        self.tx.executemany(
+            self.view.upsert_calendar,
+            [_calendar_values(self.calendars[c]) for c in sorted(self.changed_calendars)],
+        )
+        self.tx.executemany(
+            self.view.upsert_clock,
+            [_clock_values(self.clocks[t]) for t in sorted(self.changed_clocks)],
+        )
+
+
+def _nothing(event: Any, clock: ClockRow) -> None:
+    """An event that changes no column (only the row's position moves)."""
+    del event, clock
+
+
+def _figures(clock: ClockRow, event: Any) -> None:
+    clock.due_at = us(event.due_at)
+    clock.warning_at = _warning_at(event.warnings)
+
+
+def load_clock(row: tuple[Any, ...]) -> ClockRow:
+    """A row of sla_clocks as read (in CLOCK_COLUMNS order), its flags as booleans."""
+    clock = ClockRow(*row)
+    clock.breach_recorded = bool(clock.breach_recorded)
+    clock.breach_waived = bool(clock.breach_waived)
+    return clock
