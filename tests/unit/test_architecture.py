@@ -17,7 +17,11 @@ SRC = Path(__file__).resolve().parents[2] / "src" / "ledger"
 MAX_FILE_LINES = 800
 MAX_CLASS_LINES = 400
 # Only the store may reach into the library's persistence layer.
-PERSISTENCE_MODULES = ("eventsourcing.persistence", "eventsourcing.sqlite", "eventsourcing.postgres")
+PERSISTENCE_MODULES = (
+    "eventsourcing.persistence",
+    "eventsourcing.sqlite",
+    "eventsourcing.postgres",
+)
 
 
 @dataclass(frozen=True)
@@ -117,7 +121,7 @@ def test_the_domain_imports_only_the_standard_library_and_the_librarys_domain() 
 
 
 def test_only_the_store_imports_the_librarys_persistence_layer() -> None:
-    """Every customisation of eventsourcing's recorders, pools and transcoders is in ledger.store."""
+    """Every customisation of the recorders, pools and transcoders is in ledger.store."""
     wrong = {
         f"{m.name}: {name}"
         for m in MODULES
@@ -178,7 +182,13 @@ def test_no_import_cycle_between_the_parts_of_ledger() -> None:
 
 def test_the_application_imports_no_read_model_and_no_user_interface() -> None:
     """Use cases reach read models only through interfaces they declare themselves."""
-    forbidden = ("ledger.projections", "ledger.web", "ledger.cli", "ledger.audit", "ledger.reports")
+    forbidden = (
+        "ledger.projections",
+        "ledger.web",
+        "ledger.cli",
+        "ledger.audit",
+        "ledger.reports",
+    )
     wrong = {
         f"{m.name}: {name}"
         for m in MODULES
@@ -198,6 +208,8 @@ def test_the_application_imports_no_read_model_and_no_user_interface() -> None:
     ],
     ids=["layers", "two-part-cycle", "three-part-cycle"],
 )
-def test_the_cycle_finder_finds_cycles(edges: dict[str, set[str]], expected: list[list[str]]) -> None:
+def test_the_cycle_finder_finds_cycles(
+    edges: dict[str, set[str]], expected: list[list[str]]
+) -> None:
     """The cycle check itself can fail: it names every part of a cycle."""
     assert _cycles(edges) == expected

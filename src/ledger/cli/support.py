@@ -19,11 +19,11 @@ import click
 from rich.markup import escape
 
 from ledger.domain.errors import InvalidInputError, LedgerError
-from ledger.store import StoreUnavailableError
 from ledger.parsing import parse_date, parse_instant
 from ledger.render import console, err_console, fmt
 from ledger.serialize import dumps
 from ledger.settings import Settings
+from ledger.store import StoreUnavailableError
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Sequence
@@ -211,8 +211,9 @@ def print_error(error: LedgerError, as_json: bool) -> None:
 
 def _store_outage(exc: Exception) -> bool:
     """Whether `exc` says the database could not be reached or used."""
-    from ledger.store import PersistenceError  # noqa: PLC0415 - only on errors
     from psycopg_pool import PoolTimeout  # noqa: PLC0415 - same
+
+    from ledger.store import PersistenceError  # noqa: PLC0415 - only on errors
 
     return isinstance(exc, PersistenceError | PoolTimeout | OSError)
 
