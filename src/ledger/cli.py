@@ -27,7 +27,6 @@ from rich.progress import Progress
 from rich.table import Table
 
 from ledger import __version__
-from ledger.application import SupportLedger
 from ledger.audit.chain import catch_up_chain, digest, parse_digest, verify_chain
 from ledger.audit.export import export_events, parse_since
 from ledger.audit.rederive import reconcile as reconcile_views
@@ -99,9 +98,12 @@ from ledger.serialize import dumps
 from ledger.settings import Settings
 from ledger.terms import DEFAULT_VERSION, available_versions, load_terms, terms_as_dict
 from ledger.web.commands import serve, tokens
+from ledger.wiring import open_ledger
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Sequence
+
+    from ledger.application import SupportLedger
 
 
 F = TypeVar("F", bound="Callable[..., Any]")
@@ -314,7 +316,7 @@ def ledger_app() -> SupportLedger:
     """The application on the configured store (built once per process)."""
     if not _ledger:
         settings = Settings.from_env()
-        _ledger.append(SupportLedger(settings=settings.database))
+        _ledger.append(open_ledger(settings.database))
     return _ledger[0]
 
 
