@@ -21,9 +21,7 @@ if TYPE_CHECKING:
     from datetime import datetime
     from uuid import UUID
 
-    from eventsourcing.persistence import StoredEvent
-
-    from ledger.application.library import LedgerApplication
+    from ledger.application.library import LedgerApplication, StoredEvent
     from ledger.application.uow import UnitOfWork
     from ledger.domain.calendar import BusinessCalendar
     from ledger.domain.contract import Contract

@@ -8,6 +8,8 @@ What stays, and why:
   store (one round trip less per snapshot), at points shifted per aggregate (`snapshot_due`);
   on SQLite the recorder writes them in the events' transaction (one transaction, not two),
   when the unit of work passes them with the save (`snapshots_to_save`).
+`IntegrityError` (a write conflict) and `StoredEvent` are re-exported from here, so that the
+rest of the application imports nothing of the library's persistence.
 The save itself is the library's `save()`: the unit of work passes `expected_versions`,
 `nothing_after` and `snapshots` to it as keyword arguments, which reach the recorder.
 """
@@ -18,6 +20,7 @@ from typing import TYPE_CHECKING, Any
 from uuid import UUID
 
 from eventsourcing.application import Application
+from eventsourcing.persistence import IntegrityError, StoredEvent
 
 from ledger.domain.contract import Contract
 from ledger.domain.credit_account import CreditAccount
@@ -38,6 +41,9 @@ if TYPE_CHECKING:
     from eventsourcing.utils import Environment
 
     from ledger.settings import DatabaseSettings
+
+
+__all__ = ["IntegrityError", "LedgerApplication", "StoredEvent", "snapshot_due"]
 
 
 def snapshot_due(aggregate_id: UUID, version: int, count: int, interval: int) -> bool:

@@ -27,8 +27,8 @@ import time
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from eventsourcing.application import AggregateNotFoundError
-from eventsourcing.persistence import IntegrityError
 
+from ledger.application.library import IntegrityError
 from ledger.domain.errors import ConcurrentModificationError, LedgerError
 from ledger.logs import get_logger
 from ledger.store import NothingAfter, ReferenceCopies, SavedAggregates
