@@ -170,3 +170,19 @@ def test_writers_that_keep_getting_there_first_make_the_use_case_give_up(
     with pytest.raises(ConcurrentModificationError, match="gave up after 3 attempts"):
         work.run("always_late", attempt)
     assert runs == [1, 2, 3]
+
+
+def test_a_unit_of_work_commits_once(app: SupportLedger, world: World) -> None:
+    """One save per use case: a second commit in the same unit of work is a programming error."""
+    account_id = CreditAccount.create_id(world.premium)
+
+    def attempt(uow: UnitOfWork) -> None:
+        account = uow.load_for_write(account_id)
+        account.hold_training(key="once", topic="", minutes=30, at=at(3, 3, 9))
+        uow.commit(account)
+        uow.commit(account)
+
+    before = recorded(app)
+    with pytest.raises(RuntimeError, match="commits once"):
+        app.work.run("twice", attempt)
+    assert recorded(app) == before + 1

@@ -100,6 +100,9 @@ class UnitOfWork:
         The saved aggregates are kept as this process's copies for the next use case; on a
         conflict they, and the copies decided on, are forgotten.
         """
+        if self.committed:
+            msg = "a unit of work commits once: one save per use case"
+            raise RuntimeError(msg)
         work = self._work
         saving = {a.id for a in aggregates}
         expected = sorted((k, v) for k, v in self.expected.items() if k not in saving)
