@@ -21,7 +21,6 @@ from zoneinfo import ZoneInfo
 
 from rich.table import Table
 
-from ledger.application import SupportLedger
 from ledger.calendars import default_calendar
 from ledger.domain.errors import LedgerError
 from ledger.logs import configure_logging
@@ -37,6 +36,7 @@ from ledger.scheduler.clock import FakeClock
 from ledger.scheduler.service import Scheduler
 from ledger.settings import parse_database_url
 from ledger.terms import load_terms
+from ledger.wiring import open_ledger
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -44,6 +44,7 @@ if TYPE_CHECKING:
 
     from rich.console import Console
 
+    from ledger.application import SupportLedger
     from ledger.settings import DatabaseSettings
 
 BERLIN = ZoneInfo("Europe/Berlin")
@@ -79,7 +80,7 @@ def _two_weeks(path: Path, console: Console) -> None:
         with suppress(FileNotFoundError):
             Path(f"{path}{suffix}").unlink()
     settings = parse_database_url(f"sqlite:///{path.resolve()}")
-    app = SupportLedger(settings=settings)
+    app = open_ledger(settings)
     clock = FakeClock(START)
     scheduler = Scheduler(app, settings, clock=clock)
     console.rule(f"Two weeks of business, recorded in {path} (SQLite)")

@@ -13,6 +13,7 @@ from eventsourcing.application import project_aggregate
 from ledger.application import SupportLedger
 from ledger.domain.credit_account import CreditAccount
 from ledger.domain.errors import InsufficientCreditsError, LedgerError
+from ledger.wiring import open_ledger
 from tests.scenario import World, at, build_world, recorded
 
 if TYPE_CHECKING:
@@ -24,7 +25,7 @@ if TYPE_CHECKING:
 
 @pytest.fixture
 def app(store_settings: DatabaseSettings) -> Iterator[SupportLedger]:
-    application = SupportLedger(settings=store_settings)
+    application = open_ledger(store_settings)
     yield application
     application.close()
 
@@ -259,7 +260,7 @@ def book_while_another_opens(
         contract_id=world.premium, reporter="ops@acme.example", version="24.2.1",
         platform="linux", severity=1, at=at(3, 3, 14), key="ACME-1",
     )  # fmt: skip
-    looked = app._unanswered_tickets
+    looked = app.unanswered_tickets
     calls: list[list[UUID]] = []
 
     def look_then_let_another_open(contract_id: UUID) -> tuple[set[UUID], int]:
@@ -271,7 +272,7 @@ def book_while_another_opens(
             )
         return found
 
-    monkeypatch.setattr(app, "_unanswered_tickets", look_then_let_another_open)
+    monkeypatch.setattr(app, "unanswered_tickets", look_then_let_another_open)
     moved = app.book_appointment(
         world.premium, starts_at=at(3, 3, 19), ends_at=at(3, 3, 22), at=at(3, 3, 15)
     )

@@ -19,11 +19,11 @@ import click
 from rich.markup import escape
 
 from ledger.domain.errors import InvalidInputError, LedgerError
+from ledger.errors import StoreUnavailableError
 from ledger.parsing import parse_date, parse_instant
 from ledger.render import console, err_console, fmt
 from ledger.serialize import dumps
 from ledger.settings import Settings
-from ledger.store import StoreUnavailableError
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Sequence
@@ -68,9 +68,9 @@ class Runtime:
     def ledger(self) -> SupportLedger:
         """The application on the configured store (built on first use)."""
         if self._ledger is None:
-            from ledger.application import SupportLedger  # noqa: PLC0415 - built only when used
+            from ledger.wiring import open_ledger  # noqa: PLC0415 - built only when used
 
-            self._ledger = SupportLedger(settings=self.database)
+            self._ledger = open_ledger(self.database)
         return self._ledger
 
     @property

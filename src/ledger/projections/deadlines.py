@@ -15,19 +15,20 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
+from uuid import UUID
 
 from ledger.domain.calendar import to_us
 from ledger.domain.contract import Contract
 from ledger.domain.credit_account import CreditAccount
 from ledger.domain.ticket import Ticket
 from ledger.projections.base import STATE_TABLE, Projection
-from ledger.projections.db import instant, us
+from ledger.projections.db import ViewPool, instant, us
 
 if TYPE_CHECKING:
     from datetime import datetime
-    from uuid import UUID
 
     from ledger.projections.db import Transaction, ViewDatabase
+    from ledger.settings import DatabaseSettings
 
 WARNING = "warning"
 BREACH = "breach"
@@ -37,6 +38,7 @@ LOT_EXPIRY = "lot_expiry"
 KINDS = (WARNING, BREACH, LAPSE, TERM_GRANT, LOT_EXPIRY)
 
 Key = tuple[str, str, str]
+VIEW_CONNECTIONS = 2  # idle connections to the view kept open for the application
 CLOCK_EVENTS = (Ticket.Held, Ticket.Resumed, Ticket.SeverityChanged, Ticket.DeadlineRecalculated)
 
 
@@ -457,3 +459,20 @@ def _deadline(row: tuple[Any, ...]) -> Deadline:
         msg = "deadline without instant"
         raise ValueError(msg)
     return Deadline(kind=row[0], aggregate_id=row[1], detail=row[2], contract_id=row[3], due_at=due)
+
+
+class UnansweredInView:
+    """The deadlines view as the application's `UnansweredTickets`, on connections of its own."""
+
+    def __init__(self, settings: DatabaseSettings, *, keep: int = VIEW_CONNECTIONS) -> None:
+        self._views = ViewPool(settings, keep=keep)
+
+    def unanswered_tickets(self, contract_id: UUID) -> tuple[int, set[UUID]]:
+        """The position the view has applied, and the contract's tickets it saw unanswered."""
+        with self._views.lease() as db:
+            position, found = DeadlinesView(db).unanswered_tickets(contract_id)
+        return position, {UUID(ticket_id) for ticket_id in found}
+
+    def close(self) -> None:
+        """Close the view's connections."""
+        self._views.close()

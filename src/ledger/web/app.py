@@ -20,7 +20,6 @@ from fastapi import FastAPI
 from fastapi.openapi.utils import get_openapi
 
 from ledger import __version__
-from ledger.application import SupportLedger
 from ledger.logs import configure_logging, get_logger
 from ledger.projections.db import ViewPool
 from ledger.settings import Settings
@@ -30,6 +29,7 @@ from ledger.web.routes import API_ROUTERS
 from ledger.web.routing import API_PREFIX
 from ledger.web.services import Services
 from ledger.web.tokens import ensure_table
+from ledger.wiring import open_ledger
 
 if TYPE_CHECKING:
     from collections.abc import AsyncIterator
@@ -77,7 +77,7 @@ with `status: "declined"` and the reason.
 
 def open_services(settings: Settings) -> Services:
     """The application, read-model connections and tokens table for one process."""
-    ledger = SupportLedger(settings=settings.database)
+    ledger = open_ledger(settings.database)
     views = ViewPool(settings.database)
     try:
         with views.lease() as db:

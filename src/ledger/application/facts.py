@@ -1,0 +1,186 @@
+"""What the scheduler records when an instant comes: warnings, breaches, lapses, grants."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from decimal import Decimal
+from typing import TYPE_CHECKING, Any
+
+from ledger.application.credits import account_command
+from ledger.application.queries import typed
+from ledger.application.tickets import ticket_command
+from ledger.domain.base import instant
+from ledger.domain.contract import Contract
+from ledger.domain.credit_account import CreditAccount
+from ledger.domain.errors import InvalidInputError, LedgerError, UnknownAggregateError
+from ledger.domain.ticket import Ticket
+
+if TYPE_CHECKING:
+    from collections.abc import Sequence
+    from uuid import UUID
+
+    from ledger.application.uow import UnitOfWork, UnitsOfWork
+
+# A late scheduler fact is one recorded more than this after it fell due.
+LATE_AFTER_SECONDS = 60
+
+
+@dataclass(frozen=True)
+class DueFact:
+    """A fact the scheduler records when its instant comes (see ledger.projections.deadlines)."""
+
+    kind: str  # warning | breach | lapse | term_grant | lot_expiry
+    aggregate_id: UUID
+    detail: str
+    contract_id: UUID
+    due_at: datetime
+
+
+@dataclass(frozen=True)
+class FactOutcome:
+    """What became of a due fact: recorded now, or why not (already recorded, moved, ...)."""
+
+    fact: DueFact
+    recorded: bool
+    late: bool
+    reason: str | None = None
+
+
+def is_late(due: datetime, at: datetime) -> bool:
+    """Whether a fact due at `due` and recorded at `at` is recorded late."""
+    return (at - due).total_seconds() > LATE_AFTER_SECONDS
+
+
+def fact_aggregate(fact: DueFact) -> UUID:
+    """The aggregate a due fact is recorded on."""
+    return fact.contract_id if fact.kind == "lapse" else fact.aggregate_id
+
+
+def record_due(work: UnitsOfWork, facts: Sequence[DueFact], *, at: datetime) -> list[FactOutcome]:
+    """Record facts whose instants have come, in one save (the scheduler's use case).
+
+    Each fact goes through its aggregate's own command, which records it once: a warning
+    or breach already recorded, a clock stopped meanwhile, a renewed term or an expired
+    lot make it a no-op with its reason. A fact is late when recorded more than a minute
+    after its instant. A breach is recorded at the first instant after the deadline.
+    """
+    when = instant(at)
+
+    def attempt(uow: UnitOfWork) -> list[FactOutcome]:
+        loaded: dict[UUID, Any] = {}
+        touched: dict[UUID, Any] = {}
+        outcomes = []
+        for fact in facts:
+            late = is_late(fact.due_at, when)
+            try:
+                recorded = _record_fact(uow, fact, when, late, loaded)
+            except LedgerError as exc:
+                outcomes.append(FactOutcome(fact, recorded=False, late=late, reason=exc.code))
+                continue
+            if recorded:
+                aggregate = loaded[fact_aggregate(fact)]
+                touched[aggregate.id] = aggregate
+            outcomes.append(
+                FactOutcome(
+                    fact, recorded=recorded, late=late, reason=None if recorded else "no_longer_due"
+                )
+            )
+        if touched:
+            uow.commit(*touched.values())
+        return outcomes
+
+    return work.run("record_due", attempt)
+
+
+def read_ahead(work: UnitsOfWork, facts: Sequence[DueFact], *, budget: float = 0.05) -> int:
+    """Read the aggregates `facts` will be recorded on before they fall due (the scheduler's).
+
+    They are kept as this process's copies, so that recording the facts reads nothing from
+    the store; a copy that another process outdates meanwhile costs a retry, never a wrong
+    fact (the save checks its version). Reads for at most about `budget` seconds; returns
+    how many of `facts`, from the first, were dealt with (the caller passes the rest later).
+    """
+    started = time.perf_counter()
+    for done, fact in enumerate(facts):
+        if time.perf_counter() - started > budget:
+            return done
+        work.read_ahead(fact_aggregate(fact))
+    return len(facts)
+
+
+def record_warning(
+    work: UnitsOfWork, reference: str | UUID, *, share: Decimal, at: datetime, late: bool
+) -> bool:
+    """Record a reached warning (the scheduler's); False when it no longer applies."""
+    return ticket_command(
+        work,
+        "warning_reached",
+        reference,
+        lambda _u, t, _c: t.record_warning(share=share, at=at, late=late),
+    )
+
+
+def record_breach(work: UnitsOfWork, reference: str | UUID, *, at: datetime, late: bool) -> bool:
+    """Record a breached deadline (the scheduler's); False when it no longer applies."""
+    return ticket_command(
+        work,
+        "response_deadline_breached",
+        reference,
+        lambda _u, t, _c: t.record_breach(at=at, late=late),
+    )
+
+
+def grant_due_terms(work: UnitsOfWork, contract_id: UUID, *, at: datetime) -> list[int]:
+    """Grant the terms that have begun and were not granted yet (the scheduler's)."""
+    return account_command(work, "term_granted", contract_id, lambda _u, a: a.grant_due(at=at))
+
+
+def expire_lot(
+    work: UnitsOfWork, contract_id: UUID, *, lot_id: str, at: datetime, late: bool
+) -> bool:
+    """Record a lot's expiry (the scheduler's); False when already recorded."""
+    return account_command(
+        work,
+        "lot_expired",
+        contract_id,
+        lambda _u, a: a.expire_lot(lot_id=lot_id, at=at, late=late),
+    )
+
+
+def _record_fact(
+    uow: UnitOfWork, fact: DueFact, when: datetime, late: bool, loaded: dict[UUID, Any]
+) -> bool:
+    aggregate_id = fact_aggregate(fact)
+    if aggregate_id not in loaded:
+        kind = {"warning": Ticket, "breach": Ticket, "lapse": Contract}.get(
+            fact.kind, CreditAccount
+        )
+        loaded[aggregate_id] = typed(
+            uow.load_for_write(aggregate_id),
+            aggregate_id,
+            kind,
+            UnknownAggregateError,
+            kind.__name__,
+        )
+    aggregate = loaded[aggregate_id]
+    if fact.kind == "warning":
+        return bool(aggregate.record_warning(share=Decimal(fact.detail), at=when, late=late))
+    if fact.kind == "breach":
+        first_after = fact.due_at + timedelta(microseconds=1)
+        return bool(aggregate.record_breach(at=max(when, first_after), late=late))
+    if fact.kind == "lapse":
+        if not aggregate.ended_without_renewal(when):
+            return False
+        aggregate.lapse(at=when, late=late)
+        return True
+    if fact.kind == "term_grant":
+        return bool(aggregate.grant_due(at=when))
+    if fact.kind == "lot_expiry":
+        lot = aggregate.lots.get(fact.detail)
+        ends = None if lot is None else aggregate.lot_ends_at(lot)
+        if lot is None or lot["expired"] or ends is None or ends > when:
+            return False
+        return bool(aggregate.expire_lot(lot_id=fact.detail, at=when, late=late))
+    raise InvalidInputError(f"unknown kind of due fact: {fact.kind!r}")

@@ -1,0 +1,174 @@
+"""The unit of work: what a use case loads to write, what it decides on, what it saves; one commit.
+
+A use case runs as `work.run(name, attempt)`, where `attempt(uow)` loads through the unit of
+work, calls the aggregates' commands and ends with `uow.commit(...)`: one `save()`, one
+transaction, all its events or none. What it loads comes in three kinds:
+- `load_for_write`: an aggregate the use case will save. It may start from this process's
+  copy as last saved (no read); a stale copy fails the save on the aggregate's own version.
+- `decide_on`: an aggregate the use case decides on without writing it (the release catalog,
+  a contract's calendar). It comes from an immutable reference copy shared between use cases,
+  and the commit checks that its version is still current (`expected_versions`), so a stale
+  copy fails the commit the same way. `still_current` does the same for an aggregate loaded
+  to write that the use case ends up not writing.
+- `read`: a plain read of the store, checked by nothing (idempotency look-ups, queries).
+`nothing_after` adds the condition that no event of some kinds concerning the use case was
+recorded after a position of the log (see ledger.store.NothingAfter).
+
+A commit refused on a version or a condition (IntegrityError) runs the use case again from
+fresh reads, a bounded number of times. A refusal (LedgerError) that rests on a copy is checked
+again on fresh reads before it is reported, since nothing committed would reveal that the copy
+was stale. Both rules live in `UnitsOfWork.run` and nowhere else.
+"""
+
+from __future__ import annotations
+
+import random
+import time
+from typing import TYPE_CHECKING, Any, TypeVar
+
+from eventsourcing.application import AggregateNotFoundError
+
+from ledger.application.library import IntegrityError
+from ledger.domain.errors import ConcurrentModificationError, LedgerError
+from ledger.logs import get_logger
+from ledger.store import NothingAfter, ReferenceCopies, SavedAggregates
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
+    from uuid import UUID
+
+    from ledger.application.library import LedgerApplication
+
+T = TypeVar("T")
+log = get_logger("ledger.application")
+
+MAX_ATTEMPTS = 10
+
+
+class UnitOfWork:
+    """One attempt of one use case: its loads, the versions its decision rests on, its commit."""
+
+    def __init__(self, work: UnitsOfWork, attempt: int, *, fresh: bool) -> None:
+        self._work = work
+        self.attempt = attempt  # 1 for the first run of the use case
+        self.fresh = fresh  # read everything from the store, no copies
+        self.copies: set[UUID] = set()  # loaded from this process's copies
+        self.expected: dict[UUID, int] = {}  # decided on: versions checked at commit
+        self.nothing_after: NothingAfter | None = None
+        self.committed = False
+
+    def read(self, aggregate_id: UUID) -> Any | None:
+        """The aggregate as stored now (None: not recorded), checked by nothing at commit."""
+        try:
+            return self._work.app.repository.get(aggregate_id)
+        except AggregateNotFoundError:
+            return None
+
+    def load_for_write(self, aggregate_id: UUID) -> Any | None:
+        """An aggregate the use case will save: this process's last-saved copy, or a read."""
+        if not self.fresh:
+            saved = self._work.saved.take(aggregate_id)
+            if saved is not None:
+                self.copies.add(aggregate_id)
+                return saved
+        return self.read(aggregate_id)
+
+    def decide_on(self, aggregate_id: UUID) -> Any | None:
+        """An immutable copy to decide on without writing it; its version is checked at commit
+        (0 when not recorded yet: then the commit requires that it still is not)."""
+        references = self._work.references
+        found = None if self.fresh else references.get(aggregate_id)
+        if found is None:
+            found = self.read(aggregate_id)
+            if found is not None:
+                references.put(found)
+        self.expected[aggregate_id] = found.version if found is not None else 0
+        self.copies.add(aggregate_id)
+        return found
+
+    def still_current(self, aggregate: Any) -> None:
+        """Require at commit that an aggregate loaded and left unchanged is at its version."""
+        self.expected[aggregate.id] = aggregate.version
+
+    def require_nothing_after(self, condition: NothingAfter) -> None:
+        """Require at commit that no event the condition names was recorded after its position."""
+        self.nothing_after = condition
+
+    def commit(self, *aggregates: Any) -> Any:
+        """Save the aggregates' pending events in one transaction, with this unit's conditions.
+
+        The saved aggregates are kept as this process's copies for the next use case; on a
+        conflict they, and the copies decided on, are forgotten.
+        """
+        if self.committed:
+            msg = "a unit of work commits once: one save per use case"
+            raise RuntimeError(msg)
+        work = self._work
+        saving = {a.id for a in aggregates}
+        expected = sorted((k, v) for k, v in self.expected.items() if k not in saving)
+        kwargs: dict[str, Any] = {}
+        if expected:
+            kwargs["expected_versions"] = expected
+        if self.nothing_after is not None:
+            kwargs["nothing_after"] = self.nothing_after
+        snapshots = work.app.snapshots_to_save(aggregates)
+        if snapshots is not None:
+            kwargs["snapshots"] = snapshots
+        try:
+            recordings = work.app.save(*aggregates, **kwargs)
+        except IntegrityError:
+            work.saved.forget(saving)
+            work.references.forget(k for k, _ in expected)
+            raise
+        self.committed = True
+        work.saved.put_all(aggregates)
+        # A copy this process decides on must not outlive its own write (it would fail the
+        # next commit that checks it, and cost that use case a rerun).
+        work.references.forget(saving)
+        return recordings
+
+
+class UnitsOfWork:
+    """Runs use cases in units of work on one application, keeping this process's copies."""
+
+    def __init__(self, app: LedgerApplication, *, max_attempts: int = MAX_ATTEMPTS) -> None:
+        self.app = app
+        self.max_attempts = max_attempts
+        self.saved = SavedAggregates()
+        self.references = ReferenceCopies()
+
+    def run(self, use_case: str, attempt: Callable[[UnitOfWork], T]) -> T:
+        """Run `attempt` in a new unit of work, again while its commit meets a write conflict,
+        and once more on fresh reads when it refuses on copies."""
+        fresh = False
+        for number in range(1, self.max_attempts + 1):
+            uow = UnitOfWork(self, number, fresh=fresh)
+            try:
+                return attempt(uow)
+            except IntegrityError:
+                if number == self.max_attempts:
+                    break
+                log.debug("write_conflict_retried", use_case=use_case, attempt=number)
+                time.sleep(random.uniform(0, 0.002 * 2**number))  # noqa: S311 - jitter, not crypto
+            except LedgerError:
+                if fresh or not uow.copies:
+                    raise
+                self.saved.forget(uow.copies)
+                self.references.forget(uow.copies)
+                fresh = True
+        raise ConcurrentModificationError(
+            f"{use_case}: other writers kept changing the same records; gave up after "
+            f"{self.max_attempts} attempts, nothing was recorded"
+        )
+
+    def read_ahead(self, aggregate_id: UUID) -> None:
+        """Read an aggregate the process will soon write into its copies, unless one is there.
+
+        A read copy is as good as a saved one: stale or not, the save checks its version.
+        """
+        if self.saved.holds(aggregate_id):
+            return
+        try:
+            self.saved.offer(self.app.repository.get(aggregate_id))
+        except AggregateNotFoundError:
+            return

@@ -1,0 +1,24 @@
+"""Builds the application as the commands, the API, the scheduler and the demo run it."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from ledger.application import SupportLedger
+from ledger.projections.deadlines import UnansweredInView
+
+if TYPE_CHECKING:
+    from ledger.settings import DatabaseSettings
+
+
+def open_ledger(settings: DatabaseSettings, env: dict[str, str] | None = None) -> SupportLedger:
+    """SupportLedger on the store of `settings`, finding open clocks in the deadlines view."""
+    unanswered = (
+        UnansweredInView(settings) if settings.backend in ("sqlite", "postgresql") else None
+    )
+    try:
+        return SupportLedger(env, settings=settings, unanswered=unanswered)
+    except BaseException:
+        if unanswered is not None:
+            unanswered.close()
+        raise
