@@ -13,6 +13,7 @@ import pytest
 
 from ledger.application import SupportLedger
 from ledger.audit.rederive import compare_statements, compare_stats, rederive
+from ledger.domain.credit_account import POINTS, SESSIONS
 from ledger.figures import (
     BREACH_STAT_FIGURES,
     BREACH_STAT_KEY,
@@ -64,6 +65,11 @@ def db(store_settings: DatabaseSettings, app: SupportLedger) -> Iterator[ViewDat
 def statements(side: Any) -> list[dict[str, Any]]:
     """Every statement of every month and term that a side (the export or the view) gives."""
     return [s for window in WINDOWS for s in side.statement(**window)]
+
+
+def test_the_declared_units_are_the_credit_accounts_units() -> None:
+    """The statement's units are the ones the credit account moves."""
+    assert UNIT_NAMES == (POINTS, SESSIONS)
 
 
 def test_the_statement_shows_the_declared_figures_of_each_declared_unit(
