@@ -1,7 +1,7 @@
 """The tamper-evident hash chain over the notification log, its digest, and its verification.
 
 The chain links every stored notification, in log order, to the one stored before it (the
-arithmetic and the encoding are in `ledger.audit.links`). Ids on PostgreSQL may have gaps:
+arithmetic and the encoding are in `ledger.hashchain`). Ids on PostgreSQL may have gaps:
 rolled-back transactions consume sequence values, so the chain links consecutive *stored*
 notifications and keeps each link's position.
 
@@ -41,8 +41,8 @@ from dataclasses import asdict, dataclass
 from typing import TYPE_CHECKING, Any
 from uuid import UUID
 
-from ledger.audit.links import GENESIS, Stored, link_of, links_of
 from ledger.domain.errors import InvalidInputError
+from ledger.hashchain import GENESIS, Stored, link_of, links_of
 from ledger.projections.audit_chain import HashChainProjection
 from ledger.projections.db import ViewDatabase
 from ledger.projections.runner import run_projections
@@ -61,7 +61,6 @@ __all__ = [  # HashChainProjection: read from here by the tests and the benchmar
 ]
 
 if TYPE_CHECKING:
-
     from ledger.application import SupportLedger
     from ledger.projections.runner import Outcome
     from ledger.settings import DatabaseSettings

@@ -2,7 +2,7 @@
 
 `audit_chain` holds, for every notification of the log (every topic, bytes as stored), its
 position, originator id and version, topic, and the hash-chain link there in lowercase hex.
-The links and their encoding are in `ledger.audit.links`, their verification in
+The links and their encoding are in `ledger.hashchain`, their verification in
 `ledger.audit.chain`.
 """
 
@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from ledger.audit.links import GENESIS, links_of, stored
+from ledger.hashchain import GENESIS, links_of, stored
 from ledger.projections.base import Projection
 
 if TYPE_CHECKING:
