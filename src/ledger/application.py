@@ -418,7 +418,7 @@ class SupportLedger(Application[UUID]):
     def terms_of(contract: Contract, at: datetime | None = None) -> Terms:
         """The terms the contract's term (at `at`, or its latest) was signed under."""
         term = (contract.term_at(at) if at is not None else None) or contract.latest_term
-        return load_terms(term["terms_version"])
+        return load_terms(term.terms_version)
 
     def calendar_of(
         self, contract: Contract, *, with_appointments: bool = True
@@ -512,16 +512,16 @@ class SupportLedger(Application[UUID]):
         A term already noted is noted again only if what it grants changed (its tier went up).
         """
         for term in contract.terms:
-            known = account.terms.get(str(term["number"]))
-            if known is not None and known["granted"]:
+            known = account.terms.get(term.number)
+            if known is not None and known.granted:
                 continue
-            tier_terms = load_terms(term["terms_version"]).tier(term["tier"])
+            tier_terms = load_terms(term.terms_version).tier(term.tier)
             account.schedule_term(
-                term_number=term["number"],
-                starts_at=term["starts_at"],
-                ends_at=term["ends_at"],
-                points=tier_terms.support_credits_per_license * term["licenses"],
-                sessions=tier_terms.training_sessions_per_license * term["licenses"],
+                term_number=term.number,
+                starts_at=term.starts_at,
+                ends_at=term.ends_at,
+                points=tier_terms.support_credits_per_license * term.licenses,
+                sessions=tier_terms.training_sessions_per_license * term.licenses,
                 at=at,
             )
 
@@ -589,9 +589,9 @@ class SupportLedger(Application[UUID]):
                 same = (
                     isinstance(existing, Contract)
                     and existing.customer == customer.strip()
-                    and existing.terms[0]["tier"] == Tier.parse(tier).value
-                    and existing.terms[0]["licenses"] == licenses
-                    and existing.terms[0]["list_price"] == list_price
+                    and existing.terms[0].tier == Tier.parse(tier).value
+                    and existing.terms[0].licenses == licenses
+                    and existing.terms[0].list_price == list_price
                 )
                 if same:
                     return contract_id
@@ -640,7 +640,7 @@ class SupportLedger(Application[UUID]):
             self._schedule_terms(contract, account, instant(at))
             account.grant_due(at=at)
             self.save(contract, account)
-            return contract.latest_term
+            return contract.latest_term.as_dict()
 
         term = self._retrying("renew_contract", attempt)
         log.info(
@@ -675,7 +675,7 @@ class SupportLedger(Application[UUID]):
     ) -> dict[str, Any]:
         when = instant(at)
         if contract.ended_without_renewal(when):
-            contract.lapse(at=when, late=self._late(contract.latest_term["ends_at"], when))
+            contract.lapse(at=when, late=self._late(contract.latest_term.ends_at, when))
         contract.reinstate(
             terms=load_terms(DEFAULT_VERSION), at=when, licenses=licenses, list_price=list_price
         )
@@ -683,7 +683,7 @@ class SupportLedger(Application[UUID]):
         self._schedule_terms(contract, account, when)
         account.grant_due(at=when)
         self.save(contract, account)
-        return contract.latest_term
+        return contract.latest_term.as_dict()
 
     @staticmethod
     def _late(due: datetime, at: datetime) -> bool:
@@ -697,10 +697,10 @@ class SupportLedger(Application[UUID]):
         def attempt() -> dict[str, Any]:
             contract = self._contract(contract_id, write=True)
             when = instant(at)
-            is_late = self._late(contract.latest_term["ends_at"], when) if late is None else late
+            is_late = self._late(contract.latest_term.ends_at, when) if late is None else late
             contract.lapse(at=when, late=is_late)
             self.save(contract)
-            return contract.lapses[-1]
+            return contract.lapses[-1].as_dict()
 
         lapse = self._retrying("lapse_contract", attempt)
         log.info(
@@ -741,13 +741,13 @@ class SupportLedger(Application[UUID]):
                 account = self._account(contract_id, write=True)
                 account.grant_due(at=at)
                 self._schedule_terms(contract, account, instant(at))  # terms not begun: new tier
-                for adjustment in contract.upgrades[-1]["adjustments"]:
-                    if adjustment["points"] > 0 or adjustment["sessions"] > 0:
+                for adjustment in contract.upgrades[-1].adjustments:
+                    if adjustment.points > 0 or adjustment.sessions > 0:
                         account.grant_upgrade(
-                            term_number=adjustment["term_number"],
-                            points=adjustment["points"],
-                            sessions=adjustment["sessions"],
-                            expires_at=adjustment["expires_at"],
+                            term_number=adjustment.term_number,
+                            points=adjustment.points,
+                            sessions=adjustment.sessions,
+                            expires_at=adjustment.expires_at,
                             at=at,
                         )
                 touched.append(account)
@@ -1214,7 +1214,7 @@ class SupportLedger(Application[UUID]):
         if fact.kind == "lot_expiry":
             lot = aggregate.lots.get(fact.detail)
             ends = None if lot is None else aggregate.lot_ends_at(lot)
-            if lot is None or lot["expired"] or ends is None or ends > when:
+            if lot is None or lot.expired or ends is None or ends > when:
                 return False
             return bool(aggregate.expire_lot(lot_id=fact.detail, at=when, late=late))
         raise InvalidInputError(f"unknown kind of due fact: {fact.kind!r}")
@@ -1264,7 +1264,7 @@ class SupportLedger(Application[UUID]):
                 points=points, price=price, currency=self._currency(contract_id), key=key,
                 expires_at=expires_at, at=at,
             )  # fmt: skip
-            return {"lot_id": lot_id, "recorded": recorded, **account.lots[lot_id]}
+            return {"lot_id": lot_id, "recorded": recorded, **account.lots[lot_id].as_dict()}
 
         result = self._account_command("purchase_credits", contract_id, command)
         if result["recorded"]:
@@ -1345,7 +1345,7 @@ class SupportLedger(Application[UUID]):
             "points": consumption.points,
             "activity": consumption.activity,
             "ticket_id": consumption.ticket_id,
-            "draws": consumption.draws,
+            "draws": [draw.as_dict() for draw in consumption.draws],
             "reversed": consumption.reversed,
             "consumed_at": consumption.consumed_at,
             "balance": account.available(POINTS, at),
@@ -1379,14 +1379,14 @@ class SupportLedger(Application[UUID]):
             )
             if recorded:
                 account.record_reversal(
-                    key=consumption.key, points=reversal["points"], reason=reversal["reason"],
-                    returns=reversal["returns"], at=when,
+                    key=consumption.key, points=reversal.points, reason=reversal.reason,
+                    returns=[back.as_dict() for back in reversal.returns], at=when,
                 )  # fmt: skip
                 self.save(consumption, account)
             return {
                 "key": consumption.key,
                 "recorded": recorded,
-                **reversal,
+                **reversal.as_dict(),
                 "balance": account.available(POINTS, when),
             }
 
@@ -1423,7 +1423,7 @@ class SupportLedger(Application[UUID]):
             return {
                 "key": session_key,
                 "recorded": recorded,
-                **session,
+                **session.as_dict(),
                 "sessions_left": account.available(SESSIONS, instant(at)),
             }
 

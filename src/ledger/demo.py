@@ -504,8 +504,8 @@ def _states(
             c.customer,
             c.tier_at(at),
             c.status,
-            f"{term['number']} to {last_day(term['ends_at'])}",
-            f"{fmt(term['fee'])} {c.currency}",
+            f"{term.number} to {last_day(term.ends_at)}",
+            f"{fmt(term.fee)} {c.currency}",
             str(len(c.contacts_at(at))),
             str(len(app.open_clocks(contract_id))),
         )

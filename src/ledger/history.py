@@ -71,7 +71,7 @@ def clock_explanation(ticket: Ticket, calendar: BusinessCalendar, at: datetime) 
     skipped: dict[Any, str] = {}
     running_from: datetime | None = None
     for period in ticket.periods:
-        start, end = period["start"], period["end"]
+        start, end = period.start, period.end
         if end is None:
             running_from = start
             continue
