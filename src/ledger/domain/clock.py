@@ -58,6 +58,10 @@ class ClockWarning(Value):
     at: datetime | None
     reached: bool
 
+    def due(self, at: datetime) -> bool:
+        """Whether the warning is to be recorded at `at`: its instant has come, not recorded."""
+        return not self.reached and self.at is not None and self.at <= at
+
 
 @dataclass(frozen=True, slots=True)
 class PatchRequest(Value):
@@ -178,6 +182,14 @@ def check_response(
             f"at {clock_at.isoformat()}"
         )
     return when
+
+
+def check_severity_change(status: TicketStatus, current: int, severity: int) -> None:
+    """A severity changes on a ticket that is not closed, to another severity."""
+    if status == TicketStatus.CLOSED:
+        raise TicketStateError("a closed ticket takes no further changes")
+    if severity == current:
+        raise TicketStateError(f"the ticket is already severity {severity}")
 
 
 def check_clock_order(when: datetime, clock_at: datetime, what: str) -> None:

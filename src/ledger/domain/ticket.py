@@ -31,6 +31,7 @@ from ledger.domain.clock import (
     check_lifecycle,
     check_patch,
     check_response,
+    check_severity_change,
     clock_warnings,
     ended,
     first_response,
@@ -456,10 +457,7 @@ class Ticket(LedgerAggregate):
         """Change the severity: same start, the new severity's target, a new deadline."""
         self.require_opened("change the severity")
         when = instant(at)
-        if self.status == CLOSED:
-            raise TicketStateError("a closed ticket takes no further changes")
-        if severity == self.severity:
-            raise TicketStateError(f"the ticket is already severity {severity}")
+        check_severity_change(self.status, self.severity, severity)
         if self.responded_at is None:
             when = self._clock_command(at, "change the severity")
         elif when < self.received_at:
@@ -533,19 +531,17 @@ class Ticket(LedgerAggregate):
         """Record a reached warning share; False if it no longer applies or is recorded already."""
         if self.status == DECLINED or self.responded_at is not None:
             return False
-        for warning in self.warnings:
-            if warning.share == share:
-                if warning.reached or warning.at is None or instant(at) < warning.at:
-                    return False
-                self.trigger_event(
-                    self.WarningReached,
-                    share=share,
-                    warning_at=warning.at,
-                    recorded_at=instant(at),
-                    late=late,
-                )
-                return True
-        return False
+        warning = next((w for w in self.warnings if w.share == share), None)
+        if warning is None or warning.at is None or not warning.due(instant(at)):
+            return False
+        self.trigger_event(
+            self.WarningReached,
+            share=share,
+            warning_at=warning.at,
+            recorded_at=instant(at),
+            late=late,
+        )
+        return True
 
     def record_breach(self, *, at: datetime, late: bool) -> bool:
         """Record that the deadline passed without response; False if it no longer applies."""
