@@ -7,7 +7,7 @@ time outside regular hours are functions of those values and the published terms
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from decimal import ROUND_FLOOR, ROUND_HALF_UP, Decimal
 from enum import StrEnum
@@ -161,7 +161,7 @@ class Appointment(Value):
 
 def with_tier(terms: Sequence[Term], numbers: set[int], tier: str) -> list[Term]:
     """`terms` with those numbered `numbers` raised to `tier`."""
-    return [replace(t, tier=tier) if t.number in numbers else t for t in terms]
+    return [t.but(tier=tier) if t.number in numbers else t for t in terms]
 
 
 # -- rules -------------------------------------------------------------------------------------

@@ -8,7 +8,7 @@ first response, a patch's eligibility, the order of clock commands) are function
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from enum import StrEnum
 from typing import TYPE_CHECKING, Any
@@ -83,7 +83,7 @@ def clock_warnings(recorded: Sequence[dict[str, Any]]) -> list[ClockWarning]:
 
 def reached_at(warnings: Sequence[ClockWarning], share: Decimal) -> list[ClockWarning]:
     """`warnings` with the one of `share` marked reached."""
-    return [replace(w, reached=True) if w.share == share else w for w in warnings]
+    return [w.but(reached=True) if w.share == share else w for w in warnings]
 
 
 def keep_reached(old: Sequence[ClockWarning], new: list[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -96,7 +96,7 @@ def keep_reached(old: Sequence[ClockWarning], new: list[dict[str, Any]]) -> list
 
 def ended(periods: Sequence[ClockPeriod], at: datetime) -> list[ClockPeriod]:
     """`periods` with the running one ended at `at`."""
-    return [*periods[:-1], replace(periods[-1], end=at)]
+    return [*periods[:-1], periods[-1].but(end=at)]
 
 
 def first_response(

@@ -9,7 +9,6 @@ where the rules of signing, ordering terms, upgrading and booking appointments l
 
 from __future__ import annotations
 
-from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 from uuid import UUID, uuid4
 
@@ -281,7 +280,7 @@ class Contract(LedgerAggregate):
 
         def apply(self, aggregate: Any) -> None:
             aggregate.contacts = [
-                replace(c, removed_at=self.removed_at)
+                c.but(removed_at=self.removed_at)
                 if c.email == self.email and c.removed_at is None
                 else c
                 for c in aggregate.contacts
@@ -338,7 +337,7 @@ class Contract(LedgerAggregate):
 
         def apply(self, aggregate: Any) -> None:
             aggregate.appointments = [
-                replace(a, cancelled_at=self.cancelled_at)
+                a.but(cancelled_at=self.cancelled_at)
                 if a.is_window(self.starts_at, self.ends_at)
                 else a
                 for a in aggregate.appointments

@@ -16,7 +16,6 @@ lots they came from; points returned to a lot that has expired expire at once.
 
 from __future__ import annotations
 
-from dataclasses import replace
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
@@ -160,7 +159,7 @@ class CreditAccount(LedgerAggregate):
             )
             term = aggregate.terms.get(self.term_number)
             if self.reason == "term" and term is not None:
-                aggregate.terms[self.term_number] = replace(term, granted=True)
+                aggregate.terms[self.term_number] = term.but(granted=True)
             aggregate.last_at = later(aggregate.last_at, self.granted_at)
 
     class SessionsGranted(Aggregate.Event):
@@ -678,7 +677,7 @@ class CreditConsumption(LedgerAggregate):
             for back in self.returns:
                 for i, draw in enumerate(draws):
                     if draw.lot_id == back["lot_id"]:
-                        draws[i] = replace(draw, returned=draw.returned + back["amount"])
+                        draws[i] = draw.but(returned=draw.returned + back["amount"])
                         break
 
     if TYPE_CHECKING:  # declared for readers and mypy; eventsourcing would make annotations fields

@@ -8,7 +8,7 @@ what it drew from each lot and what was returned to it.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any, Self
 
@@ -63,18 +63,17 @@ class Lot(Value):
 
     def draw(self, amount: Decimal) -> Lot:
         """The lot after `amount` was drawn from it."""
-        return replace(self, remaining=self.remaining - amount)
+        return self.but(remaining=self.remaining - amount)
 
     def give_back(self, amount: Decimal, *, expired: bool) -> Lot:
         """The lot after `amount` was returned to it (expired at once if `expired`)."""
         if expired:
-            return replace(self, expired_amount=self.expired_amount + amount)
-        return replace(self, remaining=self.remaining + amount)
+            return self.but(expired_amount=self.expired_amount + amount)
+        return self.but(remaining=self.remaining + amount)
 
     def expire(self, amount: Decimal) -> Lot:
         """The lot after `amount` of what remained expired."""
-        return replace(
-            self,
+        return self.but(
             remaining=self.remaining - amount,
             expired_amount=self.expired_amount + amount,
             expired=True,

@@ -37,6 +37,19 @@ class Value:
         """The fields by name, values plain (see `plain`), in the order they are declared."""
         return {f.name: plain(getattr(self, f.name)) for f in dataclasses.fields(cast("Any", self))}
 
+    def but(self, **changes: Any) -> Self:
+        """The same value but for `changes` (`dataclasses.replace`, without its checks)."""
+        names = self.__match_args__  # type: ignore[attr-defined]  # the dataclass's fields
+        return type(self)(*[changes[n] if n in changes else getattr(self, n) for n in names])
+
+    def __copy__(self) -> Self:
+        """The value itself: it never changes, so a copy of an aggregate may share it."""
+        return self
+
+    def __deepcopy__(self, memo: dict[int, Any]) -> Self:
+        """The value itself: it never changes, so a copy of an aggregate may share it."""
+        return self
+
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> Self:
         """The value object of `as_dict`'s dict (fields given as they are)."""
