@@ -103,7 +103,7 @@ class Contract(LedgerAggregate):
         fee: Decimal
         signed_at: datetime
 
-        def apply(self, aggregate: Any) -> None:
+        def apply(self, aggregate: Contract) -> None:
             c = aggregate
             c.customer = self.customer
             c.tier = self.tier
@@ -157,7 +157,7 @@ class Contract(LedgerAggregate):
         calendar_revision: int
         renewed_at: datetime
 
-        def apply(self, aggregate: Any) -> None:
+        def apply(self, aggregate: Contract) -> None:
             _add_term(aggregate, self, TermKind.RENEWAL, self.renewed_at)
 
     class Reinstated(Aggregate.Event):
@@ -176,7 +176,7 @@ class Contract(LedgerAggregate):
         calendar_revision: int
         reinstated_at: datetime
 
-        def apply(self, aggregate: Any) -> None:
+        def apply(self, aggregate: Contract) -> None:
             _add_term(aggregate, self, TermKind.REINSTATEMENT, self.reinstated_at)
             aggregate.status = ContractStatus.ACTIVE
 
@@ -188,7 +188,7 @@ class Contract(LedgerAggregate):
         recorded_at: datetime
         late: bool
 
-        def apply(self, aggregate: Any) -> None:
+        def apply(self, aggregate: Contract) -> None:
             aggregate.status = ContractStatus.LAPSED
             aggregate.lapses.append(
                 Lapse(term_number=self.term_number, ended_at=self.ended_at, late=self.late)
@@ -201,7 +201,7 @@ class Contract(LedgerAggregate):
         reason: str
         terminated_at: datetime
 
-        def apply(self, aggregate: Any) -> None:
+        def apply(self, aggregate: Contract) -> None:
             aggregate.status = ContractStatus.TERMINATED
             aggregate.terminated_at = self.terminated_at
             aggregate.termination_reason = self.reason
@@ -220,7 +220,7 @@ class Contract(LedgerAggregate):
         calendar_revision: int
         upgraded_at: datetime
 
-        def apply(self, aggregate: Any) -> None:
+        def apply(self, aggregate: Contract) -> None:
             c = aggregate
             c.tier = self.to_tier
             c.pending_tier = None
@@ -246,7 +246,7 @@ class Contract(LedgerAggregate):
         effective_at: datetime
         scheduled_at: datetime
 
-        def apply(self, aggregate: Any) -> None:
+        def apply(self, aggregate: Contract) -> None:
             aggregate.pending_tier = self.to_tier
             aggregate.last_at = later(aggregate.last_at, self.scheduled_at)
 
@@ -256,7 +256,7 @@ class Contract(LedgerAggregate):
         to_tier: str
         cancelled_at: datetime
 
-        def apply(self, aggregate: Any) -> None:
+        def apply(self, aggregate: Contract) -> None:
             aggregate.pending_tier = None
             aggregate.last_at = later(aggregate.last_at, self.cancelled_at)
 
@@ -266,7 +266,7 @@ class Contract(LedgerAggregate):
         email: str
         added_at: datetime
 
-        def apply(self, aggregate: Any) -> None:
+        def apply(self, aggregate: Contract) -> None:
             aggregate.contacts.append(
                 Contact(email=self.email, added_at=self.added_at, removed_at=None)
             )
@@ -278,7 +278,7 @@ class Contract(LedgerAggregate):
         email: str
         removed_at: datetime
 
-        def apply(self, aggregate: Any) -> None:
+        def apply(self, aggregate: Contract) -> None:
             aggregate.contacts = [
                 c.but(removed_at=self.removed_at)
                 if c.email == self.email and c.removed_at is None
@@ -293,7 +293,7 @@ class Contract(LedgerAggregate):
         name: str
         assigned_at: datetime
 
-        def apply(self, aggregate: Any) -> None:
+        def apply(self, aggregate: Contract) -> None:
             aggregate.representative = self.name
             aggregate.last_at = later(aggregate.last_at, self.assigned_at)
 
@@ -303,7 +303,7 @@ class Contract(LedgerAggregate):
         name: str
         unassigned_at: datetime
 
-        def apply(self, aggregate: Any) -> None:
+        def apply(self, aggregate: Contract) -> None:
             aggregate.representative = None
             aggregate.last_at = later(aggregate.last_at, self.unassigned_at)
 
@@ -315,7 +315,7 @@ class Contract(LedgerAggregate):
         calendar_revision: int
         booked_at: datetime
 
-        def apply(self, aggregate: Any) -> None:
+        def apply(self, aggregate: Contract) -> None:
             aggregate.appointments.append(
                 Appointment(
                     starts_at=self.starts_at,
@@ -335,7 +335,7 @@ class Contract(LedgerAggregate):
         calendar_revision: int
         cancelled_at: datetime
 
-        def apply(self, aggregate: Any) -> None:
+        def apply(self, aggregate: Contract) -> None:
             aggregate.appointments = [
                 a.but(cancelled_at=self.cancelled_at)
                 if a.is_window(self.starts_at, self.ends_at)
@@ -355,7 +355,7 @@ class Contract(LedgerAggregate):
         ticket_id: UUID
         received_at: datetime
 
-        def apply(self, aggregate: Any) -> None:
+        def apply(self, aggregate: Contract) -> None:
             pass
 
     class TicketClockStopped(Aggregate.Event):
@@ -364,7 +364,7 @@ class Contract(LedgerAggregate):
         ticket_id: UUID
         stopped_at: datetime
 
-        def apply(self, aggregate: Any) -> None:
+        def apply(self, aggregate: Contract) -> None:
             pass
 
     # -- state (declared for readers; assigned by the events) ---------------------------------
@@ -732,7 +732,12 @@ class Contract(LedgerAggregate):
         return validity_problem(self.terms, self.status, self.terminated_at, at)
 
 
-def _add_term(aggregate: Any, event: Any, kind: TermKind, recorded_at: datetime) -> None:
+def _add_term(
+    aggregate: Contract,
+    event: Contract.Renewed | Contract.Reinstated,
+    kind: TermKind,
+    recorded_at: datetime,
+) -> None:
     aggregate.terms.append(
         Term(
             number=event.term_number,

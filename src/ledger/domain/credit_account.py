@@ -93,7 +93,7 @@ class CreditAccount(LedgerAggregate):
         customer: str
         opened_at: datetime
 
-        def apply(self, aggregate: Any) -> None:
+        def apply(self, aggregate: CreditAccount) -> None:
             a = aggregate
             a.contract_id = self.contract_id
             a.customer = self.customer
@@ -114,7 +114,7 @@ class CreditAccount(LedgerAggregate):
         sessions: int
         scheduled_at: datetime
 
-        def apply(self, aggregate: Any) -> None:
+        def apply(self, aggregate: CreditAccount) -> None:
             aggregate.terms[self.term_number] = ScheduledTerm(
                 number=self.term_number,
                 starts_at=self.starts_at,
@@ -132,7 +132,7 @@ class CreditAccount(LedgerAggregate):
         reason: str
         ended_at: datetime
 
-        def apply(self, aggregate: Any) -> None:
+        def apply(self, aggregate: CreditAccount) -> None:
             aggregate.ended_at = self.ended_at
             aggregate.last_at = later(aggregate.last_at, self.ended_at)
 
@@ -148,7 +148,7 @@ class CreditAccount(LedgerAggregate):
         expires_at: datetime
         granted_at: datetime
 
-        def apply(self, aggregate: Any) -> None:
+        def apply(self, aggregate: CreditAccount) -> None:
             aggregate.lots[self.lot_id] = Lot.new(
                 unit=POINTS,
                 kind=self.reason,
@@ -174,7 +174,7 @@ class CreditAccount(LedgerAggregate):
         expires_at: datetime
         granted_at: datetime
 
-        def apply(self, aggregate: Any) -> None:
+        def apply(self, aggregate: CreditAccount) -> None:
             aggregate.lots[self.lot_id] = Lot.new(
                 unit=SESSIONS,
                 kind=self.reason,
@@ -196,7 +196,7 @@ class CreditAccount(LedgerAggregate):
         expires_at: datetime | None
         purchased_at: datetime
 
-        def apply(self, aggregate: Any) -> None:
+        def apply(self, aggregate: CreditAccount) -> None:
             aggregate.lots[self.lot_id] = Lot.new(
                 unit=POINTS,
                 kind="purchase",
@@ -219,7 +219,7 @@ class CreditAccount(LedgerAggregate):
         draws: list[dict[str, Any]]
         consumed_at: datetime
 
-        def apply(self, aggregate: Any) -> None:
+        def apply(self, aggregate: CreditAccount) -> None:
             lots = aggregate.lots
             for draw in self.draws:
                 lots[draw["lot_id"]] = lots[draw["lot_id"]].draw(draw["amount"])
@@ -234,7 +234,7 @@ class CreditAccount(LedgerAggregate):
         returns: list[dict[str, Any]]
         reversed_at: datetime
 
-        def apply(self, aggregate: Any) -> None:
+        def apply(self, aggregate: CreditAccount) -> None:
             lots = aggregate.lots
             for back in self.returns:
                 lot = lots[back["lot_id"]]
@@ -252,7 +252,7 @@ class CreditAccount(LedgerAggregate):
         recorded_at: datetime
         late: bool
 
-        def apply(self, aggregate: Any) -> None:
+        def apply(self, aggregate: CreditAccount) -> None:
             aggregate.lots[self.lot_id] = aggregate.lots[self.lot_id].expire(self.amount)
             aggregate.last_at = later(aggregate.last_at, self.recorded_at)
 
@@ -265,7 +265,7 @@ class CreditAccount(LedgerAggregate):
         draws: list[dict[str, Any]]
         held_at: datetime
 
-        def apply(self, aggregate: Any) -> None:
+        def apply(self, aggregate: CreditAccount) -> None:
             lots = aggregate.lots
             for draw in self.draws:
                 lots[draw["lot_id"]] = lots[draw["lot_id"]].draw(draw["amount"])
@@ -647,7 +647,7 @@ class CreditConsumption(LedgerAggregate):
         draws: list[dict[str, Any]]
         consumed_at: datetime
 
-        def apply(self, aggregate: Any) -> None:
+        def apply(self, aggregate: CreditConsumption) -> None:
             c = aggregate
             c.account_id = self.account_id
             c.contract_id = self.contract_id
@@ -668,7 +668,7 @@ class CreditConsumption(LedgerAggregate):
         returns: list[dict[str, Any]]
         reversed_at: datetime
 
-        def apply(self, aggregate: Any) -> None:
+        def apply(self, aggregate: CreditConsumption) -> None:
             aggregate.reversed += self.points
             returns = tuple(Returned.from_dict(back) for back in self.returns)
             reversal = Reversal(self.points, self.reason, returns, self.reversed_at)

@@ -102,7 +102,7 @@ class Ticket(LedgerAggregate):
         warnings: list[dict[str, Any]]
         calendar_revision: int
 
-        def apply(self, aggregate: Any) -> None:
+        def apply(self, aggregate: Ticket) -> None:
             t = aggregate
             _common(t, self)
             t.status = OPEN
@@ -142,7 +142,7 @@ class Ticket(LedgerAggregate):
         message: str
         details: dict[str, Any]
 
-        def apply(self, aggregate: Any) -> None:
+        def apply(self, aggregate: Ticket) -> None:
             _common(aggregate, self)
             aggregate.status = DECLINED
             aggregate.reason = self.reason
@@ -158,7 +158,7 @@ class Ticket(LedgerAggregate):
         due_at: datetime | None
         warnings: list[dict[str, Any]]
 
-        def apply(self, aggregate: Any) -> None:
+        def apply(self, aggregate: Ticket) -> None:
             aggregate.periods = ended(aggregate.periods, self.held_at)
             _set_figures(aggregate, self.due_at, self.warnings)
             aggregate.status = ON_HOLD
@@ -172,7 +172,7 @@ class Ticket(LedgerAggregate):
         due_at: datetime | None
         warnings: list[dict[str, Any]]
 
-        def apply(self, aggregate: Any) -> None:
+        def apply(self, aggregate: Ticket) -> None:
             aggregate.periods.append(ClockPeriod(start=self.resumed_at, end=None))
             _set_figures(aggregate, self.due_at, self.warnings)
             aggregate.status = OPEN
@@ -190,7 +190,7 @@ class Ticket(LedgerAggregate):
         warnings: list[dict[str, Any]]
         changed_at: datetime
 
-        def apply(self, aggregate: Any) -> None:
+        def apply(self, aggregate: Ticket) -> None:
             aggregate.severity = self.severity
             aggregate.target_seconds = self.target_seconds
             if aggregate.responded_at is None:
@@ -208,7 +208,7 @@ class Ticket(LedgerAggregate):
         calendar_revision: int
         recalculated_at: datetime
 
-        def apply(self, aggregate: Any) -> None:
+        def apply(self, aggregate: Ticket) -> None:
             _set_figures(aggregate, self.due_at, self.warnings)
             aggregate.calendar_revision = self.calendar_revision
 
@@ -220,7 +220,7 @@ class Ticket(LedgerAggregate):
         recorded_at: datetime
         late: bool
 
-        def apply(self, aggregate: Any) -> None:
+        def apply(self, aggregate: Ticket) -> None:
             aggregate.warnings = reached_at(aggregate.warnings, self.share)
 
     class ResponseDeadlineBreached(Aggregate.Event):
@@ -230,7 +230,7 @@ class Ticket(LedgerAggregate):
         recorded_at: datetime
         late: bool
 
-        def apply(self, aggregate: Any) -> None:
+        def apply(self, aggregate: Ticket) -> None:
             aggregate.breach_recorded = True
 
     class FirstResponseRecorded(Aggregate.Event):
@@ -242,7 +242,7 @@ class Ticket(LedgerAggregate):
         used_seconds: int
         overdue_seconds: int
 
-        def apply(self, aggregate: Any) -> None:
+        def apply(self, aggregate: Ticket) -> None:
             if aggregate.periods[-1].end is None:
                 aggregate.periods = ended(aggregate.periods, self.responded_at)
             aggregate.responded_at = self.responded_at
@@ -257,7 +257,7 @@ class Ticket(LedgerAggregate):
         actor: str
         waived_at: datetime
 
-        def apply(self, aggregate: Any) -> None:
+        def apply(self, aggregate: Ticket) -> None:
             aggregate.breach_waived = True
             aggregate.last_at = later(aggregate.last_at, self.waived_at)
 
@@ -268,7 +268,7 @@ class Ticket(LedgerAggregate):
 
         requested_at: datetime
 
-        def apply(self, aggregate: Any) -> None:
+        def apply(self, aggregate: Ticket) -> None:
             aggregate.remote_assistance.append(self.requested_at)
             aggregate.last_at = later(aggregate.last_at, self.requested_at)
 
@@ -280,7 +280,7 @@ class Ticket(LedgerAggregate):
         severity: int
         requested_at: datetime
 
-        def apply(self, aggregate: Any) -> None:
+        def apply(self, aggregate: Ticket) -> None:
             aggregate.patches.append(
                 PatchRequest(release_line=self.release_line, requested_at=self.requested_at)
             )
@@ -291,7 +291,7 @@ class Ticket(LedgerAggregate):
 
         resolved_at: datetime
 
-        def apply(self, aggregate: Any) -> None:
+        def apply(self, aggregate: Ticket) -> None:
             aggregate.status = RESOLVED
             aggregate.resolved_at = self.resolved_at
             aggregate.last_at = later(aggregate.last_at, self.resolved_at)
@@ -301,7 +301,7 @@ class Ticket(LedgerAggregate):
 
         reopened_at: datetime
 
-        def apply(self, aggregate: Any) -> None:
+        def apply(self, aggregate: Ticket) -> None:
             aggregate.status = OPEN
             aggregate.resolved_at = None
             aggregate.reopened += 1
@@ -312,7 +312,7 @@ class Ticket(LedgerAggregate):
 
         closed_at: datetime
 
-        def apply(self, aggregate: Any) -> None:
+        def apply(self, aggregate: Ticket) -> None:
             aggregate.status = CLOSED
             aggregate.closed_at = self.closed_at
             aggregate.last_at = later(aggregate.last_at, self.closed_at)
@@ -683,7 +683,7 @@ class Ticket(LedgerAggregate):
         return check_lifecycle(self.status, at, self.last_at, what)
 
 
-def _common(ticket: Any, event: Any) -> None:
+def _common(ticket: Ticket, event: Ticket.Opened | Ticket.RequestDeclined) -> None:
     ticket.external_key = event.external_key
     ticket.contract_id = event.contract_id
     ticket.customer = event.customer
@@ -697,6 +697,6 @@ def _common(ticket: Any, event: Any) -> None:
     ticket.last_at = event.received_at
 
 
-def _set_figures(ticket: Any, due_at: datetime | None, warnings: list[dict[str, Any]]) -> None:
+def _set_figures(ticket: Ticket, due_at: datetime | None, warnings: list[dict[str, Any]]) -> None:
     ticket.due_at = due_at
     ticket.warnings = clock_warnings(warnings)
