@@ -64,6 +64,21 @@ def more(app: SupportLedger, ids: dict[str, UUID]) -> None:
             app.reopen_ticket(key, at=at(23, 10))
 
 
+def layout(data: dict[str, Any]) -> str:
+    """The fixture as JSON, one event, snapshot or state a line."""
+
+    def line(value: Any) -> str:
+        return json.dumps(value, sort_keys=True, separators=(",", ":"))
+
+    parts = [
+        f'"{key}": [\n  ' + ",\n  ".join(line(r) for r in data[key]) + "\n ]"
+        for key in ("events", "snapshots")
+    ]
+    states = ",\n  ".join(f"{json.dumps(k)}: {line(v)}" for k, v in sorted(data["states"].items()))
+    parts.append('"states": {\n  ' + states + "\n }")
+    return "{\n " + ",\n ".join(parts) + "\n}\n"
+
+
 def main(database: str) -> None:
     path = Path(database)
     run_demo(str(path), Console(file=open("/dev/null", "w")))  # noqa: PTH123, SIM115 - quiet
@@ -111,14 +126,7 @@ def main(database: str) -> None:
                 )
     finally:
         app.close()
-    OUT.write_text(
-        json.dumps(
-            {"events": events, "snapshots": snapshots, "states": states},
-            indent=1,
-            sort_keys=True,
-        )
-        + "\n"
-    )
+    OUT.write_text(layout({"events": events, "snapshots": snapshots, "states": states}))
     print(f"{len(events)} events, {len(snapshots)} snapshots, {len(states)} aggregates -> {OUT}")
 
 
