@@ -71,17 +71,17 @@ def contract_view(
         "currency": contract.currency,
         "timezone": contract.timezone,
         "holiday_region": contract.holiday_region or None,
-        "current_term": current["number"] if current else None,
-        "terms": contract.terms,
+        "current_term": current.number if current else None,
+        "terms": [t.as_dict() for t in contract.terms],
         "named_contacts": contract.contacts_at(at),
         "representative": contract.representative,
         "appointments": [
-            {"starts_at": a["starts_at"], "ends_at": a["ends_at"], "booked_at": a["booked_at"]}
+            {"starts_at": a.starts_at, "ends_at": a.ends_at, "booked_at": a.booked_at}
             for a in contract.active_appointments()
         ],
         "open_clocks": open_clocks,
-        "lapses": contract.lapses,
-        "upgrades": contract.upgrades,
+        "lapses": [lapse.as_dict() for lapse in contract.lapses],
+        "upgrades": [u.as_dict() for u in contract.upgrades],
         "terminated_at": contract.terminated_at,
         "termination_reason": contract.termination_reason,
         "calendar_revision": contract.calendar_revision,
@@ -105,7 +105,7 @@ def tier_change_view(contract: Contract, outcome: str, at: datetime) -> dict[str
         "pending_tier": contract.pending_tier,
     }
     if outcome == "upgraded":
-        data["adjustments"] = contract.upgrades[-1]["adjustments"]
+        data["adjustments"] = [a.as_dict() for a in contract.upgrades[-1].adjustments]
     return data
 
 
@@ -149,14 +149,14 @@ def ticket_view(
         original_due_at=ticket.original_due_at,
         business_seconds_left=left,
         breached=ticket.breached_by(at),
-        warnings=ticket.warnings,
-        periods=ticket.periods,
+        warnings=[w.as_dict() for w in ticket.warnings],
+        periods=[p.as_dict() for p in ticket.periods],
         responded_at=ticket.responded_at,
         outcome=ticket.outcome,
         breach_recorded=ticket.breach_recorded,
         breach_waived=ticket.breach_waived,
         remote_assistance=ticket.remote_assistance,
-        patches=ticket.patches,
+        patches=[p.as_dict() for p in ticket.patches],
         resolved_at=ticket.resolved_at,
         closed_at=ticket.closed_at,
         calendar_revision=ticket.calendar_revision,
@@ -259,15 +259,15 @@ def account_view(account: CreditAccount, at: datetime) -> dict[str, Any]:
     """Balances at `at` and every lot with what is left of it."""
     lots = []
     for lot_id, lot in account.lots.items():
-        if lot["expired"] or (lot["expires_at"] is not None and lot["expires_at"] <= at):
+        if lot.expired or (lot.expires_at is not None and lot.expires_at <= at):
             state = "expired"
-        elif lot["available_from"] > at:
+        elif lot.available_from > at:
             state = "not yet available"
-        elif lot["remaining"] == 0:
+        elif lot.remaining == 0:
             state = "used up"
         else:
             state = "available"
-        lots.append({"lot_id": lot_id, **lot, "state": state})
+        lots.append({"lot_id": lot_id, **lot.as_dict(), "state": state})
     return {
         "contract_id": account.contract_id,
         "customer": account.customer,
@@ -275,7 +275,7 @@ def account_view(account: CreditAccount, at: datetime) -> dict[str, Any]:
         "points_available": account.available(POINTS, at),
         "sessions_available": account.available(SESSIONS, at),
         "lots": lots,
-        "terms": sorted(account.terms.values(), key=lambda t: t["number"]),
+        "terms": [t.as_dict() for t in sorted(account.terms.values(), key=lambda t: t.number)],
         "version": account.version,
     }
 
@@ -362,7 +362,7 @@ def clock_explanation(ticket: Ticket, calendar: BusinessCalendar, at: datetime) 
     skipped: dict[Any, str] = {}
     running_from: datetime | None = None
     for period in ticket.periods:
-        start, end = period["start"], period["end"]
+        start, end = period.start, period.end
         if end is None:
             running_from = start
             continue

@@ -61,7 +61,7 @@ def test_signing_assesses_the_fee_and_grants_the_first_term_in_one_save(app: Sup
     )  # fmt: skip
     contract = app.get_contract(contract_id)
     account = app.get_account(contract_id)
-    assert contract.terms[0]["fee"] == Decimal("6500.00")
+    assert contract.terms[0].fee == Decimal("6500.00")
     assert account.available("points", at(3, 3)) == Decimal(64)
     assert account.available("sessions", at(3, 3)) == Decimal(6)
     # Signed; the account Opened, TermScheduled, PointsGranted, SessionsGranted
@@ -164,7 +164,7 @@ def test_renewing_a_lapsed_agreement_reinstates_it_at_80_percent(
     assert term["kind"] == "reinstatement"
     assert term["fee"] == Decimal("4800.00")  # 80 % of 6,000
     assert term["starts_at"] == datetime(2026, 3, 1, 23, tzinfo=UTC)  # local midnight, 2 March
-    assert contract.lapses == [
+    assert [lapse.as_dict() for lapse in contract.lapses] == [
         {"term_number": 1, "ended_at": datetime(2025, 12, 31, 23, tzinfo=UTC), "late": True}
     ]
     assert event_types(app, world.basic)[-2:] == ["Contract.Lapsed", "Contract.Reinstated"]
@@ -178,7 +178,7 @@ def test_a_renewed_term_is_granted_when_it_begins(app: SupportLedger, world: Wor
     """Renewal records the term; its credits become usable at its start, granted on first use."""
     app.renew_contract(world.premium, at=at(11, 3))
     account = app.get_account(world.premium)
-    assert [t["granted"] for t in sorted(account.terms.values(), key=lambda t: t["number"])] == [
+    assert [t.granted for t in sorted(account.terms.values(), key=lambda t: t.number)] == [
         True,
         False,
     ]
@@ -189,7 +189,7 @@ def test_a_renewed_term_is_granted_when_it_begins(app: SupportLedger, world: Wor
         key="k1",
         at=datetime(2026, 1, 5, 9, tzinfo=UTC),
     )
-    assert app.get_account(world.premium).terms["2"]["granted"] is True
+    assert app.get_account(world.premium).terms[2].granted is True
     assert result["draws"] == [
         {"lot_id": "term-2-points", "amount": Decimal(10), "returned": Decimal(0)}
     ]
@@ -216,11 +216,11 @@ def test_an_upgrade_grants_the_pro_rata_difference_to_the_account(
     """Advanced -> Premium on 2 July 2025: half a year left gives half of 16 points x 2 licenses."""
     when = datetime(2025, 7, 2, 11, 0, tzinfo=UTC)  # 182.5 of 365 days left
     assert app.change_tier(world.advanced, tier="premium", at=when) == "upgraded"
-    adjustment = app.get_contract(world.advanced).upgrades[-1]["adjustments"][0]
-    assert adjustment["remaining_share"] == Decimal("0.500000")
-    assert adjustment["fee"] == Decimal("2500.00")  # (65 % - 40 %) x 20,000 x 0.5
-    assert adjustment["points"] == Decimal("16.00")
-    assert adjustment["sessions"] == 2  # (3 - 1) x 2 licenses x 0.5
+    adjustment = app.get_contract(world.advanced).upgrades[-1].adjustments[0]
+    assert adjustment.remaining_share == Decimal("0.500000")
+    assert adjustment.fee == Decimal("2500.00")  # (65 % - 40 %) x 20,000 x 0.5
+    assert adjustment.points == Decimal("16.00")
+    assert adjustment.sessions == 2  # (3 - 1) x 2 licenses x 0.5
     account = app.get_account(world.advanced)
     assert account.available("points", when) == Decimal(32 + 16)
     assert account.available("sessions", when) == Decimal(2 + 2)

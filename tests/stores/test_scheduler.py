@@ -303,8 +303,8 @@ def test_term_ends_lapse_lots_expire_and_a_renewed_term_is_granted(
     assert app.get_contract(world.premium).status == "lapsed"
     assert app.get_contract(world.advanced).status == "active"
     account = app.get_account(world.advanced)
-    assert account.terms["2"]["granted"]
-    assert account.lots["term-1-points"]["expired"]
+    assert account.terms[2].granted
+    assert account.lots["term-1-points"].expired
     assert scheduler.tick() == []
 
 

@@ -20,7 +20,9 @@ from ledger.domain.errors import (
     LedgerError,
     OutOfOrderError,
 )
+from ledger.domain.lots import Drawn, ScheduledTerm, Training
 from tests.conftest import utc
+from tests.unit.aggregate_case import aggregate_case, event, given, refused
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -68,6 +70,23 @@ def schedule(
         sessions=sessions,
         at=at,
     )
+
+
+def account_history(*commands: Callable[[CreditAccount], object]) -> list[Any]:
+    """The events of an account opened on 1 January 2025 and then changed by `commands`."""
+    return given(
+        lambda: CreditAccount.open(contract_id=CONTRACT_ID, customer="ACME GmbH", at=OPENED),
+        *commands,
+    )
+
+
+def noting(term_number: int = 1, **term: Any) -> Callable[[CreditAccount], bool]:
+    """Schedule a term (as `schedule`)."""
+    return lambda account: schedule(account, term_number, **term)
+
+
+# Term 1 (2025) scheduled and granted at signing, with 20 points and 2 sessions.
+WITH_TERM = (noting(), lambda a: a.grant_term(term_number=1, at=OPENED))
 
 
 def with_term(points: str = "20", sessions: int = 2) -> CreditAccount:
@@ -169,12 +188,12 @@ def reverse(
     if recorded:
         account.record_reversal(
             key=consumption.key,
-            points=reversal["points"],
-            reason=reversal["reason"],
-            returns=reversal["returns"],
+            points=reversal.points,
+            reason=reversal.reason,
+            returns=[back.as_dict() for back in reversal.returns],
             at=at,
         )
-    return reversal, recorded
+    return reversal.as_dict(), recorded
 
 
 def early_and_term() -> tuple[CreditAccount, CreditConsumption]:
@@ -204,11 +223,12 @@ def march_consumption() -> CreditAccount:
 
 def test_opening_records_the_contract_and_an_empty_account() -> None:
     """An account is opened once per contract, with its deterministic id, no terms and no lots."""
-    # when
-    account = CreditAccount.open(contract_id=CONTRACT_ID, customer="ACME GmbH", at=OPENED)
-    # then
-    events = account.collect_events()
-    assert [type(e) for e in events] == [CreditAccount.Opened]
+    case = aggregate_case(
+        given=[],
+        when=lambda _: CreditAccount.open(contract_id=CONTRACT_ID, customer="ACME GmbH", at=OPENED),
+        then=[event(CreditAccount.Opened, contract_id=CONTRACT_ID, customer="ACME GmbH")],
+    )
+    account = case.aggregate
     assert account.id == CreditAccount.create_id(CONTRACT_ID)
     assert (account.contract_id, account.customer) == (CONTRACT_ID, "ACME GmbH")
     assert (account.terms, account.lots, account.ended_at) == ({}, {}, None)
@@ -220,64 +240,62 @@ def test_opening_records_the_contract_and_an_empty_account() -> None:
 
 def test_scheduling_a_term_notes_it_without_granting_anything() -> None:
     """A scheduled term is noted with what it will grant; no lot is recorded yet."""
-    # given
-    account = opened()
-    # when
-    noted = schedule(account, points="96", sessions=9)
-    # then
-    (event,) = account.collect_events()
-    assert noted is True
-    assert type(event) is CreditAccount.TermScheduled
-    assert (
-        event.term_number,
-        event.starts_at,
-        event.ends_at,
-        event.points,
-        event.sessions,
-        event.scheduled_at,
-    ) == (1, TERM_START, TERM_END, Decimal(96), 9, OPENED)
-    assert account.terms == {
-        "1": {
-            "number": 1,
-            "starts_at": TERM_START,
-            "ends_at": TERM_END,
-            "points": Decimal(96),
-            "sessions": 9,
-            "granted": False,
-        }
+    case = aggregate_case(
+        given=account_history(),
+        when=noting(points="96", sessions=9),
+        then=[
+            event(
+                CreditAccount.TermScheduled,
+                term_number=1,
+                starts_at=TERM_START,
+                ends_at=TERM_END,
+                points=Decimal(96),
+                sessions=9,
+                scheduled_at=OPENED,
+            )
+        ],
+    )
+    assert case.result is True
+    assert case.aggregate.terms == {
+        1: ScheduledTerm(
+            number=1,
+            starts_at=TERM_START,
+            ends_at=TERM_END,
+            points=Decimal(96),
+            sessions=9,
+            granted=False,
+        )
     }
-    assert account.lots == {}
+    assert case.aggregate.lots == {}
 
 
 def test_a_term_noted_again_as_it_stands_records_nothing() -> None:
     """Scheduling a term again with the same dates and amounts returns False, unrecorded."""
-    # given
-    account = scheduled()
-    # when
-    noted = schedule(account, at=MARCH)
-    # then
-    assert noted is False
-    assert account.collect_events() == []
+    case = aggregate_case(given=account_history(noting()), when=noting(at=MARCH), then=[])
+    assert case.result is False
 
 
 def test_a_term_noted_again_before_it_began_with_new_amounts_replaces_the_old_note() -> None:
     """A term re-noted before it begins (its tier went up) grants the new amounts when it begins."""
     # given: term 2 (2026) noted with 20 points and 2 sessions
-    account = with_term()
-    schedule(account, 2, starts_at=TERM_END, ends_at=NEXT_TERM_END)
-    account.collect_events()
-    # when
-    noted = schedule(
-        account, 2, points="30", sessions=3, starts_at=TERM_END, ends_at=NEXT_TERM_END, at=MARCH
+
+    def renote_and_grant(account: CreditAccount) -> tuple[bool, list[int]]:
+        noted = schedule(
+            account, 2, points="30", sessions=3, starts_at=TERM_END, ends_at=NEXT_TERM_END, at=MARCH
+        )
+        return noted, account.grant_due(at=TERM_END)
+
+    case = aggregate_case(
+        given=account_history(*WITH_TERM, noting(2, starts_at=TERM_END, ends_at=NEXT_TERM_END)),
+        when=renote_and_grant,
+        then=[
+            event(CreditAccount.TermScheduled, points=Decimal(30), sessions=3),
+            event(CreditAccount.PointsGranted, lot_id="term-2-points", points=Decimal(30)),
+            event(CreditAccount.SessionsGranted, lot_id="term-2-sessions", sessions=3),
+        ],
     )
-    granted = account.grant_due(at=TERM_END)
-    # then
-    scheduled_event, points_event, sessions_event = account.collect_events()
-    assert (noted, granted) == (True, [2])
-    assert (scheduled_event.points, scheduled_event.sessions) == (Decimal(30), 3)
-    assert (points_event.lot_id, points_event.points) == ("term-2-points", Decimal(30))
-    assert (sessions_event.lot_id, sessions_event.sessions) == ("term-2-sessions", 3)
-    assert account.available("points", TERM_END) == Decimal(30)
+    assert case.result == (True, [2])
+    assert case.aggregate.available("points", TERM_END) == Decimal(30)
 
 
 @pytest.mark.parametrize(
@@ -287,15 +305,12 @@ def test_a_term_noted_again_before_it_began_with_new_amounts_replaces_the_old_no
 )
 def test_a_granted_term_cannot_be_rescheduled(points: str, sessions: int) -> None:
     """Once a term is granted, noting it again is refused."""
-    # given
-    account = with_term()
-    # when
-    with pytest.raises(InvalidInputError) as refused:
-        schedule(account, points=points, sessions=sessions, at=MARCH)
-    # then
-    assert refused.value.message == "term 1 was granted already"
-    assert account.collect_events() == []
-    assert account.available("points", MARCH) == Decimal(20)
+    case = aggregate_case(
+        given=account_history(*WITH_TERM),
+        when=noting(points=points, sessions=sessions, at=MARCH),
+        then=refused(InvalidInputError, "term 1 was granted already"),
+    )
+    assert case.aggregate.available("points", MARCH) == Decimal(20)
 
 
 @pytest.mark.parametrize(
@@ -312,14 +327,12 @@ def test_a_term_must_end_after_it_starts_and_grant_no_negative_amounts(
     ends_at: datetime, points: str, sessions: int, error: type[LedgerError]
 ) -> None:
     """A term ending no later than it starts, or granting negative amounts, is refused."""
-    # given
-    account = opened()
-    # when
-    with pytest.raises(error):
-        schedule(account, points=points, sessions=sessions, ends_at=ends_at)
-    # then
-    assert account.collect_events() == []
-    assert account.terms == {}
+    case = aggregate_case(
+        given=account_history(),
+        when=noting(points=points, sessions=sessions, ends_at=ends_at),
+        then=refused(error),
+    )
+    assert case.aggregate.terms == {}
 
 
 # -- granting terms --------------------------------------------------------------------------
@@ -327,136 +340,131 @@ def test_a_term_must_end_after_it_starts_and_grant_no_negative_amounts(
 
 def test_granting_a_term_records_points_and_sessions_until_the_term_ends() -> None:
     """A grant records a points lot and a sessions lot, usable from the start to the term's end."""
-    # given
-    account = opened()
-    schedule(account, points="96", sessions=9)
-    account.collect_events()
-    # when
-    granted = account.grant_term(term_number=1, at=OPENED)
-    # then
-    points_event, sessions_event = account.collect_events()
-    assert granted is True
-    assert type(points_event) is CreditAccount.PointsGranted
-    assert (
-        points_event.lot_id,
-        points_event.points,
-        points_event.term_number,
-        points_event.reason,
-        points_event.available_from,
-        points_event.expires_at,
-        points_event.granted_at,
-    ) == ("term-1-points", Decimal(96), 1, "term", TERM_START, TERM_END, OPENED)
-    assert type(sessions_event) is CreditAccount.SessionsGranted
-    assert (sessions_event.lot_id, sessions_event.sessions, sessions_event.expires_at) == (
-        "term-1-sessions",
-        9,
-        TERM_END,
+    case = aggregate_case(
+        given=account_history(noting(points="96", sessions=9)),
+        when=lambda a: a.grant_term(term_number=1, at=OPENED),
+        then=[
+            event(
+                CreditAccount.PointsGranted,
+                lot_id="term-1-points",
+                points=Decimal(96),
+                term_number=1,
+                reason="term",
+                available_from=TERM_START,
+                expires_at=TERM_END,
+                granted_at=OPENED,
+            ),
+            event(
+                CreditAccount.SessionsGranted,
+                lot_id="term-1-sessions",
+                sessions=9,
+                expires_at=TERM_END,
+            ),
+        ],
     )
-    assert account.terms["1"]["granted"] is True
-    assert account.lots["term-1-points"]["term_number"] == 1
+    account = case.aggregate
+    assert case.result is True
+    assert account.terms[1].granted is True
+    assert account.lots["term-1-points"].term_number == 1
     assert account.available("points", MARCH) == Decimal(96)
     assert account.available("sessions", MARCH) == Decimal(9)
 
 
 def test_a_term_without_sessions_grants_only_points() -> None:
     """A tier without training sessions grants a points lot and no sessions lot."""
-    # given
-    account = opened()
-    schedule(account, points="16", sessions=0)
-    account.collect_events()
-    # when
-    account.grant_term(term_number=1, at=OPENED)
-    # then
-    assert [type(e) for e in account.collect_events()] == [CreditAccount.PointsGranted]
+    aggregate_case(
+        given=account_history(noting(points="16", sessions=0)),
+        when=lambda a: a.grant_term(term_number=1, at=OPENED),
+        then=[event(CreditAccount.PointsGranted)],
+    )
 
 
 def test_a_term_is_granted_only_once() -> None:
     """A second grant of the same term returns False and records nothing."""
-    # given
-    account = with_term()
-    # when
-    granted = account.grant_term(term_number=1, at=MARCH)
-    # then
-    assert granted is False
-    assert account.collect_events() == []
-    assert account.available("points", MARCH) == Decimal(20)
+    case = aggregate_case(
+        given=account_history(*WITH_TERM),
+        when=lambda a: a.grant_term(term_number=1, at=MARCH),
+        then=[],
+    )
+    assert case.result is False
+    assert case.aggregate.available("points", MARCH) == Decimal(20)
 
 
 def test_a_term_that_is_not_scheduled_cannot_be_granted() -> None:
     """Granting a term the account was never told about is refused."""
-    # given
-    account = with_term()
-    # when
-    with pytest.raises(InvalidInputError) as refused:
-        account.grant_term(term_number=2, at=MARCH)
-    # then
-    assert refused.value.message == "term 2 is not scheduled on this account"
-    assert account.collect_events() == []
+    aggregate_case(
+        given=account_history(*WITH_TERM),
+        when=lambda a: a.grant_term(term_number=2, at=MARCH),
+        then=refused(InvalidInputError, "term 2 is not scheduled on this account"),
+    )
 
 
 def test_a_term_granted_in_advance_is_usable_only_from_its_start() -> None:
     """Points of a renewal granted before it begins are not drawn on before the term starts."""
     # given: term 1 (2025) 20 points; term 2 (2026) 30 points granted in March
-    account = with_term()
-    schedule(account, 2, points="30", sessions=3, starts_at=TERM_END, ends_at=NEXT_TERM_END)
-    account.grant_term(term_number=2, at=MARCH)
-    account.collect_events()
-    # when
-    with pytest.raises(InsufficientCreditsError) as refused:
-        consume(account, "25", at=utc(2025, 12, 31, 23))
-    # then
-    assert refused.value.message == "cannot consume 25 points: 20 available"
-    assert account.collect_events() == []
-    assert account.available("points", TERM_END) == Decimal(30)
+    case = aggregate_case(
+        given=account_history(
+            *WITH_TERM,
+            noting(2, points="30", sessions=3, starts_at=TERM_END, ends_at=NEXT_TERM_END),
+            lambda a: a.grant_term(term_number=2, at=MARCH),
+        ),
+        when=lambda a: consume(a, "25", at=utc(2025, 12, 31, 23)),
+        then=refused(InsufficientCreditsError, "cannot consume 25 points: 20 available"),
+    )
+    assert case.aggregate.available("points", TERM_END) == Decimal(30)
 
 
 def test_grant_due_grants_every_begun_term_once() -> None:
     """grant_due records the grant of each term that has begun, and of no term twice."""
     # given: terms 1 (2025) and 2 (2026) scheduled, neither granted
-    account = scheduled()
-    schedule(account, 2, points="30", sessions=3, starts_at=TERM_END, ends_at=NEXT_TERM_END)
-    account.collect_events()
-    # when
-    in_march = account.grant_due(at=MARCH)
-    at_renewal = account.grant_due(at=TERM_END)
-    again = account.grant_due(at=TERM_END)
-    # then
-    events = account.collect_events()
-    assert (in_march, at_renewal, again) == ([1], [2], [])
-    assert [(type(e), e.lot_id, e.granted_at) for e in events] == [
-        (CreditAccount.PointsGranted, "term-1-points", MARCH),
-        (CreditAccount.SessionsGranted, "term-1-sessions", MARCH),
-        (CreditAccount.PointsGranted, "term-2-points", TERM_END),
-        (CreditAccount.SessionsGranted, "term-2-sessions", TERM_END),
-    ]
-    assert account.available("points", TERM_END) == Decimal(30)
+
+    def grant_three_times(account: CreditAccount) -> tuple[list[int], ...]:
+        in_march = account.grant_due(at=MARCH)
+        at_renewal = account.grant_due(at=TERM_END)
+        return in_march, at_renewal, account.grant_due(at=TERM_END)
+
+    case = aggregate_case(
+        given=account_history(
+            noting(),
+            noting(2, points="30", sessions=3, starts_at=TERM_END, ends_at=NEXT_TERM_END),
+        ),
+        when=grant_three_times,
+        then=[
+            event(CreditAccount.PointsGranted, lot_id="term-1-points", granted_at=MARCH),
+            event(CreditAccount.SessionsGranted, lot_id="term-1-sessions", granted_at=MARCH),
+            event(CreditAccount.PointsGranted, lot_id="term-2-points", granted_at=TERM_END),
+            event(CreditAccount.SessionsGranted, lot_id="term-2-sessions", granted_at=TERM_END),
+        ],
+    )
+    assert case.result == ([1], [2], [])
+    assert case.aggregate.available("points", TERM_END) == Decimal(30)
 
 
 def test_grant_due_grants_nothing_before_a_term_begins() -> None:
     """A term that has not begun by the instant given is left ungranted."""
-    # given
-    account = starting_in_february()
-    # when
-    granted = account.grant_due(at=utc(2025, 1, 31, 23, 59))
-    # then
-    assert granted == []
-    assert account.collect_events() == []
-    assert account.terms["1"]["granted"] is False
+    case = aggregate_case(
+        given=account_history(noting(starts_at=utc(2025, 2, 1), ends_at=utc(2026, 2, 1))),
+        when=lambda a: a.grant_due(at=utc(2025, 1, 31, 23, 59)),
+        then=[],
+    )
+    assert case.result == []
+    assert case.aggregate.terms[1].granted is False
 
 
 def test_grant_due_skips_terms_that_begin_after_the_agreement_ended() -> None:
     """A term starting after the termination is never granted, nor counted as usable."""
     # given: term 2 (2026) scheduled, the agreement terminated on 1 June 2025
-    account = with_term()
-    schedule(account, 2, starts_at=TERM_END, ends_at=NEXT_TERM_END)
-    account.end_agreement(reason="customer insolvent", at=TERMINATED)
-    account.collect_events()
-    # when
-    granted = account.grant_due(at=utc(2026, 2, 1))
-    # then
-    assert granted == []
-    assert account.collect_events() == []
-    assert account.usable_lots("points", utc(2026, 2, 1)) == []
+    case = aggregate_case(
+        given=account_history(
+            *WITH_TERM,
+            noting(2, starts_at=TERM_END, ends_at=NEXT_TERM_END),
+            lambda a: a.end_agreement(reason="customer insolvent", at=TERMINATED),
+        ),
+        when=lambda a: a.grant_due(at=utc(2026, 2, 1)),
+        then=[],
+    )
+    assert case.result == []
+    assert case.aggregate.usable_lots("points", utc(2026, 2, 1)) == []
 
 
 # -- a begun term whose grant is not recorded yet --------------------------------------------
@@ -472,7 +480,7 @@ def test_a_begun_term_not_granted_yet_is_usable_as_its_lot() -> None:
     lots = account.usable_lots("points", MARCH)
     # then
     assert (points, sessions) == (Decimal(20), Decimal(2))
-    assert [(lot["lot_id"], lot["remaining"], lot["expires_at"]) for lot in lots] == [
+    assert [(lot_id, lot.remaining, lot.expires_at) for lot_id, lot in lots] == [
         ("term-1-points", Decimal(20), TERM_END)
     ]
     assert account.lots == {}
@@ -509,7 +517,7 @@ def test_the_first_consumption_records_the_grant_of_a_begun_term() -> None:
         MARCH,
     )
     assert draws == [{"lot_id": "term-1-points", "amount": Decimal(5)}]
-    assert account.terms["1"]["granted"] is True
+    assert account.terms[1].granted is True
     assert account.available("points", MARCH) == Decimal(15)
 
 
@@ -542,7 +550,7 @@ def test_a_purchase_or_a_training_session_records_the_due_grant_first(
         CreditAccount.SessionsGranted,
         recorded,
     ]
-    assert account.terms["1"]["granted"] is True
+    assert account.terms[1].granted is True
 
 
 @pytest.mark.parametrize(
@@ -568,7 +576,7 @@ def test_a_refused_use_records_no_grant_either(
         command(account)
     # then
     assert account.collect_events() == []
-    assert account.terms["1"]["granted"] is False
+    assert account.terms[1].granted is False
 
 
 def test_at_a_renewal_the_new_term_is_granted_and_drawn_on() -> None:
@@ -792,7 +800,7 @@ def test_a_purchase_records_a_lot_with_its_price_currency_and_expiry() -> None:
         event.purchased_at,
     ) == ("purchase-1", "po-4711", Decimal(50), Decimal("1250.00"), "EUR", utc(2025, 12, 31), MARCH)
     lot = account.lots["purchase-1"]
-    assert (lot["kind"], lot["price"], lot["currency"], lot["available_from"]) == (
+    assert (lot.kind, lot.price, lot.currency, lot.available_from) == (
         "purchase",
         Decimal("1250.00"),
         "EUR",
@@ -1041,9 +1049,7 @@ def test_recording_a_consumption_keeps_its_draws_with_nothing_reversed() -> None
         consumption.ticket_id,
         consumption.consumed_at,
     ) == (account.id, CONTRACT_ID, "c-1", Decimal(15), "remote session", TICKET_ID, MARCH)
-    assert consumption.draws == [
-        {"lot_id": "term-1-points", "amount": Decimal(15), "returned": Decimal(0)}
-    ]
+    assert consumption.draws == [Drawn("term-1-points", Decimal(15), returned=Decimal(0))]
     assert (consumption.reversed, consumption.left, consumption.reversals) == (0, Decimal(15), [])
 
 
@@ -1134,12 +1140,12 @@ def test_a_partial_reversal_returns_points_to_the_lots_last_drawn_first() -> Non
         returns,
     )
     assert consumption.draws == [
-        {"lot_id": "purchase-1", "amount": Decimal(10), "returned": Decimal(2)},
-        {"lot_id": "term-1-points", "amount": Decimal(5), "returned": Decimal(5)},
+        Drawn("purchase-1", Decimal(10), returned=Decimal(2)),
+        Drawn("term-1-points", Decimal(5), returned=Decimal(5)),
     ]
     assert consumption.left == Decimal(8)
-    assert account.lots["term-1-points"]["remaining"] == Decimal(20)
-    assert account.lots["purchase-1"]["remaining"] == Decimal(2)
+    assert account.lots["term-1-points"].remaining == Decimal(20)
+    assert account.lots["purchase-1"].remaining == Decimal(2)
     assert account.available("points", utc(2025, 3, 2)) == Decimal(22)
 
 
@@ -1279,8 +1285,8 @@ def test_points_returned_to_an_expired_lot_expire_at_once() -> None:
             {"lot_id": "purchase-1", "amount": Decimal(10), "expired": True},
         ]
     )
-    assert account.lots["purchase-1"]["remaining"] == 0
-    assert account.lots["purchase-1"]["expired_amount"] == Decimal(10)
+    assert account.lots["purchase-1"].remaining == 0
+    assert account.lots["purchase-1"].expired_amount == Decimal(10)
     assert account.available("points", JULY) == Decimal(20)
 
 
@@ -1298,7 +1304,7 @@ def test_points_returned_to_a_lot_whose_expiry_was_recorded_expire_at_once() -> 
         {"lot_id": "term-1-points", "amount": Decimal(5), "expired": False},
         {"lot_id": "purchase-1", "amount": Decimal(1), "expired": True},
     ]
-    assert account.lots["purchase-1"]["expired_amount"] == Decimal(1)
+    assert account.lots["purchase-1"].expired_amount == Decimal(1)
     assert account.available("points", JULY) == Decimal(20)
 
 
@@ -1343,8 +1349,8 @@ def test_a_lot_expires_with_what_remains_of_it_once() -> None:
         event.recorded_at,
         event.late,
     ) == ("term-1-points", "points", Decimal(15), TERM_END, TERM_END, False)
-    assert account.lots["term-1-points"]["remaining"] == 0
-    assert account.lots["term-1-points"]["expired_amount"] == Decimal(15)
+    assert account.lots["term-1-points"].remaining == 0
+    assert account.lots["term-1-points"].expired_amount == Decimal(15)
     assert list(account.due_expiries(utc(2026, 1, 2))) == [("term-1-sessions", TERM_END)]
 
 
@@ -1457,7 +1463,7 @@ def test_a_training_session_draws_one_session() -> None:
     # then
     (event,) = account.collect_events()
     assert recorded is True
-    assert session == {"topic": "test automation", "minutes": 30, "held_at": MARCH}
+    assert session == Training(topic="test automation", minutes=30, held_at=MARCH)
     assert type(event) is CreditAccount.TrainingSessionHeld
     assert event.draws == [{"lot_id": "term-1-sessions", "amount": Decimal(1)}]
     assert account.available("sessions", MARCH) == Decimal(1)

@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 import pytest
 
 from ledger.calendars import calendar_from_mapping, contract_calendar
+from ledger.domain.clock import ClockWarning, PatchRequest
 from ledger.domain.errors import (
     InvalidInputError,
     LedgerError,
@@ -29,6 +30,7 @@ from ledger.domain.releases import parse_version
 from ledger.domain.ticket import Ticket
 from ledger.terms import load_terms
 from tests.conftest import berlin, utc
+from tests.unit.aggregate_case import aggregate_case, event, given, refused
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Sequence
@@ -127,6 +129,16 @@ def given_ticket(*steps: tuple[Command, datetime], **opening: Any) -> Ticket:
     return ticket
 
 
+def ticket_history(*steps: tuple[Command, datetime], **opening: Any) -> list[Any]:
+    """The events of a ticket opened (as `open_ticket`) and then changed by `steps`."""
+    return given(lambda: open_ticket(**opening), *(on(command, at) for command, at in steps))
+
+
+def on(command: Command, at: datetime) -> Callable[[Ticket], Any]:
+    """`command` given at `at`."""
+    return lambda ticket: command(ticket, at)
+
+
 def given_declined() -> Ticket:
     """A declined request, with its pending event collected."""
     ticket = decline_request()
@@ -159,7 +171,7 @@ def kinds(events: Sequence[object]) -> list[type]:
 
 def warning_instants(ticket: Ticket) -> list[datetime | None]:
     """The instants of the ticket's warnings, 50 % first."""
-    return [warning["at"] for warning in ticket.warnings]
+    return [warning.at for warning in ticket.warnings]
 
 
 def hold(ticket: Ticket, at: datetime) -> None:
@@ -662,7 +674,7 @@ def test_a_warning_already_recorded_stays_recorded_after_a_severity_change() -> 
 
     change_severity_to(2)(ticket, berlin(2025, 3, 3, 14))
 
-    assert [w["reached"] for w in ticket.warnings] == [True, False]
+    assert [w.reached for w in ticket.warnings] == [True, False]
     assert record_half_warning(ticket, berlin(2025, 3, 3, 15, 15)) is False
 
 
@@ -710,8 +722,8 @@ def test_recalculating_keeps_the_instant_of_a_warning_already_reached() -> None:
     assert moved is True
     assert ticket.due_at == berlin(2025, 3, 11, 13)
     assert ticket.warnings == [
-        {"share": HALF, "at": berlin(2025, 3, 7, 11), "reached": True},
-        {"share": THREE_QUARTERS, "at": berlin(2025, 3, 10, 17), "reached": False},
+        ClockWarning(share=HALF, at=berlin(2025, 3, 7, 11), reached=True),
+        ClockWarning(share=THREE_QUARTERS, at=berlin(2025, 3, 10, 17), reached=False),
     ]
 
 
@@ -895,7 +907,7 @@ def test_a_warning_is_recorded_from_its_instant_on_and_marks_the_share_reached()
     assert events[0].warning_at == berlin(2025, 3, 3, 13, 15)
     assert events[0].recorded_at == berlin(2025, 3, 3, 13, 15)
     assert events[0].late is False
-    assert [w["reached"] for w in ticket.warnings] == [True, False]
+    assert [w.reached for w in ticket.warnings] == [True, False]
 
 
 def test_each_warning_share_is_recorded_on_its_own() -> None:
@@ -908,7 +920,7 @@ def test_each_warning_share_is_recorded_on_its_own() -> None:
     event = ticket.collect_events()[0]
     assert event.warning_at == berlin(2025, 3, 3, 15, 15)
     assert event.late is True
-    assert [w["reached"] for w in ticket.warnings] == [True, True]
+    assert [w.reached for w in ticket.warnings] == [True, True]
 
 
 NO_WARNING = [
@@ -1082,16 +1094,16 @@ def test_resolving_without_a_response_records_the_first_response_too(
     at: datetime, outcome: str
 ) -> None:
     """The resolution is the first response when none was recorded, with its SLA outcome."""
-    ticket = given_ticket()
-
-    result = resolve(ticket, at)
-
-    assert result == outcome
-    events = ticket.collect_events()
-    assert kinds(events) == [Ticket.FirstResponseRecorded, Ticket.Resolved]
-    assert events[0].responded_at == at
-    assert events[0].outcome == outcome
-    assert events[1].resolved_at == at
+    case = aggregate_case(
+        given=ticket_history(),
+        when=on(resolve, at),
+        then=[
+            event(Ticket.FirstResponseRecorded, responded_at=at, outcome=outcome),
+            event(Ticket.Resolved, resolved_at=at),
+        ],
+    )
+    ticket = case.aggregate
+    assert case.result == outcome
     assert ticket.status == "resolved"
     assert ticket.resolved_at == at
     assert ticket.clock_state == "stopped"
@@ -1099,37 +1111,35 @@ def test_resolving_without_a_response_records_the_first_response_too(
 
 def test_resolving_after_a_response_records_only_the_resolution() -> None:
     """With a first response on record, resolve returns no outcome and stops nothing."""
-    ticket = given_ticket((respond, berlin(2025, 3, 3, 10)))
-
-    result = resolve(ticket, berlin(2025, 3, 4, 9))
-
-    assert result is None
-    assert kinds(ticket.collect_events()) == [Ticket.Resolved]
-    assert ticket.responded_at == berlin(2025, 3, 3, 10)
-    assert ticket.outcome == "met"
+    case = aggregate_case(
+        given=ticket_history((respond, berlin(2025, 3, 3, 10))),
+        when=on(resolve, berlin(2025, 3, 4, 9)),
+        then=[event(Ticket.Resolved)],
+    )
+    assert case.result is None
+    assert case.aggregate.responded_at == berlin(2025, 3, 3, 10)
+    assert case.aggregate.outcome == "met"
 
 
 def test_resolving_a_ticket_on_hold_counts_the_time_before_the_hold() -> None:
     """A ticket on hold can be resolved; the clock used only the time before the hold."""
-    ticket = given_ticket((hold, berlin(2025, 3, 3, 11, 15)))
-
-    result = resolve(ticket, berlin(2025, 3, 5, 9))
-
-    assert result == "met"
-    events = ticket.collect_events()
-    assert events[0].used_seconds == 2 * 3600
-    assert ticket.status == "resolved"
+    case = aggregate_case(
+        given=ticket_history((hold, berlin(2025, 3, 3, 11, 15))),
+        when=on(resolve, berlin(2025, 3, 5, 9)),
+        then=[event(Ticket.FirstResponseRecorded, used_seconds=2 * 3600), event(Ticket.Resolved)],
+    )
+    assert case.result == "met"
+    assert case.aggregate.status == "resolved"
 
 
 def test_a_resolved_ticket_is_reopened_without_restarting_the_clock() -> None:
     """Reopen returns a resolved ticket to open; the response and deadline stay as they were."""
-    ticket = given_ticket((respond, berlin(2025, 3, 3, 10)), (resolve, berlin(2025, 3, 3, 11)))
-
-    reopen(ticket, berlin(2025, 3, 4, 9))
-
-    events = ticket.collect_events()
-    assert kinds(events) == [Ticket.Reopened]
-    assert events[0].reopened_at == berlin(2025, 3, 4, 9)
+    case = aggregate_case(
+        given=ticket_history((respond, berlin(2025, 3, 3, 10)), (resolve, berlin(2025, 3, 3, 11))),
+        when=on(reopen, berlin(2025, 3, 4, 9)),
+        then=[event(Ticket.Reopened, reopened_at=berlin(2025, 3, 4, 9))],
+    )
+    ticket = case.aggregate
     assert ticket.status == "open"
     assert ticket.resolved_at is None
     assert ticket.reopened == 1
@@ -1140,15 +1150,13 @@ def test_a_resolved_ticket_is_reopened_without_restarting_the_clock() -> None:
 
 def test_a_resolved_ticket_is_closed() -> None:
     """Close records the closing instant and the closed status."""
-    ticket = given_ticket((resolve, berlin(2025, 3, 3, 11)))
-
-    close(ticket, berlin(2025, 3, 4, 9))
-
-    events = ticket.collect_events()
-    assert kinds(events) == [Ticket.Closed]
-    assert events[0].closed_at == berlin(2025, 3, 4, 9)
-    assert ticket.status == "closed"
-    assert ticket.closed_at == berlin(2025, 3, 4, 9)
+    case = aggregate_case(
+        given=ticket_history((resolve, berlin(2025, 3, 3, 11))),
+        when=on(close, berlin(2025, 3, 4, 9)),
+        then=[event(Ticket.Closed, closed_at=berlin(2025, 3, 4, 9))],
+    )
+    assert case.aggregate.status == "closed"
+    assert case.aggregate.closed_at == berlin(2025, 3, 4, 9)
 
 
 LIFECYCLE_REFUSALS = [
@@ -1170,12 +1178,11 @@ def test_reopen_and_close_need_a_resolved_ticket_and_resolve_an_open_one(
     command: Command,
 ) -> None:
     """Reopen and close only from resolved; resolve only from open or on hold."""
-    ticket = given_ticket(*steps)
-
-    with pytest.raises(TicketStateError):
-        command(ticket, berlin(2025, 3, 4, 9))
-
-    assert ticket.collect_events() == []
+    aggregate_case(
+        given=ticket_history(*steps),
+        when=on(command, berlin(2025, 3, 4, 9)),
+        then=refused(TicketStateError),
+    )
 
 
 CLOSED_TICKET_COMMANDS = [
@@ -1196,41 +1203,38 @@ def test_a_closed_ticket_takes_no_further_commands(
     command: Command,
 ) -> None:
     """Every command on a closed ticket is refused and records nothing."""
-    ticket = given_ticket(
-        (respond, berlin(2025, 3, 3, 10)),
-        (resolve, berlin(2025, 3, 3, 11)),
-        (close, berlin(2025, 3, 3, 12)),
+    case = aggregate_case(
+        given=ticket_history(
+            (respond, berlin(2025, 3, 3, 10)),
+            (resolve, berlin(2025, 3, 3, 11)),
+            (close, berlin(2025, 3, 3, 12)),
+        ),
+        when=on(command, berlin(2025, 3, 4, 9)),
+        then=refused(TicketStateError),
     )
-
-    with pytest.raises(TicketStateError):
-        command(ticket, berlin(2025, 3, 4, 9))
-
-    assert ticket.collect_events() == []
-    assert ticket.status == "closed"
+    assert case.aggregate.status == "closed"
 
 
 @pytest.mark.parametrize("tier", [PREMIUM, ADVANCED], ids=["premium", "advanced"])
 def test_remote_assistance_is_recorded_for_premium_and_advanced(tier: TierTerms) -> None:
     """Premium and Advanced include remote assistance."""
-    ticket = given_ticket(tier=tier)
-
-    ticket.request_remote_assistance(tier_terms=tier, at=berlin(2025, 3, 3, 10))
-
-    events = ticket.collect_events()
-    assert kinds(events) == [Ticket.RemoteAssistanceRequested]
-    assert events[0].requested_at == berlin(2025, 3, 3, 10)
-    assert ticket.remote_assistance == [berlin(2025, 3, 3, 10)]
+    case = aggregate_case(
+        given=ticket_history(tier=tier),
+        when=lambda t: t.request_remote_assistance(tier_terms=tier, at=berlin(2025, 3, 3, 10)),
+        then=[event(Ticket.RemoteAssistanceRequested, requested_at=berlin(2025, 3, 3, 10))],
+    )
+    assert case.aggregate.remote_assistance == [berlin(2025, 3, 3, 10)]
 
 
 def test_remote_assistance_is_refused_for_basic() -> None:
     """Basic includes no remote assistance."""
-    ticket = given_ticket(tier=BASIC)
-
-    with pytest.raises(NotIncludedInTierError, match="Basic"):
-        ticket.request_remote_assistance(tier_terms=BASIC, at=berlin(2025, 3, 3, 10))
-
-    assert ticket.collect_events() == []
-    assert ticket.remote_assistance == []
+    case = aggregate_case(
+        given=ticket_history(tier=BASIC),
+        when=lambda t: t.request_remote_assistance(tier_terms=BASIC, at=berlin(2025, 3, 3, 10)),
+        then=refused(NotIncludedInTierError),
+    )
+    assert "Basic" in case.error.message  # type: ignore[union-attr]
+    assert case.aggregate.remote_assistance == []
 
 
 @pytest.mark.parametrize(
@@ -1244,17 +1248,22 @@ def test_a_patch_is_recorded_for_a_critical_defect_on_a_supported_line(
     severity: int, version: str, line: str
 ) -> None:
     """Severity 1 and 2 tickets on a supported release line may ask for a patch."""
-    ticket = given_ticket(severity=severity, version=version)
-
-    request_patch(ticket, berlin(2025, 3, 3, 10))
-
-    events = ticket.collect_events()
-    assert kinds(events) == [Ticket.PatchRequested]
-    assert events[0].product_version == version
-    assert events[0].release_line == line
-    assert events[0].severity == severity
-    assert events[0].requested_at == berlin(2025, 3, 3, 10)
-    assert ticket.patches == [{"release_line": line, "requested_at": berlin(2025, 3, 3, 10)}]
+    case = aggregate_case(
+        given=ticket_history(severity=severity, version=version),
+        when=on(request_patch, berlin(2025, 3, 3, 10)),
+        then=[
+            event(
+                Ticket.PatchRequested,
+                product_version=version,
+                release_line=line,
+                severity=severity,
+                requested_at=berlin(2025, 3, 3, 10),
+            )
+        ],
+    )
+    assert case.aggregate.patches == [
+        PatchRequest(release_line=line, requested_at=berlin(2025, 3, 3, 10))
+    ]
 
 
 @pytest.mark.parametrize(
@@ -1268,22 +1277,22 @@ def test_a_patch_is_refused_for_severity_3_or_an_unsupported_line(
     severity: int, version: str, message: str
 ) -> None:
     """Patches are for severities 1 and 2 on the supported release lines only."""
-    ticket = given_ticket(severity=severity, version=version)
-
-    with pytest.raises(PatchNotEligibleError, match=message):
-        request_patch(ticket, berlin(2025, 3, 3, 10))
-
-    assert ticket.collect_events() == []
-    assert ticket.patches == []
+    case = aggregate_case(
+        given=ticket_history(severity=severity, version=version),
+        when=on(request_patch, berlin(2025, 3, 3, 10)),
+        then=refused(PatchNotEligibleError),
+    )
+    assert message in case.error.message  # type: ignore[union-attr]
+    assert case.aggregate.patches == []
 
 
 def test_a_patch_follows_the_current_severity() -> None:
     """A ticket raised from severity 3 to 2 becomes eligible for a patch."""
-    ticket = given_ticket((change_severity_to(2), berlin(2025, 3, 3, 10)), severity=3)
-
-    request_patch(ticket, berlin(2025, 3, 3, 11))
-
-    assert kinds(ticket.collect_events()) == [Ticket.PatchRequested]
+    aggregate_case(
+        given=ticket_history((change_severity_to(2), berlin(2025, 3, 3, 10)), severity=3),
+        when=on(request_patch, berlin(2025, 3, 3, 11)),
+        then=[event(Ticket.PatchRequested)],
+    )
 
 
 # -- order of facts --------------------------------------------------------------------------
@@ -1519,5 +1528,5 @@ def test_instants_with_any_offset_are_stored_in_utc() -> None:
 
     assert ticket.received_at == utc(2025, 3, 3, 8, 15)
     assert ticket.received_at.tzinfo is UTC
-    assert ticket.periods[0]["end"].tzinfo is UTC
-    assert ticket.periods[0]["end"] == berlin(2025, 3, 3, 11, 15)
+    assert ticket.periods[0].end.tzinfo is UTC
+    assert ticket.periods[0].end == berlin(2025, 3, 3, 11, 15)

@@ -38,16 +38,16 @@ def schedule_terms(contract: Contract, account: CreditAccount, at: datetime) -> 
     A term already noted is noted again only if what it grants changed (its tier went up).
     """
     for term in contract.terms:
-        known = account.terms.get(str(term["number"]))
-        if known is not None and known["granted"]:
+        known = account.terms.get(term.number)
+        if known is not None and known.granted:
             continue
-        tier_terms = load_terms(term["terms_version"]).tier(term["tier"])
+        tier_terms = load_terms(term.terms_version).tier(term.tier)
         account.schedule_term(
-            term_number=term["number"],
-            starts_at=term["starts_at"],
-            ends_at=term["ends_at"],
-            points=tier_terms.support_credits_per_license * term["licenses"],
-            sessions=tier_terms.training_sessions_per_license * term["licenses"],
+            term_number=term.number,
+            starts_at=term.starts_at,
+            ends_at=term.ends_at,
+            points=tier_terms.support_credits_per_license * term.licenses,
+            sessions=tier_terms.training_sessions_per_license * term.licenses,
             at=at,
         )
 
@@ -79,9 +79,9 @@ def sign_contract(
             same = (
                 isinstance(existing, Contract)
                 and existing.customer == customer.strip()
-                and existing.terms[0]["tier"] == Tier.parse(tier).value
-                and existing.terms[0]["licenses"] == licenses
-                and existing.terms[0]["list_price"] == list_price
+                and existing.terms[0].tier == Tier.parse(tier).value
+                and existing.terms[0].licenses == licenses
+                and existing.terms[0].list_price == list_price
             )
             if same:
                 return contract_id
@@ -123,7 +123,7 @@ def renew_contract(
         schedule_terms(contract, account, instant(at))
         account.grant_due(at=at)
         uow.commit(contract, account)
-        return contract.latest_term
+        return contract.latest_term.as_dict()
 
     term = work.run("renew_contract", attempt)
     log.info(
@@ -161,7 +161,7 @@ def _reinstate(
 ) -> dict[str, Any]:
     when = instant(at)
     if contract.ended_without_renewal(when):
-        contract.lapse(at=when, late=is_late(contract.latest_term["ends_at"], when))
+        contract.lapse(at=when, late=is_late(contract.latest_term.ends_at, when))
     contract.reinstate(
         terms=load_terms(DEFAULT_VERSION), at=when, licenses=licenses, list_price=list_price
     )
@@ -169,7 +169,7 @@ def _reinstate(
     schedule_terms(contract, account, when)
     account.grant_due(at=when)
     uow.commit(contract, account)
-    return contract.latest_term
+    return contract.latest_term.as_dict()
 
 
 def lapse_contract(
@@ -180,10 +180,10 @@ def lapse_contract(
     def attempt(uow: UnitOfWork) -> dict[str, Any]:
         contract = contract_to_write(uow, contract_id)
         when = instant(at)
-        is_late_now = is_late(contract.latest_term["ends_at"], when) if late is None else late
+        is_late_now = is_late(contract.latest_term.ends_at, when) if late is None else late
         contract.lapse(at=when, late=is_late_now)
         uow.commit(contract)
-        return contract.lapses[-1]
+        return contract.lapses[-1].as_dict()
 
     lapse = work.run("lapse_contract", attempt)
     log.info(
@@ -228,13 +228,13 @@ def change_tier(
             account = account_to_write(uow, contract_id)
             account.grant_due(at=at)
             schedule_terms(contract, account, instant(at))  # terms not begun: the new tier
-            for adjustment in contract.upgrades[-1]["adjustments"]:
-                if adjustment["points"] > 0 or adjustment["sessions"] > 0:
+            for adjustment in contract.upgrades[-1].adjustments:
+                if adjustment.points > 0 or adjustment.sessions > 0:
                     account.grant_upgrade(
-                        term_number=adjustment["term_number"],
-                        points=adjustment["points"],
-                        sessions=adjustment["sessions"],
-                        expires_at=adjustment["expires_at"],
+                        term_number=adjustment.term_number,
+                        points=adjustment.points,
+                        sessions=adjustment.sessions,
+                        expires_at=adjustment.expires_at,
                         at=at,
                     )
             touched.append(account)

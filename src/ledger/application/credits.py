@@ -70,7 +70,7 @@ def purchase_credits(
         lot_id, recorded = account.purchase(
             points=points, price=price, currency=currency, key=key, expires_at=expires_at, at=at
         )
-        return {"lot_id": lot_id, "recorded": recorded, **account.lots[lot_id]}
+        return {"lot_id": lot_id, "recorded": recorded, **account.lots[lot_id].as_dict()}
 
     result = account_command(work, "purchase_credits", contract_id, command)
     if result["recorded"]:
@@ -148,7 +148,7 @@ def _consumption_data(
         "points": consumption.points,
         "activity": consumption.activity,
         "ticket_id": consumption.ticket_id,
-        "draws": consumption.draws,
+        "draws": [draw.as_dict() for draw in consumption.draws],
         "reversed": consumption.reversed,
         "consumed_at": consumption.consumed_at,
         "balance": account.available(POINTS, at),
@@ -180,14 +180,14 @@ def reverse_consumption(
         )
         if recorded:
             account.record_reversal(
-                key=consumption.key, points=reversal["points"], reason=reversal["reason"],
-                returns=reversal["returns"], at=when,
+                key=consumption.key, points=reversal.points, reason=reversal.reason,
+                returns=[back.as_dict() for back in reversal.returns], at=when,
             )  # fmt: skip
             uow.commit(consumption, account)
         return {
             "key": consumption.key,
             "recorded": recorded,
-            **reversal,
+            **reversal.as_dict(),
             "balance": account.available(POINTS, when),
         }
 
@@ -218,7 +218,7 @@ def hold_training(
         return {
             "key": session_key,
             "recorded": recorded,
-            **session,
+            **session.as_dict(),
             "sessions_left": account.available(SESSIONS, instant(at)),
         }
 

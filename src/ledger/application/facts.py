@@ -180,7 +180,7 @@ def _record_fact(
     if fact.kind == "lot_expiry":
         lot = aggregate.lots.get(fact.detail)
         ends = None if lot is None else aggregate.lot_ends_at(lot)
-        if lot is None or lot["expired"] or ends is None or ends > when:
+        if lot is None or lot.expired or ends is None or ends > when:
             return False
         return bool(aggregate.expire_lot(lot_id=fact.detail, at=when, late=late))
     raise InvalidInputError(f"unknown kind of due fact: {fact.kind!r}")

@@ -46,7 +46,7 @@ def ticket_id(reference: str | UUID) -> UUID:
 def terms_of(contract: Contract, at: datetime | None = None) -> Terms:
     """The terms the contract's term (at `at`, or its latest) was signed under."""
     term = (contract.term_at(at) if at is not None else None) or contract.latest_term
-    return load_terms(term["terms_version"])
+    return load_terms(term.terms_version)
 
 
 def calendar_of(contract: Contract, *, with_appointments: bool = True) -> BusinessCalendar:

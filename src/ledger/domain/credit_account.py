@@ -41,37 +41,43 @@ from ledger.domain.errors import (
     InvalidAmountError,
     InvalidInputError,
 )
+from ledger.domain.lots import (
+    MAX_KEY_LENGTH,
+    POINTS,
+    SESSIONS,
+    Drawn,
+    Lot,
+    Returned,
+    Reversal,
+    ScheduledTerm,
+    Training,
+    activity_text,
+    check_schedule,
+    draw_from,
+    drawing_order,
+    idempotency_key,
+    same_purchase,
+    usable_lots,
+    validity_problem,
+)
+from ledger.domain.values import PlainSnapshot
 
 if TYPE_CHECKING:
-    from collections.abc import Callable, Iterable, Iterator
+    from collections.abc import Callable, Iterable
     from datetime import datetime
     from uuid import UUID
 
-POINTS = "points"
-SESSIONS = "sessions"
-MAX_KEY_LENGTH = 200
-
-
-def idempotency_key(value: str | None, what: str = "key") -> str:
-    """A non-empty idempotency key of at most 200 characters, stripped."""
-    text = "" if value is None else clean_text(value, what)
-    if not text:
-        raise InvalidInputError(f"{what}: an idempotency key is required")
-    if len(text) > MAX_KEY_LENGTH:
-        raise InvalidInputError(f"{what}: at most {MAX_KEY_LENGTH} characters")
-    return text
-
-
-def activity_text(value: str) -> str:
-    """What points were used for; required."""
-    text = clean_text(value, "activity")
-    if not text:
-        raise InvalidInputError("activity: say what the points were used for")
-    return text
+__all__ = [  # the rules of lots too, re-exported where they were defined before
+    "MAX_KEY_LENGTH", "POINTS", "SESSIONS", "CreditAccount", "CreditConsumption",
+    "activity_text", "idempotency_key",
+]  # fmt: skip
 
 
 class CreditAccount(LedgerAggregate):
     """The points and training sessions of one contract."""
+
+    class_version = 2  # the state in value objects; version 1 kept dicts (see upcast_v1_v2)
+    Snapshot = PlainSnapshot
 
     @staticmethod
     def create_id(contract_id: UUID) -> UUID:
@@ -87,7 +93,7 @@ class CreditAccount(LedgerAggregate):
         customer: str
         opened_at: datetime
 
-        def apply(self, aggregate: Any) -> None:
+        def apply(self, aggregate: CreditAccount) -> None:
             a = aggregate
             a.contract_id = self.contract_id
             a.customer = self.customer
@@ -108,15 +114,15 @@ class CreditAccount(LedgerAggregate):
         sessions: int
         scheduled_at: datetime
 
-        def apply(self, aggregate: Any) -> None:
-            aggregate.terms[str(self.term_number)] = {
-                "number": self.term_number,
-                "starts_at": self.starts_at,
-                "ends_at": self.ends_at,
-                "points": self.points,
-                "sessions": self.sessions,
-                "granted": False,
-            }
+        def apply(self, aggregate: CreditAccount) -> None:
+            aggregate.terms[self.term_number] = ScheduledTerm(
+                number=self.term_number,
+                starts_at=self.starts_at,
+                ends_at=self.ends_at,
+                points=self.points,
+                sessions=self.sessions,
+                granted=False,
+            )
             aggregate.last_at = later(aggregate.last_at, self.scheduled_at)
 
     class AgreementEnded(Aggregate.Event):
@@ -126,7 +132,7 @@ class CreditAccount(LedgerAggregate):
         reason: str
         ended_at: datetime
 
-        def apply(self, aggregate: Any) -> None:
+        def apply(self, aggregate: CreditAccount) -> None:
             aggregate.ended_at = self.ended_at
             aggregate.last_at = later(aggregate.last_at, self.ended_at)
 
@@ -142,20 +148,18 @@ class CreditAccount(LedgerAggregate):
         expires_at: datetime
         granted_at: datetime
 
-        def apply(self, aggregate: Any) -> None:
-            _new_lot(
-                aggregate,
-                lot_id=self.lot_id,
+        def apply(self, aggregate: CreditAccount) -> None:
+            aggregate.lots[self.lot_id] = Lot.new(
                 unit=POINTS,
                 kind=self.reason,
                 amount=self.points,
                 expires_at=self.expires_at,
                 available_from=self.available_from,
+                term_number=self.term_number,
             )
-            aggregate.lots[self.lot_id]["term_number"] = self.term_number
-            term = aggregate.terms.get(str(self.term_number))
+            term = aggregate.terms.get(self.term_number)
             if self.reason == "term" and term is not None:
-                term["granted"] = True
+                aggregate.terms[self.term_number] = term.but(granted=True)
             aggregate.last_at = later(aggregate.last_at, self.granted_at)
 
     class SessionsGranted(Aggregate.Event):
@@ -170,17 +174,15 @@ class CreditAccount(LedgerAggregate):
         expires_at: datetime
         granted_at: datetime
 
-        def apply(self, aggregate: Any) -> None:
-            _new_lot(
-                aggregate,
-                lot_id=self.lot_id,
+        def apply(self, aggregate: CreditAccount) -> None:
+            aggregate.lots[self.lot_id] = Lot.new(
                 unit=SESSIONS,
                 kind=self.reason,
                 amount=Decimal(self.sessions),
                 expires_at=self.expires_at,
                 available_from=self.available_from,
+                term_number=self.term_number,
             )
-            aggregate.lots[self.lot_id]["term_number"] = self.term_number
             aggregate.last_at = later(aggregate.last_at, self.granted_at)
 
     class PackagePurchased(Aggregate.Event):
@@ -194,18 +196,16 @@ class CreditAccount(LedgerAggregate):
         expires_at: datetime | None
         purchased_at: datetime
 
-        def apply(self, aggregate: Any) -> None:
-            _new_lot(
-                aggregate,
-                lot_id=self.lot_id,
+        def apply(self, aggregate: CreditAccount) -> None:
+            aggregate.lots[self.lot_id] = Lot.new(
                 unit=POINTS,
                 kind="purchase",
                 amount=self.points,
                 expires_at=self.expires_at,
                 available_from=self.purchased_at,
+                price=self.price,
+                currency=self.currency,
             )
-            aggregate.lots[self.lot_id]["price"] = self.price
-            aggregate.lots[self.lot_id]["currency"] = self.currency
             aggregate.purchases[self.key] = self.lot_id
             aggregate.last_at = later(aggregate.last_at, self.purchased_at)
 
@@ -219,9 +219,10 @@ class CreditAccount(LedgerAggregate):
         draws: list[dict[str, Any]]
         consumed_at: datetime
 
-        def apply(self, aggregate: Any) -> None:
+        def apply(self, aggregate: CreditAccount) -> None:
+            lots = aggregate.lots
             for draw in self.draws:
-                aggregate.lots[draw["lot_id"]]["remaining"] -= draw["amount"]
+                lots[draw["lot_id"]] = lots[draw["lot_id"]].draw(draw["amount"])
             aggregate.last_at = later(aggregate.last_at, self.consumed_at)
 
     class ConsumptionReversed(Aggregate.Event):
@@ -233,13 +234,11 @@ class CreditAccount(LedgerAggregate):
         returns: list[dict[str, Any]]
         reversed_at: datetime
 
-        def apply(self, aggregate: Any) -> None:
+        def apply(self, aggregate: CreditAccount) -> None:
+            lots = aggregate.lots
             for back in self.returns:
-                lot = aggregate.lots[back["lot_id"]]
-                if back["expired"]:
-                    lot["expired_amount"] += back["amount"]
-                else:
-                    lot["remaining"] += back["amount"]
+                lot = lots[back["lot_id"]]
+                lots[back["lot_id"]] = lot.give_back(back["amount"], expired=back["expired"])
             aggregate.last_at = later(aggregate.last_at, self.reversed_at)
 
     class LotExpired(Aggregate.Event):
@@ -253,11 +252,8 @@ class CreditAccount(LedgerAggregate):
         recorded_at: datetime
         late: bool
 
-        def apply(self, aggregate: Any) -> None:
-            lot = aggregate.lots[self.lot_id]
-            lot["remaining"] -= self.amount
-            lot["expired_amount"] += self.amount
-            lot["expired"] = True
+        def apply(self, aggregate: CreditAccount) -> None:
+            aggregate.lots[self.lot_id] = aggregate.lots[self.lot_id].expire(self.amount)
             aggregate.last_at = later(aggregate.last_at, self.recorded_at)
 
     class TrainingSessionHeld(Aggregate.Event):
@@ -269,14 +265,13 @@ class CreditAccount(LedgerAggregate):
         draws: list[dict[str, Any]]
         held_at: datetime
 
-        def apply(self, aggregate: Any) -> None:
+        def apply(self, aggregate: CreditAccount) -> None:
+            lots = aggregate.lots
             for draw in self.draws:
-                aggregate.lots[draw["lot_id"]]["remaining"] -= draw["amount"]
-            aggregate.trainings[self.key] = {
-                "topic": self.topic,
-                "minutes": self.minutes,
-                "held_at": self.held_at,
-            }
+                lots[draw["lot_id"]] = lots[draw["lot_id"]].draw(draw["amount"])
+            aggregate.trainings[self.key] = Training(
+                topic=self.topic, minutes=self.minutes, held_at=self.held_at
+            )
             aggregate.last_at = later(aggregate.last_at, self.held_at)
 
     # -- state ---------------------------------------------------------------------------------
@@ -284,12 +279,19 @@ class CreditAccount(LedgerAggregate):
     if TYPE_CHECKING:  # declared for readers and mypy; eventsourcing would make annotations fields
         contract_id: UUID
         customer: str
-        lots: dict[str, dict[str, Any]]
-        terms: dict[str, dict[str, Any]]
+        lots: dict[str, Lot]
+        terms: dict[int, ScheduledTerm]
         purchases: dict[str, str]
-        trainings: dict[str, dict[str, Any]]
+        trainings: dict[str, Training]
         ended_at: datetime | None
         last_at: datetime
+
+    @staticmethod
+    def upcast_v1_v2(state: dict[str, Any]) -> None:
+        """A state of dicts (version 1, a snapshot's plain form) in value objects."""
+        state["lots"] = {i: Lot.from_dict(lot) for i, lot in state["lots"].items()}
+        state["terms"] = {int(n): ScheduledTerm.from_dict(t) for n, t in state["terms"].items()}
+        state["trainings"] = {k: Training.from_dict(t) for k, t in state["trainings"].items()}
 
     # -- commands ------------------------------------------------------------------------------
 
@@ -319,33 +321,11 @@ class CreditAccount(LedgerAggregate):
         A term noted again before it began (its tier changed) replaces the earlier note.
         """
         start, end = instant(starts_at, "starts_at"), instant(ends_at, "ends_at")
-        if end <= start:
-            raise InvalidInputError(f"term {term_number} ends before it starts")
-        if (
-            not isinstance(points, Decimal)
-            or points < 0
-            or isinstance(sessions, bool)
-            or sessions < 0
-        ):
-            raise InvalidAmountError(
-                f"term {term_number}: points and sessions must not be negative"
-            )
-        known = self.terms.get(str(term_number))
-        if known is not None:
-            if known["granted"]:
-                raise InvalidInputError(f"term {term_number} was granted already")
-            if (known["starts_at"], known["ends_at"], known["points"], known["sessions"]) == (
-                start,
-                end,
-                points,
-                sessions,
-            ):
-                return False
-            if known["starts_at"] <= instant(at):
-                raise InvalidInputError(
-                    f"term {term_number} began at {known['starts_at'].isoformat()}; "
-                    "what it grants can no longer change"
-                )
+        if not check_schedule(
+            self.terms.get(term_number), term_number=term_number, starts_at=start, ends_at=end,
+            points=points, sessions=sessions, at=instant(at),
+        ):  # fmt: skip
+            return False
         when = self._check(instant(at), "schedule a term")
         self.trigger_event(
             self.TermScheduled,
@@ -362,42 +342,42 @@ class CreditAccount(LedgerAggregate):
         """Grant every scheduled term that has begun by `at`; returns their numbers."""
         when = instant(at)
         granted: list[int] = []
-        for term in sorted(self.terms.values(), key=lambda t: t["number"]):
-            if term["granted"] or term["starts_at"] > when:
+        for term in sorted(self.terms.values(), key=lambda t: t.number):
+            if term.granted or term.starts_at > when:
                 continue
-            if self.ended_at is not None and term["starts_at"] >= self.ended_at:
+            if self.ended_at is not None and term.starts_at >= self.ended_at:
                 continue
             self._grant(term, when)
-            granted.append(term["number"])
+            granted.append(term.number)
         return granted
 
     def grant_term(self, *, term_number: int, at: datetime) -> bool:
         """Grant one scheduled term now (signing grants before the term begins); False if done."""
-        term = self.terms.get(str(term_number))
+        term = self.terms.get(term_number)
         if term is None:
             raise InvalidInputError(f"term {term_number} is not scheduled on this account")
-        if term["granted"]:
+        if term.granted:
             return False
         self._grant(term, self._check(instant(at), "grant a term"))
         return True
 
-    def _grant(self, term: dict[str, Any], when: datetime) -> None:
-        number = term["number"]
+    def _grant(self, term: ScheduledTerm, when: datetime) -> None:
+        number = term.number
         common = {
             "term_number": number,
             "reason": "term",
-            "available_from": term["starts_at"],
-            "expires_at": term["ends_at"],
+            "available_from": term.starts_at,
+            "expires_at": term.ends_at,
             "granted_at": when,
         }
         self.trigger_event(
-            self.PointsGranted, lot_id=f"term-{number}-points", points=term["points"], **common
+            self.PointsGranted, lot_id=f"term-{number}-points", points=term.points, **common
         )
-        if term["sessions"] > 0:
+        if term.sessions > 0:
             self.trigger_event(
                 self.SessionsGranted,
                 lot_id=f"term-{number}-sessions",
-                sessions=term["sessions"],
+                sessions=term.sessions,
                 **common,
             )
 
@@ -419,14 +399,8 @@ class CreditAccount(LedgerAggregate):
     ) -> None:
         """Grant the pro-rata difference of an upgrade for the running term."""
         when = self._check(instant(at), "grant an upgrade")
-        number = (
-            sum(
-                1
-                for lot in self.lots.values()
-                if lot["kind"] == "upgrade" and lot["unit"] == POINTS
-            )
-            + 1
-        )
+        upgrades = (lot for lot in self.lots.values() if lot.kind == "upgrade")
+        number = sum(1 for lot in upgrades if lot.unit == POINTS) + 1
         common = {
             "term_number": term_number,
             "reason": "upgrade",
@@ -462,15 +436,10 @@ class CreditAccount(LedgerAggregate):
         cost = non_negative_money(price, "price")
         expiry = instant(expires_at, "expires") if expires_at is not None else None
         existing = self.purchases.get(key)
-        if existing is not None:
-            lot = self.lots[existing]
-            recorded = (lot["amount"], lot["price"], lot["currency"], lot["expires_at"])
-            if recorded == (amount, cost, currency, expiry):
-                return existing, False
-            raise IdempotencyConflictError(
-                f"key {key!r} was used for a purchase of {show(lot['amount'])} points at "
-                f"{show(lot['price'])} {lot['currency']}; use a new key for a different purchase"
-            )
+        if existing is not None and same_purchase(
+            key, self.lots[existing], amount=amount, cost=cost, currency=currency, expiry=expiry
+        ):
+            return existing, False
         when = self._check(instant(at), "purchase")
         self._require_valid(when, "purchase points")
         if expiry is not None and expiry <= when:
@@ -544,40 +513,32 @@ class CreditAccount(LedgerAggregate):
             reversed_at=when,
         )
 
-    def lot_ends_at(self, lot: dict[str, Any]) -> datetime | None:
-        """When a lot expires: its expiry, or the termination of the agreement if earlier.
-
-        Nothing is used after a termination, so what remains of every lot expires then (never
-        before the lot became available). None for a lot that never expires.
-        """
-        ends: datetime | None = lot["expires_at"]
-        if self.ended_at is not None:
-            cut = max(self.ended_at, lot["available_from"])
-            ends = cut if ends is None else min(ends, cut)
-        return ends
+    def lot_ends_at(self, lot: Lot) -> datetime | None:
+        """When a lot expires: its expiry, or the termination of the agreement if earlier."""
+        return lot.ends_at(self.ended_at)
 
     def lot_expired(self, lot_id: str, at: datetime) -> bool:
         """Whether a lot has expired by `at` (recorded or by time)."""
         lot = self.lots[lot_id]
-        ends = self.lot_ends_at(lot)
-        return bool(lot["expired"] or (ends is not None and ends <= at))
+        ends = lot.ends_at(self.ended_at)
+        return bool(lot.expired or (ends is not None and ends <= at))
 
     def expire_lot(self, *, lot_id: str, at: datetime, late: bool = False) -> bool:
         """Record a lot's expiry once; False when it was recorded already."""
         lot = self.lots.get(lot_id)
         if lot is None:
             raise InvalidInputError(f"no lot {lot_id!r} in this account")
-        if lot["expired"]:
+        if lot.expired:
             return False
         when = instant(at)
-        ends = self.lot_ends_at(lot)
+        ends = lot.ends_at(self.ended_at)
         if ends is None or when < ends:
             raise InvalidInputError(f"lot {lot_id} does not expire by {when.isoformat()}")
         self.trigger_event(
             self.LotExpired,
             lot_id=lot_id,
-            unit=lot["unit"],
-            amount=lot["remaining"],
+            unit=lot.unit,
+            amount=lot.remaining,
             expires_at=ends,
             recorded_at=max(when, self.last_at),
             late=bool(late),
@@ -586,16 +547,16 @@ class CreditAccount(LedgerAggregate):
 
     def hold_training(
         self, *, key: str, topic: str, minutes: int, at: datetime
-    ) -> tuple[dict[str, Any], bool]:
+    ) -> tuple[Training, bool]:
         """Hold one online training session. Returns (the session, whether recorded now)."""
         key = idempotency_key(key)
         subject = clean_text(topic, "topic") or "training"
         existing = self.trainings.get(key)
         if existing is not None:
-            if (existing["topic"], existing["minutes"]) == (subject, minutes):
+            if (existing.topic, existing.minutes) == (subject, minutes):
                 return existing, False
             raise IdempotencyConflictError(
-                f"key {key!r} was used for a training on {existing['topic']!r}"
+                f"key {key!r} was used for a training on {existing.topic!r}"
             )
         when = self._check(instant(at), "hold a training session")
         self._require_valid(when, "hold a training session")
@@ -622,78 +583,29 @@ class CreditAccount(LedgerAggregate):
         """Whether a term of the agreement covers `at` (and it was not terminated by then)."""
         if self.ended_at is not None and at >= self.ended_at:
             return False
-        return any(t["starts_at"] <= at < t["ends_at"] for t in self.terms.values())
+        return any(t.starts_at <= at < t.ends_at for t in self.terms.values())
 
     def validity_problem(self, at: datetime) -> str:
         """Why the agreement is not valid at `at`, in words."""
-        if self.ended_at is not None and at >= self.ended_at:
-            return f"the agreement was terminated at {self.ended_at.isoformat()}"
-        if not self.terms:
-            return "the agreement has no term"
-        first = min(t["starts_at"] for t in self.terms.values())
-        last = max(t["ends_at"] for t in self.terms.values())
-        if at < first:
-            return f"the agreement starts at {first.isoformat()}"
-        if at >= last:
-            return f"the agreement's last term ended at {last.isoformat()} without renewal"
-        return "no term of the agreement covers that instant"
+        return validity_problem(self.terms.values(), self.ended_at, at)
 
-    def usable_lots(self, unit: str, at: datetime) -> list[dict[str, Any]]:
-        """Lots of `unit` usable at `at`, in the order they are drawn (earliest expiry first).
+    def usable_lots(self, unit: str, at: datetime) -> list[tuple[str, Lot]]:
+        """Lots of `unit` usable at `at`, with their ids, in the order they are drawn.
 
         A term that has begun but whose grant is not recorded yet counts as its lot.
         """
-        usable = [{"lot_id": lot_id, **lot} for lot_id, lot in self._usable(unit, at)]
-        usable.sort(
-            key=lambda lot: (
-                lot["expires_at"] is None,
-                lot["expires_at"] or lot["available_from"],
-                lot["available_from"],
-                lot["lot_id"],
-            )
-        )
-        return usable
+        return drawing_order(usable_lots(self.lots, self.terms.values(), self.ended_at, unit, at))
 
     def available(self, unit: str, at: datetime) -> Decimal:
         """Points (or sessions) usable at `at`."""
-        return sum((lot["remaining"] for _, lot in self._usable(unit, at)), Decimal(0))
-
-    def _usable(self, unit: str, at: datetime) -> Iterator[tuple[str, dict[str, Any]]]:
-        """The lots of `usable_lots` with their ids, in no particular order, not copied."""
-        if self.ended_at is not None and at >= self.ended_at:
-            return
-        virtual = {}
-        for term in self.terms.values():
-            if term["granted"] or term["starts_at"] > at:
-                continue
-            if self.ended_at is not None and term["starts_at"] >= self.ended_at:
-                continue
-            amount = term["points"] if unit == POINTS else Decimal(term["sessions"])
-            lot = _lot(
-                unit=unit,
-                kind="term",
-                amount=amount,
-                expires_at=term["ends_at"],
-                available_from=term["starts_at"],
-            )
-            lot["term_number"] = term["number"]
-            virtual[f"term-{term['number']}-{unit}"] = lot
-        lots = {**self.lots, **virtual} if virtual else self.lots
-        for lot_id, lot in lots.items():
-            if (
-                lot["unit"] == unit
-                and lot["remaining"] > 0
-                and not lot["expired"]
-                and lot["available_from"] <= at
-                and (lot["expires_at"] is None or lot["expires_at"] > at)
-            ):
-                yield lot_id, lot
+        usable = usable_lots(self.lots, self.terms.values(), self.ended_at, unit, at)
+        return sum((lot.remaining for _, lot in usable), Decimal(0))
 
     def due_expiries(self, at: datetime) -> Iterable[tuple[str, datetime]]:
         """Lots whose expiry has come by `at` and is not recorded yet."""
         for lot_id, lot in self.lots.items():
-            ends = self.lot_ends_at(lot)
-            if not lot["expired"] and ends is not None and ends <= at:
+            ends = lot.ends_at(self.ended_at)
+            if not lot.expired and ends is not None and ends <= at:
                 yield lot_id, ends
 
     # -- helpers -------------------------------------------------------------------------------
@@ -707,19 +619,16 @@ class CreditAccount(LedgerAggregate):
             raise AgreementNotValidError(f"cannot {what}: {self.validity_problem(when)}")
 
     def _draw(self, unit: str, amount: Decimal, at: datetime) -> list[dict[str, Any]] | None:
-        draws = []
-        needed = amount
-        for lot in self.usable_lots(unit, at):
-            take = min(lot["remaining"], needed)
-            draws.append({"lot_id": lot["lot_id"], "amount": take})
-            needed -= take
-            if needed == 0:
-                return draws
-        return None
+        return draw_from(
+            usable_lots(self.lots, self.terms.values(), self.ended_at, unit, at), amount
+        )
 
 
 class CreditConsumption(LedgerAggregate):
     """One consumption of points: its idempotency key, the lots it drew from, its reversals."""
+
+    class_version = 2  # the state in value objects; version 1 kept dicts (see upcast_v1_v2)
+    Snapshot = PlainSnapshot
 
     @staticmethod
     def create_id(account_id: UUID, key: str) -> UUID:
@@ -738,7 +647,7 @@ class CreditConsumption(LedgerAggregate):
         draws: list[dict[str, Any]]
         consumed_at: datetime
 
-        def apply(self, aggregate: Any) -> None:
+        def apply(self, aggregate: CreditConsumption) -> None:
             c = aggregate
             c.account_id = self.account_id
             c.contract_id = self.contract_id
@@ -746,7 +655,7 @@ class CreditConsumption(LedgerAggregate):
             c.points = self.points
             c.activity = self.activity
             c.ticket_id = self.ticket_id
-            c.draws = [{**d, "returned": Decimal(0)} for d in self.draws]
+            c.draws = [Drawn(d["lot_id"], d["amount"], Decimal(0)) for d in self.draws]
             c.consumed_at = self.consumed_at
             c.reversed = Decimal(0)
             c.reversals = []
@@ -759,20 +668,16 @@ class CreditConsumption(LedgerAggregate):
         returns: list[dict[str, Any]]
         reversed_at: datetime
 
-        def apply(self, aggregate: Any) -> None:
+        def apply(self, aggregate: CreditConsumption) -> None:
             aggregate.reversed += self.points
-            aggregate.reversals.append(
-                {
-                    "points": self.points,
-                    "reason": self.reason,
-                    "returns": self.returns,
-                    "reversed_at": self.reversed_at,
-                }
-            )
+            returns = tuple(Returned.from_dict(back) for back in self.returns)
+            reversal = Reversal(self.points, self.reason, returns, self.reversed_at)
+            aggregate.reversals.append(reversal)
+            draws = aggregate.draws
             for back in self.returns:
-                for draw in aggregate.draws:
-                    if draw["lot_id"] == back["lot_id"]:
-                        draw["returned"] += back["amount"]
+                for i, draw in enumerate(draws):
+                    if draw.lot_id == back["lot_id"]:
+                        draws[i] = draw.but(returned=draw.returned + back["amount"])
                         break
 
     if TYPE_CHECKING:  # declared for readers and mypy; eventsourcing would make annotations fields
@@ -782,10 +687,16 @@ class CreditConsumption(LedgerAggregate):
         points: Decimal
         activity: str
         ticket_id: UUID | None
-        draws: list[dict[str, Any]]
+        draws: list[Drawn]
         consumed_at: datetime
         reversed: Decimal
-        reversals: list[dict[str, Any]]
+        reversals: list[Reversal]
+
+    @staticmethod
+    def upcast_v1_v2(state: dict[str, Any]) -> None:
+        """A state of dicts (version 1, a snapshot's plain form) in value objects."""
+        state["draws"] = [Drawn.from_dict(d) for d in state["draws"]]
+        state["reversals"] = [Reversal.from_dict(r) for r in state["reversals"]]
 
     @classmethod
     def record(
@@ -839,7 +750,7 @@ class CreditConsumption(LedgerAggregate):
         reason: str,
         at: datetime,
         lot_expired: Callable[[str, datetime], bool],
-    ) -> tuple[dict[str, Any], bool]:
+    ) -> tuple[Reversal, bool]:
         """Return points (all that is left by default) to the lots drawn, the last drawn first.
 
         A repeated reversal with the same points and reason returns the first and records
@@ -849,11 +760,11 @@ class CreditConsumption(LedgerAggregate):
         if not why:
             raise InvalidInputError("reason: say why the consumption is reversed")
         amount = self.left if points is None else positive_points(points)
-        same = [r for r in self.reversals if r["reason"] == why]
+        same = [r for r in self.reversals if r.reason == why]
         if points is None and self.left <= 0 and same:
             return same[-1], False
         for earlier in same:
-            if points is not None and earlier["points"] == amount:
+            if points is not None and earlier.points == amount:
                 return earlier, False
         if self.left <= 0:
             raise AlreadyReversedError(f"the consumption {self.key!r} was already reversed in full")
@@ -868,15 +779,11 @@ class CreditConsumption(LedgerAggregate):
         returns = []
         remaining = amount
         for draw in reversed(self.draws):
-            back = min(draw["amount"] - draw["returned"], remaining)
+            back = min(draw.amount - draw.returned, remaining)
             if back <= 0:
                 continue
             returns.append(
-                {
-                    "lot_id": draw["lot_id"],
-                    "amount": back,
-                    "expired": lot_expired(draw["lot_id"], when),
-                }
+                {"lot_id": draw.lot_id, "amount": back, "expired": lot_expired(draw.lot_id, when)}
             )
             remaining -= back
             if remaining == 0:
@@ -885,36 +792,3 @@ class CreditConsumption(LedgerAggregate):
             self.Reversed, points=amount, reason=why, returns=returns, reversed_at=when
         )
         return self.reversals[-1], True
-
-
-def _new_lot(
-    aggregate: Any,
-    *,
-    lot_id: str,
-    unit: str,
-    kind: str,
-    amount: Decimal,
-    expires_at: datetime | None,
-    available_from: datetime,
-) -> None:
-    aggregate.lots[lot_id] = _lot(
-        unit=unit, kind=kind, amount=amount, expires_at=expires_at, available_from=available_from
-    )
-
-
-def _lot(
-    *, unit: str, kind: str, amount: Decimal, expires_at: datetime | None, available_from: datetime
-) -> dict[str, Any]:
-    return {
-        "unit": unit,
-        "kind": kind,
-        "amount": amount,
-        "remaining": amount,
-        "expired_amount": Decimal(0),
-        "expired": False,
-        "expires_at": expires_at,
-        "available_from": available_from,
-        "term_number": None,
-        "price": None,
-        "currency": None,
-    }

@@ -17,21 +17,39 @@ from eventsourcing.domain import Aggregate
 
 from ledger.domain.base import (
     LedgerAggregate,
-    clean_text,
     deterministic_id,
     email_address,
     instant,
     later,
 )
+from ledger.domain.clock import (
+    ClockPeriod,
+    ClockWarning,
+    PatchRequest,
+    TicketStatus,
+    check_clock_order,
+    check_lifecycle,
+    check_patch,
+    check_response,
+    check_severity_change,
+    clock_warnings,
+    ended,
+    first_response,
+    keep_reached,
+    opening,
+    reached_at,
+    typed_state,
+    waiver_of,
+    warnings_data,
+)
 from ledger.domain.errors import (
-    InvalidInputError,
     NotIncludedInTierError,
     OutOfOrderError,
-    PatchNotEligibleError,
     TicketDeclinedError,
     TicketStateError,
 )
-from ledger.domain.sla import ClockFigures, clock_figures, covered_used
+from ledger.domain.sla import clock_figures
+from ledger.domain.values import PlainSnapshot
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
@@ -40,21 +58,22 @@ if TYPE_CHECKING:
 
     from ledger.domain.calendar import BusinessCalendar
     from ledger.domain.releases import Version
+    from ledger.domain.sla import ClockFigures
     from ledger.domain.terms import TierTerms
 
-OPEN = "open"
-ON_HOLD = "on_hold"
-RESOLVED = "resolved"
-CLOSED = "closed"
-DECLINED = "declined"
-
-
-def _warnings_data(figures: ClockFigures, reached: Sequence[Decimal] = ()) -> list[dict[str, Any]]:
-    return [{"share": w.share, "at": w.at, "reached": w.share in reached} for w in figures.warnings]
+OPEN = TicketStatus.OPEN
+ON_HOLD = TicketStatus.ON_HOLD
+RESOLVED = TicketStatus.RESOLVED
+CLOSED = TicketStatus.CLOSED
+DECLINED = TicketStatus.DECLINED
 
 
 class Ticket(LedgerAggregate):
     """One support request and its response clock."""
+
+    class_version = 2  # the state in value objects; version 1 kept dicts (see upcast_v1_v2)
+    Snapshot = PlainSnapshot
+    upcast_v1_v2 = staticmethod(typed_state)  # a snapshot's state of dicts, in value objects
 
     @staticmethod
     def create_id(external_key: str) -> UUID:
@@ -83,7 +102,7 @@ class Ticket(LedgerAggregate):
         warnings: list[dict[str, Any]]
         calendar_revision: int
 
-        def apply(self, aggregate: Any) -> None:
+        def apply(self, aggregate: Ticket) -> None:
             t = aggregate
             _common(t, self)
             t.status = OPEN
@@ -91,10 +110,10 @@ class Ticket(LedgerAggregate):
             t.terms_version = self.terms_version
             t.release_line = self.release_line
             t.target_seconds = self.target_seconds
-            t.periods = [{"start": self.received_at, "end": None}]
+            t.periods = [ClockPeriod(start=self.received_at, end=None)]
             t.due_at = self.due_at
             t.original_due_at = self.due_at
-            t.warnings = self.warnings
+            t.warnings = clock_warnings(self.warnings)
             t.calendar_revision = self.calendar_revision
             t.clock_at = self.received_at
             t.responded_at = None
@@ -123,7 +142,7 @@ class Ticket(LedgerAggregate):
         message: str
         details: dict[str, Any]
 
-        def apply(self, aggregate: Any) -> None:
+        def apply(self, aggregate: Ticket) -> None:
             _common(aggregate, self)
             aggregate.status = DECLINED
             aggregate.reason = self.reason
@@ -139,8 +158,8 @@ class Ticket(LedgerAggregate):
         due_at: datetime | None
         warnings: list[dict[str, Any]]
 
-        def apply(self, aggregate: Any) -> None:
-            aggregate.periods[-1]["end"] = self.held_at
+        def apply(self, aggregate: Ticket) -> None:
+            aggregate.periods = ended(aggregate.periods, self.held_at)
             _set_figures(aggregate, self.due_at, self.warnings)
             aggregate.status = ON_HOLD
             aggregate.clock_at = self.held_at
@@ -153,8 +172,8 @@ class Ticket(LedgerAggregate):
         due_at: datetime | None
         warnings: list[dict[str, Any]]
 
-        def apply(self, aggregate: Any) -> None:
-            aggregate.periods.append({"start": self.resumed_at, "end": None})
+        def apply(self, aggregate: Ticket) -> None:
+            aggregate.periods.append(ClockPeriod(start=self.resumed_at, end=None))
             _set_figures(aggregate, self.due_at, self.warnings)
             aggregate.status = OPEN
             aggregate.clock_at = self.resumed_at
@@ -171,7 +190,7 @@ class Ticket(LedgerAggregate):
         warnings: list[dict[str, Any]]
         changed_at: datetime
 
-        def apply(self, aggregate: Any) -> None:
+        def apply(self, aggregate: Ticket) -> None:
             aggregate.severity = self.severity
             aggregate.target_seconds = self.target_seconds
             if aggregate.responded_at is None:
@@ -189,7 +208,7 @@ class Ticket(LedgerAggregate):
         calendar_revision: int
         recalculated_at: datetime
 
-        def apply(self, aggregate: Any) -> None:
+        def apply(self, aggregate: Ticket) -> None:
             _set_figures(aggregate, self.due_at, self.warnings)
             aggregate.calendar_revision = self.calendar_revision
 
@@ -201,10 +220,8 @@ class Ticket(LedgerAggregate):
         recorded_at: datetime
         late: bool
 
-        def apply(self, aggregate: Any) -> None:
-            for warning in aggregate.warnings:
-                if warning["share"] == self.share:
-                    warning["reached"] = True
+        def apply(self, aggregate: Ticket) -> None:
+            aggregate.warnings = reached_at(aggregate.warnings, self.share)
 
     class ResponseDeadlineBreached(Aggregate.Event):
         """The deadline passed without a first response."""
@@ -213,7 +230,7 @@ class Ticket(LedgerAggregate):
         recorded_at: datetime
         late: bool
 
-        def apply(self, aggregate: Any) -> None:
+        def apply(self, aggregate: Ticket) -> None:
             aggregate.breach_recorded = True
 
     class FirstResponseRecorded(Aggregate.Event):
@@ -225,9 +242,9 @@ class Ticket(LedgerAggregate):
         used_seconds: int
         overdue_seconds: int
 
-        def apply(self, aggregate: Any) -> None:
-            if aggregate.periods[-1]["end"] is None:
-                aggregate.periods[-1]["end"] = self.responded_at
+        def apply(self, aggregate: Ticket) -> None:
+            if aggregate.periods[-1].end is None:
+                aggregate.periods = ended(aggregate.periods, self.responded_at)
             aggregate.responded_at = self.responded_at
             aggregate.outcome = self.outcome
             aggregate.clock_at = self.responded_at
@@ -240,7 +257,7 @@ class Ticket(LedgerAggregate):
         actor: str
         waived_at: datetime
 
-        def apply(self, aggregate: Any) -> None:
+        def apply(self, aggregate: Ticket) -> None:
             aggregate.breach_waived = True
             aggregate.last_at = later(aggregate.last_at, self.waived_at)
 
@@ -251,7 +268,7 @@ class Ticket(LedgerAggregate):
 
         requested_at: datetime
 
-        def apply(self, aggregate: Any) -> None:
+        def apply(self, aggregate: Ticket) -> None:
             aggregate.remote_assistance.append(self.requested_at)
             aggregate.last_at = later(aggregate.last_at, self.requested_at)
 
@@ -263,9 +280,9 @@ class Ticket(LedgerAggregate):
         severity: int
         requested_at: datetime
 
-        def apply(self, aggregate: Any) -> None:
+        def apply(self, aggregate: Ticket) -> None:
             aggregate.patches.append(
-                {"release_line": self.release_line, "requested_at": self.requested_at}
+                PatchRequest(release_line=self.release_line, requested_at=self.requested_at)
             )
             aggregate.last_at = later(aggregate.last_at, self.requested_at)
 
@@ -274,7 +291,7 @@ class Ticket(LedgerAggregate):
 
         resolved_at: datetime
 
-        def apply(self, aggregate: Any) -> None:
+        def apply(self, aggregate: Ticket) -> None:
             aggregate.status = RESOLVED
             aggregate.resolved_at = self.resolved_at
             aggregate.last_at = later(aggregate.last_at, self.resolved_at)
@@ -284,7 +301,7 @@ class Ticket(LedgerAggregate):
 
         reopened_at: datetime
 
-        def apply(self, aggregate: Any) -> None:
+        def apply(self, aggregate: Ticket) -> None:
             aggregate.status = OPEN
             aggregate.resolved_at = None
             aggregate.reopened += 1
@@ -295,7 +312,7 @@ class Ticket(LedgerAggregate):
 
         closed_at: datetime
 
-        def apply(self, aggregate: Any) -> None:
+        def apply(self, aggregate: Ticket) -> None:
             aggregate.status = CLOSED
             aggregate.closed_at = self.closed_at
             aggregate.last_at = later(aggregate.last_at, self.closed_at)
@@ -313,17 +330,17 @@ class Ticket(LedgerAggregate):
         platform: str
         license_kind: str
         received_at: datetime
-        status: str
+        status: TicketStatus
         last_at: datetime
         # opened tickets only
         tier: str
         terms_version: str
         release_line: str
         target_seconds: int
-        periods: list[dict[str, Any]]
+        periods: list[ClockPeriod]
         due_at: datetime | None
         original_due_at: datetime
-        warnings: list[dict[str, Any]]
+        warnings: list[ClockWarning]
         calendar_revision: int
         clock_at: datetime
         responded_at: datetime | None
@@ -333,7 +350,7 @@ class Ticket(LedgerAggregate):
         resolved_at: datetime | None
         closed_at: datetime | None
         remote_assistance: list[datetime]
-        patches: list[dict[str, Any]]
+        patches: list[PatchRequest]
         reopened: int
         # declined tickets only
         reason: str
@@ -363,28 +380,14 @@ class Ticket(LedgerAggregate):
     ) -> Ticket:
         """Open an eligible request: compute its deadline and warnings once."""
         received = instant(received_at, "received_at")
-        target = tier_terms.response_target(severity)
-        figures = clock_figures(calendar, [(received, None)], target, thresholds)
         return cls._create(
-            cls.Opened,
-            id=cls.create_id(external_key),
-            external_key=external_key,
-            contract_id=contract_id,
-            customer=customer,
-            tier=tier_terms.tier.value,
-            terms_version=terms_version,
-            reporter=email_address(reporter, "reporter"),
-            severity=severity,
-            product_version=version.text,
-            release_line=version.line,
-            platform=platform,
-            license_kind=license_kind,
-            received_at=received,
-            target_seconds=int(target.total_seconds()),
-            due_at=figures.due_at,
-            warnings=_warnings_data(figures),
-            calendar_revision=calendar_revision,
-        )
+            cls.Opened, id=cls.create_id(external_key), external_key=external_key,
+            contract_id=contract_id, customer=customer, terms_version=terms_version,
+            reporter=email_address(reporter, "reporter"), severity=severity,
+            product_version=version.text, release_line=version.line, platform=platform,
+            license_kind=license_kind, calendar_revision=calendar_revision,
+            **opening(tier_terms, severity, received, calendar, thresholds),
+        )  # fmt: skip
 
     @classmethod
     def decline(
@@ -428,33 +431,19 @@ class Ticket(LedgerAggregate):
     ) -> None:
         """Pause the clock at the customer's request."""
         when = self._clock_command(at, "put on hold")
-        if self.status != OPEN:
-            raise TicketStateError(f"only an open ticket can go on hold; this one is {self.status}")
-        periods = self._periods()
-        periods[-1] = (periods[-1][0], when)
+        self._require_status((OPEN,), "only an open ticket can go on hold")
+        periods = [*self._periods()[:-1], (self.periods[-1].start, when)]
         figures = clock_figures(calendar, periods, self.target, thresholds)
-        self.trigger_event(
-            self.Held,
-            held_at=when,
-            due_at=figures.due_at,
-            warnings=_warnings_data(figures, self._reached()),
-        )
+        self.trigger_event(self.Held, held_at=when, **self._figures(figures))
 
     def resume(
         self, *, at: datetime, calendar: BusinessCalendar, thresholds: Sequence[Decimal]
     ) -> None:
         """Run the clock again after a hold."""
         when = self._clock_command(at, "resume")
-        if self.status != ON_HOLD:
-            raise TicketStateError(f"only a ticket on hold can resume; this one is {self.status}")
-        periods = [*self._periods(), (when, None)]
-        figures = clock_figures(calendar, periods, self.target, thresholds)
-        self.trigger_event(
-            self.Resumed,
-            resumed_at=when,
-            due_at=figures.due_at,
-            warnings=_warnings_data(figures, self._reached()),
-        )
+        self._require_status((ON_HOLD,), "only a ticket on hold can resume")
+        figures = clock_figures(calendar, [*self._periods(), (when, None)], self.target, thresholds)
+        self.trigger_event(self.Resumed, resumed_at=when, **self._figures(figures))
 
     def change_severity(
         self,
@@ -468,29 +457,24 @@ class Ticket(LedgerAggregate):
         """Change the severity: same start, the new severity's target, a new deadline."""
         self.require_opened("change the severity")
         when = instant(at)
-        if self.status == CLOSED:
-            raise TicketStateError("a closed ticket takes no further changes")
-        if severity == self.severity:
-            raise TicketStateError(f"the ticket is already severity {severity}")
+        check_severity_change(self.status, self.severity, severity)
         if self.responded_at is None:
             when = self._clock_command(at, "change the severity")
         elif when < self.received_at:
             raise OutOfOrderError("the severity cannot change before the request was received")
         target = tier_terms.response_target(severity)
         if self.responded_at is None:
-            figures = clock_figures(calendar, self._periods(), target, thresholds)
-            due_at, warnings = figures.due_at, _warnings_data(figures, self._reached())
+            clock = self._figures(clock_figures(calendar, self._periods(), target, thresholds))
         else:
-            due_at, warnings = self.due_at, self.warnings
+            clock = {"due_at": self.due_at, "warnings": [w.as_dict() for w in self.warnings]}
         self.trigger_event(
             self.SeverityChanged,
             severity=severity,
             previous_severity=self.severity,
             target_seconds=int(target.total_seconds()),
             previous_due_at=self.due_at,
-            due_at=due_at,
-            warnings=warnings,
             changed_at=when,
+            **clock,
         )
 
     def recalculate(
@@ -509,11 +493,8 @@ class Ticket(LedgerAggregate):
         if self.status == DECLINED or self.responded_at is not None or self.breach_recorded:
             return False
         figures = clock_figures(calendar, self._periods(), self.target, thresholds)
-        warnings = _warnings_data(figures, self._reached())
-        for old, new in zip(self.warnings, warnings, strict=True):
-            if old["reached"]:
-                new["at"] = old["at"]
-        if figures.due_at == self.due_at and warnings == self.warnings:
+        warnings = keep_reached(self.warnings, warnings_data(figures, self._reached()))
+        if figures.due_at == self.due_at and warnings == [w.as_dict() for w in self.warnings]:
             return False
         self.trigger_event(
             self.DeadlineRecalculated,
@@ -533,33 +514,10 @@ class Ticket(LedgerAggregate):
         breach is waived in the same step, so exactly one outcome holds.
         """
         self.require_opened("record a response")
-        if self.responded_at is not None:
-            raise TicketStateError(
-                f"the first response was already recorded at {self.responded_at.isoformat()}"
-            )
-        if self.status in (RESOLVED, CLOSED):
-            raise TicketStateError(f"the ticket is {self.status}")
-        when = instant(at)
-        if when < self.clock_at:
-            raise OutOfOrderError(
-                f"a response at {when.isoformat()} would come before the clock's last change "
-                f"at {self.clock_at.isoformat()}"
-            )
-        periods = self._periods()
-        if periods[-1][1] is None:
-            periods[-1] = (periods[-1][0], when)
-        due_at = self.due_at
-        breached = due_at is not None and when > due_at
-        used = covered_used(calendar, periods, when)
-        overdue = max(used - self.target, timedelta(0))
-        self.trigger_event(
-            self.FirstResponseRecorded,
-            responded_at=when,
-            due_at=due_at,
-            outcome="breached" if breached else "met",
-            used_seconds=int(used.total_seconds()),
-            overdue_seconds=int(overdue.total_seconds()),
-        )
+        when = check_response(self.responded_at, self.status, at, self.clock_at)
+        figures = first_response(calendar, self._periods(), when, self.due_at, self.target)
+        self.trigger_event(self.FirstResponseRecorded, **figures)
+        breached = figures["outcome"] == "breached"
         if self.breach_recorded and not breached and not self.breach_waived:
             self.trigger_event(
                 self.BreachWaived,
@@ -573,19 +531,17 @@ class Ticket(LedgerAggregate):
         """Record a reached warning share; False if it no longer applies or is recorded already."""
         if self.status == DECLINED or self.responded_at is not None:
             return False
-        for warning in self.warnings:
-            if warning["share"] == share:
-                if warning["reached"] or warning["at"] is None or instant(at) < warning["at"]:
-                    return False
-                self.trigger_event(
-                    self.WarningReached,
-                    share=share,
-                    warning_at=warning["at"],
-                    recorded_at=instant(at),
-                    late=late,
-                )
-                return True
-        return False
+        warning = next((w for w in self.warnings if w.share == share), None)
+        if warning is None or warning.at is None or not warning.due(instant(at)):
+            return False
+        self.trigger_event(
+            self.WarningReached,
+            share=share,
+            warning_at=warning.at,
+            recorded_at=instant(at),
+            late=late,
+        )
+        return True
 
     def record_breach(self, *, at: datetime, late: bool) -> bool:
         """Record that the deadline passed without response; False if it no longer applies."""
@@ -605,17 +561,11 @@ class Ticket(LedgerAggregate):
         A waiver is a correction, so it is accepted on a closed ticket too.
         """
         self.require_opened("waive a breach")
-        if not (self.breach_recorded or self.outcome == "breached"):
-            raise TicketStateError("the ticket has no breach to waive")
-        if self.breach_waived:
-            raise TicketStateError("the breach was already waived")
-        why, who = clean_text(reason, "reason"), clean_text(actor, "actor", limit=200)
-        if not why or not who:
-            raise InvalidInputError("a waiver needs a reason and an actor")
-        when = instant(at)
-        if when < self.received_at:
-            raise OutOfOrderError("a breach cannot be waived before the request was received")
-        self.trigger_event(self.BreachWaived, reason=why, actor=who, waived_at=when)
+        waiver = waiver_of(
+            breached=self.breach_recorded or self.outcome == "breached", waived=self.breach_waived,
+            reason=reason, actor=actor, at=at, received_at=self.received_at,
+        )  # fmt: skip
+        self.trigger_event(self.BreachWaived, **waiver)
 
     # -- lifecycle commands --------------------------------------------------------------------
 
@@ -633,17 +583,11 @@ class Ticket(LedgerAggregate):
     ) -> None:
         """Ask for a patch: only for critical severities on a supported release line."""
         when = self._lifecycle(at, "request a patch")
-        if self.severity not in patch_severities:
-            raise PatchNotEligibleError(
-                f"patches are issued for severities {', '.join(map(str, patch_severities))} only; "
-                f"this ticket is severity {self.severity}"
-            )
-        if self.release_line not in supported_lines:
-            raise PatchNotEligibleError(
-                "patches are issued for the supported lines "
-                f"{', '.join(supported_lines) or '(none)'}; "
-                f"{self.product_version} is on line {self.release_line}"
-            )
+        check_patch(
+            severity=self.severity, release_line=self.release_line,
+            product_version=self.product_version, supported_lines=supported_lines,
+            patch_severities=patch_severities,
+        )  # fmt: skip
         self.trigger_event(
             self.PatchRequested,
             product_version=self.product_version,
@@ -658,10 +602,7 @@ class Ticket(LedgerAggregate):
         Returns the SLA outcome when the resolution stopped the clock.
         """
         self.require_opened("resolve")
-        if self.status not in (OPEN, ON_HOLD):
-            raise TicketStateError(
-                f"only an open ticket can be resolved; this one is {self.status}"
-            )
+        self._require_status((OPEN, ON_HOLD), "only an open ticket can be resolved")
         when = self._lifecycle(at, "resolve")  # every check before the first event
         outcome = None
         if self.responded_at is None:
@@ -672,19 +613,13 @@ class Ticket(LedgerAggregate):
     def reopen(self, *, at: datetime) -> None:
         """Reopen a resolved request."""
         self.require_opened("reopen")
-        if self.status != RESOLVED:
-            raise TicketStateError(
-                f"only a resolved ticket can be reopened; this one is {self.status}"
-            )
+        self._require_status((RESOLVED,), "only a resolved ticket can be reopened")
         self.trigger_event(self.Reopened, reopened_at=self._lifecycle(at, "reopen"))
 
     def close(self, *, at: datetime) -> None:
         """Close a resolved request."""
         self.require_opened("close")
-        if self.status != RESOLVED:
-            raise TicketStateError(
-                f"only a resolved ticket can be closed; this one is {self.status}"
-            )
+        self._require_status((RESOLVED,), "only a resolved ticket can be closed")
         self.trigger_event(self.Closed, closed_at=self._lifecycle(at, "close"))
 
     # -- questions -----------------------------------------------------------------------------
@@ -701,7 +636,7 @@ class Ticket(LedgerAggregate):
             return "none"
         if self.responded_at is not None:
             return "stopped"
-        return "paused" if self.periods[-1]["end"] is not None else "running"
+        return "paused" if self.periods[-1].end is not None else "running"
 
     def breached_by(self, at: datetime) -> bool:
         """Whether, by the times, the clock is breached at `at` (waivers aside)."""
@@ -715,10 +650,18 @@ class Ticket(LedgerAggregate):
     # -- helpers -------------------------------------------------------------------------------
 
     def _periods(self) -> list[tuple[datetime, datetime | None]]:
-        return [(p["start"], p["end"]) for p in self.periods]
+        return [(p.start, p.end) for p in self.periods]
 
     def _reached(self) -> list[Decimal]:
-        return [w["share"] for w in self.warnings if w["reached"]]
+        return [w.share for w in self.warnings if w.reached]
+
+    def _figures(self, figures: ClockFigures) -> dict[str, Any]:
+        """The deadline and warnings of `figures` as events record them (reached ones kept)."""
+        return {"due_at": figures.due_at, "warnings": warnings_data(figures, self._reached())}
+
+    def _require_status(self, allowed: tuple[TicketStatus, ...], refusal: str) -> None:
+        if self.status not in allowed:
+            raise TicketStateError(f"{refusal}; this one is {self.status}")
 
     def require_opened(self, what: str) -> None:
         """Refuse `what` on a declined request (TicketDeclinedError, naming why)."""
@@ -732,27 +675,15 @@ class Ticket(LedgerAggregate):
                 f"cannot {what}: the response clock stopped at {self.responded_at.isoformat()}"
             )
         when = instant(at)
-        if when < self.clock_at:
-            raise OutOfOrderError(
-                f"cannot {what} at {when.isoformat()}: "
-                f"the clock last changed at {self.clock_at.isoformat()}"
-            )
+        check_clock_order(when, self.clock_at, what)
         return when
 
     def _lifecycle(self, at: datetime, what: str) -> datetime:
         self.require_opened(what)
-        if self.status == CLOSED:
-            raise TicketStateError(f"cannot {what}: the ticket is closed")
-        when = instant(at)
-        if when < self.last_at:
-            raise OutOfOrderError(
-                f"cannot {what} at {when.isoformat()}: "
-                f"the ticket's last fact is at {self.last_at.isoformat()}"
-            )
-        return when
+        return check_lifecycle(self.status, at, self.last_at, what)
 
 
-def _common(ticket: Any, event: Any) -> None:
+def _common(ticket: Ticket, event: Ticket.Opened | Ticket.RequestDeclined) -> None:
     ticket.external_key = event.external_key
     ticket.contract_id = event.contract_id
     ticket.customer = event.customer
@@ -766,6 +697,6 @@ def _common(ticket: Any, event: Any) -> None:
     ticket.last_at = event.received_at
 
 
-def _set_figures(ticket: Any, due_at: datetime | None, warnings: list[dict[str, Any]]) -> None:
+def _set_figures(ticket: Ticket, due_at: datetime | None, warnings: list[dict[str, Any]]) -> None:
     ticket.due_at = due_at
-    ticket.warnings = warnings
+    ticket.warnings = clock_warnings(warnings)
