@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 import sys
-from typing import Any, TextIO
+from typing import Any, TextIO, cast
 
 import structlog
 
@@ -16,6 +16,22 @@ _LEVELS = {
     "critical": logging.CRITICAL,
 }
 _configured: tuple[str, str] | None = None
+
+
+class _StandardError:
+    """Standard error as it is when a line is written, not when the logger was bound.
+
+    A logger keeps its configuration from its first use; what `sys.stderr` is may change after
+    that (a test's capture, a CLI runner), and a stream captured then may be closed since.
+    """
+
+    def write(self, text: str) -> int:
+        """Write `text` to the current standard error."""
+        return sys.stderr.write(text)
+
+    def flush(self) -> None:
+        """Flush the current standard error."""
+        sys.stderr.flush()
 
 
 def configure_logging(fmt: str = "auto", level: str = "info", stream: TextIO | None = None) -> None:
@@ -47,7 +63,10 @@ def configure_logging(fmt: str = "auto", level: str = "info", stream: TextIO | N
             renderer,
         ],
         wrapper_class=structlog.make_filtering_bound_logger(_LEVELS[level]),
-        logger_factory=structlog.PrintLoggerFactory(file=out),
+        # PrintLogger only writes and flushes: standard error looked up at each line will do.
+        logger_factory=structlog.PrintLoggerFactory(
+            file=stream or cast("TextIO", _StandardError())
+        ),
         cache_logger_on_first_use=True,
     )
     _configured = (fmt, level)

@@ -74,3 +74,20 @@ def test_a_capture_sees_the_lines_of_a_logger_used_before_it() -> None:
     with capture_logs() as captured:
         log.info("during", n=3)
     assert [(e["event"], e["n"]) for e in captured] == [("during", 3)]
+
+
+@pytest.mark.usefixtures("restored")
+def test_a_logger_configured_for_standard_error_writes_to_it_as_it_is_now(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A logger first used while standard error was a stream since closed (a test's capture, a
+    CLI runner) writes to standard error as it is at each line, never to the closed stream."""
+    log = get_logger("ledger.test.stderr")
+    earlier, later = io.StringIO(), io.StringIO()
+    monkeypatch.setattr("sys.stderr", earlier)
+    configure_logging("json", "info")
+    log.info("first")
+    earlier.close()
+    monkeypatch.setattr("sys.stderr", later)
+    log.info("second")
+    assert [e["event"] for e in lines(later)] == ["second"]
