@@ -4,6 +4,7 @@ click's context for one run, never in a module."""
 from __future__ import annotations
 
 import importlib
+import io
 import pkgutil
 from typing import TYPE_CHECKING, Any
 
@@ -13,6 +14,7 @@ import ledger.cli
 from ledger.application import SupportLedger
 from ledger.cli import cli, main
 from ledger.cli.support import Runtime, pass_runtime
+from ledger.logs import configure_logging
 from tests.e2e.cli import run
 
 if TYPE_CHECKING:
@@ -82,7 +84,10 @@ def test_no_module_holds_an_application_during_or_after_a_run(
     """A run builds the application in click's context and closes it at exit: no module of
     the CLI keeps one, while a command uses it or afterwards."""
     monkeypatch.setenv("LEDGER_DATABASE_URL", f"sqlite:///{tmp_path / 'ledger.db'}")
+    monkeypatch.setenv("LEDGER_LOG_FORMAT", "json")
     monkeypatch.setenv("LEDGER_LOG_LEVEL", "warning")
+    # the same logging as `main` configures, to a stream that outlives this test's capture
+    configure_logging("json", "warning", stream=io.StringIO())
     modules = cli_modules()
     during: list[str] = []
 
