@@ -13,9 +13,9 @@
 from ledger.application.clocks import UnansweredTickets
 from ledger.application.facts import LATE_AFTER_SECONDS, DueFact, FactOutcome
 from ledger.application.ledger import SupportLedger
-from ledger.application.library import LedgerApplication, snapshot_due
 from ledger.application.tickets import TicketOpening
 from ledger.application.uow import UnitOfWork, UnitsOfWork
+from ledger.store import LedgerApplication, snapshot_due
 
 __all__ = [
     "LATE_AFTER_SECONDS",

@@ -21,10 +21,10 @@ if TYPE_CHECKING:
     from datetime import datetime
     from uuid import UUID
 
-    from ledger.application.library import LedgerApplication, StoredEvent
     from ledger.application.uow import UnitOfWork
     from ledger.domain.calendar import BusinessCalendar
     from ledger.domain.contract import Contract
+    from ledger.store import LedgerApplication, StoredEvent
 
 TICKET_OPENED = get_topic(Ticket.Opened)
 TICKET_RESPONDED = get_topic(Ticket.FirstResponseRecorded)

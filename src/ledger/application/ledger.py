@@ -13,8 +13,11 @@ from ledger.application import (
 )
 from ledger.application import credits as accounts
 from ledger.application import facts as scheduled
-from ledger.application.library import LedgerApplication
 from ledger.application.uow import MAX_ATTEMPTS, UnitsOfWork
+from ledger.domain.contract import Contract
+from ledger.domain.credit_account import CreditAccount
+from ledger.domain.releases import ReleaseCatalog
+from ledger.store import LedgerApplication
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
@@ -26,9 +29,7 @@ if TYPE_CHECKING:
     from ledger.application.facts import DueFact, FactOutcome
     from ledger.application.tickets import TicketOpening
     from ledger.domain.calendar import BusinessCalendar
-    from ledger.domain.contract import Contract
-    from ledger.domain.credit_account import CreditAccount, CreditConsumption
-    from ledger.domain.releases import ReleaseCatalog
+    from ledger.domain.credit_account import CreditConsumption
     from ledger.domain.terms import Terms
     from ledger.domain.ticket import Ticket
     from ledger.settings import DatabaseSettings
@@ -38,6 +39,14 @@ class SupportLedger(LedgerApplication):
     """The ledger of support contracts, tickets, credit accounts and releases."""
 
     name = "ledger"
+    # Aggregates stay cached between commands; every read still fast-forwards the cached copy
+    # with the events recorded since (one query), so another process's writes are always seen.
+    env = {"AGGREGATE_CACHE_MAXSIZE": "10000"}  # noqa: RUF012 - read by the library as is
+    snapshotting_intervals = {  # noqa: RUF012 - the library reads this class attribute as is
+        Contract: 50,
+        CreditAccount: 50,
+        ReleaseCatalog: 50,
+    }
     max_attempts = MAX_ATTEMPTS
 
     def __init__(

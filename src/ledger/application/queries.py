@@ -25,9 +25,9 @@ from ledger.terms import load_terms
 if TYPE_CHECKING:
     from datetime import datetime
 
-    from ledger.application.library import LedgerApplication
     from ledger.domain.calendar import BusinessCalendar
     from ledger.domain.terms import Terms
+    from ledger.store import LedgerApplication
 
 A = TypeVar("A")
 

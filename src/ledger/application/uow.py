@@ -28,16 +28,15 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 from eventsourcing.application import AggregateNotFoundError
 
-from ledger.application.library import IntegrityError
 from ledger.domain.errors import ConcurrentModificationError, LedgerError
 from ledger.logs import get_logger
-from ledger.store import NothingAfter, ReferenceCopies, SavedAggregates
+from ledger.store import IntegrityError, NothingAfter, ReferenceCopies, SavedAggregates
 
 if TYPE_CHECKING:
     from collections.abc import Callable
     from uuid import UUID
 
-    from ledger.application.library import LedgerApplication
+    from ledger.store import LedgerApplication
 
 T = TypeVar("T")
 log = get_logger("ledger.application")

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 from eventsourcing.persistence import Notification, StoredEvent, Tracking
 
+from ledger.store.application import LedgerApplication, snapshot_due
 from ledger.store.connect import SCHEMA_LOCK, connect, lock_key, schema_lock
 from ledger.store.copies import ReferenceCopies, SavedAggregates
 from ledger.store.errors import (
@@ -42,6 +43,7 @@ __all__ = [
     "SNAPSHOTS_WITH_EVENTS",
     "IntegrityError",
     "InterfaceError",
+    "LedgerApplication",
     "LedgerTranscoder",
     "NothingAfter",
     "Notification",
@@ -58,5 +60,6 @@ __all__ = [
     "connect",
     "lock_key",
     "schema_lock",
+    "snapshot_due",
     "tune_factory",
 ]

@@ -26,7 +26,7 @@ class Fingerprint:
 
 _SQLITE = "ledger.store.recorders:SQLiteLedgerRecorder"
 _POSTGRES = "ledger.store.recorders:PostgresLedgerRecorder"
-_APP = "ledger.application:SupportLedger"
+_APP = "ledger.store.application:LedgerApplication"
 
 # eventsourcing 9.5.x, as installed when these were last checked.
 FINGERPRINTS = (
@@ -69,29 +69,31 @@ FINGERPRINTS = (
         f"{_POSTGRES}._insert_stored_events (calls it: table lock, notify, insert; checks after)",
     ),
     Fingerprint(
+        "eventsourcing.application:Application.__init__",
+        "1e9449f600820ed770c22ad6c1d3889727cd81db98f577aabb96e98e4ff1bae4",
+        f"{_APP}.__init__ (overrides it: the settings' environment, under the schema lock)",
+    ),
+    Fingerprint(
         "eventsourcing.application:Application.construct_factory",
         "1aef6e25e3019ce50880da93c46f5c63a447f8ebe52ad3cda600d9efa6486ed4",
         f"{_APP}.construct_factory (overrides it, calls it; ledger.store.setup:tune_factory)",
     ),
     Fingerprint(
-        "eventsourcing.application:Application.construct_transcoder",
-        "b5f5118cde6fe0166b5dade73e7c53d022549547e53806c1bfc5800b27ef613b",
-        f"{_APP}.construct_transcoder (overrides it: the same transcoder, built the same way)",
-    ),
-    Fingerprint(
         "eventsourcing.application:Application.save",
         "4e9747d14b8fd046df1b9b8ce688be89030978de0c04a632e6a7ec783dc7c5cc",
-        f"{_APP}.save and {_APP}._save_all (a copy of its steps, snapshots passed to the recorder)",
+        "ledger.application.uow:UnitOfWork.commit (calls it with expected_versions, nothing_after "
+        "and snapshots, which it passes on to _record)",
     ),
     Fingerprint(
         "eventsourcing.application:Application._record",
         "104c6186b29d50595198443b697de23b0dab4344c50d4dca54688b32fce52340",
-        f"{_APP}._save_all (calls it with the save's kwargs, which reach insert_events)",
+        "ledger.application.uow:UnitOfWork.commit (the save's kwargs reach insert_events through "
+        "it)",
     ),
     Fingerprint(
         "eventsourcing.application:Application._take_snapshots",
         "ae98c5b97ed9a8e3c50f324a01081e277572d192fac93ef738fdb3c053421562",
-        f"{_APP}._take_snapshots and {_APP}._snapshots_due (override it)",
+        f"{_APP}._take_snapshots (overrides it) and {_APP}.snapshots_to_save",
     ),
 )
 

@@ -1,17 +1,14 @@
-"""LedgerApplication: every override of the eventsourcing library's `Application` in one place.
+"""LedgerApplication: the library's `Application` on ledger's store; its only overrides.
 
-What stays, and why:
-- `construct_factory`: ledger's recorders and SQLite pool (see ledger.store), and a refusal of
-  the library's database-function insert, which would skip the read-version check.
-- `construct_transcoder`: the library's JSON bytes, encoded faster (see ledger.store).
+- `construct_factory`: the library's factory, refused when it would skip ledger's recorders
+  (`tune_factory`: the database-function insert bypasses the read-version check).
 - `_take_snapshots`: snapshots are taken from the objects being saved, not read back from the
   store (one round trip less per snapshot), at points shifted per aggregate (`snapshot_due`);
   on SQLite the recorder writes them in the events' transaction (one transaction, not two),
-  when the unit of work passes them with the save (`snapshots_to_save`).
-`IntegrityError` (a write conflict) and `StoredEvent` are re-exported from here, so that the
-rest of the application imports nothing of the library's persistence.
+  when the save passes them (`snapshots_to_save`).
 The save itself is the library's `save()`: the unit of work passes `expected_versions`,
-`nothing_after` and `snapshots` to it as keyword arguments, which reach the recorder.
+`nothing_after` and `snapshots` to it as keyword arguments, which reach the recorder. Each
+library method named here has its fingerprint in `ledger.store.fingerprints`.
 """
 
 from __future__ import annotations
@@ -20,30 +17,19 @@ from typing import TYPE_CHECKING, Any
 from uuid import UUID
 
 from eventsourcing.application import Application
-from eventsourcing.persistence import IntegrityError, StoredEvent
 
-from ledger.domain.contract import Contract
-from ledger.domain.credit_account import CreditAccount
-from ledger.domain.releases import ReleaseCatalog
-from ledger.store import (
-    SNAPSHOTS_WITH_EVENTS,
-    LedgerTranscoder,
-    Snapshots,
-    schema_lock,
-    tune_factory,
-)
+from ledger.store.connect import schema_lock
+from ledger.store.recorders import SNAPSHOTS_WITH_EVENTS, Snapshots
+from ledger.store.setup import tune_factory
 
 if TYPE_CHECKING:
     from collections.abc import Iterable
 
     from eventsourcing.application import ProcessingEvent
-    from eventsourcing.persistence import InfrastructureFactory, Transcoder
+    from eventsourcing.persistence import InfrastructureFactory
     from eventsourcing.utils import Environment
 
     from ledger.settings import DatabaseSettings
-
-
-__all__ = ["IntegrityError", "LedgerApplication", "StoredEvent", "snapshot_due"]
 
 
 def snapshot_due(aggregate_id: UUID, version: int, count: int, interval: int) -> bool:
@@ -61,15 +47,6 @@ def snapshot_due(aggregate_id: UUID, version: int, count: int, interval: int) ->
 class LedgerApplication(Application[UUID]):
     """The library's application on ledger's store, snapshotting from the objects in hand."""
 
-    # Aggregates stay cached between commands; every read still fast-forwards the cached copy
-    # with the events recorded since (one query), so another process's writes are always seen.
-    env = {"AGGREGATE_CACHE_MAXSIZE": "10000"}  # noqa: RUF012 - read by the library as is
-    snapshotting_intervals = {  # noqa: RUF012 - the library reads this class attribute as is
-        Contract: 50,
-        CreditAccount: 50,
-        ReleaseCatalog: 50,
-    }
-
     def __init__(
         self, env: dict[str, str] | None = None, *, settings: DatabaseSettings | None = None
     ) -> None:
@@ -79,21 +56,8 @@ class LedgerApplication(Application[UUID]):
             super().__init__(env=merged)
 
     def construct_factory(self, env: Environment) -> InfrastructureFactory[Any]:
-        """The library's factory for the configured store, with ledger's store settings."""
-        factory = super().construct_factory(env)
-        if getattr(getattr(factory, "datastore", None), "enable_db_functions", False):
-            # The library's database-function insert skips ledger's recorder, and with it
-            # the read-version check every decision on a copy relies on.
-            factory.close()
-            msg = "POSTGRES_ENABLE_DB_FUNCTIONS must be off: it skips the read-version check"
-            raise ValueError(msg)
-        return tune_factory(factory)
-
-    def construct_transcoder(self) -> Transcoder:
-        """The library's JSON transcoding (same bytes), encoding faster (see ledger.store)."""
-        transcoder = LedgerTranscoder()
-        self.register_transcodings(transcoder)
-        return transcoder
+        """The library's factory for the configured store, refused if it skips our recorders."""
+        return tune_factory(super().construct_factory(env))
 
     def snapshots_to_save(self, aggregates: Iterable[Any]) -> Snapshots | None:
         """The snapshots a save of `aggregates` (their pending events not collected yet)
