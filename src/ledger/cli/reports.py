@@ -23,6 +23,7 @@ from ledger.cli.support import (
 )
 from ledger.domain.errors import InvalidInputError
 from ledger.domain.terms import Tier
+from ledger.figures import BREACH_STAT_LABELLED_COLUMNS, STATEMENT_LABELLED_COLUMNS
 from ledger.parsing import format_instant, parse_int
 from ledger.presenters import board_row_text
 from ledger.projections.credit_usage import CreditUsageProjection, CreditUsageView, reconcile
@@ -35,7 +36,7 @@ from ledger.projections.sla_breaches import (
     SlaBreachView,
 )
 from ledger.render import console, err_console, fmt, percent, statement_table
-from ledger.reports import STATEMENT_FIGURES, caught_up, statement_row
+from ledger.reports import caught_up, statement_row
 from ledger.serialize import dumps
 
 if TYPE_CHECKING:
@@ -159,11 +160,7 @@ def report_breaches(
     )  # fmt: skip
 
 
-STATS_COLUMNS = [
-    ("key", "group"), ("tickets", "tickets"), ("met", "met"), ("breached", "breached"),
-    ("waived", "waived"), ("breach_rate", "breach rate"), ("responses", "responses"),
-    ("median_response_hours", "median response h"), ("p90_response_hours", "p90 response h"),
-]  # fmt: skip
+STATS_COLUMNS = BREACH_STAT_LABELLED_COLUMNS  # (key, label) of each figure, as declared
 
 
 @report.command("breach-stats")
@@ -207,13 +204,7 @@ def report_breach_stats(
     )  # fmt: skip
 
 
-STATEMENT_COLUMNS = [
-    ("customer", "customer"), ("contract_id", "contract"), ("currency", "currency"),
-    ("start", "from"), ("end", "until"),
-    *[(f"points_{f}", f"points {f}") for f in STATEMENT_FIGURES],
-    *[(f"sessions_{f}", f"sessions {f}") for f in STATEMENT_FIGURES],
-    ("fees_total", "fees"),
-]  # fmt: skip
+STATEMENT_COLUMNS = STATEMENT_LABELLED_COLUMNS  # (key, label) of each figure, as declared
 
 
 def render_statements(statements: list[dict[str, Any]], title: str) -> None:
