@@ -110,9 +110,6 @@ class UnitOfWork:
             kwargs["expected_versions"] = expected
         if self.nothing_after is not None:
             kwargs["nothing_after"] = self.nothing_after
-        snapshots = work.app.snapshots_to_save(aggregates)
-        if snapshots is not None:
-            kwargs["snapshots"] = snapshots
         try:
             recordings = work.app.save(*aggregates, **kwargs)
         except IntegrityError:

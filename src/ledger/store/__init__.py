@@ -30,17 +30,14 @@ from ledger.store.errors import (
     StoreUnavailableError,
 )
 from ledger.store.recorders import (
-    SNAPSHOTS_WITH_EVENTS,
     NothingAfter,
     PostgresLedgerRecorder,
-    Snapshots,
     SQLiteLedgerRecorder,
 )
 from ledger.store.setup import LedgerTranscoder, tune_factory
 
 __all__ = [
     "SCHEMA_LOCK",
-    "SNAPSHOTS_WITH_EVENTS",
     "IntegrityError",
     "InterfaceError",
     "LedgerApplication",
@@ -53,7 +50,6 @@ __all__ = [
     "ReferenceCopies",
     "SQLiteLedgerRecorder",
     "SavedAggregates",
-    "Snapshots",
     "StoreUnavailableError",
     "StoredEvent",
     "Tracking",

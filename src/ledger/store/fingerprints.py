@@ -47,11 +47,6 @@ FINGERPRINTS = (
         "on IntegrityError)",
     ),
     Fingerprint(
-        "eventsourcing.sqlite:SQLiteAggregateRecorder._insert_events",
-        "452435d1ad175fa082947bee3e3b82bd8f17cff80d78713d296ef6be5a64a58b",
-        f"{_SQLITE}._insert_events (writes the snapshots with it, in the events' cursor)",
-    ),
-    Fingerprint(
         "eventsourcing.postgres:PostgresApplicationRecorder.__init__",
         "db36fb3de49a5292adbe422c79bfc1ef22658df8f60915befa85d16949b3fa9e",
         f"{_POSTGRES}.__init__ (appends its refusing function to sql_create_statements)",
@@ -81,8 +76,8 @@ FINGERPRINTS = (
     Fingerprint(
         "eventsourcing.application:Application.save",
         "4e9747d14b8fd046df1b9b8ce688be89030978de0c04a632e6a7ec783dc7c5cc",
-        "ledger.application.uow:UnitOfWork.commit (calls it with expected_versions, nothing_after "
-        "and snapshots, which it passes on to _record)",
+        "ledger.application.uow:UnitOfWork.commit (calls it with expected_versions and "
+        "nothing_after, which it passes on to _record)",
     ),
     Fingerprint(
         "eventsourcing.application:Application._record",
@@ -93,7 +88,7 @@ FINGERPRINTS = (
     Fingerprint(
         "eventsourcing.application:Application._take_snapshots",
         "ae98c5b97ed9a8e3c50f324a01081e277572d192fac93ef738fdb3c053421562",
-        f"{_APP}._take_snapshots (overrides it) and {_APP}.snapshots_to_save",
+        f"{_APP}._take_snapshots (overrides it: from the objects saved, at shifted points)",
     ),
 )
 

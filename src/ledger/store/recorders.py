@@ -15,22 +15,13 @@ an aggregate the save does not write, was recorded after the position. Both stor
 the order of the notification ids (one writer on SQLite, the table lock on PostgreSQL), so
 what the use case read up to the position and what the check finds after it leave no gap.
 
-On SQLite the recorder also writes the snapshots due with the events, in the same
-transaction, when the use case passes `snapshots=Snapshots(recorder, stored)`. Not on
-PostgreSQL: the library inserts events in psycopg's pipeline mode, and a large statement there
-(a snapshot of an account with hundreds of lots is 100 KB and more) can leave client and server
-each waiting for the other (the scheduler benchmark hung so, with the server in ClientRead;
-psycopg issue 685 describes the same). There snapshots are written after the events' commit,
-as the library does: a snapshot is a cache of the events, so one missing after a crash costs a
-longer read, never a wrong state.
-
 Everything else is the library's: its inserts, its transactions, its pools.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, cast
+from typing import TYPE_CHECKING, Any
 from uuid import UUID
 
 from eventsourcing.persistence import IntegrityError, StoredEvent
@@ -41,16 +32,7 @@ from psycopg.sql import SQL, Identifier
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterable, Sequence
 
-    from eventsourcing.persistence import AggregateRecorder
-    from eventsourcing.sqlite import SQLiteAggregateRecorder, SQLiteCursor
-
-
-@dataclass(frozen=True)
-class Snapshots:
-    """Snapshots to write with a save's events: the snapshot store's recorder, and them."""
-
-    recorder: AggregateRecorder
-    stored: Sequence[StoredEvent]
+    from eventsourcing.sqlite import SQLiteCursor
 
 
 @dataclass(frozen=True)
@@ -103,7 +85,7 @@ class SQLiteLedgerRecorder(SQLiteApplicationRecorder):
     def _insert_events(
         self, c: SQLiteCursor, stored_events: Sequence[StoredEvent], **kwargs: Any
     ) -> Sequence[int] | None:
-        """The library's insert, then the save's checks and snapshots, in its transaction."""
+        """The library's insert, then the save's checks, in its transaction."""
         ids = super()._insert_events(c, stored_events, **kwargs)
         for aggregate_id, version in _expected(kwargs):
             c.execute(self.expect_statement, (aggregate_id.hex,))
@@ -121,10 +103,6 @@ class SQLiteLedgerRecorder(SQLiteApplicationRecorder):
             refusal = condition.refusal(c.fetchall(), own)
             if refusal is not None:
                 raise IntegrityError(refusal)
-        snapshots: Snapshots | None = kwargs.get("snapshots")
-        if snapshots is not None:
-            recorder = cast("SQLiteAggregateRecorder", snapshots.recorder)
-            recorder._insert_events(c, snapshots.stored)  # the same transaction
         return ids
 
 
@@ -195,7 +173,3 @@ class PostgresLedgerRecorder(PostgresApplicationRecorder):
             refusal = condition.refusal(rows, {e.originator_id for e in stored_events})
             if refusal is not None:
                 after.execute(self.refuse_statement, (refusal,))
-
-
-# Recorders that write the snapshots passed with a save in the events' transaction.
-SNAPSHOTS_WITH_EVENTS = (SQLiteLedgerRecorder,)
