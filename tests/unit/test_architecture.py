@@ -48,6 +48,45 @@ class Module:
         return found
 
 
+def _module_names() -> dict[str, Path]:
+    names = {}
+    for path in SRC.rglob("*.py"):
+        parts = path.relative_to(SRC.parent).with_suffix("").parts
+        names[".".join(parts).removesuffix(".__init__")] = path
+    return names
+
+
+MODULE_PATHS = _module_names()
+
+
+def _module_of(target: str) -> str:
+    """The module of ledger an imported name is in ('' when it is outside ledger)."""
+    while target and target not in MODULE_PATHS:
+        target = target.rpartition(".")[0]
+    return target
+
+
+def _imported_modules(name: str) -> set[str]:
+    """The modules of ledger that the module `name` imports, anywhere in it (in functions and
+    type-checking blocks too), relative imports resolved."""
+    path = MODULE_PATHS[name]
+    package = name if path.name == "__init__.py" else name.rpartition(".")[0]
+    found: set[str] = set()
+    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+        if isinstance(node, ast.Import):
+            targets = [alias.name for alias in node.names]
+        elif isinstance(node, ast.ImportFrom):
+            base = node.module or ""
+            if node.level:
+                up = package.split(".")[: len(package.split(".")) - node.level + 1]
+                base = ".".join([*up, base] if base else up)
+            targets = [base, *(f"{base}.{alias.name}" for alias in node.names)]
+        else:
+            continue
+        found.update(owner for t in targets if (owner := _module_of(t)) and owner != name)
+    return found
+
+
 def _modules() -> list[Module]:
     modules = []
     for path in sorted(SRC.rglob("*.py")):
@@ -132,14 +171,16 @@ def test_only_the_store_imports_the_librarys_persistence_layer() -> None:
     assert wrong == set()
 
 
+def _part(module: str) -> str:
+    return ".".join(module.split(".")[:2])
+
+
 def _part_graph() -> dict[str, set[str]]:
     edges: dict[str, set[str]] = defaultdict(set)
-    for m in MODULES:
-        for name in m.imports():
-            if name.startswith("ledger."):
-                target = ".".join(name.split(".")[:2])
-                if target != m.part:
-                    edges[m.part].add(target)
+    for name in MODULE_PATHS:
+        for target in _imported_modules(name):
+            if _part(target) != _part(name):
+                edges[_part(name)].add(_part(target))
     return edges
 
 
@@ -178,6 +219,26 @@ def _cycles(edges: dict[str, set[str]]) -> list[list[str]]:
 def test_no_import_cycle_between_the_parts_of_ledger() -> None:
     """The parts form layers: no part imports, even for types, one that imports it back."""
     assert _cycles(_part_graph()) == []
+
+
+READ_SIDE = ("ledger.projections", "ledger.audit", "ledger.reports", "ledger.figures")
+
+
+def test_no_module_of_the_read_side_is_part_of_an_import_cycle() -> None:
+    """Views, reports, figures and the audit never import a module that imports them back,
+    not even inside their own part."""
+    graph = {name: _imported_modules(name) for name in MODULE_PATHS}
+    assert [g for g in _cycles(graph) if any(m.startswith(READ_SIDE) for m in g)] == []
+
+
+def test_the_hash_chain_arithmetic_and_the_figures_import_nothing_of_ledger() -> None:
+    """The bottom of the read side: the chain's projection and its verification both build on
+    the chain's arithmetic, and every layer reads the figures."""
+    assert _imported_modules("ledger.hashchain") == set()
+    assert _imported_modules("ledger.figures") == set()
+    assert "ledger.hashchain" in _imported_modules("ledger.projections.audit_chain")
+    assert "ledger.hashchain" in _imported_modules("ledger.audit.chain")
+    assert "ledger.audit.chain" not in _imported_modules("ledger.projections.audit_chain")
 
 
 def test_the_application_imports_no_read_model_and_no_user_interface() -> None:
