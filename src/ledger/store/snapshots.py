@@ -41,6 +41,14 @@ _BODY = len(_HEAD) + _MAC_HEX + len(_MIDDLE)
 _DOMAIN = b"ledger-snapshot-v1\x00"
 
 
+def as_bytes(state: object) -> bytes:
+    """A stored state as bytes (SQLite returns text for a blob an SQL function rewrote)."""
+    if isinstance(state, str):
+        return state.encode("utf-8", "surrogateescape")
+    raw: Any = state  # bytes, or the memoryview PostgreSQL may give
+    return bytes(raw)
+
+
 def unseal(state: bytes) -> tuple[str | None, bytes]:
     """The seal (hex HMAC) and the library's bytes of a stored snapshot's state; no seal: None
     and the bytes as stored."""
@@ -52,6 +60,11 @@ def unseal(state: bytes) -> tuple[str | None, bytes]:
         mac = state[len(_HEAD) : len(_HEAD) + _MAC_HEX].decode("ascii", "replace")
         return mac, state[_BODY:-1]
     return None, state
+
+
+def unsealed(state: object) -> bytes:
+    """The library's bytes of a stored snapshot's state, its seal (if any) removed unchecked."""
+    return unseal(as_bytes(state))[1]
 
 
 class SnapshotSeal:
@@ -79,7 +92,7 @@ class SnapshotSeal:
 
     def opened(self, stored: StoredEvent) -> StoredEvent | None:
         """The stored snapshot with the library's bytes, if its seal checks; else None."""
-        mac, state = unseal(bytes(stored.state))
+        mac, state = unseal(as_bytes(stored.state))
         if mac is None:
             return None
         expected = self.mac(stored.originator_id, stored.originator_version, stored.topic, state)
@@ -129,7 +142,7 @@ class SignedSnapshots(EventStore[Any]):
             opened = self.seal.opened(row)
             if opened is not None:
                 verified.append(self.mapper.to_domain_event(opened))
-            elif unseal(bytes(row.state))[0] is not None:
+            elif unseal(as_bytes(row.state))[0] is not None:
                 self._reject(row)
         return iter(verified)
 
@@ -154,7 +167,9 @@ class SignedSnapshots(EventStore[Any]):
                 key=lambda s: (str(s.originator_id), s.originator_version),
             )
             return [
-                StoredEvent(s.originator_id, s.originator_version, s.topic, unseal(s.state)[1])
+                StoredEvent(
+                    s.originator_id, s.originator_version, s.topic, unseal(as_bytes(s.state))[1]
+                )
                 for s in rows
             ]
         table = recorder.events_table_name
@@ -172,5 +187,5 @@ class SignedSnapshots(EventStore[Any]):
             values = tuple(row.values()) if isinstance(row, dict) else tuple(row)
             originator_id, version, topic, state = values
             aggregate_id = originator_id if isinstance(originator_id, UUID) else UUID(originator_id)
-            found.append(StoredEvent(aggregate_id, version, topic, unseal(bytes(state))[1]))
+            found.append(StoredEvent(aggregate_id, version, topic, unsealed(state)))
         return found
