@@ -11,8 +11,6 @@ from dataclasses import dataclass
 from itertools import groupby
 from typing import TYPE_CHECKING, Any
 
-from ledger.store.snapshots import SignedSnapshots
-
 if TYPE_CHECKING:
     from collections.abc import Iterator
     from uuid import UUID
@@ -43,10 +41,7 @@ class SnapshotCheck:
 
 def verify_snapshots(app: SupportLedger) -> SnapshotCheck:
     """Compare every stored snapshot with the fold of its aggregate's events up to its version."""
-    store = app.snapshots
-    if not isinstance(store, SignedSnapshots):
-        return SnapshotCheck(0, ())
-    stored = store.stored()
+    stored = app.stored_snapshots()
     mismatches: list[SnapshotMismatch] = []
     for aggregate_id, group in groupby(stored, key=lambda s: s.originator_id):
         mismatches.extend(_aggregate_mismatches(app, aggregate_id, list(group)))

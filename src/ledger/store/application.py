@@ -30,7 +30,7 @@ from ledger.store.snapshots import SignedSnapshots, SnapshotSeal
 
 if TYPE_CHECKING:
     from eventsourcing.application import ProcessingEvent
-    from eventsourcing.persistence import EventStore, InfrastructureFactory
+    from eventsourcing.persistence import EventStore, InfrastructureFactory, StoredEvent
     from eventsourcing.utils import Environment
 
     from ledger.settings import DatabaseSettings
@@ -74,6 +74,10 @@ class LedgerApplication(Application[UUID]):
     def snapshots_rejected(self) -> int:
         """How many snapshots this application ignored because their seal did not check."""
         return self.snapshots.rejected if isinstance(self.snapshots, SignedSnapshots) else 0
+
+    def stored_snapshots(self) -> list[StoredEvent]:
+        """Every stored snapshot, seal removed and not checked (for `audit verify`)."""
+        return self.snapshots.stored() if isinstance(self.snapshots, SignedSnapshots) else []
 
     def _take_snapshots(self, processing_event: ProcessingEvent[UUID]) -> None:
         """Snapshot what falls due from the objects just saved, after the events' commit."""
