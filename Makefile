@@ -28,6 +28,8 @@ format: $(STAMP)
 	$(BIN)/ruff check --fix src tests benchmarks
 
 # -P keeps benchmarks/ off sys.path, where calendar.py would shadow the standard library.
+# Snapshots are written and read only under a key, as in production.
+bench: export LEDGER_SNAPSHOT_KEY ?= benchmark-snapshot-key-0123456789abcdef
 bench: $(STAMP)
 	$(BIN)/python -P benchmarks/calendar.py
 	LEDGER_LOG_LEVEL=warning $(BIN)/python -P benchmarks/commands.py

@@ -19,6 +19,10 @@ if TYPE_CHECKING:
 PG_URL = os.environ.get("LEDGER_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/test")
 REQUIRE_POSTGRES = os.environ.get("LEDGER_REQUIRE_POSTGRES", "") not in {"", "0", "no", "false"}
 BERLIN = ZoneInfo("Europe/Berlin")
+# Snapshots are sealed under a key kept outside the database, as in production; without one
+# they are neither written nor read (tests/stores/test_snapshot_seal.py covers both).
+TEST_SNAPSHOT_KEY = "test-snapshot-key-0123456789abcdef0123456789abcdef"
+os.environ.setdefault("LEDGER_SNAPSHOT_KEY", TEST_SNAPSHOT_KEY)
 
 
 def berlin(*args: int) -> datetime:

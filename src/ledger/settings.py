@@ -27,6 +27,8 @@ Backend = Literal["sqlite", "postgresql", "memory"]
 LOG_FORMATS = ("auto", "console", "json")
 LOG_LEVELS = ("debug", "info", "warning", "error", "critical")
 _PG_OPTIONS = {"schema", "pool_size", "max_overflow", "connect_timeout", "lock_timeout"}
+SNAPSHOT_KEY = "LEDGER_SNAPSHOT_KEY"
+SNAPSHOT_KEY_MIN_LENGTH = 32
 
 
 @dataclass(frozen=True)
@@ -205,6 +207,23 @@ def _redact(url: str) -> str:
     return url
 
 
+def parse_snapshot_key(text: str | None) -> bytes | None:
+    """The key snapshots are sealed with (`LEDGER_SNAPSHOT_KEY`); None when it is unset or empty.
+
+    A key of fewer than 32 characters is a ConfigurationError: it could be guessed.
+    """
+    key = (text or "").strip()
+    if not key:
+        return None
+    if len(key) < SNAPSHOT_KEY_MIN_LENGTH:
+        raise ConfigurationError(
+            f"{SNAPSHOT_KEY} is {len(key)} characters long; use at least "
+            f"{SNAPSHOT_KEY_MIN_LENGTH} (for example `python -c 'import secrets; "
+            "print(secrets.token_hex(32))'`)"
+        )
+    return key.encode("utf-8")
+
+
 @dataclass(frozen=True)
 class Settings:
     """All settings of a ledger process."""
@@ -212,6 +231,7 @@ class Settings:
     database: DatabaseSettings
     log_format: str = "auto"
     log_level: str = "info"
+    snapshot_key: bytes | None = field(default=None, repr=False)
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
@@ -231,4 +251,5 @@ class Settings:
             database=parse_database_url(source.get("LEDGER_DATABASE_URL", DEFAULT_DATABASE_URL)),
             log_format=log_format,
             log_level=log_level,
+            snapshot_key=parse_snapshot_key(source.get(SNAPSHOT_KEY)),
         )

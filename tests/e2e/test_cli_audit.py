@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any
 import pytest
 
 from ledger.application import SupportLedger
+from ledger.domain.credit_account import CreditAccount
 from ledger.settings import parse_database_url
 from tests.e2e.cli import Result, run
 from tests.scenario import World, at, build_world
@@ -168,3 +169,48 @@ def test_digest_then_verify_catches_an_event_altered_with_plain_sql(
     refused = audit("audit", "verify", "--digest", "12", "--json")
     assert refused.code == 1
     assert refused.error["code"] == "invalid_input"
+
+
+def test_a_changed_snapshot_decides_no_command_and_audit_verify_names_it(tmp_path: Path) -> None:
+    """The attack of issue 17 through the CLI: a lot raised by 10,000 points in a stored
+    snapshot (its seal kept) leaves 5,000 points refused, and `audit verify` exits 1 naming
+    the snapshot `snapshot_mismatch` (without a digest)."""
+    database = tmp_path / "ledger.db"
+    app = SupportLedger(settings=parse_database_url(f"sqlite:///{database}"))
+    try:
+        world = build_world(app)
+        for n in range(60):
+            app.consume_credits(
+                world.premium, points=D(1), activity="a", key=f"k{n}", at=at(3, 3, 9, n)
+            )
+    finally:
+        app.close()
+    audit = Audit(database)
+    assert audit.json("audit", "verify")["snapshots_checked"] >= 1
+    with sqlite3.connect(database) as db:
+        oid, version, state = db.execute(
+            "SELECT originator_id, originator_version, state FROM stored_snapshots "
+            "WHERE originator_id = ? ORDER BY originator_version DESC LIMIT 1",
+            (CreditAccount.create_id(world.premium).hex,),
+        ).fetchone()
+        head, _, rest = bytes(state).partition(b'"remaining":{"_type_":"decimal_str","_data_":"')
+        db.execute(
+            "UPDATE stored_snapshots SET state = ? WHERE originator_id = ? "
+            "AND originator_version = ?",
+            (head + b'"remaining":{"_type_":"decimal_str","_data_":"1' + rest, oid, version),
+        )
+    refused = audit(
+        "credits", "consume", str(world.premium), "--points", "5000", "--activity", "a",
+        "--key", "big", "--at", "2025-03-05T09:00:00+01:00", "--json",
+    )  # fmt: skip
+    assert refused.code == 1
+    assert refused.error["code"] == "insufficient_credits"
+    found = audit("audit", "verify", "--json")
+    assert found.code == 1
+    assert found.json["problem"]["kind"] == "snapshot_mismatch"
+    assert [(p["kind"], p["originator_version"]) for p in found.json["snapshot_problems"]] == [
+        ("snapshot_mismatch", version)
+    ]
+    shown = audit("audit", "verify")
+    assert shown.code == 1
+    assert "snapshot_mismatch" in shown.out

@@ -101,3 +101,16 @@ def test_log_settings_are_read_case_insensitively() -> None:
     """JSON and DEBUG work as well as json and debug."""
     settings = Settings.from_env({"LEDGER_LOG_FORMAT": "JSON", "LEDGER_LOG_LEVEL": "DEBUG"})
     assert (settings.log_format, settings.log_level) == ("json", "debug")
+
+
+def test_the_snapshot_key_is_optional_and_refused_when_short() -> None:
+    """LEDGER_SNAPSHOT_KEY unset or empty: no key (snapshots off); under 32 characters: refused
+    without repeating it; otherwise its bytes."""
+    assert Settings.from_env({}).snapshot_key is None
+    assert Settings.from_env({"LEDGER_SNAPSHOT_KEY": "  "}).snapshot_key is None
+    key = "k" * 32
+    assert Settings.from_env({"LEDGER_SNAPSHOT_KEY": key}).snapshot_key == key.encode()
+    assert key not in repr(Settings.from_env({"LEDGER_SNAPSHOT_KEY": key}))
+    with pytest.raises(ConfigurationError, match="at least 32") as refused:
+        Settings.from_env({"LEDGER_SNAPSHOT_KEY": "short-secret"})
+    assert "short-secret" not in str(refused.value)

@@ -296,3 +296,30 @@ def test_readyz_is_not_ready_while_the_database_is_unreachable(
         assert answer.json()["reasons"][0].startswith("the store cannot be used")
         assert "ledger_store_up 0.0" in client.get("/metrics").text
         assert client.get("/healthz").status_code == 200
+
+
+def test_metrics_count_the_snapshots_rejected_by_their_seal(sqlite_api: Api) -> None:
+    """A stored snapshot changed in the database is ignored when read, and counted."""
+    import sqlite3  # noqa: PLC0415 - only this test writes the file behind the API's back
+    from decimal import Decimal  # noqa: PLC0415
+
+    from ledger.domain.credit_account import CreditAccount  # noqa: PLC0415
+
+    app = sqlite_api.ledger
+    world = build_world(app)
+    for n in range(60):
+        app.consume_credits(
+            world.premium, points=Decimal(1), activity="a", key=f"k{n}",
+            at=at(3, 3) + timedelta(minutes=n),
+        )  # fmt: skip
+    assert scrape(sqlite_api, SCRAPED_AT)["ledger_snapshots_rejected_total"] == 0
+    account_id = CreditAccount.create_id(world.premium)
+    with sqlite3.connect(sqlite_api.settings.path) as conn:
+        conn.execute(
+            "UPDATE stored_snapshots SET state = replace(state, X'3132', X'3939') "
+            "WHERE originator_id = ?",
+            (account_id.hex,),
+        )
+    version = app.get_account(world.premium).version
+    app.repository.get(account_id, version=version)  # a read at a version reads a snapshot
+    assert scrape(sqlite_api, SCRAPED_AT)["ledger_snapshots_rejected_total"] >= 1

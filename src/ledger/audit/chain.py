@@ -32,15 +32,20 @@ windows of positions. It names the first problem, in position order:
   that position (its newest links were removed, or a rebuild has not caught up).
 Events recorded after the chain's head are `unchained`: counted, not a problem, and not
 vouched for until the chain links them.
+
+Verification also compares every stored snapshot with the fold of its events
+(`ledger.audit.snapshots`): each that differs is a `snapshot_mismatch`, with or without a
+digest. `problem` is the chain's first problem, else the first snapshot mismatch.
 """
 
 from __future__ import annotations
 
 from bisect import bisect_right
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from typing import TYPE_CHECKING, Any
 from uuid import UUID
 
+from ledger.audit.snapshots import SNAPSHOT_MISMATCH, SnapshotCheck, verify_snapshots
 from ledger.domain.errors import InvalidInputError
 from ledger.hashchain import GENESIS, Stored, link_of, links_of
 from ledger.projections.audit_chain import HashChainProjection
@@ -84,6 +89,7 @@ KINDS = (
     DIGEST_MISMATCH,
     DIGEST_BEYOND_HEAD,
     CHAIN_TRUNCATED,
+    SNAPSHOT_MISMATCH,
 )
 
 VERIFY_BATCH = 20_000
@@ -196,7 +202,8 @@ class Problem:
 class Verification:
     """What verification found: the first problem (None when the log checks out), how many
     chained events it recomputed and found equal, the chain's head, the log's head, how many
-    events were recorded after the chain's head, and the digest checked against."""
+    events were recorded after the chain's head, the digest checked against, and how many
+    stored snapshots were compared with their events, with each that differs."""
 
     problem: Problem | None
     checked: int
@@ -204,11 +211,13 @@ class Verification:
     log_head: int
     unchained: int
     digest: Digest | None
+    snapshots_checked: int = 0
+    snapshot_problems: tuple[Problem, ...] = ()
 
     @property
     def ok(self) -> bool:
         """Whether no problem was found."""
-        return self.problem is None
+        return self.problem is None and not self.snapshot_problems
 
     def as_dict(self) -> dict[str, Any]:
         """The result as plain JSON data."""
@@ -220,6 +229,8 @@ class Verification:
             "log_head": self.log_head,
             "unchained": self.unchained,
             "digest": None if self.digest is None else str(self.digest),
+            "snapshots_checked": self.snapshots_checked,
+            "snapshot_problems": [asdict(p) for p in self.snapshot_problems],
         }
 
 
@@ -230,10 +241,28 @@ def verify_chain(
     digest: Digest | None = None,
     batch_size: int = VERIFY_BATCH,
     prefix: str = "",
+    snapshots: bool = True,
 ) -> Verification:
     """Recompute the chain from the stored events and compare it with `audit_chain` (and the
-    external digest, if given); the result names the first problem found."""
-    return _Walk(app, db, digest, batch_size, prefix).run()
+    external digest, if given), and every stored snapshot with its events (unless
+    `snapshots` is false); the result names the first problem found and every snapshot that
+    differs."""
+    chained = _Walk(app, db, digest, batch_size, prefix).run()
+    if not snapshots:
+        return chained
+    return with_snapshots(chained, verify_snapshots(app))
+
+
+def with_snapshots(chained: Verification, check: SnapshotCheck) -> Verification:
+    """The chain's verification with the snapshots' check added."""
+    problems = tuple(
+        Problem(SNAPSHOT_MISMATCH, 0, m.originator_id, m.originator_version, m.topic, m.message)
+        for m in check.mismatches
+    )
+    first = chained.problem or (problems[0] if problems else None)
+    return replace(
+        chained, problem=first, snapshots_checked=check.checked, snapshot_problems=problems
+    )
 
 
 def _describe(originator_id: object, version: object, topic: object) -> str:

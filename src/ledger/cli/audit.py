@@ -184,7 +184,8 @@ def audit_digest(runtime: Runtime, *, as_json: bool) -> None:
 def audit_verify(runtime: Runtime, *, digest_text: str | None, as_json: bool) -> int:
     """Recompute the hash chain from the stored events; name the first altered, missing,
     inserted or reordered event and exit 1 (also when the chain itself was rewritten, given a
-    digest kept outside)."""
+    digest kept outside); compare every stored snapshot with its events and name each that
+    differs (snapshot_mismatch, exit 1)."""
     external = None if digest_text is None else parse_digest(digest_text)
     db = ViewDatabase(runtime.database)
     try:
@@ -201,9 +202,13 @@ def audit_verify(runtime: Runtime, *, digest_text: str | None, as_json: bool) ->
         )
         if result.ok:
             console.print("[green]the log is as it was chained[/green]")
-        else:
+        elif result.problem is not None and result.problem.kind != "snapshot_mismatch":
             problem = data["problem"]
             console.print(f"[bold red]{problem['kind']}[/bold red] {escape(problem['message'])}")
+        for snap in data["snapshot_problems"]:
+            console.print(f"[bold red]{snap['kind']}[/bold red] {escape(snap['message'])}")
+        if data["snapshots_checked"] and not data["snapshot_problems"]:
+            console.print(f"{data['snapshots_checked']} snapshot(s) equal to their events")
 
     emit(data, as_json, render)
     return 0 if result.ok else EXIT_REFUSED

@@ -6,6 +6,8 @@
 - `setup`: the library's factory and transcoder, as they ship (the name `LedgerTranscoder`
   stays for callers);
 - `copies`: the aggregates a process keeps between commands;
+- `snapshots`: snapshots sealed with an HMAC under `LEDGER_SNAPSHOT_KEY`, read only when
+  the seal checks;
 - `connect`: plain PostgreSQL connections and the schema's DDL lock;
 - `errors`: the library's persistence errors that ledger handles, and `StoreUnavailableError`;
 - `fingerprints`: the library functions ledger overrides or copies, with the hash of their

@@ -7,6 +7,10 @@
   do not all snapshot in one save (the scheduler benchmark stalled 2 s every 45 s on that).
   They are written after the events' commit, as the library does: a snapshot is a cache of
   the events, so one missing after a crash costs a longer read, never a wrong state.
+  Without a snapshot key nothing is snapshotted.
+- `construct_snapshot_store`: the snapshot store seals what it writes and reads only what
+  checks under `LEDGER_SNAPSHOT_KEY` (`ledger.store.snapshots`): a snapshot decides commands,
+  so one changed in the database must not.
 The save itself is the library's `save()`: the unit of work passes `expected_versions` and
 `nothing_after` to it as keyword arguments, which reach the recorder. Each
 library method named here has its fingerprint in `ledger.store.fingerprints`.
@@ -19,12 +23,14 @@ from uuid import UUID
 
 from eventsourcing.application import Application
 
+from ledger.settings import SNAPSHOT_KEY, parse_snapshot_key
 from ledger.store.connect import schema_lock
 from ledger.store.setup import tune_factory
+from ledger.store.snapshots import SignedSnapshots, SnapshotSeal
 
 if TYPE_CHECKING:
     from eventsourcing.application import ProcessingEvent
-    from eventsourcing.persistence import InfrastructureFactory
+    from eventsourcing.persistence import EventStore, InfrastructureFactory, StoredEvent
     from eventsourcing.utils import Environment
 
     from ledger.settings import DatabaseSettings
@@ -57,9 +63,25 @@ class LedgerApplication(Application[UUID]):
         """The library's factory for the configured store, refused if it skips our recorders."""
         return tune_factory(super().construct_factory(env))
 
+    def construct_snapshot_store(self) -> EventStore[UUID]:
+        """The library's snapshot store, sealing under `LEDGER_SNAPSHOT_KEY` and reading only
+        what its seal proves (nothing at all without a key)."""
+        key = parse_snapshot_key(self.env.get(SNAPSHOT_KEY))
+        recorder = self.factory.aggregate_recorder(purpose="snapshots")
+        return SignedSnapshots(self.mapper, recorder, None if key is None else SnapshotSeal(key))
+
+    @property
+    def snapshots_rejected(self) -> int:
+        """How many snapshots this application ignored because their seal did not check."""
+        return self.snapshots.rejected if isinstance(self.snapshots, SignedSnapshots) else 0
+
+    def stored_snapshots(self) -> list[StoredEvent]:
+        """Every stored snapshot, seal removed and not checked (for `audit verify`)."""
+        return self.snapshots.stored() if isinstance(self.snapshots, SignedSnapshots) else []
+
     def _take_snapshots(self, processing_event: ProcessingEvent[UUID]) -> None:
         """Snapshot what falls due from the objects just saved, after the events' commit."""
-        if self.snapshots is None:
+        if not isinstance(self.snapshots, SignedSnapshots) or self.snapshots.seal is None:
             return
         counts: dict[UUID, int] = {}
         for event in processing_event.events:

@@ -27,6 +27,7 @@ class Fingerprint:
 _SQLITE = "ledger.store.recorders:SQLiteLedgerRecorder"
 _POSTGRES = "ledger.store.recorders:PostgresLedgerRecorder"
 _APP = "ledger.store.application:LedgerApplication"
+_SNAPSHOTS = "ledger.store.snapshots:SignedSnapshots"
 
 # eventsourcing 9.5.x, as installed when these were last checked.
 FINGERPRINTS = (
@@ -89,6 +90,37 @@ FINGERPRINTS = (
         "eventsourcing.application:Application._take_snapshots",
         "ae98c5b97ed9a8e3c50f324a01081e277572d192fac93ef738fdb3c053421562",
         f"{_APP}._take_snapshots (overrides it: from the objects saved, at shifted points)",
+    ),
+    Fingerprint(
+        "eventsourcing.application:Application.construct_snapshot_store",
+        "c37ed9d58b22ca34db2be30bae282ddba6643a55eb30105c07dbf3d82958c149",
+        f"{_APP}.construct_snapshot_store (overrides it: the same recorder, in {_SNAPSHOTS})",
+    ),
+    Fingerprint(
+        "eventsourcing.persistence:EventStore.put",
+        "7cbbe45730a0d3b9355785e9109891d0557fc19f258981b3b0c8e31e8c65b386",
+        f"{_SNAPSHOTS}.put (overrides it: seals each stored snapshot, returns no recordings)",
+    ),
+    Fingerprint(
+        "eventsourcing.persistence:EventStore.get",
+        "3ea75505f6457d8908fa729b68a0e34c7addd16af1863dca2285b90c206b1a72",
+        f"{_SNAPSHOTS}.get (overrides it: only the snapshots whose seal checks)",
+    ),
+    Fingerprint(
+        "eventsourcing.application:Repository._reconstruct_aggregate",
+        "56d7c30cb77083be7c16678d6dfb3ff108837f206db3ba979046bcdbffe0e685",
+        f"{_SNAPSHOTS}.get (the repository asks for the newest snapshot, desc and limit 1, "
+        "then replays the events after it: an ignored snapshot means a replay from the start)",
+    ),
+    Fingerprint(
+        "eventsourcing.sqlite:SQLiteAggregateRecorder.__init__",
+        "88895a2823b5a2d2f890deebd39eef5e7872ef7f7aeab8686ce4a93c4513ed1c",
+        f"{_SNAPSHOTS}.stored (reads every row of events_table_name through the datastore)",
+    ),
+    Fingerprint(
+        "eventsourcing.postgres:PostgresAggregateRecorder.__init__",
+        "78adbde8e22843caf9a353dacbe9ebfa3f9e047e6a7cce05d50067d510e1a4a7",
+        f"{_SNAPSHOTS}.stored (reads every row of events_table_name in datastore.schema)",
     ),
 )
 

@@ -34,6 +34,9 @@ Metrics (gauges unless said otherwise):
 - `ledger_breaches{tier}`: response clocks breached (answered late, or overdue without an
   answer), waived breaches excluded; `ledger_breaches_waived{tier}`: those waived.
 - `ledger_build_info{version}`: 1, labelled with the running version.
+- `ledger_snapshots_rejected_total` (counter, of this process): stored snapshots ignored
+  because their seal did not check under `LEDGER_SNAPSHOT_KEY` (tampered, or sealed under
+  another key); each was replayed from its events instead. Alert on any increase.
 
 The scheduler's figures come from the deadlines view, which the leading scheduler keeps
 current itself. Alert, for example, on `ledger_scheduler_due_lag_seconds > 60` (facts are
@@ -281,6 +284,12 @@ class LedgerCollector(Collector):
         )
         build.add_metric([__version__], 1)
         yield build
+        rejected = CounterMetricFamily(
+            "ledger_snapshots_rejected",
+            "Stored snapshots ignored because their seal did not check (this process).",
+        )
+        rejected.add_metric([], self.services.ledger.snapshots_rejected)
+        yield rejected
         try:
             figures = snapshot(self.services, self.clock())
         except OUTAGES as exc:
