@@ -34,6 +34,7 @@ bench: $(STAMP)
 	$(BIN)/python -P benchmarks/calendar.py
 	LEDGER_LOG_LEVEL=warning $(BIN)/python -P benchmarks/commands.py
 	LEDGER_LOG_LEVEL=warning $(BIN)/python -P benchmarks/http.py
+	$(BIN)/python -P benchmarks/startup.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache .hypothesis

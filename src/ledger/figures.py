@@ -1,11 +1,12 @@
 """Every figure of the reports, declared once: its key, its label for people, what it counts.
 
 The credit statement (per contract and unit: opening, the flows of the window, closing, and the
-fees) and the breach statistics (per group of tickets). The views compute them
-(`ledger.projections`), the audit re-derives them from an export (`ledger.audit.rederive`), and
-everything that shows them reads the lists below: the CSV, the API's schema, the pages, the CLI's
-tables. A new figure is a line here, its computation in the view and its re-derivation; a test
-fails while the re-derivation misses a figure declared here.
+fees), the breach statistics (per group of tickets) and the states of the breach board. The
+views compute them (`ledger.projections`), the audit re-derives them from an export
+(`ledger.audit.rederive`), and everything that shows them reads the lists below: the CSV, the
+API's schema, the pages, the CLI's tables and option choices. A new figure is a line here, its
+computation in the view and its re-derivation; a test fails while the re-derivation misses a
+figure declared here.
 
 This module imports nothing of ledger, so that every layer may read it.
 """
@@ -146,3 +147,24 @@ BREACH_STAT_LABELLED_COLUMNS = [
     (BREACH_STAT_KEY.name, BREACH_STAT_KEY.label),
     *[(f.name, f.label) for f in BREACH_STATS],
 ]
+
+
+# -- the breach board ------------------------------------------------------------------------------
+
+# The state of a ticket's clock on the board (`--state`), and the word for every state.
+ON_TRACK = "on_track"
+AT_RISK = "at_risk"
+BREACHED = "breached"
+MET = "met"
+PAUSED = "paused"
+DECLINED = "declined"
+STATES = (ON_TRACK, AT_RISK, BREACHED, MET, PAUSED, DECLINED)
+ALL = "all"
+
+# The groups of the breach statistics (`--by`): each name and the view's column it groups by.
+GROUPINGS = {
+    "tier": "tier",
+    "customer": "customer",
+    "severity": "severity",
+    "month": "received_month",
+}

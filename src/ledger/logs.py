@@ -1,12 +1,18 @@
-"""structlog, configured once: readable in a terminal, JSON lines otherwise."""
+"""structlog, configured once: readable in a terminal, JSON lines otherwise.
+
+structlog is imported when a logger is first asked for, not before: a command that logs
+nothing (`ledger --help`) does not pay for it. The configuration asked for before then is
+applied at that moment.
+"""
 
 from __future__ import annotations
 
 import logging
 import sys
-from typing import Any, TextIO, cast
+from typing import TYPE_CHECKING, Any, TextIO, cast
 
-import structlog
+if TYPE_CHECKING:
+    from types import ModuleType
 
 _LEVELS = {
     "debug": logging.DEBUG,
@@ -16,6 +22,8 @@ _LEVELS = {
     "critical": logging.CRITICAL,
 }
 _configured: tuple[str, str] | None = None
+# The configuration asked for before structlog was loaded: format, level, stream, colours.
+_pending: tuple[str, str, TextIO | None, bool] | None = None
 
 
 class _StandardError:
@@ -40,16 +48,28 @@ def configure_logging(fmt: str = "auto", level: str = "info", stream: TextIO | N
     `fmt` is `console`, `json`, or `auto` (console when the stream is a terminal). Log lines
     go to standard error so that command output on standard output stays machine-readable.
     A logger keeps the configuration in force when it is first used (structlog's
-    `cache_logger_on_first_use`): configure logging once, before logging anything.
+    `cache_logger_on_first_use`): configure logging once, before logging anything. Until
+    structlog is loaded (by `get_logger`), the configuration waits and is applied then.
     """
-    global _configured  # noqa: PLW0603 - logging is process-wide state by nature
+    global _pending  # noqa: PLW0603 - logging is process-wide state by nature
     out = stream or sys.stderr
     if fmt == "auto":
         fmt = "console" if out.isatty() else "json"
     if _configured == (fmt, level) and stream is None:
         return
+    if "structlog" in sys.modules:
+        _pending = None
+        _apply(fmt, level, stream, colors=out.isatty())
+    else:
+        _pending = (fmt, level, stream, out.isatty())
+
+
+def _apply(fmt: str, level: str, stream: TextIO | None, *, colors: bool) -> None:
+    """Configure structlog now."""
+    global _configured  # noqa: PLW0603 - logging is process-wide state by nature
+    structlog = _structlog()
     renderer: Any = (
-        structlog.dev.ConsoleRenderer(colors=out.isatty())
+        structlog.dev.ConsoleRenderer(colors=colors)
         if fmt == "console"
         else structlog.processors.JSONRenderer(sort_keys=True)
     )
@@ -72,10 +92,22 @@ def configure_logging(fmt: str = "auto", level: str = "info", stream: TextIO | N
     _configured = (fmt, level)
 
 
+def _structlog() -> ModuleType:
+    """structlog, loaded on first use, with the configuration that waited for it applied."""
+    global _pending  # noqa: PLW0603 - logging is process-wide state by nature
+    import structlog  # noqa: PLC0415 - loaded when first needed, not at start-up
+
+    if _pending is not None:
+        fmt, level, stream, colors = _pending
+        _pending = None
+        _apply(fmt, level, stream, colors=colors)
+    return structlog
+
+
 def get_logger(name: str, **bound: Any) -> Any:
     """A structlog logger for `name` with keys bound.
 
     It is structlog's lazy proxy, so a module-level logger made before logging is configured
     binds to the configuration at its first use, and keeps that logger from then on.
     """
-    return structlog.get_logger(logger_name=name, **bound)
+    return _structlog().get_logger(logger_name=name, **bound)

@@ -5,7 +5,6 @@ from __future__ import annotations
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal, InvalidOperation
 
-from ledger.domain.base import within_years
 from ledger.domain.errors import (
     InvalidAmountError,
     InvalidDurationError,
@@ -28,6 +27,8 @@ def parse_instant(text: str, name: str = "instant") -> datetime:
             f"{name}: {text!r} has no UTC offset; add one, e.g. {example}Z or {example}+01:00"
         )
     value = value.astimezone(UTC)
+    from ledger.domain.base import within_years  # noqa: PLC0415 - eventsourcing loads slowly
+
     within_years(value.year, name, str(text).strip())
     return value
 
@@ -38,6 +39,8 @@ def parse_date(text: str, name: str = "date") -> date:
         value = date.fromisoformat(str(text).strip())
     except ValueError:
         raise InvalidInputError(f"{name}: {text!r} is not a date like 2025-03-01") from None
+    from ledger.domain.base import within_years  # noqa: PLC0415 - eventsourcing loads slowly
+
     within_years(value.year, name, value.isoformat())
     return value
 

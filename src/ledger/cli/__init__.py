@@ -15,7 +15,6 @@ from typing import TYPE_CHECKING
 
 import click
 
-from ledger import __version__
 from ledger.cli.audit import audit
 from ledger.cli.contracts import contract
 from ledger.cli.credits import credits_group
@@ -36,8 +35,25 @@ if TYPE_CHECKING:
 __all__ = ["cli", "main"]
 
 
+def _print_version(ctx: click.Context, _param: click.Parameter, value: bool) -> None:
+    """`--version`: the package's version (looked up only when asked for), then exit."""
+    if not value or ctx.resilient_parsing:
+        return
+    from ledger import __version__  # noqa: PLC0415 - the package metadata is slow to load
+
+    click.echo(f"ledger, version {__version__}")
+    ctx.exit()
+
+
 @click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
-@click.version_option(__version__, "--version", prog_name="ledger")
+@click.option(
+    "--version",
+    is_flag=True,
+    expose_value=False,
+    is_eager=True,
+    callback=_print_version,
+    help="Show the version and exit.",
+)
 @click.pass_context
 def cli(ctx: click.Context) -> None:
     """An event-sourced ledger of support contracts: SLA clocks and support credits."""

@@ -8,13 +8,7 @@ from pathlib import Path
 
 import click
 from rich.markup import escape
-from rich.progress import Progress
 
-from ledger.audit.chain import catch_up_chain, digest, parse_digest, verify_chain
-from ledger.audit.export import export_events, parse_since
-from ledger.audit.rederive import reconcile as reconcile_views
-from ledger.audit.rederive import rederive
-from ledger.audit.replay import as_of_views
 from ledger.cli.reports import (
     BOARD_COLUMNS,
     BOARD_TABLE,
@@ -38,15 +32,9 @@ from ledger.cli.support import (
 )
 from ledger.domain.errors import InvalidInputError
 from ledger.domain.terms import Tier
+from ledger.figures import ALL, GROUPINGS, STATES
 from ledger.parsing import format_instant, parse_instant, parse_int
-from ledger.presenters import board_row_text
-from ledger.projections import projections_named
-from ledger.projections.credit_usage import CreditUsageProjection
-from ledger.projections.db import ViewDatabase
-from ledger.projections.runner import ProjectionFailedError, run_projections
-from ledger.projections.sla_breaches import ALL, GROUPINGS, STATES, SlaBreachProjection
 from ledger.render import console, err_console, fmt
-from ledger.reports import statement_row
 from ledger.serialize import dumps
 
 
@@ -101,6 +89,12 @@ def audit_replay(
 ) -> None:
     """A report as it stood at an instant: the views rebuilt from the events recorded by then
     in a temporary store (the live views are not touched)."""
+    from rich.progress import Progress  # noqa: PLC0415 - not needed at start-up
+
+    from ledger.audit.replay import as_of_views  # noqa: PLC0415 - not needed at start-up
+    from ledger.presenters import board_row_text  # noqa: PLC0415 - not needed at start-up
+    from ledger.reports import statement_row  # noqa: PLC0415 - not needed at start-up
+
     as_of = parse_instant(as_of_text, "--as-of")
     at = parse_instant(at_text, "--at") if at_text else as_of
     since, until = optional_instant(since_text, "--since"), optional_instant(until_text, "--until")
@@ -162,6 +156,11 @@ def audit_replay(
 def audit_digest(runtime: Runtime, *, as_json: bool) -> None:
     """The head of the hash chain over the log (position and hash), brought up to the head of
     the log first: keep it outside the database and give it to `audit verify --digest`."""
+    from ledger.audit.chain import catch_up_chain, digest  # noqa: PLC0415 - not needed at start-up
+    from ledger.projections.runner import (  # noqa: PLC0415 - not needed at start-up
+        ProjectionFailedError,
+    )
+
     settings = runtime.database
     outcome = catch_up_chain(settings, runtime.ledger)
     if outcome.status == "failed":
@@ -186,6 +185,12 @@ def audit_verify(runtime: Runtime, *, digest_text: str | None, as_json: bool) ->
     inserted or reordered event and exit 1 (also when the chain itself was rewritten, given a
     digest kept outside); compare every stored snapshot with its events and name each that
     differs (snapshot_mismatch, exit 1)."""
+    from ledger.audit.chain import (  # noqa: PLC0415 - not needed at start-up
+        parse_digest,
+        verify_chain,
+    )
+    from ledger.projections.db import ViewDatabase  # noqa: PLC0415 - not needed at start-up
+
     external = None if digest_text is None else parse_digest(digest_text)
     db = ViewDatabase(runtime.database)
     try:
@@ -223,6 +228,11 @@ def audit_verify(runtime: Runtime, *, digest_text: str | None, as_json: bool) ->
 def audit_export(runtime: Runtime, *, since_text: str, output: str | None) -> None:
     """Every event as JSON lines: position, recorded_at, aggregate, type, topic, version,
     payload (plain JSON), in log order."""
+    from ledger.audit.export import (  # noqa: PLC0415 - not needed at start-up
+        export_events,
+        parse_since,
+    )
+
     since = parse_since(since_text, "--since")
     app = runtime.ledger
     if output is None:
@@ -258,6 +268,22 @@ def audit_reconcile(
 ) -> int:
     """Re-derive the credit statements and breach statistics from an exported FILE alone and
     compare them with the live views; exit 1 on any difference."""
+    from ledger.audit.rederive import (  # noqa: PLC0415 - not needed at start-up
+        reconcile as reconcile_views,
+    )
+    from ledger.audit.rederive import rederive  # noqa: PLC0415 - not needed at start-up
+    from ledger.projections import projections_named  # noqa: PLC0415 - not needed at start-up
+    from ledger.projections.credit_usage import (  # noqa: PLC0415 - not needed at start-up
+        CreditUsageProjection,
+    )
+    from ledger.projections.runner import (  # noqa: PLC0415 - not needed at start-up
+        ProjectionFailedError,
+        run_projections,
+    )
+    from ledger.projections.sla_breaches import (  # noqa: PLC0415 - not needed at start-up
+        SlaBreachProjection,
+    )
+
     term = None if term_text is None else parse_int(term_text, "--term", minimum=1)
     contract_id = None if contract_ref is None else parse_id(contract_ref, "--contract")
     at = parse_instant(at_text, "--at") if at_text else None

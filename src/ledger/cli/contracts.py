@@ -23,12 +23,6 @@ from ledger.cli.support import (
     wall,
 )
 from ledger.parsing import parse_date, parse_decimal, parse_instant, parse_int
-from ledger.presenters import (
-    contract_history,
-    contract_view,
-    current_contract_view,
-    tier_change_view,
-)
 from ledger.render import console, fmt, kv, percent
 
 if TYPE_CHECKING:
@@ -93,6 +87,8 @@ def contract_sign(
 def _contract_result(
     runtime: Runtime, contract_id: UUID, at: datetime, as_json: bool, message: str
 ) -> None:
+    from ledger.presenters import current_contract_view  # noqa: PLC0415 - not needed at start-up
+
     app = runtime.ledger
     done(current_contract_view(app, contract_id, at), as_json, message)
 
@@ -116,6 +112,11 @@ def contract_show(
     as_json: bool,
 ) -> None:
     """A contract now, at an earlier version, or as of an instant."""
+    from ledger.presenters import (  # noqa: PLC0415 - not needed at start-up
+        contract_view,
+        current_contract_view,
+    )
+
     contract_id = parse_id(contract_ref, "CONTRACT")
     when = resolve_at(at_text) if at_text else resolve_at(as_of, "--as-of")
     app = runtime.ledger
@@ -189,6 +190,8 @@ def contract_show(
 @pass_runtime
 def contract_history_command(runtime: Runtime, *, contract_ref: str, as_json: bool) -> None:
     """Every event of a contract with the contract as it stood after it."""
+    from ledger.presenters import contract_history  # noqa: PLC0415 - not needed at start-up
+
     contract_id = parse_id(contract_ref, "CONTRACT")
     steps = contract_history(runtime.ledger, contract_id)
 
@@ -316,6 +319,8 @@ def contract_upgrade(
     runtime: Runtime, *, contract_ref: str, tier: str, at_text: str | None, as_json: bool
 ) -> None:
     """Change the tier: an upgrade applies at once (pro rata), a downgrade at renewal."""
+    from ledger.presenters import tier_change_view  # noqa: PLC0415 - not needed at start-up
+
     contract_id = parse_id(contract_ref, "CONTRACT")
     at = resolve_at(at_text)
     app = runtime.ledger

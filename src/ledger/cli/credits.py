@@ -17,7 +17,6 @@ from ledger.cli.support import (
     resolve_at,
 )
 from ledger.parsing import format_instant, parse_decimal, parse_instant
-from ledger.presenters import account_view
 from ledger.render import console, fmt
 
 
@@ -168,6 +167,8 @@ def credits_balance(
     runtime: Runtime, *, contract_ref: str, as_of: str | None, at_text: str | None, as_json: bool
 ) -> None:
     """Points and training sessions available, lot by lot."""
+    from ledger.presenters import account_view  # noqa: PLC0415 - not needed at start-up
+
     contract_id = parse_id(contract_ref, "CONTRACT")
     recorded_by = parse_instant(as_of, "--as-of") if as_of else None
     at = resolve_at(at_text) if at_text or recorded_by is None else recorded_by

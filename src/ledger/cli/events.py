@@ -7,7 +7,6 @@ from rich.markup import escape
 from rich.table import Table
 
 from ledger.cli.support import Runtime, emit, json_option, parse_id, pass_runtime
-from ledger.presenters import event_view
 from ledger.render import console, fmt
 from ledger.serialize import dumps
 
@@ -18,6 +17,8 @@ from ledger.serialize import dumps
 @pass_runtime
 def events(runtime: Runtime, *, aggregate_ref: str, as_json: bool) -> None:
     """Every event recorded for one contract, ticket, credit account or the release catalog."""
+    from ledger.presenters import event_view  # noqa: PLC0415 - not needed at start-up
+
     items = [
         event_view(e) for e in runtime.ledger.list_events(parse_id(aggregate_ref, "AGGREGATE_ID"))
     ]

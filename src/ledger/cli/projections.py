@@ -7,12 +7,9 @@ import threading
 
 import click
 from rich.markup import escape
-from rich.progress import Progress
 from rich.table import Table
 
 from ledger.cli.support import EXIT_REFUSED, Runtime, done, emit, json_option, pass_runtime
-from ledger.projections import PROJECTIONS, projections_named
-from ledger.projections.runner import rebuild, run_projections, status, verify
 from ledger.render import console, err_console, fmt
 
 
@@ -40,6 +37,9 @@ def projections_run(
     as_json: bool,
 ) -> int:
     """Keep the read models current (all of them, or NAMES). SIGTERM stops after the batch."""
+    from ledger.projections import projections_named  # noqa: PLC0415 - not needed at start-up
+    from ledger.projections.runner import run_projections  # noqa: PLC0415 - not needed at start-up
+
     chosen = projections_named(names)
     settings = runtime.database
     stop = threading.Event()
@@ -65,6 +65,9 @@ def projections_run(
 @pass_runtime
 def projections_status(runtime: Runtime, *, as_json: bool) -> None:
     """Position, head of the log, lag, owner and last error of every projection."""
+    from ledger.projections import PROJECTIONS  # noqa: PLC0415 - not needed at start-up
+    from ledger.projections.runner import status  # noqa: PLC0415 - not needed at start-up
+
     rows = status(runtime.database, runtime.ledger, list(PROJECTIONS.values()))
 
     def render() -> None:
@@ -94,6 +97,11 @@ def projections_status(runtime: Runtime, *, as_json: bool) -> None:
 @pass_runtime
 def projections_rebuild(runtime: Runtime, *, name: str, wait: float, as_json: bool) -> None:
     """Drop a read model and replay the whole log into it."""
+    from rich.progress import Progress  # noqa: PLC0415 - not needed at start-up
+
+    from ledger.projections import projections_named  # noqa: PLC0415 - not needed at start-up
+    from ledger.projections.runner import rebuild  # noqa: PLC0415 - not needed at start-up
+
     chosen = projections_named([name])[0]
     app = runtime.ledger
     with Progress(transient=True, disable=as_json, console=err_console) as bar:
@@ -118,6 +126,9 @@ def projections_rebuild(runtime: Runtime, *, name: str, wait: float, as_json: bo
 @pass_runtime
 def projections_verify(runtime: Runtime, *, name: str, wait: float, as_json: bool) -> int:
     """Rebuild a read model beside the live one at its position; exit 1 if they differ."""
+    from ledger.projections import projections_named  # noqa: PLC0415 - not needed at start-up
+    from ledger.projections.runner import verify  # noqa: PLC0415 - not needed at start-up
+
     chosen = projections_named([name])[0]
     position, differences = verify(runtime.database, runtime.ledger, chosen, wait=wait)
     data = {

@@ -7,7 +7,6 @@ from rich.table import Table
 
 from ledger.cli.support import Runtime, at_option, done, emit, json_option, pass_runtime, resolve_at
 from ledger.parsing import format_instant
-from ledger.presenters import catalog_view
 from ledger.render import console, fmt
 from ledger.terms import load_terms
 
@@ -52,6 +51,8 @@ def releases_withdraw(
 @pass_runtime
 def releases_list(runtime: Runtime, *, at_text: str | None, as_json: bool) -> None:
     """Every release and the lines supported at --at."""
+    from ledger.presenters import catalog_view  # noqa: PLC0415 - not needed at start-up
+
     at = resolve_at(at_text)
     data = catalog_view(
         runtime.ledger.get_catalog(), at, load_terms().eligibility.supported_release_lines

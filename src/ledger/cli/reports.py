@@ -23,29 +23,29 @@ from ledger.cli.support import (
 )
 from ledger.domain.errors import InvalidInputError
 from ledger.domain.terms import Tier
-from ledger.figures import BREACH_STAT_LABELLED_COLUMNS, STATEMENT_LABELLED_COLUMNS
-from ledger.parsing import format_instant, parse_int
-from ledger.presenters import board_row_text
-from ledger.projections.credit_usage import CreditUsageProjection, CreditUsageView, reconcile
-from ledger.projections.db import ViewDatabase
-from ledger.projections.sla_breaches import (
+from ledger.figures import (
     ALL,
+    BREACH_STAT_LABELLED_COLUMNS,
     GROUPINGS,
+    STATEMENT_LABELLED_COLUMNS,
     STATES,
-    SlaBreachProjection,
-    SlaBreachView,
 )
+from ledger.parsing import format_instant, parse_int
 from ledger.render import console, err_console, fmt, percent, statement_table
-from ledger.reports import caught_up, statement_row
 from ledger.serialize import dumps
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
 
+    from ledger.projections.db import ViewDatabase
+
 
 def read_model(runtime: Runtime, name: str, catch_up: bool) -> tuple[ViewDatabase, int, int]:
     """The read model's database, its position and the head of the log (see
     `ledger.reports.caught_up`)."""
+    from ledger.projections.db import ViewDatabase  # noqa: PLC0415 - not needed at start-up
+    from ledger.reports import caught_up  # noqa: PLC0415 - not needed at start-up
+
     settings = runtime.database
     position, head = caught_up(settings, runtime.ledger, name, catch_up=catch_up)
     return ViewDatabase(settings), position, head
@@ -142,6 +142,12 @@ def report_breaches(
     as_json: bool,
 ) -> None:
     """The SLA board: each response clock, its state and business time left, soonest first."""
+    from ledger.presenters import board_row_text  # noqa: PLC0415 - not needed at start-up
+    from ledger.projections.sla_breaches import (  # noqa: PLC0415 - not needed at start-up
+        SlaBreachProjection,
+        SlaBreachView,
+    )
+
     at = resolve_at(at_text)
     since, until = optional_instant(since_text, "--since"), optional_instant(until_text, "--until")
     db, position, head = read_model(runtime, SlaBreachProjection.name, catch_up)
@@ -186,6 +192,11 @@ def report_breach_stats(
     as_json: bool,
 ) -> None:
     """Responses met and breached, breach rate and response times, by a grouping."""
+    from ledger.projections.sla_breaches import (  # noqa: PLC0415 - not needed at start-up
+        SlaBreachProjection,
+        SlaBreachView,
+    )
+
     at = resolve_at(at_text)
     since, until = optional_instant(since_text, "--since"), optional_instant(until_text, "--until")
     db, position, head = read_model(runtime, SlaBreachProjection.name, catch_up)
@@ -249,6 +260,13 @@ def report_credits(
     as_json: bool,
 ) -> int:
     """Credit statements: opening, granted, purchased, consumed, reversed, expired, closing."""
+    from ledger.projections.credit_usage import (  # noqa: PLC0415 - not needed at start-up
+        CreditUsageProjection,
+        CreditUsageView,
+        reconcile,
+    )
+    from ledger.reports import statement_row  # noqa: PLC0415 - not needed at start-up
+
     if (period is None) == (term_text is None):
         raise InvalidInputError("give --period YYYY-MM or --term N (one of them)")
     term = None if term_text is None else parse_int(term_text, "--term", minimum=1)

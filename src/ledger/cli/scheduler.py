@@ -18,8 +18,6 @@ from ledger.cli.support import (
 )
 from ledger.domain.errors import InvalidInputError
 from ledger.render import console, fmt, kv
-from ledger.scheduler.clock import FakeClock
-from ledger.scheduler.service import Scheduler, run_scheduler
 
 
 @click.group()
@@ -39,6 +37,11 @@ def scheduler() -> None:
 @pass_runtime
 def scheduler_run(runtime: Runtime, *, heartbeat: float, batch_size: int) -> None:
     """Run the scheduler until SIGTERM (the fact in flight is finished first)."""
+    from ledger.scheduler.service import (  # noqa: PLC0415 - not needed at start-up
+        Scheduler,
+        run_scheduler,
+    )
+
     service = Scheduler(runtime.ledger, runtime.database, batch_size=batch_size)
     for signum in (signal.SIGTERM, signal.SIGINT):
         signal.signal(signum, lambda *_: service.stop.set())
@@ -51,6 +54,9 @@ def scheduler_run(runtime: Runtime, *, heartbeat: float, batch_size: int) -> Non
 @pass_runtime
 def scheduler_tick(runtime: Runtime, *, at_text: str | None, as_json: bool) -> None:
     """Record everything due by now (once), then exit."""
+    from ledger.scheduler.clock import FakeClock  # noqa: PLC0415 - not needed at start-up
+    from ledger.scheduler.service import Scheduler  # noqa: PLC0415 - not needed at start-up
+
     now = datetime.now(UTC)
     at = resolve_at(at_text) if at_text else now
     if at > now:
@@ -87,6 +93,8 @@ def scheduler_tick(runtime: Runtime, *, at_text: str | None, as_json: bool) -> N
 @pass_runtime
 def scheduler_status(runtime: Runtime, *, as_json: bool) -> None:
     """Pending facts by kind, the next one due, the last run and which process leads."""
+    from ledger.scheduler.service import Scheduler  # noqa: PLC0415 - not needed at start-up
+
     service = Scheduler(runtime.ledger, runtime.database, keep_deadlines=False)
     try:
         state = service.status()

@@ -7,12 +7,10 @@ from datetime import timedelta
 
 import click
 
-from ledger.calendars import load_calendar_file
 from ledger.cli.support import emit, json_option
 from ledger.domain.errors import InvalidDurationError, InvalidInputError, InvalidTermsError
 from ledger.domain.terms import Tier, parse_severity
 from ledger.parsing import format_instant, parse_hours, parse_instant, parse_int
-from ledger.presenters import deadline_view, explain_deadline
 from ledger.render import console, local, render_deadline, render_terms
 from ledger.terms import (
     DEFAULT_VERSION,
@@ -91,6 +89,8 @@ def calendar_add(
     *, calendar_path: str, start: str, seconds: str | None, hours: str | None, as_json: bool
 ) -> None:
     """The earliest instant at which covered time since START equals the duration."""
+    from ledger.calendars import load_calendar_file  # noqa: PLC0415 - not needed at start-up
+
     if (seconds is None) == (hours is None):
         raise InvalidInputError("give exactly one of --seconds or --hours")
     cal = load_calendar_file(calendar_path)
@@ -119,6 +119,8 @@ def calendar_add(
 @json_option
 def calendar_elapsed(*, calendar_path: str, start: str, end: str, as_json: bool) -> None:
     """Covered time in [FROM, TO), zero when TO is not after FROM."""
+    from ledger.calendars import load_calendar_file  # noqa: PLC0415 - not needed at start-up
+
     cal = load_calendar_file(calendar_path)
     covered = cal.elapsed(parse_instant(start, "--from"), parse_instant(end, "--to"))
     seconds = covered.total_seconds()
@@ -159,6 +161,12 @@ def sla_deadline(
     as_json: bool,
 ) -> None:
     """When a response is due, and why: the windows counted and the holidays skipped."""
+    from ledger.calendars import load_calendar_file  # noqa: PLC0415 - not needed at start-up
+    from ledger.presenters import (  # noqa: PLC0415 - not needed at start-up
+        deadline_view,
+        explain_deadline,
+    )
+
     loaded = load_terms(terms_version)
     tier_terms = loaded.tier(Tier.parse(tier))
     level = parse_severity(severity)

@@ -21,7 +21,6 @@ from ledger.cli.support import (
     wall,
 )
 from ledger.parsing import parse_instant
-from ledger.presenters import counted_ticket_view, duration_text, opening_view, ticket_history
 from ledger.render import console, fmt, kv, percent
 
 if TYPE_CHECKING:
@@ -63,6 +62,8 @@ def ticket_open(
     as_json: bool,
 ) -> int:
     """Receive a request: open it with its deadline, or decline it (exit 3) and record why."""
+    from ledger.presenters import opening_view  # noqa: PLC0415 - not needed at start-up
+
     opening = runtime.ledger.open_ticket(
         contract_id=parse_id(contract_ref, "--contract"),
         reporter=reporter,
@@ -86,6 +87,8 @@ def ticket_open(
 
 
 def _ticket_data(runtime: Runtime, reference: str, at: datetime) -> dict[str, Any]:
+    from ledger.presenters import counted_ticket_view  # noqa: PLC0415 - not needed at start-up
+
     app = runtime.ledger
     return counted_ticket_view(app, app.get_ticket(reference), at)
 
@@ -185,6 +188,11 @@ def ticket_waive(
 @pass_runtime
 def ticket_history_command(runtime: Runtime, *, reference: str, as_json: bool) -> None:
     """Every event of a ticket with the ticket after it and how its deadline was counted."""
+    from ledger.presenters import (  # noqa: PLC0415 - not needed at start-up
+        duration_text,
+        ticket_history,
+    )
+
     app = runtime.ledger
     steps = ticket_history(app, reference)
 
@@ -246,6 +254,11 @@ def ticket_show(
     as_json: bool,
 ) -> None:
     """A ticket (by id or external key) and its clock."""
+    from ledger.presenters import (  # noqa: PLC0415 - not needed at start-up
+        counted_ticket_view,
+        duration_text,
+    )
+
     app = runtime.ledger
     when = resolve_at(at_text) if at_text else resolve_at(as_of, "--as-of")
     found = app.get_ticket(

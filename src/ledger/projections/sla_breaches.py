@@ -20,20 +20,24 @@ from typing import TYPE_CHECKING, Any
 from ledger.calendars import contract_calendar
 from ledger.domain.calendar import from_us, to_us
 from ledger.domain.errors import InvalidInputError
-from ledger.figures import BREACH_STAT_FIGURES, BREACH_STAT_KEY
-from ledger.projections.db import instant, us
-from ledger.projections.sla_clocks import (
+from ledger.figures import (
     ALL,
     AT_RISK,
+    BREACH_STAT_FIGURES,
+    BREACH_STAT_KEY,
     BREACHED,
-    CLOCK_COLUMNS,
     DECLINED,
+    GROUPINGS,
     MET,
-    NO_CLOCK,
     ON_TRACK,
     PAUSED,
-    RUNNING,
     STATES,
+)
+from ledger.projections.db import instant, us
+from ledger.projections.sla_clocks import (
+    CLOCK_COLUMNS,
+    NO_CLOCK,
+    RUNNING,
     STOPPED,
     ClockRow,
     SlaBreachProjection,
@@ -64,13 +68,6 @@ __all__ = [  # the states and the projection are read from here by the CLI, the 
     "SlaBreachProjection",
     "SlaBreachView",
 ]
-
-GROUPINGS = {
-    "tier": "tier",
-    "customer": "customer",
-    "severity": "severity",
-    "month": "received_month",
-}
 
 SECOND_US = 1_000_000
 HOUR = Decimal(3600)

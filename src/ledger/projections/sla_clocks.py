@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Any
 from ledger.domain.calendar import load_zone, to_us
 from ledger.domain.contract import Contract
 from ledger.domain.ticket import Ticket
+from ledger.figures import DECLINED, PAUSED
 from ledger.projections.base import Projection
 from ledger.projections.db import us
 
@@ -29,15 +30,6 @@ if TYPE_CHECKING:
     from zoneinfo import ZoneInfo
 
     from ledger.projections.db import Transaction, ViewDatabase
-
-ON_TRACK = "on_track"
-AT_RISK = "at_risk"
-BREACHED = "breached"
-MET = "met"
-PAUSED = "paused"
-DECLINED = "declined"
-STATES = (ON_TRACK, AT_RISK, BREACHED, MET, PAUSED, DECLINED)
-ALL = "all"
 
 RUNNING = "running"
 STOPPED = "stopped"

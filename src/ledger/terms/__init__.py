@@ -12,7 +12,6 @@ from __future__ import annotations
 import tomllib
 from decimal import Decimal
 from functools import cache
-from importlib import resources
 from pathlib import Path
 from typing import Any
 
@@ -37,7 +36,8 @@ __all__ = [
 
 def available_versions() -> list[str]:
     """The versions of the terms that ship with the package, oldest first."""
-    folder = resources.files(__name__)
+    # The package is installed as files: its folder, not importlib.resources (slow to load).
+    folder = Path(__file__).parent
     return sorted(
         p.name.removesuffix(".toml") for p in folder.iterdir() if p.name.endswith(".toml")
     )
@@ -50,7 +50,7 @@ def load_terms(version: str = DEFAULT_VERSION) -> Terms:
         raise UnknownTermsVersionError(
             f"no terms version {version!r}; available: {', '.join(available_versions())}"
         )
-    text = resources.files(__name__).joinpath(f"{version}.toml").read_text(encoding="utf-8")
+    text = (Path(__file__).parent / f"{version}.toml").read_text(encoding="utf-8")
     terms = parse_terms(text, source=f"{version}.toml")
     if terms.version != version:
         raise InvalidTermsError(

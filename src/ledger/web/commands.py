@@ -25,15 +25,12 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 import click
-from psycopg_pool import PoolTimeout
 
 from ledger.domain.errors import LedgerError
-from ledger.logs import configure_logging
+from ledger.errors import StoreUnavailableError
 from ledger.parsing import format_instant
-from ledger.projections.db import ViewDatabase
 from ledger.serialize import dumps
 from ledger.settings import Settings
-from ledger.store import PersistenceError, StoreUnavailableError
 from ledger.web.tokens import (
     DEFAULT_EXPIRY_DAYS,
     MAX_EXPIRY_DAYS,
@@ -45,6 +42,8 @@ from ledger.web.tokens import (
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
+
+    from ledger.projections.db import ViewDatabase
 
 GRACEFUL_SHUTDOWN_SECONDS = 30
 
@@ -64,6 +63,8 @@ GRACEFUL_SHUTDOWN_SECONDS = 30
 def serve(*, host: str, port: int, workers: int) -> None:
     """Serve the HTTP API under /api/v1 (OpenAPI at /openapi.json) until SIGTERM."""
     import uvicorn  # noqa: PLC0415 - only the server needs it
+
+    from ledger.logs import configure_logging  # noqa: PLC0415 - not needed at start-up
 
     settings = Settings.from_env()
     configure_logging(settings.log_format, settings.log_level)
@@ -105,6 +106,8 @@ def now() -> datetime:
 
 
 def _db() -> ViewDatabase:
+    from ledger.projections.db import ViewDatabase  # noqa: PLC0415 - not needed at start-up
+
     return ViewDatabase(Settings.from_env().database)
 
 
@@ -228,7 +231,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     except LedgerError as exc:
         _print_error(exc, as_json)
         return 4 if isinstance(exc, StoreUnavailableError) else 1
-    except (PersistenceError, PoolTimeout, OSError) as exc:
+    except Exception as exc:
+        from psycopg_pool import PoolTimeout  # noqa: PLC0415 - only on errors
+
+        from ledger.store import PersistenceError  # noqa: PLC0415 - only on errors
+
+        if not isinstance(exc, PersistenceError | PoolTimeout | OSError):
+            raise
         _print_error(StoreUnavailableError(f"the database could not be reached: {exc}"), as_json)
         return 4
     return 0

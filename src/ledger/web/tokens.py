@@ -16,10 +16,7 @@ database's write lock.
 
 from __future__ import annotations
 
-import hashlib
-import hmac
 import re
-import secrets
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
@@ -172,6 +169,8 @@ class IssuedToken:
 
 
 def _digest(secret: str) -> str:
+    import hashlib  # noqa: PLC0415 - OpenSSL loads slowly: not at the CLI's start-up
+
     return hashlib.sha256(secret.encode("ascii")).hexdigest()
 
 
@@ -228,6 +227,8 @@ def create_token(
         raise InvalidInputError(
             f"expires_in_days: between 1 and {MAX_EXPIRY_DAYS}, got {expires_in_days}"
         )
+    import secrets  # noqa: PLC0415 - OpenSSL loads slowly: not at the CLI's start-up
+
     token_id = secrets.token_hex(8)
     secret = secrets.token_urlsafe(32)
     expires_at = at + timedelta(days=int(expires_in_days))
@@ -290,6 +291,8 @@ def verify_token(db: ViewDatabase, text: str, *, at: datetime) -> Token:
 
     Whether a token expired or was revoked is said only to whoever holds its secret.
     """
+    import hmac  # noqa: PLC0415 - OpenSSL loads slowly: not at the CLI's start-up
+
     token_id, secret = parse_token(text)
     ensure_table(db)
     rows = db.read(
