@@ -11,7 +11,7 @@ from rich.markup import escape
 from rich.progress import Progress
 
 from ledger.audit.chain import catch_up_chain, digest, parse_digest, verify_chain
-from ledger.audit.export import export_events, parse_since
+from ledger.audit.export import export_events, open_output, parse_since
 from ledger.audit.rederive import reconcile as reconcile_views
 from ledger.audit.rederive import rederive
 from ledger.audit.replay import as_of_views
@@ -219,12 +219,11 @@ def audit_export(runtime: Runtime, *, since_text: str, output: str | None) -> No
     """Every event as JSON lines: position, recorded_at, aggregate, type, topic, version,
     payload (plain JSON), in log order."""
     since = parse_since(since_text, "--since")
-    app = runtime.ledger
     if output is None:
-        count = export_events(app, sys.stdout, since=since)
+        count = export_events(runtime.ledger, sys.stdout, since=since)
     else:
-        with Path(output).open("w", encoding="utf-8") as out:
-            count = export_events(app, out, since=since)
+        with open_output(output) as out:
+            count = export_events(runtime.ledger, out, since=since)
     err_console.print(f"{count} event(s) exported after position {since}")
 
 
