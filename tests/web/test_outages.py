@@ -16,6 +16,7 @@ from ledger.web.errors import install_error_handlers
 from tests.conftest import create_schema, drop_schema, require_postgres
 from tests.web.conftest import API, TestClient
 from tests.web.test_observability import Relay
+from tests.web.test_pages import sign_in
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
@@ -136,3 +137,20 @@ def test_with_the_database_gone_no_answer_names_its_url(
     assert answers[2].status_code == 503
     assert answers[1].status_code in {401, 503}
     assert [names_none_of(answer, parts) for answer in answers] == [[], [], []]
+
+
+def test_a_page_names_no_part_of_the_database_url(
+    sqlite_api: Api, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A page whose store cannot be used answers 503 saying only that, naming no URL."""
+    sign_in(sqlite_api, "finance")
+
+    def failing(*_args: object, **_kwargs: object) -> None:
+        raise StoreUnavailableError(f"cannot connect to {SECRET_URL}: {PSYCOPG_TEXT}")
+
+    monkeypatch.setattr("ledger.web.pages.statements_of", failing)
+    answer = sqlite_api.client.get("/finance", params={"period": "2025-01"})
+
+    assert answer.status_code == 503
+    assert "could not be reached" in answer.text
+    assert names_none_of(answer, SECRET_PARTS) == []
