@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import csv
 import io
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
 import pytest
@@ -128,3 +129,33 @@ def test_huge_numbers_are_refused_with_exit_1(tmp_path: Path, args: list[str]) -
     assert result.code == 1, result.err
     assert "Traceback" not in result.err
     assert "[invalid_" in result.err
+
+
+def test_the_board_csv_and_its_replay_neutralise_a_hostile_customer(tmp_path: Path) -> None:
+    """`report breaches --csv` and `audit replay --csv` write the customer's name as text."""
+    env = {"LEDGER_DATABASE_URL": f"sqlite:///{tmp_path / 'ledger.db'}"}
+    name = HOSTILE[0]
+    assert run("releases", "publish", "24.2.1", "--at", SIGNED_AT, env=env).code == 0
+    signed = run("contract", "sign", f"--customer={name}", "--tier", "premium", "--licenses",
+                 "1", "--list-price", "1000", "--start", "2025-01-01", "--at", SIGNED_AT,
+                 "--json", env=env)  # fmt: skip
+    contract = signed.json["contract_id"]
+    steps = [
+        ["contract", "contacts", "add", contract, "ann@acme.example", "--at", SIGNED_AT],
+        ["ticket", "open", "--contract", contract, "--reporter", "ann@acme.example",
+         "--version", "24.2.1", "--platform", "linux", "--key", "H-1",
+         "--at", "2025-03-03T08:15:00Z"],
+    ]  # fmt: skip
+    for step in steps:
+        done = run(*step, env=env)
+        assert done.code == 0, done.err
+
+    board = run("report", "breaches", "--state", "all", "--csv", env=env)
+    as_of = datetime.now(UTC).isoformat()
+    replay = run("audit", "replay", "--as-of", as_of, "--report", "breaches",
+                 "--state", "all", "--csv", env=env)  # fmt: skip
+
+    for result in (board, replay):
+        assert result.code == 0, result.err
+        rows = list(csv.DictReader(io.StringIO(result.out)))
+        assert [row["customer"] for row in rows] == [f"'{name}"]
