@@ -12,6 +12,13 @@ from ledger.domain.errors import (
     NaiveDatetimeError,
 )
 
+# The largest amount (points, money) and whole number the ledger takes: far beyond any real
+# figure, and small enough that every sum and share of them stays exact to the cent.
+MAX_AMOUNT = Decimal(10) ** 15
+MAX_WHOLE = 10**9
+# The longest duration in hours (about 114 years of wall time).
+MAX_HOURS = Decimal(1_000_000)
+
 
 def parse_instant(text: str, name: str = "instant") -> datetime:
     """An aware instant from ISO 8601 text (`2025-03-03T09:00:00+01:00` or `...Z`), in UTC."""
@@ -55,6 +62,8 @@ def parse_decimal(text: str | int | Decimal, name: str, *, positive: bool = Fals
         raise InvalidInputError(f"{name}: {text!r} is not a decimal number") from None
     if not value.is_finite():
         raise InvalidInputError(f"{name}: {text!r} is not a finite number")
+    if abs(value) >= MAX_AMOUNT:
+        raise InvalidAmountError(f"{name}: must be less than {MAX_AMOUNT:,.0f}, got {text}")
     if positive and value <= 0:
         raise InvalidAmountError(f"{name}: must be greater than zero, got {value}")
     if value < 0:
@@ -62,14 +71,18 @@ def parse_decimal(text: str | int | Decimal, name: str, *, positive: bool = Fals
     return value
 
 
-def parse_int(text: str | int, name: str, *, minimum: int | None = None) -> int:
-    """A whole number, at least `minimum` when given."""
+def parse_int(
+    text: str | int, name: str, *, minimum: int | None = None, maximum: int = MAX_WHOLE
+) -> int:
+    """A whole number, at least `minimum` when given and at most `maximum`."""
     try:
         value = int(str(text).strip())
     except ValueError:
         raise InvalidInputError(f"{name}: {text!r} is not a whole number") from None
     if minimum is not None and value < minimum:
         raise InvalidInputError(f"{name}: must be at least {minimum}, got {value}")
+    if value > maximum:
+        raise InvalidInputError(f"{name}: must be at most {maximum:,}, got {value}")
     return value
 
 
@@ -79,6 +92,8 @@ def parse_hours(text: str | int | Decimal, name: str = "hours") -> timedelta:
         hours = parse_decimal(text, name)
     except InvalidAmountError as exc:
         raise InvalidDurationError(exc.message) from None
+    if hours > MAX_HOURS:
+        raise InvalidDurationError(f"{name}: at most {MAX_HOURS:,.0f} hours, got {text}")
     micro = hours * 3_600_000_000
     if micro != micro.to_integral_value():
         raise InvalidInputError(f"{name}: {text} hours is not a whole number of microseconds")

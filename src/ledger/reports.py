@@ -30,12 +30,19 @@ __all__ = [
     "STATEMENT_COLUMNS",  # declared in ledger.figures; read here by the CLI and the pages
     "STATEMENT_FIGURES",
     "caught_up",
+    "csv_table",
+    "csv_text",
     "csv_value",
     "statement_row",
     "statements_csv",
 ]
 
+# A cell a spreadsheet would read as a formula starts with one of these (OWASP, "CSV Injection").
+FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+
 if TYPE_CHECKING:
+    from collections.abc import Iterable, Mapping, Sequence
+
     from ledger.application import SupportLedger
     from ledger.settings import DatabaseSettings
 
@@ -65,22 +72,35 @@ def statement_row(statement: dict[str, Any]) -> dict[str, Any]:
     return row
 
 
+def csv_text(text: str) -> str:
+    """Text for a CSV cell, prefixed with `'` when a spreadsheet would read it as a formula."""
+    return f"'{text}" if text.startswith(FORMULA_STARTS) else text
+
+
 def csv_value(value: Any) -> str:
-    """A value for CSV: instants in UTC with Z, decimals exact, nothing for None."""
+    """A value for CSV: instants in UTC with Z, decimals exact, nothing for None; text that
+    could start a formula is neutralised, numbers (a negative figure too) are left as they are."""
     if value is None:
         return ""
+    if isinstance(value, str):
+        return csv_text(value)
     data = jsonable(value)
     if isinstance(data, str):
         return data
     return json.dumps(data) if isinstance(data, list | dict) else str(data)
 
 
-def statements_csv(statements: list[dict[str, Any]]) -> str:
-    """Credit statements as CSV: a header row, then one row per contract."""
+def csv_table(columns: Sequence[str], rows: Iterable[Mapping[str, Any]]) -> str:
+    """Rows as CSV, the one writer of every CSV of the ledger: a header row of `columns`, then
+    each row's values in those columns (`csv_value`)."""
     out = io.StringIO()
     writer = csv.writer(out, lineterminator="\n")
-    writer.writerow(STATEMENT_COLUMNS)
-    for statement in statements:
-        row = statement_row(statement)
-        writer.writerow([csv_value(row.get(column)) for column in STATEMENT_COLUMNS])
+    writer.writerow([csv_text(column) for column in columns])
+    for row in rows:
+        writer.writerow([csv_value(row.get(column)) for column in columns])
     return out.getvalue()
+
+
+def statements_csv(statements: list[dict[str, Any]]) -> str:
+    """Credit statements as CSV: a header row, then one row per contract."""
+    return csv_table(STATEMENT_COLUMNS, (statement_row(s) for s in statements))

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import getpass
 import os
+import re
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Literal
@@ -60,6 +61,32 @@ class DatabaseSettings:
         return (
             f"postgresql://{quote(self.user)}{secret}@{self.host}:{self.port}/{self.dbname}{schema}"
         )
+
+    @property
+    def location(self) -> str:
+        """Where the store is, naming the host only (no user, port, database or schema)."""
+        if self.backend == "postgresql":
+            return f"PostgreSQL on {self.host or 'the local socket'}"
+        return "the SQLite file" if self.backend == "sqlite" else "memory"
+
+    def redact(self, text: str, *, keep_host: bool = True) -> str:
+        """`text` with every part of the database URL (user, password, port, database, schema,
+        file; the host too unless `keep_host`) replaced by `***`, for messages people see."""
+        parts = {self.user, self.password, self.dbname, self.schema, self.path}
+        if self.path:
+            parts.add(Path(self.path).name)
+            parts.add(str(Path(self.path).resolve()))
+        if self.backend == "postgresql":
+            parts.add(str(self.port))
+        if not keep_host:
+            parts.add(self.host)
+        pattern = "|".join(re.escape(part) for part in sorted(parts - {""}, key=len, reverse=True))
+        if not pattern:
+            return text
+        kept = [self.host] if keep_host and self.host else []
+        pieces = text.split(kept[0]) if kept else [text]
+        hidden = [re.sub(rf"(?<!\w)(?:{pattern})(?!\w)", "***", piece) for piece in pieces]
+        return (kept[0] if kept else "").join(hidden)
 
     def with_schema(self, schema: str) -> DatabaseSettings:
         """The same PostgreSQL database, another schema (tests and as-of replays use this)."""

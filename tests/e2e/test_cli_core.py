@@ -724,17 +724,27 @@ def test_an_unknown_aggregate_has_no_events(ledger: Ledger) -> None:
         ["credits", "consume", ZERO, "--points", "1"],
         ["contract", "sign", "--customer", "X"],
         ["ticket", "open", "--contract", ZERO],
-        ["contract", "show", ZERO, "--version", "one"],
         ["ticket", "frobnicate"],
     ],
-    ids=["missing-options", "missing-sign-options", "missing-open-options", "bad-int", "no-such"],
+    ids=["missing-options", "missing-sign-options", "missing-open-options", "no-such"],
 )
 def test_a_usage_error_exits_2(ledger: Ledger, args: list[str]) -> None:
-    """Missing options, unknown commands and malformed option types are usage errors."""
+    """Missing options and unknown commands are usage errors."""
     result = ledger(*args)
 
     assert result.code == 2
     assert result.out == ""
+
+
+def test_a_value_of_the_wrong_type_is_refused_with_exit_1(ledger: Ledger) -> None:
+    """A value click's type refuses (`--version one`) is `invalid_input`, exit 1, as a value
+    the ledger's parsers refuse is."""
+    result = ledger("contract", "show", ZERO, "--version", "one")
+
+    assert result.code == 1
+    assert result.out == ""
+    assert result.error["code"] == "invalid_input"
+    assert "--version" in result.error["message"]
 
 
 HELP = [

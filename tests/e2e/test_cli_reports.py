@@ -305,14 +305,22 @@ def test_bad_report_requests_are_refused_with_what_was_wrong(
         (["report", "breaches", "--state", "late"], "--state"),
         (["report", "breaches", "--tier", "gold"], "--tier"),
         (["report", "breach-stats", "--by", "week"], "--by"),
-        (["report", "breach-stats"], "--by"),
     ],
 )
-def test_unknown_choices_are_usage_errors(reports: Reports, args: list[str], wrong: str) -> None:
-    """Exit 2 with click's message naming the option."""
+def test_unknown_choices_are_refused(reports: Reports, args: list[str], wrong: str) -> None:
+    """Exit 1, `invalid_input`, with click's message naming the option (a malformed value
+    exits 1 whatever the command)."""
     result = reports(*args)
-    assert result.code == 2
+    assert result.code == 1
+    assert "invalid_input" in result.err
     assert wrong in result.err
+
+
+def test_a_missing_choice_is_a_usage_error(reports: Reports) -> None:
+    """Exit 2 with click's message naming the missing option."""
+    result = reports("report", "breach-stats")
+    assert result.code == 2
+    assert "--by" in result.err
 
 
 # -- the projections commands ----------------------------------------------------------------------

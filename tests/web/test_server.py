@@ -75,9 +75,13 @@ def test_the_server_serves_the_api_with_tokens_made_by_the_command_and_stops_on_
 def test_the_tokens_command_refuses_an_unknown_role_and_an_unknown_id(
     sqlite_settings: DatabaseSettings,
 ) -> None:
-    """Usage errors exit 2; an unknown token id exits 1 with its code."""
+    """An unknown role and an unknown token id exit 1 with their codes; a missing option is a
+    usage error, 2."""
     env = {**os.environ, "LEDGER_DATABASE_URL": url_of(sqlite_settings)}
-    assert run("tokens", "create", "--role", "root", "--name", "x", env=env).returncode == 2
+    role = run("tokens", "create", "--role", "root", "--name", "x", "--json", env=env)
+    assert role.returncode == 1
+    assert json.loads(role.stderr)["error"]["code"] == "invalid_input"
+    assert run("tokens", "create", "--name", "x", env=env).returncode == 2
     missing = run("tokens", "revoke", "ffffffffffffffff", "--json", env=env)
     assert missing.returncode == 1
     assert json.loads(missing.stderr)["error"]["code"] == "unknown_token"

@@ -28,6 +28,7 @@ import re
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from decimal import Decimal
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from uuid import UUID
 
@@ -147,6 +148,21 @@ def _plain(value: Any) -> Any:
     if kind is dict:
         return {str(_plain(k)): _plain(v) for k, v in value.items()}
     return jsonable(value)
+
+
+def open_output(path: str, name: str = "--output") -> TextIO:
+    """The file at `path` opened for writing the export; a path that cannot be written (a
+    missing folder, a directory, no permission) is an InvalidInputError naming it."""
+    target = Path(path)
+    try:
+        return target.open("w", encoding="utf-8")
+    except OSError as exc:
+        reason = (
+            f"the folder {str(target.parent)!r} does not exist"
+            if not target.parent.is_dir()
+            else (exc.strerror or str(exc)).lower()
+        )
+        raise InvalidInputError(f"{name}: cannot write {path!r}: {reason}") from None
 
 
 def export_events(

@@ -230,16 +230,16 @@ def audit_export(runtime: Runtime, *, since_text: str, output: str | None) -> No
     payload (plain JSON), in log order."""
     from ledger.audit.export import (  # noqa: PLC0415 - not needed at start-up
         export_events,
+        open_output,
         parse_since,
     )
 
     since = parse_since(since_text, "--since")
-    app = runtime.ledger
     if output is None:
-        count = export_events(app, sys.stdout, since=since)
+        count = export_events(runtime.ledger, sys.stdout, since=since)
     else:
-        with Path(output).open("w", encoding="utf-8") as out:
-            count = export_events(app, out, since=since)
+        with open_output(output) as out:
+            count = export_events(runtime.ledger, out, since=since)
     err_console.print(f"{count} event(s) exported after position {since}")
 
 

@@ -9,7 +9,15 @@ import click
 from rich.markup import escape
 from rich.table import Table
 
-from ledger.cli.support import EXIT_REFUSED, Runtime, done, emit, json_option, pass_runtime
+from ledger.cli.support import (
+    EXIT_REFUSED,
+    Runtime,
+    Seconds,
+    done,
+    emit,
+    json_option,
+    pass_runtime,
+)
 from ledger.render import console, err_console, fmt
 
 
@@ -22,9 +30,7 @@ def projections() -> None:
 @click.argument("names", nargs=-1)
 @click.option("--once", is_flag=True, help="Catch up to the head of the log, then exit.")
 @click.option("--batch-size", default=1000, show_default=True, type=click.IntRange(1, 100_000))
-@click.option(
-    "--poll", "poll_interval", default=1.0, show_default=True, type=click.FloatRange(0.05, 60)
-)
+@click.option("--poll", "poll_interval", default=1.0, show_default=True, type=Seconds(0.05, 60))
 @json_option
 @pass_runtime
 def projections_run(
@@ -91,7 +97,10 @@ def projections_status(runtime: Runtime, *, as_json: bool) -> None:
 @projections.command("rebuild")
 @click.argument("name")
 @click.option(
-    "--wait", default=0.0, type=float, help="Seconds to wait for a running runner to stop."
+    "--wait",
+    default=0.0,
+    type=Seconds(0, 86_400),
+    help="Seconds to wait for a running runner to stop.",
 )
 @json_option
 @pass_runtime
@@ -120,7 +129,10 @@ def projections_rebuild(runtime: Runtime, *, name: str, wait: float, as_json: bo
 @projections.command("verify")
 @click.argument("name")
 @click.option(
-    "--wait", default=0.0, type=float, help="Seconds to wait for a running runner to stop."
+    "--wait",
+    default=0.0,
+    type=Seconds(0, 86_400),
+    help="Seconds to wait for a running runner to stop.",
 )
 @json_option
 @pass_runtime

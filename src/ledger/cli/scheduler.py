@@ -9,6 +9,7 @@ import click
 
 from ledger.cli.support import (
     Runtime,
+    Seconds,
     at_option,
     emit,
     emit_rows,
@@ -30,7 +31,7 @@ def scheduler() -> None:
     "--heartbeat",
     default=1.0,
     show_default=True,
-    type=click.FloatRange(0.1, 60),
+    type=Seconds(0.1, 60),
     help="Seconds between checks for new or changed deadlines.",
 )
 @click.option("--batch-size", default=200, show_default=True, type=click.IntRange(1, 10_000))

@@ -1,16 +1,16 @@
 """What every command of `ledger` shares: the application through click's context, the exit
 codes and error output, `--json` / `--csv` output and the parsing of common options.
 
-Exit codes: 0 done; 1 refused (a LedgerError: its code and message are printed); 2 usage
-error; 3 a support request was declined (and recorded); 4 the database could not be reached.
+Exit codes: 0 done; 1 refused (a LedgerError: its code and message are printed; a value
+click refuses is `invalid_input`); 2 usage error (the command line's shape); 3 a support
+request was declined (and recorded); 4 the database could not be reached.
 Every command that prints data takes `--json`; errors are printed to standard error, as JSON
 (`{"error": {"code": ..., "message": ...}}`) when `--json` was given.
 """
 
 from __future__ import annotations
 
-import csv
-import io
+import math
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any, TypeVar
 from uuid import UUID
@@ -126,14 +126,9 @@ def emit_rows(
         click.echo(dumps(rows))
         return
     if as_csv:
-        from ledger.reports import csv_value  # noqa: PLC0415 - loaded for CSV only
+        from ledger.reports import csv_table  # noqa: PLC0415 - loaded for CSV only
 
-        out = io.StringIO()
-        writer = csv.writer(out, lineterminator="\n")
-        writer.writerow([key for key, _ in columns])
-        for row in rows:
-            writer.writerow([csv_value(row.get(key)) for key, _ in columns])
-        click.echo(out.getvalue(), nl=False)
+        click.echo(csv_table([key for key, _ in columns], rows), nl=False)
         return
     from rich.table import Table  # noqa: PLC0415 - loaded for tables only
 
@@ -160,6 +155,19 @@ def wall(value: datetime, zone: ZoneInfo, pattern: str = "%a %Y-%m-%d %H:%M %Z")
 
 
 # -- options and their parsing -------------------------------------------------------------
+
+
+class Seconds(click.FloatRange):
+    """A number of seconds within a range; unlike click's FloatRange, NaN is refused."""
+
+    name = "seconds"
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> Any:
+        """The number, refusing NaN (which compares false with both bounds)."""
+        number = super().convert(value, param, ctx)
+        if math.isnan(number):
+            self.fail(f"{value!r} is not a number of seconds", param, ctx)
+        return number
 
 
 def at_option(help_text: str = "ISO 8601 instant of the fact (default: now).") -> Callable[[F], F]:
@@ -211,21 +219,52 @@ def print_error(error: LedgerError, as_json: bool) -> None:
 
 def _store_outage(exc: Exception) -> bool:
     """Whether `exc` says the database could not be reached or used."""
+    import sqlite3  # noqa: PLC0415 - only on errors
+
     from psycopg_pool import PoolTimeout  # noqa: PLC0415 - same
 
-    from ledger.store import PersistenceError  # noqa: PLC0415 - only on errors
+    from ledger.store import PersistenceError  # noqa: PLC0415 - same
 
-    return isinstance(exc, PersistenceError | PoolTimeout | OSError)
+    # A plain sqlite3.DatabaseError (not one of its subclasses) is a file that is not a
+    # database, or a damaged one.
+    return isinstance(exc, PersistenceError | PoolTimeout | OSError) or (
+        type(exc) is sqlite3.DatabaseError
+    )
+
+
+def outage_error(database: DatabaseSettings | None, detail: str) -> StoreUnavailableError:
+    """The error to print when the store cannot be used: where it is (the host only) and what
+    failed, naming no other part of the database URL (user, password, port, database, schema)."""
+    if database is None:
+        return StoreUnavailableError("the database could not be reached or used")
+    one_line = " ".join(detail.replace(database.display_url, database.location).split())
+    text = database.redact(one_line)
+    if not text.startswith(("the ", "cannot ")):
+        text = f"the database ({database.location}) could not be reached or used: {text}"
+    return StoreUnavailableError(text)
+
+
+def _database_of(runtime: Runtime) -> DatabaseSettings | None:
+    """The runtime's database settings, or None when they cannot be read."""
+    try:
+        return runtime.database
+    except LedgerError:
+        return None
 
 
 def run_group(group: click.Group, args: list[str]) -> int:
     """Run `group` on `args` with a `Runtime` in its context (closed at the end), and turn the
-    outcome into an exit code."""
+    outcome into an exit code.
+
+    A value click refuses (a wrong number, an unknown choice, a missing file) exits 1 with
+    `invalid_input`, as a value the ledger refuses does; a command line of the wrong shape (an
+    unknown command or option, a missing option or argument) is a usage error, 2.
+    """
     from ledger.logs import configure_logging  # noqa: PLC0415 - structlog only for a run
 
     as_json = "--json" in args
+    runtime = Runtime()
     try:
-        runtime = Runtime()
         try:
             settings = runtime.settings
             configure_logging(settings.log_format, settings.log_level)
@@ -234,6 +273,12 @@ def run_group(group: click.Group, args: list[str]) -> int:
             runtime.close()
     except click.exceptions.Exit as exc:
         return int(exc.exit_code)
+    except click.MissingParameter as exc:
+        exc.show()
+        return EXIT_USAGE
+    except click.BadParameter as exc:
+        print_error(InvalidInputError(exc.format_message()), as_json)
+        return EXIT_REFUSED
     except click.ClickException as exc:
         exc.show()
         return EXIT_USAGE
@@ -241,7 +286,7 @@ def run_group(group: click.Group, args: list[str]) -> int:
         err_console.print("aborted")
         return 130
     except StoreUnavailableError as exc:
-        print_error(exc, as_json)
+        print_error(outage_error(_database_of(runtime), exc.message), as_json)
         return EXIT_UNAVAILABLE
     except LedgerError as exc:
         print_error(exc, as_json)
@@ -249,7 +294,6 @@ def run_group(group: click.Group, args: list[str]) -> int:
     except Exception as exc:
         if not _store_outage(exc):
             raise
-        problem = StoreUnavailableError(f"the database could not be reached or used: {exc}")
-        print_error(problem, as_json)
+        print_error(outage_error(_database_of(runtime), str(exc)), as_json)
         return EXIT_UNAVAILABLE
     return result if isinstance(result, int) else 0

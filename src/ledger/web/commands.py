@@ -20,13 +20,14 @@ from __future__ import annotations
 
 import getpass
 import signal
+import sqlite3
 import sys
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 import click
 
-from ledger.domain.errors import LedgerError
+from ledger.domain.errors import InvalidInputError, LedgerError
 from ledger.errors import StoreUnavailableError
 from ledger.parsing import format_instant
 from ledger.serialize import dumps
@@ -44,6 +45,7 @@ if TYPE_CHECKING:
     from collections.abc import Sequence
 
     from ledger.projections.db import ViewDatabase
+    from ledger.settings import DatabaseSettings
 
 GRACEFUL_SHUTDOWN_SECONDS = 30
 
@@ -70,6 +72,7 @@ def serve(*, host: str, port: int, workers: int) -> None:
     configure_logging(settings.log_format, settings.log_level)
     if settings.database.backend == "memory":
         raise StoreUnavailableError("the API needs SQLite or PostgreSQL, not memory://")
+    check_store(settings.database)
     if settings.database.backend == "sqlite" and workers > 1:
         click.echo(
             f"note: SQLite lets one process write at a time; {workers} workers will queue "
@@ -89,6 +92,26 @@ def serve(*, host: str, port: int, workers: int) -> None:
         timeout_graceful_shutdown=GRACEFUL_SHUTDOWN_SECONDS,
         server_header=False,
     )
+
+
+def check_store(database: DatabaseSettings) -> None:
+    """Refuse to serve a store that cannot be used (StoreUnavailableError, exit 4), before
+    uvicorn would fail at startup with a traceback."""
+    import psycopg  # noqa: PLC0415 - not needed at start-up
+
+    from ledger.projections.db import ViewDatabase  # noqa: PLC0415 - not needed at start-up
+
+    db = ViewDatabase(database)
+    try:
+        # SQLite opens any file; reading its schema shows whether it is a database.
+        db.read("SELECT count(*) FROM sqlite_master" if db.backend == "sqlite" else "SELECT 1")
+    except (sqlite3.DatabaseError, psycopg.Error, OSError) as exc:
+        raise StoreUnavailableError(
+            f"cannot serve: {database.location} could not be reached or used: "
+            f"{database.redact(' '.join(str(exc).split()))}"
+        ) from None
+    finally:
+        db.close()
 
 
 def _stop(_signum: int, _frame: object) -> None:
@@ -223,6 +246,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         main_group.main(args=args, prog_name="ledger", standalone_mode=False)
     except click.exceptions.Exit as exc:
         return int(exc.exit_code)
+    except click.MissingParameter as exc:
+        exc.show()
+        return 2
+    except click.BadParameter as exc:
+        _print_error(InvalidInputError(exc.format_message()), as_json)
+        return 1
     except click.ClickException as exc:
         exc.show()
         return 2
@@ -238,7 +267,9 @@ def main(argv: Sequence[str] | None = None) -> int:
 
         if not isinstance(exc, PersistenceError | PoolTimeout | OSError):
             raise
-        _print_error(StoreUnavailableError(f"the database could not be reached: {exc}"), as_json)
+        database = Settings.from_env().database
+        problem = f"the database ({database.location}) could not be reached: {exc}"
+        _print_error(StoreUnavailableError(database.redact(problem)), as_json)
         return 4
     return 0
 

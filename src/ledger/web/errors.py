@@ -12,6 +12,9 @@ The shape is the CLI's `--json` error. A LedgerError's `kind` picks the status:
 | `refused` | 422 | well-formed, but a rule of the terms forbids it (credits, tier) |
 | `unavailable` | 503 | the database could not be reached or used (with `Retry-After`) |
 
+A 503 names no part of the database URL (not even the host): its message is always
+`OUTAGE_MESSAGE`, and what went wrong is logged for the operators.
+
 FastAPI's own validation errors (a field of the wrong type, a missing field, an unknown field,
 a body that is not JSON) are `invalid_input` (400), the message naming the field; `errors`
 lists every problem found. Unknown paths are `not_found` (404), wrong methods
@@ -54,6 +57,7 @@ KIND_STATUS = {
     "unavailable": 503,
 }
 RETRY_AFTER_SECONDS = 5
+OUTAGE_MESSAGE = "the database could not be reached or used; try again later"
 # Text inputs must not hold control characters (PostgreSQL text cannot hold NUL at all).
 NO_CONTROL_CHARACTERS = r"^[^\x00-\x1F\x7F]*$"
 NO_NUL = r"^[^\x00]*$"
@@ -121,6 +125,7 @@ def ledger_error_response(error: LedgerError) -> JSONResponse:
     headers = dict(getattr(error, "response_headers", None) or {})
     if status == 503:
         headers["Retry-After"] = str(RETRY_AFTER_SECONDS)
+        return JSONResponse(error_body(error.code, OUTAGE_MESSAGE), status, headers=headers)
     return JSONResponse(
         error_body(error.code, error.message, **error.details), status, headers=headers
     )

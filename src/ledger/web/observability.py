@@ -364,9 +364,12 @@ def readiness(services: Services, at: datetime, rules: ReadinessRules) -> dict[s
             states = projection_states(db)
         head = log_head(services)
     except OUTAGES as exc:
-        return {"ready": False, "reasons": [f"the store cannot be used: {str(exc).strip()}"]}
+        log.warning("api_store_unavailable", error=str(exc).strip())
+        return {"ready": False, "reasons": ["the store cannot be used"]}
+    # The answer is public: a projection's error names no part of the database URL.
+    hide = services.settings.database.redact
     reasons = [
-        reason
+        hide(reason, keep_host=False)
         for name, state in states.items()
         if (reason := stalled(name, state, head, at, rules)) is not None
     ]
@@ -378,7 +381,9 @@ def readiness(services: Services, at: datetime, rules: ReadinessRules) -> dict[s
             name: {
                 "position": state.position if state else 0,
                 "lag": max(head - (state.position if state else 0), 0),
-                "error": state.error if state else None,
+                "error": (hide(state.error, keep_host=False) if state.error else state.error)
+                if state
+                else None,
             }
             for name, state in states.items()
         },

@@ -39,6 +39,7 @@ from starlette.concurrency import run_in_threadpool
 from ledger.audit.chain import catch_up_chain, parse_digest, verify_chain
 from ledger.audit.replay import as_of_views
 from ledger.domain.errors import InvalidInputError, LedgerError
+from ledger.errors import StoreUnavailableError
 from ledger.figures import FEES_TOTAL, STATEMENT_FIGURES, UNITS
 from ledger.logs import get_logger
 from ledger.parsing import format_instant, parse_int
@@ -85,6 +86,8 @@ log = get_logger("ledger.web.pages")
 
 REFRESH_SECONDS = 5  # the board's own refresh
 NO_SCRIPT_REFRESH_SECONDS = 30
+# What a page says when the store cannot be used: no part of the database URL.
+PAGE_OUTAGE_MESSAGE = "The database could not be reached; try again in a moment."
 MAX_FORM_BYTES = 4096
 MAX_FIELD_LENGTH = 200
 STATE_ORDER = {BREACHED: 0, AT_RISK: 1, ON_TRACK: 2, PAUSED: 3}
@@ -220,16 +223,16 @@ class PageRoute(APIRoute):
                 return _denied(request, exc)
             except RequestValidationError:
                 return error_page(request, 400, "invalid_input", "The request is malformed.")
+            except StoreUnavailableError as exc:
+                log.error("page_store_unavailable", error=exc.message)  # noqa: TRY400 - same
+                return error_page(request, 503, exc.code, PAGE_OUTAGE_MESSAGE)
             except LedgerError as exc:
                 return error_page(request, status_of(exc), exc.code, exc.message)
             except STORE_OUTAGES as exc:
                 log.error(  # noqa: TRY400 - an expected outage, no traceback wanted
                     "page_store_unavailable", error=str(exc).strip()
                 )
-                return error_page(
-                    request, 503, "store_unavailable",
-                    "The database could not be reached; try again in a moment.",
-                )  # fmt: skip
+                return error_page(request, 503, "store_unavailable", PAGE_OUTAGE_MESSAGE)
 
         return as_page
 
