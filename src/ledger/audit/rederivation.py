@@ -30,6 +30,7 @@ from ledger.audit.payloads import (
     sum_amounts,
 )
 from ledger.domain.errors import InvalidInputError, UnknownContractError
+from ledger.figures import GROUPINGS
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterable
@@ -43,7 +44,6 @@ UNITS = (POINTS, SESSIONS)
 # declares).
 FLOWS = {"granted": 1, "purchased": 1, "consumed": -1, "reversed": 1, "expired": -1}
 
-GROUPINGS = ("tier", "customer", "severity", "month")
 
 CENT = Decimal("0.01")
 RATE_PLACES = Decimal("0.0001")
@@ -69,6 +69,8 @@ class Window:
 
 
 def statement_window(period: str | None, term: int | None) -> Window:
+    """The statement asked for, checked (the views' twin is `projections.credit_windows`; the
+    re-derivation keeps its own so that it imports nothing of the views or the store)."""
     if (period is None) == (term is None):
         raise InvalidInputError("give either a period (YYYY-MM) or a term number, not both")
     if period is not None:

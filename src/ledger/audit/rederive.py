@@ -38,7 +38,6 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, Protocol
 
 from ledger.audit.rederivation import (
-    GROUPINGS,
     Rederivation,
     Window,
     contract_key,
@@ -50,6 +49,7 @@ from ledger.figures import (
     BREACH_STAT_FIGURES,
     FEE_FIELDS,
     FEES_TOTAL,
+    GROUPINGS,
     STATEMENT_FIGURES,
     UNIT_NAMES,
 )
