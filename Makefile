@@ -1,8 +1,10 @@
 # The two set-up commands are `make demo` and `make test`; each creates .venv when needed.
+# `make demo` installs the runtime only; `make test` (and lint, format, bench) the dev tools too.
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
+RUNTIME := $(VENV)/.runtime
 
 .PHONY: demo test lint format bench clean
 
@@ -10,9 +12,16 @@ $(STAMP): pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet -e '.[dev]'
-	@touch $(STAMP)
+	@touch $(STAMP) $(RUNTIME)
 
-demo: $(STAMP)
+# The runtime alone; already there when the dev tools were installed from the same pyproject.toml.
+$(RUNTIME): pyproject.toml
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e .
+	@touch $(RUNTIME)
+
+demo: $(RUNTIME)
 	$(BIN)/ledger demo
 
 test: $(STAMP)
