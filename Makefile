@@ -21,8 +21,9 @@ $(RUNTIME): pyproject.toml
 	$(BIN)/python -m pip install --quiet -e .
 	@touch $(RUNTIME)
 
+# SERVE=1: then serve the pages on the demo's store, a token per role, until Ctrl-C.
 demo: $(RUNTIME)
-	$(BIN)/ledger demo
+	$(BIN)/ledger demo $(if $(SERVE),--serve)
 
 test: $(STAMP)
 	$(BIN)/python -m pytest $(PYTEST_ARGS)

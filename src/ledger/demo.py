@@ -1,15 +1,21 @@
 """`ledger demo`: the terms, deadlines explained, and two weeks of business on a SQLite file.
 
-The business part runs on a fixed calendar (3-14 March 2025, Europe/Berlin) and a fake clock,
-so the output is the same on every run: commands are entered at their instants and, between
-them, the scheduler records warnings, breaches, lapses and expiries as they fall due. Refused
-commands are shown with their error codes: they record nothing. At the end the projections
-run once and the reports show the SLA board, breach statistics and the March statement.
+The business part is anchored to the week it runs in (Europe/Berlin): its ten business days
+end on the last Friday evening up to now, the scheduler then records what fell due until now,
+and two requests arrive now, so the agreements (which run into next year) take new tickets
+at once and the board has live clocks. A fake clock drives both the scheduler and the
+recording time of every event (`open_ledger(recording_clock=...)`), so `audit replay --as-of`
+an instant of the story shows it as it stood then. Given the same `now`, the output is the
+same on every run: commands are entered at their instants and, between them, the scheduler
+records warnings, breaches, lapses and expiries as they fall due. Refused commands are shown
+with their error codes: they record nothing. At the end the projections run once and the
+reports show the SLA board, breach statistics and this month's statement.
 """
 
 from __future__ import annotations
 
 import os
+import sys
 from contextlib import suppress
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
@@ -48,63 +54,200 @@ if TYPE_CHECKING:
     from ledger.settings import DatabaseSettings
 
 BERLIN = ZoneInfo("Europe/Berlin")
+FIRST_TOLD = date(2025, 3, 3)  # the Monday the story was first told on; its days are numbered so
 
 
-def berlin(day: int, hour: int, minute: int = 0, month: int = 3) -> datetime:
-    """An instant of 2025, given as Berlin wall time (in March unless told)."""
-    return datetime(2025, month, day, hour, minute, tzinfo=BERLIN).astimezone(UTC)
+def _wall(day: date, hour: int, minute: int = 0) -> datetime:
+    """Berlin wall time on `day`, as an instant."""
+    return datetime(day.year, day.month, day.day, hour, minute, tzinfo=BERLIN).astimezone(UTC)
 
 
-START = berlin(3, 7)  # Monday 3 March 2025, 07:00
-END = berlin(14, 18)  # Friday 14 March 2025, 18:00
+@dataclass(frozen=True)
+class StoryDates:
+    """Where the story falls: week 1's Monday, and the instant the demo runs at (`now`)."""
+
+    monday: date
+    now: datetime
+
+    @classmethod
+    def ending(cls, now: datetime) -> StoryDates:
+        """The story whose second Friday is the last one whose 18:00 (Berlin) is not after
+        `now`: today on a Friday evening or a weekend, else the Friday before."""
+        now = now.astimezone(UTC).replace(second=0, microsecond=0)
+        friday = now.astimezone(BERLIN).date()
+        friday -= timedelta(days=(friday.weekday() - 4) % 7)
+        if _wall(friday, 18) > now:
+            friday -= timedelta(days=7)
+        return cls(friday - timedelta(days=11), now)
+
+    def at(self, day: int, hour: int, minute: int = 0) -> datetime:
+        """An instant of the story as Berlin wall time; `day` 3 is week 1's Monday and 14 week
+        2's Friday (the story was first told on 3-14 March 2025)."""
+        return _wall(self.monday + timedelta(days=day - 3), hour, minute)
+
+    @property
+    def start(self) -> datetime:
+        """Week 1's Monday, 07:00."""
+        return self.at(3, 7)
+
+    @property
+    def end(self) -> datetime:
+        """Week 2's Friday, 18:00."""
+        return self.at(14, 18)
+
+    @property
+    def shift(self) -> timedelta:
+        """Whole weeks from the first telling (release dates move by as much)."""
+        return self.monday - FIRST_TOLD
+
+    @property
+    def contracts_start(self) -> date:
+        """The first day of the month two months before week 1's: the agreements' start (their
+        year runs into next year)."""
+        month = self.monday.year * 12 + self.monday.month - 1 - 2
+        return date(month // 12, month % 12 + 1, 1)
+
+    def after_start(self, days: int, hour: int) -> datetime:
+        """An instant `days` after the agreements' start, at `hour` Berlin time."""
+        return _wall(self.contracts_start + timedelta(days=days), hour)
+
+    @property
+    def unrenewed_start(self) -> date:
+        """A year before week 2's Tuesday: the unrenewed agreement lapses that midnight."""
+        tuesday = self.monday + timedelta(days=8)
+        with suppress(ValueError):
+            return tuesday.replace(year=tuesday.year - 1)
+        return date(tuesday.year - 1, 3, 1)  # 29 February: a year before it is 1 March
+
+    @property
+    def period(self) -> str:
+        """The month of `now`, whose statement the demo shows."""
+        return f"{self.now.astimezone(BERLIN):%Y-%m}"
 
 
-def run_demo(database: str, console: Console) -> None:
-    """Run the whole demo, printing to `console` (info logs stay quiet unless asked for)."""
+@dataclass(frozen=True)
+class Demo:
+    """What a run of the demo left: its store, where its story fell, its contracts' ids."""
+
+    path: Path
+    dates: StoryDates
+    contracts: dict[str, UUID]  # premium, advanced, basic, dynamo
+
+
+def run_demo(database: str, console: Console, *, now: datetime | None = None) -> Demo:
+    """Run the whole demo as of `now` (default: the wall clock), printing to `console` (info
+    logs stay quiet unless asked for)."""
     if "LEDGER_LOG_LEVEL" not in os.environ:
         configure_logging(os.environ.get("LEDGER_LOG_FORMAT", "auto"), "warning")
+    dates = StoryDates.ending(now or datetime.now(UTC))
+    now = dates.now
     terms = load_terms()
     render_terms(terms)
-    now = datetime.now(UTC).replace(microsecond=0)
     console.rule(f"Deadlines for a request received now ({format_instant(now)})")
     for tier_terms in terms.tiers_by_rank():
         cal = default_calendar(terms, tier_terms)
         for level in terms.severities:
             render_deadline(explain_deadline(terms, tier_terms, level, now, cal))
             console.print()
-    _two_weeks(Path(database), console)
+    path = Path(database)
+    return Demo(path, dates, _two_weeks(path, console, dates))
 
 
-def _two_weeks(path: Path, console: Console) -> None:
+def _two_weeks(path: Path, console: Console, dates: StoryDates) -> dict[str, UUID]:
     for suffix in ("", "-wal", "-shm"):
         with suppress(FileNotFoundError):
             Path(f"{path}{suffix}").unlink()
     settings = parse_database_url(f"sqlite:///{path.resolve()}")
-    app = open_ledger(settings)
-    clock = FakeClock(START)
+    # One clock drives the scheduler and stamps the recording time of every event.
+    clock = FakeClock(FIRST_RELEASE + dates.shift)
+    app = open_ledger(settings, recording_clock=clock.now)
     scheduler = Scheduler(app, settings, clock=clock)
-    console.rule(f"Two weeks of business, recorded in {path} (SQLite)")
+    console.rule(
+        f"Two weeks of business, recorded in {path} (SQLite): "
+        f"{dates.start.astimezone(BERLIN):%a %d %b} to {dates.end.astimezone(BERLIN):%a %d %b %Y}"
+        ", then today"
+    )
     story = _Story(app, console, scheduler, clock)
     try:
-        _releases(app, story)
-        contracts = _contracts(app, story)
+        _releases(app, story, dates)
+        contracts = _contracts(app, story, dates)
         story.customers = {
             str(cid): app.get_contract(cid).customer for cid in contracts.values() if cid
         }
-        story.run(_timeline(app, story, contracts), until=END)
+        story.run(_timeline(app, story, contracts, dates) + _today(app, story, contracts, dates),
+                  until=dates.now)  # fmt: skip
         scheduler.close()
-        _read_models(app, settings, console, at=END)
-        _states(app, console, contracts, at=END)
+        _read_models(app, settings, console, dates)
+        _states(app, console, contracts, at=dates.now)
     finally:
         scheduler.close()
         app.close()
-    console.print(
-        f"\nExplore it: export LEDGER_DATABASE_URL=sqlite:///{path}\n"
-        "  ledger report breaches --state all --at 2025-03-14T17:00:00Z  |  "
-        "ledger report credits --period 2025-03 --check\n"
-        f"  ledger ticket show ACME-1  |  ledger contract show {contracts['premium']}  |  "
-        "ledger events <id>"
-    )
+    return contracts
+
+
+def next_steps(
+    console: Console, demo: Demo, *, url: str | None = None, tokens: dict[str, str] | None = None
+) -> None:
+    """How to go on: the commands to type on the demo's store (and, when serving, the pages'
+    address and a token per role)."""
+    venv = Path(sys.prefix)
+    ledger = "ledger"
+    lines = []
+    if sys.prefix != sys.base_prefix and (venv / "bin" / "ledger").exists():
+        with suppress(ValueError):
+            venv = venv.relative_to(Path.cwd())
+        lines.append(f". {venv}/bin/activate    # or call {venv}/bin/ledger")
+    acme = demo.contracts["premium"]
+    ended, then = demo.dates.end, demo.dates.at(5, 13)
+    lines += [
+        f"export LEDGER_DATABASE_URL=sqlite:///{demo.path}",
+        f"{ledger} report breaches                     # the live clocks now",
+        f"{ledger} ticket open --contract {acme} --reporter ops@acme.example \\",
+        "    --severity 2 --version 24.2.1 --platform linux --key ACME-7",
+        f"{ledger} ticket show ACME-7",
+        f"{ledger} report breaches --state all --at {format_instant(ended)}",
+        f"{ledger} audit replay --as-of {format_instant(then)}   # the board as it stood then",
+        f"{ledger} report credits --period {demo.dates.period} --check",
+        f"{ledger} contract show {acme}",
+        f"{ledger} events {acme}",
+    ]
+    if url is None:
+        lines.append("ledger demo --serve    # (make demo SERVE=1) the pages, a token per role")
+    console.rule("How to go on")
+    for line in lines:
+        console.print(line, markup=False, highlight=False, soft_wrap=True)
+    if url is not None and tokens:
+        console.print(
+            f"\nPages on the demo's store at {url}/signin (Ctrl-C stops); sign in with a token:",
+            markup=False,
+            highlight=False,
+        )
+        for role, text in tokens.items():
+            console.print(f"  {role:<8} {text}", markup=False, highlight=False, soft_wrap=True)
+        console.print(
+            f'  API: curl -H "Authorization: Bearer <token>" {url}/api/v1/whoami',
+            markup=False,
+            highlight=False,
+            soft_wrap=True,
+        )
+
+
+def _today(
+    app: SupportLedger, story: _Story, contracts: dict[str, UUID], dates: StoryDates
+) -> list[_Step]:
+    """Now: two requests arrive (their clocks run when the demo ends) and Acme draws points,
+    so the board is alive and this month's statement has a movement."""
+    acme, cobalt = contracts["premium"], contracts["basic"]
+    now = dates.now
+    steps = [
+        (now, "", story.open_ticket(acme, "ACME-6", "ops@acme.example", sev=2, on="24.2.1/linux")),
+        (now, "", story.open_ticket(cobalt, "COB-4", "it@cobalt.example", sev=3,
+                                    on="24.2.1/windows")),
+        (now, "Acme: 3 points for a health check",
+         lambda: app.consume_credits(acme, points=Decimal(3), activity="health check",
+                                     key="acme-c3", at=story.clock.now())),
+    ]  # fmt: skip
+    return [_Step(at, text, action) for at, text, action in steps]
 
 
 @dataclass(frozen=True)
@@ -133,8 +276,11 @@ class _Story:
         self._tried: set[tuple[str, str, str, datetime]] = set()
         self._day: date | None = None
 
-    def __call__(self, text: str, action: Callable[[], Any]) -> Any:
-        """Do one thing now (set-up before the timeline), printing it or why it was refused."""
+    def __call__(self, text: str, action: Callable[[], Any], at: datetime | None = None) -> Any:
+        """Do one thing now, or at `at` (set-up before the timeline, recorded then), printing
+        it or why it was refused."""
+        if at is not None and at > self.clock.now():
+            self.clock.set(at)
         try:
             result = action()
         except LedgerError as error:
@@ -229,48 +375,58 @@ class _Story:
         return action
 
 
-def _releases(app: SupportLedger, story: _Story) -> None:
+# The releases as first told (their dates move with the story by whole weeks).
+RELEASES = [
+    ("24.1.0", False, datetime(2024, 6, 3, 9, tzinfo=UTC)),
+    ("24.1.3", False, datetime(2024, 9, 2, 9, tzinfo=UTC)),
+    ("24.2.0", False, datetime(2024, 12, 2, 9, tzinfo=UTC)),
+    ("24.2.1", False, datetime(2025, 2, 3, 9, tzinfo=UTC)),
+    ("25.1.0-beta1", True, datetime(2025, 2, 20, 9, tzinfo=UTC)),
+]
+FIRST_RELEASE = RELEASES[0][2]
+
+
+def _releases(app: SupportLedger, story: _Story, dates: StoryDates) -> None:
     story.console.print("[bold]Releases[/bold]")
-    for version, beta, when in [
-        ("24.1.0", False, datetime(2024, 6, 3, 9, tzinfo=UTC)),
-        ("24.1.3", False, datetime(2024, 9, 2, 9, tzinfo=UTC)),
-        ("24.2.0", False, datetime(2024, 12, 2, 9, tzinfo=UTC)),
-        ("24.2.1", False, datetime(2025, 2, 3, 9, tzinfo=UTC)),
-        ("25.1.0-beta1", True, datetime(2025, 2, 20, 9, tzinfo=UTC)),
-    ]:
+    for version, beta, when in RELEASES:
+        at = when + dates.shift
         story(
-            f"publish {version}{' (beta)' if beta else ''}",
-            partial(app.publish_release, version, prerelease=beta, at=when),
+            f"publish {version}{' (beta)' if beta else ''} on {at:%d %B %Y}",
+            partial(app.publish_release, version, prerelease=beta, at=at),
+            at=at,
         )
 
 
-def _contracts(app: SupportLedger, story: _Story) -> dict[str, UUID]:
+def _contracts(app: SupportLedger, story: _Story, dates: StoryDates) -> dict[str, UUID]:
     story.console.print("[bold]Contracts[/bold]")
-    signed = berlin(2, 10, month=1)
+    signed = dates.after_start(1, 10)
+    start = dates.contracts_start
+    old = dates.unrenewed_start
     specs = [
-        ("premium", "Acme Automotive", 3, "commercial", "48000", date(2025, 1, 1), signed),
-        ("advanced", "Borealis Rail", 2, "commercial", "20000", date(2025, 1, 1), signed),
-        ("basic", "Cobalt Labs", 1, "educational", "6000", date(2025, 1, 1), signed),
-        # a year's agreement signed in 2024 that nobody renews
-        ("dynamo", "Dynamo Systems", 1, "commercial", "12000", date(2024, 3, 11),
-         datetime(2024, 3, 1, 9, tzinfo=UTC)),
+        ("premium", "Acme Automotive", 3, "commercial", "48000", start, signed),
+        ("advanced", "Borealis Rail", 2, "commercial", "20000", start, signed),
+        ("basic", "Cobalt Labs", 1, "educational", "6000", start, signed),
+        # a year's agreement signed a year before that nobody renews (entered afterwards)
+        ("dynamo", "Dynamo Systems", 1, "commercial", "12000", old,
+         _wall(old - timedelta(days=10), 10)),
     ]  # fmt: skip
     contracts: dict[str, UUID] = {}
-    for name, customer, licenses, kind, price, start, at in specs:
+    for name, customer, licenses, kind, price, begins, at in specs:
         tier = "advanced" if name == "dynamo" else name
         contracts[name] = story(
             f"sign {customer}: {tier}, {licenses} license(s), list price {price} EUR, "
-            f"from {start:%d %B %Y}",
+            f"from {begins:%d %B %Y}",
             partial(
                 app.sign_contract, customer=customer, tier=tier, licenses=licenses,
-                license_kind=kind, list_price=Decimal(price), start=start, at=at,
+                license_kind=kind, list_price=Decimal(price), start=begins, at=at,
             ),
+            at=at,
         )  # fmt: skip
     story(
         "sign a free license",
         lambda: app.sign_contract(
             customer="Freeloader", tier="basic", licenses=1, license_kind="free",
-            list_price=Decimal(1000), start=date(2025, 1, 1), at=signed,
+            list_price=Decimal(1000), start=start, at=signed,
         ),
     )  # fmt: skip
     contacts = {
@@ -279,29 +435,32 @@ def _contracts(app: SupportLedger, story: _Story) -> dict[str, UUID]:
         "basic": ["it@cobalt.example", "intern@cobalt.example"],
         "dynamo": ["dev@dynamo.example"],
     }
+    named, assigned = dates.after_start(2, 8), dates.after_start(2, 9)
     for name, emails in contacts.items():
         for email in emails:
             story(
                 f"name {email}",
-                partial(app.add_contact, contracts[name], email=email, at=berlin(3, 8, month=1)),
+                partial(app.add_contact, contracts[name], email=email, at=named),
+                at=named,
             )
     story(
         "assign Dana Vogel as Acme's technical account representative",
-        lambda: app.assign_representative(
-            contracts["premium"], name="Dana Vogel", at=berlin(3, 9, month=1)
-        ),
+        lambda: app.assign_representative(contracts["premium"], name="Dana Vogel", at=assigned),
+        at=assigned,
     )
     story(
         "assign a representative to Borealis (Advanced)",
-        lambda: app.assign_representative(
-            contracts["advanced"], name="Dana Vogel", at=berlin(3, 9, month=1)
-        ),
+        lambda: app.assign_representative(contracts["advanced"], name="Dana Vogel", at=assigned),
     )
     return contracts
 
 
-def _timeline(app: SupportLedger, story: _Story, contracts: dict[str, UUID]) -> list[_Step]:
-    """3-14 March 2025: tickets, credits and contract changes, each at its instant."""
+def _timeline(
+    app: SupportLedger, story: _Story, contracts: dict[str, UUID], dates: StoryDates
+) -> list[_Step]:
+    """The two weeks (days 3-14, as first told in March 2025): tickets, credits and contract
+    changes, each at its instant."""
+    berlin = dates.at
     acme, borealis = contracts["premium"], contracts["advanced"]
     cobalt, dynamo = contracts["basic"], contracts["dynamo"]
     open_ = story.open_ticket
@@ -315,6 +474,7 @@ def _timeline(app: SupportLedger, story: _Story, contracts: dict[str, UUID]) -> 
     def now(method: Callable[..., Any], *args: Any, **kwargs: Any) -> Callable[[], Any]:
         return lambda: method(*args, **kwargs, at=story.clock.now())
 
+    until = f"{berlin(12, 0).astimezone(BERLIN):%d %B}"
     steps = [
         # week 1
         (berlin(3, 9, 15), "", open_(acme, "ACME-1", "ops@acme.example", sev=1, on="24.2.1/linux")),
@@ -351,7 +511,7 @@ def _timeline(app: SupportLedger, story: _Story, contracts: dict[str, UUID]) -> 
          consume(acme, 8, "root-cause analysis", "acme-c1", ticket="ACME-1")),
         (berlin(6, 9), "ACME-1: closed", now(app.close_ticket, "ACME-1")),
         (berlin(6, 9, 15),
-         "Cobalt (Basic, no points included) buys 20 points for 1,500 EUR, until 12 March",
+         f"Cobalt (Basic, no points included) buys 20 points for 1,500 EUR, until {until}",
          now(app.purchase_credits, cobalt, points=D(20), price=D(1500), key="cob-p1",
              expires_at=berlin(12, 0))),
         (berlin(6, 10), "ACME-1: first response again", now(app.record_first_response, "ACME-1")),
@@ -398,9 +558,11 @@ def _timeline(app: SupportLedger, story: _Story, contracts: dict[str, UUID]) -> 
 
 
 def _read_models(
-    app: SupportLedger, settings: DatabaseSettings, console: Console, *, at: datetime
+    app: SupportLedger, settings: DatabaseSettings, console: Console, dates: StoryDates
 ) -> None:
-    """The projections, caught up once: the SLA board, breach statistics, the March statement."""
+    """The projections, caught up once: the SLA board, breach statistics and this month's
+    statement, now."""
+    at, period = dates.now, dates.period
     outcomes = run_projections(settings, app, list(PROJECTIONS.values()), once=True)
     head = app.recorder.max_notification_id() or 0
     console.rule(
@@ -413,8 +575,8 @@ def _read_models(
         board = SlaBreachView(db).board(at, states={"all"})
         stats = SlaBreachView(db).stats("tier", at)
         credits_view = CreditUsageView(db)
-        statements = credits_view.statement(period="2025-03")
-        differences = reconcile(app, credits_view, period="2025-03")
+        statements = credits_view.statement(period=period)
+        differences = reconcile(app, credits_view, period=period)
     finally:
         db.close()
     table = Table(
@@ -442,7 +604,7 @@ def _read_models(
             fmt(row["median_response_hours"]), fmt(row["p90_response_hours"]),
         )  # fmt: skip
     console.print(table)
-    console.print(statement_table(statements, "ledger report credits --period 2025-03"))
+    console.print(statement_table(statements, f"ledger report credits --period {period}"))
     verdict = (
         "every figure agrees with the contracts' and accounts' events"
         if not differences

@@ -8,16 +8,27 @@ from ledger.application import SupportLedger
 from ledger.projections.deadlines import UnansweredInView
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
+    from datetime import datetime
+
     from ledger.settings import DatabaseSettings
 
 
-def open_ledger(settings: DatabaseSettings, env: dict[str, str] | None = None) -> SupportLedger:
-    """SupportLedger on the store of `settings`, finding open clocks in the deadlines view."""
+def open_ledger(
+    settings: DatabaseSettings,
+    env: dict[str, str] | None = None,
+    *,
+    recording_clock: Callable[[], datetime] | None = None,
+) -> SupportLedger:
+    """SupportLedger on the store of `settings`, finding open clocks in the deadlines view;
+    `recording_clock` stamps recording time (the demo's clock; default: the wall clock)."""
     unanswered = (
         UnansweredInView(settings) if settings.backend in ("sqlite", "postgresql") else None
     )
     try:
-        return SupportLedger(env, settings=settings, unanswered=unanswered)
+        return SupportLedger(
+            env, settings=settings, unanswered=unanswered, recording_clock=recording_clock
+        )
     except BaseException:
         if unanswered is not None:
             unanswered.close()

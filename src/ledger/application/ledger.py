@@ -20,7 +20,7 @@ from ledger.domain.releases import ReleaseCatalog
 from ledger.store import LedgerApplication
 
 if TYPE_CHECKING:
-    from collections.abc import Sequence
+    from collections.abc import Callable, Sequence
     from datetime import date, datetime
     from decimal import Decimal
     from uuid import UUID
@@ -55,10 +55,12 @@ class SupportLedger(LedgerApplication):
         *,
         settings: DatabaseSettings | None = None,
         unanswered: UnansweredTickets | None = None,
+        recording_clock: Callable[[], datetime] | None = None,
     ) -> None:
         """The ledger on the configured store; `unanswered` (a read model, closed with the
-        ledger) finds a contract's open clocks faster than the log alone."""
-        super().__init__(env, settings=settings)
+        ledger) finds a contract's open clocks faster than the log alone; `recording_clock`
+        stamps the events' recording time (the demo's clock; default: the wall clock)."""
+        super().__init__(env, settings=settings, recording_clock=recording_clock)
         self.work = UnitsOfWork(self, max_attempts=self.max_attempts)
         self._unanswered = unanswered
 

@@ -8,6 +8,10 @@
   They are written after the events' commit, as the library does: a snapshot is a cache of
   the events, so one missing after a crash costs a longer read, never a wrong state.
   Without a snapshot key nothing is snapshotted.
+- `_record`: with a recording clock (`recording_clock=`, the demo's fake clock), the events
+  are stamped with its instant as they are recorded, and the aggregates in hand take the same
+  `created_on`/`modified_on`, so an as-of replay of the demo's store sees its story's
+  instants. Without one (production) the library's stamp, the wall clock, stays.
 - `construct_snapshot_store`: the snapshot store seals what it writes and reads only what
   checks under `LEDGER_SNAPSHOT_KEY` (`ledger.store.snapshots`): a snapshot decides commands,
   so one changed in the database must not.
@@ -29,8 +33,11 @@ from ledger.store.setup import tune_factory
 from ledger.store.snapshots import SignedSnapshots, SnapshotSeal
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
+    from datetime import datetime
+
     from eventsourcing.application import ProcessingEvent
-    from eventsourcing.persistence import EventStore, InfrastructureFactory, StoredEvent
+    from eventsourcing.persistence import EventStore, InfrastructureFactory, Recording, StoredEvent
     from eventsourcing.utils import Environment
 
     from ledger.settings import DatabaseSettings
@@ -52,8 +59,13 @@ class LedgerApplication(Application[UUID]):
     """The library's application on ledger's store, snapshotting from the objects in hand."""
 
     def __init__(
-        self, env: dict[str, str] | None = None, *, settings: DatabaseSettings | None = None
+        self,
+        env: dict[str, str] | None = None,
+        *,
+        settings: DatabaseSettings | None = None,
+        recording_clock: Callable[[], datetime] | None = None,
     ) -> None:
+        self.recording_clock = recording_clock
         merged = dict(settings.eventsourcing_env()) if settings is not None else {}
         merged.update(env or {})
         with schema_lock(settings):
@@ -79,6 +91,12 @@ class LedgerApplication(Application[UUID]):
         """Every stored snapshot, seal removed and not checked (for `audit verify`)."""
         return self.snapshots.stored() if isinstance(self.snapshots, SignedSnapshots) else []
 
+    def _record(self, processing_event: ProcessingEvent[UUID]) -> list[Recording[UUID]]:
+        """Record the events, stamped with the recording clock's instant when there is one."""
+        if self.recording_clock is not None:
+            restamp(processing_event, self.recording_clock())
+        return super()._record(processing_event)
+
     def _take_snapshots(self, processing_event: ProcessingEvent[UUID]) -> None:
         """Snapshot what falls due from the objects just saved, after the events' commit."""
         if not isinstance(self.snapshots, SignedSnapshots) or self.snapshots.seal is None:
@@ -91,3 +109,21 @@ class LedgerApplication(Application[UUID]):
             interval = self.snapshotting_intervals.get(type(aggregate)) if aggregate else None
             if interval and snapshot_due(aggregate_id, aggregate.version, count, interval):
                 self.snapshots.put([type(aggregate).Snapshot.take(aggregate)])
+
+
+def restamp(processing_event: ProcessingEvent[UUID], at: datetime) -> None:
+    """Give every event of the save the recording instant `at` (the library's events are frozen
+    dataclasses, stamped when triggered), and the aggregates in hand the `created_on` and
+    `modified_on` their events now say, so that a snapshot taken from them equals the fold."""
+    for event in processing_event.events:
+        object.__setattr__(event, "timestamp", at)
+    counts: dict[UUID, int] = {}
+    for event in processing_event.events:
+        counts[event.originator_id] = counts.get(event.originator_id, 0) + 1
+    for aggregate_id, count in counts.items():
+        aggregate: Any = processing_event.aggregates.get(aggregate_id)
+        if aggregate is None:
+            continue
+        aggregate.modified_on = at
+        if aggregate.version == count:  # created in this save: its created event was stamped
+            aggregate._created_on = at  # the library sets it only from the created event

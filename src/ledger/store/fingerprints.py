@@ -84,7 +84,8 @@ FINGERPRINTS = (
         "eventsourcing.application:Application._record",
         "104c6186b29d50595198443b697de23b0dab4344c50d4dca54688b32fce52340",
         "ledger.application.uow:UnitOfWork.commit (the save's kwargs reach insert_events through "
-        "it)",
+        f"it); {_APP}._record (overrides it: restamps the events with the recording clock, "
+        "then calls it)",
     ),
     Fingerprint(
         "eventsourcing.application:Application._take_snapshots",
