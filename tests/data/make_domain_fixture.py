@@ -1,12 +1,13 @@
 """Write tests/data/demo_events.json: the demo's stored events, a few more, and their states.
 
 Run once with the code whose state shape is the reference (it was run before the domain's
-state became typed dataclasses; the demo has since gained the requests of its last evening,
-ACME-6, COB-4 and Acme's health check, which the fixture does not hold: it stays as it was): `python tests/data/make_domain_fixture.py DB`. It records
-the demo into the SQLite file DB, adds the commands the demo never gives (renewal, downgrade,
-cancelled appointment, reopened ticket, termination...), and writes every stored event, a
-snapshot of every contract and credit account as the library takes it, and a plain summary
-of every aggregate's state (see `tests/unit/test_demo_states.py`).
+state became typed dataclasses): `python tests/data/make_domain_fixture.py DB`. It records
+the demo as first told (`now` = 14 March 2025, 18:00 in Berlin) into the SQLite file DB, adds
+the commands the demo never gives (renewal, downgrade, cancelled appointment, reopened
+ticket, termination...), and writes every stored event, a snapshot of every contract and
+credit account as the library takes it, and a plain summary of every aggregate's state (see
+`tests/unit/test_demo_states.py`). The demo has since gained the requests of its last evening
+(ACME-6, COB-4, Acme's health check), which the fixture does not hold: it stays as it was.
 """
 
 from __future__ import annotations
