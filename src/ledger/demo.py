@@ -2,7 +2,7 @@
 
 The business part is anchored to the week it runs in (Europe/Berlin): its ten business days
 end on the last Friday evening up to now, the scheduler then records what fell due until now,
-and two requests arrive now, so the agreements (which run into next year) take new tickets
+and two requests arrive now, so the agreements (whose year began two months before) take new tickets
 at once and the board has live clocks. A fake clock drives both the scheduler and the
 recording time of every event (`open_ledger(recording_clock=...)`), so `audit replay --as-of`
 an instant of the story shows it as it stood then. Given the same `now`, the output is the
@@ -103,7 +103,7 @@ class StoryDates:
     @property
     def contracts_start(self) -> date:
         """The first day of the month two months before week 1's: the agreements' start (their
-        year runs into next year)."""
+        year runs 8 to 10 months past now)."""
         month = self.monday.year * 12 + self.monday.month - 1 - 2
         return date(month // 12, month % 12 + 1, 1)
 
