@@ -262,12 +262,16 @@ def test_demo_serve_prints_a_token_per_role_and_serves_the_pages_on_its_store(
         assert "ACME-8" in {row["key"] for row in board.json()["rows"]}
         with httpx.Client(base_url=base) as browser:
             signed = browser.post(
-                "/signin", data={"token": tokens["agent"]}, headers={"Origin": base}
+                "/signin", data={"token": tokens["admin"]}, headers={"Origin": base}
             )
             assert signed.status_code in (200, 303), signed.text
             ops = browser.get("/ops")
             assert ops.status_code == 200
-            assert "ACME-6" in ops.text
+            assert "ACME-6" in ops.text  # a live clock
+            assert "ACME-8" in ops.text  # the ticket just opened through the API
+            finance = browser.get("/finance")  # this month's statement, by default
+            assert finance.status_code == 200
+            assert "Acme Automotive" in finance.text
     finally:
         server.send_signal(signal.SIGTERM)
         server.wait(timeout=30)
