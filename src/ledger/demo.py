@@ -15,6 +15,7 @@ reports show the SLA board, breach statistics and this month's statement.
 from __future__ import annotations
 
 import os
+import shlex
 import sys
 from contextlib import suppress
 from dataclasses import dataclass
@@ -191,7 +192,6 @@ def next_steps(
     """How to go on: the commands to type on the demo's store (and, when serving, the pages'
     address and a token per role)."""
     venv = Path(sys.prefix)
-    ledger = "ledger"
     lines = []
     if sys.prefix != sys.base_prefix and (venv / "bin" / "ledger").exists():
         with suppress(ValueError):
@@ -200,16 +200,16 @@ def next_steps(
     acme = demo.contracts["premium"]
     ended, then = demo.dates.end, demo.dates.at(5, 13)
     lines += [
-        f"export LEDGER_DATABASE_URL=sqlite:///{demo.path}",
-        f"{ledger} report breaches                     # the live clocks now",
-        f"{ledger} ticket open --contract {acme} --reporter ops@acme.example \\",
+        f"export LEDGER_DATABASE_URL={shlex.quote(f'sqlite:///{demo.path}')}",
+        "ledger report breaches                     # the live clocks now",
+        f"ledger ticket open --contract {acme} --reporter ops@acme.example \\",
         "    --severity 2 --version 24.2.1 --platform linux --key ACME-7",
-        f"{ledger} ticket show ACME-7",
-        f"{ledger} report breaches --state all --at {format_instant(ended)}",
-        f"{ledger} audit replay --as-of {format_instant(then)}   # the board as it stood then",
-        f"{ledger} report credits --period {demo.dates.period} --check",
-        f"{ledger} contract show {acme}",
-        f"{ledger} events {acme}",
+        "ledger ticket show ACME-7",
+        f"ledger report breaches --state all --at {format_instant(ended)}",
+        f"ledger audit replay --as-of {format_instant(then)}   # the board as it stood then",
+        f"ledger report credits --period {demo.dates.period} --check",
+        f"ledger contract show {acme}",
+        f"ledger events {acme}",
     ]
     if url is None:
         lines.append("ledger demo --serve    # (make demo SERVE=1) the pages, a token per role")
