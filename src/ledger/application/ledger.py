@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from ledger.application import (
+    alerts,
     clocks,
     contracts,
     queries,
@@ -28,6 +29,7 @@ if TYPE_CHECKING:
     from ledger.application.clocks import UnansweredTickets
     from ledger.application.facts import DueFact, FactOutcome
     from ledger.application.tickets import TicketOpening
+    from ledger.domain.alerts import AlertSubscriptions
     from ledger.domain.calendar import BusinessCalendar
     from ledger.domain.credit_account import CreditConsumption
     from ledger.domain.terms import Terms
@@ -376,6 +378,22 @@ class SupportLedger(LedgerApplication):
     ) -> CreditAccount:
         """A contract's credit account now, at a version, or as recorded at an instant."""
         return queries.get_account(self, contract_id, version=version, as_of=as_of)
+
+    # -- alert subscriptions -------------------------------------------------------------------
+
+    def subscribe_alerts(self, **subscription: Any) -> dict[str, Any]:
+        """Add an alert subscription (see `application.alerts.subscribe_alerts`)."""
+        return alerts.subscribe_alerts(self.work, **subscription)
+
+    def remove_subscription(
+        self, subscription_id: UUID, *, actor: str, at: datetime
+    ) -> dict[str, Any]:
+        """Remove an alert subscription."""
+        return alerts.remove_subscription(self.work, subscription_id, actor=actor, at=at)
+
+    def get_subscriptions(self) -> AlertSubscriptions:
+        """Every alert subscription, as the registry stands."""
+        return alerts.get_subscriptions(self.work)
 
     # -- history -------------------------------------------------------------------------------
 
