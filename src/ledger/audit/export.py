@@ -37,6 +37,7 @@ from eventsourcing.utils import get_topic
 
 from ledger.domain.contract import Contract
 from ledger.domain.credit_account import CreditAccount, CreditConsumption
+from ledger.domain.alerts import AlertSubscriptions
 from ledger.domain.errors import InvalidInputError
 from ledger.domain.releases import ReleaseCatalog
 from ledger.domain.ticket import Ticket
@@ -49,7 +50,9 @@ if TYPE_CHECKING:
 
     from ledger.application import SupportLedger
 
-AGGREGATES = (ReleaseCatalog, Contract, Ticket, CreditAccount, CreditConsumption)
+AGGREGATES = (
+    ReleaseCatalog, Contract, Ticket, CreditAccount, CreditConsumption, AlertSubscriptions
+)  # fmt: skip
 _WHOLE = re.compile(r"[+-]?[0-9]+")
 KEYS = ("position", "recorded_at", "aggregate", "type", "version", "payload")
 # The library's own fields of every event; the line carries them outside the payload.
