@@ -35,9 +35,9 @@ from uuid import UUID
 from eventsourcing.domain import CanMutateAggregate
 from eventsourcing.utils import get_topic
 
+from ledger.domain.alerts import AlertSubscriptions
 from ledger.domain.contract import Contract
 from ledger.domain.credit_account import CreditAccount, CreditConsumption
-from ledger.domain.alerts import AlertSubscriptions
 from ledger.domain.errors import InvalidInputError
 from ledger.domain.releases import ReleaseCatalog
 from ledger.domain.ticket import Ticket
