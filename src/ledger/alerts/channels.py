@@ -10,14 +10,14 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import http.client
 import ipaddress
 import json
 import os
 import smtplib
 import socket
+import threading
 import time
-import urllib.error
-import urllib.request
 from dataclasses import dataclass
 from email.message import EmailMessage
 from html import escape
@@ -160,18 +160,57 @@ def verify_signature(secret: str, header: str, body: bytes, *, tolerance: float 
 # -- sending --------------------------------------------------------------------------------------
 
 
+_connections = threading.local()
+
+
+def _connection(url: str) -> tuple[http.client.HTTPConnection, str, bool]:
+    """This thread's kept-alive connection to the URL's host, the request target, and
+    whether the connection was used before (a stale one is opened again once)."""
+    parts = urlsplit(url)
+    held: dict[tuple[str, str, int | None], http.client.HTTPConnection]
+    held = _connections.__dict__.setdefault("held", {})
+    key = (parts.scheme, parts.hostname or "", parts.port)
+    target = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
+    found = held.get(key)
+    if found is not None:
+        return found, target, True
+    kind = http.client.HTTPSConnection if parts.scheme == "https" else http.client.HTTPConnection
+    made = kind(parts.hostname or "", parts.port, timeout=TIMEOUT_SECONDS)
+    held[key] = made
+    return made, target, False
+
+
+def _forget(url: str) -> None:
+    parts = urlsplit(url)
+    held = _connections.__dict__.get("held", {})
+    found = held.pop((parts.scheme, parts.hostname or "", parts.port), None)
+    if found is not None:
+        found.close()
+
+
 def _post(url: str, body: bytes, headers: dict[str, str]) -> int:
-    request = urllib.request.Request(  # noqa: S310 - http(s) only, checked at subscription
-        url, data=body, method="POST", headers={"Content-Type": "application/json", **headers}
-    )
-    try:
-        with urllib.request.urlopen(request, timeout=TIMEOUT_SECONDS) as answer:  # noqa: S310
+    """POST `body`; the status when 2xx, else DeliveryFailedError. Connections are kept alive
+    per thread and host; a kept one the receiver closed meanwhile is opened again once."""
+    sent = {"Content-Type": "application/json", "User-Agent": "ledger-alerts", **headers}
+    for _ in range(2):
+        conn, target, reused = _connection(url)
+        try:
+            conn.request("POST", target, body=body, headers=sent)
+            answer = conn.getresponse()
+            answer.read()
             status = int(answer.status)
-    except urllib.error.HTTPError as exc:
-        raise DeliveryFailedError(f"the receiver answered {exc.code}") from None
-    except (urllib.error.URLError, TimeoutError, OSError) as exc:
-        reason = getattr(exc, "reason", exc)
-        raise DeliveryFailedError(f"could not reach the receiver: {reason}") from None
+            if answer.will_close:
+                _forget(url)
+            break
+        except (http.client.RemoteDisconnected, BrokenPipeError, ConnectionResetError) as exc:
+            _forget(url)
+            if not reused:
+                raise DeliveryFailedError(f"could not reach the receiver: {exc}") from None
+        except (http.client.HTTPException, TimeoutError, OSError) as exc:
+            _forget(url)
+            raise DeliveryFailedError(f"could not reach the receiver: {exc}") from None
+    else:  # pragma: no cover - the second attempt opens a new connection, which never loops
+        raise DeliveryFailedError("could not reach the receiver")
     if not 200 <= status < 300:
         raise DeliveryFailedError(f"the receiver answered {status}")
     return status

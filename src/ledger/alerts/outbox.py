@@ -17,7 +17,7 @@ from __future__ import annotations
 import json
 import random
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 from uuid import UUID, uuid5
@@ -33,7 +33,7 @@ from ledger.projections.base import Projection
 from ledger.projections.db import instant
 
 if TYPE_CHECKING:
-    from datetime import datetime
+    from collections.abc import Sequence
 
     from ledger.projections.db import Transaction, ViewDatabase
 
@@ -133,10 +133,11 @@ class AlertOutboxProjection(Projection):
         """Keep the matching tables and queue one message per fact and matching subscription."""
         subs = self._subscriptions(tx)
         messages: list[tuple[Any, ...]] = []
+        queued = to_us(datetime.now(UTC))  # when the outbox learned of the facts
         for position, event in events:
             fact = self._follow(tx, event, subs)
             if fact is not None:
-                messages.extend(self._messages(position, event, fact, subs))
+                messages.extend(self._messages(position, event, fact, subs, queued))
         if messages and not self.prefix:
             tx.executemany(
                 "INSERT INTO alert_messages (id, subscription_id, kind, channel, audience, "
@@ -307,7 +308,12 @@ class AlertOutboxProjection(Projection):
     # -- the messages ----------------------------------------------------------------------------
 
     def _messages(
-        self, position: int, event: Any, fact: dict[str, Any], subs: dict[str, dict[str, Any]]
+        self,
+        position: int,
+        event: Any,
+        fact: dict[str, Any],
+        subs: dict[str, dict[str, Any]],
+        queued: int,
     ) -> list[tuple[Any, ...]]:
         fact_id = f"{event.originator_id}:{event.originator_version}"
         kind = fact["kind"]
@@ -326,7 +332,7 @@ class AlertOutboxProjection(Projection):
             payload = _payload(mid, sid, fact_id, fact, event.timestamp)
             rows.append(
                 (mid, sid, kind, sub["channel"], sub["audience"], position,
-                 _us(fact["at"]), recorded_us, recorded_us, payload, PENDING, recorded_us)
+                 _us(fact["at"]), recorded_us, queued, payload, PENDING, queued)
             )  # fmt: skip
         return rows
 
@@ -418,46 +424,55 @@ def claim(
     ]
 
 
-def acknowledge(db: ViewDatabase, message: Message, now: datetime) -> bool:
-    """Mark a message delivered (the receiver answered 2xx); False if it was already."""
+def settle(
+    db: ViewDatabase,
+    now: datetime,
+    policy: RetryPolicy,
+    *,
+    delivered: Sequence[Message] = (),
+    refused: Sequence[tuple[Message, str]] = (),
+    cancelled: Sequence[Message] = (),
+) -> dict[str, str]:
+    """Record how a batch of attempts went, in one transaction: acknowledged (2xx), refused (the
+    next attempt after a backoff, or failed past the give-up age) or cancelled (the subscription
+    was removed). Returns each message's new status; a message settled meanwhile is left."""
     now_us = to_us(now)
+    statuses: dict[str, str] = {}
     with db.transaction() as tx:
-        changed = tx.execute(
-            "UPDATE alert_messages SET status = ?, delivered_at = ?, attempts = attempts + 1, "
-            "first_attempt_at = COALESCE(first_attempt_at, ?), claimed_by = NULL, "
-            "claimed_until = NULL, last_error = NULL WHERE id = ? AND status = ?",
-            (DELIVERED, now_us, now_us, message.id, PENDING),
-        )
-    return changed == 1
-
-
-def postpone(
-    db: ViewDatabase, message: Message, now: datetime, error: str, policy: RetryPolicy
-) -> str:
-    """Record a failed attempt: the next one after a backoff, or failed after the give-up age."""
-    first = message.first_attempt_at or now
-    attempts = message.attempts + 1
-    given_up = (now - first).total_seconds() >= policy.give_up
-    next_at = now + timedelta(seconds=policy.delay(attempts))
-    status = FAILED if given_up else PENDING
-    with db.transaction() as tx:
-        tx.execute(
-            "UPDATE alert_messages SET status = ?, attempts = ?, first_attempt_at = ?, "
-            "next_at = ?, claimed_by = NULL, claimed_until = NULL, last_error = ? "
-            "WHERE id = ? AND status = ?",
-            (status, attempts, to_us(first), to_us(next_at), error[:1000], message.id, PENDING),
-        )
-    return status
-
-
-def cancel(db: ViewDatabase, message: Message, reason: str) -> None:
-    """Drop a message whose subscription was removed before it went out."""
-    with db.transaction() as tx:
-        tx.execute(
-            "UPDATE alert_messages SET status = ?, claimed_by = NULL, claimed_until = NULL, "
-            "last_error = ? WHERE id = ? AND status = ?",
-            (CANCELLED, reason, message.id, PENDING),
-        )
+        for message in delivered:
+            changed = tx.execute(
+                "UPDATE alert_messages SET status = ?, delivered_at = ?, "
+                "attempts = attempts + 1, first_attempt_at = COALESCE(first_attempt_at, ?), "
+                "claimed_by = NULL, claimed_until = NULL, last_error = NULL "
+                "WHERE id = ? AND status = ?",
+                (DELIVERED, now_us, now_us, message.id, PENDING),
+            )
+            if changed:
+                statuses[message.id] = DELIVERED
+        for message, error in refused:
+            first = message.first_attempt_at or now
+            attempts = message.attempts + 1
+            given_up = (now - first).total_seconds() >= policy.give_up
+            status = FAILED if given_up else PENDING
+            next_at = now + timedelta(seconds=policy.delay(attempts))
+            changed = tx.execute(
+                "UPDATE alert_messages SET status = ?, attempts = ?, first_attempt_at = ?, "
+                "next_at = ?, claimed_by = NULL, claimed_until = NULL, last_error = ? "
+                "WHERE id = ? AND status = ?",
+                (status, attempts, to_us(first), to_us(next_at), error[:1000], message.id,
+                 PENDING),
+            )  # fmt: skip
+            if changed:
+                statuses[message.id] = status
+        for message in cancelled:
+            changed = tx.execute(
+                "UPDATE alert_messages SET status = ?, claimed_by = NULL, claimed_until = NULL, "
+                "last_error = ? WHERE id = ? AND status = ?",
+                (CANCELLED, "the subscription was removed", message.id, PENDING),
+            )
+            if changed:
+                statuses[message.id] = CANCELLED
+    return statuses
 
 
 def retry(db: ViewDatabase, delivery_id: str, now: datetime) -> dict[str, Any]:

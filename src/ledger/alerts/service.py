@@ -122,15 +122,21 @@ def deliver(
     body: dict[str, Any],
 ) -> int:
     """Send one message through its channel (DeliveryFailedError when it did not go out)."""
+    return send(settings, channel, target, read_secret(db, secret_ref), body)
+
+
+def send(
+    settings: AlertSettings, channel: str, target: str, secret: str | None, body: dict[str, Any]
+) -> int:
+    """Send one message, its secret in hand (a webhook's signing secret, a Slack URL)."""
     full = with_link(body, settings)
     if channel == "webhook":
         check_target(target, settings)
-        return send_webhook(target, read_secret(db, secret_ref), full)
+        return send_webhook(target, secret, full)
     if channel == "slack":
-        url = read_secret(db, secret_ref)
-        if url is not None:
-            check_target(url, settings)
-        return send_slack(url, full)
+        if secret is not None:
+            check_target(secret, settings)
+        return send_slack(secret, full)
     if channel == "email":
         return send_email(settings, target, full)
     raise DeliveryFailedError(f"unknown channel {channel!r}")

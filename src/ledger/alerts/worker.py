@@ -19,7 +19,8 @@ from typing import TYPE_CHECKING
 from ledger.alerts import outbox
 from ledger.alerts.channels import AlertSettings, DeliveryFailedError
 from ledger.alerts.outbox import AlertOutboxProjection, Message, RetryPolicy
-from ledger.alerts.service import deliver
+from ledger.alerts.secrets import read_secret
+from ledger.alerts.service import send
 from ledger.logs import get_logger
 from ledger.projections.base import owner_name
 from ledger.projections.db import ViewDatabase
@@ -101,49 +102,70 @@ class AlertWorker:
     # -- delivering --------------------------------------------------------------------------------
 
     def deliver_due(self, pool: ThreadPoolExecutor | None = None) -> int:
-        """Claim and send what is due now; how many were claimed."""
+        """Claim what is due now, send it (in `pool`, a few at a time), then record how each
+        went in one transaction; how many were claimed."""
         outbox.ensure_outbox(self.db)
         messages = outbox.claim(
             self.db, self.owner, self.clock(), limit=self.batch, lease=self.lease
         )
         if not messages:
             return 0
-        if pool is None or len(messages) == 1:
-            for message in messages:
-                self._deliver_one(message)
+        targets = self._targets({m.subscription_id for m in messages})
+        cancelled = [m for m in messages if m.subscription_id not in targets]
+        live = [m for m in messages if m.subscription_id in targets]
+
+        def attempt(message: Message) -> str | None:
+            channel, target, secret = targets[message.subscription_id]
+            try:
+                send(self.settings, channel, target, secret, message.payload)
+            except DeliveryFailedError as exc:
+                return str(exc)
+            return None
+
+        if pool is None or len(live) <= 1:
+            errors = [attempt(m) for m in live]
         else:
-            list(pool.map(self._deliver_one, messages))
+            errors = list(pool.map(attempt, live))
+        statuses = outbox.settle(
+            self.db, self.clock(), self.policy,
+            delivered=[m for m, e in zip(live, errors, strict=True) if e is None],
+            refused=[(m, e) for m, e in zip(live, errors, strict=True) if e is not None],
+            cancelled=cancelled,
+        )  # fmt: skip
+        self._log(messages, errors, live, statuses)
         return len(messages)
 
-    def _deliver_one(self, message: Message) -> None:
-        db = ViewDatabase(self.database)
-        try:
-            sub = outbox.subscription_row(db, message.subscription_id)
+    def _targets(self, subscription_ids: set[str]) -> dict[str, tuple[str, str, str | None]]:
+        """Channel, target and secret of each live subscription among `subscription_ids`."""
+        found = {}
+        for sid in subscription_ids:
+            sub = outbox.subscription_row(self.db, sid)
             if sub is None or sub["removed"]:
-                outbox.cancel(db, message, "the subscription was removed")
-                log.info("alert_cancelled", message_id=message.id)
-                return
-            try:
-                deliver(
-                    db, self.settings, channel=sub["channel"], target=sub["target"],
-                    secret_ref=sub["secret_ref"], body=message.payload,
-                )  # fmt: skip
-            except DeliveryFailedError as exc:
-                status = outbox.postpone(db, message, self.clock(), str(exc), self.policy)
-                log.warning(
-                    "alert_delivery_failed" if status == outbox.FAILED else "alert_delivery_retry",
-                    message_id=message.id, kind=message.kind, channel=message.channel,
-                    attempts=message.attempts + 1, error=str(exc),
-                )  # fmt: skip
-                return
-            if outbox.acknowledge(db, message, self.clock()):
+                continue
+            found[sid] = (sub["channel"], sub["target"], read_secret(self.db, sub["secret_ref"]))
+        return found
+
+    def _log(
+        self,
+        messages: list[Message],
+        errors: list[str | None],
+        live: list[Message],
+        statuses: dict[str, str],
+    ) -> None:
+        error_of = dict(zip([m.id for m in live], errors, strict=True))
+        for message in messages:
+            status = statuses.get(message.id)
+            if status == outbox.DELIVERED:
                 self.delivered += 1
-                log.info(
-                    "alert_delivered", message_id=message.id, kind=message.kind,
-                    channel=message.channel, attempts=message.attempts + 1,
-                )  # fmt: skip
-        finally:
-            db.close()
+            event = {
+                outbox.DELIVERED: "alert_delivered", outbox.PENDING: "alert_delivery_retry",
+                outbox.FAILED: "alert_delivery_failed", outbox.CANCELLED: "alert_cancelled",
+            }.get(status or "", "alert_settled_elsewhere")  # fmt: skip
+            emit = log.warning if status in (outbox.PENDING, outbox.FAILED) else log.info
+            emit(
+                event, message_id=message.id, kind=message.kind, channel=message.channel,
+                attempts=message.attempts + 1, error=error_of.get(message.id),
+            )  # fmt: skip
 
     def run(self) -> None:
         """Project and deliver until stopped."""

@@ -15,6 +15,7 @@ from ledger.application import (
 from ledger.application import credits as accounts
 from ledger.application import facts as scheduled
 from ledger.application.uow import MAX_ATTEMPTS, UnitsOfWork
+from ledger.domain.alerts import AlertSubscriptions
 from ledger.domain.contract import Contract
 from ledger.domain.credit_account import CreditAccount
 from ledger.domain.releases import ReleaseCatalog
@@ -29,7 +30,6 @@ if TYPE_CHECKING:
     from ledger.application.clocks import UnansweredTickets
     from ledger.application.facts import DueFact, FactOutcome
     from ledger.application.tickets import TicketOpening
-    from ledger.domain.alerts import AlertSubscriptions
     from ledger.domain.calendar import BusinessCalendar
     from ledger.domain.credit_account import CreditConsumption
     from ledger.domain.terms import Terms
@@ -48,6 +48,7 @@ class SupportLedger(LedgerApplication):
         Contract: 50,
         CreditAccount: 50,
         ReleaseCatalog: 50,
+        AlertSubscriptions: 50,
     }
     max_attempts = MAX_ATTEMPTS
 
