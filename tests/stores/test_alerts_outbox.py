@@ -6,6 +6,7 @@ from __future__ import annotations
 import io
 import json
 from datetime import UTC, datetime, timedelta
+from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 from uuid import UUID
 
@@ -277,3 +278,46 @@ def test_each_role_reads_the_deliveries_of_its_own_subscriptions(
         finance
     }
     assert len(service.list_deliveries(db)) == 2
+
+
+def test_quiet_hours_hold_warnings_until_the_contract_is_covered_but_never_a_breach(
+    store_settings: DatabaseSettings, app: SupportLedger, db: ViewDatabase, world: World
+) -> None:
+    """On a Saturday the warning waits for the next covered instant (Monday 08:00 in Berlin);
+    the breach goes out at once."""
+    receiver = Receiver()
+    url = receiver.start()
+    try:
+        subscribe(app, db, kinds=["warning_50", "breach"], webhook=url, secret="q" * 20,
+                  quiet_hours=True)  # fmt: skip
+        opened = app.open_ticket(
+            contract_id=world.premium, reporter="ops@acme.example", version="24.2.1",
+            platform="linux", at=MONDAY, severity=1, key="Q-1",
+        )  # fmt: skip
+        assert opened.due_at is not None
+        app.record_warning("Q-1", share=Decimal("0.5"), at=MONDAY + timedelta(hours=4),
+                           late=False)  # fmt: skip
+        app.record_breach("Q-1", at=opened.due_at + timedelta(microseconds=1), late=False)
+        project(store_settings, app)
+        today = datetime.now(UTC)
+        saturday = (today + timedelta(days=(5 - today.weekday()) % 7 or 7)).replace(hour=12)
+        calendar = app.calendar_of(app.get_contract(world.premium))
+        monday = calendar.next_covered(saturday)  # Monday 08:00 in Berlin, unless a holiday
+        assert not calendar.is_covered(saturday)
+        clock = {"now": saturday}
+        worker = AlertWorker(store_settings, app, settings=SETTINGS, clock=lambda: clock["now"])
+        try:
+            assert worker.deliver_due() == 2
+            assert [r.json["kind"] for r in receiver.all()] == ["breach"]
+            [held] = [d for d in outbox.deliveries(db) if d["kind"] == "warning_50"]
+            assert (held["status"], held["next_at"]) == ("pending", monday)
+            assert held["attempts"] == 0
+            assert worker.deliver_due() == 0  # nothing due before Monday 08:00
+
+            clock["now"] = monday + timedelta(seconds=1)
+            assert worker.deliver_due() == 1
+        finally:
+            worker.db.close()
+        assert [r.json["kind"] for r in receiver.all()] == ["breach", "warning_50"]
+    finally:
+        receiver.stop()

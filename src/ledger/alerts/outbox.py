@@ -38,6 +38,7 @@ if TYPE_CHECKING:
     from ledger.projections.db import Transaction, ViewDatabase
 
 PENDING, DELIVERED, FAILED, CANCELLED = "pending", "delivered", "failed", "cancelled"
+HELD = "held"  # a settling outcome only: still pending, after the quiet hours
 
 MESSAGES_DDL = [
     (
@@ -47,7 +48,8 @@ MESSAGES_DDL = [
         "fact_at BIGINT, recorded_at BIGINT NOT NULL, queued_at BIGINT NOT NULL, "
         "payload TEXT NOT NULL, status TEXT NOT NULL, attempts INTEGER NOT NULL DEFAULT 0, "
         "next_at BIGINT NOT NULL, claimed_by TEXT, claimed_until BIGINT, "
-        "first_attempt_at BIGINT, delivered_at BIGINT, last_error TEXT)"
+        "first_attempt_at BIGINT, delivered_at BIGINT, last_error TEXT, "
+        "quiet BOOLEAN NOT NULL DEFAULT FALSE)"
     ),
     "CREATE INDEX IF NOT EXISTS alert_messages_due ON alert_messages (status, next_at)",
     "CREATE INDEX IF NOT EXISTS alert_messages_sub ON alert_messages (subscription_id)",
@@ -110,7 +112,7 @@ class AlertOutboxProjection(Projection):
                 f"CREATE TABLE IF NOT EXISTS {self.table('alert_subs')} ("
                 "id TEXT PRIMARY KEY, kinds TEXT NOT NULL, tier TEXT, customer TEXT, "
                 "channel TEXT NOT NULL, audience TEXT NOT NULL, target TEXT NOT NULL, "
-                "secret_ref TEXT, removed BOOLEAN NOT NULL)"
+                "secret_ref TEXT, removed BOOLEAN NOT NULL, quiet BOOLEAN NOT NULL)"
             ),
             (
                 f"CREATE TABLE IF NOT EXISTS {self.table('alert_tickets')} ("
@@ -142,7 +144,7 @@ class AlertOutboxProjection(Projection):
             tx.executemany(
                 "INSERT INTO alert_messages (id, subscription_id, kind, channel, audience, "
                 "fact_position, fact_at, recorded_at, queued_at, payload, status, attempts, "
-                "next_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 0, ?) "
+                "next_at, quiet) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 0, ?, ?) "
                 "ON CONFLICT (id) DO NOTHING",
                 messages,
             )
@@ -151,8 +153,8 @@ class AlertOutboxProjection(Projection):
 
     def _subscriptions(self, tx: Transaction) -> dict[str, dict[str, Any]]:
         rows = tx.fetchall(
-            f"SELECT id, kinds, tier, customer, channel, audience FROM {self.table('alert_subs')} "
-            "WHERE removed = ?",
+            f"SELECT id, kinds, tier, customer, channel, audience, quiet "
+            f"FROM {self.table('alert_subs')} WHERE removed = ?",
             (False,),
         )
         return {
@@ -162,6 +164,7 @@ class AlertOutboxProjection(Projection):
                 "customer": r[3],
                 "channel": r[4],
                 "audience": r[5],
+                "quiet": bool(r[6]),
             }
             for r in rows
         }
@@ -235,10 +238,10 @@ class AlertOutboxProjection(Projection):
         sid = str(event.subscription_id)
         tx.execute(
             f"INSERT INTO {self.table('alert_subs')} (id, kinds, tier, customer, channel, "
-            "audience, target, secret_ref, removed) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) "
+            "audience, target, secret_ref, removed, quiet) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) "
             "ON CONFLICT (id) DO NOTHING",
             (sid, ",".join(event.kinds), event.tier, event.customer, event.channel,
-             event.audience, event.target, event.secret_ref, False),
+             event.audience, event.target, event.secret_ref, False, event.quiet_hours),
         )  # fmt: skip
         subs[sid] = {
             "kinds": frozenset(event.kinds),
@@ -246,6 +249,7 @@ class AlertOutboxProjection(Projection):
             "customer": event.customer,
             "channel": event.channel,
             "audience": event.audience,
+            "quiet": event.quiet_hours,
         }
 
     def _keep_contract(self, tx: Transaction, event: Any) -> None:
@@ -332,7 +336,8 @@ class AlertOutboxProjection(Projection):
             payload = _payload(mid, sid, fact_id, fact, event.timestamp)
             rows.append(
                 (mid, sid, kind, sub["channel"], sub["audience"], position,
-                 _us(fact["at"]), recorded_us, queued, payload, PENDING, queued)
+                 _us(fact["at"]), recorded_us, queued, payload, PENDING, queued,
+                 sub["quiet"] and kind != "breach")
             )  # fmt: skip
         return rows
 
@@ -373,6 +378,7 @@ class Message:
     attempts: int
     first_attempt_at: datetime | None
     recorded_at: datetime
+    quiet: bool = False  # held outside the contract's covered hours
 
 
 @dataclass(frozen=True)
@@ -406,7 +412,7 @@ def claim(
             "SELECT id FROM alert_messages WHERE status = ? AND next_at <= ? AND "
             "(claimed_until IS NULL OR claimed_until < ?) ORDER BY next_at LIMIT ?"
             f"{lock}) RETURNING id, subscription_id, kind, channel, payload, attempts, "
-            "first_attempt_at, recorded_at",
+            "first_attempt_at, recorded_at, quiet",
             (owner, now_us + int(lease * 1_000_000), PENDING, now_us, now_us, limit),
         )
     return [
@@ -419,6 +425,7 @@ def claim(
             attempts=int(r[5]),
             first_attempt_at=instant(r[6]),
             recorded_at=instant(r[7]),  # type: ignore[arg-type]
+            quiet=bool(r[8]),
         )
         for r in rows
     ]
@@ -432,6 +439,7 @@ def settle(
     delivered: Sequence[Message] = (),
     refused: Sequence[tuple[Message, str]] = (),
     cancelled: Sequence[Message] = (),
+    held: Sequence[tuple[Message, datetime]] = (),
 ) -> dict[str, str]:
     """Record how a batch of attempts went, in one transaction: acknowledged (2xx), refused (the
     next attempt after a backoff, or failed past the give-up age) or cancelled (the subscription
@@ -472,6 +480,15 @@ def settle(
             )
             if changed:
                 statuses[message.id] = CANCELLED
+        for message, until in held:
+            changed = tx.execute(
+                "UPDATE alert_messages SET next_at = ?, claimed_by = NULL, claimed_until = NULL, "
+                "last_error = ? WHERE id = ? AND status = ?",
+                (to_us(until), f"held for quiet hours until {format_instant(until)}",
+                 message.id, PENDING),
+            )  # fmt: skip
+            if changed:
+                statuses[message.id] = HELD
     return statuses
 
 

@@ -43,6 +43,7 @@ def subscribe(
     tier: str | None = None,
     customer: str | None = None,
     audience: str = "admin",
+    quiet_hours: bool = False,
     actor: str,
     at: datetime,
     settings: AlertSettings | None = None,
@@ -72,6 +73,7 @@ def subscribe(
         added = app.subscribe_alerts(
             subscription_id=uuid4(), kinds=kinds, channel=channel, target=target,
             secret_ref=ref, tier=tier, customer=customer, audience=audience, actor=actor, at=at,
+            quiet_hours=quiet_hours,
         )  # fmt: skip
     except BaseException:
         if ref is not None:
@@ -89,6 +91,7 @@ def subscription_view(found: dict[str, Any]) -> dict[str, Any]:
         "id": found["id"], "kinds": found["kinds"], "channel": found["channel"],
         "target": found["target"], "tier": found["tier"], "customer": found["customer"],
         "audience": found["audience"], "secret_ref": found["secret_ref"],
+        "quiet_hours": found.get("quiet_hours", False),
         "subscribed_by": found["actor"], "subscribed_at": found["subscribed_at"],
         "removed_at": found["removed_at"], "removed_by": found["removed_by"],
     }  # fmt: skip

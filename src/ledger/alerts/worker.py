@@ -14,13 +14,15 @@ import threading
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
+from uuid import UUID
 
 from ledger.alerts import outbox
 from ledger.alerts.channels import AlertSettings, DeliveryFailedError
 from ledger.alerts.outbox import AlertOutboxProjection, Message, RetryPolicy
 from ledger.alerts.secrets import read_secret
 from ledger.alerts.service import send
+from ledger.domain.errors import LedgerError
 from ledger.logs import get_logger
 from ledger.projections.base import owner_name
 from ledger.projections.db import ViewDatabase
@@ -112,7 +114,8 @@ class AlertWorker:
             return 0
         targets = self._targets({m.subscription_id for m in messages})
         cancelled = [m for m in messages if m.subscription_id not in targets]
-        live = [m for m in messages if m.subscription_id in targets]
+        held = self._quiet([m for m in messages if m.quiet and m.subscription_id in targets])
+        live = [m for m in messages if m.subscription_id in targets and m.id not in held]
 
         def attempt(message: Message) -> str | None:
             channel, target, secret = targets[message.subscription_id]
@@ -130,7 +133,7 @@ class AlertWorker:
             self.db, self.clock(), self.policy,
             delivered=[m for m, e in zip(live, errors, strict=True) if e is None],
             refused=[(m, e) for m, e in zip(live, errors, strict=True) if e is not None],
-            cancelled=cancelled,
+            cancelled=cancelled, held=[(m, held[m.id]) for m in messages if m.id in held],
         )  # fmt: skip
         self._log(messages, errors, live, statuses)
         return len(messages)
@@ -144,6 +147,26 @@ class AlertWorker:
                 continue
             found[sid] = (sub["channel"], sub["target"], read_secret(self.db, sub["secret_ref"]))
         return found
+
+    def _quiet(self, messages: list[Message]) -> dict[str, datetime]:
+        """The messages to hold (their contract's covered hours are closed now), and until when."""
+        now = self.clock()
+        held: dict[str, datetime] = {}
+        calendars: dict[str, Any] = {}
+        for message in messages:
+            contract = message.payload.get("contract_id")
+            if not contract:
+                continue
+            if contract not in calendars:
+                try:
+                    found = self.app.get_contract(UUID(contract))
+                    calendars[contract] = self.app.calendar_of(found)
+                except LedgerError:
+                    calendars[contract] = None
+            calendar = calendars[contract]
+            if calendar is not None and not calendar.is_covered(now):
+                held[message.id] = calendar.next_covered(now)
+        return held
 
     def _log(
         self,
@@ -160,6 +183,7 @@ class AlertWorker:
             event = {
                 outbox.DELIVERED: "alert_delivered", outbox.PENDING: "alert_delivery_retry",
                 outbox.FAILED: "alert_delivery_failed", outbox.CANCELLED: "alert_cancelled",
+                outbox.HELD: "alert_held_for_quiet_hours",
             }.get(status or "", "alert_settled_elsewhere")  # fmt: skip
             emit = log.warning if status in (outbox.PENDING, outbox.FAILED) else log.info
             emit(

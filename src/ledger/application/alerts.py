@@ -37,6 +37,7 @@ def subscribe_alerts(
     actor: str,
     at: datetime,
     subscription_id: UUID | None = None,
+    quiet_hours: bool = False,
 ) -> dict[str, Any]:
     """Add an alert subscription (it receives the facts recorded after it)."""
     if tier is not None and str(tier).strip().lower() not in {t.value for t in Tier}:
@@ -50,7 +51,7 @@ def subscribe_alerts(
         added = registry.subscribe(
             subscription_id=new_id, kinds=kinds, channel=channel, target=target,
             secret_ref=secret_ref, tier=tier, customer=customer, audience=audience,
-            actor=actor, at=at,
+            actor=actor, at=at, quiet_hours=quiet_hours,
         )  # fmt: skip
         uow.commit(registry)
         return added

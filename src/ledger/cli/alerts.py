@@ -30,6 +30,7 @@ if TYPE_CHECKING:
 SUBSCRIPTION_COLUMNS = [
     ("id", "id"), ("kinds", "kinds"), ("channel", "channel"), ("target", "target"),
     ("tier", "tier"), ("customer", "customer"), ("audience", "audience"),
+    ("quiet_hours", "quiet hours"),
     ("subscribed_at", "since"), ("removed_at", "removed"),
 ]  # fmt: skip
 DELIVERY_COLUMNS = [
@@ -71,6 +72,11 @@ def alerts() -> None:
 @click.option("--secret", help="The webhook's signing secret (default: a new one, shown once).")
 @click.option("--email", metavar="ADDRESS", help="Send e-mail (LEDGER_SMTP_URL) to this address.")
 @click.option("--slack", metavar="URL", help="Post to this Slack incoming-webhook URL.")
+@click.option(
+    "--quiet-hours",
+    is_flag=True,
+    help="Send kinds other than breach only inside the contract's covered hours.",
+)
 @click.option(
     "--audience",
     type=click.Choice(["agent", "finance", "auditor", "admin"]),

@@ -121,6 +121,7 @@ class AlertSubscriptions(LedgerAggregate):
         target: str
         secret_ref: str | None
         audience: str
+        quiet_hours: bool
         actor: str
         subscribed_at: datetime
 
@@ -134,6 +135,7 @@ class AlertSubscriptions(LedgerAggregate):
                 "target": self.target,
                 "secret_ref": self.secret_ref,
                 "audience": self.audience,
+                "quiet_hours": self.quiet_hours,
                 "actor": self.actor,
                 "subscribed_at": self.subscribed_at,
                 "removed_at": None,
@@ -173,8 +175,10 @@ class AlertSubscriptions(LedgerAggregate):
         audience: str,
         actor: str,
         at: datetime,
+        quiet_hours: bool = False,
     ) -> dict[str, Any]:
-        """Add a subscription; returns it."""
+        """Add a subscription; returns it. With `quiet_hours`, kinds other than `breach` are
+        sent only inside the contract's covered hours (held until the window opens)."""
         checked_kinds = alert_kinds(kinds)
         if channel not in CHANNELS:
             raise InvalidAlertTargetError(
@@ -200,6 +204,7 @@ class AlertSubscriptions(LedgerAggregate):
             target=target,
             secret_ref=secret_ref,
             audience=audience,
+            quiet_hours=bool(quiet_hours),
             actor=clean_text(actor, "actor", limit=200) or "unknown",
             subscribed_at=instant(at),
         )

@@ -41,6 +41,10 @@ class Subscribe(Body):
     email: Email | None = Field(default=None, description="Send e-mail to this address.")
     slack: Line | None = Field(default=None, description="A Slack incoming-webhook URL.")
     audience: Role = Field(default="admin", description="The role that reads its deliveries.")
+    quiet_hours: bool = Field(
+        default=False,
+        description="Send kinds other than breach only inside the contract's covered hours.",
+    )
 
 
 class Subscription(Out):
@@ -53,6 +57,7 @@ class Subscription(Out):
     tier: str | None
     customer: str | None
     audience: str
+    quiet_hours: bool
     secret_ref: str | None
     subscribed_by: str
     subscribed_at: datetime
@@ -94,7 +99,7 @@ def subscribe(body: Subscribe, services: Svc, caller: Caller) -> JSONResponse:
         added = service.subscribe(
             services.ledger, db, kinds=list(body.kinds), webhook=body.webhook,
             secret=body.secret, email=body.email, slack=body.slack, tier=body.tier,
-            customer=body.customer, audience=body.audience,
+            customer=body.customer, audience=body.audience, quiet_hours=body.quiet_hours,
             actor=f"token:{caller.token_id}", at=now(),
         )  # fmt: skip
     return created(added, recorded=True, location=f"/api/v1/alerts/subscriptions/{added['id']}")
