@@ -18,7 +18,7 @@ from ledger.alerts.outbox import AlertOutboxProjection, RetryPolicy
 from ledger.alerts.secrets import SECRETS_DDL, read_secret
 from ledger.alerts.worker import AlertWorker
 from ledger.application import SupportLedger
-from ledger.audit.export import export_events
+from ledger.audit.export import export_events, read_export
 from ledger.domain.alerts import InvalidAlertTargetError
 from ledger.projections.db import ViewDatabase
 from ledger.projections.runner import Worker, rebuild
@@ -199,6 +199,7 @@ def test_secrets_stay_out_of_the_event_log_and_its_export(
     )
     exported = io.StringIO()
     export_events(app, exported)
+    assert len(list(read_export(io.StringIO(exported.getvalue())))) == 3  # readable back
     stored = b"".join(n.state for n in app.recorder.select_notifications(start=1, limit=1000))
 
     for text in (secret, slack_token):
@@ -321,3 +322,23 @@ def test_quiet_hours_hold_warnings_until_the_contract_is_covered_but_never_a_bre
         assert [r.json["kind"] for r in receiver.all()] == ["breach", "warning_50"]
     finally:
         receiver.stop()
+
+
+def test_a_declined_request_is_told_with_its_contracts_tier_and_its_reason(
+    store_settings: DatabaseSettings, app: SupportLedger, db: ViewDatabase, world: World
+) -> None:
+    """ticket_declined reaches a tier-filtered subscription; the body says why."""
+    sub = subscribe(app, db, kinds=["ticket_declined"], tier="premium")
+    app.open_ticket(
+        contract_id=world.premium, reporter="stranger@elsewhere.example", version="24.2.1",
+        platform="linux", at=MONDAY, severity=1, key="X-1",
+    )  # fmt: skip
+    project(store_settings, app)
+
+    [message] = outbox.deliveries(db)
+    body = service.payload_of(db, message["id"])
+    assert (message["subscription_id"], body["kind"], body["tier"]) == (
+        sub, "ticket_declined", "premium",
+    )  # fmt: skip
+    assert (body["ticket_key"], body["reporter"]) == ("X-1", "stranger@elsewhere.example")
+    assert body["reason"] == "not_a_named_contact"

@@ -273,12 +273,14 @@ class AlertOutboxProjection(Projection):
 
     def _keep_ticket(self, tx: Transaction, event: Any) -> None:
         opened = isinstance(event, Ticket.Opened)
+        contract = None if opened else self._contract(tx, event.contract_id)
+        tier = event.tier if opened else (contract[1] if contract else None)
         tx.execute(
             f"INSERT INTO {self.table('alert_tickets')} (id, contract_id, external_key, customer, "
             "tier, severity, target_seconds, due_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?) "
             "ON CONFLICT (id) DO NOTHING",
             (str(event.originator_id), str(event.contract_id), event.external_key,
-             event.customer, event.tier if opened else None, event.severity,
+             event.customer, tier, event.severity,
              event.target_seconds if opened else None, _us(event.due_at) if opened else None),
         )  # fmt: skip
 
