@@ -342,3 +342,22 @@ def test_a_declined_request_is_told_with_its_contracts_tier_and_its_reason(
     )  # fmt: skip
     assert (body["ticket_key"], body["reporter"]) == ("X-1", "stranger@elsewhere.example")
     assert body["reason"] == "not_a_named_contact"
+
+
+def test_a_lapse_is_told_with_the_contracts_customer_and_tier(
+    store_settings: DatabaseSettings, app: SupportLedger, db: ViewDatabase, world: World
+) -> None:
+    """`lapsed` follows Contract.Lapsed; an e-mail subscription of another tier gets nothing."""
+    advanced = subscribe(app, db, kinds=["lapsed"], tier="advanced", webhook=None,
+                         email="finance@vendor.example")  # fmt: skip
+    subscribe(app, db, kinds=["lapsed"], tier="basic")
+    app.lapse_contract(world.advanced, at=datetime(2026, 1, 1, 0, 0, tzinfo=UTC))
+    project(store_settings, app)
+
+    [message] = outbox.deliveries(db)
+    body = service.payload_of(db, message["id"])
+    assert (message["subscription_id"], message["channel"]) == (advanced, "email")
+    assert (body["kind"], body["customer"], body["tier"]) == (
+        "lapsed", "Advanced Customer", "advanced",
+    )  # fmt: skip
+    assert body["contract_id"] == str(world.advanced)
