@@ -187,10 +187,11 @@ def test_retry_delays_grow_exponentially_with_jitter_up_to_the_cap() -> None:
         assert len(set(delays)) > 1  # jitter
 
 
-def test_secrets_stay_out_of_the_event_log_and_its_export(
-    app: SupportLedger, db: ViewDatabase
+def test_secrets_stay_out_of_the_event_log_its_export_and_the_logs(
+    app: SupportLedger, db: ViewDatabase, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    """A webhook secret and a Slack URL are kept in their table; the events hold references."""
+    """A webhook secret and a Slack URL are kept in their table; the events hold references;
+    no log line shows them."""
     secret = "whsec_do_not_leak_0123456789"  # noqa: S105 - a test secret
     slack_token = "T0000/B0000/XXXXXXXXXXXXXXXXXXXXXXXX"  # noqa: S105 - same
     hook = subscribe(app, db, kinds=["breach"], secret=secret)
@@ -202,9 +203,11 @@ def test_secrets_stay_out_of_the_event_log_and_its_export(
     assert len(list(read_export(io.StringIO(exported.getvalue())))) == 3  # readable back
     stored = b"".join(n.state for n in app.recorder.select_notifications(start=1, limit=1000))
 
+    logged = capsys.readouterr()
     for text in (secret, slack_token):
         assert text not in exported.getvalue()
         assert text.encode() not in stored
+        assert text not in logged.out + logged.err
     listed = {s["id"]: s for s in service.list_subscriptions(app)}
     assert read_secret(db, listed[UUID(hook)]["secret_ref"]) == secret
     assert listed[UUID(slack)]["target"] == "slack:127.0.0.1"
