@@ -124,8 +124,10 @@ def setup(store_settings: DatabaseSettings) -> Iterator[Setup]:
 def test_the_scheduler_facts_reach_the_receiver_and_the_mailbox_once_each_signed(
     setup: Setup,
 ) -> None:
-    """50 %, 75 % and the breach: three signed webhooks (after two 500s) and three mails."""
+    """50 %, 75 % and the breach: three signed webhooks (after two 500s) and three mails, with
+    two workers running (one sends each message)."""
     subscription = setup.premium_ticket()
+    setup.start_worker()
     setup.start_worker()
     for at in TICKS:
         setup.tick(at)
