@@ -364,3 +364,26 @@ def test_a_lapse_is_told_with_the_contracts_customer_and_tier(
         "lapsed", "Advanced Customer", "advanced",
     )  # fmt: skip
     assert body["contract_id"] == str(world.advanced)
+
+
+def test_a_slack_subscription_gets_text_and_blocks_at_its_kept_url(
+    store_settings: DatabaseSettings, app: SupportLedger, db: ViewDatabase, world: World
+) -> None:
+    """The Slack URL comes from the secrets table; the payload is an incoming-webhook one."""
+    receiver = Receiver()
+    url = receiver.start()
+    try:
+        subscribe(app, db, kinds=["breach"], webhook=None, slack=f"{url}/T1/B1/token")
+        breach(app, world.premium, "S-1", "ops@acme.example")
+        project(store_settings, app)
+        worker = AlertWorker(store_settings, app, settings=SETTINGS)
+        try:
+            assert worker.deliver_due() == 1
+        finally:
+            worker.db.close()
+        [request] = receiver.all()
+        assert request.json["text"] == "[BREACH] S-1 Premium sev 1, Premium Customer"
+        assert [b["type"] for b in request.json["blocks"]] == ["header", "section"]
+        assert request.headers["Ledger-Delivery"] == outbox.deliveries(db)[0]["id"]
+    finally:
+        receiver.stop()
