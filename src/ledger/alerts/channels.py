@@ -16,6 +16,7 @@ import json
 import os
 import smtplib
 import socket
+import ssl
 import threading
 import time
 from dataclasses import dataclass
@@ -292,11 +293,18 @@ def send_email(settings: AlertSettings, address: str, body: dict[str, Any]) -> i
     mail[DELIVERY_HEADER] = str(body["id"])
     mail.set_content(plain_text(body))
     mail.add_alternative(html_text(body), subtype="html")
-    client_class = smtplib.SMTP_SSL if server.tls == "ssl" else smtplib.SMTP
+    # The server's certificate is verified (the system's CAs, or SSL_CERT_FILE).
+    context = ssl.create_default_context()
     try:
-        with client_class(server.host, server.port, timeout=TIMEOUT_SECONDS) as client:
+        if server.tls == "ssl":
+            client: smtplib.SMTP = smtplib.SMTP_SSL(
+                server.host, server.port, timeout=TIMEOUT_SECONDS, context=context
+            )
+        else:
+            client = smtplib.SMTP(server.host, server.port, timeout=TIMEOUT_SECONDS)
+        with client:
             if server.tls == "starttls":
-                client.starttls()
+                client.starttls(context=context)
             if server.user:
                 client.login(server.user, server.password or "")
             client.send_message(mail)
