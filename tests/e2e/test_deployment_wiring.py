@@ -29,7 +29,7 @@ ROOT = Path(__file__).resolve().parents[2]
 COMPOSE: dict[str, Any] = yaml.safe_load((ROOT / "docker-compose.yml").read_text())
 PYPROJECT: dict[str, Any] = tomllib.loads((ROOT / "pyproject.toml").read_text())
 DOCKERFILE = (ROOT / "Dockerfile").read_text()
-LEDGER_SERVICES = ("api", "projector", "scheduler")
+LEDGER_SERVICES = ("api", "projector", "scheduler", "alerts")
 INTERPOLATED = re.compile(r"\$\{(\w+)(?::?-([^}]*))?\}")
 
 
@@ -65,8 +65,10 @@ def interpolated(value: str) -> str:
 
 
 def settings_variables() -> set[str]:
-    """Every LEDGER_* variable `Settings.from_env` reads."""
-    source = (ROOT / "src" / "ledger" / "settings.py").read_text()
+    """Every LEDGER_* variable `Settings.from_env` (or the alert worker's settings) reads."""
+    source = (ROOT / "src" / "ledger" / "settings.py").read_text() + "".join(
+        path.read_text() for path in (ROOT / "src" / "ledger" / "alerts").glob("*.py")
+    )
     return set(re.findall(r'"(LEDGER_[A-Z_]+)"', source))
 
 
@@ -103,6 +105,7 @@ def test_the_services_do_what_the_issue_asks() -> None:
     assert services["api"]["command"][:3] == ["serve", "--host", every_interface]
     assert services["projector"]["command"] == ["projections", "run"]
     assert services["scheduler"]["command"] == ["scheduler", "run"]
+    assert services["alerts"]["command"] == ["alerts", "run"]
 
 
 @pytest.mark.parametrize("name", LEDGER_SERVICES)

@@ -63,6 +63,12 @@ EXPECTED: dict[tuple[str, str], frozenset[str]] = {
     ("GET", "/tokens"): READ,
     ("POST", "/tokens"): frozenset({ADMIN}),
     ("POST", "/tokens/{token_id}/revoke"): frozenset({ADMIN}),
+    ("POST", "/alerts/subscriptions"): frozenset({ADMIN}),
+    ("GET", "/alerts/subscriptions"): READ,
+    ("DELETE", "/alerts/subscriptions/{subscription_id}"): frozenset({ADMIN}),
+    ("POST", "/alerts/subscriptions/{subscription_id}/test"): frozenset({ADMIN}),
+    ("GET", "/alerts/deliveries"): ALL,
+    ("POST", "/alerts/deliveries/{delivery_id}/retry"): frozenset({ADMIN}),
 }
 
 
@@ -124,7 +130,9 @@ def test_auditors_only_read_and_every_read_is_theirs() -> None:
 
 SAMPLE = {"contract_id": "00000000-0000-4000-8000-000000000001", "reference": "NOPE-1",
           "version": "1.2.3", "token_id": "0000000000000000", "email": "x@y.example",
-          "aggregate_id": "00000000-0000-4000-8000-000000000002"}  # fmt: skip
+          "aggregate_id": "00000000-0000-4000-8000-000000000002",
+          "subscription_id": "00000000-0000-4000-8000-000000000003",
+          "delivery_id": "00000000-0000-4000-8000-000000000004"}  # fmt: skip
 ROUTES = sorted(EXPECTED)
 
 

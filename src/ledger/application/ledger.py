@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from ledger.application import (
+    alerts,
     clocks,
     contracts,
     queries,
@@ -14,6 +15,7 @@ from ledger.application import (
 from ledger.application import credits as accounts
 from ledger.application import facts as scheduled
 from ledger.application.uow import MAX_ATTEMPTS, UnitsOfWork
+from ledger.domain.alerts import AlertSubscriptions
 from ledger.domain.contract import Contract
 from ledger.domain.credit_account import CreditAccount
 from ledger.domain.releases import ReleaseCatalog
@@ -46,6 +48,7 @@ class SupportLedger(LedgerApplication):
         Contract: 50,
         CreditAccount: 50,
         ReleaseCatalog: 50,
+        AlertSubscriptions: 50,
     }
     max_attempts = MAX_ATTEMPTS
 
@@ -378,6 +381,22 @@ class SupportLedger(LedgerApplication):
     ) -> CreditAccount:
         """A contract's credit account now, at a version, or as recorded at an instant."""
         return queries.get_account(self, contract_id, version=version, as_of=as_of)
+
+    # -- alert subscriptions -------------------------------------------------------------------
+
+    def subscribe_alerts(self, **subscription: Any) -> dict[str, Any]:
+        """Add an alert subscription (see `application.alerts.subscribe_alerts`)."""
+        return alerts.subscribe_alerts(self.work, **subscription)
+
+    def remove_subscription(
+        self, subscription_id: UUID, *, actor: str, at: datetime
+    ) -> dict[str, Any]:
+        """Remove an alert subscription."""
+        return alerts.remove_subscription(self.work, subscription_id, actor=actor, at=at)
+
+    def get_subscriptions(self) -> AlertSubscriptions:
+        """Every alert subscription, as the registry stands."""
+        return alerts.get_subscriptions(self.work)
 
     # -- history -------------------------------------------------------------------------------
 

@@ -35,6 +35,7 @@ from uuid import UUID
 from eventsourcing.domain import CanMutateAggregate
 from eventsourcing.utils import get_topic
 
+from ledger.domain.alerts import AlertSubscriptions
 from ledger.domain.contract import Contract
 from ledger.domain.credit_account import CreditAccount, CreditConsumption
 from ledger.domain.errors import InvalidInputError
@@ -49,7 +50,9 @@ if TYPE_CHECKING:
 
     from ledger.application import SupportLedger
 
-AGGREGATES = (ReleaseCatalog, Contract, Ticket, CreditAccount, CreditConsumption)
+AGGREGATES = (
+    ReleaseCatalog, Contract, Ticket, CreditAccount, CreditConsumption, AlertSubscriptions
+)  # fmt: skip
 _WHOLE = re.compile(r"[+-]?[0-9]+")
 KEYS = ("position", "recorded_at", "aggregate", "type", "version", "payload")
 # The library's own fields of every event; the line carries them outside the payload.

@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING
 
 import click
 
+from ledger.cli.alerts import alerts
 from ledger.cli.audit import audit
 from ledger.cli.contracts import contract
 from ledger.cli.credits import credits_group
@@ -72,6 +73,7 @@ for command in (
     report,
     audit,
     scheduler,
+    alerts,
     demo,
     *WEB_COMMANDS,
 ):

@@ -300,6 +300,18 @@ class LedgerCollector(Collector):
             return
         yield _gauge("ledger_store_up", "1 when the store answered this scrape.", 1)
         yield from metric_families(figures)
+        yield _labelled(
+            "ledger_alert_deliveries", "Alert messages by status (failed: given up, see "
+            "`ledger alerts deliveries --failed`).", "status", alert_counts(self.services),
+        )  # fmt: skip
+
+
+def alert_counts(services: Services) -> dict[str, float]:
+    """Alert messages by status: pending, delivered, failed, cancelled."""
+    from ledger.alerts.outbox import counts  # noqa: PLC0415 - only when scraped or shown
+
+    with services.views.lease() as db:
+        return {status: float(n) for status, n in counts(db).items()}
 
 
 def registry_of(services: Services) -> CollectorRegistry:

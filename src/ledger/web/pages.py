@@ -57,6 +57,7 @@ from ledger.reports import caught_up, statements_csv
 from ledger.web.auth import Principal, public
 from ledger.web.errors import STORE_OUTAGES, status_of
 from ledger.web.inputs import instant
+from ledger.web.observability import alert_counts
 from ledger.web.services import Services, Svc, now
 from ledger.web.sessions import (
     AUDIT,
@@ -417,12 +418,14 @@ def ops(
             request, "ops.html", caller=caller, status=400, title=OPS.title, error=exc.message,
             filters=filters, board=board_of(services, filters), source="/ops/board",
             refresh=REFRESH_SECONDS, noscript_refresh=NO_SCRIPT_REFRESH_SECONDS,
+            alerts=alert_counts(services),
         )  # fmt: skip
     query = _query(filters)
     return render(
         request, "ops.html", caller=caller, title=OPS.title, error=None, filters=filters,
         board=board_of(services, filters), source=f"/ops/board?{query}" if query else "/ops/board",
         refresh=REFRESH_SECONDS, noscript_refresh=NO_SCRIPT_REFRESH_SECONDS,
+        alerts=alert_counts(services),
     )  # fmt: skip
 
 

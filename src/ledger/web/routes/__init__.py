@@ -2,7 +2,7 @@
 
 from fastapi import APIRouter
 
-from ledger.web.routes import access, accounts, contracts, releases, reports, terms, tickets
+from ledger.web.routes import access, accounts, alerts, contracts, releases, reports, terms, tickets
 
 API_ROUTERS: tuple[APIRouter, ...] = (
     releases.router,
@@ -12,4 +12,5 @@ API_ROUTERS: tuple[APIRouter, ...] = (
     reports.router,
     terms.router,
     access.router,
+    alerts.router,
 )

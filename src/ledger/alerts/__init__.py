@@ -1,0 +1,1 @@
+"""Alerts: subscriptions' secrets, the outbox fed from the log, the channels, the worker."""
