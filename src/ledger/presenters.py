@@ -156,6 +156,7 @@ def ticket_view(
         breach_recorded=ticket.breach_recorded,
         breach_waived=ticket.breach_waived,
         remote_assistance=ticket.remote_assistance,
+        priority_troubleshooting=ticket.priority_troubleshooting,
         patches=[p.as_dict() for p in ticket.patches],
         resolved_at=ticket.resolved_at,
         closed_at=ticket.closed_at,
@@ -169,7 +170,7 @@ def ticket_calendar(
 ) -> BusinessCalendar | None:
     """The calendar a ticket's clock counts in: its contract's (as recorded at `as_of`, default
     now); none for a declined request, which has no clock."""
-    if ticket.status == "declined":
+    if ticket.status == "declined" or ticket.contract_id is None:
         return None
     return app.calendar_of(app.get_contract(ticket.contract_id, as_of=as_of))
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from ledger.application import SupportLedger
+from ledger.projections.contracts import ContractsInView
 from ledger.projections.deadlines import UnansweredInView
 
 if TYPE_CHECKING:
@@ -12,13 +13,16 @@ if TYPE_CHECKING:
 
 
 def open_ledger(settings: DatabaseSettings, env: dict[str, str] | None = None) -> SupportLedger:
-    """SupportLedger on the store of `settings`, finding open clocks in the deadlines view."""
-    unanswered = (
-        UnansweredInView(settings) if settings.backend in ("sqlite", "postgresql") else None
-    )
+    """SupportLedger on the store of `settings`, finding open clocks in the deadlines view
+    and contracts by name in the contract directory."""
+    viewed = settings.backend in ("sqlite", "postgresql")
+    unanswered = UnansweredInView(settings) if viewed else None
+    named = ContractsInView(settings) if viewed else None
     try:
-        return SupportLedger(env, settings=settings, unanswered=unanswered)
+        return SupportLedger(env, settings=settings, unanswered=unanswered, contracts_view=named)
     except BaseException:
         if unanswered is not None:
             unanswered.close()
+        if named is not None:
+            named.close()
         raise

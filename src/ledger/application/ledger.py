@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING, Any
 from ledger.application import (
     clocks,
     contracts,
+    directory,
     queries,
     releases,
     tickets,
@@ -26,6 +27,7 @@ if TYPE_CHECKING:
     from uuid import UUID
 
     from ledger.application.clocks import UnansweredTickets
+    from ledger.application.directory import ContractDirectory
     from ledger.application.facts import DueFact, FactOutcome
     from ledger.application.tickets import TicketOpening
     from ledger.domain.calendar import BusinessCalendar
@@ -55,17 +57,22 @@ class SupportLedger(LedgerApplication):
         *,
         settings: DatabaseSettings | None = None,
         unanswered: UnansweredTickets | None = None,
+        contracts_view: ContractDirectory | None = None,
     ) -> None:
-        """The ledger on the configured store; `unanswered` (a read model, closed with the
-        ledger) finds a contract's open clocks faster than the log alone."""
+        """The ledger on the configured store; `unanswered` and `contracts_view` (read models,
+        closed with the ledger) find a contract's open clocks, and contracts by name or
+        contact, faster than the log alone."""
         super().__init__(env, settings=settings)
         self.work = UnitsOfWork(self, max_attempts=self.max_attempts)
         self._unanswered = unanswered
+        self._directory = contracts_view
 
     def close(self) -> None:
-        """Close the store's connections and the read model's connections."""
+        """Close the store's connections and the read models' connections."""
         if self._unanswered is not None:
             self._unanswered.close()
+        if self._directory is not None:
+            self._directory.close()
         super().close()
 
     # -- the rules' look-ups -------------------------------------------------------------------
@@ -110,6 +117,15 @@ class SupportLedger(LedgerApplication):
         return queries.get_catalog(self)
 
     # -- contracts -----------------------------------------------------------------------------
+
+    def contract_id(self, reference: str | UUID, name: str = "contract") -> UUID:
+        """A contract id from its id or its customer's name (any case, whole or a unique
+        prefix); `name` names the input in the error."""
+        return directory.resolve_contract(self, self._directory, reference, name)
+
+    def contracts_naming(self, email: str) -> list[tuple[UUID, str]]:
+        """The contracts (id, customer) that name the contact `email` now."""
+        return directory.contracts_naming(self, self._directory, email)
 
     def sign_contract(
         self,
@@ -224,7 +240,7 @@ class SupportLedger(LedgerApplication):
     def open_ticket(
         self,
         *,
-        contract_id: UUID,
+        contract_id: UUID | str | None,
         reporter: str,
         version: str,
         platform: str,
@@ -233,10 +249,23 @@ class SupportLedger(LedgerApplication):
         license_kind: str | None = None,
         key: str | None = None,
     ) -> TicketOpening:
-        """Receive a support request: open it with its deadline, or decline and record why."""
+        """Receive a support request: open it with its deadline, or decline and record why.
+
+        The contract is named by id or customer's name; without one, it is the agreement that
+        names the reporter (none: declined `no_valid_agreement` and recorded; several: refused
+        `ambiguous_contract`, listing them)."""
+        if contract_id is None:
+            found = self.contracts_naming(reporter)
+            if not found:
+                return tickets.decline_unmatched(
+                    self.work, reporter=reporter, version=version, platform=platform, at=at,
+                    severity=severity, license_kind=license_kind, key=key,
+                )  # fmt: skip
+            contract_id = directory.only_agreement(found, reporter)
         return tickets.open_ticket(
-            self.work, contract_id=contract_id, reporter=reporter, version=version,
-            platform=platform, at=at, severity=severity, license_kind=license_kind, key=key,
+            self.work, contract_id=self.contract_id(contract_id), reporter=reporter,
+            version=version, platform=platform, at=at, severity=severity,
+            license_kind=license_kind, key=key,
         )  # fmt: skip
 
     def record_first_response(self, reference: str | UUID, *, at: datetime) -> str:
@@ -258,6 +287,10 @@ class SupportLedger(LedgerApplication):
     def request_remote_assistance(self, reference: str | UUID, *, at: datetime) -> None:
         """Ask for remote assistance (Premium and Advanced)."""
         tickets.request_remote_assistance(self.work, reference, at=at)
+
+    def request_priority_troubleshooting(self, reference: str | UUID, *, at: datetime) -> None:
+        """Ask for priority troubleshooting (Premium and Advanced)."""
+        tickets.request_priority_troubleshooting(self.work, reference, at=at)
 
     def request_patch(self, reference: str | UUID, *, at: datetime) -> None:
         """Ask for a patch (severity 1 or 2 on a supported line)."""

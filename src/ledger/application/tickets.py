@@ -141,6 +141,52 @@ def open_ticket(
     return opening
 
 
+def decline_unmatched(
+    work: UnitsOfWork,
+    *,
+    reporter: str,
+    version: str,
+    platform: str,
+    at: datetime,
+    severity: int | str | None = None,
+    license_kind: str | None = None,
+    key: str | None = None,
+) -> TicketOpening:
+    """Record a request from an address no agreement names: declined `no_valid_agreement`,
+    kept as a ticket of no contract so auditors see who asked (idempotent by key)."""
+    received_at = instant(at, "received_at")
+    address = email_address(reporter, "reporter")
+    product = parse_version(version)
+    platform_name = str(platform).strip().lower()
+    if not platform_name:
+        raise InvalidInputError("platform: name the platform, e.g. windows or linux")
+    external_key = clean_text(key, "key") if key is not None else f"t-{uuid4().hex}"
+    if not external_key or len(external_key) > 200:
+        raise InvalidInputError("key: between 1 and 200 characters")
+    terms = load_terms()
+    level = terms.default_severity if severity is None else parse_severity(severity)
+    kind = str(license_kind or "").strip().lower()
+    new_id = Ticket.create_id(external_key)
+
+    def attempt(uow: UnitOfWork) -> TicketOpening:
+        existing = uow.read(new_id) if uow.attempt > 1 else None
+        if existing is not None:
+            request = (None, address, level, product.text, platform_name, kind)
+            return _replayed_opening(existing, request, external_key)
+        ticket = Ticket.decline_unmatched(
+            external_key=external_key, reporter=address, severity=level,
+            product_version=product.text, platform=platform_name, license_kind=kind,
+            received_at=received_at,
+        )  # fmt: skip
+        uow.commit(ticket)
+        return TicketOpening(ticket.id, "declined", ticket.reason, ticket.message, ticket.details)
+
+    opening = work.run("decline_unmatched_request", attempt)
+    if opening.recorded:
+        log.info("ticket_declined", ticket_id=str(opening.ticket_id), reason=opening.reason)
+    return opening
+
+
 def _replayed_opening(existing: Any, request: tuple[Any, ...], key: str) -> TicketOpening:
     if not isinstance(existing, Ticket):
         raise IdempotencyConflictError(f"key {key!r} belongs to something other than a ticket")
@@ -179,6 +225,10 @@ def ticket_command(
 
     def attempt(uow: UnitOfWork) -> T:
         ticket = ticket_to_write(uow, reference)
+        if ticket.contract_id is None:  # a request no agreement names: declined, no commands
+            ticket.require_opened(use_case.replace("_", " "))
+            msg = f"ticket {ticket.id} belongs to no contract"
+            raise InvalidInputError(msg)
         contract = contract_to_decide_on(uow, ticket.contract_id)
         result = command(uow, ticket, contract)
         uow.commit(ticket)
@@ -251,6 +301,20 @@ def request_remote_assistance(work: UnitsOfWork, reference: str | UUID, *, at: d
         )
 
     ticket_command(work, "remote_assistance_requested", reference, command)
+
+
+def request_priority_troubleshooting(
+    work: UnitsOfWork, reference: str | UUID, *, at: datetime
+) -> None:
+    """Ask for priority troubleshooting (Premium and Advanced, per the tier in force)."""
+
+    def command(_uow: UnitOfWork, ticket: Ticket, contract: Contract) -> None:
+        terms = terms_of(contract, instant(at))
+        ticket.request_priority_troubleshooting(
+            tier_terms=terms.tier(contract.tier_at(instant(at))), at=at
+        )
+
+    ticket_command(work, "priority_troubleshooting_requested", reference, command)
 
 
 def request_patch(work: UnitsOfWork, reference: str | UUID, *, at: datetime) -> None:

@@ -27,7 +27,6 @@ from ledger.cli.support import (
     emit_rows,
     json_option,
     optional_instant,
-    parse_id,
     pass_runtime,
 )
 from ledger.domain.errors import InvalidInputError
@@ -99,7 +98,9 @@ def audit_replay(
     at = parse_instant(at_text, "--at") if at_text else as_of
     since, until = optional_instant(since_text, "--since"), optional_instant(until_text, "--until")
     term = None if term_text is None else parse_int(term_text, "--term", minimum=1)
-    contract_id = None if contract_ref is None else parse_id(contract_ref, "--contract")
+    contract_id = (
+        None if contract_ref is None else runtime.ledger.contract_id(contract_ref, "--contract")
+    )
     if kind == "credits" and (period is None) == (term is None):
         raise InvalidInputError("--report credits: give --period YYYY-MM or --term N (one of them)")
     if as_json and as_csv:
@@ -285,7 +286,9 @@ def audit_reconcile(
     )
 
     term = None if term_text is None else parse_int(term_text, "--term", minimum=1)
-    contract_id = None if contract_ref is None else parse_id(contract_ref, "--contract")
+    contract_id = (
+        None if contract_ref is None else runtime.ledger.contract_id(contract_ref, "--contract")
+    )
     at = parse_instant(at_text, "--at") if at_text else None
     with Path(file).open(encoding="utf-8") as lines:
         derived = rederive(lines)

@@ -17,7 +17,6 @@ from ledger.cli.support import (
     done,
     emit,
     json_option,
-    parse_id,
     pass_runtime,
     resolve_at,
     wall,
@@ -117,7 +116,7 @@ def contract_show(
         current_contract_view,
     )
 
-    contract_id = parse_id(contract_ref, "CONTRACT")
+    contract_id = runtime.ledger.contract_id(contract_ref, "CONTRACT")
     when = resolve_at(at_text) if at_text else resolve_at(as_of, "--as-of")
     app = runtime.ledger
     if version is None and as_of is None:
@@ -192,7 +191,7 @@ def contract_history_command(runtime: Runtime, *, contract_ref: str, as_json: bo
     """Every event of a contract with the contract as it stood after it."""
     from ledger.presenters import contract_history  # noqa: PLC0415 - not needed at start-up
 
-    contract_id = parse_id(contract_ref, "CONTRACT")
+    contract_id = runtime.ledger.contract_id(contract_ref, "CONTRACT")
     steps = contract_history(runtime.ledger, contract_id)
 
     def render() -> None:
@@ -231,7 +230,7 @@ def contract_renew(
     as_json: bool,
 ) -> None:
     """Order the next term (a lapsed agreement is reinstated at 80 % instead)."""
-    contract_id = parse_id(contract_ref, "CONTRACT")
+    contract_id = runtime.ledger.contract_id(contract_ref, "CONTRACT")
     term = runtime.ledger.renew_contract(
         contract_id,
         at=resolve_at(at_text),
@@ -264,7 +263,7 @@ def contract_reinstate(
     as_json: bool,
 ) -> None:
     """Take up a lapsed agreement again: a new term from today at 80 % of list price."""
-    contract_id = parse_id(contract_ref, "CONTRACT")
+    contract_id = runtime.ledger.contract_id(contract_ref, "CONTRACT")
     term = runtime.ledger.reinstate_contract(
         contract_id,
         at=resolve_at(at_text),
@@ -288,7 +287,7 @@ def contract_lapse(
     runtime: Runtime, *, contract_ref: str, at_text: str | None, as_json: bool
 ) -> None:
     """Record that the latest term ended without renewal (the scheduler does this too)."""
-    contract_id = parse_id(contract_ref, "CONTRACT")
+    contract_id = runtime.ledger.contract_id(contract_ref, "CONTRACT")
     lapse = runtime.ledger.lapse_contract(contract_id, at=resolve_at(at_text))
     done({"contract_id": contract_id, **lapse}, as_json, f"term {lapse['term_number']} lapsed")
 
@@ -303,7 +302,7 @@ def contract_terminate(
     runtime: Runtime, *, contract_ref: str, reason: str, at_text: str | None, as_json: bool
 ) -> None:
     """End the agreement: no support from --at on."""
-    contract_id = parse_id(contract_ref, "CONTRACT")
+    contract_id = runtime.ledger.contract_id(contract_ref, "CONTRACT")
     at = resolve_at(at_text)
     runtime.ledger.terminate_contract(contract_id, reason=reason, at=at)
     _contract_result(runtime, contract_id, at, as_json, "terminated")
@@ -321,7 +320,7 @@ def contract_upgrade(
     """Change the tier: an upgrade applies at once (pro rata), a downgrade at renewal."""
     from ledger.presenters import tier_change_view  # noqa: PLC0415 - not needed at start-up
 
-    contract_id = parse_id(contract_ref, "CONTRACT")
+    contract_id = runtime.ledger.contract_id(contract_ref, "CONTRACT")
     at = resolve_at(at_text)
     app = runtime.ledger
     outcome = app.change_tier(contract_id, tier=tier, at=at)
@@ -350,7 +349,7 @@ def contacts_add(
     runtime: Runtime, *, contract_ref: str, email: str, at_text: str | None, as_json: bool
 ) -> None:
     """Name EMAIL as a contact."""
-    contract_id = parse_id(contract_ref, "CONTRACT")
+    contract_id = runtime.ledger.contract_id(contract_ref, "CONTRACT")
     contacts = runtime.ledger.add_contact(contract_id, email=email, at=resolve_at(at_text))
     done({"contract_id": contract_id, "named_contacts": contacts}, as_json, ", ".join(contacts))
 
@@ -365,7 +364,7 @@ def contacts_remove(
     runtime: Runtime, *, contract_ref: str, email: str, at_text: str | None, as_json: bool
 ) -> None:
     """Remove the named contact EMAIL."""
-    contract_id = parse_id(contract_ref, "CONTRACT")
+    contract_id = runtime.ledger.contract_id(contract_ref, "CONTRACT")
     contacts = runtime.ledger.remove_contact(contract_id, email=email, at=resolve_at(at_text))
     done(
         {"contract_id": contract_id, "named_contacts": contacts},
@@ -389,7 +388,7 @@ def representative_assign(
     runtime: Runtime, *, contract_ref: str, name: str, at_text: str | None, as_json: bool
 ) -> None:
     """Assign NAME as technical account representative."""
-    contract_id = parse_id(contract_ref, "CONTRACT")
+    contract_id = runtime.ledger.contract_id(contract_ref, "CONTRACT")
     at = resolve_at(at_text)
     runtime.ledger.assign_representative(contract_id, name=name, at=at)
     _contract_result(runtime, contract_id, at, as_json, f"{name} assigned")
@@ -404,7 +403,7 @@ def representative_unassign(
     runtime: Runtime, *, contract_ref: str, at_text: str | None, as_json: bool
 ) -> None:
     """Unassign the technical account representative."""
-    contract_id = parse_id(contract_ref, "CONTRACT")
+    contract_id = runtime.ledger.contract_id(contract_ref, "CONTRACT")
     at = resolve_at(at_text)
     runtime.ledger.unassign_representative(contract_id, at=at)
     _contract_result(runtime, contract_id, at, as_json, "representative unassigned")
@@ -425,7 +424,7 @@ def _appointment(
     at_text: str | None,
     as_json: bool,
 ) -> None:
-    contract_id = parse_id(contract_ref, "CONTRACT")
+    contract_id = runtime.ledger.contract_id(contract_ref, "CONTRACT")
     app = runtime.ledger
     use_case = app.book_appointment if action == "book" else app.cancel_appointment
     moved = use_case(

@@ -12,7 +12,6 @@ from ledger.cli.support import (
     emit,
     json_option,
     parse_expiry,
-    parse_id,
     pass_runtime,
     resolve_at,
 )
@@ -46,7 +45,7 @@ def credits_purchase(
     as_json: bool,
 ) -> None:
     """Buy a package of points."""
-    contract_id = parse_id(contract_ref, "CONTRACT")
+    contract_id = runtime.ledger.contract_id(contract_ref, "CONTRACT")
     app = runtime.ledger
     expires_at = parse_expiry(expires, app.get_contract(contract_id).timezone) if expires else None
     result = app.purchase_credits(
@@ -83,7 +82,7 @@ def credits_consume(
 ) -> None:
     """Use points, drawn from the lot that expires first; never below zero."""
     result = runtime.ledger.consume_credits(
-        parse_id(contract_ref, "CONTRACT"),
+        runtime.ledger.contract_id(contract_ref, "CONTRACT"),
         points=parse_decimal(points, "--points", positive=True),
         activity=activity,
         key=key,
@@ -118,7 +117,7 @@ def credits_reverse(
 ) -> None:
     """Return points of a consumption to the lots they came from."""
     result = runtime.ledger.reverse_consumption(
-        parse_id(contract_ref, "CONTRACT"),
+        runtime.ledger.contract_id(contract_ref, "CONTRACT"),
         key=key,
         points=parse_decimal(points, "--points", positive=True) if points else None,
         reason=reason,
@@ -150,7 +149,10 @@ def credits_training(
 ) -> None:
     """Hold one 30-minute online training session."""
     result = runtime.ledger.hold_training(
-        parse_id(contract_ref, "CONTRACT"), key=key, topic=topic, at=resolve_at(at_text)
+        runtime.ledger.contract_id(contract_ref, "CONTRACT"),
+        key=key,
+        topic=topic,
+        at=resolve_at(at_text),
     )
     done(result, as_json, f"training session held; {fmt(result['sessions_left'])} left")
 
@@ -169,7 +171,7 @@ def credits_balance(
     """Points and training sessions available, lot by lot."""
     from ledger.presenters import account_view  # noqa: PLC0415 - not needed at start-up
 
-    contract_id = parse_id(contract_ref, "CONTRACT")
+    contract_id = runtime.ledger.contract_id(contract_ref, "CONTRACT")
     recorded_by = parse_instant(as_of, "--as-of") if as_of else None
     at = resolve_at(at_text) if at_text or recorded_by is None else recorded_by
     data = account_view(runtime.ledger.get_account(contract_id, as_of=recorded_by), at)

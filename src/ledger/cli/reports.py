@@ -17,7 +17,6 @@ from ledger.cli.support import (
     emit_rows,
     json_option,
     optional_instant,
-    parse_id,
     pass_runtime,
     resolve_at,
 )
@@ -270,7 +269,9 @@ def report_credits(
     if (period is None) == (term_text is None):
         raise InvalidInputError("give --period YYYY-MM or --term N (one of them)")
     term = None if term_text is None else parse_int(term_text, "--term", minimum=1)
-    contract_id = None if contract_ref is None else parse_id(contract_ref, "--contract")
+    contract_id = (
+        None if contract_ref is None else runtime.ledger.contract_id(contract_ref, "--contract")
+    )
     if check and not catch_up:
         raise InvalidInputError(
             "--check compares with the whole log: it cannot read a view that is not caught up"

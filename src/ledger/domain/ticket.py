@@ -43,6 +43,7 @@ from ledger.domain.clock import (
     warnings_data,
 )
 from ledger.domain.errors import (
+    AgreementNotValidError,
     NotIncludedInTierError,
     OutOfOrderError,
     TicketDeclinedError,
@@ -123,6 +124,7 @@ class Ticket(LedgerAggregate):
             t.resolved_at = None
             t.closed_at = None
             t.remote_assistance = []
+            t.priority_troubleshooting = []
             t.patches = []
             t.reopened = 0
 
@@ -148,6 +150,39 @@ class Ticket(LedgerAggregate):
             aggregate.reason = self.reason
             aggregate.message = self.message
             aggregate.details = self.details
+
+    class UnmatchedRequestDeclined(Aggregate.Created):
+        """A request came from an address no agreement names: it was declined
+        (`no_valid_agreement`), and who asked is kept. It belongs to no contract."""
+
+        external_key: str
+        reporter: str
+        severity: int
+        product_version: str
+        platform: str
+        license_kind: str
+        received_at: datetime
+        reason: str
+        message: str
+        details: dict[str, Any]
+
+        def apply(self, aggregate: Ticket) -> None:
+            t = aggregate
+            t.external_key = self.external_key
+            t.contract_id = None
+            t.customer = ""
+            t.reporter = self.reporter
+            t.severity = self.severity
+            t.opened_severity = self.severity
+            t.product_version = self.product_version
+            t.platform = self.platform
+            t.license_kind = self.license_kind
+            t.received_at = self.received_at
+            t.last_at = self.received_at
+            t.status = DECLINED
+            t.reason = self.reason
+            t.message = self.message
+            t.details = self.details
 
     # -- the clock -----------------------------------------------------------------------------
 
@@ -272,6 +307,16 @@ class Ticket(LedgerAggregate):
             aggregate.remote_assistance.append(self.requested_at)
             aggregate.last_at = later(aggregate.last_at, self.requested_at)
 
+    class PriorityTroubleshootingRequested(Aggregate.Event):
+        """Priority troubleshooting was requested (Premium and Advanced); the clock is the same."""
+
+        tier: str
+        requested_at: datetime
+
+        def apply(self, aggregate: Ticket) -> None:
+            aggregate.priority_troubleshooting.append(self.requested_at)
+            aggregate.last_at = later(aggregate.last_at, self.requested_at)
+
     class PatchRequested(Aggregate.Event):
         """A patch was requested for a critical defect on a supported line."""
 
@@ -321,7 +366,7 @@ class Ticket(LedgerAggregate):
 
     if TYPE_CHECKING:  # declared for readers and mypy; eventsourcing would make annotations fields
         external_key: str
-        contract_id: UUID
+        contract_id: UUID | None  # None: a request no agreement names
         customer: str
         reporter: str
         severity: int
@@ -350,6 +395,7 @@ class Ticket(LedgerAggregate):
         resolved_at: datetime | None
         closed_at: datetime | None
         remote_assistance: list[datetime]
+        priority_troubleshooting: list[datetime]
         patches: list[PatchRequest]
         reopened: int
         # declined tickets only
@@ -422,6 +468,36 @@ class Ticket(LedgerAggregate):
             reason=reason,
             message=message,
             details=details,
+        )
+
+    @classmethod
+    def decline_unmatched(
+        cls,
+        *,
+        external_key: str,
+        reporter: str,
+        severity: int,
+        product_version: str,
+        platform: str,
+        license_kind: str,
+        received_at: datetime,
+    ) -> Ticket:
+        """Record a request from an address no agreement names, declined as
+        `no_valid_agreement`."""
+        address = email_address(reporter, "reporter")
+        return cls._create(
+            cls.UnmatchedRequestDeclined,
+            id=cls.create_id(external_key),
+            external_key=external_key,
+            reporter=address,
+            severity=severity,
+            product_version=product_version,
+            platform=platform,
+            license_kind=license_kind,
+            received_at=instant(received_at, "received_at"),
+            reason=AgreementNotValidError.code,
+            message=f"no maintenance agreement names {address} as a contact",
+            details={"reporter": address},
         )
 
     # -- clock commands ------------------------------------------------------------------------
@@ -577,6 +653,22 @@ class Ticket(LedgerAggregate):
                 f"the {tier_terms.title} tier includes no remote assistance"
             )
         self.trigger_event(self.RemoteAssistanceRequested, requested_at=when)
+
+    def request_priority_troubleshooting(self, *, tier_terms: TierTerms, at: datetime) -> None:
+        """Ask for priority troubleshooting, as the contract's tier allows (once per ticket)."""
+        when = self._lifecycle(at, "request priority troubleshooting")
+        if not tier_terms.priority_troubleshooting:
+            raise NotIncludedInTierError(
+                f"the {tier_terms.title} tier includes no priority troubleshooting"
+            )
+        if self.priority_troubleshooting:
+            raise TicketStateError(
+                "priority troubleshooting was already requested on this ticket at "
+                f"{self.priority_troubleshooting[0].isoformat()}"
+            )
+        self.trigger_event(
+            self.PriorityTroubleshootingRequested, tier=str(tier_terms.tier), requested_at=when
+        )
 
     def request_patch(
         self, *, supported_lines: Sequence[str], patch_severities: Sequence[int], at: datetime

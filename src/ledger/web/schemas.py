@@ -35,6 +35,7 @@ from ledger.web.inputs import (
     Amount,
     Body,
     Command,
+    ContractRef,
     DateText,
     Email,
     InstantText,
@@ -122,7 +123,12 @@ class Appointment(Command):
 class OpenTicket(Command):
     """A support request, received at `at`."""
 
-    contract_id: UUID
+    contract_id: ContractRef | None = Field(
+        default=None,
+        description="The contract's id or its customer's name (any case, whole or a unique "
+        "prefix). Without it, the agreement that names the reporter; none is a recorded "
+        "decline (`no_valid_agreement`), several are 400 `ambiguous_contract`.",
+    )
     reporter: Email = Field(description="Email of the person asking.")
     version: Line = Field(description="Product version, e.g. 24.2.1.")
     platform: Line = Field(description="windows, linux, ...")
@@ -349,7 +355,7 @@ class Ticket(Out):
 
     ticket_id: UUID
     key: str
-    contract_id: UUID
+    contract_id: UUID | None = Field(description="None for a request no agreement names.")
     customer: str
     status: str
     reporter: str
@@ -369,6 +375,9 @@ class Ticket(Out):
     outcome: str | None = None
     breach_recorded: bool | None = None
     breach_waived: bool | None = None
+    priority_troubleshooting: list[datetime] | None = Field(
+        default=None, description="When priority troubleshooting was requested (if it was)."
+    )
     reason: str | None = None
     message: str | None = None
     result: Any = Field(default=None, description="What the command did, when it says.")

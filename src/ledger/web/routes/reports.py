@@ -134,7 +134,9 @@ def credit_statements(
     services: Svc,
     period: Period = None,
     term: TermNumber = None,
-    contract: Annotated[UUID | None, Query(description="Only this contract.")] = None,
+    contract: Annotated[
+        str | None, Query(max_length=200, description="Only this contract (id or customer's name).")
+    ] = None,
     check: Annotated[
         bool, Query(description="Recompute every figure from the events; list differences.")
     ] = False,
@@ -160,12 +162,13 @@ def credit_statements(
     if check and as_csv:
         raise InvalidInputError("check: the differences come as JSON; ask for format=json")
     name = CreditUsageProjection.name
+    chosen = None if contract is None else services.ledger.contract_id(contract, "contract")
     position, head = caught_up(services.settings.database, services.ledger, name, catch_up=catch_up)
     with services.views.lease() as db:
         view = CreditUsageView(db)
-        statements = view.statement(period=period, term=term, contract_id=contract)
+        statements = view.statement(period=period, term=term, contract_id=chosen)
         differences = (
-            reconcile(services.ledger, view, period=period, term=term, contract_id=contract)
+            reconcile(services.ledger, view, period=period, term=term, contract_id=chosen)
             if check
             else None
         )
@@ -221,7 +224,9 @@ def audit_replay(
     until: Until = None,
     period: Period = None,
     term: TermNumber = None,
-    contract: Annotated[UUID | None, Query(description="credits: one contract.")] = None,
+    contract: Annotated[
+        str | None, Query(max_length=200, description="credits: one contract (id or name).")
+    ] = None,
     at: Annotated[
         str | None, instant_query("breaches, breach-stats: figures at (default: as_of).")
     ] = None,
@@ -233,6 +238,7 @@ def audit_replay(
     start, end = optional_instant(since, "since"), optional_instant(until, "until")
     if report == "credits" and (period is None) == (term is None):
         raise InvalidInputError("report=credits: give period=YYYY-MM or term=N (one of them)")
+    chosen = None if contract is None else services.ledger.contract_id(contract, "contract")
     with as_of_views(services.settings.database, services.ledger, recorded_by) as then:
         if report == "breaches":
             rows = then.breaches.board(
@@ -242,7 +248,7 @@ def audit_replay(
         elif report == "breach-stats":
             rows = then.breaches.stats(by, when, since=start, until=end)
         else:
-            rows = then.credits.statement(period=period, term=term, contract_id=contract)
+            rows = then.credits.statement(period=period, term=term, contract_id=chosen)
     return answer({
         "as_of": recorded_by, "report": report, "applied": then.applied,
         "last_position": then.last_position, "head": then.head,
