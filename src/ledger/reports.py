@@ -30,6 +30,7 @@ __all__ = [
     "STATEMENT_COLUMNS",  # declared in ledger.figures; read here by the CLI and the pages
     "STATEMENT_FIGURES",
     "caught_up",
+    "contract_list",
     "csv_table",
     "csv_text",
     "csv_value",
@@ -42,6 +43,7 @@ FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
 
 if TYPE_CHECKING:
     from collections.abc import Iterable, Mapping, Sequence
+    from datetime import datetime
 
     from ledger.application import SupportLedger
     from ledger.settings import DatabaseSettings
@@ -61,6 +63,53 @@ def caught_up(
             )
     row = status(settings, app, chosen)[0]
     return row.position, row.head
+
+
+CONTRACT_LIST_COLUMNS = [
+    ("customer", "customer"), ("tier", "tier"), ("licenses", "licenses"), ("status", "status"),
+    ("current_term", "term"), ("term_starts_at", "from"), ("term_ends_at", "to"),
+    ("named_contacts", "named contacts"), ("credit_balance", "points"),
+    ("contract_id", "contract"), ("account_id", "credit account"),
+    ("license_kind", "license kind"),
+]  # fmt: skip
+
+
+def contract_list(
+    settings: DatabaseSettings,
+    app: SupportLedger,
+    at: datetime,
+    *,
+    customer: str | None = None,
+    tier: str | None = None,
+    status: str | None = None,
+    limit: int = 100,
+    after: str | None = None,
+    catch_up: bool = True,
+) -> dict[str, Any]:
+    """A page of the contract directory at `at` (customer: any part of the name, any case),
+    after the views took in the newest events: rows, `next` (the cursor of the next page,
+    None on the last), and the directory's position in the log."""
+    from ledger.domain.terms import Tier  # noqa: PLC0415 - the terms are heavy
+    from ledger.projections.contracts import (  # noqa: PLC0415 - read when listing only
+        ContractDirectoryProjection,
+        ContractDirectoryView,
+    )
+    from ledger.projections.credit_usage import CreditUsageProjection  # noqa: PLC0415 - same
+    from ledger.projections.db import ViewDatabase  # noqa: PLC0415 - same
+
+    chosen_tier = None if tier is None else str(Tier.parse(tier))
+    name = ContractDirectoryProjection.name
+    caught_up(settings, app, CreditUsageProjection.name, catch_up=catch_up)
+    position, head = caught_up(settings, app, name, catch_up=catch_up)
+    db = ViewDatabase(settings)
+    try:
+        rows, following = ContractDirectoryView(db).listing(
+            at, customer=customer, tier=chosen_tier, status=status, limit=limit, after=after
+        )
+    finally:
+        db.close()
+    return {"projection": name, "position": position, "head": head, "rows": rows,
+            "next": following}  # fmt: skip
 
 
 def statement_row(statement: dict[str, Any]) -> dict[str, Any]:

@@ -3,7 +3,7 @@ terminate, tier, named contacts, the representative and appointments."""
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo
 
 import click
@@ -13,9 +13,11 @@ from rich.table import Table
 from ledger.cli.support import (
     Runtime,
     at_option,
+    csv_option,
     details,
     done,
     emit,
+    emit_rows,
     json_option,
     pass_runtime,
     resolve_at,
@@ -81,6 +83,54 @@ def contract_sign(
         at=resolve_at(at_text),
     )
     done({"contract_id": contract_id}, as_json, str(contract_id))
+
+
+@contract.command("list")
+@click.option("--customer", help="Only customers whose name contains this text (any case).")
+@click.option("--tier", help="Only contracts of this tier now: premium, advanced or basic.")
+@click.option(
+    "--status",
+    type=click.Choice(["active", "ended", "lapsed", "terminated"]),
+    help="Only contracts in this state now (ended: the term ended, the lapse not yet recorded).",
+)
+@at_option("The tier, term, status and balance at this instant (default: now).")
+@json_option
+@csv_option
+@pass_runtime
+def contract_list_command(
+    runtime: Runtime,
+    *,
+    customer: str | None,
+    tier: str | None,
+    status: str | None,
+    at_text: str | None,
+    as_json: bool,
+    as_csv: bool,
+) -> None:
+    """Every contract by customer: tier, licenses, term, status, contacts, credit balance."""
+    from ledger.reports import (  # noqa: PLC0415 - not needed at start-up
+        CONTRACT_LIST_COLUMNS,
+        contract_list,
+    )
+
+    at = resolve_at(at_text)
+    rows: list[dict[str, Any]] = []
+    after = None
+    while True:
+        page = contract_list(
+            runtime.database, runtime.ledger, at, customer=customer, tier=tier, status=status,
+            limit=1000, after=after, catch_up=after is None,
+        )  # fmt: skip
+        rows.extend(page["rows"])
+        after = page["next"]
+        if after is None:
+            break
+    for row in rows:
+        row["named_contacts"] = (
+            row["named_contacts"] if as_json else ", ".join(row["named_contacts"])
+        )
+    columns = CONTRACT_LIST_COLUMNS if as_csv else CONTRACT_LIST_COLUMNS[:10]
+    emit_rows(rows, columns, as_json=as_json, as_csv=as_csv, title="contracts")
 
 
 def _contract_result(

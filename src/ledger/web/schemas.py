@@ -245,6 +245,33 @@ class Term(Out):
     fee: Dec
 
 
+class ListedContract(Out):
+    """A contract as the directory lists it at an instant (`ledger contract list --json`)."""
+
+    contract_id: UUID
+    customer: str
+    tier: str | None
+    licenses: int | None
+    license_kind: str
+    status: str = Field(description="active, ended (lapse not yet recorded), lapsed, terminated.")
+    current_term: int | None
+    term_starts_at: datetime | None
+    term_ends_at: datetime | None
+    named_contacts: list[str]
+    account_id: UUID | None = Field(description="The credit account (`ledger events` takes it).")
+    credit_balance: str | None = Field(description="Points available (decimal as text).")
+
+
+class ContractList(Out):
+    """A page of contracts by customer; `next` is the `after` of the next page (None: last)."""
+
+    projection: str
+    position: int
+    head: int
+    rows: list[ListedContract]
+    next: UUID | None
+
+
 class Contract(Out):
     """A contract as of an instant (`ledger contract show --json`)."""
 

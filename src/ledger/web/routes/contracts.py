@@ -3,7 +3,7 @@ representative, appointments (`ledger contract ...`)."""
 
 from collections.abc import Callable
 from datetime import datetime
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 from uuid import UUID
 
 from fastapi import Path, Query
@@ -18,6 +18,7 @@ from ledger.presenters import (
     current_contract_view,
     tier_change_view,
 )
+from ledger.reports import contract_list
 from ledger.web.auth import ADMIN, AGENT, FINANCE, READERS, require
 from ledger.web.inputs import (
     Command,
@@ -46,6 +47,7 @@ from ledger.web.schemas import (
     ChangeTier,
     Contacts,
     Contract,
+    ContractList,
     ContractStep,
     Lapse,
     RenewContract,
@@ -109,6 +111,42 @@ def sign_contract(
     )
     data = current_contract_view(app, contract_id, at)
     return created(data, recorded=not repeated, location=f"{API_PREFIX}/contracts/{contract_id}")
+
+
+@router.get(
+    "/contracts",
+    dependencies=[require(AGENT, FINANCE, *READERS)],
+    responses=documented(ContractList, "A page of contracts by customer"),
+    summary="List contracts",
+)
+def list_contracts(
+    *,
+    services: Svc,
+    customer: Annotated[
+        str | None,
+        Query(max_length=200, description="Only customers whose name contains this (any case)."),
+    ] = None,
+    tier: Annotated[
+        Literal["premium", "advanced", "basic"] | None, Query(description="Only this tier now.")
+    ] = None,
+    status: Annotated[
+        Literal["active", "ended", "lapsed", "terminated"] | None,
+        Query(description="Only this state now (ended: term over, lapse not yet recorded)."),
+    ] = None,
+    at: Annotated[str | None, instant_query("Tier, term, status and balance at.")] = None,
+    limit: Annotated[int, Query(ge=1, le=1000, description="Contracts per page.")] = 100,
+    after: Annotated[
+        UUID | None, Query(description="The `next` of the page before (the cursor).")
+    ] = None,
+) -> JSONResponse:
+    """The contracts by customer name, then id: tier, licenses, current term, status, named
+    contacts, credit account and balance, read from the contract directory (caught up first)."""
+    page = contract_list(
+        services.settings.database, services.ledger, at_or_now(at, now()),
+        customer=customer, tier=tier, status=status, limit=limit,
+        after=None if after is None else str(after),
+    )  # fmt: skip
+    return answer(page)
 
 
 @router.get(
