@@ -18,7 +18,7 @@ from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from ledger.calendars import default_calendar
-from ledger.domain.credit_account import POINTS, SESSIONS
+from ledger.domain.credit_account import POINTS, SESSIONS, CreditAccount
 from ledger.domain.sla import compute_deadline
 
 if TYPE_CHECKING:
@@ -27,7 +27,6 @@ if TYPE_CHECKING:
     from ledger.application import SupportLedger, TicketOpening
     from ledger.domain.calendar import BusinessCalendar, Explanation
     from ledger.domain.contract import Contract
-    from ledger.domain.credit_account import CreditAccount
     from ledger.domain.releases import ReleaseCatalog
     from ledger.domain.sla import Deadline
     from ledger.domain.terms import Terms, Tier, TierTerms
@@ -60,6 +59,7 @@ def contract_view(
     return {
         "contract_id": contract.id,
         "customer": contract.customer,
+        "account_id": CreditAccount.create_id(contract.id),
         "status": contract.status,
         "valid": current is not None,
         "validity": None if current is not None else contract.validity_problem(at),
@@ -272,6 +272,7 @@ def account_view(account: CreditAccount, at: datetime) -> dict[str, Any]:
     return {
         "contract_id": account.contract_id,
         "customer": account.customer,
+        "account_id": account.id,
         "at": at,
         "points_available": account.available(POINTS, at),
         "sessions_available": account.available(SESSIONS, at),

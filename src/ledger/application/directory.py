@@ -16,6 +16,7 @@ from eventsourcing.utils import get_topic
 
 from ledger.domain.base import email_address
 from ledger.domain.contract import Contract
+from ledger.domain.credit_account import CreditAccount
 from ledger.domain.errors import AmbiguousContractError, InvalidInputError, UnknownContractError
 
 if TYPE_CHECKING:
@@ -145,3 +146,22 @@ def only_agreement(found: list[tuple[UUID, str]], reporter: str) -> UUID:
         f"{candidates(found)}; name the contract (--contract or contract_id)",
         candidates=[{"contract_id": str(c), "customer": n} for c, n in found[:SHOWN]],
     )
+
+
+def aggregate_id(
+    app: LedgerApplication,
+    view: ContractDirectory | None,
+    reference: str | UUID,
+    *,
+    account: bool = False,
+) -> UUID:
+    """An aggregate's id as given, or a contract's from its customer's name; with `account`,
+    the credit account of the contract named (by id or customer's name)."""
+    if account:
+        return CreditAccount.create_id(resolve_contract(app, view, reference, "CONTRACT"))
+    if isinstance(reference, UUID):
+        return reference
+    try:
+        return UUID(str(reference).strip())
+    except ValueError:
+        return resolve_contract(app, view, reference, "AGGREGATE_ID")

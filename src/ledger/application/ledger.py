@@ -412,6 +412,11 @@ class SupportLedger(LedgerApplication):
 
     # -- history -------------------------------------------------------------------------------
 
+    def aggregate_id(self, reference: str | UUID, *, account: bool = False) -> UUID:
+        """An aggregate's id from its id, or a contract's from its customer's name; with
+        `account`, the credit account of the contract so named."""
+        return directory.aggregate_id(self, self._directory, reference, account=account)
+
     def list_events(self, aggregate_id: UUID) -> list[Any]:
         """Every event of one aggregate, oldest first."""
         return queries.list_events(self, aggregate_id)

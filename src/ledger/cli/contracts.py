@@ -183,6 +183,7 @@ def contract_show(
                 f"contract {contract_id} (version {data['version']})",
                 [
                     ("customer", data["customer"]),
+                    ("credit account", data["account_id"]),
                     ("status", data["status"]),
                     ("valid", data["valid"] or data["validity"]),
                     (

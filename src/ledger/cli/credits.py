@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 import click
+from rich.markup import escape
 from rich.table import Table
 
 from ledger.cli.support import (
     Runtime,
     at_option,
+    csv_option,
     done,
     emit,
+    emit_rows,
     json_option,
     parse_expiry,
     pass_runtime,
@@ -177,6 +180,7 @@ def credits_balance(
     data = account_view(runtime.ledger.get_account(contract_id, as_of=recorded_by), at)
 
     def render() -> None:
+        console.print(f"{escape(data['customer'])}, credit account {data['account_id']}")
         console.print(
             f"points available {fmt(data['points_available'])}, "
             f"training sessions available {fmt(data['sessions_available'])} "
@@ -200,3 +204,26 @@ def credits_balance(
         console.print(table)
 
     emit(data, as_json, render)
+
+
+@credits_group.command("history")
+@click.argument("contract_ref", metavar="CONTRACT")
+@json_option
+@csv_option
+@pass_runtime
+def credits_history(runtime: Runtime, *, contract_ref: str, as_json: bool, as_csv: bool) -> None:
+    """Every movement of the credit account: grants, purchases, draws, reversals, expiries,
+    with their lots, keys and tickets, and the balance after each."""
+    from ledger.reports import (  # noqa: PLC0415 - not needed at start-up
+        CREDIT_HISTORY_COLUMNS,
+        credit_history,
+    )
+
+    contract_id = runtime.ledger.contract_id(contract_ref, "CONTRACT")
+    data = credit_history(runtime.database, runtime.ledger, contract_id)
+    if as_json:
+        emit(data, as_json, lambda: None)
+        return
+    columns = CREDIT_HISTORY_COLUMNS if as_csv else CREDIT_HISTORY_COLUMNS[:9]
+    title = f"credits of {data['customer']} (account {data['account_id']})"
+    emit_rows(data["rows"], columns, as_json=False, as_csv=as_csv, title=title)

@@ -245,6 +245,38 @@ class Term(Out):
     fee: Dec
 
 
+class CreditMovement(Out):
+    """One movement of a credit account, with the balance of its unit available after it."""
+
+    at: datetime
+    unit: str
+    kind: str = Field(
+        description="term_grant, upgrade_grant, purchase, consumption, training, reversal, "
+        "reversal_expiry or expiry."
+    )
+    amount: Dec
+    available_after: Dec
+    lot_id: str
+    key: str | None = Field(description="The idempotency key of the draw or purchase.")
+    ticket: str | None = Field(description="The key of the ticket the points were drawn for.")
+    ticket_id: UUID | None
+    from_account: str
+    to_account: str
+    position: int
+
+
+class CreditHistory(Out):
+    """Every movement of a contract's credit account (`ledger credits history --json`)."""
+
+    projection: str
+    position: int
+    head: int
+    contract_id: UUID
+    customer: str
+    account_id: UUID
+    rows: list[CreditMovement]
+
+
 class ListedContract(Out):
     """A contract as the directory lists it at an instant (`ledger contract list --json`)."""
 
@@ -277,6 +309,7 @@ class Contract(Out):
 
     contract_id: UUID
     customer: str
+    account_id: UUID | None = Field(default=None, description="The contract's credit account.")
     status: str
     valid: bool
     validity: str | None
@@ -424,6 +457,9 @@ class Account(Out):
 
     contract_id: UUID
     customer: str
+    account_id: UUID | None = Field(
+        default=None, description="The credit account (`GET /events/{id}` takes it)."
+    )
     at: datetime
     points_available: Dec
     sessions_available: Dec

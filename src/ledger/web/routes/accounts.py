@@ -11,6 +11,7 @@ from typing import Annotated
 from fastapi.responses import JSONResponse
 
 from ledger.presenters import account_view
+from ledger.reports import credit_history
 from ledger.web.auth import FINANCE, READERS, require
 from ledger.web.inputs import (
     ContractId,
@@ -27,6 +28,7 @@ from ledger.web.schemas import (
     Account,
     Consume,
     ConsumptionResult,
+    CreditHistory,
     Purchase,
     PurchaseResult,
     ReversalResult,
@@ -155,3 +157,16 @@ def training(
         contract_id, key=key, topic=body.topic, at=at_or_now(body.at, now())
     )
     return created(result, recorded=result["recorded"])
+
+
+@router.get(
+    "/contracts/{contract_id}/credits/history",
+    dependencies=[require(FINANCE, *READERS)],
+    responses=documented(CreditHistory, "Every movement of the credit account"),
+    summary="Credit history",
+)
+def history(contract_id: ContractId, services: Svc) -> JSONResponse:
+    """Every movement of the credit account: grants, purchases, draws, reversals, expiries, with
+    their lots, keys and tickets and the balance after each (from the credit-usage view,
+    caught up first)."""
+    return answer(credit_history(services.settings.database, services.ledger, contract_id))

@@ -3,9 +3,8 @@ or CSV), projection status, as-of replays and the events of an aggregate (`ledge
 `ledger projections status`, `ledger audit replay`, `ledger events`)."""
 
 from typing import Annotated, Any, Literal
-from uuid import UUID
 
-from fastapi import Header, Query
+from fastapi import Header, Path, Query
 from fastapi.responses import JSONResponse, Response
 
 from ledger.audit.replay import as_of_views
@@ -262,7 +261,23 @@ def audit_replay(
     responses=documented(list[Event], "Every event of the aggregate, oldest first"),
     summary="Events of an aggregate",
 )
-def events(aggregate_id: UUID, services: Svc) -> JSONResponse:
+def events(
+    aggregate_id: Annotated[
+        str,
+        Path(
+            min_length=1,
+            max_length=200,
+            description="An aggregate's id, or a customer's name (its contract).",
+        ),
+    ],
+    services: Svc,
+    account: Annotated[
+        bool, Query(description="aggregate_id names a contract: its credit account's events.")
+    ] = False,
+) -> JSONResponse:
     """Every event recorded for one contract, ticket, credit account, consumption or the
-    release catalog."""
-    return answer([event_view(e) for e in services.ledger.list_events(aggregate_id)])
+    release catalog; a customer's name names its contract (with `account=true`, the contract's
+    credit account)."""
+    app = services.ledger
+    found = app.aggregate_id(aggregate_id, account=account)
+    return answer([event_view(e) for e in app.list_events(found)])
