@@ -226,7 +226,7 @@ def ticket_command(
     def attempt(uow: UnitOfWork) -> T:
         ticket = ticket_to_write(uow, reference)
         if ticket.contract_id is None:  # a request no agreement names: declined, no commands
-            ticket.require_opened(use_case.replace("_", " "))
+            ticket.require_opened("change it")
             msg = f"ticket {ticket.id} belongs to no contract"
             raise InvalidInputError(msg)
         contract = contract_to_decide_on(uow, ticket.contract_id)

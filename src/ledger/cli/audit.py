@@ -56,7 +56,7 @@ def audit() -> None:
 @click.option("--state", "states", multiple=True, type=click.Choice([*STATES, ALL]),
               help="breaches: clocks in this state (repeatable; default: live ones).")  # fmt: skip
 @click.option("--tier", type=click.Choice([t.value for t in Tier]), help="breaches: one tier.")
-@click.option("--customer", help="breaches: one customer.")
+@click.option("--customer", help="breaches: customers whose name contains this (any case).")
 @click.option("--by", "by", type=click.Choice(list(GROUPINGS)), default="tier", show_default=True,
               help="breach-stats: group by.")  # fmt: skip
 @since_option

@@ -100,14 +100,14 @@ def report() -> None:
 
 BOARD_COLUMNS = [
     ("key", "ticket"), ("customer", "customer"), ("tier", "tier"), ("severity", "sev"),
-    ("state", "state"), ("received_at", "received"), ("due_at", "due"),
+    ("priority", "prio"), ("state", "state"), ("received_at", "received"), ("due_at", "due"),
     ("business_seconds_left", "business time left"), ("responded_at", "responded"),
     ("ticket_id", "ticket id"), ("contract_id", "contract"), ("status", "status"),
     ("clock", "clock"), ("warning_at", "warning"), ("original_due_at", "first due"),
     ("used_seconds", "business s used"), ("breach_recorded", "breach recorded"),
     ("breach_waived", "waived"), ("declined_reason", "declined because"),
 ]  # fmt: skip
-BOARD_TABLE = 9  # the columns a table shows; CSV and JSON carry all of them
+BOARD_TABLE = 10  # the columns a table shows; CSV and JSON carry all of them
 
 
 @report.command("breaches")
@@ -119,7 +119,7 @@ BOARD_TABLE = 9  # the columns a table shows; CSV and JSON carry all of them
     help="Clocks in this state (repeatable; default: the live ones, 'all' for every clock).",
 )
 @click.option("--tier", type=click.Choice([t.value for t in Tier]), help="Only this tier.")
-@click.option("--customer", help="Only this customer (case does not matter).")
+@click.option("--customer", help="Only customers whose name contains this (any case).")
 @since_option
 @until_option
 @at_option("The instant the board is drawn for (default: now).")

@@ -24,7 +24,7 @@ from ledger.domain.credit_account import POINTS, CreditAccount
 from ledger.domain.errors import InvalidInputError
 from ledger.figures import AVAILABLE
 from ledger.projections.base import STATE_TABLE, Projection
-from ledger.projections.db import ViewPool, amount, instant, us
+from ledger.projections.db import ViewPool, amount, contains_pattern, instant, us
 
 if TYPE_CHECKING:
     from datetime import datetime
@@ -36,18 +36,11 @@ if TYPE_CHECKING:
 STATUSES = ("active", "ended", "lapsed", "terminated")
 VIEW_CONNECTIONS = 2
 _CHUNK = 500  # ids per IN (...) lookup
-_LIKE_ESCAPE = "\\"
 
 
 def name_key(text: str) -> str:
     """A customer's name as the directory matches it: trimmed, in lower case."""
     return " ".join(str(text).split()).casefold()
-
-
-def _like_contains(text: str) -> str:
-    """A LIKE pattern matching `text` anywhere, its wildcards taken literally."""
-    escaped = text.replace(_LIKE_ESCAPE, _LIKE_ESCAPE * 2).replace("%", "\\%").replace("_", "\\_")
-    return f"%{escaped}%"
 
 
 class ContractDirectoryProjection(Projection):
@@ -353,8 +346,8 @@ class ContractDirectoryView:
             where.append("(customer_key > ? OR (customer_key = ? AND contract_id > ?))")
             params += [start[0], start[0], start[1]]
         if customer:
-            where.append(f"customer_key LIKE ? ESCAPE '{_LIKE_ESCAPE}'")
-            params.append(_like_contains(name_key(customer)))
+            where.append("customer_key LIKE ? ESCAPE '\\'")
+            params.append(contains_pattern(name_key(customer)))
         clause = f"WHERE {' AND '.join(where)} " if where else ""
         rows = self.db.select(
             f"SELECT contract_id, customer, license_kind, status, terminated_at, account_id "

@@ -78,7 +78,9 @@ def breaches(
     services: Svc,
     state: States = None,
     tier: Annotated[TierName | None, Query(description="Only this tier.")] = None,
-    customer: Annotated[str | None, line_query("Only this customer (any case).")] = None,
+    customer: Annotated[
+        str | None, line_query("Only customers whose name contains this (any case).")
+    ] = None,
     since: Since = None,
     until: Until = None,
     at: Annotated[str | None, instant_query("The board at (default now).")] = None,
@@ -217,7 +219,9 @@ def audit_replay(
     ] = "breaches",
     state: States = None,
     tier: Annotated[TierName | None, Query(description="breaches: one tier.")] = None,
-    customer: Annotated[str | None, line_query("breaches: one customer.")] = None,
+    customer: Annotated[
+        str | None, line_query("breaches: customers whose name contains this.")
+    ] = None,
     by: Annotated[Grouping, Query(description="breach-stats: group by.")] = "tier",
     since: Since = None,
     until: Until = None,
