@@ -41,6 +41,10 @@ class ContractDirectory(Protocol):
         """The position applied and the contracts that name `email`."""
         ...
 
+    def customers(self, contract_ids: list[UUID]) -> dict[UUID, str]:
+        """The customer of each contract among `contract_ids` the view knows."""
+        ...
+
     def close(self) -> None:
         """Release the read model's connections."""
         ...
@@ -165,3 +169,20 @@ def aggregate_id(
         return UUID(str(reference).strip())
     except ValueError:
         return resolve_contract(app, view, reference, "AGGREGATE_ID")
+
+
+def customers_of(
+    app: LedgerApplication, view: ContractDirectory | None, contract_ids: list[UUID]
+) -> dict[UUID, str]:
+    """The customer's name of each contract among `contract_ids` (from the view, else from the
+    contract itself); an id of no contract is left out."""
+    wanted = sorted(set(contract_ids), key=str)
+    found = view.customers(wanted) if view is not None and wanted else {}
+    for contract_id in wanted:
+        if contract_id not in found:
+            contract: Any = (
+                app.repository.get(contract_id) if contract_id in app.repository else None
+            )
+            if isinstance(contract, Contract):
+                found[contract_id] = contract.customer
+    return found

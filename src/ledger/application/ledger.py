@@ -123,6 +123,10 @@ class SupportLedger(LedgerApplication):
         prefix); `name` names the input in the error."""
         return directory.resolve_contract(self, self._directory, reference, name)
 
+    def customers_of(self, contract_ids: list[UUID]) -> dict[UUID, str]:
+        """The customer's name of each contract among `contract_ids` (unknown ones left out)."""
+        return directory.customers_of(self, self._directory, contract_ids)
+
     def contracts_naming(self, email: str) -> list[tuple[UUID, str]]:
         """The contracts (id, customer) that name the contact `email` now."""
         return directory.contracts_naming(self, self._directory, email)

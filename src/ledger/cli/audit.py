@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
+from typing import Any
+from uuid import UUID
 
 import click
 from rich.markup import escape
@@ -304,7 +306,11 @@ def audit_reconcile(
         derived, settings, period=period, term=term, contract_id=contract_id, by=by, at=at
     )
     data = {**vars(result), "ok": result.ok, "outdated": result.outdated}
-    data["differences"] = [vars(d) for d in result.differences]
+    names = app.customers_of([c for c in map(_contract_of, result.differences) if c])
+    data["differences"] = [
+        {**vars(d), "customer": names.get(_contract_of(d))}  # type: ignore[arg-type]
+        for d in result.differences
+    ]
 
     def render() -> None:
         console.print(
@@ -313,9 +319,19 @@ def audit_reconcile(
             f"{', '.join(result.groupings)} at {fmt(result.at)}"
         )
         for d in result.differences:
-            console.print(f"[bold red]difference[/bold red] {escape(d.describe())}")
+            contract = _contract_of(d)
+            who = f" ({names[contract]})" if contract in names else ""
+            console.print(f"[bold red]difference[/bold red] {escape(d.describe() + who)}")
         if result.ok:
             console.print("every figure agrees with the export")
 
     emit(data, as_json, render)
     return 0 if result.ok else EXIT_REFUSED
+
+
+def _contract_of(difference: Any) -> UUID | None:
+    """The contract a difference of `audit reconcile` is about (its subject), if it is one."""
+    try:
+        return UUID(str(difference.subject))
+    except ValueError:
+        return None

@@ -296,7 +296,10 @@ def report_credits(
             "statements": statements,
         }  # fmt: skip
         if check:
-            data["differences"] = [vars(d) for d in differences]
+            names = runtime.ledger.customers_of([d.contract_id for d in differences])
+            data["differences"] = [
+                {**vars(d), "customer": names.get(d.contract_id)} for d in differences
+            ]
         click.echo(dumps(data))
     elif as_csv:
         emit_rows(
@@ -307,10 +310,12 @@ def report_credits(
         render_statements(statements, f"credit statements, {window}")
         err_console.print(report_position(CreditUsageProjection.name, position, head))
     if check:
+        names = runtime.ledger.customers_of([d.contract_id for d in differences])
         for d in differences:
             unit = f" {d.unit}" if d.unit else ""
+            who = escape(names.get(d.contract_id, "?"))
             err_console.print(
-                f"[bold red]difference[/bold red] {d.contract_id}{unit} {d.figure}: "
+                f"[bold red]difference[/bold red] {who} {d.contract_id}{unit} {d.figure}: "
                 f"view {escape(fmt(d.view))}, events {escape(fmt(d.recomputed))}"
             )
         if not differences:

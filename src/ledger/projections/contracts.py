@@ -438,6 +438,14 @@ class ContractsInView:
             position, found = ContractDirectoryView(db).naming(email)
         return position, [(UUID(c), customer) for c, customer in found]
 
+    def customers(self, contract_ids: list[UUID]) -> dict[UUID, str]:
+        """The customer of each contract among `contract_ids` the view knows."""
+        if not contract_ids:
+            return {}
+        with self._views.lease() as db:
+            found = ContractDirectoryView(db).customers([str(c) for c in contract_ids])
+        return {UUID(c): customer for c, customer in found.items()}
+
     def close(self) -> None:
         """Close the view's connections."""
         self._views.close()
