@@ -301,7 +301,8 @@ def test_credit_history_lists_every_movement_with_keys_tickets_and_balances(
     assert history["customer"] == "Acme GmbH"
     assert history["account_id"] == CreditAccount.create_id(three["gmbh"])
     points = [r for r in history["rows"] if r["unit"] == "points"]
-    assert [(r["kind"], r["amount"], r["available_after"], r["key"], r["ticket"]) for r in points] == [
+    seen = [(r["kind"], r["amount"], r["available_after"], r["key"], r["ticket"]) for r in points]
+    assert seen == [
         ("term_grant", Decimal(64), Decimal(64), None, None),
         ("consumption", Decimal(10), Decimal(54), "W-9", "T-9"),
         ("reversal", Decimal(4), Decimal(58), "W-9", None),

@@ -14,7 +14,11 @@ from ledger.application.loads import (
 from ledger.application.queries import calendar_of, terms_of, ticket_id
 from ledger.domain.base import clean_text, email_address, instant
 from ledger.domain.eligibility import check_eligibility
-from ledger.domain.errors import IdempotencyConflictError, InvalidInputError
+from ledger.domain.errors import (
+    AgreementNotValidError,
+    IdempotencyConflictError,
+    InvalidInputError,
+)
 from ledger.domain.releases import parse_version
 from ledger.domain.terms import parse_severity
 from ledger.domain.ticket import Ticket
@@ -173,10 +177,12 @@ def decline_unmatched(
         if existing is not None:
             request = (None, address, level, product.text, platform_name, kind)
             return _replayed_opening(existing, request, external_key)
-        ticket = Ticket.decline_unmatched(
-            external_key=external_key, reporter=address, severity=level,
-            product_version=product.text, platform=platform_name, license_kind=kind,
-            received_at=received_at,
+        ticket = Ticket.decline(
+            external_key=external_key, contract_id=None, customer="", reporter=address,
+            severity=level, product_version=product.text, platform=platform_name,
+            license_kind=kind, received_at=received_at, reason=AgreementNotValidError.code,
+            message=f"no maintenance agreement names {address} as a contact",
+            details={"reporter": address},
         )  # fmt: skip
         uow.commit(ticket)
         return TicketOpening(ticket.id, "declined", ticket.reason, ticket.message, ticket.details)

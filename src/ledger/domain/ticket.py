@@ -43,7 +43,6 @@ from ledger.domain.clock import (
     warnings_data,
 )
 from ledger.domain.errors import (
-    AgreementNotValidError,
     NotIncludedInTierError,
     OutOfOrderError,
     TicketDeclinedError,
@@ -145,11 +144,7 @@ class Ticket(LedgerAggregate):
         details: dict[str, Any]
 
         def apply(self, aggregate: Ticket) -> None:
-            _common(aggregate, self)
-            aggregate.status = DECLINED
-            aggregate.reason = self.reason
-            aggregate.message = self.message
-            aggregate.details = self.details
+            _declined(aggregate, self)
 
     class UnmatchedRequestDeclined(Aggregate.Created):
         """A request came from an address no agreement names: it was declined
@@ -167,22 +162,7 @@ class Ticket(LedgerAggregate):
         details: dict[str, Any]
 
         def apply(self, aggregate: Ticket) -> None:
-            t = aggregate
-            t.external_key = self.external_key
-            t.contract_id = None
-            t.customer = ""
-            t.reporter = self.reporter
-            t.severity = self.severity
-            t.opened_severity = self.severity
-            t.product_version = self.product_version
-            t.platform = self.platform
-            t.license_kind = self.license_kind
-            t.received_at = self.received_at
-            t.last_at = self.received_at
-            t.status = DECLINED
-            t.reason = self.reason
-            t.message = self.message
-            t.details = self.details
+            _declined(aggregate, self)
 
     # -- the clock -----------------------------------------------------------------------------
 
@@ -437,68 +417,16 @@ class Ticket(LedgerAggregate):
 
     @classmethod
     def decline(
-        cls,
-        *,
-        external_key: str,
-        contract_id: UUID,
-        customer: str,
-        reporter: str,
-        severity: int,
-        product_version: str,
-        platform: str,
-        license_kind: str,
-        received_at: datetime,
-        reason: str,
-        message: str,
-        details: dict[str, Any],
+        cls, *, external_key: str, contract_id: UUID | None, customer: str, **request: Any
     ) -> Ticket:
-        """Record a declined request: who asked, and why it was declined."""
+        """Record a declined request: who asked, and why it was declined (`request`: the fields
+        of `declined_request`). Without a contract, no agreement names the reporter."""
+        under = {"contract_id": contract_id, "customer": customer} if contract_id else {}
         return cls._create(
-            cls.RequestDeclined,
-            id=cls.create_id(external_key),
-            external_key=external_key,
-            contract_id=contract_id,
-            customer=customer,
-            reporter=email_address(reporter, "reporter"),
-            severity=severity,
-            product_version=product_version,
-            platform=platform,
-            license_kind=license_kind,
-            received_at=instant(received_at, "received_at"),
-            reason=reason,
-            message=message,
-            details=details,
-        )
-
-    @classmethod
-    def decline_unmatched(
-        cls,
-        *,
-        external_key: str,
-        reporter: str,
-        severity: int,
-        product_version: str,
-        platform: str,
-        license_kind: str,
-        received_at: datetime,
-    ) -> Ticket:
-        """Record a request from an address no agreement names, declined as
-        `no_valid_agreement`."""
-        address = email_address(reporter, "reporter")
-        return cls._create(
-            cls.UnmatchedRequestDeclined,
-            id=cls.create_id(external_key),
-            external_key=external_key,
-            reporter=address,
-            severity=severity,
-            product_version=product_version,
-            platform=platform,
-            license_kind=license_kind,
-            received_at=instant(received_at, "received_at"),
-            reason=AgreementNotValidError.code,
-            message=f"no maintenance agreement names {address} as a contact",
-            details={"reporter": address},
-        )
+            cls.RequestDeclined if contract_id else cls.UnmatchedRequestDeclined,
+            id=cls.create_id(external_key), external_key=external_key, **under,
+            **declined_request(**request),
+        )  # fmt: skip
 
     # -- clock commands ------------------------------------------------------------------------
 
@@ -648,27 +576,17 @@ class Ticket(LedgerAggregate):
     def request_remote_assistance(self, *, tier_terms: TierTerms, at: datetime) -> None:
         """Ask for remote assistance, as the contract's tier allows."""
         when = self._lifecycle(at, "request remote assistance")
-        if not tier_terms.remote_assistance:
-            raise NotIncludedInTierError(
-                f"the {tier_terms.title} tier includes no remote assistance"
-            )
+        included(tier_terms, tier_terms.remote_assistance, "remote assistance")
         self.trigger_event(self.RemoteAssistanceRequested, requested_at=when)
 
     def request_priority_troubleshooting(self, *, tier_terms: TierTerms, at: datetime) -> None:
         """Ask for priority troubleshooting, as the contract's tier allows (once per ticket)."""
         when = self._lifecycle(at, "request priority troubleshooting")
-        if not tier_terms.priority_troubleshooting:
-            raise NotIncludedInTierError(
-                f"the {tier_terms.title} tier includes no priority troubleshooting"
-            )
+        included(tier_terms, tier_terms.priority_troubleshooting, "priority troubleshooting")
         if self.priority_troubleshooting:
-            raise TicketStateError(
-                "priority troubleshooting was already requested on this ticket at "
-                f"{self.priority_troubleshooting[0].isoformat()}"
-            )
-        self.trigger_event(
-            self.PriorityTroubleshootingRequested, tier=str(tier_terms.tier), requested_at=when
-        )
+            raise TicketStateError("priority troubleshooting was already requested on it")
+        tier = str(tier_terms.tier)
+        self.trigger_event(self.PriorityTroubleshootingRequested, tier=tier, requested_at=when)
 
     def request_patch(
         self, *, supported_lines: Sequence[str], patch_severities: Sequence[int], at: datetime
@@ -775,10 +693,10 @@ class Ticket(LedgerAggregate):
         return check_lifecycle(self.status, at, self.last_at, what)
 
 
-def _common(ticket: Ticket, event: Ticket.Opened | Ticket.RequestDeclined) -> None:
+def _common(ticket: Ticket, event: Any) -> None:
     ticket.external_key = event.external_key
-    ticket.contract_id = event.contract_id
-    ticket.customer = event.customer
+    ticket.contract_id = getattr(event, "contract_id", None)  # none: no agreement names them
+    ticket.customer = getattr(event, "customer", "")
     ticket.reporter = event.reporter
     ticket.severity = event.severity
     ticket.opened_severity = event.severity
@@ -787,6 +705,41 @@ def _common(ticket: Ticket, event: Ticket.Opened | Ticket.RequestDeclined) -> No
     ticket.license_kind = event.license_kind
     ticket.received_at = event.received_at
     ticket.last_at = event.received_at
+
+
+def _declined(ticket: Ticket, event: Any) -> None:
+    _common(ticket, event)
+    ticket.status = DECLINED
+    ticket.reason = event.reason
+    ticket.message = event.message
+    ticket.details = event.details
+
+
+def declined_request(
+    *,
+    reporter: str,
+    severity: int,
+    product_version: str,
+    platform: str,
+    license_kind: str,
+    received_at: datetime,
+    reason: str,
+    message: str,
+    details: dict[str, Any],
+) -> dict[str, Any]:
+    """The fields of a declined request's event: who asked, for what, and why it was declined."""
+    return {
+        "reporter": email_address(reporter, "reporter"), "severity": severity,
+        "product_version": product_version, "platform": platform, "license_kind": license_kind,
+        "received_at": instant(received_at, "received_at"), "reason": reason,
+        "message": message, "details": details,
+    }  # fmt: skip
+
+
+def included(tier_terms: TierTerms, allowed: bool, what: str) -> None:
+    """Refuse what the tier does not include (`not_included_in_tier`)."""
+    if not allowed:
+        raise NotIncludedInTierError(f"the {tier_terms.title} tier includes no {what}")
 
 
 def _set_figures(ticket: Ticket, due_at: datetime | None, warnings: list[dict[str, Any]]) -> None:
