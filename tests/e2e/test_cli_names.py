@@ -126,3 +126,12 @@ def test_credits_history_and_the_accounts_events_by_name(ledger: Ledger) -> None
     events = ledger.ok("events", "acme gmbh", "--account")
     assert {e["aggregate_id"] for e in events} == {history["account_id"]}
     assert ledger.ok("credits", "balance", "acme gmbh")["account_id"] == history["account_id"]
+
+
+def test_scheduler_tables_name_the_customer_beside_the_contract(ledger: Ledger) -> None:
+    """`scheduler tick` and `scheduler status` carry the customer's name of each fact."""
+    ticked = ledger.ok("scheduler", "tick")
+    assert all(row["customer"] in {"Acme GmbH", "Acme Labs"} for row in ticked)
+    status = ledger.ok("scheduler", "status")
+    assert status["next_due"] is not None
+    assert status["next_due"]["customer"] in {"Acme GmbH", "Acme Labs"}

@@ -188,7 +188,10 @@ def credit_statements(
         "projection": name, "position": position, "head": head, "statements": statements,
     }  # fmt: skip
     if differences is not None:
-        data["differences"] = [vars(d) for d in differences]
+        names = services.ledger.customers_of([d.contract_id for d in differences])
+        data["differences"] = [
+            {**vars(d), "customer": names.get(d.contract_id)} for d in differences
+        ]
     return answer(data)
 
 
