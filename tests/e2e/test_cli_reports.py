@@ -226,10 +226,14 @@ def test_a_figure_altered_in_the_view_is_found_by_the_check(
     assert result.code == 1
     figures = {(d["unit"], d["figure"]) for d in result.json["differences"]}
     assert ("points", "consumed") in figures
+    assert {d["customer"] for d in result.json["differences"]} <= {
+        "Premium Customer", "Advanced Customer", "Basic Customer",
+    }  # fmt: skip
     shown = altered("report", "credits", "--period", "2025-03", "--check")
     assert shown.code == 1
     assert "difference" in shown.err
     assert "consumed" in shown.err
+    assert "Customer" in shown.err  # the customer's name beside the contract id
 
 
 # -- reading without catching up -------------------------------------------------------------------

@@ -304,7 +304,7 @@ class ContractDirectoryView:
         chosen: list[ListedContract] = []
         more = False
         while not more:
-            batch = self._batch(start, customer, max(limit, 100))
+            batch = self._batch(start, customer, limit + 1)  # one more: is there a next?
             if not batch:
                 break
             for listed in batch:
