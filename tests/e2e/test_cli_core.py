@@ -587,9 +587,9 @@ REFUSALS = [
     ),
     pytest.param(
         ["credits", "consume", "not-a-uuid", "--points", "1", "--activity", "a", "--key", "k"],
-        "invalid_input",
+        "unknown_contract",  # not an id: a customer's name, and no customer has it
         BALANCE,
-        id="malformed-id",
+        id="name-of-no-customer",
     ),
     pytest.param(
         [*CONSUME, "--points", "0", "--at", LATER], "invalid_amount", BALANCE, id="zero-points"

@@ -278,7 +278,8 @@ def test_no_catch_up_reads_the_view_as_it_stands(tmp_path: Path, reports: Report
         pytest.param(["report", "credits", "--term", "0"], 1, "invalid_input",
                      "--term: must be at least 1, got 0", id="term-0"),
         pytest.param(["report", "credits", "--term", "1", "--contract", "acme"], 1,
-                     "invalid_input", "--contract: 'acme' is not an id", id="contract-not-an-id"),
+                     "unknown_contract", "--contract: no contract is an id or a customer named "
+                     "'acme'", id="contract-name-of-no-customer"),
         pytest.param(["report", "credits", "--term", "1", "--contract",
                       "00000000-0000-0000-0000-000000000000"], 1, "unknown_contract",
                      "no contract 00000000-0000-0000-0000-000000000000", id="unknown-contract"),
