@@ -190,6 +190,8 @@ def opening_view(opening: TicketOpening) -> dict[str, Any]:
         "details": opening.details,
         "due_at": opening.due_at,
         "recorded": opening.recorded,
+        "contract_id": opening.contract_id,
+        "customer": opening.customer,
     }
 
 

@@ -89,7 +89,7 @@ def test_ticket_open_by_reporter_opens_or_declines_and_records(ledger: Ledger) -
     (exit 3) and kept as a ticket."""
     opened = ledger.ok("ticket", "open", "--reporter", "ops@acme.example", "--version", VERSION,
                        "--platform", "linux", "--key", "CLI-1")  # fmt: skip
-    assert opened["status"] == "open"
+    assert (opened["status"], opened["customer"]) == ("open", "Acme GmbH")
     declined = ledger("ticket", "open", "--reporter", "nobody@else.example", "--version",
                       VERSION, "--platform", "linux", "--key", "CLI-2", "--json")  # fmt: skip
     assert declined.code == 3

@@ -202,6 +202,7 @@ def test_a_request_is_opened_under_the_one_agreement_naming_the_reporter(
         at=NOW, key="MAIL-1",
     )  # fmt: skip
     assert opening.status == "open"
+    assert (opening.contract_id, opening.customer) == (three["gmbh"], "Acme GmbH")
     assert app.get_ticket("MAIL-1").contract_id == three["gmbh"]
 
 

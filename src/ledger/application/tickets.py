@@ -48,6 +48,8 @@ class TicketOpening:
     details: dict[str, Any] = field(default_factory=dict)
     due_at: datetime | None = None
     recorded: bool = True
+    contract_id: UUID | None = None  # the agreement it came under (None: no agreement names them)
+    customer: str | None = None
 
     @property
     def declined(self) -> bool:
@@ -113,8 +115,9 @@ def open_ticket(
             )  # fmt: skip
             uow.commit(ticket)
             return TicketOpening(
-                ticket.id, "declined", decline.reason, decline.message, decline.details
-            )
+                ticket.id, "declined", decline.reason, decline.message, decline.details,
+                contract_id=contract.id, customer=contract.customer,
+            )  # fmt: skip
         ticket = Ticket.open(
             external_key=external_key,
             contract_id=contract.id,
@@ -132,7 +135,10 @@ def open_ticket(
             calendar_revision=contract.calendar_revision,
         )
         uow.commit(ticket)
-        return TicketOpening(ticket.id, "open", due_at=ticket.due_at)
+        return TicketOpening(
+            ticket.id, "open", due_at=ticket.due_at, contract_id=contract.id,
+            customer=contract.customer,
+        )  # fmt: skip
 
     opening = work.run("open_ticket", attempt)
     if opening.recorded:
@@ -209,16 +215,16 @@ def _replayed_opening(existing: Any, request: tuple[Any, ...], key: str) -> Tick
             f"key {key!r} was used for a different request (ticket {existing.id}); "
             "use a new key for a new request"
         )
+    contract_id, customer = existing.contract_id, existing.customer or None
     if existing.status == "declined":
         return TicketOpening(
-            existing.id,
-            "declined",
-            existing.reason,
-            existing.message,
-            existing.details,
-            recorded=False,
-        )
-    return TicketOpening(existing.id, existing.status, due_at=existing.due_at, recorded=False)
+            existing.id, "declined", existing.reason, existing.message, existing.details,
+            recorded=False, contract_id=contract_id, customer=customer,
+        )  # fmt: skip
+    return TicketOpening(
+        existing.id, existing.status, due_at=existing.due_at, recorded=False,
+        contract_id=contract_id, customer=customer,
+    )  # fmt: skip
 
 
 def ticket_command(

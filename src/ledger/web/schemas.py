@@ -405,6 +405,10 @@ class TicketOpening(Out):
     details: dict[str, Any]
     due_at: datetime | None
     recorded: bool
+    contract_id: UUID | None = Field(
+        default=None, description="The agreement it came under (null: no agreement names them)."
+    )
+    customer: str | None = None
 
 
 class Ticket(Out):
