@@ -18,7 +18,7 @@ from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from ledger.calendars import default_calendar
-from ledger.domain.credit_account import POINTS, SESSIONS
+from ledger.domain.credit_account import POINTS, SESSIONS, CreditAccount
 from ledger.domain.sla import compute_deadline
 
 if TYPE_CHECKING:
@@ -27,7 +27,6 @@ if TYPE_CHECKING:
     from ledger.application import SupportLedger, TicketOpening
     from ledger.domain.calendar import BusinessCalendar, Explanation
     from ledger.domain.contract import Contract
-    from ledger.domain.credit_account import CreditAccount
     from ledger.domain.releases import ReleaseCatalog
     from ledger.domain.sla import Deadline
     from ledger.domain.terms import Terms, Tier, TierTerms
@@ -60,6 +59,7 @@ def contract_view(
     return {
         "contract_id": contract.id,
         "customer": contract.customer,
+        "account_id": CreditAccount.create_id(contract.id),
         "status": contract.status,
         "valid": current is not None,
         "validity": None if current is not None else contract.validity_problem(at),
@@ -156,6 +156,7 @@ def ticket_view(
         breach_recorded=ticket.breach_recorded,
         breach_waived=ticket.breach_waived,
         remote_assistance=ticket.remote_assistance,
+        priority_troubleshooting=ticket.priority_troubleshooting,
         patches=[p.as_dict() for p in ticket.patches],
         resolved_at=ticket.resolved_at,
         closed_at=ticket.closed_at,
@@ -169,7 +170,7 @@ def ticket_calendar(
 ) -> BusinessCalendar | None:
     """The calendar a ticket's clock counts in: its contract's (as recorded at `as_of`, default
     now); none for a declined request, which has no clock."""
-    if ticket.status == "declined":
+    if ticket.status == "declined" or ticket.contract_id is None:
         return None
     return app.calendar_of(app.get_contract(ticket.contract_id, as_of=as_of))
 
@@ -189,6 +190,8 @@ def opening_view(opening: TicketOpening) -> dict[str, Any]:
         "details": opening.details,
         "due_at": opening.due_at,
         "recorded": opening.recorded,
+        "contract_id": opening.contract_id,
+        "customer": opening.customer,
     }
 
 
@@ -271,6 +274,7 @@ def account_view(account: CreditAccount, at: datetime) -> dict[str, Any]:
     return {
         "contract_id": account.contract_id,
         "customer": account.customer,
+        "account_id": account.id,
         "at": at,
         "points_available": account.available(POINTS, at),
         "sessions_available": account.available(SESSIONS, at),

@@ -12,6 +12,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
 from ledger.figures import (
@@ -30,6 +31,7 @@ __all__ = [
     "STATEMENT_COLUMNS",  # declared in ledger.figures; read here by the CLI and the pages
     "STATEMENT_FIGURES",
     "caught_up",
+    "contract_list",
     "csv_table",
     "csv_text",
     "csv_value",
@@ -42,6 +44,8 @@ FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
 
 if TYPE_CHECKING:
     from collections.abc import Iterable, Mapping, Sequence
+    from datetime import datetime
+    from uuid import UUID
 
     from ledger.application import SupportLedger
     from ledger.settings import DatabaseSettings
@@ -61,6 +65,107 @@ def caught_up(
             )
     row = status(settings, app, chosen)[0]
     return row.position, row.head
+
+
+CONTRACT_LIST_COLUMNS = [
+    ("customer", "customer"), ("tier", "tier"), ("licenses", "licenses"), ("status", "status"),
+    ("current_term", "term"), ("term_starts_at", "from"), ("term_ends_at", "to"),
+    ("named_contacts", "named contacts"), ("credit_balance", "points"),
+    ("contract_id", "contract"), ("account_id", "credit account"),
+    ("license_kind", "license kind"),
+]  # fmt: skip
+
+
+def contract_list(
+    settings: DatabaseSettings,
+    app: SupportLedger,
+    at: datetime,
+    *,
+    customer: str | None = None,
+    tier: str | None = None,
+    status: str | None = None,
+    limit: int = 100,
+    after: str | None = None,
+    catch_up: bool = True,
+) -> dict[str, Any]:
+    """A page of the contract directory at `at` (customer: any part of the name, any case),
+    after the views took in the newest events: rows, `next` (the cursor of the next page,
+    None on the last), and the directory's position in the log."""
+    from ledger.domain.terms import Tier  # noqa: PLC0415 - the terms are heavy
+    from ledger.projections.contracts import (  # noqa: PLC0415 - read when listing only
+        ContractDirectoryProjection,
+        ContractDirectoryView,
+    )
+    from ledger.projections.credit_usage import CreditUsageProjection  # noqa: PLC0415 - same
+    from ledger.projections.db import ViewDatabase  # noqa: PLC0415 - same
+
+    chosen_tier = None if tier is None else str(Tier.parse(tier))
+    name = ContractDirectoryProjection.name
+    caught_up(settings, app, CreditUsageProjection.name, catch_up=catch_up)
+    position, head = caught_up(settings, app, name, catch_up=catch_up)
+    db = ViewDatabase(settings)
+    try:
+        rows, following = ContractDirectoryView(db).listing(
+            at, customer=customer, tier=chosen_tier, status=status, limit=limit, after=after
+        )
+    finally:
+        db.close()
+    return {"projection": name, "position": position, "head": head, "rows": rows,
+            "next": following}  # fmt: skip
+
+
+CREDIT_HISTORY_COLUMNS = [
+    ("at", "at"), ("unit", "unit"), ("kind", "movement"), ("amount", "amount"),
+    ("available_after", "available after"), ("lot_id", "lot"), ("key", "key"),
+    ("ticket", "ticket"), ("from_account", "from"), ("to_account", "to"),
+    ("position", "position"), ("ticket_id", "ticket id"),
+]  # fmt: skip
+
+
+def credit_history(
+    settings: DatabaseSettings, app: SupportLedger, contract_id: UUID, *, catch_up: bool = True
+) -> dict[str, Any]:
+    """Every movement of a contract's credit account (grants, purchases, draws, reversals,
+    expiries), by business instant, with the balance of its unit available after it, the
+    idempotency key and the ticket (its key) it was for; from the credit-usage view."""
+    from ledger.domain.credit_account import CreditAccount  # noqa: PLC0415 - listing only
+    from ledger.figures import AVAILABLE  # noqa: PLC0415 - same
+    from ledger.projections.credit_usage import (  # noqa: PLC0415 - same
+        CreditUsageProjection,
+        CreditUsageView,
+    )
+    from ledger.projections.db import ViewDatabase  # noqa: PLC0415 - same
+
+    contract = app.get_contract(contract_id)
+    name = CreditUsageProjection.name
+    position, head = caught_up(settings, app, name, catch_up=catch_up)
+    db = ViewDatabase(settings)
+    try:
+        movements = CreditUsageView(db).movements(contract_id)
+    finally:
+        db.close()
+    balances: dict[str, Decimal] = {}
+    keys: dict[UUID, str] = {}
+    rows = []
+    for m in movements:
+        change = (m.amount if m.to_account == AVAILABLE else Decimal(0)) - (
+            m.amount if m.from_account == AVAILABLE else Decimal(0)
+        )
+        balances[m.unit] = balances.get(m.unit, Decimal(0)) + change
+        if m.ticket_id is not None and m.ticket_id not in keys:
+            keys[m.ticket_id] = app.get_ticket(m.ticket_id).external_key
+        rows.append({
+            "at": m.at, "unit": m.unit, "kind": m.kind, "amount": m.amount,
+            "available_after": balances[m.unit], "lot_id": m.lot_id, "key": m.idempotency_key,
+            "ticket": None if m.ticket_id is None else keys[m.ticket_id],
+            "ticket_id": m.ticket_id, "from_account": m.from_account,
+            "to_account": m.to_account, "position": m.position,
+        })  # fmt: skip
+    return {
+        "projection": name, "position": position, "head": head, "contract_id": contract_id,
+        "customer": contract.customer, "account_id": CreditAccount.create_id(contract_id),
+        "rows": rows,
+    }  # fmt: skip
 
 
 def statement_row(statement: dict[str, Any]) -> dict[str, Any]:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from ledger.application import SupportLedger
+from ledger.projections.contracts import ContractsInView
 from ledger.projections.deadlines import UnansweredInView
 
 if TYPE_CHECKING:
@@ -20,16 +21,23 @@ def open_ledger(
     *,
     recording_clock: Callable[[], datetime] | None = None,
 ) -> SupportLedger:
-    """SupportLedger on the store of `settings`, finding open clocks in the deadlines view;
-    `recording_clock` stamps recording time (the demo's clock; default: the wall clock)."""
-    unanswered = (
-        UnansweredInView(settings) if settings.backend in ("sqlite", "postgresql") else None
-    )
+    """SupportLedger on the store of `settings`, finding open clocks in the deadlines view
+    and contracts by name in the contract directory; `recording_clock` stamps recording time
+    (the demo's clock; default: the wall clock)."""
+    viewed = settings.backend in ("sqlite", "postgresql")
+    unanswered = UnansweredInView(settings) if viewed else None
+    named = ContractsInView(settings) if viewed else None
     try:
         return SupportLedger(
-            env, settings=settings, unanswered=unanswered, recording_clock=recording_clock
+            env,
+            settings=settings,
+            unanswered=unanswered,
+            contracts_view=named,
+            recording_clock=recording_clock,
         )
     except BaseException:
         if unanswered is not None:
             unanswered.close()
+        if named is not None:
+            named.close()
         raise

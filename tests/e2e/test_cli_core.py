@@ -360,7 +360,10 @@ def test_an_eligible_request_opens_with_its_deadline_and_its_key_makes_it_idempo
         "details": {},
         "due_at": "2025-03-03T16:15:00Z",
         "recorded": True,
+        "contract_id": served,
+        "customer": first["customer"],
     }
+    assert first["customer"]
     assert again == {**first, "recorded": False}
     assert ledger.ok("events", served) == events_before
     assert ledger.ok("contract", "show", served)["open_clocks"] == clocks_before + 1
@@ -587,9 +590,9 @@ REFUSALS = [
     ),
     pytest.param(
         ["credits", "consume", "not-a-uuid", "--points", "1", "--activity", "a", "--key", "k"],
-        "invalid_input",
+        "unknown_contract",  # not an id: a customer's name, and no customer has it
         BALANCE,
-        id="malformed-id",
+        id="name-of-no-customer",
     ),
     pytest.param(
         [*CONSUME, "--points", "0", "--at", LATER], "invalid_amount", BALANCE, id="zero-points"

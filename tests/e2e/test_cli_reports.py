@@ -226,10 +226,14 @@ def test_a_figure_altered_in_the_view_is_found_by_the_check(
     assert result.code == 1
     figures = {(d["unit"], d["figure"]) for d in result.json["differences"]}
     assert ("points", "consumed") in figures
+    assert {d["customer"] for d in result.json["differences"]} <= {
+        "Premium Customer", "Advanced Customer", "Basic Customer",
+    }  # fmt: skip
     shown = altered("report", "credits", "--period", "2025-03", "--check")
     assert shown.code == 1
     assert "difference" in shown.err
     assert "consumed" in shown.err
+    assert "Customer" in shown.err  # the customer's name beside the contract id
 
 
 # -- reading without catching up -------------------------------------------------------------------
@@ -274,7 +278,8 @@ def test_no_catch_up_reads_the_view_as_it_stands(tmp_path: Path, reports: Report
         pytest.param(["report", "credits", "--term", "0"], 1, "invalid_input",
                      "--term: must be at least 1, got 0", id="term-0"),
         pytest.param(["report", "credits", "--term", "1", "--contract", "acme"], 1,
-                     "invalid_input", "--contract: 'acme' is not an id", id="contract-not-an-id"),
+                     "unknown_contract", "--contract: no contract is an id or a customer named "
+                     "'acme'", id="contract-name-of-no-customer"),
         pytest.param(["report", "credits", "--term", "1", "--contract",
                       "00000000-0000-0000-0000-000000000000"], 1, "unknown_contract",
                      "no contract 00000000-0000-0000-0000-000000000000", id="unknown-contract"),
@@ -339,6 +344,7 @@ def test_projections_run_status_verify_and_rebuild(tmp_path: Path, reports: Repo
         "credit_usage": "caught_up",
         "deadlines": "caught_up",
         "audit_chain": "caught_up",
+        "contracts": "caught_up",
     }
     states = {s["name"]: s for s in ledger.json("projections", "status")}
     assert all(s["lag"] == 0 and s["position"] == s["head"] for s in states.values())

@@ -61,12 +61,19 @@ def folded() -> dict[str, Any]:
 
 
 AGGREGATES = folded()
+# State added after the fixture was written, and the value it has on the demo's aggregates.
+ADDED_SINCE: dict[str, dict[str, Any]] = {"Ticket": {"priority_troubleshooting": []}}
 
 
 @pytest.mark.parametrize("aggregate_id", sorted(FIXTURE["states"]))
 def test_every_aggregate_of_the_demo_folds_into_the_state_it_had(aggregate_id: str) -> None:
-    """Typed state holds exactly what the dicts held, key for key, for every demo aggregate."""
-    assert summary(AGGREGATES[aggregate_id]) == FIXTURE["states"][aggregate_id]
+    """Typed state holds exactly what the dicts held, key for key, for every demo aggregate
+    (and state added since, with the value an aggregate of the demo has)."""
+    found = summary(AGGREGATES[aggregate_id])
+    for name, value in ADDED_SINCE.get(found["class"], {}).items():
+        if name in found["state"]:
+            assert found["state"].pop(name) == value
+    assert found == FIXTURE["states"][aggregate_id]
 
 
 @pytest.mark.parametrize(

@@ -291,8 +291,8 @@ BAD_INPUTS = [
                            "version": "24.2.1", "platform": "linux", "severity": 7}, 400,
      "unknown_severity", "unknown severity 7"),
     ("agent", "/tickets", {"contract_id": "not-a-uuid", "reporter": "ops@acme.example",
-                           "version": "24.2.1", "platform": "linux"}, 400, "invalid_input",
-     "contract_id: input should be a valid UUID"),
+                           "version": "24.2.1", "platform": "linux"}, 404, "unknown_contract",
+     "no contract is an id or a customer named 'not-a-uuid'"),  # a name no customer has
     ("agent", "/tickets", {"contract_id": "{unknown}", "reporter": "ops@acme.example",
                            "version": "24.2.1", "platform": "linux"}, 404, "unknown_contract",
      "no contract"),

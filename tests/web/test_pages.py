@@ -271,6 +271,26 @@ def test_the_board_lists_open_clocks_breached_first_and_filters(client: Api, wor
     assert "not a tier" in bad.text
 
 
+def test_the_board_flags_priority_troubleshooting_and_filters_by_part_of_a_name(
+    client: Api, world: World
+) -> None:
+    """A ticket with priority troubleshooting carries the flag; `customer` matches any part."""
+    sign_in(client, "agent")
+    for key in ("PRI-1", "PRI-2"):
+        client.ledger.open_ticket(
+            contract_id=world.premium, reporter="ops@acme.example", severity=2,
+            version="24.2.1", platform="linux", at=at(3, 3, 9), key=key,
+        )  # fmt: skip
+    client.ledger.request_priority_troubleshooting("PRI-1", at=at(3, 3, 10))
+    page = client.client.get("/ops", params={"customer": "EMIUM cust"}).text
+    assert 'data-ticket="PRI-1"' in page
+    assert 'data-priority="yes"' in page
+    assert page.count('data-priority="no"') == 1
+    assert "priority troubleshooting" in page
+    none = client.client.get("/ops", params={"customer": "cobalt"}).text
+    assert "PRI-1" not in none
+
+
 def test_the_statement_page_and_its_csv_match_the_api(client: Api) -> None:
     """The month's statements as a table and a CSV download equal to the API's CSV."""
     sign_in(client, "finance")

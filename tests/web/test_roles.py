@@ -20,7 +20,7 @@ ALL = frozenset(ROLES)
 READ = frozenset({AUDITOR, ADMIN})
 P = "/api/v1"
 TICKET_STEPS = ("respond", "hold", "resume", "resolve", "reopen", "close", "remote-assistance",
-                "patch", "severity")  # fmt: skip
+                "patch", "severity", "priority")  # fmt: skip
 CONTRACT_COMMANDS = [
     ("POST", "/contracts"), ("POST", "/contracts/{contract_id}/renew"),
     ("POST", "/contracts/{contract_id}/reinstate"), ("POST", "/contracts/{contract_id}/lapse"),
@@ -39,6 +39,7 @@ EXPECTED: dict[tuple[str, str], frozenset[str]] = {
     ("POST", "/releases/{version}/withdraw"): frozenset({ADMIN}),
     ("GET", "/releases"): READ | {AGENT},
     **{route: frozenset({ADMIN}) for route in CONTRACT_COMMANDS},
+    ("GET", "/contracts"): ALL,
     ("GET", "/contracts/{contract_id}"): ALL,
     ("GET", "/contracts/{contract_id}/history"): READ | {FINANCE},
     ("POST", "/tickets"): frozenset({AGENT}),
@@ -47,6 +48,7 @@ EXPECTED: dict[tuple[str, str], frozenset[str]] = {
     ("GET", "/tickets/{reference}"): READ | {AGENT},
     ("GET", "/tickets/{reference}/history"): READ | {AGENT},
     ("GET", "/contracts/{contract_id}/credits"): READ | {FINANCE},
+    ("GET", "/contracts/{contract_id}/credits/history"): READ | {FINANCE},
     ("POST", "/contracts/{contract_id}/credits/purchases"): frozenset({FINANCE}),
     ("POST", "/contracts/{contract_id}/credits/consumptions"): frozenset({FINANCE}),
     ("POST", "/contracts/{contract_id}/credits/reversals"): frozenset({FINANCE}),

@@ -8,6 +8,7 @@ from ledger.application import (
     alerts,
     clocks,
     contracts,
+    directory,
     queries,
     releases,
     tickets,
@@ -28,6 +29,7 @@ if TYPE_CHECKING:
     from uuid import UUID
 
     from ledger.application.clocks import UnansweredTickets
+    from ledger.application.directory import ContractDirectory
     from ledger.application.facts import DueFact, FactOutcome
     from ledger.application.tickets import TicketOpening
     from ledger.domain.calendar import BusinessCalendar
@@ -37,8 +39,63 @@ if TYPE_CHECKING:
     from ledger.settings import DatabaseSettings
 
 
-class SupportLedger(LedgerApplication):
-    """The ledger of support contracts, tickets, credit accounts and releases."""
+class _Facade:
+    """What the area facades below share: the application's units of work."""
+
+    work: UnitsOfWork
+
+
+class ScheduledFacts(_Facade):
+    """What the scheduler records, through `application.facts`."""
+
+    def record_warning(
+        self, reference: str | UUID, *, share: Decimal, at: datetime, late: bool
+    ) -> bool:
+        """Record a reached warning (the scheduler's); False when it no longer applies."""
+        return scheduled.record_warning(self.work, reference, share=share, at=at, late=late)
+
+    def record_breach(self, reference: str | UUID, *, at: datetime, late: bool) -> bool:
+        """Record a breached deadline (the scheduler's); False when it no longer applies."""
+        return scheduled.record_breach(self.work, reference, at=at, late=late)
+
+    def record_due(self, facts: Sequence[DueFact], *, at: datetime) -> list[FactOutcome]:
+        """Record facts whose instants have come, in one save (the scheduler's use case)."""
+        return scheduled.record_due(self.work, facts, at=at)
+
+    def read_ahead(self, facts: Sequence[DueFact], *, budget: float = 0.05) -> int:
+        """Read the aggregates `facts` will be recorded on before they fall due."""
+        return scheduled.read_ahead(self.work, facts, budget=budget)
+
+    def grant_due_terms(self, contract_id: UUID, *, at: datetime) -> list[int]:
+        """Grant the terms that have begun and were not granted yet (the scheduler's)."""
+        return scheduled.grant_due_terms(self.work, contract_id, at=at)
+
+    def expire_lot(self, contract_id: UUID, *, lot_id: str, at: datetime, late: bool) -> bool:
+        """Record a lot's expiry (the scheduler's); False when already recorded."""
+        return scheduled.expire_lot(self.work, contract_id, lot_id=lot_id, at=at, late=late)
+
+
+class AlertRegistry(_Facade):
+    """Alert subscriptions, through `application.alerts`."""
+
+    def subscribe_alerts(self, **subscription: Any) -> dict[str, Any]:
+        """Add an alert subscription (see `application.alerts.subscribe_alerts`)."""
+        return alerts.subscribe_alerts(self.work, **subscription)
+
+    def remove_subscription(
+        self, subscription_id: UUID, *, actor: str, at: datetime
+    ) -> dict[str, Any]:
+        """Remove an alert subscription."""
+        return alerts.remove_subscription(self.work, subscription_id, actor=actor, at=at)
+
+    def get_subscriptions(self) -> AlertSubscriptions:
+        """Every alert subscription, as the registry stands."""
+        return alerts.get_subscriptions(self.work)
+
+
+class SupportLedger(ScheduledFacts, AlertRegistry, LedgerApplication):
+    """The ledger of support contracts, tickets, credit accounts and releases (with what the
+    scheduler records and the alert subscriptions, in the facades above)."""
 
     name = "ledger"
     # Aggregates stay cached between commands; every read still fast-forwards the cached copy
@@ -59,18 +116,23 @@ class SupportLedger(LedgerApplication):
         settings: DatabaseSettings | None = None,
         unanswered: UnansweredTickets | None = None,
         recording_clock: Callable[[], datetime] | None = None,
+        contracts_view: ContractDirectory | None = None,
     ) -> None:
-        """The ledger on the configured store; `unanswered` (a read model, closed with the
-        ledger) finds a contract's open clocks faster than the log alone; `recording_clock`
-        stamps the events' recording time (the demo's clock; default: the wall clock)."""
+        """The ledger on the configured store; `unanswered` and `contracts_view` (read models,
+        closed with the ledger) find a contract's open clocks, and contracts by name or
+        contact, faster than the log alone; `recording_clock` stamps the events' recording
+        time (the demo's clock; default: the wall clock)."""
         super().__init__(env, settings=settings, recording_clock=recording_clock)
         self.work = UnitsOfWork(self, max_attempts=self.max_attempts)
         self._unanswered = unanswered
+        self._directory = contracts_view
 
     def close(self) -> None:
-        """Close the store's connections and the read model's connections."""
+        """Close the store's connections and the read models' connections."""
         if self._unanswered is not None:
             self._unanswered.close()
+        if self._directory is not None:
+            self._directory.close()
         super().close()
 
     # -- the rules' look-ups -------------------------------------------------------------------
@@ -115,6 +177,19 @@ class SupportLedger(LedgerApplication):
         return queries.get_catalog(self)
 
     # -- contracts -----------------------------------------------------------------------------
+
+    def contract_id(self, reference: str | UUID, name: str = "contract") -> UUID:
+        """A contract id from its id or its customer's name (any case, whole or a unique
+        prefix); `name` names the input in the error."""
+        return directory.resolve_contract(self, self._directory, reference, name)
+
+    def customers_of(self, contract_ids: list[UUID]) -> dict[UUID, str]:
+        """The customer's name of each contract among `contract_ids` (unknown ones left out)."""
+        return directory.customers_of(self, self._directory, contract_ids)
+
+    def contracts_naming(self, email: str) -> list[tuple[UUID, str]]:
+        """The contracts (id, customer) that name the contact `email` now."""
+        return directory.contracts_naming(self, self._directory, email)
 
     def sign_contract(
         self,
@@ -229,7 +304,7 @@ class SupportLedger(LedgerApplication):
     def open_ticket(
         self,
         *,
-        contract_id: UUID,
+        contract_id: UUID | str | None,
         reporter: str,
         version: str,
         platform: str,
@@ -238,10 +313,23 @@ class SupportLedger(LedgerApplication):
         license_kind: str | None = None,
         key: str | None = None,
     ) -> TicketOpening:
-        """Receive a support request: open it with its deadline, or decline and record why."""
+        """Receive a support request: open it with its deadline, or decline and record why.
+
+        The contract is named by id or customer's name; without one, it is the agreement that
+        names the reporter (none: declined `no_valid_agreement` and recorded; several: refused
+        `ambiguous_contract`, listing them)."""
+        if contract_id is None:
+            found = self.contracts_naming(reporter)
+            if not found:
+                return tickets.decline_unmatched(
+                    self.work, reporter=reporter, version=version, platform=platform, at=at,
+                    severity=severity, license_kind=license_kind, key=key,
+                )  # fmt: skip
+            contract_id = directory.only_agreement(found, reporter)
         return tickets.open_ticket(
-            self.work, contract_id=contract_id, reporter=reporter, version=version,
-            platform=platform, at=at, severity=severity, license_kind=license_kind, key=key,
+            self.work, contract_id=self.contract_id(contract_id), reporter=reporter,
+            version=version, platform=platform, at=at, severity=severity,
+            license_kind=license_kind, key=key,
         )  # fmt: skip
 
     def record_first_response(self, reference: str | UUID, *, at: datetime) -> str:
@@ -263,6 +351,10 @@ class SupportLedger(LedgerApplication):
     def request_remote_assistance(self, reference: str | UUID, *, at: datetime) -> None:
         """Ask for remote assistance (Premium and Advanced)."""
         tickets.request_remote_assistance(self.work, reference, at=at)
+
+    def request_priority_troubleshooting(self, reference: str | UUID, *, at: datetime) -> None:
+        """Ask for priority troubleshooting (Premium and Advanced)."""
+        tickets.request_priority_troubleshooting(self.work, reference, at=at)
 
     def request_patch(self, reference: str | UUID, *, at: datetime) -> None:
         """Ask for a patch (severity 1 or 2 on a supported line)."""
@@ -289,34 +381,6 @@ class SupportLedger(LedgerApplication):
     ) -> Ticket:
         """A ticket (by id or external key) now, at a version, or as recorded at an instant."""
         return queries.get_ticket(self, reference, version=version, as_of=as_of)
-
-    # -- what the scheduler records ------------------------------------------------------------
-
-    def record_warning(
-        self, reference: str | UUID, *, share: Decimal, at: datetime, late: bool
-    ) -> bool:
-        """Record a reached warning (the scheduler's); False when it no longer applies."""
-        return scheduled.record_warning(self.work, reference, share=share, at=at, late=late)
-
-    def record_breach(self, reference: str | UUID, *, at: datetime, late: bool) -> bool:
-        """Record a breached deadline (the scheduler's); False when it no longer applies."""
-        return scheduled.record_breach(self.work, reference, at=at, late=late)
-
-    def record_due(self, facts: Sequence[DueFact], *, at: datetime) -> list[FactOutcome]:
-        """Record facts whose instants have come, in one save (the scheduler's use case)."""
-        return scheduled.record_due(self.work, facts, at=at)
-
-    def read_ahead(self, facts: Sequence[DueFact], *, budget: float = 0.05) -> int:
-        """Read the aggregates `facts` will be recorded on before they fall due."""
-        return scheduled.read_ahead(self.work, facts, budget=budget)
-
-    def grant_due_terms(self, contract_id: UUID, *, at: datetime) -> list[int]:
-        """Grant the terms that have begun and were not granted yet (the scheduler's)."""
-        return scheduled.grant_due_terms(self.work, contract_id, at=at)
-
-    def expire_lot(self, contract_id: UUID, *, lot_id: str, at: datetime, late: bool) -> bool:
-        """Record a lot's expiry (the scheduler's); False when already recorded."""
-        return scheduled.expire_lot(self.work, contract_id, lot_id=lot_id, at=at, late=late)
 
     # -- credits -------------------------------------------------------------------------------
 
@@ -382,23 +446,12 @@ class SupportLedger(LedgerApplication):
         """A contract's credit account now, at a version, or as recorded at an instant."""
         return queries.get_account(self, contract_id, version=version, as_of=as_of)
 
-    # -- alert subscriptions -------------------------------------------------------------------
-
-    def subscribe_alerts(self, **subscription: Any) -> dict[str, Any]:
-        """Add an alert subscription (see `application.alerts.subscribe_alerts`)."""
-        return alerts.subscribe_alerts(self.work, **subscription)
-
-    def remove_subscription(
-        self, subscription_id: UUID, *, actor: str, at: datetime
-    ) -> dict[str, Any]:
-        """Remove an alert subscription."""
-        return alerts.remove_subscription(self.work, subscription_id, actor=actor, at=at)
-
-    def get_subscriptions(self) -> AlertSubscriptions:
-        """Every alert subscription, as the registry stands."""
-        return alerts.get_subscriptions(self.work)
-
     # -- history -------------------------------------------------------------------------------
+
+    def aggregate_id(self, reference: str | UUID, *, account: bool = False) -> UUID:
+        """An aggregate's id from its id, or a contract's from its customer's name; with
+        `account`, the credit account of the contract so named."""
+        return directory.aggregate_id(self, self._directory, reference, account=account)
 
     def list_events(self, aggregate_id: UUID) -> list[Any]:
         """Every event of one aggregate, oldest first."""

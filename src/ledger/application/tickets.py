@@ -14,7 +14,11 @@ from ledger.application.loads import (
 from ledger.application.queries import calendar_of, terms_of, ticket_id
 from ledger.domain.base import clean_text, email_address, instant
 from ledger.domain.eligibility import check_eligibility
-from ledger.domain.errors import IdempotencyConflictError, InvalidInputError
+from ledger.domain.errors import (
+    AgreementNotValidError,
+    IdempotencyConflictError,
+    InvalidInputError,
+)
 from ledger.domain.releases import parse_version
 from ledger.domain.terms import parse_severity
 from ledger.domain.ticket import Ticket
@@ -44,6 +48,8 @@ class TicketOpening:
     details: dict[str, Any] = field(default_factory=dict)
     due_at: datetime | None = None
     recorded: bool = True
+    contract_id: UUID | None = None  # the agreement it came under (None: no agreement names them)
+    customer: str | None = None
 
     @property
     def declined(self) -> bool:
@@ -109,8 +115,9 @@ def open_ticket(
             )  # fmt: skip
             uow.commit(ticket)
             return TicketOpening(
-                ticket.id, "declined", decline.reason, decline.message, decline.details
-            )
+                ticket.id, "declined", decline.reason, decline.message, decline.details,
+                contract_id=contract.id, customer=contract.customer,
+            )  # fmt: skip
         ticket = Ticket.open(
             external_key=external_key,
             contract_id=contract.id,
@@ -128,7 +135,10 @@ def open_ticket(
             calendar_revision=contract.calendar_revision,
         )
         uow.commit(ticket)
-        return TicketOpening(ticket.id, "open", due_at=ticket.due_at)
+        return TicketOpening(
+            ticket.id, "open", due_at=ticket.due_at, contract_id=contract.id,
+            customer=contract.customer,
+        )  # fmt: skip
 
     opening = work.run("open_ticket", attempt)
     if opening.recorded:
@@ -138,6 +148,54 @@ def open_ticket(
             contract_id=str(contract_id),
             reason=opening.reason,
         )
+    return opening
+
+
+def decline_unmatched(
+    work: UnitsOfWork,
+    *,
+    reporter: str,
+    version: str,
+    platform: str,
+    at: datetime,
+    severity: int | str | None = None,
+    license_kind: str | None = None,
+    key: str | None = None,
+) -> TicketOpening:
+    """Record a request from an address no agreement names: declined `no_valid_agreement`,
+    kept as a ticket of no contract so auditors see who asked (idempotent by key)."""
+    received_at = instant(at, "received_at")
+    address = email_address(reporter, "reporter")
+    product = parse_version(version)
+    platform_name = str(platform).strip().lower()
+    if not platform_name:
+        raise InvalidInputError("platform: name the platform, e.g. windows or linux")
+    external_key = clean_text(key, "key") if key is not None else f"t-{uuid4().hex}"
+    if not external_key or len(external_key) > 200:
+        raise InvalidInputError("key: between 1 and 200 characters")
+    terms = load_terms()
+    level = terms.default_severity if severity is None else parse_severity(severity)
+    kind = str(license_kind or "").strip().lower()
+    new_id = Ticket.create_id(external_key)
+
+    def attempt(uow: UnitOfWork) -> TicketOpening:
+        existing = uow.read(new_id) if uow.attempt > 1 else None
+        if existing is not None:
+            request = (None, address, level, product.text, platform_name, kind)
+            return _replayed_opening(existing, request, external_key)
+        ticket = Ticket.decline(
+            external_key=external_key, contract_id=None, customer="", reporter=address,
+            severity=level, product_version=product.text, platform=platform_name,
+            license_kind=kind, received_at=received_at, reason=AgreementNotValidError.code,
+            message=f"no maintenance agreement names {address} as a contact",
+            details={"reporter": address},
+        )  # fmt: skip
+        uow.commit(ticket)
+        return TicketOpening(ticket.id, "declined", ticket.reason, ticket.message, ticket.details)
+
+    opening = work.run("decline_unmatched_request", attempt)
+    if opening.recorded:
+        log.info("ticket_declined", ticket_id=str(opening.ticket_id), reason=opening.reason)
     return opening
 
 
@@ -157,16 +215,16 @@ def _replayed_opening(existing: Any, request: tuple[Any, ...], key: str) -> Tick
             f"key {key!r} was used for a different request (ticket {existing.id}); "
             "use a new key for a new request"
         )
+    contract_id, customer = existing.contract_id, existing.customer or None
     if existing.status == "declined":
         return TicketOpening(
-            existing.id,
-            "declined",
-            existing.reason,
-            existing.message,
-            existing.details,
-            recorded=False,
-        )
-    return TicketOpening(existing.id, existing.status, due_at=existing.due_at, recorded=False)
+            existing.id, "declined", existing.reason, existing.message, existing.details,
+            recorded=False, contract_id=contract_id, customer=customer,
+        )  # fmt: skip
+    return TicketOpening(
+        existing.id, existing.status, due_at=existing.due_at, recorded=False,
+        contract_id=contract_id, customer=customer,
+    )  # fmt: skip
 
 
 def ticket_command(
@@ -179,6 +237,10 @@ def ticket_command(
 
     def attempt(uow: UnitOfWork) -> T:
         ticket = ticket_to_write(uow, reference)
+        if ticket.contract_id is None:  # a request no agreement names: declined, no commands
+            ticket.require_opened("change it")
+            msg = f"ticket {ticket.id} belongs to no contract"
+            raise InvalidInputError(msg)
         contract = contract_to_decide_on(uow, ticket.contract_id)
         result = command(uow, ticket, contract)
         uow.commit(ticket)
@@ -251,6 +313,20 @@ def request_remote_assistance(work: UnitsOfWork, reference: str | UUID, *, at: d
         )
 
     ticket_command(work, "remote_assistance_requested", reference, command)
+
+
+def request_priority_troubleshooting(
+    work: UnitsOfWork, reference: str | UUID, *, at: datetime
+) -> None:
+    """Ask for priority troubleshooting (Premium and Advanced, per the tier in force)."""
+
+    def command(_uow: UnitOfWork, ticket: Ticket, contract: Contract) -> None:
+        terms = terms_of(contract, instant(at))
+        ticket.request_priority_troubleshooting(
+            tier_terms=terms.tier(contract.tier_at(instant(at))), at=at
+        )
+
+    ticket_command(work, "priority_troubleshooting_requested", reference, command)
 
 
 def request_patch(work: UnitsOfWork, reference: str | UUID, *, at: datetime) -> None:

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
+from typing import Any
+from uuid import UUID
 
 import click
 from rich.markup import escape
@@ -27,7 +29,6 @@ from ledger.cli.support import (
     emit_rows,
     json_option,
     optional_instant,
-    parse_id,
     pass_runtime,
 )
 from ledger.domain.errors import InvalidInputError
@@ -57,7 +58,7 @@ def audit() -> None:
 @click.option("--state", "states", multiple=True, type=click.Choice([*STATES, ALL]),
               help="breaches: clocks in this state (repeatable; default: live ones).")  # fmt: skip
 @click.option("--tier", type=click.Choice([t.value for t in Tier]), help="breaches: one tier.")
-@click.option("--customer", help="breaches: one customer.")
+@click.option("--customer", help="breaches: customers whose name contains this (any case).")
 @click.option("--by", "by", type=click.Choice(list(GROUPINGS)), default="tier", show_default=True,
               help="breach-stats: group by.")  # fmt: skip
 @since_option
@@ -99,7 +100,9 @@ def audit_replay(
     at = parse_instant(at_text, "--at") if at_text else as_of
     since, until = optional_instant(since_text, "--since"), optional_instant(until_text, "--until")
     term = None if term_text is None else parse_int(term_text, "--term", minimum=1)
-    contract_id = None if contract_ref is None else parse_id(contract_ref, "--contract")
+    contract_id = (
+        None if contract_ref is None else runtime.ledger.contract_id(contract_ref, "--contract")
+    )
     if kind == "credits" and (period is None) == (term is None):
         raise InvalidInputError("--report credits: give --period YYYY-MM or --term N (one of them)")
     if as_json and as_csv:
@@ -285,7 +288,9 @@ def audit_reconcile(
     )
 
     term = None if term_text is None else parse_int(term_text, "--term", minimum=1)
-    contract_id = None if contract_ref is None else parse_id(contract_ref, "--contract")
+    contract_id = (
+        None if contract_ref is None else runtime.ledger.contract_id(contract_ref, "--contract")
+    )
     at = parse_instant(at_text, "--at") if at_text else None
     with Path(file).open(encoding="utf-8") as lines:
         derived = rederive(lines)
@@ -301,7 +306,11 @@ def audit_reconcile(
         derived, settings, period=period, term=term, contract_id=contract_id, by=by, at=at
     )
     data = {**vars(result), "ok": result.ok, "outdated": result.outdated}
-    data["differences"] = [vars(d) for d in result.differences]
+    names = app.customers_of([c for c in map(_contract_of, result.differences) if c])
+    data["differences"] = [
+        {**vars(d), "customer": names.get(_contract_of(d))}  # type: ignore[arg-type]
+        for d in result.differences
+    ]
 
     def render() -> None:
         console.print(
@@ -310,9 +319,19 @@ def audit_reconcile(
             f"{', '.join(result.groupings)} at {fmt(result.at)}"
         )
         for d in result.differences:
-            console.print(f"[bold red]difference[/bold red] {escape(d.describe())}")
+            contract = _contract_of(d)
+            who = f" ({names[contract]})" if contract in names else ""
+            console.print(f"[bold red]difference[/bold red] {escape(d.describe() + who)}")
         if result.ok:
             console.print("every figure agrees with the export")
 
     emit(data, as_json, render)
     return 0 if result.ok else EXIT_REFUSED
+
+
+def _contract_of(difference: Any) -> UUID | None:
+    """The contract a difference of `audit reconcile` is about (its subject), if it is one."""
+    try:
+        return UUID(str(difference.subject))
+    except ValueError:
+        return None

@@ -3,7 +3,7 @@ terminate, tier, named contacts, the representative and appointments."""
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo
 
 import click
@@ -13,11 +13,12 @@ from rich.table import Table
 from ledger.cli.support import (
     Runtime,
     at_option,
+    csv_option,
     details,
     done,
     emit,
+    emit_rows,
     json_option,
-    parse_id,
     pass_runtime,
     resolve_at,
     wall,
@@ -84,6 +85,54 @@ def contract_sign(
     done({"contract_id": contract_id}, as_json, str(contract_id))
 
 
+@contract.command("list")
+@click.option("--customer", help="Only customers whose name contains this text (any case).")
+@click.option("--tier", help="Only contracts of this tier now: premium, advanced or basic.")
+@click.option(
+    "--status",
+    type=click.Choice(["active", "ended", "lapsed", "terminated"]),
+    help="Only contracts in this state now (ended: the term ended, the lapse not yet recorded).",
+)
+@at_option("The tier, term, status and balance at this instant (default: now).")
+@json_option
+@csv_option
+@pass_runtime
+def contract_list_command(
+    runtime: Runtime,
+    *,
+    customer: str | None,
+    tier: str | None,
+    status: str | None,
+    at_text: str | None,
+    as_json: bool,
+    as_csv: bool,
+) -> None:
+    """Every contract by customer: tier, licenses, term, status, contacts, credit balance."""
+    from ledger.reports import (  # noqa: PLC0415 - not needed at start-up
+        CONTRACT_LIST_COLUMNS,
+        contract_list,
+    )
+
+    at = resolve_at(at_text)
+    rows: list[dict[str, Any]] = []
+    after = None
+    while True:
+        page = contract_list(
+            runtime.database, runtime.ledger, at, customer=customer, tier=tier, status=status,
+            limit=1000, after=after, catch_up=after is None,
+        )  # fmt: skip
+        rows.extend(page["rows"])
+        after = page["next"]
+        if after is None:
+            break
+    for row in rows:
+        row["named_contacts"] = (
+            row["named_contacts"] if as_json else ", ".join(row["named_contacts"])
+        )
+    columns = CONTRACT_LIST_COLUMNS if as_csv else CONTRACT_LIST_COLUMNS[:10]
+    emit_rows(rows, columns, as_json=as_json, as_csv=as_csv, title="contracts")
+
+
 def _contract_result(
     runtime: Runtime, contract_id: UUID, at: datetime, as_json: bool, message: str
 ) -> None:
@@ -117,7 +166,7 @@ def contract_show(
         current_contract_view,
     )
 
-    contract_id = parse_id(contract_ref, "CONTRACT")
+    contract_id = runtime.ledger.contract_id(contract_ref, "CONTRACT")
     when = resolve_at(at_text) if at_text else resolve_at(as_of, "--as-of")
     app = runtime.ledger
     if version is None and as_of is None:
@@ -134,6 +183,7 @@ def contract_show(
                 f"contract {contract_id} (version {data['version']})",
                 [
                     ("customer", data["customer"]),
+                    ("credit account", data["account_id"]),
                     ("status", data["status"]),
                     ("valid", data["valid"] or data["validity"]),
                     (
@@ -192,7 +242,7 @@ def contract_history_command(runtime: Runtime, *, contract_ref: str, as_json: bo
     """Every event of a contract with the contract as it stood after it."""
     from ledger.presenters import contract_history  # noqa: PLC0415 - not needed at start-up
 
-    contract_id = parse_id(contract_ref, "CONTRACT")
+    contract_id = runtime.ledger.contract_id(contract_ref, "CONTRACT")
     steps = contract_history(runtime.ledger, contract_id)
 
     def render() -> None:
@@ -231,7 +281,7 @@ def contract_renew(
     as_json: bool,
 ) -> None:
     """Order the next term (a lapsed agreement is reinstated at 80 % instead)."""
-    contract_id = parse_id(contract_ref, "CONTRACT")
+    contract_id = runtime.ledger.contract_id(contract_ref, "CONTRACT")
     term = runtime.ledger.renew_contract(
         contract_id,
         at=resolve_at(at_text),
@@ -264,7 +314,7 @@ def contract_reinstate(
     as_json: bool,
 ) -> None:
     """Take up a lapsed agreement again: a new term from today at 80 % of list price."""
-    contract_id = parse_id(contract_ref, "CONTRACT")
+    contract_id = runtime.ledger.contract_id(contract_ref, "CONTRACT")
     term = runtime.ledger.reinstate_contract(
         contract_id,
         at=resolve_at(at_text),
@@ -288,7 +338,7 @@ def contract_lapse(
     runtime: Runtime, *, contract_ref: str, at_text: str | None, as_json: bool
 ) -> None:
     """Record that the latest term ended without renewal (the scheduler does this too)."""
-    contract_id = parse_id(contract_ref, "CONTRACT")
+    contract_id = runtime.ledger.contract_id(contract_ref, "CONTRACT")
     lapse = runtime.ledger.lapse_contract(contract_id, at=resolve_at(at_text))
     done({"contract_id": contract_id, **lapse}, as_json, f"term {lapse['term_number']} lapsed")
 
@@ -303,7 +353,7 @@ def contract_terminate(
     runtime: Runtime, *, contract_ref: str, reason: str, at_text: str | None, as_json: bool
 ) -> None:
     """End the agreement: no support from --at on."""
-    contract_id = parse_id(contract_ref, "CONTRACT")
+    contract_id = runtime.ledger.contract_id(contract_ref, "CONTRACT")
     at = resolve_at(at_text)
     runtime.ledger.terminate_contract(contract_id, reason=reason, at=at)
     _contract_result(runtime, contract_id, at, as_json, "terminated")
@@ -321,7 +371,7 @@ def contract_upgrade(
     """Change the tier: an upgrade applies at once (pro rata), a downgrade at renewal."""
     from ledger.presenters import tier_change_view  # noqa: PLC0415 - not needed at start-up
 
-    contract_id = parse_id(contract_ref, "CONTRACT")
+    contract_id = runtime.ledger.contract_id(contract_ref, "CONTRACT")
     at = resolve_at(at_text)
     app = runtime.ledger
     outcome = app.change_tier(contract_id, tier=tier, at=at)
@@ -350,7 +400,7 @@ def contacts_add(
     runtime: Runtime, *, contract_ref: str, email: str, at_text: str | None, as_json: bool
 ) -> None:
     """Name EMAIL as a contact."""
-    contract_id = parse_id(contract_ref, "CONTRACT")
+    contract_id = runtime.ledger.contract_id(contract_ref, "CONTRACT")
     contacts = runtime.ledger.add_contact(contract_id, email=email, at=resolve_at(at_text))
     done({"contract_id": contract_id, "named_contacts": contacts}, as_json, ", ".join(contacts))
 
@@ -365,7 +415,7 @@ def contacts_remove(
     runtime: Runtime, *, contract_ref: str, email: str, at_text: str | None, as_json: bool
 ) -> None:
     """Remove the named contact EMAIL."""
-    contract_id = parse_id(contract_ref, "CONTRACT")
+    contract_id = runtime.ledger.contract_id(contract_ref, "CONTRACT")
     contacts = runtime.ledger.remove_contact(contract_id, email=email, at=resolve_at(at_text))
     done(
         {"contract_id": contract_id, "named_contacts": contacts},
@@ -389,7 +439,7 @@ def representative_assign(
     runtime: Runtime, *, contract_ref: str, name: str, at_text: str | None, as_json: bool
 ) -> None:
     """Assign NAME as technical account representative."""
-    contract_id = parse_id(contract_ref, "CONTRACT")
+    contract_id = runtime.ledger.contract_id(contract_ref, "CONTRACT")
     at = resolve_at(at_text)
     runtime.ledger.assign_representative(contract_id, name=name, at=at)
     _contract_result(runtime, contract_id, at, as_json, f"{name} assigned")
@@ -404,7 +454,7 @@ def representative_unassign(
     runtime: Runtime, *, contract_ref: str, at_text: str | None, as_json: bool
 ) -> None:
     """Unassign the technical account representative."""
-    contract_id = parse_id(contract_ref, "CONTRACT")
+    contract_id = runtime.ledger.contract_id(contract_ref, "CONTRACT")
     at = resolve_at(at_text)
     runtime.ledger.unassign_representative(contract_id, at=at)
     _contract_result(runtime, contract_id, at, as_json, "representative unassigned")
@@ -425,7 +475,7 @@ def _appointment(
     at_text: str | None,
     as_json: bool,
 ) -> None:
-    contract_id = parse_id(contract_ref, "CONTRACT")
+    contract_id = runtime.ledger.contract_id(contract_ref, "CONTRACT")
     app = runtime.ledger
     use_case = app.book_appointment if action == "book" else app.cancel_appointment
     moved = use_case(

@@ -3,16 +3,18 @@
 from __future__ import annotations
 
 import click
+from rich.markup import escape
 from rich.table import Table
 
 from ledger.cli.support import (
     Runtime,
     at_option,
+    csv_option,
     done,
     emit,
+    emit_rows,
     json_option,
     parse_expiry,
-    parse_id,
     pass_runtime,
     resolve_at,
 )
@@ -46,7 +48,7 @@ def credits_purchase(
     as_json: bool,
 ) -> None:
     """Buy a package of points."""
-    contract_id = parse_id(contract_ref, "CONTRACT")
+    contract_id = runtime.ledger.contract_id(contract_ref, "CONTRACT")
     app = runtime.ledger
     expires_at = parse_expiry(expires, app.get_contract(contract_id).timezone) if expires else None
     result = app.purchase_credits(
@@ -83,7 +85,7 @@ def credits_consume(
 ) -> None:
     """Use points, drawn from the lot that expires first; never below zero."""
     result = runtime.ledger.consume_credits(
-        parse_id(contract_ref, "CONTRACT"),
+        runtime.ledger.contract_id(contract_ref, "CONTRACT"),
         points=parse_decimal(points, "--points", positive=True),
         activity=activity,
         key=key,
@@ -118,7 +120,7 @@ def credits_reverse(
 ) -> None:
     """Return points of a consumption to the lots they came from."""
     result = runtime.ledger.reverse_consumption(
-        parse_id(contract_ref, "CONTRACT"),
+        runtime.ledger.contract_id(contract_ref, "CONTRACT"),
         key=key,
         points=parse_decimal(points, "--points", positive=True) if points else None,
         reason=reason,
@@ -150,7 +152,10 @@ def credits_training(
 ) -> None:
     """Hold one 30-minute online training session."""
     result = runtime.ledger.hold_training(
-        parse_id(contract_ref, "CONTRACT"), key=key, topic=topic, at=resolve_at(at_text)
+        runtime.ledger.contract_id(contract_ref, "CONTRACT"),
+        key=key,
+        topic=topic,
+        at=resolve_at(at_text),
     )
     done(result, as_json, f"training session held; {fmt(result['sessions_left'])} left")
 
@@ -169,12 +174,13 @@ def credits_balance(
     """Points and training sessions available, lot by lot."""
     from ledger.presenters import account_view  # noqa: PLC0415 - not needed at start-up
 
-    contract_id = parse_id(contract_ref, "CONTRACT")
+    contract_id = runtime.ledger.contract_id(contract_ref, "CONTRACT")
     recorded_by = parse_instant(as_of, "--as-of") if as_of else None
     at = resolve_at(at_text) if at_text or recorded_by is None else recorded_by
     data = account_view(runtime.ledger.get_account(contract_id, as_of=recorded_by), at)
 
     def render() -> None:
+        console.print(f"{escape(data['customer'])}, credit account {data['account_id']}")
         console.print(
             f"points available {fmt(data['points_available'])}, "
             f"training sessions available {fmt(data['sessions_available'])} "
@@ -198,3 +204,26 @@ def credits_balance(
         console.print(table)
 
     emit(data, as_json, render)
+
+
+@credits_group.command("history")
+@click.argument("contract_ref", metavar="CONTRACT")
+@json_option
+@csv_option
+@pass_runtime
+def credits_history(runtime: Runtime, *, contract_ref: str, as_json: bool, as_csv: bool) -> None:
+    """Every movement of the credit account: grants, purchases, draws, reversals, expiries,
+    with their lots, keys and tickets, and the balance after each."""
+    from ledger.reports import (  # noqa: PLC0415 - not needed at start-up
+        CREDIT_HISTORY_COLUMNS,
+        credit_history,
+    )
+
+    contract_id = runtime.ledger.contract_id(contract_ref, "CONTRACT")
+    data = credit_history(runtime.database, runtime.ledger, contract_id)
+    if as_json:
+        emit(data, as_json, lambda: None)
+        return
+    columns = CREDIT_HISTORY_COLUMNS if as_csv else CREDIT_HISTORY_COLUMNS[:9]
+    title = f"credits of {data['customer']} (account {data['account_id']})"
+    emit_rows(data["rows"], columns, as_json=False, as_csv=as_csv, title=title)

@@ -6,22 +6,28 @@ import click
 from rich.markup import escape
 from rich.table import Table
 
-from ledger.cli.support import Runtime, emit, json_option, parse_id, pass_runtime
+from ledger.cli.support import Runtime, emit, json_option, pass_runtime
 from ledger.render import console, fmt
 from ledger.serialize import dumps
 
 
 @click.command("events")
 @click.argument("aggregate_ref", metavar="AGGREGATE_ID")
+@click.option(
+    "--account",
+    is_flag=True,
+    help="AGGREGATE_ID names a contract (id or customer's name): its credit account's events.",
+)
 @json_option
 @pass_runtime
-def events(runtime: Runtime, *, aggregate_ref: str, as_json: bool) -> None:
-    """Every event recorded for one contract, ticket, credit account or the release catalog."""
+def events(runtime: Runtime, *, aggregate_ref: str, account: bool, as_json: bool) -> None:
+    """Every event recorded for one contract, ticket, credit account or the release catalog.
+
+    A customer's name names its contract; with --account, the contract's credit account."""
     from ledger.presenters import event_view  # noqa: PLC0415 - not needed at start-up
 
-    items = [
-        event_view(e) for e in runtime.ledger.list_events(parse_id(aggregate_ref, "AGGREGATE_ID"))
-    ]
+    aggregate_id = runtime.ledger.aggregate_id(aggregate_ref, account=account)
+    items = [event_view(e) for e in runtime.ledger.list_events(aggregate_id)]
 
     def render() -> None:
         table = Table("version", "recorded", "event", "data")

@@ -17,7 +17,6 @@ from ledger.cli.support import (
     emit_rows,
     json_option,
     optional_instant,
-    parse_id,
     pass_runtime,
     resolve_at,
 )
@@ -101,14 +100,14 @@ def report() -> None:
 
 BOARD_COLUMNS = [
     ("key", "ticket"), ("customer", "customer"), ("tier", "tier"), ("severity", "sev"),
-    ("state", "state"), ("received_at", "received"), ("due_at", "due"),
+    ("priority", "prio"), ("state", "state"), ("received_at", "received"), ("due_at", "due"),
     ("business_seconds_left", "business time left"), ("responded_at", "responded"),
     ("ticket_id", "ticket id"), ("contract_id", "contract"), ("status", "status"),
     ("clock", "clock"), ("warning_at", "warning"), ("original_due_at", "first due"),
     ("used_seconds", "business s used"), ("breach_recorded", "breach recorded"),
     ("breach_waived", "waived"), ("declined_reason", "declined because"),
 ]  # fmt: skip
-BOARD_TABLE = 9  # the columns a table shows; CSV and JSON carry all of them
+BOARD_TABLE = 10  # the columns a table shows; CSV and JSON carry all of them
 
 
 @report.command("breaches")
@@ -120,7 +119,7 @@ BOARD_TABLE = 9  # the columns a table shows; CSV and JSON carry all of them
     help="Clocks in this state (repeatable; default: the live ones, 'all' for every clock).",
 )
 @click.option("--tier", type=click.Choice([t.value for t in Tier]), help="Only this tier.")
-@click.option("--customer", help="Only this customer (case does not matter).")
+@click.option("--customer", help="Only customers whose name contains this (any case).")
 @since_option
 @until_option
 @at_option("The instant the board is drawn for (default: now).")
@@ -270,7 +269,9 @@ def report_credits(
     if (period is None) == (term_text is None):
         raise InvalidInputError("give --period YYYY-MM or --term N (one of them)")
     term = None if term_text is None else parse_int(term_text, "--term", minimum=1)
-    contract_id = None if contract_ref is None else parse_id(contract_ref, "--contract")
+    contract_id = (
+        None if contract_ref is None else runtime.ledger.contract_id(contract_ref, "--contract")
+    )
     if check and not catch_up:
         raise InvalidInputError(
             "--check compares with the whole log: it cannot read a view that is not caught up"
@@ -295,7 +296,10 @@ def report_credits(
             "statements": statements,
         }  # fmt: skip
         if check:
-            data["differences"] = [vars(d) for d in differences]
+            names = runtime.ledger.customers_of([d.contract_id for d in differences])
+            data["differences"] = [
+                {**vars(d), "customer": names.get(d.contract_id)} for d in differences
+            ]
         click.echo(dumps(data))
     elif as_csv:
         emit_rows(
@@ -306,10 +310,12 @@ def report_credits(
         render_statements(statements, f"credit statements, {window}")
         err_console.print(report_position(CreditUsageProjection.name, position, head))
     if check:
+        names = runtime.ledger.customers_of([d.contract_id for d in differences])
         for d in differences:
             unit = f" {d.unit}" if d.unit else ""
+            who = escape(names.get(d.contract_id, "?"))
             err_console.print(
-                f"[bold red]difference[/bold red] {d.contract_id}{unit} {d.figure}: "
+                f"[bold red]difference[/bold red] {who} {d.contract_id}{unit} {d.figure}: "
                 f"view {escape(fmt(d.view))}, events {escape(fmt(d.recomputed))}"
             )
         if not differences:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import signal
 from datetime import UTC, datetime
+from uuid import UUID
 
 import click
 
@@ -67,9 +68,12 @@ def scheduler_tick(runtime: Runtime, *, at_text: str | None, as_json: bool) -> N
         outcomes = service.tick()
     finally:
         service.close()
+    names = runtime.ledger.customers_of([o.fact.contract_id for o in outcomes])
     rows = [
         {
             "kind": o.fact.kind,
+            "customer": names.get(o.fact.contract_id),
+            "contract_id": o.fact.contract_id,
             "aggregate_id": o.fact.aggregate_id,
             "detail": o.fact.detail,
             "due_at": o.fact.due_at,
@@ -83,7 +87,8 @@ def scheduler_tick(runtime: Runtime, *, at_text: str | None, as_json: bool) -> N
         console.print("another scheduler leads; nothing recorded here")
     emit_rows(
         rows,
-        [("kind", "kind"), ("aggregate_id", "aggregate"), ("detail", "detail"), ("due_at", "due"),
+        [("kind", "kind"), ("customer", "customer"), ("aggregate_id", "aggregate"),
+         ("detail", "detail"), ("due_at", "due"),
          ("recorded", "recorded"), ("late", "late"), ("reason", "why not")],
         as_json=as_json, as_csv=False, title="due facts",
     )  # fmt: skip
@@ -101,6 +106,11 @@ def scheduler_status(runtime: Runtime, *, as_json: bool) -> None:
         state = service.status()
     finally:
         service.db.close()
+    following = state.next_due
+    customer = None
+    if following is not None:
+        contract = UUID(following.contract_id)
+        customer = runtime.ledger.customers_of([contract]).get(contract)
     data = {
         "leader": state.leader,
         "heartbeat_at": state.heartbeat_at,
@@ -108,13 +118,13 @@ def scheduler_status(runtime: Runtime, *, as_json: bool) -> None:
         "last_fact_at": state.last_fact_at,
         "facts_recorded": state.facts_recorded,
         "pending": state.pending,
-        "next_due": vars(state.next_due) if state.next_due else None,
+        "next_due": {**vars(following), "customer": customer} if following else None,
     }
 
     def render() -> None:
-        following = state.next_due
         upcoming = (
-            f"{following.kind} {following.aggregate_id} at {fmt(following.due_at)}"
+            f"{following.kind} {following.aggregate_id} ({customer or 'unknown contract'}) "
+            f"at {fmt(following.due_at)}"
             if following
             else None
         )

@@ -15,7 +15,6 @@ from ledger.cli.support import (
     done,
     emit,
     json_option,
-    parse_id,
     pass_runtime,
     resolve_at,
     wall,
@@ -36,7 +35,11 @@ def ticket() -> None:
 
 
 @ticket.command("open")
-@click.option("--contract", "contract_ref", required=True, help="The contract id.")
+@click.option(
+    "--contract",
+    "contract_ref",
+    help="The contract: its id or customer's name (default: the agreement naming --reporter).",
+)
 @click.option("--reporter", required=True, help="Email of the person asking.")
 @click.option("--severity", help="1, 2 or 3 (default 3).")
 @click.option("--version", "product_version", required=True, help="Product version, e.g. 24.2.1.")
@@ -51,7 +54,7 @@ def ticket() -> None:
 def ticket_open(
     runtime: Runtime,
     *,
-    contract_ref: str,
+    contract_ref: str | None,
     reporter: str,
     severity: str | None,
     product_version: str,
@@ -65,7 +68,9 @@ def ticket_open(
     from ledger.presenters import opening_view  # noqa: PLC0415 - not needed at start-up
 
     opening = runtime.ledger.open_ticket(
-        contract_id=parse_id(contract_ref, "--contract"),
+        contract_id=None
+        if contract_ref is None
+        else runtime.ledger.contract_id(contract_ref, "--contract"),
         reporter=reporter,
         severity=severity,
         version=product_version,
@@ -136,6 +141,11 @@ _ticket_step(
 )
 _ticket_step("close", "Close a resolved ticket.", lambda app, ref, at: app.close_ticket(ref, at=at))
 _ticket_step(
+    "priority",
+    "Request priority troubleshooting (Premium and Advanced).",
+    lambda app, ref, at: app.request_priority_troubleshooting(ref, at=at),
+)
+_ticket_step(
     "remote-assistance",
     "Request remote assistance (Premium and Advanced).",
     lambda app, ref, at: app.request_remote_assistance(ref, at=at),
@@ -198,7 +208,11 @@ def ticket_history_command(runtime: Runtime, *, reference: str, as_json: bool) -
 
     def render() -> None:
         first = steps[0]["ticket"]
-        zone = ZoneInfo(app.get_contract(first["contract_id"]).timezone)
+        zone = ZoneInfo(
+            "UTC"
+            if first["contract_id"] is None  # a request no agreement names
+            else app.get_contract(first["contract_id"]).timezone
+        )
         console.print(f"[bold]ticket {first['key']}[/bold] ({first['ticket_id']}), {zone}")
         for step in steps:
             event, t, clock = step["event"], step["ticket"], step["clock"]
@@ -298,6 +312,10 @@ def ticket_show(
                 (
                     "breach recorded / waived",
                     f"{fmt(data['breach_recorded'])} / {fmt(data['breach_waived'])}",
+                ),
+                (
+                    "priority troubleshooting",
+                    ", ".join(fmt(t) for t in data["priority_troubleshooting"]) or "-",
                 ),
             ]
         console.print(kv(f"ticket {data['ticket_id']} (version {data['version']})", rows))

@@ -106,6 +106,12 @@ class UnknownContractError(LedgerError):
     kind = "not_found"
 
 
+class AmbiguousContractError(LedgerError):
+    """A customer's name (or a prefix) that fits several contracts; the refusal lists them."""
+
+    code = "ambiguous_contract"
+
+
 class UnknownTicketError(LedgerError):
     """No ticket with that id or key."""
 

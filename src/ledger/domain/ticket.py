@@ -123,6 +123,7 @@ class Ticket(LedgerAggregate):
             t.resolved_at = None
             t.closed_at = None
             t.remote_assistance = []
+            t.priority_troubleshooting = []
             t.patches = []
             t.reopened = 0
 
@@ -143,11 +144,25 @@ class Ticket(LedgerAggregate):
         details: dict[str, Any]
 
         def apply(self, aggregate: Ticket) -> None:
-            _common(aggregate, self)
-            aggregate.status = DECLINED
-            aggregate.reason = self.reason
-            aggregate.message = self.message
-            aggregate.details = self.details
+            _declined(aggregate, self)
+
+    class UnmatchedRequestDeclined(Aggregate.Created):
+        """A request came from an address no agreement names: it was declined
+        (`no_valid_agreement`), and who asked is kept. It belongs to no contract."""
+
+        external_key: str
+        reporter: str
+        severity: int
+        product_version: str
+        platform: str
+        license_kind: str
+        received_at: datetime
+        reason: str
+        message: str
+        details: dict[str, Any]
+
+        def apply(self, aggregate: Ticket) -> None:
+            _declined(aggregate, self)
 
     # -- the clock -----------------------------------------------------------------------------
 
@@ -272,6 +287,16 @@ class Ticket(LedgerAggregate):
             aggregate.remote_assistance.append(self.requested_at)
             aggregate.last_at = later(aggregate.last_at, self.requested_at)
 
+    class PriorityTroubleshootingRequested(Aggregate.Event):
+        """Priority troubleshooting was requested (Premium and Advanced); the clock is the same."""
+
+        tier: str
+        requested_at: datetime
+
+        def apply(self, aggregate: Ticket) -> None:
+            aggregate.priority_troubleshooting.append(self.requested_at)
+            aggregate.last_at = later(aggregate.last_at, self.requested_at)
+
     class PatchRequested(Aggregate.Event):
         """A patch was requested for a critical defect on a supported line."""
 
@@ -321,7 +346,7 @@ class Ticket(LedgerAggregate):
 
     if TYPE_CHECKING:  # declared for readers and mypy; eventsourcing would make annotations fields
         external_key: str
-        contract_id: UUID
+        contract_id: UUID | None  # None: a request no agreement names
         customer: str
         reporter: str
         severity: int
@@ -350,6 +375,7 @@ class Ticket(LedgerAggregate):
         resolved_at: datetime | None
         closed_at: datetime | None
         remote_assistance: list[datetime]
+        priority_troubleshooting: list[datetime]
         patches: list[PatchRequest]
         reopened: int
         # declined tickets only
@@ -391,38 +417,16 @@ class Ticket(LedgerAggregate):
 
     @classmethod
     def decline(
-        cls,
-        *,
-        external_key: str,
-        contract_id: UUID,
-        customer: str,
-        reporter: str,
-        severity: int,
-        product_version: str,
-        platform: str,
-        license_kind: str,
-        received_at: datetime,
-        reason: str,
-        message: str,
-        details: dict[str, Any],
+        cls, *, external_key: str, contract_id: UUID | None, customer: str, **request: Any
     ) -> Ticket:
-        """Record a declined request: who asked, and why it was declined."""
+        """Record a declined request: who asked, and why it was declined (`request`: the fields
+        of `declined_request`). Without a contract, no agreement names the reporter."""
+        under = {"contract_id": contract_id, "customer": customer} if contract_id else {}
         return cls._create(
-            cls.RequestDeclined,
-            id=cls.create_id(external_key),
-            external_key=external_key,
-            contract_id=contract_id,
-            customer=customer,
-            reporter=email_address(reporter, "reporter"),
-            severity=severity,
-            product_version=product_version,
-            platform=platform,
-            license_kind=license_kind,
-            received_at=instant(received_at, "received_at"),
-            reason=reason,
-            message=message,
-            details=details,
-        )
+            cls.RequestDeclined if contract_id else cls.UnmatchedRequestDeclined,
+            id=cls.create_id(external_key), external_key=external_key, **under,
+            **declined_request(**request),
+        )  # fmt: skip
 
     # -- clock commands ------------------------------------------------------------------------
 
@@ -572,11 +576,17 @@ class Ticket(LedgerAggregate):
     def request_remote_assistance(self, *, tier_terms: TierTerms, at: datetime) -> None:
         """Ask for remote assistance, as the contract's tier allows."""
         when = self._lifecycle(at, "request remote assistance")
-        if not tier_terms.remote_assistance:
-            raise NotIncludedInTierError(
-                f"the {tier_terms.title} tier includes no remote assistance"
-            )
+        included(tier_terms, tier_terms.remote_assistance, "remote assistance")
         self.trigger_event(self.RemoteAssistanceRequested, requested_at=when)
+
+    def request_priority_troubleshooting(self, *, tier_terms: TierTerms, at: datetime) -> None:
+        """Ask for priority troubleshooting, as the contract's tier allows (once per ticket)."""
+        when = self._lifecycle(at, "request priority troubleshooting")
+        included(tier_terms, tier_terms.priority_troubleshooting, "priority troubleshooting")
+        if self.priority_troubleshooting:
+            raise TicketStateError("priority troubleshooting was already requested on it")
+        tier = str(tier_terms.tier)
+        self.trigger_event(self.PriorityTroubleshootingRequested, tier=tier, requested_at=when)
 
     def request_patch(
         self, *, supported_lines: Sequence[str], patch_severities: Sequence[int], at: datetime
@@ -683,10 +693,10 @@ class Ticket(LedgerAggregate):
         return check_lifecycle(self.status, at, self.last_at, what)
 
 
-def _common(ticket: Ticket, event: Ticket.Opened | Ticket.RequestDeclined) -> None:
+def _common(ticket: Ticket, event: Any) -> None:
     ticket.external_key = event.external_key
-    ticket.contract_id = event.contract_id
-    ticket.customer = event.customer
+    ticket.contract_id = getattr(event, "contract_id", None)  # none: no agreement names them
+    ticket.customer = getattr(event, "customer", "")
     ticket.reporter = event.reporter
     ticket.severity = event.severity
     ticket.opened_severity = event.severity
@@ -695,6 +705,41 @@ def _common(ticket: Ticket, event: Ticket.Opened | Ticket.RequestDeclined) -> No
     ticket.license_kind = event.license_kind
     ticket.received_at = event.received_at
     ticket.last_at = event.received_at
+
+
+def _declined(ticket: Ticket, event: Any) -> None:
+    _common(ticket, event)
+    ticket.status = DECLINED
+    ticket.reason = event.reason
+    ticket.message = event.message
+    ticket.details = event.details
+
+
+def declined_request(
+    *,
+    reporter: str,
+    severity: int,
+    product_version: str,
+    platform: str,
+    license_kind: str,
+    received_at: datetime,
+    reason: str,
+    message: str,
+    details: dict[str, Any],
+) -> dict[str, Any]:
+    """The fields of a declined request's event: who asked, for what, and why it was declined."""
+    return {
+        "reporter": email_address(reporter, "reporter"), "severity": severity,
+        "product_version": product_version, "platform": platform, "license_kind": license_kind,
+        "received_at": instant(received_at, "received_at"), "reason": reason,
+        "message": message, "details": details,
+    }  # fmt: skip
+
+
+def included(tier_terms: TierTerms, allowed: bool, what: str) -> None:
+    """Refuse what the tier does not include (`not_included_in_tier`)."""
+    if not allowed:
+        raise NotIncludedInTierError(f"the {tier_terms.title} tier includes no {what}")
 
 
 def _set_figures(ticket: Ticket, due_at: datetime | None, warnings: list[dict[str, Any]]) -> None:

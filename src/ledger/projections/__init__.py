@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from ledger.projections.audit_chain import HashChainProjection
+from ledger.projections.contracts import ContractDirectoryProjection
 from ledger.projections.credit_usage import CreditUsageProjection
 from ledger.projections.deadlines import DeadlinesProjection
 from ledger.projections.runner import UnknownProjectionError
@@ -16,7 +17,13 @@ if TYPE_CHECKING:
 # Every projection by its permanent name, in the order `run` starts them.
 PROJECTIONS: dict[str, type[Projection]] = {
     p.name: p
-    for p in (SlaBreachProjection, CreditUsageProjection, DeadlinesProjection, HashChainProjection)
+    for p in (
+        SlaBreachProjection,
+        CreditUsageProjection,
+        DeadlinesProjection,
+        HashChainProjection,
+        ContractDirectoryProjection,
+    )
 }
 
 

@@ -30,6 +30,14 @@ if TYPE_CHECKING:
 HUNDRED = Decimal(100)
 
 
+def contains_pattern(text: str) -> str:
+    """A LIKE pattern (with `ESCAPE '\\'`) matching lower-case text that contains `text` in
+    any case, its `%` and `_` taken literally."""
+    escaped = str(text).strip().lower().replace("\\", "\\\\")
+    escaped = escaped.replace("%", "\\%").replace("_", "\\_")
+    return f"%{escaped}%"
+
+
 def us(value: datetime | None) -> int | None:
     """An instant as integer microseconds (None stays None)."""
     return None if value is None else to_us(value)

@@ -33,7 +33,7 @@ from ledger.figures import (
     PAUSED,
     STATES,
 )
-from ledger.projections.db import instant, us
+from ledger.projections.db import contains_pattern, instant, us
 from ledger.projections.sla_clocks import (
     CLOCK_COLUMNS,
     NO_CLOCK,
@@ -155,9 +155,9 @@ class SlaBreachView:
         if tier is not None:
             where.append("s.tier = ?")
             params.append(tier.strip().lower())
-        if customer is not None:
-            where.append("LOWER(s.customer) = LOWER(?)")
-            params.append(customer)
+        if customer is not None:  # any part of the name, in any case
+            where.append("LOWER(s.customer) LIKE ? ESCAPE '\\'")
+            params.append(contains_pattern(customer))
         columns = ", ".join(f"s.{c}" for c in CLOCK_COLUMNS)
         rows = self._read(
             f"SELECT {columns}, s.state, k.timezone, k.holiday_region, k.appointments "
@@ -209,6 +209,7 @@ class SlaBreachView:
             "used_seconds": None if clock.used_seconds is None else int(clock.used_seconds),
             "breach_recorded": clock.breach_recorded,
             "breach_waived": clock.breach_waived,
+            "priority": clock.priority_at is not None and clock.priority_at <= at_us,
         }
 
     def stats(

@@ -62,6 +62,7 @@ CLOCK_COLUMNS = (
     "breach_recorded",
     "breach_waived",
     "position",
+    "priority_at",
 )
 CALENDAR_COLUMNS = ("contract_id", "customer", "timezone", "holiday_region", "appointments")
 
@@ -94,6 +95,7 @@ class ClockRow:
     breach_recorded: bool
     breach_waived: bool
     position: int
+    priority_at: int | None = None  # when priority troubleshooting was requested
 
 
 @dataclass(slots=True)
@@ -153,7 +155,7 @@ class SlaBreachProjection(Projection):
     """Keeps `sla_clocks` (one row per ticket clock) and `sla_calendars` (per contract)."""
 
     name = "sla_breaches"
-    shape = 1
+    shape = 2  # 2: priority_at
     follows = (
         Contract.Signed,
         Contract.AppointmentBooked,
@@ -168,6 +170,7 @@ class SlaBreachProjection(Projection):
         Ticket.ResponseDeadlineBreached,
         Ticket.FirstResponseRecorded,
         Ticket.BreachWaived,
+        Ticket.PriorityTroubleshootingRequested,
         Ticket.Resolved,
         Ticket.Reopened,
         Ticket.Closed,
@@ -192,7 +195,7 @@ class SlaBreachProjection(Projection):
                 "original_due_at BIGINT, warning_at BIGINT, clock TEXT NOT NULL, periods TEXT, "
                 "responded_at BIGINT, outcome TEXT, used_seconds BIGINT, "
                 "breach_recorded BOOLEAN NOT NULL, breach_waived BOOLEAN NOT NULL, "
-                "position BIGINT NOT NULL)"
+                "position BIGINT NOT NULL, priority_at BIGINT)"
             ),
             f"CREATE INDEX IF NOT EXISTS {self.clocks}_due ON {self.clocks} (due_at)",
             f"CREATE INDEX IF NOT EXISTS {self.clocks}_received ON {self.clocks} (received_at)",
@@ -258,6 +261,7 @@ class _Batch:
             Ticket.ResponseDeadlineBreached: self._breached,
             Ticket.FirstResponseRecorded: self._responded,
             Ticket.BreachWaived: self._waived,
+            Ticket.PriorityTroubleshootingRequested: self._priority,
             Ticket.Resolved: self._resolved,
             Ticket.Reopened: self._reopened,
             Ticket.Closed: self._closed,
@@ -428,6 +432,9 @@ class _Batch:
     def _waived(self, event: Any, clock: ClockRow) -> None:
         del event
         clock.breach_waived = True
+
+    def _priority(self, event: Any, clock: ClockRow) -> None:
+        clock.priority_at = to_us(event.requested_at)
 
     def _resolved(self, event: Any, clock: ClockRow) -> None:
         del event

@@ -11,18 +11,35 @@ from __future__ import annotations
 from datetime import date, datetime, timedelta
 from decimal import Decimal
 from typing import Annotated, Any
+from uuid import UUID
 
-from fastapi import Header, Query
+from fastapi import Depends, Header, Path, Query
 from pydantic import BaseModel, ConfigDict, Field
 
 from ledger.domain.contract import local_midnight
 from ledger.domain.errors import InvalidInputError
 from ledger.parsing import parse_date, parse_decimal, parse_instant
 from ledger.web.errors import NO_CONTROL_CHARACTERS, NO_NUL, IdempotencyKeyRequiredError
+from ledger.web.services import Svc  # noqa: TC001 - FastAPI reads it when the app is built
 
 MAX_KEY_LENGTH = 200
 
 # -- field types of request bodies and query parameters --------------------------------------
+
+CONTRACT_REF = (
+    "The contract's id, or its customer's name: any case, the whole name or a prefix only one "
+    "contract's customer has (several: 400 `ambiguous_contract`, listing them)."
+)
+ContractRef = Annotated[
+    str,
+    Field(
+        min_length=1,
+        max_length=200,
+        pattern=NO_CONTROL_CHARACTERS,
+        description=CONTRACT_REF,
+        examples=["Acme GmbH"],
+    ),
+]
 
 InstantText = Annotated[
     str,
@@ -175,3 +192,18 @@ def instant_query(description: str) -> Any:
 def line_query(description: str) -> Any:
     """A query parameter holding one line of text."""
     return Query(description=description, max_length=200, pattern=NO_CONTROL_CHARACTERS)
+
+
+def _contract_in_path(
+    contract_id: Annotated[
+        str,
+        Path(min_length=1, max_length=200, pattern=NO_CONTROL_CHARACTERS, description=CONTRACT_REF),
+    ],
+    services: Svc,
+) -> UUID:
+    """The contract a path names, by id or customer's name."""
+    return services.ledger.contract_id(contract_id, "contract_id")
+
+
+# A contract named in a path (`/contracts/{contract_id}/...`), by id or customer's name.
+ContractId = Annotated[UUID, Depends(_contract_in_path)]

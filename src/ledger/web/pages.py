@@ -469,11 +469,13 @@ def statements_of(
     with services.views.lease() as db:
         view = CreditUsageView(db)
         statements = view.statement(period=period, term=term)
-        differences = (
-            [vars(d) for d in reconcile(services.ledger, view, period=period, term=term)]
-            if check
-            else None
-        )
+        found = reconcile(services.ledger, view, period=period, term=term) if check else None
+    names = services.ledger.customers_of([d.contract_id for d in found or []])
+    differences = (
+        None
+        if found is None
+        else [{**vars(d), "customer": names.get(d.contract_id)} for d in found]
+    )
     return {
         "position": position, "head": head, "statements": statements,
         "differences": differences,

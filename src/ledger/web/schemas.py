@@ -35,6 +35,7 @@ from ledger.web.inputs import (
     Amount,
     Body,
     Command,
+    ContractRef,
     DateText,
     Email,
     InstantText,
@@ -122,7 +123,12 @@ class Appointment(Command):
 class OpenTicket(Command):
     """A support request, received at `at`."""
 
-    contract_id: UUID
+    contract_id: ContractRef | None = Field(
+        default=None,
+        description="The contract's id or its customer's name (any case, whole or a unique "
+        "prefix). Without it, the agreement that names the reporter; none is a recorded "
+        "decline (`no_valid_agreement`), several are 400 `ambiguous_contract`.",
+    )
     reporter: Email = Field(description="Email of the person asking.")
     version: Line = Field(description="Product version, e.g. 24.2.1.")
     platform: Line = Field(description="windows, linux, ...")
@@ -239,11 +245,71 @@ class Term(Out):
     fee: Dec
 
 
+class CreditMovement(Out):
+    """One movement of a credit account, with the balance of its unit available after it."""
+
+    at: datetime
+    unit: str
+    kind: str = Field(
+        description="term_grant, upgrade_grant, purchase, consumption, training, reversal, "
+        "reversal_expiry or expiry."
+    )
+    amount: Dec
+    available_after: Dec
+    lot_id: str
+    key: str | None = Field(description="The idempotency key of the draw or purchase.")
+    ticket: str | None = Field(description="The key of the ticket the points were drawn for.")
+    ticket_id: UUID | None
+    from_account: str
+    to_account: str
+    position: int
+
+
+class CreditHistory(Out):
+    """Every movement of a contract's credit account (`ledger credits history --json`)."""
+
+    projection: str
+    position: int
+    head: int
+    contract_id: UUID
+    customer: str
+    account_id: UUID
+    rows: list[CreditMovement]
+
+
+class ListedContract(Out):
+    """A contract as the directory lists it at an instant (`ledger contract list --json`)."""
+
+    contract_id: UUID
+    customer: str
+    tier: str | None
+    licenses: int | None
+    license_kind: str
+    status: str = Field(description="active, ended (lapse not yet recorded), lapsed, terminated.")
+    current_term: int | None
+    term_starts_at: datetime | None
+    term_ends_at: datetime | None
+    named_contacts: list[str]
+    account_id: UUID | None = Field(description="The credit account (`ledger events` takes it).")
+    credit_balance: str | None = Field(description="Points available (decimal as text).")
+
+
+class ContractList(Out):
+    """A page of contracts by customer; `next` is the `after` of the next page (None: last)."""
+
+    projection: str
+    position: int
+    head: int
+    rows: list[ListedContract]
+    next: UUID | None
+
+
 class Contract(Out):
     """A contract as of an instant (`ledger contract show --json`)."""
 
     contract_id: UUID
     customer: str
+    account_id: UUID | None = Field(default=None, description="The contract's credit account.")
     status: str
     valid: bool
     validity: str | None
@@ -339,6 +405,10 @@ class TicketOpening(Out):
     details: dict[str, Any]
     due_at: datetime | None
     recorded: bool
+    contract_id: UUID | None = Field(
+        default=None, description="The agreement it came under (null: no agreement names them)."
+    )
+    customer: str | None = None
 
 
 class Ticket(Out):
@@ -349,7 +419,7 @@ class Ticket(Out):
 
     ticket_id: UUID
     key: str
-    contract_id: UUID
+    contract_id: UUID | None = Field(description="None for a request no agreement names.")
     customer: str
     status: str
     reporter: str
@@ -369,6 +439,9 @@ class Ticket(Out):
     outcome: str | None = None
     breach_recorded: bool | None = None
     breach_waived: bool | None = None
+    priority_troubleshooting: list[datetime] | None = Field(
+        default=None, description="When priority troubleshooting was requested (if it was)."
+    )
     reason: str | None = None
     message: str | None = None
     result: Any = Field(default=None, description="What the command did, when it says.")
@@ -388,6 +461,9 @@ class Account(Out):
 
     contract_id: UUID
     customer: str
+    account_id: UUID | None = Field(
+        default=None, description="The credit account (`GET /events/{id}` takes it)."
+    )
     at: datetime
     points_available: Dec
     sessions_available: Dec

@@ -7,13 +7,14 @@ nothing twice, and a consumption is reversed by it. Training sessions may carry 
 """
 
 from typing import Annotated
-from uuid import UUID
 
 from fastapi.responses import JSONResponse
 
 from ledger.presenters import account_view
+from ledger.reports import credit_history
 from ledger.web.auth import FINANCE, READERS, require
 from ledger.web.inputs import (
+    ContractId,
     IdempotencyHeader,
     amount,
     at_or_now,
@@ -27,6 +28,7 @@ from ledger.web.schemas import (
     Account,
     Consume,
     ConsumptionResult,
+    CreditHistory,
     Purchase,
     PurchaseResult,
     ReversalResult,
@@ -47,7 +49,7 @@ NO_TOPIC = Training()  # a session may be held without a body
     summary="Credit balance",
 )
 def balance(
-    contract_id: UUID,
+    contract_id: ContractId,
     services: Svc,
     as_of: Annotated[str | None, instant_query("The account as recorded at this instant.")] = None,
     at: Annotated[str | None, instant_query("Balances usable at (default: now, or as_of).")] = None,
@@ -66,7 +68,10 @@ def balance(
     summary="Buy points",
 )
 def purchase(
-    contract_id: UUID, body: Purchase, services: Svc, idempotency_key: IdempotencyHeader = None
+    contract_id: ContractId,
+    body: Purchase,
+    services: Svc,
+    idempotency_key: IdempotencyHeader = None,
 ) -> JSONResponse:
     """Buy a package of points (an idempotency key is required)."""
     key = idempotency(idempotency_key, body.key, required=True)
@@ -93,7 +98,7 @@ def purchase(
     summary="Use points",
 )
 def consume(
-    contract_id: UUID, body: Consume, services: Svc, idempotency_key: IdempotencyHeader = None
+    contract_id: ContractId, body: Consume, services: Svc, idempotency_key: IdempotencyHeader = None
 ) -> JSONResponse:
     """Use points, drawn from the lot that expires first; never below zero (an idempotency
     key is required; it names the consumption for a reversal)."""
@@ -118,7 +123,7 @@ def consume(
     ),
     summary="Reverse a consumption",
 )
-def reverse(contract_id: UUID, body: Reverse, services: Svc) -> JSONResponse:
+def reverse(contract_id: ContractId, body: Reverse, services: Svc) -> JSONResponse:
     """Return points of the consumption `key` to the lots they came from.
 
     The same reversal again (same points and reason) records nothing (200).
@@ -141,7 +146,7 @@ def reverse(contract_id: UUID, body: Reverse, services: Svc) -> JSONResponse:
     summary="Hold a training session",
 )
 def training(
-    contract_id: UUID,
+    contract_id: ContractId,
     services: Svc,
     body: Training = NO_TOPIC,
     idempotency_key: IdempotencyHeader = None,
@@ -152,3 +157,16 @@ def training(
         contract_id, key=key, topic=body.topic, at=at_or_now(body.at, now())
     )
     return created(result, recorded=result["recorded"])
+
+
+@router.get(
+    "/contracts/{contract_id}/credits/history",
+    dependencies=[require(FINANCE, *READERS)],
+    responses=documented(CreditHistory, "Every movement of the credit account"),
+    summary="Credit history",
+)
+def history(contract_id: ContractId, services: Svc) -> JSONResponse:
+    """Every movement of the credit account: grants, purchases, draws, reversals, expiries, with
+    their lots, keys and tickets and the balance after each (from the credit-usage view,
+    caught up first)."""
+    return answer(credit_history(services.settings.database, services.ledger, contract_id))

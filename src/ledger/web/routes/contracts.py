@@ -3,7 +3,7 @@ representative, appointments (`ledger contract ...`)."""
 
 from collections.abc import Callable
 from datetime import datetime
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 from uuid import UUID
 
 from fastapi import Path, Query
@@ -18,9 +18,11 @@ from ledger.presenters import (
     current_contract_view,
     tier_change_view,
 )
+from ledger.reports import contract_list
 from ledger.web.auth import ADMIN, AGENT, FINANCE, READERS, require
 from ledger.web.inputs import (
     Command,
+    ContractId,
     IdempotencyHeader,
     amount,
     at_or_now,
@@ -45,6 +47,7 @@ from ledger.web.schemas import (
     ChangeTier,
     Contacts,
     Contract,
+    ContractList,
     ContractStep,
     Lapse,
     RenewContract,
@@ -111,13 +114,49 @@ def sign_contract(
 
 
 @router.get(
+    "/contracts",
+    dependencies=[require(AGENT, FINANCE, *READERS)],
+    responses=documented(ContractList, "A page of contracts by customer"),
+    summary="List contracts",
+)
+def list_contracts(
+    *,
+    services: Svc,
+    customer: Annotated[
+        str | None,
+        Query(max_length=200, description="Only customers whose name contains this (any case)."),
+    ] = None,
+    tier: Annotated[
+        Literal["premium", "advanced", "basic"] | None, Query(description="Only this tier now.")
+    ] = None,
+    status: Annotated[
+        Literal["active", "ended", "lapsed", "terminated"] | None,
+        Query(description="Only this state now (ended: term over, lapse not yet recorded)."),
+    ] = None,
+    at: Annotated[str | None, instant_query("Tier, term, status and balance at.")] = None,
+    limit: Annotated[int, Query(ge=1, le=1000, description="Contracts per page.")] = 100,
+    after: Annotated[
+        UUID | None, Query(description="The `next` of the page before (the cursor).")
+    ] = None,
+) -> JSONResponse:
+    """The contracts by customer name, then id: tier, licenses, current term, status, named
+    contacts, credit account and balance, read from the contract directory (caught up first)."""
+    page = contract_list(
+        services.settings.database, services.ledger, at_or_now(at, now()),
+        customer=customer, tier=tier, status=status, limit=limit,
+        after=None if after is None else str(after),
+    )  # fmt: skip
+    return answer(page)
+
+
+@router.get(
     "/contracts/{contract_id}",
     dependencies=[require(AGENT, FINANCE, *READERS)],
     responses=documented(Contract, "The contract"),
     summary="Show a contract",
 )
 def show_contract(
-    contract_id: UUID,
+    contract_id: ContractId,
     services: Svc,
     version: Annotated[int | None, Query(ge=1, le=10**9, description="As of this version.")] = None,
     as_of: Annotated[str | None, instant_query("As recorded at this instant.")] = None,
@@ -140,7 +179,7 @@ def show_contract(
     responses=documented(list[ContractStep], "Every event and the contract after it"),
     summary="History of a contract",
 )
-def contract_history_route(contract_id: UUID, services: Svc) -> JSONResponse:
+def contract_history_route(contract_id: ContractId, services: Svc) -> JSONResponse:
     """Every event of a contract with the contract as it stood after it."""
     return answer(contract_history(services.ledger, contract_id))
 
@@ -152,7 +191,7 @@ def contract_history_route(contract_id: UUID, services: Svc) -> JSONResponse:
     summary="Renew a contract",
 )
 def renew_contract(
-    contract_id: UUID, services: Svc, body: RenewContract = NO_CHANGES
+    contract_id: ContractId, services: Svc, body: RenewContract = NO_CHANGES
 ) -> JSONResponse:
     """Order the next term (a lapsed agreement is reinstated at 80 % instead)."""
     return _order_term(services.ledger.renew_contract, contract_id, body)
@@ -165,7 +204,7 @@ def renew_contract(
     summary="Reinstate a lapsed contract",
 )
 def reinstate_contract(
-    contract_id: UUID, services: Svc, body: RenewContract = NO_CHANGES
+    contract_id: ContractId, services: Svc, body: RenewContract = NO_CHANGES
 ) -> JSONResponse:
     """Take up a lapsed agreement again: a new term from today at 80 % of list price."""
     return _order_term(services.ledger.reinstate_contract, contract_id, body)
@@ -192,7 +231,7 @@ def _order_term(
     responses=documented(Lapse, "The lapse recorded", errors=COMMAND_ERRORS),
     summary="Record a lapse",
 )
-def lapse_contract(contract_id: UUID, services: Svc, body: Command = NO_BODY) -> JSONResponse:
+def lapse_contract(contract_id: ContractId, services: Svc, body: Command = NO_BODY) -> JSONResponse:
     """Record that the latest term ended without renewal (the scheduler does this too)."""
     lapse = services.ledger.lapse_contract(contract_id, at=at_or_now(body.at, now()))
     return answer({"contract_id": contract_id, **lapse})
@@ -205,7 +244,7 @@ def lapse_contract(contract_id: UUID, services: Svc, body: Command = NO_BODY) ->
     summary="Terminate a contract",
 )
 def terminate_contract(
-    contract_id: UUID, services: Svc, body: Terminate = NO_REASON
+    contract_id: ContractId, services: Svc, body: Terminate = NO_REASON
 ) -> JSONResponse:
     """End the agreement: no support from `at` on; what remains of its lots expires."""
     at = at_or_now(body.at, now())
@@ -219,7 +258,7 @@ def terminate_contract(
     responses=documented(TierChange, "What the change did", errors=COMMAND_ERRORS),
     summary="Change the tier",
 )
-def change_tier(contract_id: UUID, body: ChangeTier, services: Svc) -> JSONResponse:
+def change_tier(contract_id: ContractId, body: ChangeTier, services: Svc) -> JSONResponse:
     """Upgrade at once (pro rata), or schedule a downgrade for the next renewal."""
     app = services.ledger
     at = at_or_now(body.at, now())
@@ -233,7 +272,7 @@ def change_tier(contract_id: UUID, body: ChangeTier, services: Svc) -> JSONRespo
     responses=documented(Contacts, "The named contacts", errors=COMMAND_ERRORS),
     summary="Name a contact",
 )
-def add_contact(contract_id: UUID, body: AddContact, services: Svc) -> JSONResponse:
+def add_contact(contract_id: ContractId, body: AddContact, services: Svc) -> JSONResponse:
     """Name a contact (Premium 5, Advanced 2, Basic 1)."""
     contacts = services.ledger.add_contact(
         contract_id, email=body.email, at=at_or_now(body.at, now())
@@ -248,7 +287,7 @@ def add_contact(contract_id: UUID, body: AddContact, services: Svc) -> JSONRespo
     summary="Remove a named contact",
 )
 def remove_contact(
-    contract_id: UUID,
+    contract_id: ContractId,
     email: Annotated[str, Path(max_length=254, description="The named contact's email.")],
     services: Svc,
     at: Annotated[str | None, instant_query("When (default now).")] = None,
@@ -265,7 +304,7 @@ def remove_contact(
     summary="Assign the representative",
 )
 def assign_representative(
-    contract_id: UUID, body: AssignRepresentative, services: Svc
+    contract_id: ContractId, body: AssignRepresentative, services: Svc
 ) -> JSONResponse:
     """Assign the technical account representative (Premium only)."""
     at = at_or_now(body.at, now())
@@ -280,7 +319,7 @@ def assign_representative(
     summary="Unassign the representative",
 )
 def unassign_representative(
-    contract_id: UUID,
+    contract_id: ContractId,
     services: Svc,
     at: Annotated[str | None, instant_query("When (default now).")] = None,
 ) -> JSONResponse:
@@ -309,7 +348,7 @@ def _appointment(
     responses=documented(AppointmentResult, "The appointment booked", errors=COMMAND_ERRORS),
     summary="Book an appointment",
 )
-def book_appointment(contract_id: UUID, body: Appointment, services: Svc) -> JSONResponse:
+def book_appointment(contract_id: ContractId, body: Appointment, services: Svc) -> JSONResponse:
     """Book covered time outside regular hours (weekday nights: Premium, Advanced; weekends:
     Premium); open clocks are recomputed in the same save."""
     return _appointment("booked", contract_id, body, services.ledger)
@@ -321,6 +360,6 @@ def book_appointment(contract_id: UUID, body: Appointment, services: Svc) -> JSO
     responses=documented(AppointmentResult, "The appointment cancelled", errors=COMMAND_ERRORS),
     summary="Cancel an appointment",
 )
-def cancel_appointment(contract_id: UUID, body: Appointment, services: Svc) -> JSONResponse:
+def cancel_appointment(contract_id: ContractId, body: Appointment, services: Svc) -> JSONResponse:
     """Cancel a booked appointment window (the exact window) before it begins."""
     return _appointment("cancelled", contract_id, body, services.ledger)

@@ -3,9 +3,8 @@ or CSV), projection status, as-of replays and the events of an aggregate (`ledge
 `ledger projections status`, `ledger audit replay`, `ledger events`)."""
 
 from typing import Annotated, Any, Literal
-from uuid import UUID
 
-from fastapi import Header, Query
+from fastapi import Header, Path, Query
 from fastapi.responses import JSONResponse, Response
 
 from ledger.audit.replay import as_of_views
@@ -79,7 +78,9 @@ def breaches(
     services: Svc,
     state: States = None,
     tier: Annotated[TierName | None, Query(description="Only this tier.")] = None,
-    customer: Annotated[str | None, line_query("Only this customer (any case).")] = None,
+    customer: Annotated[
+        str | None, line_query("Only customers whose name contains this (any case).")
+    ] = None,
     since: Since = None,
     until: Until = None,
     at: Annotated[str | None, instant_query("The board at (default now).")] = None,
@@ -134,7 +135,9 @@ def credit_statements(
     services: Svc,
     period: Period = None,
     term: TermNumber = None,
-    contract: Annotated[UUID | None, Query(description="Only this contract.")] = None,
+    contract: Annotated[
+        str | None, Query(max_length=200, description="Only this contract (id or customer's name).")
+    ] = None,
     check: Annotated[
         bool, Query(description="Recompute every figure from the events; list differences.")
     ] = False,
@@ -160,12 +163,13 @@ def credit_statements(
     if check and as_csv:
         raise InvalidInputError("check: the differences come as JSON; ask for format=json")
     name = CreditUsageProjection.name
+    chosen = None if contract is None else services.ledger.contract_id(contract, "contract")
     position, head = caught_up(services.settings.database, services.ledger, name, catch_up=catch_up)
     with services.views.lease() as db:
         view = CreditUsageView(db)
-        statements = view.statement(period=period, term=term, contract_id=contract)
+        statements = view.statement(period=period, term=term, contract_id=chosen)
         differences = (
-            reconcile(services.ledger, view, period=period, term=term, contract_id=contract)
+            reconcile(services.ledger, view, period=period, term=term, contract_id=chosen)
             if check
             else None
         )
@@ -184,7 +188,10 @@ def credit_statements(
         "projection": name, "position": position, "head": head, "statements": statements,
     }  # fmt: skip
     if differences is not None:
-        data["differences"] = [vars(d) for d in differences]
+        names = services.ledger.customers_of([d.contract_id for d in differences])
+        data["differences"] = [
+            {**vars(d), "customer": names.get(d.contract_id)} for d in differences
+        ]
     return answer(data)
 
 
@@ -215,13 +222,17 @@ def audit_replay(
     ] = "breaches",
     state: States = None,
     tier: Annotated[TierName | None, Query(description="breaches: one tier.")] = None,
-    customer: Annotated[str | None, line_query("breaches: one customer.")] = None,
+    customer: Annotated[
+        str | None, line_query("breaches: customers whose name contains this.")
+    ] = None,
     by: Annotated[Grouping, Query(description="breach-stats: group by.")] = "tier",
     since: Since = None,
     until: Until = None,
     period: Period = None,
     term: TermNumber = None,
-    contract: Annotated[UUID | None, Query(description="credits: one contract.")] = None,
+    contract: Annotated[
+        str | None, Query(max_length=200, description="credits: one contract (id or name).")
+    ] = None,
     at: Annotated[
         str | None, instant_query("breaches, breach-stats: figures at (default: as_of).")
     ] = None,
@@ -233,6 +244,7 @@ def audit_replay(
     start, end = optional_instant(since, "since"), optional_instant(until, "until")
     if report == "credits" and (period is None) == (term is None):
         raise InvalidInputError("report=credits: give period=YYYY-MM or term=N (one of them)")
+    chosen = None if contract is None else services.ledger.contract_id(contract, "contract")
     with as_of_views(services.settings.database, services.ledger, recorded_by) as then:
         if report == "breaches":
             rows = then.breaches.board(
@@ -242,7 +254,7 @@ def audit_replay(
         elif report == "breach-stats":
             rows = then.breaches.stats(by, when, since=start, until=end)
         else:
-            rows = then.credits.statement(period=period, term=term, contract_id=contract)
+            rows = then.credits.statement(period=period, term=term, contract_id=chosen)
     return answer({
         "as_of": recorded_by, "report": report, "applied": then.applied,
         "last_position": then.last_position, "head": then.head,
@@ -256,7 +268,23 @@ def audit_replay(
     responses=documented(list[Event], "Every event of the aggregate, oldest first"),
     summary="Events of an aggregate",
 )
-def events(aggregate_id: UUID, services: Svc) -> JSONResponse:
+def events(
+    aggregate_id: Annotated[
+        str,
+        Path(
+            min_length=1,
+            max_length=200,
+            description="An aggregate's id, or a customer's name (its contract).",
+        ),
+    ],
+    services: Svc,
+    account: Annotated[
+        bool, Query(description="aggregate_id names a contract: its credit account's events.")
+    ] = False,
+) -> JSONResponse:
     """Every event recorded for one contract, ticket, credit account, consumption or the
-    release catalog."""
-    return answer([event_view(e) for e in services.ledger.list_events(aggregate_id)])
+    release catalog; a customer's name names its contract (with `account=true`, the contract's
+    credit account)."""
+    app = services.ledger
+    found = app.aggregate_id(aggregate_id, account=account)
+    return answer([event_view(e) for e in app.list_events(found)])

@@ -191,6 +191,18 @@ def remote_assistance(reference: TicketRef, services: Svc, body: Command = NO_BO
     )
 
 
+@_step_route("/tickets/{reference}/priority", "Request priority troubleshooting")
+def priority(reference: TicketRef, services: Svc, body: Command = NO_BODY) -> JSONResponse:
+    """Request priority troubleshooting (Premium and Advanced; Basic is 422
+    `not_included_in_tier`, nothing recorded)."""
+    return _step(
+        services,
+        reference,
+        body.at,
+        lambda a, at: a.request_priority_troubleshooting(reference, at=at),
+    )
+
+
 @_step_route("/tickets/{reference}/patch", "Request a patch")
 def patch(reference: TicketRef, services: Svc, body: Command = NO_BODY) -> JSONResponse:
     """Request a patch (severity 1 or 2 on a supported release line)."""
