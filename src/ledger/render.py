@@ -201,17 +201,35 @@ def kv(title: str, rows: Sequence[tuple[str, Any]]) -> Table:
 
 
 def statement_table(statements: Sequence[dict[str, Any]], title: str) -> Table:
-    """Credit statements, per contract a line for points and one for sessions, then its fees."""
+    """Credit statements, per contract a line for points and one for sessions, then its fees
+    and packages."""
+    from ledger.presenters import local_window, money  # noqa: PLC0415 - not needed at start-up
     from ledger.reports import STATEMENT_FIGURES  # noqa: PLC0415 - the reports load the views
 
-    table = Table("customer", "unit", *STATEMENT_FIGURES, "fees", title=title, title_justify="left")
+    table = Table(
+        "customer", "window", "unit", *STATEMENT_FIGURES, "fees", "packages", title=title,
+        title_justify="left",
+    )  # fmt: skip
     for s in statements:
         for unit in ("points", "sessions"):
             first = unit == "points"
             table.add_row(
                 escape(s["customer"]) if first else "",
+                local_window(s["start"], s["end"], s["timezone"]) if first else "",
                 unit,
                 *[fmt(s[unit][f]) for f in STATEMENT_FIGURES],
-                f"{fmt(s['fees_total'])} {s['currency']}" if first else "",
+                money(s["fees_total"], s["currency"]) if first else "",
+                money(s["packages_total"], s["currency"]) if first else "",
             )
+    return table
+
+
+def totals_table(totals: Sequence[dict[str, Any]], title: str = "totals") -> Table:
+    """The money of a list of statements or revenue rows, per currency."""
+    from ledger.presenters import money  # noqa: PLC0415 - not needed at start-up
+
+    columns = [k for k in (totals[0] if totals else {}) if k != "currency"]
+    table = Table("currency", *columns, title=title, title_justify="left")
+    for row in totals:
+        table.add_row(row["currency"], *[money(row[c], row["currency"]) for c in columns])
     return table

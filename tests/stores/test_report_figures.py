@@ -19,6 +19,7 @@ from ledger.figures import (
     BREACH_STAT_KEY,
     FEES_TOTAL,
     FLOWS,
+    PACKAGES_TOTAL,
     STATEMENT_COLUMNS,
     STATEMENT_FIGURES,
     STATEMENT_HEADING,
@@ -92,6 +93,7 @@ def test_every_declared_statement_figure_is_rederived_from_the_export(
     for figure in STATEMENT_FIGURES:
         assert any(s[u][figure] != 0 for s in found for u in UNIT_NAMES), figure
     assert any(s[FEES_TOTAL.name] != 0 for s in found)
+    assert any(s[PACKAGES_TOTAL.name] != 0 for s in found)
 
 
 def test_every_declared_breach_statistic_is_rederived_from_the_export(
@@ -118,8 +120,9 @@ def test_audit_reconcile_names_each_declared_figure_that_differs(derived: Rederi
             view[unit][figure] += 1
             found = compare_statements("term 1", [statement], [view])
             assert [(d.unit, d.figure) for d in found] == [(unit, figure)]
-    view = {**statement, FEES_TOTAL.name: statement[FEES_TOTAL.name] + 1}
-    assert [d.figure for d in compare_statements("term 1", [statement], [view])] == ["fees_total"]
+    for money in (FEES_TOTAL.name, PACKAGES_TOTAL.name):
+        view = {**statement, money: statement[money] + 1}
+        assert [d.figure for d in compare_statements("term 1", [statement], [view])] == [money]
     (row, *_) = derived.stats("tier", WHEN)
     for figure in BREACH_STAT_FIGURES:
         other = {**row, figure: "something else"}
@@ -151,11 +154,12 @@ def test_the_check_against_the_events_names_each_declared_figure_that_differs(
 
 
 def test_the_csv_has_a_column_for_each_declared_figure(derived: Rederivation) -> None:
-    """The header is the statement's fields, each unit's figures, and the fees' total."""
+    """The header is the statement's fields, each unit's figures, the fees' and the packages'
+    totals."""
     header = statements_csv(derived.statement(term=1)).splitlines()[0].split(",")
     assert header == STATEMENT_COLUMNS
     assert header[: len(STATEMENT_HEADING)] == [f.name for f in STATEMENT_HEADING]
-    assert header[-1] == FEES_TOTAL.name
+    assert header[-2:] == [FEES_TOTAL.name, PACKAGES_TOTAL.name]
     assert [f"points_{f}" for f in STATEMENT_FIGURES] == header[5:12]
 
 

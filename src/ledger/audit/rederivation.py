@@ -155,6 +155,7 @@ class _Contract:
     zone: ZoneInfo
     terms: dict[int, tuple[datetime, datetime]] = field(default_factory=dict)
     fees: list[dict[str, Any]] = field(default_factory=list)
+    packages: list[dict[str, Any]] = field(default_factory=list)
     flows: dict[str, _Flows] = field(default_factory=lambda: {u: _Flows() for u in UNITS})
 
     def fee(self, term: int, kind: str, fee: Decimal, at: datetime, **shares: Any) -> None:
@@ -324,12 +325,15 @@ class Rederivation:
         )
 
     def _purchased(self, event: ExportedEvent) -> None:
-        p = event.payload
-        self._account(event).flows[POINTS].add(
-            read_instant(read_field(p, "purchased_at"), "purchased_at"),
-            "purchased",
-            read_decimal(read_field(p, "points"), "points"),
-        )
+        p, contract = event.payload, self._account(event)
+        at = read_instant(read_field(p, "purchased_at"), "purchased_at")
+        points = read_decimal(read_field(p, "points"), "points")
+        contract.flows[POINTS].add(at, "purchased", points)
+        contract.packages.append(
+            {"lot_id": read_text(read_field(p, "lot_id"), "lot_id"), "points": points,
+             "price": read_decimal(read_field(p, "price"), "price").quantize(CENT),
+             "purchased_at": at}
+        )  # fmt: skip
 
     def _consumed(self, event: ExportedEvent) -> None:
         p = event.payload
@@ -467,6 +471,7 @@ class Rederivation:
                 "contract_id": contract.contract_id,
                 "customer": contract.customer,
                 "currency": contract.currency,
+                "timezone": contract.zone.key,
                 "period": window.period,
                 "term": window.term,
                 "start": start,
@@ -474,10 +479,23 @@ class Rederivation:
             }
             for unit in UNITS:
                 statement[unit] = contract.flows[unit].figures(start, end)
-            fees = [dict(f) for f in contract.fees if start <= f["assessed_at"] < end]
+            # a term's fees: those paying for it, whenever charged; a month's: charged in it
+            fees = [
+                dict(f)
+                for f in contract.fees
+                if (
+                    f["term_number"] == window.term
+                    if window.term
+                    else start <= f["assessed_at"] < end
+                )
+            ]
             fees.sort(key=lambda f: f["assessed_at"])  # stable: log order within an instant
+            statement["fees_basis"] = "paying_for_term" if window.term else "charged_in_period"
             statement["fees"] = fees
             statement["fees_total"] = sum((f["fee"] for f in fees), Decimal("0.00"))
+            bought = [dict(b) for b in contract.packages if start <= b["purchased_at"] < end]
+            statement["packages"] = bought
+            statement["packages_total"] = sum((b["price"] for b in bought), Decimal("0.00"))
             result.append(statement)
         return result
 

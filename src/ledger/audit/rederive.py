@@ -50,6 +50,7 @@ from ledger.figures import (
     FEE_FIELDS,
     FEES_TOTAL,
     GROUPINGS,
+    PACKAGES_TOTAL,
     STATEMENT_FIGURES,
     UNIT_NAMES,
 )
@@ -73,7 +74,7 @@ __all__ = [  # rederive and Rederivation: read from here by the CLI and the test
 
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 # The fields of a statement compared besides its figures and fees.
-COMPARED = ("customer", "currency", "start", "end")
+COMPARED = ("customer", "currency", "timezone", "start", "end", "fees_basis")
 
 
 @dataclass(frozen=True)
@@ -297,9 +298,16 @@ def compare_statements(
     def compare(cid: str, ours: dict[str, Any], view: dict[str, Any]) -> list[Difference]:
         found = [
             Difference("statement", window, cid, None, name, ours[name], view[name])
-            for name in (*COMPARED, FEES_TOTAL.name)
+            for name in (*COMPARED, FEES_TOTAL.name, PACKAGES_TOTAL.name)
             if ours[name] != view[name]
         ]
+        # a balance closing below zero is a finding, whatever the view says
+        found.extend(
+            Difference("statement", window, cid, unit, "negative_closing",
+                       ours[unit]["closing"], view[unit]["closing"])
+            for unit in UNIT_NAMES
+            if ours[unit]["closing"] < 0
+        )  # fmt: skip
         for unit in UNIT_NAMES:
             found.extend(
                 Difference("statement", window, cid, unit, figure, ours[unit][figure],
@@ -310,6 +318,9 @@ def compare_statements(
         our_fees, view_fees = _fee_lines(ours["fees"]), _fee_lines(view["fees"])
         if our_fees != view_fees:
             found.append(Difference("statement", window, cid, None, "fees", our_fees, view_fees))
+        if ours["packages"] != view["packages"]:
+            found.append(Difference("statement", window, cid, None, "packages", ours["packages"],
+                                    view["packages"]))  # fmt: skip
         return found
 
     return _compare_rows(

@@ -1,5 +1,5 @@
 """Reports read from the projections (`ledger report ...`): the breach board, breach
-statistics, credit statements."""
+statistics, credit statements, revenue."""
 
 from __future__ import annotations
 
@@ -27,6 +27,8 @@ from ledger.figures import (
     ALL,
     BREACH_STAT_LABELLED_COLUMNS,
     GROUPINGS,
+    REVENUE_FIGURES,
+    REVENUE_LABELLED_COLUMNS,
     STATEMENT_LABELLED_COLUMNS,
     STATES,
 )
@@ -224,15 +226,36 @@ def render_statements(statements: list[dict[str, Any]], title: str) -> None:
     console.print(table)
     if not statements:
         console.print("(none)")
+    from ledger.presenters import money  # noqa: PLC0415 - not needed at start-up
+    from ledger.render import totals_table  # noqa: PLC0415 - not needed at start-up
+    from ledger.reports import money_totals  # noqa: PLC0415 - not needed at start-up
+
     fees = [(s, f) for s in statements for f in s["fees"]]
     if fees:
-        lines = Table("customer", "term", "fee", "amount", "assessed", title="fees assessed")
+        which = (
+            "fees paying for the term, whenever charged"
+            if statements[0]["term"] is not None
+            else "fees charged in the month"
+        )
+        lines = Table("customer", "term", "fee", "amount", "assessed", title=which)
         for s, f in fees:
             lines.add_row(
                 escape(s["customer"]), str(f["term_number"]), f["kind"],
-                f"{fmt(f['fee'])} {s['currency']}", fmt(f["assessed_at"]),
+                money(f["fee"], s["currency"]), fmt(f["assessed_at"]),
             )  # fmt: skip
         console.print(lines)
+    bought = [(s, p) for s in statements for p in s["packages"]]
+    if bought:
+        lines = Table("customer", "points", "price", "unit value", "bought", title="packages")
+        for s, p in bought:
+            unit = p["price"] / p["points"] if p["points"] else p["price"]
+            lines.add_row(
+                escape(s["customer"]), fmt(p["points"]), money(p["price"], s["currency"]),
+                f"{unit:,.4f} {s['currency']}", fmt(p["purchased_at"]),
+            )  # fmt: skip
+        console.print(lines)
+    if statements:
+        console.print(totals_table(money_totals(statements)))
 
 
 @report.command("credits")
@@ -265,7 +288,10 @@ def report_credits(
         CreditUsageView,
         reconcile,
     )
-    from ledger.reports import statement_row  # noqa: PLC0415 - not needed at start-up
+    from ledger.reports import (  # noqa: PLC0415 - not needed at start-up
+        money_totals,
+        statement_rows,
+    )
 
     if (period is None) == (term_text is None):
         raise InvalidInputError("give --period YYYY-MM or --term N (one of them)")
@@ -292,14 +318,14 @@ def report_credits(
             raise InvalidInputError("give --json or --csv, not both")
         data: dict[str, Any] = {
             "projection": CreditUsageProjection.name, "position": position, "head": head,
-            "statements": statements,
+            "statements": statements, "totals": money_totals(statements),
         }  # fmt: skip
         if check:
             data["differences"] = [vars(d) for d in differences]
         click.echo(dumps(data))
     elif as_csv:
         emit_rows(
-            [statement_row(s) for s in statements], STATEMENT_COLUMNS, as_json=False, as_csv=True,
+            statement_rows(statements), STATEMENT_COLUMNS, as_json=False, as_csv=True,
             title="",
         )  # fmt: skip
     else:
@@ -314,4 +340,104 @@ def report_credits(
             )
         if not differences:
             err_console.print(f"every figure agrees with the events ({len(statements)} statements)")
+    return EXIT_REFUSED if differences else 0
+
+
+REVENUE_COLUMNS = REVENUE_LABELLED_COLUMNS  # (key, label) of each field and figure, as declared
+
+
+@report.command("revenue")
+@click.option("--period", help="A calendar month, YYYY-MM (in each contract's timezone).")
+@click.option("--term", "term_text", help="A term number: each contract's term N.")
+@click.option("--contract", "contract_ref", help="Only this contract (id).")
+@click.option(
+    "--check",
+    is_flag=True,
+    help="Recompute every figure from the events; exit 1 and list them if any differs.",
+)
+@catch_up_option
+@csv_option
+@json_option
+@pass_runtime
+def report_revenue(
+    runtime: Runtime,
+    *,
+    period: str | None,
+    term_text: str | None,
+    contract_ref: str | None,
+    check: bool,
+    catch_up: bool,
+    as_csv: bool,
+    as_json: bool,
+) -> int:
+    """Fees and packages billed, recognised, deferred, and breakage, per contract."""
+    from ledger.presenters import local_window, money  # noqa: PLC0415 - not needed at start-up
+    from ledger.projections.credit_usage import (  # noqa: PLC0415 - not needed at start-up
+        CreditUsageProjection,
+    )
+    from ledger.projections.revenue import (  # noqa: PLC0415 - not needed at start-up
+        RevenueView,
+        reconcile_revenue,
+    )
+    from ledger.render import totals_table  # noqa: PLC0415 - not needed at start-up
+    from ledger.reports import revenue_rows, revenue_totals  # noqa: PLC0415 - as above
+
+    if (period is None) == (term_text is None):
+        raise InvalidInputError("give --period YYYY-MM or --term N (one of them)")
+    if as_json and as_csv:
+        raise InvalidInputError("give --json or --csv, not both")
+    term = None if term_text is None else parse_int(term_text, "--term", minimum=1)
+    contract_id = None if contract_ref is None else parse_id(contract_ref, "--contract")
+    if check and not catch_up:
+        raise InvalidInputError(
+            "--check compares with the whole log: it cannot read a view that is not caught up"
+        )
+    db, position, head = read_model(runtime, CreditUsageProjection.name, catch_up)
+    try:
+        view = RevenueView(db)
+        rows = view.revenue(period=period, term=term, contract_id=contract_id)
+        differences = (
+            reconcile_revenue(
+                runtime.ledger, view, period=period, term=term, contract_id=contract_id
+            )
+            if check
+            else []
+        )
+    finally:
+        db.close()
+    if as_json:
+        data: dict[str, Any] = {
+            "projection": CreditUsageProjection.name, "position": position, "head": head,
+            "revenue": rows, "totals": revenue_totals(rows),
+        }  # fmt: skip
+        if check:
+            data["differences"] = [vars(d) for d in differences]
+        click.echo(dumps(data))
+    elif as_csv:
+        emit_rows(revenue_rows(rows), REVENUE_COLUMNS, as_json=False, as_csv=True, title="")
+    else:
+        window = f"period {period}" if period else f"term {term}"
+        table = Table(
+            "customer", "window", *[f.label for f in REVENUE_FIGURES],
+            title=f"revenue, {window}", title_justify="left",
+        )  # fmt: skip
+        for r in rows:
+            table.add_row(
+                escape(r["customer"]), local_window(r["start"], r["end"], r["timezone"]),
+                *[money(r[f.name], r["currency"]) for f in REVENUE_FIGURES],
+            )  # fmt: skip
+        console.print(table)
+        if rows:
+            console.print(totals_table(revenue_totals(rows)))
+        else:
+            console.print("(none)")
+        err_console.print(report_position(CreditUsageProjection.name, position, head))
+    if check:
+        for d in differences:
+            err_console.print(
+                f"[bold red]difference[/bold red] {d.contract_id} {d.figure}: "
+                f"view {escape(fmt(d.view))}, events {escape(fmt(d.recomputed))}"
+            )
+        if not differences:
+            err_console.print(f"every figure agrees with the events ({len(rows)} contracts)")
     return EXIT_REFUSED if differences else 0

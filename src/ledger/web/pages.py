@@ -43,7 +43,7 @@ from ledger.errors import StoreUnavailableError
 from ledger.figures import FEES_TOTAL, STATEMENT_FIGURES, UNITS
 from ledger.logs import get_logger
 from ledger.parsing import format_instant, parse_int
-from ledger.presenters import duration_text
+from ledger.presenters import duration_text, local_window, money
 from ledger.projections.credit_usage import CreditUsageProjection, CreditUsageView, reconcile
 from ledger.projections.sla_breaches import (
     AT_RISK,
@@ -53,7 +53,7 @@ from ledger.projections.sla_breaches import (
     SlaBreachProjection,
     SlaBreachView,
 )
-from ledger.reports import caught_up, statements_csv
+from ledger.reports import caught_up, money_totals, statements_csv
 from ledger.web.auth import Principal, public
 from ledger.web.errors import STORE_OUTAGES, status_of
 from ledger.web.inputs import instant
@@ -150,7 +150,7 @@ TEMPLATES = Environment(
 TEMPLATES.globals.update(static_url=static_url, state_labels=STATE_LABELS,
                          figures=STATEMENT_FIGURES, units=UNITS, fees_total=FEES_TOTAL,
                          tiers=TIERS)  # fmt: skip
-TEMPLATES.filters.update(when=when, duration=duration_text)
+TEMPLATES.filters.update(when=when, duration=duration_text, money=money, local_window=local_window)
 
 
 def render(
@@ -473,7 +473,7 @@ def statements_of(
         )
     return {
         "position": position, "head": head, "statements": statements,
-        "differences": differences,
+        "totals": money_totals(statements), "differences": differences,
     }  # fmt: skip
 
 
@@ -570,7 +570,8 @@ def replay_of(
         return {
             "report": report, "applied": then.applied,
             "statements": {"position": then.last_position, "head": then.head,
-                           "statements": statements, "differences": None},
+                           "statements": statements, "differences": None,
+                           "totals": money_totals(statements)},
         }  # fmt: skip
 
 

@@ -15,7 +15,7 @@ from ledger.projections import PROJECTIONS
 from ledger.projections.credit_usage import CreditUsageProjection, CreditUsageView, reconcile
 from ledger.projections.runner import status
 from ledger.projections.sla_breaches import SlaBreachProjection, SlaBreachView
-from ledger.reports import caught_up, statements_csv
+from ledger.reports import caught_up, money_totals, statements_csv
 from ledger.web.auth import AGENT, FINANCE, READERS, require
 from ledger.web.inputs import at_or_now, instant, instant_query, line_query, optional_instant
 from ledger.web.routing import REPORT_ERRORS, answer, api_router, documented
@@ -182,6 +182,7 @@ def credit_statements(
         )
     data: dict[str, object] = {
         "projection": name, "position": position, "head": head, "statements": statements,
+        "totals": money_totals(statements),
     }  # fmt: skip
     if differences is not None:
         data["differences"] = [vars(d) for d in differences]
