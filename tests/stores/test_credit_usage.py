@@ -60,6 +60,11 @@ class History:
 
 @pytest.fixture
 def history(app: SupportLedger) -> History:
+    """The history of `record_history`."""
+    return record_history(app)
+
+
+def record_history(app: SupportLedger) -> History:
     """A year and a bit of the Advanced contract (2 licenses: 32 points and 2 sessions a term).
 
     March: a 20-point package expiring on the 20th, two consumptions from it, a partial

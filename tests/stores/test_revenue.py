@@ -3,32 +3,50 @@ their points, breakage on expiry; every figure tied out against the events."""
 
 from __future__ import annotations
 
+import itertools
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
 import pytest
 
+from ledger.application import SupportLedger
 from ledger.domain.errors import InvalidInputError, UnknownContractError
 from ledger.domain.revenue import identity_holds
 from ledger.figures import REVENUE_FIGURE_NAMES
+from ledger.projections.db import ViewDatabase
 from ledger.projections.revenue import RevenueView, reconcile_revenue
 from tests.scenario import at, build_world
-from tests.stores.test_credit_usage import (  # noqa: F401 - fixtures used by name
-    History,
-    app,
-    db,
-    history,
-    project,
-    projected,
-)
+from tests.stores.test_credit_usage import History, project, record_history
 
 if TYPE_CHECKING:
-    from ledger.application import SupportLedger
-    from ledger.projections.db import ViewDatabase
+    from collections.abc import Iterator
+
     from ledger.settings import DatabaseSettings
 
 D = Decimal
 MONTHS = [f"2025-{m:02d}" for m in range(1, 13)] + ["2026-01", "2026-02"]
+
+
+@pytest.fixture
+def app(store_settings: DatabaseSettings) -> Iterator[SupportLedger]:
+    application = SupportLedger(settings=store_settings)
+    yield application
+    application.close()
+
+
+@pytest.fixture
+def db(store_settings: DatabaseSettings) -> Iterator[ViewDatabase]:
+    database = ViewDatabase(store_settings)
+    yield database
+    database.close()
+
+
+@pytest.fixture
+def projected(store_settings: DatabaseSettings, app: SupportLedger) -> History:
+    """The credit-usage tests' history (ledger.tests.stores.test_credit_usage), projected."""
+    history = record_history(app)
+    project(store_settings, app)
+    return history
 
 
 @pytest.fixture
@@ -40,7 +58,12 @@ def fees(row: dict[str, Any]) -> tuple[Decimal, ...]:
     """deferred opening, billed, recognised, deferred closing."""
     return tuple(
         row[k]
-        for k in ("fees_deferred_opening", "fees_billed", "fees_recognised", "fees_deferred_closing")
+        for k in (
+            "fees_deferred_opening",
+            "fees_billed",
+            "fees_recognised",
+            "fees_deferred_closing",
+        )
     )
 
 
@@ -105,7 +128,7 @@ def test_every_month_keeps_the_identity_and_chains(
     one's opening; and the months of a term add up to the term."""
     chain = [revenue.revenue(period=p, contract_id=projected.contract)[0] for p in MONTHS]
     assert all(identity_holds(r) for m in MONTHS for r in revenue.revenue(period=m))
-    for before, after in zip(chain, chain[1:], strict=False):
+    for before, after in itertools.pairwise(chain):
         assert before["fees_deferred_closing"] == after["fees_deferred_opening"]
         assert before["packages_deferred_closing"] == after["packages_deferred_opening"]
     (term,) = revenue.revenue(term=1, contract_id=projected.contract)

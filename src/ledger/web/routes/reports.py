@@ -1,6 +1,6 @@
-"""Reports and the auditor's reads: the SLA board, breach statistics, credit statements (JSON
-or CSV), projection status, as-of replays and the events of an aggregate (`ledger report ...`,
-`ledger projections status`, `ledger audit replay`, `ledger events`)."""
+"""Reports and the auditor's reads: the SLA board, breach statistics, credit statements and
+revenue (JSON or CSV), projection status, as-of replays and the events of an aggregate
+(`ledger report ...`, `ledger projections status`, `ledger audit replay`, `ledger events`)."""
 
 from typing import Annotated, Any, Literal
 from uuid import UUID
@@ -13,9 +13,10 @@ from ledger.domain.errors import InvalidInputError
 from ledger.presenters import event_view
 from ledger.projections import PROJECTIONS
 from ledger.projections.credit_usage import CreditUsageProjection, CreditUsageView, reconcile
+from ledger.projections.revenue import RevenueView, reconcile_revenue
 from ledger.projections.runner import status
 from ledger.projections.sla_breaches import SlaBreachProjection, SlaBreachView
-from ledger.reports import caught_up, money_totals, statements_csv
+from ledger.reports import caught_up, money_totals, revenue_csv, revenue_totals, statements_csv
 from ledger.web.auth import AGENT, FINANCE, READERS, require
 from ledger.web.inputs import at_or_now, instant, instant_query, line_query, optional_instant
 from ledger.web.routing import REPORT_ERRORS, answer, api_router, documented
@@ -183,6 +184,73 @@ def credit_statements(
     data: dict[str, object] = {
         "projection": name, "position": position, "head": head, "statements": statements,
         "totals": money_totals(statements),
+    }  # fmt: skip
+    if differences is not None:
+        data["differences"] = [vars(d) for d in differences]
+    return answer(data)
+
+
+@router.get(
+    "/reports/revenue",
+    dependencies=[require(FINANCE, *READERS)],
+    responses={**CSV_RESPONSE, **REPORT_ERRORS},
+    summary="Revenue: billed, recognised, deferred, breakage",
+)
+def revenue_report(
+    *,
+    services: Svc,
+    period: Period = None,
+    term: TermNumber = None,
+    contract: Annotated[UUID | None, Query(description="Only this contract.")] = None,
+    check: Annotated[
+        bool, Query(description="Recompute every figure from the events; list differences.")
+    ] = False,
+    catch_up: CatchUp = True,
+    format: Annotated[  # noqa: A002 - the query parameter is called format
+        Literal["json", "csv"] | None,
+        Query(description="json or csv (default: by the Accept header, else json)."),
+    ] = None,
+    accept: Annotated[str | None, Header(include_in_schema=False)] = None,
+) -> Response:
+    """Per contract: fees and packages deferred at the window's start, billed, recognised (and
+    breakage) within it, deferred at its end; totals per currency (docs/decisions.md).
+
+    With `check=true` every figure is recomputed from the events and `differences` lists each
+    one that disagrees, and each row whose identity does not hold.
+    """
+    if (period is None) == (term is None):
+        raise InvalidInputError("give period=YYYY-MM or term=N (one of them)")
+    as_csv = format == "csv" or (format is None and "text/csv" in (accept or ""))
+    if check and not catch_up:
+        raise InvalidInputError(
+            "check compares with the whole log: it cannot read a view that is not caught up"
+        )
+    if check and as_csv:
+        raise InvalidInputError("check: the differences come as JSON; ask for format=json")
+    name = CreditUsageProjection.name
+    position, head = caught_up(services.settings.database, services.ledger, name, catch_up=catch_up)
+    with services.views.lease() as db:
+        view = RevenueView(db)
+        rows = view.revenue(period=period, term=term, contract_id=contract)
+        differences = (
+            reconcile_revenue(services.ledger, view, period=period, term=term, contract_id=contract)
+            if check
+            else None
+        )
+    if as_csv:
+        window = f"period-{period}" if period else f"term-{term}"
+        return Response(
+            revenue_csv(rows),
+            media_type="text/csv; charset=utf-8",
+            headers={
+                "Content-Disposition": f'attachment; filename="revenue-{window}.csv"',
+                "X-Ledger-Position": str(position),
+                "X-Ledger-Head": str(head),
+            },
+        )
+    data: dict[str, object] = {
+        "projection": name, "position": position, "head": head, "revenue": rows,
+        "totals": revenue_totals(rows),
     }  # fmt: skip
     if differences is not None:
         data["differences"] = [vars(d) for d in differences]

@@ -1,0 +1,117 @@
+"""Money over HTTP on SQLite and PostgreSQL: a contract's currency, the statements' money and
+totals, and the revenue report (JSON, CSV, its check and its refusals)."""
+
+from __future__ import annotations
+
+import csv
+import io
+from decimal import Decimal
+from typing import TYPE_CHECKING
+
+import pytest
+
+from tests.scenario import at, build_world
+
+if TYPE_CHECKING:
+    from tests.scenario import World
+    from tests.web.conftest import Api
+
+D = Decimal
+SIGNING = {"customer": "Dollar Inc", "tier": "advanced", "licenses": 1, "list_price": "10000",
+           "start": "2025-01-01", "at": "2025-01-02T09:00:00Z"}  # fmt: skip
+
+
+@pytest.fixture
+def world(api: Api) -> World:
+    world = build_world(api.ledger)
+    api.ledger.purchase_credits(
+        world.premium, points=D(20), price=D("1500.00"), key="p1", at=at(3, 3, 10)
+    )
+    api.ledger.consume_credits(world.premium, points=D(70), activity="work", key="w1",
+                               at=at(3, 4, 10))  # fmt: skip
+    return world
+
+
+def test_a_contract_is_signed_in_the_currency_given_and_its_fees_are_in_it(api: Api) -> None:
+    """`currency` (any case) is the contract's; without it the terms' EUR."""
+    dollars = api.post("admin", "/contracts", {**SIGNING, "currency": " usd "})
+    assert dollars.status_code == 201
+    assert dollars.json()["currency"] == "USD"
+    euros = api.post("admin", "/contracts", {**SIGNING, "customer": "Euro GmbH"})
+    assert euros.json()["currency"] == "EUR"
+
+
+@pytest.mark.parametrize("currency", ["EURO", "XXX", "eu", "", "€"], ids=repr)
+def test_a_currency_that_is_no_iso_code_is_refused_and_nothing_recorded(
+    api: Api, currency: str
+) -> None:
+    """A 400 naming the currency; the log does not grow."""
+    before = api.recorded()
+    refused = api.post("admin", "/contracts", {**SIGNING, "currency": currency})
+    assert refused.status_code == 400
+    assert refused.json()["error"]["code"] in {"unknown_currency", "invalid_input"}
+    assert "currency" in refused.json()["error"]["message"]
+    assert api.recorded() == before
+
+
+def test_statements_show_packages_fees_by_term_and_totals_per_currency(
+    api: Api, world: World
+) -> None:
+    """March shows the 1,500.00 package; term 1 the signing fees; totals sum every contract."""
+    march = api.get("finance", "/reports/credits", params={"period": "2025-03"}).json()
+    premium = next(s for s in march["statements"] if s["customer"] == "Premium Customer")
+    assert (D(premium["packages_total"]), premium["fees_basis"]) == (1500, "charged_in_period")
+    assert premium["timezone"] == "Europe/Berlin"
+    (total,) = march["totals"]
+    assert (total["currency"], D(total["fees_total"]), D(total["packages_total"])) == (
+        "EUR",
+        0,
+        1500,
+    )
+    term = api.get("finance", "/reports/credits", params={"term": 1, "check": True}).json()
+    assert term["differences"] == []
+    assert {s["fees_basis"] for s in term["statements"]} == {"paying_for_term"}
+    assert D(term["totals"][0]["fees_total"]) == 35500  # 26,000 + 8,000 + 1,500 (65/40/25 %)
+
+
+def test_revenue_answers_every_figure_with_totals_and_ties_out(api: Api, world: World) -> None:
+    """March: per contract the declared figures, totals per currency that sum the rows, and
+    `check=true` finds no difference."""
+    answer = api.get(
+        "finance", "/reports/revenue", params={"period": "2025-03", "check": True}
+    ).json()
+    assert answer["differences"] == []
+    rows = {r["customer"]: r for r in answer["revenue"]}
+    assert set(rows) == {"Premium Customer", "Advanced Customer", "Basic Customer"}
+    premium = rows["Premium Customer"]
+    assert D(premium["packages_billed"]) == 1500
+    billed = sum(D(r["fees_billed"]) + D(r["packages_billed"]) for r in rows.values())
+    (total,) = answer["totals"]
+    assert D(total["fees_billed"]) + D(total["packages_billed"]) == billed
+    recognised = sum(D(r["fees_recognised"]) for r in rows.values())
+    assert D(total["fees_recognised"]) == recognised > 0
+    as_csv = api.get("finance", "/reports/revenue", params={"term": 1, "format": "csv"})
+    assert as_csv.headers["content-type"].startswith("text/csv")
+    lines = list(csv.DictReader(io.StringIO(as_csv.text)))
+    assert [r["customer"] for r in lines if not r["contract_id"]] == ["TOTAL"]
+    assert lines[0]["fees_billed"] != ""
+
+
+def test_revenue_refuses_bad_requests(api: Api, world: World) -> None:
+    """A window is required, well formed, and check needs JSON and a caught-up view."""
+    for params, fragment in [
+        ({}, "give period=YYYY-MM or term=N"),
+        ({"period": "2025-03", "term": 1}, "give period=YYYY-MM or term=N"),
+        ({"period": "2025-13"}, "period: '2025-13' is not a month"),
+        ({"term": 1, "check": True, "catch_up": False}, "cannot read a view"),
+        ({"term": 1, "check": True, "format": "csv"}, "differences come as JSON"),
+        ({"term": 3, "contract": str(world.basic)}, "has no term 3"),
+    ]:
+        answer = api.get("finance", "/reports/revenue", params=params)
+        assert answer.status_code == 400, params
+        assert fragment in answer.json()["error"]["message"]
+    unknown = api.get(
+        "finance", "/reports/revenue",
+        params={"period": "2025-03", "contract": "6f1c1c1e-0000-4000-8000-000000000000"},
+    )  # fmt: skip
+    assert unknown.status_code == 404
