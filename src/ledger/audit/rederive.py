@@ -44,6 +44,7 @@ from ledger.audit.rederivation import (
     rederive,
     statement_window,
 )
+from ledger.audit.revenue import compare_revenue, revenue_rows
 from ledger.domain.errors import InvalidInputError, LedgerError, UnknownContractError
 from ledger.figures import (
     BREACH_STAT_FIGURES,
@@ -59,6 +60,7 @@ if TYPE_CHECKING:
     from collections.abc import Callable, Iterable
     from uuid import UUID
 
+    from ledger.projections.revenue import RevenueView
     from ledger.settings import DatabaseSettings
 
 __all__ = [  # rederive and Rederivation: read from here by the CLI and the tests
@@ -182,6 +184,7 @@ def reconcile(
         CreditUsageView,
     )
     from ledger.projections.db import ViewDatabase  # noqa: PLC0415 - same
+    from ledger.projections.revenue import RevenueView  # noqa: PLC0415 - same
     from ledger.projections.sla_breaches import (  # noqa: PLC0415 - same
         SlaBreachProjection,
         SlaBreachView,
@@ -219,6 +222,7 @@ def reconcile(
             if problem is not None and theirs is None:
                 raise problem  # neither the export nor the view knows the contract (or term)
             found.extend(compare_statements(window.label, mine or [], theirs or []))
+            found.extend(_revenue_differences(derived, RevenueView(db), window, key))
         for grouping in groupings:
             found.extend(
                 compare_stats(
@@ -239,6 +243,23 @@ def reconcile(
         groupings=groupings,
         differences=found,
     )
+
+
+def _revenue_differences(
+    derived: Rederivation, view: RevenueView, window: Window, key: UUID | None
+) -> list[Difference]:
+    """The revenue of the window re-derived from the export against the view's."""
+    mine = revenue_rows(derived, window.period, window.term, key)
+    try:
+        theirs = view.revenue(period=window.period, term=window.term, contract_id=key)
+    except (UnknownContractError, InvalidInputError):
+        if key is None:
+            raise
+        theirs = []
+    return [
+        Difference("revenue", window.label, cid, None, figure, export, shown)
+        for cid, figure, export, shown in compare_revenue(mine or [], theirs)
+    ]
 
 
 class _Statements(Protocol):

@@ -151,12 +151,15 @@ class RevenueView:
             f"SELECT contract_id, term_number, starts_at, ends_at FROM {p}credit_terms {where}",
             params,
         ):
-            found[r[0]].terms[int(r[1])] = (from_us(int(r[2])), from_us(int(r[3])))
+            if r[0] in found:  # (a contract missing from the view has no revenue)
+                found[r[0]].terms[int(r[1])] = (from_us(int(r[2])), from_us(int(r[3])))
         for r in tx.fetchall(
             f"SELECT contract_id, term_number, kind, fee, assessed_at FROM {p}credit_fees "
             f"{where} ORDER BY position, seq",
             params,
         ):
+            if r[0] not in found:
+                continue
             facts, billed_at = found[r[0]], from_us(int(r[4]))
             starts_at, ends_at = service_period(r[2], billed_at, facts.terms[int(r[1])])
             facts.fees.append(BilledFee(amount(r[3]), billed_at, starts_at, ends_at))
@@ -165,7 +168,9 @@ class RevenueView:
             f"{where} ORDER BY position",
             params,
         ):
-            found[r[0]].packages[r[1]] = PackageLot(amount(r[3]), amount(r[2]), from_us(int(r[4])))
+            if r[0] in found:
+                lot = PackageLot(amount(r[3]), amount(r[2]), from_us(int(r[4])))
+                found[r[0]].packages[r[1]] = lot
         kinds = ", ".join("?" * len(LOT_MOVES))
         only = "AND contract_id = ?" if key else ""
         for r in tx.fetchall(
@@ -173,10 +178,10 @@ class RevenueView:
             f"WHERE unit = 'points' AND kind IN ({kinds}) {only} ORDER BY position, seq",
             [*LOT_MOVES, *params],
         ):
-            lot = found[r[0]].packages.get(r[1])
-            if lot is not None:  # a package's lot; term and upgrade grants carry no price
+            held = found[r[0]].packages.get(r[1]) if r[0] in found else None
+            if held is not None:  # a package's lot; term and upgrade grants carry no price
                 move, sign = LOT_MOVES[r[2]]
-                lot.move(from_us(int(r[4])), move, sign * amount(r[3]))
+                held.move(from_us(int(r[4])), move, sign * amount(r[3]))
         return list(found.values())
 
 
