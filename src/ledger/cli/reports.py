@@ -371,7 +371,6 @@ def report_revenue(
     as_json: bool,
 ) -> int:
     """Fees and packages billed, recognised, deferred, and breakage, per contract."""
-    from ledger.presenters import local_window, money  # noqa: PLC0415 - not needed at start-up
     from ledger.projections.credit_usage import (  # noqa: PLC0415 - not needed at start-up
         CreditUsageProjection,
     )
@@ -379,7 +378,7 @@ def report_revenue(
         RevenueView,
         reconcile_revenue,
     )
-    from ledger.render import totals_table  # noqa: PLC0415 - not needed at start-up
+    from ledger.render import money_table  # noqa: PLC0415 - not needed at start-up
     from ledger.reports import revenue_rows, revenue_totals  # noqa: PLC0415 - as above
 
     if (period is None) == (term_text is None):
@@ -417,19 +416,10 @@ def report_revenue(
         emit_rows(revenue_rows(rows), REVENUE_COLUMNS, as_json=False, as_csv=True, title="")
     else:
         window = f"period {period}" if period else f"term {term}"
-        table = Table(
-            "customer", "window", *[f.label for f in REVENUE_FIGURES],
-            title=f"revenue, {window}", title_justify="left",
-        )  # fmt: skip
-        for r in rows:
-            table.add_row(
-                escape(r["customer"]), local_window(r["start"], r["end"], r["timezone"]),
-                *[money(r[f.name], r["currency"]) for f in REVENUE_FIGURES],
-            )  # fmt: skip
-        console.print(table)
-        if rows:
-            console.print(totals_table(revenue_totals(rows)))
-        else:
+        for part in ("fees", "packages"):
+            columns = [(f.name, f.label) for f in REVENUE_FIGURES if f.name.startswith(part)]
+            console.print(money_table(rows, columns, f"revenue from {part}, {window}"))
+        if not rows:
             console.print("(none)")
         err_console.print(report_position(CreditUsageProjection.name, position, head))
     if check:
