@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING
 import pytest
 
 from tests.scenario import at, build_world
+from tests.web.test_pages import sign_in
 
 if TYPE_CHECKING:
     from tests.scenario import World
@@ -115,3 +116,21 @@ def test_revenue_refuses_bad_requests(api: Api, world: World) -> None:
         params={"period": "2025-03", "contract": "6f1c1c1e-0000-4000-8000-000000000000"},
     )  # fmt: skip
     assert unknown.status_code == 404
+
+
+def test_the_finance_page_shows_local_windows_money_and_totals(sqlite_api: Api) -> None:
+    """The /finance statements: the month as local dates, money with separators, packages, and
+    a totals row per currency under the table."""
+    world = build_world(sqlite_api.ledger)
+    sqlite_api.ledger.purchase_credits(
+        world.basic, points=D(20), price=D("1500.00"), key="p1", at=at(3, 3, 10)
+    )
+    sign_in(sqlite_api, "finance")
+    page = sqlite_api.client.get("/finance", params={"period": "2025-03"})
+    assert page.status_code == 200
+    assert "2025-03-01 - 2025-03-31 Europe/Berlin" in page.text
+    assert "1,500.00 EUR" in page.text
+    assert 'class="totals"' in page.text
+    assert "total EUR" in page.text
+    term = sqlite_api.client.get("/finance", params={"term": "1"})
+    assert "35,500.00 EUR" in term.text  # 26,000 + 8,000 + 1,500: the fees paying for term 1
