@@ -40,6 +40,8 @@ def test_the_demo_runs_the_story_and_the_scheduler_records_as_facts_fall_due(
         "DYN-2: declined [no_valid_agreement]",
         "refused Borealis: 100 points for a migration: [insufficient_credits]",
         "--check: every figure agrees with the contracts' and accounts' events",
+        "ledger report revenue --period 2025-03: fees",
+        "--check: every revenue figure agrees with the events",
     ]:
         assert line in out, line
 

@@ -16,7 +16,13 @@ the contract's timezone or a term `[starts_at, ends_at)`; a movement belongs to 
 holding its instant; opening and closing are the balance of what is available before the
 window and before its end. Fees: `Contract.Signed` (initial), `Renewed` (renewal),
 `Reinstated` (reinstatement) and each adjustment of `Upgraded` with a fee (upgrade), at their
-instants.
+instants; a term's statement lists the fees paying for it, a month's those charged in it.
+Packages: each `PackagePurchased` with its price, in the window of its instant. A statement
+closing below zero is a difference of its own (`negative_closing`).
+
+Revenue (ledger.projections.revenue), per contract: `ledger.audit.revenue` from the same fold
+(fees, terms, packages and the movements of each lot), by the rules of docs/decisions.md
+("Revenue").
 
 Breaches (ledger.projections.sla_breaches), one clock per ticket: its tier, customer and
 month of receipt (in the contract's timezone) from `Ticket.Opened`, its severity and deadline
@@ -85,7 +91,8 @@ class Difference:
 
     `report` is `position` (where the export ends vs where a view stands in the log),
     `statement` (`window` a month or `term N`, `subject` a contract id, `unit` points or
-    sessions or None for customer, currency, start, end, fees and fees_total) or
+    sessions or None for customer, currency, start, end, fees and fees_total), `revenue`
+    (the same, `unit` None) or
     `breach_stats` (`window` `by <grouping>`, `subject` a group key). `figure` names the
     figure (`statement` / `group` when one side has no such statement or group at all).
     """
