@@ -258,7 +258,7 @@ def render_statements(statements: list[dict[str, Any]], title: str) -> None:
         console.print(totals_table(money_totals(statements)))
 
 
-@report.command("credits")
+@report.group("credits", invoke_without_command=True)
 @click.option("--period", help="A calendar month, YYYY-MM (in each contract's timezone).")
 @click.option("--term", "term_text", help="A term number: each contract's term N.")
 @click.option("--contract", "contract_ref", help="Only this contract (id).")
@@ -282,7 +282,11 @@ def report_credits(
     as_csv: bool,
     as_json: bool,
 ) -> int:
-    """Credit statements: opening, granted, purchased, consumed, reversed, expired, closing."""
+    """Credit statements: opening, granted, purchased, consumed, reversed, expired, closing.
+
+    `ledger report credits expiring --within 30d`: the lots about to expire."""
+    if click.get_current_context().invoked_subcommand is not None:
+        return 0  # the subcommand answers
     from ledger.projections.credit_usage import (  # noqa: PLC0415 - not needed at start-up
         CreditUsageProjection,
         CreditUsageView,
@@ -431,3 +435,82 @@ def report_revenue(
         if not differences:
             err_console.print(f"every figure agrees with the events ({len(rows)} contracts)")
     return EXIT_REFUSED if differences else 0
+
+
+@report_credits.command("expiring")
+@click.option("--within", "within_text", required=True, help="Days ahead, e.g. 30d.")
+@at_option("The window starts at this instant (default: now).")
+@csv_option
+@json_option
+@pass_runtime
+def report_credits_expiring(
+    runtime: Runtime, *, within_text: str, at_text: str | None, as_csv: bool, as_json: bool
+) -> None:
+    """Lots that expire within the window, with what is left and its value, soonest first."""
+    from ledger.lookahead import (  # noqa: PLC0415 - not needed at start-up
+        EXPIRING_COLUMNS,
+        expiring_lots,
+        parse_within,
+    )
+
+    within = parse_within(within_text)
+    at = resolve_at(at_text)
+    if as_json and as_csv:
+        raise InvalidInputError("give --json or --csv, not both")
+    rows = expiring_lots(runtime.ledger, at=at, within=within)
+    if as_json:
+        click.echo(dumps({"at": at, "until": at + within, "lots": rows, "totals": _valued(rows)}))
+        return
+    columns = EXPIRING_COLUMNS
+    if not as_csv:
+        rows = [_money_cells(r, ("unit_value", "value")) for r in rows]
+        columns = [c for c in columns if c[0] not in {"contract_id", "currency"}]
+    title = f"credits expiring from {format_instant(at)} within {within.days} days"
+    emit_rows(rows, columns, as_json=False, as_csv=as_csv, title=title)
+
+
+@report.command("renewals")
+@click.option("--within", "within_text", required=True, help="Days ahead, e.g. 60d.")
+@at_option("The window starts at this instant (default: now).")
+@csv_option
+@json_option
+@pass_runtime
+def report_renewals(
+    runtime: Runtime, *, within_text: str, at_text: str | None, as_csv: bool, as_json: bool
+) -> None:
+    """Terms ending within the window with no renewal ordered: the renewal fee, and the 80 %."""
+    from ledger.lookahead import (  # noqa: PLC0415 - not needed at start-up
+        RENEWAL_COLUMNS,
+        parse_within,
+        renewals_due,
+    )
+
+    within = parse_within(within_text)
+    at = resolve_at(at_text)
+    if as_json and as_csv:
+        raise InvalidInputError("give --json or --csv, not both")
+    rows = renewals_due(runtime.ledger, at=at, within=within)
+    if as_json:
+        click.echo(dumps({"at": at, "until": at + within, "renewals": rows}))
+        return
+    columns = RENEWAL_COLUMNS
+    if not as_csv:
+        rows = [_money_cells(r, ("list_price", "renewal_fee", "reinstatement_fee")) for r in rows]
+        columns = [c for c in columns if c[0] not in {"contract_id", "currency"}]
+    title = f"renewals due from {format_instant(at)} within {within.days} days"
+    emit_rows(rows, columns, as_json=False, as_csv=as_csv, title=title)
+
+
+def _money_cells(row: dict[str, Any], keys: Sequence[str]) -> dict[str, Any]:
+    """A row for a table: its amounts of money with separators and currency."""
+    from ledger.presenters import money  # noqa: PLC0415 - not needed at start-up
+
+    shown = {k: None if row[k] is None else money(row[k], row["currency"]) for k in keys}
+    return {**row, **shown}
+
+
+def _valued(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The value of the priced lots, per currency."""
+    from ledger.reports import money_totals  # noqa: PLC0415 - not needed at start-up
+
+    return money_totals([r for r in rows if r["value"] is not None], ("value",))
