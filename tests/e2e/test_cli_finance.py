@@ -124,3 +124,21 @@ def test_revenue_refuses_bad_requests(
     result = reports("report", "revenue", *args)
     assert result.code == 1
     assert fragment in result.err
+
+
+def test_credits_expiring_and_renewals_due_on_the_command_line(reports: Reports) -> None:
+    """`report credits expiring --within 32d` lists the term lots ending the year, soonest
+    first; `report renewals --within 60d` each contract with its renewal fee."""
+    lots = reports.json(
+        "report", "credits", "expiring", "--within", "32d", "--at", "2025-12-01T00:00:00+01:00"
+    )
+    assert {r["lot_id"] for r in lots["lots"]} == {"term-1-points", "term-1-sessions"}
+    due = reports("report", "renewals", "--within", "60d", "--at", "2025-11-15T00:00:00Z")
+    assert due.code == 0, due.err
+    assert "26,000.00 EUR" in due.out  # Premium: 65 % of 40,000.00
+    assert "32,000.00 EUR" in due.out  # after a lapse: 80 %
+    as_csv = reports("report", "renewals", "--within", "60d", "--csv")
+    assert as_csv.out.splitlines()[0].startswith("customer,contract_id,term_number")
+    refused = reports("report", "credits", "expiring", "--within", "a month")
+    assert refused.code == 1
+    assert "--within" in refused.err

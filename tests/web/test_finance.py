@@ -134,3 +134,32 @@ def test_the_finance_page_shows_local_windows_money_and_totals(sqlite_api: Api) 
     assert "total EUR" in page.text
     term = sqlite_api.client.get("/finance", params={"term": "1"})
     assert "35,500.00 EUR" in term.text  # 26,000 + 8,000 + 1,500: the fees paying for term 1
+
+
+def test_lots_expiring_and_renewals_due_over_http(api: Api, world: World) -> None:
+    """The premium package (no expiry) is not listed; the terms' lots expiring at the year's
+    end are; every contract's renewal is due in the 60 days before it, with both fees."""
+    soon = api.get("finance", "/reports/credits/expiring",
+                   params={"within": "32d", "at": "2025-12-01T00:00:00+01:00"}).json()  # fmt: skip
+    assert {r["lot_id"] for r in soon["lots"]} == {"term-1-points", "term-1-sessions"}
+    assert soon["totals"] == []  # term lots carry no price
+    assert soon["until"] == "2026-01-01T23:00:00Z"
+    due = api.get("finance", "/reports/renewals",
+                  params={"within": "60d", "at": "2025-11-15T00:00:00Z"}).json()  # fmt: skip
+    fees = {
+        r["customer"]: (D(r["renewal_fee"]), D(r["reinstatement_fee"])) for r in due["renewals"]
+    }
+    assert fees == {
+        "Premium Customer": (26000, 32000),
+        "Advanced Customer": (8000, 16000),
+        "Basic Customer": (1500, 4800),
+    }
+    csv_params = {"within": "60d", "format": "csv", "at": "2025-11-15T00:00:00Z"}
+    as_csv = api.get("finance", "/reports/renewals", params=csv_params)
+    assert as_csv.text.splitlines()[0].startswith("customer,contract_id,term_number,ends_at")
+    for path in ("/reports/renewals", "/reports/credits/expiring"):
+        refused = api.get("finance", path, params={"within": "soon"})
+        assert refused.status_code == 400
+        assert "within" in refused.json()["error"]["message"]
+        missing = api.get("finance", path)
+        assert missing.status_code == 400

@@ -10,13 +10,27 @@ from fastapi.responses import JSONResponse, Response
 
 from ledger.audit.replay import as_of_views
 from ledger.domain.errors import InvalidInputError
+from ledger.lookahead import (
+    EXPIRING_COLUMNS,
+    RENEWAL_COLUMNS,
+    expiring_lots,
+    parse_within,
+    renewals_due,
+)
 from ledger.presenters import event_view
 from ledger.projections import PROJECTIONS
 from ledger.projections.credit_usage import CreditUsageProjection, CreditUsageView, reconcile
 from ledger.projections.revenue import RevenueView, reconcile_revenue
 from ledger.projections.runner import status
 from ledger.projections.sla_breaches import SlaBreachProjection, SlaBreachView
-from ledger.reports import caught_up, money_totals, revenue_csv, revenue_totals, statements_csv
+from ledger.reports import (
+    caught_up,
+    csv_table,
+    money_totals,
+    revenue_csv,
+    revenue_totals,
+    statements_csv,
+)
 from ledger.web.auth import AGENT, FINANCE, READERS, require
 from ledger.web.inputs import at_or_now, instant, instant_query, line_query, optional_instant
 from ledger.web.routing import REPORT_ERRORS, answer, api_router, documented
@@ -255,6 +269,68 @@ def revenue_report(
     if differences is not None:
         data["differences"] = [vars(d) for d in differences]
     return answer(data)
+
+
+Within = Annotated[str, Query(max_length=8, description="Days ahead, e.g. 30d.", examples=["30d"])]
+WindowStart = Annotated[
+    str | None, instant_query("The window starts at this instant (default now).")
+]
+
+
+@router.get(
+    "/reports/credits/expiring",
+    dependencies=[require(FINANCE, *READERS)],
+    responses={**CSV_RESPONSE, **REPORT_ERRORS},
+    summary="Credit lots expiring soon",
+)
+def credits_expiring(
+    *,
+    services: Svc,
+    within: Within,
+    at: WindowStart = None,
+    format: Annotated[  # noqa: A002 - the query parameter is called format
+        Literal["json", "csv"] | None,
+        Query(description="json or csv (default: by the Accept header, else json)."),
+    ] = None,
+    accept: Annotated[str | None, Header(include_in_schema=False)] = None,
+) -> Response:
+    """Lots that expire in [at, at + within) with points or sessions left, and the value of a
+    bought package's points left (price / points each), soonest first."""
+    days, start = parse_within(within, "within"), at_or_now(at, now())
+    rows = expiring_lots(services.ledger, at=start, within=days)
+    if format == "csv" or (format is None and "text/csv" in (accept or "")):
+        columns = [key for key, _ in EXPIRING_COLUMNS]
+        return Response(csv_table(columns, rows), media_type="text/csv; charset=utf-8")
+    valued = [r for r in rows if r["value"] is not None]
+    return answer({"at": start, "until": start + days, "lots": rows,
+                   "totals": money_totals(valued, ("value",))})  # fmt: skip
+
+
+@router.get(
+    "/reports/renewals",
+    dependencies=[require(FINANCE, *READERS)],
+    responses={**CSV_RESPONSE, **REPORT_ERRORS},
+    summary="Terms ending without a renewal ordered",
+)
+def renewals(
+    *,
+    services: Svc,
+    within: Within,
+    at: WindowStart = None,
+    format: Annotated[  # noqa: A002 - the query parameter is called format
+        Literal["json", "csv"] | None,
+        Query(description="json or csv (default: by the Accept header, else json)."),
+    ] = None,
+    accept: Annotated[str | None, Header(include_in_schema=False)] = None,
+) -> Response:
+    """Active agreements whose term ends in [at, at + within) unrenewed: the fee a renewal
+    would assess, and the reinstatement fee (80 %) if it lapses, soonest first."""
+    days, start = parse_within(within, "within"), at_or_now(at, now())
+    rows = renewals_due(services.ledger, at=start, within=days)
+    if format == "csv" or (format is None and "text/csv" in (accept or "")):
+        columns = [key for key, _ in RENEWAL_COLUMNS]
+        return Response(csv_table(columns, rows), media_type="text/csv; charset=utf-8")
+    return answer({"at": start, "until": start + days, "renewals": rows})
 
 
 @router.get(
