@@ -142,3 +142,25 @@ def test_credits_expiring_and_renewals_due_on_the_command_line(reports: Reports)
     refused = reports("report", "credits", "expiring", "--within", "a month")
     assert refused.code == 1
     assert "--within" in refused.err
+
+
+def test_the_customer_statement_is_written_and_its_digest_verifies(
+    reports: Reports, tmp_path: Path
+) -> None:
+    """`ledger statement C --period 2025-03 --output FILE`: the document names the customer,
+    the movements with their tickets, the package's price; its digest passes `audit verify`."""
+    document = tmp_path / "statement.html"
+    written = reports(
+        "statement", str(reports.world.basic), "--period", "2025-03", "--output", str(document)
+    )
+    assert written.code == 0, written.err
+    html = document.read_text(encoding="utf-8")
+    assert "Basic Customer" in html
+    assert "1,500.00 EUR" in html
+    assert "2025-03-06 09:00" in html  # the consumption of 8 points, in Berlin time
+    digest = html.split('<code class="digest">')[1].split("</code>")[0]
+    verified = reports("audit", "verify", "--digest", digest)
+    assert verified.code == 0, verified.err
+    refused = reports("statement", str(reports.world.basic))
+    assert refused.code == 1
+    assert "--period" in refused.err

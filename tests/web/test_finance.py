@@ -163,3 +163,35 @@ def test_lots_expiring_and_renewals_due_over_http(api: Api, world: World) -> Non
         assert "within" in refused.json()["error"]["message"]
         missing = api.get("finance", path)
         assert missing.status_code == 400
+
+
+def test_the_customer_statement_page_is_a_printable_document_with_its_digest(
+    sqlite_api: Api,
+) -> None:
+    """Finance opens one contract's month: agreement, movements in local time, the package with
+    its price, totals, the digest and how to verify it; its own stylesheet allowed by hash."""
+    world = build_world(sqlite_api.ledger)
+    sqlite_api.ledger.purchase_credits(
+        world.basic, points=D(20), price=D("1500.00"), key="p1", at=at(3, 3, 10)
+    )
+    sign_in(sqlite_api, "finance")
+    page = sqlite_api.client.get(f"/finance/statements/{world.basic}", params={"period": "2025-03"})
+    assert page.status_code == 200
+    text = page.text
+    assert "Basic Customer" in text
+    assert "2025-03-01 - 2025-03-31 Europe/Berlin" in text
+    assert "2025-03-03 10:00" in text  # the purchase, in Berlin time
+    assert "1,500.00 EUR" in text
+    assert "@page { size: A4" in text
+    assert "ledger audit verify --digest " in text
+    assert "style-src 'sha256-" in page.headers["content-security-policy"]
+    assert "frame-ancestors 'none'" in page.headers["content-security-policy"]
+    bad = sqlite_api.client.get("/finance/statements/not-an-id", params={"period": "2025-03"})
+    assert bad.status_code == 400
+    unknown = sqlite_api.client.get(
+        "/finance/statements/6f1c1c1e-0000-4000-8000-000000000000", params={"period": "2025-03"}
+    )
+    assert unknown.status_code == 404
+    sign_in(sqlite_api, "agent")
+    refused = sqlite_api.client.get(f"/finance/statements/{world.basic}", params={"term": "1"})
+    assert refused.status_code == 403

@@ -28,6 +28,7 @@ from datetime import UTC
 from importlib.resources import files
 from typing import TYPE_CHECKING, Annotated, Any
 from urllib.parse import parse_qs, urlencode
+from uuid import UUID
 
 from fastapi import APIRouter, Request
 from fastapi.exceptions import RequestValidationError
@@ -528,6 +529,40 @@ def finance_csv(
             "X-Content-Type-Options": "nosniff",
         },
     )
+
+
+@router.get("/finance/statements/{contract_id}")
+def customer_statement_page(
+    *,
+    services: Svc,
+    _caller: Annotated[Principal, page(FINANCE_PAGE)],
+    contract_id: str,
+    period: str | None = None,
+    term: str | None = None,
+) -> HTMLResponse:
+    """One customer's statement as a printable document (A4): agreement, movements, fees,
+    packages, totals and the hash-chain digest at its position."""
+    from ledger.documents import (  # noqa: PLC0415 - this page only
+        customer_statement,
+        render_statement,
+        style_source,
+    )
+
+    chosen_period, chosen_term = _window(period, term)
+    try:
+        contract = UUID(contract_id.strip())
+    except ValueError:
+        raise InvalidInputError(f"contract: {contract_id!r} is not an id (a UUID)") from None
+    database = services.settings.database
+    caught_up(database, services.ledger, CreditUsageProjection.name, catch_up=True)
+    catch_up_chain(database, services.ledger)
+    with services.views.lease() as db:
+        data = customer_statement(
+            services.ledger, db, contract, period=chosen_period, term=chosen_term
+        )
+    html = render_statement(data)
+    policy = CSP.replace("style-src 'self'", f"style-src {style_source(html)}")
+    return HTMLResponse(html, headers={**PAGE_HEADERS, "Content-Security-Policy": policy})
 
 
 # -- /audit: the hash chain and the reports as recorded ----------------------------------------
