@@ -30,6 +30,8 @@ from ledger.figures import (
     OPENING,
     OPTIONAL_AMOUNT,
     PACKAGES_TOTAL,
+    REVENUE_FIGURES,
+    REVENUE_HEADING,
     STATEMENT_HEADING,
     TEXT,
     UNITS,
@@ -528,6 +530,45 @@ class StatementReport(Out):
         default_factory=list, json_schema_extra={"items": MONEY_TOTALS_SCHEMA}
     )
     differences: list[dict[str, Any]] | None = None
+
+
+REVENUE_SCHEMA = figures_schema(
+    [*REVENUE_HEADING, *REVENUE_FIGURES],
+    timezone={"type": "string", "description": "The contract's zone, of the window's dates"},
+    period={"anyOf": [{"type": "string"}, {"type": "null"}], "description": "YYYY-MM asked"},
+    term={"anyOf": [{"type": "integer"}, {"type": "null"}], "description": "The term asked"},
+)
+
+
+class RevenueReport(Out):
+    """Revenue per contract and its totals per currency; with `check=true` the figures that
+    differ from the events."""
+
+    projection: str
+    position: int
+    head: int
+    revenue: list[dict[str, Any]] = Field(json_schema_extra={"items": REVENUE_SCHEMA})
+    totals: list[dict[str, Any]]
+    differences: list[dict[str, Any]] | None = None
+
+
+class ExpiringReport(Out):
+    """Lots expiring in [at, until) with what is left and its value, and the value per
+    currency."""
+
+    at: datetime
+    until: datetime
+    lots: list[dict[str, Any]]
+    totals: list[dict[str, Any]]
+
+
+class RenewalsReport(Out):
+    """Terms ending in [at, until) with no renewal ordered, and the fees a renewal and a
+    reinstatement would assess."""
+
+    at: datetime
+    until: datetime
+    renewals: list[dict[str, Any]]
 
 
 class ProjectionStatus(Out):

@@ -37,9 +37,12 @@ from ledger.web.routing import REPORT_ERRORS, answer, api_router, documented
 from ledger.web.schemas import (
     BreachStatsReport,
     Event,
+    ExpiringReport,
     ProjectionStatus,
+    RenewalsReport,
     Replay,
     Report,
+    RevenueReport,
     StatementReport,
 )
 from ledger.web.services import Svc, now
@@ -74,13 +77,19 @@ Period = Annotated[
 ]
 TermNumber = Annotated[int | None, Query(ge=1, le=1000, description="Each contract's term N.")]
 
-CSV_RESPONSE: dict[int | str, dict[str, Any]] = {
-    200: {
-        "model": StatementReport,
-        "description": "Credit statements (JSON, or CSV with format=csv or Accept: text/csv)",
-        "content": {"text/csv": {"schema": {"type": "string"}}},
+
+def csv_response(model: type, what: str) -> dict[int | str, dict[str, Any]]:
+    """The documented 200 of a report that answers JSON or CSV."""
+    return {
+        200: {
+            "model": model,
+            "description": f"{what} (JSON, or CSV with format=csv or Accept: text/csv)",
+            "content": {"text/csv": {"schema": {"type": "string"}}},
+        }
     }
-}
+
+
+CSV_RESPONSE = csv_response(StatementReport, "Credit statements")
 
 
 @router.get(
@@ -207,7 +216,7 @@ def credit_statements(
 @router.get(
     "/reports/revenue",
     dependencies=[require(FINANCE, *READERS)],
-    responses={**CSV_RESPONSE, **REPORT_ERRORS},
+    responses={**csv_response(RevenueReport, "Revenue per contract"), **REPORT_ERRORS},
     summary="Revenue: billed, recognised, deferred, breakage",
 )
 def revenue_report(
@@ -280,7 +289,7 @@ WindowStart = Annotated[
 @router.get(
     "/reports/credits/expiring",
     dependencies=[require(FINANCE, *READERS)],
-    responses={**CSV_RESPONSE, **REPORT_ERRORS},
+    responses={**csv_response(ExpiringReport, "Lots expiring"), **REPORT_ERRORS},
     summary="Credit lots expiring soon",
 )
 def credits_expiring(
@@ -309,7 +318,7 @@ def credits_expiring(
 @router.get(
     "/reports/renewals",
     dependencies=[require(FINANCE, *READERS)],
-    responses={**CSV_RESPONSE, **REPORT_ERRORS},
+    responses={**csv_response(RenewalsReport, "Renewals due"), **REPORT_ERRORS},
     summary="Terms ending without a renewal ordered",
 )
 def renewals(
