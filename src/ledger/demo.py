@@ -611,6 +611,40 @@ def _read_models(
         else f"[red]{len(differences)} figure(s) differ from the events[/red]"
     )
     console.print(f"--check: {verdict}")
+    if statements:  # revenue of the statement's month (issue 15)
+        _revenue(app, settings, console, period=statements[0]["period"])
+
+
+def _revenue(
+    app: SupportLedger, settings: DatabaseSettings, console: Console, *, period: str
+) -> None:
+    """`ledger report revenue --period P --check`: fees and packages, billed, recognised,
+    deferred and breakage, with totals per currency, tied out against the events."""
+    from ledger.figures import REVENUE_FIGURES  # noqa: PLC0415 - the demo's last step only
+    from ledger.projections.revenue import (  # noqa: PLC0415 - the demo's last step only
+        RevenueView,
+        reconcile_revenue,
+    )
+    from ledger.render import money_table  # noqa: PLC0415 - the demo's last step only
+
+    db = ViewDatabase(settings)
+    try:
+        view = RevenueView(db)
+        rows = view.revenue(period=period)
+        differences = reconcile_revenue(app, view, period=period)
+    finally:
+        db.close()
+    for part in ("fees", "packages"):
+        columns = [(f.name, f.label) for f in REVENUE_FIGURES if f.name.startswith(part)]
+        console.print(
+            money_table(rows, columns, f"ledger report revenue --period {period}: {part}")
+        )
+    verdict = (
+        "every revenue figure agrees with the events"
+        if not differences
+        else f"[red]{len(differences)} revenue figure(s) differ from the events[/red]"
+    )
+    console.print(f"--check: {verdict}")
 
 
 def last_day(ends_at: datetime) -> str:

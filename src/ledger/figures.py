@@ -94,7 +94,20 @@ STATEMENT_HEADING = (
     Figure("start", "from", "the window's first instant", INSTANT),
     Figure("end", "until", "the instant the window ends (not in it)", INSTANT),
 )
-FEES_TOTAL = Figure("fees_total", "fees", "the fees assessed within the window")
+FEES_TOTAL = Figure(
+    "fees_total",
+    "fees",
+    "the fees of the window: a term's statement those paying for the term, whenever charged; "
+    "a month's those charged within the month",
+)
+PACKAGES_TOTAL = Figure("packages_total", "packages", "the prices of packages bought in the window")
+# Which fees a statement lists (its `fees_basis`): those paying for the term, or those charged
+# within the month.
+FEES_FOR_TERM = "paying_for_term"
+FEES_CHARGED_IN_PERIOD = "charged_in_period"
+# The money totals of a list of statements, per currency (the API's `totals`, the tables' and
+# the CSV's last rows).
+MONEY_TOTALS = (FEES_TOTAL, PACKAGES_TOTAL)
 # The fields of each fee assessed within the window (a statement's `fees`).
 FEE_FIELDS = ("term_number", "kind", "fee", "fee_share", "remaining_share", "assessed_at")
 
@@ -109,8 +122,66 @@ STATEMENT_LABELLED_COLUMNS = [
     *[(f.name, f.label) for f in STATEMENT_HEADING],
     *[(unit_column(u, f), f"{u} {f}") for u in UNIT_NAMES for f in STATEMENT_FIGURES],
     (FEES_TOTAL.name, FEES_TOTAL.label),
+    (PACKAGES_TOTAL.name, PACKAGES_TOTAL.label),
 ]
 STATEMENT_COLUMNS = [key for key, _ in STATEMENT_LABELLED_COLUMNS]
+
+
+# -- revenue -------------------------------------------------------------------------------------
+
+# A revenue row's own fields (per contract, in its currency), then its figures, in order; the
+# rules are in docs/decisions.md ("Revenue") and ledger.domain.revenue.
+REVENUE_HEADING = (
+    Figure("customer", "customer", "the customer of the contract", TEXT),
+    Figure("contract_id", "contract", "the contract's id", ID),
+    Figure("currency", "currency", "the contract's currency", TEXT),
+    Figure("start", "from", "the window's first instant", INSTANT),
+    Figure("end", "until", "the instant the window ends (not in it)", INSTANT),
+)
+REVENUE_FIGURES = (
+    Figure(
+        "fees_deferred_opening",
+        "fees deferred (opening)",
+        "fees billed, not yet earned, at the window's start",
+    ),
+    Figure("fees_billed", "fees billed", "fees billed within the window"),
+    Figure(
+        "fees_recognised",
+        "fees recognised",
+        "fees earned within the window: each over its service period's local days",
+    ),
+    Figure(
+        "fees_deferred_closing",
+        "fees deferred (closing)",
+        "fees billed, not yet earned, at the window's end",
+    ),
+    Figure(
+        "packages_deferred_opening",
+        "packages deferred (opening)",
+        "package value not yet used or expired at the window's start",
+    ),
+    Figure("packages_billed", "packages billed", "package prices billed within the window"),
+    Figure(
+        "packages_recognised_consumed",
+        "packages recognised",
+        "value of package points consumed within the window, net of reversals",
+    ),
+    Figure(
+        "packages_breakage",
+        "breakage",
+        "value of package points that expired unused within the window",
+    ),
+    Figure(
+        "packages_deferred_closing",
+        "packages deferred (closing)",
+        "package value not yet used or expired at the window's end",
+    ),
+)
+REVENUE_FIGURE_NAMES = tuple(f.name for f in REVENUE_FIGURES)
+REVENUE_LABELLED_COLUMNS = [
+    *[(f.name, f.label) for f in REVENUE_HEADING],
+    *[(f.name, f.label) for f in REVENUE_FIGURES],
+]
 
 
 # -- the breach statistics -------------------------------------------------------------------------

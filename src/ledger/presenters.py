@@ -16,12 +16,14 @@ from __future__ import annotations
 from dataclasses import dataclass, fields, is_dataclass
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
+from zoneinfo import ZoneInfo
 
 from ledger.calendars import default_calendar
 from ledger.domain.credit_account import POINTS, SESSIONS, CreditAccount
 from ledger.domain.sla import compute_deadline
 
 if TYPE_CHECKING:
+    from decimal import Decimal
     from uuid import UUID
 
     from ledger.application import SupportLedger, TicketOpening
@@ -444,3 +446,20 @@ def duration_text(seconds: float | None) -> str:
     minutes, secs = divmod(round(abs(seconds)), 60)
     hours, minutes = divmod(minutes, 60)
     return f"{sign}{hours}:{minutes:02d}:{secs:02d}"
+
+
+def money(value: Decimal, currency: str) -> str:
+    """An amount for people: thousands separators, two places, its currency (`1,500.00 EUR`)."""
+    return f"{value:,.2f} {currency}"
+
+
+def local_window(start: datetime, end: datetime, timezone: str) -> str:
+    """A window of whole local days as its first and last date in `timezone`
+    (`2025-03-01 - 2025-03-31 Europe/Berlin`); a window that does not start or end at a local
+    midnight shows its local times."""
+    zone = ZoneInfo(timezone)
+    first, after = start.astimezone(zone), end.astimezone(zone)
+    if first.time() == after.time() == datetime.min.time():
+        last = (after - timedelta(days=1)).date()
+        return f"{first.date().isoformat()} - {last.isoformat()} {timezone}"
+    return f"{first:%Y-%m-%d %H:%M} - {after:%Y-%m-%d %H:%M} {timezone}"

@@ -200,18 +200,76 @@ def kv(title: str, rows: Sequence[tuple[str, Any]]) -> Table:
     return table
 
 
+def shared_window(rows: Sequence[dict[str, Any]]) -> str | None:
+    """The window of every row as local dates (`2025-03-01 - 2025-03-31 Europe/Berlin`) when
+    they all share it, else None (each row then shows its own)."""
+    from ledger.presenters import local_window  # noqa: PLC0415 - not needed at start-up
+
+    windows = {local_window(r["start"], r["end"], r["timezone"]) for r in rows}
+    return windows.pop() if len(windows) == 1 else None
+
+
 def statement_table(statements: Sequence[dict[str, Any]], title: str) -> Table:
-    """Credit statements, per contract a line for points and one for sessions, then its fees."""
+    """Credit statements, per contract a line for points and one for sessions, with its fees
+    and packages; the window as local dates in the title (or per contract when they differ)."""
+    from ledger.presenters import local_window, money  # noqa: PLC0415 - not needed at start-up
     from ledger.reports import STATEMENT_FIGURES  # noqa: PLC0415 - the reports load the views
 
-    table = Table("customer", "unit", *STATEMENT_FIGURES, "fees", title=title, title_justify="left")
+    window = shared_window(statements)
+    heading = [] if window or not statements else ["window"]
+    table = Table(
+        "customer", *heading, "unit", *STATEMENT_FIGURES, "fees", "packages",
+        title=f"{title}: {window}" if window else title, title_justify="left",
+    )  # fmt: skip
     for s in statements:
         for unit in ("points", "sessions"):
             first = unit == "points"
+            own = [local_window(s["start"], s["end"], s["timezone"]) if first else ""]
             table.add_row(
                 escape(s["customer"]) if first else "",
+                *(own if heading else []),
                 unit,
                 *[fmt(s[unit][f]) for f in STATEMENT_FIGURES],
-                f"{fmt(s['fees_total'])} {s['currency']}" if first else "",
+                money(s["fees_total"], s["currency"]) if first else "",
+                money(s["packages_total"], s["currency"]) if first else "",
             )
+    return table
+
+
+def money_table(
+    rows: Sequence[dict[str, Any]], columns: Sequence[tuple[str, str]], title: str
+) -> Table:
+    """Money figures per contract (`columns`: key and label), in each row's currency, with a
+    totals row per currency; the window as local dates in the title (or per row)."""
+    from ledger.presenters import local_window, money  # noqa: PLC0415 - not needed at start-up
+    from ledger.reports import money_totals  # noqa: PLC0415 - the reports load the views
+
+    window = shared_window(rows)
+    heading = [] if window or not rows else ["window"]
+    table = Table(
+        "customer", *heading, *[label for _, label in columns],
+        title=f"{title}: {window}" if window else title, title_justify="left",
+    )  # fmt: skip
+    for r in rows:
+        own = [local_window(r["start"], r["end"], r["timezone"])] if heading else []
+        table.add_row(
+            escape(r["customer"]), *own, *[money(r[key], r["currency"]) for key, _ in columns]
+        )
+    totals = money_totals(rows, tuple(key for key, _ in columns))
+    for t in totals:
+        table.add_row(
+            f"total {t['currency']}", *([""] if heading else []),
+            *[money(t[key], t["currency"]) for key, _ in columns], style="bold",
+        )  # fmt: skip
+    return table
+
+
+def totals_table(totals: Sequence[dict[str, Any]], title: str = "totals") -> Table:
+    """The money totals of a list of statements, one row per currency."""
+    from ledger.figures import MONEY_TOTALS  # noqa: PLC0415 - not needed at start-up
+    from ledger.presenters import money  # noqa: PLC0415 - not needed at start-up
+
+    table = Table("currency", *[f.label for f in MONEY_TOTALS], title=title, title_justify="left")
+    for row in totals:
+        table.add_row(row["currency"], *[money(row[f.name], row["currency"]) for f in MONEY_TOTALS])
     return table

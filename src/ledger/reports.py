@@ -17,6 +17,10 @@ from typing import TYPE_CHECKING, Any
 
 from ledger.figures import (
     FEES_TOTAL,
+    MONEY_TOTALS,
+    PACKAGES_TOTAL,
+    REVENUE_FIGURE_NAMES,
+    REVENUE_LABELLED_COLUMNS,
     STATEMENT_COLUMNS,
     STATEMENT_FIGURES,
     STATEMENT_HEADING,
@@ -35,9 +39,13 @@ __all__ = [
     "csv_table",
     "csv_text",
     "csv_value",
+    "money_totals",
     "statement_row",
     "statements_csv",
 ]
+
+MONEY_TOTAL_NAMES = tuple(f.name for f in MONEY_TOTALS)
+TOTAL = "TOTAL"  # the customer of a CSV's totals rows
 
 # A cell a spreadsheet would read as a formula starts with one of these (OWASP, "CSV Injection").
 FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
@@ -174,7 +182,22 @@ def statement_row(statement: dict[str, Any]) -> dict[str, Any]:
     for unit in UNIT_NAMES:
         row.update({unit_column(unit, f): statement[unit][f] for f in STATEMENT_FIGURES})
     row[FEES_TOTAL.name] = statement[FEES_TOTAL.name]
+    row[PACKAGES_TOTAL.name] = statement[PACKAGES_TOTAL.name]
     return row
+
+
+def money_totals(
+    rows: Iterable[Mapping[str, Any]], figures: Sequence[str] = MONEY_TOTAL_NAMES
+) -> list[dict[str, Any]]:
+    """The sums of money figures over rows (statements, revenue rows), one per currency, in
+    currency order: `{"currency": "EUR", "fees_total": ..., ...}`."""
+    totals: dict[str, dict[str, Any]] = {}
+    for row in rows:
+        zero = dict.fromkeys(figures, Decimal("0.00"))
+        sums = totals.setdefault(row["currency"], {"currency": row["currency"], **zero})
+        for figure in figures:
+            sums[figure] += row[figure]
+    return [totals[c] for c in sorted(totals)]
 
 
 def csv_text(text: str) -> str:
@@ -207,5 +230,28 @@ def csv_table(columns: Sequence[str], rows: Iterable[Mapping[str, Any]]) -> str:
 
 
 def statements_csv(statements: list[dict[str, Any]]) -> str:
-    """Credit statements as CSV: a header row, then one row per contract."""
-    return csv_table(STATEMENT_COLUMNS, (statement_row(s) for s in statements))
+    """Credit statements as CSV: a header row, one row per contract, then one totals row per
+    currency (customer `TOTAL`, the money columns filled)."""
+    return csv_table(STATEMENT_COLUMNS, statement_rows(statements))
+
+
+def revenue_totals(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The revenue figures summed per currency."""
+    return money_totals(rows, REVENUE_FIGURE_NAMES)
+
+
+def revenue_rows(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Revenue as CSV rows: one per contract, then one totals row per currency."""
+    totals = [{"customer": TOTAL, **t} for t in revenue_totals(rows)]
+    return [*rows, *totals]
+
+
+def revenue_csv(rows: list[dict[str, Any]]) -> str:
+    """Revenue as CSV: the declared fields and figures, totals rows last."""
+    return csv_table([key for key, _ in REVENUE_LABELLED_COLUMNS], revenue_rows(rows))
+
+
+def statement_rows(statements: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The CSV's rows: one per contract, then one totals row per currency."""
+    totals = [{"customer": TOTAL, **t} for t in money_totals(statements)]
+    return [*(statement_row(s) for s in statements), *totals]

@@ -32,7 +32,7 @@ def test_the_statements_csv_neutralises_hostile_customer_names(tmp_path: Path) -
     result = run("report", "credits", "--term", "1", "--csv", env=env)
 
     assert result.code == 0, result.err
-    rows = list(csv.DictReader(io.StringIO(result.out)))
+    rows = [r for r in csv.DictReader(io.StringIO(result.out)) if r["contract_id"]]  # no totals
     assert {row["customer"]: row["points_granted"] for row in rows} == {
         f"'{name}": "32" for name in HOSTILE
     }

@@ -24,7 +24,7 @@ if TYPE_CHECKING:
 
 GROUPS = [
     "audit", "calendar", "contract", "credits", "demo", "events", "projections", "releases",
-    "report", "scheduler", "serve", "sla", "terms", "ticket", "tokens",
+    "report", "scheduler", "serve", "sla", "statement", "terms", "ticket", "tokens",
 ]  # fmt: skip
 
 

@@ -201,7 +201,8 @@ def test_a_month_statement_and_its_check_against_the_events(reports: Reports) ->
 def test_statements_as_csv_have_one_row_per_contract(reports: Reports) -> None:
     result = reports("report", "credits", "--term", "1", "--csv")
     assert result.code == 0, result.err
-    rows = list(csv.DictReader(io.StringIO(result.out)))
+    every = list(csv.DictReader(io.StringIO(result.out)))
+    rows = [r for r in every if r["contract_id"]]
     assert sorted(r["customer"] for r in rows) == [
         "Advanced Customer",
         "Basic Customer",
@@ -209,6 +210,10 @@ def test_statements_as_csv_have_one_row_per_contract(reports: Reports) -> None:
     ]
     premium = next(r for r in rows if r["customer"] == "Premium Customer")
     assert premium["fees_total"] == "26000"  # 65 % of 40,000.00
+    (total,) = [r for r in every if not r["contract_id"]]
+    assert (total["customer"], total["currency"]) == ("TOTAL", "EUR")
+    fees = sum(Decimal(r["fees_total"]) for r in rows)
+    assert (Decimal(total["fees_total"]), total["points_closing"]) == (fees, "")
 
 
 def test_a_figure_altered_in_the_view_is_found_by_the_check(

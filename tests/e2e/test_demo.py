@@ -85,6 +85,8 @@ def test_the_demo_runs_the_story_and_the_scheduler_records_as_facts_fall_due(
         "18:00  ACME-6: opened, severity 2, response due Tue 18 Mar 10:00 CET",
         "ledger report credits --period 2025-03",
         "--check: every figure agrees with the contracts' and accounts' events",
+        "ledger report revenue --period 2025-03: fees",
+        "--check: every revenue figure agrees with the events",
     ]:
         assert line in out, line
 

@@ -222,10 +222,13 @@ def test_the_finance_page_shows_the_statement_and_downloads_its_csv(
         page.click("#csv")
     download = started.value
     assert download.suggested_filename == f"credit-statements-period-{month}.csv"
-    rows = list(csv.DictReader(Path(download.path()).read_text().splitlines()))
+    every = list(csv.DictReader(Path(download.path()).read_text().splitlines()))
+    rows = [r for r in every if r["contract_id"]]  # the last row: the totals per currency
     assert list(rows[0]) == STATEMENT_COLUMNS
     assert sorted(r["customer"] for r in rows) == customers
     assert {r["points_granted"] for r in rows} == {"64"}  # 2 premium licenses x 32
+    assert [r["customer"] for r in every if not r["contract_id"]] == ["TOTAL"]
+    assert "total EUR" in page.inner_text("table.statements tfoot")
 
 
 def test_the_audit_page_shows_the_chain_verified_and_the_board_as_recorded(

@@ -60,6 +60,11 @@ class History:
 
 @pytest.fixture
 def history(app: SupportLedger) -> History:
+    """The history of `record_history`."""
+    return record_history(app)
+
+
+def record_history(app: SupportLedger) -> History:
     """A year and a bit of the Advanced contract (2 licenses: 32 points and 2 sessions a term).
 
     March: a 20-point package expiring on the 20th, two consumptions from it, a partial
@@ -233,6 +238,11 @@ def test_a_month_statement_adds_up_the_movements_of_that_month(
     assert figures(march, "points") == (D(32), 0, D(20), D("24.5"), D(14), D(17), D("24.5"))
     assert figures(march, "sessions") == (D(2), 0, 0, D(1), 0, 0, D(1))
     assert (march["fees"], march["fees_total"]) == ([], 0)
+    assert march["fees_basis"] == "charged_in_period"
+    assert march["packages"] == [
+        {"lot_id": "purchase-1", "points": 20, "price": D("1500.00"), "purchased_at": at(3, 3, 10)}
+    ]
+    assert (march["packages_total"], march["timezone"]) == (D("1500.00"), "Europe/Berlin")
 
 
 def test_a_month_with_an_upgrade_shows_its_pro_rata_grant_and_fee(
@@ -244,12 +254,15 @@ def test_a_month_with_an_upgrade_shows_its_pro_rata_grant_and_fee(
     assert figures(july, "sessions") == (D(1), D(2), 0, 0, 0, 0, D(3))
     assert fees(july) == [("upgrade", 1, D("2500.00"), None, D("0.5"), at(7, 2, 13))]
     assert july["fees_total"] == D("2500.00")
+    (november,) = view.statement(period="2025-11", contract_id=projected.contract)
+    assert fees(november) == [("renewal", 2, D("13000.00"), D("0.65"), None, at(11, 3, 10))]
 
 
-def test_a_term_statement_covers_the_term_and_the_fees_assessed_in_it(
+def test_a_term_statement_covers_the_term_and_the_fees_paying_for_it(
     projected: History, view: CreditUsageView
 ) -> None:
-    """Term 1: the signing, upgrade and renewal fees; its lots still held at its end."""
+    """Term 1: the signing and upgrade fees (the renewal charged in it pays for term 2); its
+    lots still held at its end."""
     (term,) = view.statement(term=1, contract_id=projected.contract)
     assert (term["period"], term["term"], term["start"], term["end"]) == (
         None,
@@ -262,9 +275,9 @@ def test_a_term_statement_covers_the_term_and_the_fees_assessed_in_it(
     assert fees(term) == [
         ("initial", 1, D("8000.00"), D("0.40"), None, at(1, 2)),
         ("upgrade", 1, D("2500.00"), None, D("0.5"), at(7, 2, 13)),
-        ("renewal", 2, D("13000.00"), D("0.65"), None, at(11, 3, 10)),
     ]
-    assert term["fees_total"] == D("23500.00")
+    assert (term["fees_total"], term["fees_basis"]) == (D("10500.00"), "paying_for_term")
+    assert term["packages_total"] == D("1500.00")
 
 
 def test_a_lot_expiring_as_its_term_ends_expires_in_the_next_window(
@@ -275,7 +288,8 @@ def test_a_lot_expiring_as_its_term_ends_expires_in_the_next_window(
     assert (term["start"], term["end"]) == (at(1, 1, 0, year=2026), at(1, 1, 0, year=2027))
     assert figures(term, "points") == (D("20.5"), D(64), 0, D(3), 0, D("20.5"), D(61))
     assert figures(term, "sessions") == (D(3), D(6), 0, 0, 0, D(3), D(6))
-    assert term["fees"] == []
+    assert fees(term) == [("renewal", 2, D("13000.00"), D("0.65"), None, at(11, 3, 10))]
+    assert (term["packages"], term["packages_total"]) == ([], 0)
     (january,) = view.statement(period="2026-01", contract_id=projected.contract)
     assert figures(january, "points") == figures(term, "points")
 

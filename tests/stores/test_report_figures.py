@@ -13,12 +13,16 @@ import pytest
 
 from ledger.application import SupportLedger
 from ledger.audit.rederive import compare_statements, compare_stats, rederive
+from ledger.audit.revenue import RederivedRevenue, compare_revenue
 from ledger.domain.credit_account import POINTS, SESSIONS
+from ledger.domain.revenue import identity_holds
 from ledger.figures import (
     BREACH_STAT_FIGURES,
     BREACH_STAT_KEY,
     FEES_TOTAL,
     FLOWS,
+    PACKAGES_TOTAL,
+    REVENUE_FIGURE_NAMES,
     STATEMENT_COLUMNS,
     STATEMENT_FIGURES,
     STATEMENT_HEADING,
@@ -26,6 +30,7 @@ from ledger.figures import (
 )
 from ledger.projections.credit_usage import CreditUsageView, reconcile
 from ledger.projections.db import ViewDatabase
+from ledger.projections.revenue import RevenueView, reconcile_revenue
 from ledger.projections.sla_breaches import SlaBreachView
 from ledger.reports import statements_csv
 from tests.scenario import at
@@ -92,6 +97,7 @@ def test_every_declared_statement_figure_is_rederived_from_the_export(
     for figure in STATEMENT_FIGURES:
         assert any(s[u][figure] != 0 for s in found for u in UNIT_NAMES), figure
     assert any(s[FEES_TOTAL.name] != 0 for s in found)
+    assert any(s[PACKAGES_TOTAL.name] != 0 for s in found)
 
 
 def test_every_declared_breach_statistic_is_rederived_from_the_export(
@@ -118,8 +124,9 @@ def test_audit_reconcile_names_each_declared_figure_that_differs(derived: Rederi
             view[unit][figure] += 1
             found = compare_statements("term 1", [statement], [view])
             assert [(d.unit, d.figure) for d in found] == [(unit, figure)]
-    view = {**statement, FEES_TOTAL.name: statement[FEES_TOTAL.name] + 1}
-    assert [d.figure for d in compare_statements("term 1", [statement], [view])] == ["fees_total"]
+    for money in (FEES_TOTAL.name, PACKAGES_TOTAL.name):
+        view = {**statement, money: statement[money] + 1}
+        assert [d.figure for d in compare_statements("term 1", [statement], [view])] == [money]
     (row, *_) = derived.stats("tier", WHEN)
     for figure in BREACH_STAT_FIGURES:
         other = {**row, figure: "something else"}
@@ -151,11 +158,12 @@ def test_the_check_against_the_events_names_each_declared_figure_that_differs(
 
 
 def test_the_csv_has_a_column_for_each_declared_figure(derived: Rederivation) -> None:
-    """The header is the statement's fields, each unit's figures, and the fees' total."""
+    """The header is the statement's fields, each unit's figures, the fees' and the packages'
+    totals."""
     header = statements_csv(derived.statement(term=1)).splitlines()[0].split(",")
     assert header == STATEMENT_COLUMNS
     assert header[: len(STATEMENT_HEADING)] == [f.name for f in STATEMENT_HEADING]
-    assert header[-1] == FEES_TOTAL.name
+    assert header[-2:] == [FEES_TOTAL.name, PACKAGES_TOTAL.name]
     assert [f"points_{f}" for f in STATEMENT_FIGURES] == header[5:12]
 
 
@@ -167,3 +175,33 @@ def test_opening_and_each_flow_signed_add_up_to_closing(derived: Rederivation) -
             figures = statement[unit]
             balance = figures["opening"] + sum(f.sign * figures[f.name] for f in FLOWS)
             assert balance == figures["closing"]
+
+
+def revenue_rows(side: Any) -> list[dict[str, Any]]:
+    """Every revenue row of every month and term that a side gives."""
+    return [r for window in WINDOWS for r in side.revenue(**window)]
+
+
+def test_every_declared_revenue_figure_is_rederived_and_agrees_with_the_view(
+    derived: Rederivation, db: ViewDatabase, app: SupportLedger
+) -> None:
+    """Each revenue figure has a value other than zero somewhere, as re-derived from the
+    export; the view gives the same rows; the check against the events finds nothing."""
+    mine, theirs = revenue_rows(RederivedRevenue(derived)), revenue_rows(RevenueView(db))
+    for figure in REVENUE_FIGURE_NAMES:
+        assert any(r[figure] != 0 for r in mine), figure
+    assert mine == theirs
+    assert all(identity_holds(r) for r in mine)
+    for window in WINDOWS:
+        assert reconcile_revenue(app, RevenueView(db), **window) == []
+
+
+def test_audit_reconcile_names_each_declared_revenue_figure_that_differs(
+    derived: Rederivation,
+) -> None:
+    """A view that differs in any one revenue figure shows that figure (and the identity the
+    export keeps is not what is reported)."""
+    (row, *_) = RederivedRevenue(derived).revenue(term=1)
+    for figure in REVENUE_FIGURE_NAMES:
+        view = {**row, figure: row[figure] + 1}
+        assert [f for _, f, _, _ in compare_revenue([row], [view])] == [figure]

@@ -65,8 +65,10 @@ def sign_hostile_customers(api: Api) -> None:
 
 
 def customers_and_points(text: str) -> dict[str, str]:
-    """The customer cells of a statements CSV, with the points granted of each."""
-    return {row["customer"]: row["points_granted"] for row in csv.DictReader(io.StringIO(text))}
+    """The customer cells of a statements CSV, with the points granted of each (the totals
+    rows, which have no contract, apart)."""
+    rows = csv.DictReader(io.StringIO(text))
+    return {row["customer"]: row["points_granted"] for row in rows if row["contract_id"]}
 
 
 def test_the_api_csv_neutralises_hostile_customer_names(sqlite_api: Api) -> None:

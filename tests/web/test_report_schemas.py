@@ -7,7 +7,14 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 
-from ledger.figures import BREACH_STAT_FIGURES, BREACH_STAT_KEY, STATEMENT_FIGURES, UNIT_NAMES
+from ledger.figures import (
+    BREACH_STAT_FIGURES,
+    BREACH_STAT_KEY,
+    REVENUE_FIGURES,
+    REVENUE_HEADING,
+    STATEMENT_FIGURES,
+    UNIT_NAMES,
+)
 from tests.scenario import World, at, build_world
 
 if TYPE_CHECKING:
@@ -83,3 +90,18 @@ def test_the_report_answers_hold_what_their_schema_documents(api: Api, world: Wo
         body = api.get("finance", path, params=params).json()
         assert body["statements" if "credits" in path else "rows"]
         assert problems(body, answer_schema(api, path)) == []
+
+
+def test_the_schema_of_revenue_names_every_declared_figure_and_the_answers_hold_it(
+    api: Api, world: World
+) -> None:
+    """A revenue row documents the declared fields and figures, each required; answers of a
+    month and of a term pass it."""
+    row = answer_schema(api, "/reports/revenue")["properties"]["revenue"]["items"]
+    declared = [f.name for f in (*REVENUE_HEADING, *REVENUE_FIGURES)]
+    assert list(row["properties"])[: len(declared)] == declared
+    assert set(declared) <= set(row["required"])
+    for params in ({"period": "2025-03"}, {"term": 1}):
+        body = api.get("finance", "/reports/revenue", params=params).json()
+        assert body["revenue"]
+        assert problems(body, answer_schema(api, "/reports/revenue")) == []

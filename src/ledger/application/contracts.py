@@ -66,6 +66,7 @@ def sign_contract(
     holiday_region: str | None = None,
     terms_version: str | None = None,
     key: str | None = None,
+    currency: str | None = None,
 ) -> UUID:
     """Sign an agreement: assess the fee and grant the first term's credits in one save."""
     terms = load_terms(terms_version or DEFAULT_VERSION)
@@ -82,6 +83,7 @@ def sign_contract(
                 and existing.terms[0].tier == Tier.parse(tier).value
                 and existing.terms[0].licenses == licenses
                 and existing.terms[0].list_price == list_price
+                and (currency is None or existing.currency == currency.strip().upper())
             )
             if same:
                 return contract_id
@@ -89,7 +91,7 @@ def sign_contract(
         contract = Contract.sign(
             terms=terms, customer=customer, tier=tier, licenses=licenses,
             license_kind=license_kind, list_price=list_price, start=start, timezone=timezone,
-            holiday_region=region, at=at, contract_id=contract_id,
+            holiday_region=region, at=at, contract_id=contract_id, currency=currency,
         )  # fmt: skip
         account = CreditAccount.open(contract_id=contract.id, customer=contract.customer, at=at)
         schedule_terms(contract, account, at)

@@ -205,13 +205,14 @@ class SupportLedger(ScheduledFacts, AlertRegistry, LedgerApplication):
         holiday_region: str | None = None,
         terms_version: str | None = None,
         key: str | None = None,
+        currency: str | None = None,
     ) -> UUID:
         """Sign an agreement: assess the fee and grant the first term's credits in one save."""
         return contracts.sign_contract(
             self.work, customer=customer, tier=tier, licenses=licenses,
             license_kind=license_kind, list_price=list_price, start=start, at=at,
             timezone=timezone, holiday_region=holiday_region, terms_version=terms_version,
-            key=key,
+            key=key, currency=currency,
         )  # fmt: skip
 
     def renew_contract(

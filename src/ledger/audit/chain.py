@@ -60,6 +60,7 @@ __all__ = [  # HashChainProjection: read from here by the tests and the benchmar
     "catch_up_chain",
     "chain_head",
     "digest",
+    "digest_at",
     "id_text",
     "parse_digest",
     "verify_chain",
@@ -157,6 +158,19 @@ def chain_head(db: ViewDatabase, *, prefix: str = "") -> Digest:
     chain = HashChainProjection(db, prefix=prefix)
     chain.create()
     rows = db.read(f"SELECT position, link FROM {chain.chain} ORDER BY position DESC LIMIT 1")
+    return Digest(int(rows[0][0]), rows[0][1]) if rows else Digest(0, GENESIS.hex())
+
+
+def digest_at(db: ViewDatabase, position: int) -> Digest:
+    """The chain's link at the last event at or before `position` (the digest of the log as it
+    stood there; `audit verify --digest` checks it)."""
+    chain = HashChainProjection(db)
+    chain.create()
+    rows = db.read(
+        f"SELECT position, link FROM {chain.chain} WHERE position <= ? "
+        "ORDER BY position DESC LIMIT 1",
+        (position,),
+    )
     return Digest(int(rows[0][0]), rows[0][1]) if rows else Digest(0, GENESIS.hex())
 
 

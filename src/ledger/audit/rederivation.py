@@ -84,7 +84,7 @@ def statement_window(period: str | None, term: int | None) -> Window:
     return Window(None, term, None)
 
 
-def _month_bounds(year: int, month: int, zone: ZoneInfo) -> tuple[datetime, datetime]:
+def month_bounds(year: int, month: int, zone: ZoneInfo) -> tuple[datetime, datetime]:
     """[local midnight of the 1st, local midnight of the next month's 1st), in UTC."""
     following = (year + 1, 1) if month == 12 else (year, month + 1)
     try:
@@ -155,6 +155,10 @@ class _Contract:
     zone: ZoneInfo
     terms: dict[int, tuple[datetime, datetime]] = field(default_factory=dict)
     fees: list[dict[str, Any]] = field(default_factory=list)
+    packages: list[dict[str, Any]] = field(default_factory=list)
+    # (at, lot id, "consumed" | "expired", points) of every lot movement; a reversal consumes
+    # negative points (the revenue fold, ledger.audit.revenue, reads those of package lots)
+    lot_moves: list[tuple[datetime, str, str, Decimal]] = field(default_factory=list)
     flows: dict[str, _Flows] = field(default_factory=lambda: {u: _Flows() for u in UNITS})
 
     def fee(self, term: int, kind: str, fee: Decimal, at: datetime, **shares: Any) -> None:
@@ -324,20 +328,26 @@ class Rederivation:
         )
 
     def _purchased(self, event: ExportedEvent) -> None:
-        p = event.payload
-        self._account(event).flows[POINTS].add(
-            read_instant(read_field(p, "purchased_at"), "purchased_at"),
-            "purchased",
-            read_decimal(read_field(p, "points"), "points"),
-        )
+        p, contract = event.payload, self._account(event)
+        at = read_instant(read_field(p, "purchased_at"), "purchased_at")
+        points = read_decimal(read_field(p, "points"), "points")
+        contract.flows[POINTS].add(at, "purchased", points)
+        contract.packages.append(
+            {"lot_id": read_text(read_field(p, "lot_id"), "lot_id"), "points": points,
+             "price": read_decimal(read_field(p, "price"), "price").quantize(CENT),
+             "purchased_at": at}
+        )  # fmt: skip
 
     def _consumed(self, event: ExportedEvent) -> None:
-        p = event.payload
-        self._account(event).flows[POINTS].add(
-            read_instant(read_field(p, "consumed_at"), "consumed_at"),
-            "consumed",
-            sum_amounts(read_items(read_field(p, "draws"), "draws"), "draws"),
-        )
+        p, contract = event.payload, self._account(event)
+        at = read_instant(read_field(p, "consumed_at"), "consumed_at")
+        draws = read_items(read_field(p, "draws"), "draws")
+        contract.flows[POINTS].add(at, "consumed", sum_amounts(draws, "draws"))
+        for index, draw in enumerate(draws):
+            contract.lot_moves.append(
+                (at, read_text(read_field(draw, "lot_id"), f"draws[{index}].lot_id"), "consumed",
+                 read_decimal(read_field(draw, "amount"), f"draws[{index}].amount"))
+            )  # fmt: skip
 
     def _training(self, event: ExportedEvent) -> None:
         p = event.payload
@@ -348,23 +358,32 @@ class Rederivation:
         )
 
     def _reversed(self, event: ExportedEvent) -> None:
-        p = event.payload
-        flows = self._account(event).flows[POINTS]
+        p, contract = event.payload, self._account(event)
+        flows = contract.flows[POINTS]
         at = read_instant(read_field(p, "reversed_at"), "reversed_at")
         returns = read_items(read_field(p, "returns"), "returns")
         flows.add(at, "reversed", sum_amounts(returns, "returns"))
         flows.add(at, "expired", sum_amounts(returns, "returns", only="expired"))
+        for index, back in enumerate(returns):
+            lot = read_text(read_field(back, "lot_id"), f"returns[{index}].lot_id")
+            points = read_decimal(read_field(back, "amount"), f"returns[{index}].amount")
+            contract.lot_moves.append((at, lot, "consumed", -points))
+            if read_field(back, "expired"):  # back to a lot that has expired: it expires at once
+                contract.lot_moves.append((at, lot, "expired", points))
 
     def _expired(self, event: ExportedEvent) -> None:
         p = event.payload
         unit = read_text(read_field(p, "unit"), "unit")
         if unit not in UNITS:
             raise PayloadError(f"unit: {unit!r} is not one of {', '.join(UNITS)}")
-        self._account(event).flows[unit].add(
-            read_instant(read_field(p, "expires_at"), "expires_at"),
-            "expired",
-            read_decimal(read_field(p, "amount"), "amount"),
-        )
+        contract = self._account(event)
+        at = read_instant(read_field(p, "expires_at"), "expires_at")
+        lost = read_decimal(read_field(p, "amount"), "amount")
+        contract.flows[unit].add(at, "expired", lost)
+        if unit == POINTS:
+            contract.lot_moves.append(
+                (at, read_text(read_field(p, "lot_id"), "lot_id"), "expired", lost)
+            )
 
     def _received(self, event: ExportedEvent) -> tuple[str, datetime, str]:
         p = event.payload
@@ -456,7 +475,7 @@ class Rederivation:
         result = []
         for contract in sorted(chosen, key=lambda c: (c.customer, str(c.contract_id))):
             if window.month is not None:
-                start, end = _month_bounds(*window.month, contract.zone)
+                start, end = month_bounds(*window.month, contract.zone)
             elif window.term in contract.terms:
                 start, end = contract.terms[window.term]
             elif key is not None:
@@ -467,6 +486,7 @@ class Rederivation:
                 "contract_id": contract.contract_id,
                 "customer": contract.customer,
                 "currency": contract.currency,
+                "timezone": contract.zone.key,
                 "period": window.period,
                 "term": window.term,
                 "start": start,
@@ -474,10 +494,23 @@ class Rederivation:
             }
             for unit in UNITS:
                 statement[unit] = contract.flows[unit].figures(start, end)
-            fees = [dict(f) for f in contract.fees if start <= f["assessed_at"] < end]
+            # a term's fees: those paying for it, whenever charged; a month's: charged in it
+            fees = [
+                dict(f)
+                for f in contract.fees
+                if (
+                    f["term_number"] == window.term
+                    if window.term
+                    else start <= f["assessed_at"] < end
+                )
+            ]
             fees.sort(key=lambda f: f["assessed_at"])  # stable: log order within an instant
+            statement["fees_basis"] = "paying_for_term" if window.term else "charged_in_period"
             statement["fees"] = fees
             statement["fees_total"] = sum((f["fee"] for f in fees), Decimal("0.00"))
+            bought = [dict(b) for b in contract.packages if start <= b["purchased_at"] < end]
+            statement["packages"] = bought
+            statement["packages_total"] = sum((b["price"] for b in bought), Decimal("0.00"))
             result.append(statement)
         return result
 

@@ -16,7 +16,13 @@ the contract's timezone or a term `[starts_at, ends_at)`; a movement belongs to 
 holding its instant; opening and closing are the balance of what is available before the
 window and before its end. Fees: `Contract.Signed` (initial), `Renewed` (renewal),
 `Reinstated` (reinstatement) and each adjustment of `Upgraded` with a fee (upgrade), at their
-instants.
+instants; a term's statement lists the fees paying for it, a month's those charged in it.
+Packages: each `PackagePurchased` with its price, in the window of its instant. A statement
+closing below zero is a difference of its own (`negative_closing`).
+
+Revenue (ledger.projections.revenue), per contract: `ledger.audit.revenue` from the same fold
+(fees, terms, packages and the movements of each lot), by the rules of docs/decisions.md
+("Revenue").
 
 Breaches (ledger.projections.sla_breaches), one clock per ticket: its tier, customer and
 month of receipt (in the contract's timezone) from `Ticket.Opened`, its severity and deadline
@@ -44,12 +50,14 @@ from ledger.audit.rederivation import (
     rederive,
     statement_window,
 )
+from ledger.audit.revenue import compare_revenue, revenue_rows
 from ledger.domain.errors import InvalidInputError, LedgerError, UnknownContractError
 from ledger.figures import (
     BREACH_STAT_FIGURES,
     FEE_FIELDS,
     FEES_TOTAL,
     GROUPINGS,
+    PACKAGES_TOTAL,
     STATEMENT_FIGURES,
     UNIT_NAMES,
 )
@@ -58,6 +66,7 @@ if TYPE_CHECKING:
     from collections.abc import Callable, Iterable
     from uuid import UUID
 
+    from ledger.projections.revenue import RevenueView
     from ledger.settings import DatabaseSettings
 
 __all__ = [  # rederive and Rederivation: read from here by the CLI and the tests
@@ -73,7 +82,7 @@ __all__ = [  # rederive and Rederivation: read from here by the CLI and the test
 
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 # The fields of a statement compared besides its figures and fees.
-COMPARED = ("customer", "currency", "start", "end")
+COMPARED = ("customer", "currency", "timezone", "start", "end", "fees_basis")
 
 
 @dataclass(frozen=True)
@@ -82,7 +91,8 @@ class Difference:
 
     `report` is `position` (where the export ends vs where a view stands in the log),
     `statement` (`window` a month or `term N`, `subject` a contract id, `unit` points or
-    sessions or None for customer, currency, start, end, fees and fees_total) or
+    sessions or None for customer, currency, start, end, fees and fees_total), `revenue`
+    (the same, `unit` None) or
     `breach_stats` (`window` `by <grouping>`, `subject` a group key). `figure` names the
     figure (`statement` / `group` when one side has no such statement or group at all).
     """
@@ -181,6 +191,7 @@ def reconcile(
         CreditUsageView,
     )
     from ledger.projections.db import ViewDatabase  # noqa: PLC0415 - same
+    from ledger.projections.revenue import RevenueView  # noqa: PLC0415 - same
     from ledger.projections.sla_breaches import (  # noqa: PLC0415 - same
         SlaBreachProjection,
         SlaBreachView,
@@ -218,6 +229,7 @@ def reconcile(
             if problem is not None and theirs is None:
                 raise problem  # neither the export nor the view knows the contract (or term)
             found.extend(compare_statements(window.label, mine or [], theirs or []))
+            found.extend(_revenue_differences(derived, RevenueView(db), window, key))
         for grouping in groupings:
             found.extend(
                 compare_stats(
@@ -238,6 +250,23 @@ def reconcile(
         groupings=groupings,
         differences=found,
     )
+
+
+def _revenue_differences(
+    derived: Rederivation, view: RevenueView, window: Window, key: UUID | None
+) -> list[Difference]:
+    """The revenue of the window re-derived from the export against the view's."""
+    mine = revenue_rows(derived, window.period, window.term, key)
+    try:
+        theirs = view.revenue(period=window.period, term=window.term, contract_id=key)
+    except (UnknownContractError, InvalidInputError):
+        if key is None:
+            raise
+        theirs = []
+    return [
+        Difference("revenue", window.label, cid, None, figure, export, shown)
+        for cid, figure, export, shown in compare_revenue(mine or [], theirs)
+    ]
 
 
 class _Statements(Protocol):
@@ -297,9 +326,16 @@ def compare_statements(
     def compare(cid: str, ours: dict[str, Any], view: dict[str, Any]) -> list[Difference]:
         found = [
             Difference("statement", window, cid, None, name, ours[name], view[name])
-            for name in (*COMPARED, FEES_TOTAL.name)
+            for name in (*COMPARED, FEES_TOTAL.name, PACKAGES_TOTAL.name)
             if ours[name] != view[name]
         ]
+        # a balance closing below zero is a finding, whatever the view says
+        found.extend(
+            Difference("statement", window, cid, unit, "negative_closing",
+                       ours[unit]["closing"], view[unit]["closing"])
+            for unit in UNIT_NAMES
+            if ours[unit]["closing"] < 0
+        )  # fmt: skip
         for unit in UNIT_NAMES:
             found.extend(
                 Difference("statement", window, cid, unit, figure, ours[unit][figure],
@@ -310,6 +346,9 @@ def compare_statements(
         our_fees, view_fees = _fee_lines(ours["fees"]), _fee_lines(view["fees"])
         if our_fees != view_fees:
             found.append(Difference("statement", window, cid, None, "fees", our_fees, view_fees))
+        if ours["packages"] != view["packages"]:
+            found.append(Difference("statement", window, cid, None, "packages", ours["packages"],
+                                    view["packages"]))  # fmt: skip
         return found
 
     return _compare_rows(

@@ -26,6 +26,7 @@ from ledger.cli.releases import releases
 from ledger.cli.reports import report
 from ledger.cli.scheduler import scheduler
 from ledger.cli.serve import COMMANDS as WEB_COMMANDS
+from ledger.cli.statement import statement
 from ledger.cli.support import Runtime, run_group
 from ledger.cli.terms import COMMANDS as TERMS_COMMANDS
 from ledger.cli.tickets import ticket
@@ -71,6 +72,7 @@ for command in (
     events,
     projections,
     report,
+    statement,
     audit,
     scheduler,
     alerts,

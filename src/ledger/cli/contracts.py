@@ -40,7 +40,10 @@ def contract() -> None:
 @click.option("--customer", required=True, help="The customer's name.")
 @click.option("--tier", required=True, help="premium, advanced or basic.")
 @click.option("--licenses", required=True, help="Developer licenses (at least 1).")
-@click.option("--list-price", required=True, help="List price in EUR (decimal).")
+@click.option("--list-price", required=True, help="List price in the currency (decimal).")
+@click.option(
+    "--currency", help="ISO 4217 code of the fees and package prices (default from the terms: EUR)."
+)
 @click.option("--start", required=True, help="First day of the first term (YYYY-MM-DD).")
 @click.option(
     "--license-kind", default="commercial", show_default=True, help="commercial or educational."
@@ -59,6 +62,7 @@ def contract_sign(
     tier: str,
     licenses: str,
     list_price: str,
+    currency: str | None,
     start: str,
     license_kind: str,
     timezone: str | None,
@@ -81,6 +85,7 @@ def contract_sign(
         terms_version=terms_version,
         key=key,
         at=resolve_at(at_text),
+        currency=currency,
     )
     done({"contract_id": contract_id}, as_json, str(contract_id))
 

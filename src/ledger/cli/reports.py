@@ -1,5 +1,5 @@
 """Reports read from the projections (`ledger report ...`): the breach board, breach
-statistics, credit statements."""
+statistics, credit statements, revenue."""
 
 from __future__ import annotations
 
@@ -26,6 +26,8 @@ from ledger.figures import (
     ALL,
     BREACH_STAT_LABELLED_COLUMNS,
     GROUPINGS,
+    REVENUE_FIGURES,
+    REVENUE_LABELLED_COLUMNS,
     STATEMENT_LABELLED_COLUMNS,
     STATES,
 )
@@ -223,18 +225,39 @@ def render_statements(statements: list[dict[str, Any]], title: str) -> None:
     console.print(table)
     if not statements:
         console.print("(none)")
+    from ledger.presenters import money  # noqa: PLC0415 - not needed at start-up
+    from ledger.render import totals_table  # noqa: PLC0415 - not needed at start-up
+    from ledger.reports import money_totals  # noqa: PLC0415 - not needed at start-up
+
     fees = [(s, f) for s in statements for f in s["fees"]]
     if fees:
-        lines = Table("customer", "term", "fee", "amount", "assessed", title="fees assessed")
+        which = (
+            "fees paying for the term, whenever charged"
+            if statements[0]["term"] is not None
+            else "fees charged in the month"
+        )
+        lines = Table("customer", "term", "fee", "amount", "assessed", title=which)
         for s, f in fees:
             lines.add_row(
                 escape(s["customer"]), str(f["term_number"]), f["kind"],
-                f"{fmt(f['fee'])} {s['currency']}", fmt(f["assessed_at"]),
+                money(f["fee"], s["currency"]), fmt(f["assessed_at"]),
             )  # fmt: skip
         console.print(lines)
+    bought = [(s, p) for s in statements for p in s["packages"]]
+    if bought:
+        lines = Table("customer", "points", "price", "unit value", "bought", title="packages")
+        for s, p in bought:
+            unit = p["price"] / p["points"] if p["points"] else p["price"]
+            lines.add_row(
+                escape(s["customer"]), fmt(p["points"]), money(p["price"], s["currency"]),
+                f"{unit:,.4f} {s['currency']}", fmt(p["purchased_at"]),
+            )  # fmt: skip
+        console.print(lines)
+    if statements:
+        console.print(totals_table(money_totals(statements)))
 
 
-@report.command("credits")
+@report.group("credits", invoke_without_command=True)
 @click.option("--period", help="A calendar month, YYYY-MM (in each contract's timezone).")
 @click.option("--term", "term_text", help="A term number: each contract's term N.")
 @click.option("--contract", "contract_ref", help="Only this contract (id).")
@@ -258,13 +281,20 @@ def report_credits(
     as_csv: bool,
     as_json: bool,
 ) -> int:
-    """Credit statements: opening, granted, purchased, consumed, reversed, expired, closing."""
+    """Credit statements: opening, granted, purchased, consumed, reversed, expired, closing.
+
+    `ledger report credits expiring --within 30d`: the lots about to expire."""
+    if click.get_current_context().invoked_subcommand is not None:
+        return 0  # the subcommand answers
     from ledger.projections.credit_usage import (  # noqa: PLC0415 - not needed at start-up
         CreditUsageProjection,
         CreditUsageView,
         reconcile,
     )
-    from ledger.reports import statement_row  # noqa: PLC0415 - not needed at start-up
+    from ledger.reports import (  # noqa: PLC0415 - not needed at start-up
+        money_totals,
+        statement_rows,
+    )
 
     if (period is None) == (term_text is None):
         raise InvalidInputError("give --period YYYY-MM or --term N (one of them)")
@@ -293,7 +323,7 @@ def report_credits(
             raise InvalidInputError("give --json or --csv, not both")
         data: dict[str, Any] = {
             "projection": CreditUsageProjection.name, "position": position, "head": head,
-            "statements": statements,
+            "statements": statements, "totals": money_totals(statements),
         }  # fmt: skip
         if check:
             names = runtime.ledger.customers_of([d.contract_id for d in differences])
@@ -303,7 +333,7 @@ def report_credits(
         click.echo(dumps(data))
     elif as_csv:
         emit_rows(
-            [statement_row(s) for s in statements], STATEMENT_COLUMNS, as_json=False, as_csv=True,
+            statement_rows(statements), STATEMENT_COLUMNS, as_json=False, as_csv=True,
             title="",
         )  # fmt: skip
     else:
@@ -321,3 +351,172 @@ def report_credits(
         if not differences:
             err_console.print(f"every figure agrees with the events ({len(statements)} statements)")
     return EXIT_REFUSED if differences else 0
+
+
+REVENUE_COLUMNS = REVENUE_LABELLED_COLUMNS  # (key, label) of each field and figure, as declared
+
+
+@report.command("revenue")
+@click.option("--period", help="A calendar month, YYYY-MM (in each contract's timezone).")
+@click.option("--term", "term_text", help="A term number: each contract's term N.")
+@click.option("--contract", "contract_ref", help="Only this contract (id).")
+@click.option(
+    "--check",
+    is_flag=True,
+    help="Recompute every figure from the events; exit 1 and list them if any differs.",
+)
+@catch_up_option
+@csv_option
+@json_option
+@pass_runtime
+def report_revenue(
+    runtime: Runtime,
+    *,
+    period: str | None,
+    term_text: str | None,
+    contract_ref: str | None,
+    check: bool,
+    catch_up: bool,
+    as_csv: bool,
+    as_json: bool,
+) -> int:
+    """Fees and packages billed, recognised, deferred, and breakage, per contract."""
+    from ledger.projections.credit_usage import (  # noqa: PLC0415 - not needed at start-up
+        CreditUsageProjection,
+    )
+    from ledger.projections.revenue import (  # noqa: PLC0415 - not needed at start-up
+        RevenueView,
+        reconcile_revenue,
+    )
+    from ledger.render import money_table  # noqa: PLC0415 - not needed at start-up
+    from ledger.reports import revenue_rows, revenue_totals  # noqa: PLC0415 - as above
+
+    if (period is None) == (term_text is None):
+        raise InvalidInputError("give --period YYYY-MM or --term N (one of them)")
+    if as_json and as_csv:
+        raise InvalidInputError("give --json or --csv, not both")
+    term = None if term_text is None else parse_int(term_text, "--term", minimum=1)
+    contract_id = None if contract_ref is None else parse_id(contract_ref, "--contract")
+    if check and not catch_up:
+        raise InvalidInputError(
+            "--check compares with the whole log: it cannot read a view that is not caught up"
+        )
+    db, position, head = read_model(runtime, CreditUsageProjection.name, catch_up)
+    try:
+        view = RevenueView(db)
+        rows = view.revenue(period=period, term=term, contract_id=contract_id)
+        differences = (
+            reconcile_revenue(
+                runtime.ledger, view, period=period, term=term, contract_id=contract_id
+            )
+            if check
+            else []
+        )
+    finally:
+        db.close()
+    if as_json:
+        data: dict[str, Any] = {
+            "projection": CreditUsageProjection.name, "position": position, "head": head,
+            "revenue": rows, "totals": revenue_totals(rows),
+        }  # fmt: skip
+        if check:
+            data["differences"] = [vars(d) for d in differences]
+        click.echo(dumps(data))
+    elif as_csv:
+        emit_rows(revenue_rows(rows), REVENUE_COLUMNS, as_json=False, as_csv=True, title="")
+    else:
+        window = f"period {period}" if period else f"term {term}"
+        for part in ("fees", "packages"):
+            columns = [(f.name, f.label) for f in REVENUE_FIGURES if f.name.startswith(part)]
+            console.print(money_table(rows, columns, f"revenue from {part}, {window}"))
+        if not rows:
+            console.print("(none)")
+        err_console.print(report_position(CreditUsageProjection.name, position, head))
+    if check:
+        for d in differences:
+            err_console.print(
+                f"[bold red]difference[/bold red] {d.contract_id} {d.figure}: "
+                f"view {escape(fmt(d.view))}, events {escape(fmt(d.recomputed))}"
+            )
+        if not differences:
+            err_console.print(f"every figure agrees with the events ({len(rows)} contracts)")
+    return EXIT_REFUSED if differences else 0
+
+
+@report_credits.command("expiring")
+@click.option("--within", "within_text", required=True, help="Days ahead, e.g. 30d.")
+@at_option("The window starts at this instant (default: now).")
+@csv_option
+@json_option
+@pass_runtime
+def report_credits_expiring(
+    runtime: Runtime, *, within_text: str, at_text: str | None, as_csv: bool, as_json: bool
+) -> None:
+    """Lots that expire within the window, with what is left and its value, soonest first."""
+    from ledger.lookahead import (  # noqa: PLC0415 - not needed at start-up
+        EXPIRING_COLUMNS,
+        expiring_lots,
+        parse_within,
+    )
+
+    within = parse_within(within_text)
+    at = resolve_at(at_text)
+    if as_json and as_csv:
+        raise InvalidInputError("give --json or --csv, not both")
+    rows = expiring_lots(runtime.ledger, at=at, within=within)
+    if as_json:
+        click.echo(dumps({"at": at, "until": at + within, "lots": rows, "totals": _valued(rows)}))
+        return
+    columns = EXPIRING_COLUMNS
+    if not as_csv:
+        rows = [_money_cells(r, ("unit_value", "value")) for r in rows]
+        columns = [c for c in columns if c[0] not in {"contract_id", "currency"}]
+    title = f"credits expiring from {format_instant(at)} within {within.days} days"
+    emit_rows(rows, columns, as_json=False, as_csv=as_csv, title=title)
+
+
+@report.command("renewals")
+@click.option("--within", "within_text", required=True, help="Days ahead, e.g. 60d.")
+@at_option("The window starts at this instant (default: now).")
+@csv_option
+@json_option
+@pass_runtime
+def report_renewals(
+    runtime: Runtime, *, within_text: str, at_text: str | None, as_csv: bool, as_json: bool
+) -> None:
+    """Terms ending within the window with no renewal ordered: the renewal fee, and the 80 %."""
+    from ledger.lookahead import (  # noqa: PLC0415 - not needed at start-up
+        RENEWAL_COLUMNS,
+        parse_within,
+        renewals_due,
+    )
+
+    within = parse_within(within_text)
+    at = resolve_at(at_text)
+    if as_json and as_csv:
+        raise InvalidInputError("give --json or --csv, not both")
+    rows = renewals_due(runtime.ledger, at=at, within=within)
+    if as_json:
+        click.echo(dumps({"at": at, "until": at + within, "renewals": rows}))
+        return
+    columns = RENEWAL_COLUMNS
+    if not as_csv:
+        rows = [_money_cells(r, ("list_price", "renewal_fee", "reinstatement_fee")) for r in rows]
+        columns = [c for c in columns if c[0] not in {"contract_id", "currency"}]
+    title = f"renewals due from {format_instant(at)} within {within.days} days"
+    emit_rows(rows, columns, as_json=False, as_csv=as_csv, title=title)
+
+
+def _money_cells(row: dict[str, Any], keys: Sequence[str]) -> dict[str, Any]:
+    """A row for a table: its amounts of money with separators and currency."""
+    from ledger.presenters import money  # noqa: PLC0415 - not needed at start-up
+
+    shown = {k: None if row[k] is None else money(row[k], row["currency"]) for k in keys}
+    return {**row, **shown}
+
+
+def _valued(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The value of the priced lots, per currency."""
+    from ledger.reports import money_totals  # noqa: PLC0415 - not needed at start-up
+
+    return money_totals([r for r in rows if r["value"] is not None], ("value",))

@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any, Self
 
 from ledger.domain.base import clean_text, money, non_negative_money, points, within_years
 from ledger.domain.calendar import load_zone
+from ledger.domain.currencies import currency_code
 from ledger.domain.errors import (
     AppointmentError,
     ContactLimitError,
@@ -202,8 +203,10 @@ def signing(
     start: date,
     timezone: str | None,
     holiday_region: str | None,
+    currency: str | None = None,
 ) -> dict[str, Any]:
-    """The checked fields of a signing: customer, tier, licenses, price, zone and first term."""
+    """The checked fields of a signing: customer, tier, licenses, price and its currency (the
+    terms' by default), zone and first term."""
     name = clean_text(customer, "customer")
     if not name:
         raise InvalidInputError("customer: a name is required")
@@ -232,7 +235,7 @@ def signing(
         "licenses": licenses,
         "license_kind": kind,
         "list_price": price,
-        "currency": terms.currency,
+        "currency": currency_code(terms.currency if currency is None else currency),
         "terms_version": terms.version,
         "timezone": zone,
         "holiday_region": region,

@@ -412,12 +412,13 @@ class Contract(LedgerAggregate):
         holiday_region: str | None,
         at: datetime,
         contract_id: UUID | None = None,
+        currency: str | None = None,
     ) -> Contract:
         """Sign an agreement whose first term starts on `start` (local midnight)."""
         fields = signing(
             terms=terms, customer=customer, tier=tier, licenses=licenses,
             license_kind=license_kind, list_price=list_price, start=start, timezone=timezone,
-            holiday_region=holiday_region,
+            holiday_region=holiday_region, currency=currency,
         )  # fmt: skip
         return cls._create(cls.Signed, id=contract_id or uuid4(), **fields, signed_at=instant(at))
 

@@ -169,6 +169,12 @@ class InvalidEmailError(LedgerError):
     code = "invalid_email"
 
 
+class UnknownCurrencyError(LedgerError):
+    """A currency that is not an ISO 4217 code."""
+
+    code = "unknown_currency"
+
+
 class InvalidAmountError(LedgerError):
     """Zero, negative or otherwise unusable points, prices or counts."""
 

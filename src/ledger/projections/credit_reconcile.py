@@ -19,8 +19,11 @@ from ledger.domain.credit_account import POINTS, SESSIONS, CreditAccount
 from ledger.domain.errors import InvalidInputError, UnknownContractError
 from ledger.figures import (
     FEE_FIELDS,
+    FEES_CHARGED_IN_PERIOD,
+    FEES_FOR_TERM,
     FEES_TOTAL,
     FLOWS,
+    PACKAGES_TOTAL,
     STATEMENT_FIGURES,
     UNIT_NAMES,
 )
@@ -43,7 +46,9 @@ if TYPE_CHECKING:
 # The sign of each flow in the balance of what is available.
 SIGNS = {f.name: f.sign for f in FLOWS}
 # The fields of a statement compared besides its figures and fees.
-COMPARED = ("customer", "currency", "start", "end")
+COMPARED = ("customer", "currency", "timezone", "start", "end", "fees_basis")
+# A finding that is no difference: a statement closing below zero, whatever the views say.
+NEGATIVE_CLOSING = "negative_closing"
 
 
 class StatementSource(Protocol):
@@ -86,7 +91,7 @@ def reconcile(
     """
     request = statement_request(period, term)
     key = contract_key(contract_id)
-    ids = [UUID(key)] if key else _signed_contracts(app)
+    ids = [UUID(key)] if key else signed_contracts(app)
     expected: dict[UUID, dict[str, Any]] = {}
     for cid in ids:
         recomputed = _recompute(app, cid, request)
@@ -118,13 +123,25 @@ def reconcile(
             )
             continue
         found.extend(_compare(cid, mine, theirs))
+    for cid, theirs in sorted(expected.items(), key=lambda item: str(item[0])):
+        found.extend(negative_closings(cid, theirs))
     return found
+
+
+def negative_closings(cid: UUID, statement: dict[str, Any]) -> list[Discrepancy]:
+    """A finding for each unit of a statement (folded from the events) that closes below zero:
+    the ledger never lets a balance go negative, so the log itself is wrong."""
+    return [
+        Discrepancy(NEGATIVE_CLOSING, cid, unit, statement[unit]["closing"], Decimal(0))
+        for unit in UNIT_NAMES
+        if statement[unit]["closing"] < 0
+    ]
 
 
 def _compare(cid: UUID, mine: dict[str, Any], theirs: dict[str, Any]) -> list[Discrepancy]:
     found = [
         Discrepancy(name, cid, None, mine[name], theirs[name])
-        for name in (*COMPARED, FEES_TOTAL.name)
+        for name in (*COMPARED, FEES_TOTAL.name, PACKAGES_TOTAL.name)
         if mine[name] != theirs[name]
     ]
     for unit in UNIT_NAMES:
@@ -136,6 +153,8 @@ def _compare(cid: UUID, mine: dict[str, Any], theirs: dict[str, Any]) -> list[Di
     mine_fees, their_fees = _fee_lines(mine["fees"]), _fee_lines(theirs["fees"])
     if mine_fees != their_fees:
         found.append(Discrepancy("fees", cid, None, mine_fees, their_fees))
+    if mine["packages"] != theirs["packages"]:
+        found.append(Discrepancy("packages", cid, None, mine["packages"], theirs["packages"]))
     return found
 
 
@@ -144,7 +163,7 @@ def _fee_lines(fees: list[dict[str, Any]]) -> list[tuple[Any, ...]]:
     return sorted(lines, key=repr)
 
 
-def _signed_contracts(app: SupportLedger) -> list[UUID]:
+def signed_contracts(app: SupportLedger) -> list[UUID]:
     """Every contract signed, from the notification log."""
     topic = get_topic(Contract.Signed)
     ids: list[UUID] = []
@@ -196,6 +215,7 @@ def _recompute(
     else:
         return None
     figures = {unit: dict.fromkeys(STATEMENT_FIGURES, Decimal(0)) for unit in UNIT_NAMES}
+    packages: list[dict[str, Any]] = []
 
     def flow(unit: str, figure: str, value: Decimal, at: datetime) -> None:
         sign = SIGNS[figure]
@@ -213,6 +233,9 @@ def _recompute(
             flow(SESSIONS, "granted", Decimal(event.sessions), event.available_from)
         elif isinstance(event, CreditAccount.PackagePurchased):
             flow(POINTS, "purchased", event.points, event.purchased_at)
+            if start <= event.purchased_at < end:
+                bought = {"lot_id": event.lot_id, "points": event.points, "price": event.price}
+                packages.append({**bought, "purchased_at": event.purchased_at})
         elif isinstance(event, CreditAccount.PointsConsumed):
             flow(POINTS, "consumed", event.points, event.consumed_at)
         elif isinstance(event, CreditAccount.TrainingSessionHeld):
@@ -224,14 +247,21 @@ def _recompute(
             flow(POINTS, "expired", lost, event.reversed_at)
         elif isinstance(event, CreditAccount.LotExpired):
             flow(event.unit, "expired", event.amount, event.expires_at)
-    within = [f for f in fees if start <= f["assessed_at"] < end]
+    if request.term is not None:  # the fees paying for the term, whenever charged
+        within = [f for f in fees if f["term_number"] == request.term]
+    else:  # the fees charged within the month
+        within = [f for f in fees if start <= f["assessed_at"] < end]
     return {
         "contract_id": contract_id,
         "customer": signed.customer,
         "currency": signed.currency,
+        "timezone": signed.timezone,
         "start": start,
         "end": end,
         **figures,
+        "fees_basis": FEES_FOR_TERM if request.term is not None else FEES_CHARGED_IN_PERIOD,
         "fees": within,
         "fees_total": sum((f["fee"] for f in within), Decimal(0)),
+        "packages": packages,
+        "packages_total": sum((p["price"] for p in packages), Decimal(0)),
     }

@@ -44,6 +44,8 @@ from ledger.figures import (
     AVAILABLE,
     CONSUMED,
     EXPIRED,
+    FEES_CHARGED_IN_PERIOD,
+    FEES_FOR_TERM,
     FLOWS,
     GRANTED,
     PURCHASED,
@@ -98,7 +100,7 @@ class CreditUsageProjection(Projection):
     """Keeps credit movements in double entry, fees assessed, and the contract facts they need."""
 
     name = "credit_usage"
-    shape = 1
+    shape = 2  # 2: the packages bought, with their prices (credit_packages)
     follows = (
         Contract.Signed,
         Contract.Renewed,
@@ -121,6 +123,7 @@ class CreditUsageProjection(Projection):
         self.contracts = self.table("credit_contracts")
         self.terms = self.table("credit_terms")
         self.accounts = self.table("credit_accounts")
+        self.packages = self.table("credit_packages")
 
     def ddl(self) -> list[str]:
         return [
@@ -162,10 +165,15 @@ class CreditUsageProjection(Projection):
                 f"CREATE TABLE IF NOT EXISTS {self.accounts} ("
                 "account_id TEXT PRIMARY KEY, contract_id TEXT NOT NULL, customer TEXT NOT NULL)"
             ),
+            (
+                f"CREATE TABLE IF NOT EXISTS {self.packages} ("
+                "position BIGINT PRIMARY KEY, contract_id TEXT NOT NULL, lot_id TEXT NOT NULL, "
+                "points BIGINT NOT NULL, price BIGINT NOT NULL, purchased_at BIGINT NOT NULL)"
+            ),
         ]
 
     def tables(self) -> list[str]:
-        return [self.movements, self.fees, self.contracts, self.terms, self.accounts]
+        return [self.movements, self.fees, self.contracts, self.terms, self.accounts, self.packages]
 
     def apply(self, tx: Transaction, events: list[tuple[int, Any]]) -> None:
         batch = _Batch(self, tx, events)
@@ -189,6 +197,7 @@ class _Batch:
         self.contracts: list[Row] = []
         self.terms: list[Row] = []
         self.new_accounts: list[Row] = []
+        self.packages: list[Row] = []
         self.accounts = self._load_accounts(
             {
                 str(e.originator_id)
@@ -324,6 +333,8 @@ class _Batch:
                   at=event.available_from, lot_id=event.lot_id)  # fmt: skip
 
     def purchase(self, position: int, event: Any) -> None:
+        self.packages.append((position, self.owner(event)[0], event.lot_id, cents(event.points),
+                              cents(event.price), us(event.purchased_at)))  # fmt: skip
         self.move(position, 0, event, unit=POINTS, kind="purchase", route=(PURCHASED, AVAILABLE),
                   value=event.points, at=event.purchased_at, lot_id=event.lot_id,
                   key=event.key)  # fmt: skip
@@ -365,6 +376,8 @@ class _Batch:
         _insert(tx, view.contracts, "contract_id, customer, timezone, currency", self.contracts)
         _insert(tx, view.terms, "contract_id, term_number, starts_at, ends_at", self.terms)
         _insert(tx, view.accounts, "account_id, contract_id, customer", self.new_accounts)
+        _insert(tx, view.packages, "position, contract_id, lot_id, points, price, purchased_at",
+                self.packages)  # fmt: skip
         _insert(
             tx,
             view.fees,
@@ -451,6 +464,7 @@ class CreditUsageView:
         self.fees_table = f"{prefix}credit_fees"
         self.contracts_table = f"{prefix}credit_contracts"
         self.terms_table = f"{prefix}credit_terms"
+        self.packages_table = f"{prefix}credit_packages"
 
     def position(self) -> int:
         """The position in the log the view has applied (0 before it first ran)."""
@@ -490,9 +504,10 @@ class CreditUsageView:
         balance of `available` before the window's end), so that opening + granted + purchased
         - consumed + reversed - expired = closing. A movement belongs to the window holding its
         business instant: a lot expiring at the very instant a term ends expires in the next
-        window. Fees are those assessed within the window (by their instant, whatever term they
-        are for). With `term` and no contract, the contracts that have that term are listed.
-        Ordered by customer, then contract id.
+        window. The fees of a term's statement are those paying for that term, whenever they were
+        charged; a month's are those charged within it (`fees_basis` says which). Packages are
+        those bought within the window, with their prices. With `term` and no contract, the
+        contracts that have that term are listed. Ordered by customer, then contract id.
         """
         request = statement_request(period, term)
         key = contract_key(contract_id)
@@ -502,17 +517,21 @@ class CreditUsageView:
             contracts = self._contracts(tx, request, key)
             flows: dict[tuple[str, str], Flows] = {}
             fees: dict[str, list[dict[str, Any]]] = {}
+            packages: dict[str, list[dict[str, Any]]] = {}
             for scope, params in self._scopes(request, key, contracts):
                 for (contract, unit, source, target), sums in self._flows(tx, scope, params):
                     flows.setdefault((contract, unit), {})[source, target] = sums
-                for contract, fee in self._fees(tx, scope, params):
+                for contract, fee in self._fees(tx, scope, params, request.term):
                     fees.setdefault(contract, []).append(fee)
+                for contract, package in self._packages(tx, scope, params):
+                    packages.setdefault(contract, []).append(package)
         return [
             _statement(
                 c,
                 request,
                 {unit: flows.get((c.contract_id, unit), {}) for unit in UNITS},
                 fees.get(c.contract_id, []),
+                packages.get(c.contract_id, []),
             )
             for c in contracts
         ]
@@ -595,14 +614,19 @@ class CreditUsageView:
         return [((r[0], r[1], r[2], r[3]), (int(r[4]), int(r[5]), int(r[6]))) for r in rows]
 
     def _fees(
-        self, tx: Transaction, scope: str, params: list[Any]
+        self, tx: Transaction, scope: str, params: list[Any], term: int | None
     ) -> list[tuple[str, dict[str, Any]]]:
+        """The fees of the window: paying for the term `term`, or else charged within it."""
+        which, chosen = (
+            ("x.term_number = ?", [term])
+            if term is not None
+            else ("x.assessed_at >= w.w_start AND x.assessed_at < w.w_end", [])
+        )
         rows = tx.fetchall(
             "SELECT x.contract_id, x.term_number, x.kind, x.fee, x.fee_share, x.remaining_share, "
-            f"x.assessed_at FROM {self.fees_table} x {scope} "
-            "WHERE x.assessed_at >= w.w_start AND x.assessed_at < w.w_end "
+            f"x.assessed_at FROM {self.fees_table} x {scope} WHERE {which} "
             "ORDER BY x.contract_id, x.assessed_at, x.position, x.seq",
-            params,
+            [*params, *chosen],
         )
         return [
             (
@@ -614,6 +638,30 @@ class CreditUsageView:
                     "fee_share": _share(r[4]),
                     "remaining_share": _share(r[5]),
                     "assessed_at": instant(r[6]),
+                },
+            )
+            for r in rows
+        ]
+
+    def _packages(
+        self, tx: Transaction, scope: str, params: list[Any]
+    ) -> list[tuple[str, dict[str, Any]]]:
+        """The packages bought within the window, with their points and prices."""
+        rows = tx.fetchall(
+            "SELECT x.contract_id, x.lot_id, x.points, x.price, x.purchased_at "
+            f"FROM {self.packages_table} x {scope} "
+            "WHERE x.purchased_at >= w.w_start AND x.purchased_at < w.w_end "
+            "ORDER BY x.contract_id, x.purchased_at, x.position",
+            params,
+        )
+        return [
+            (
+                r[0],
+                {
+                    "lot_id": r[1],
+                    "points": amount(r[2]),
+                    "price": amount(r[3]),
+                    "purchased_at": instant(r[4]),
                 },
             )
             for r in rows
@@ -643,6 +691,7 @@ def _statement(
     request: StatementRequest,
     flows: dict[str, Flows],
     fees: list[dict[str, Any]],
+    packages: list[dict[str, Any]],
 ) -> dict[str, Any]:
     """A statement from the sums of each unit's routes: figures within the window, and the
     balances of `available` before it (opening) and before its end (closing)."""
@@ -650,6 +699,7 @@ def _statement(
         "contract_id": UUID(contract.contract_id),
         "customer": contract.customer,
         "currency": contract.currency,
+        "timezone": contract.timezone,
         "period": request.period,
         "term": request.term,
         "start": from_us(contract.start),
@@ -662,8 +712,11 @@ def _statement(
             figures[figure] = amount(routes.get(route, (0, 0, 0))[1])
         figures["closing"] = amount(_available(routes, 2))
         result[unit] = figures
+    result["fees_basis"] = FEES_FOR_TERM if request.term is not None else FEES_CHARGED_IN_PERIOD
     result["fees"] = fees
     result["fees_total"] = sum((f["fee"] for f in fees), Decimal("0.00"))
+    result["packages"] = packages
+    result["packages_total"] = sum((p["price"] for p in packages), Decimal("0.00"))
     return result
 
 

@@ -28,6 +28,7 @@ from datetime import UTC
 from importlib.resources import files
 from typing import TYPE_CHECKING, Annotated, Any
 from urllib.parse import parse_qs, urlencode
+from uuid import UUID
 
 from fastapi import APIRouter, Request
 from fastapi.exceptions import RequestValidationError
@@ -43,7 +44,7 @@ from ledger.errors import StoreUnavailableError
 from ledger.figures import FEES_TOTAL, STATEMENT_FIGURES, UNITS
 from ledger.logs import get_logger
 from ledger.parsing import format_instant, parse_int
-from ledger.presenters import duration_text
+from ledger.presenters import duration_text, local_window, money
 from ledger.projections.credit_usage import CreditUsageProjection, CreditUsageView, reconcile
 from ledger.projections.sla_breaches import (
     AT_RISK,
@@ -53,7 +54,7 @@ from ledger.projections.sla_breaches import (
     SlaBreachProjection,
     SlaBreachView,
 )
-from ledger.reports import caught_up, statements_csv
+from ledger.reports import caught_up, money_totals, statements_csv
 from ledger.web.auth import Principal, public
 from ledger.web.errors import STORE_OUTAGES, status_of
 from ledger.web.inputs import instant
@@ -151,7 +152,7 @@ TEMPLATES = Environment(
 TEMPLATES.globals.update(static_url=static_url, state_labels=STATE_LABELS,
                          figures=STATEMENT_FIGURES, units=UNITS, fees_total=FEES_TOTAL,
                          tiers=TIERS)  # fmt: skip
-TEMPLATES.filters.update(when=when, duration=duration_text)
+TEMPLATES.filters.update(when=when, duration=duration_text, money=money, local_window=local_window)
 
 
 def render(
@@ -478,7 +479,7 @@ def statements_of(
     )
     return {
         "position": position, "head": head, "statements": statements,
-        "differences": differences,
+        "totals": money_totals(statements), "differences": differences,
     }  # fmt: skip
 
 
@@ -535,6 +536,40 @@ def finance_csv(
     )
 
 
+@router.get("/finance/statements/{contract_id}")
+def customer_statement_page(
+    *,
+    services: Svc,
+    _caller: Annotated[Principal, page(FINANCE_PAGE)],
+    contract_id: str,
+    period: str | None = None,
+    term: str | None = None,
+) -> HTMLResponse:
+    """One customer's statement as a printable document (A4): agreement, movements, fees,
+    packages, totals and the hash-chain digest at its position."""
+    from ledger.documents import (  # noqa: PLC0415 - this page only
+        customer_statement,
+        render_statement,
+        style_source,
+    )
+
+    chosen_period, chosen_term = _window(period, term)
+    try:
+        contract = UUID(contract_id.strip())
+    except ValueError:
+        raise InvalidInputError(f"contract: {contract_id!r} is not an id (a UUID)") from None
+    database = services.settings.database
+    caught_up(database, services.ledger, CreditUsageProjection.name, catch_up=True)
+    catch_up_chain(database, services.ledger)
+    with services.views.lease() as db:
+        data = customer_statement(
+            services.ledger, db, contract, period=chosen_period, term=chosen_term
+        )
+    html = render_statement(data)
+    policy = CSP.replace("style-src 'self'", f"style-src {style_source(html)}")
+    return HTMLResponse(html, headers={**PAGE_HEADERS, "Content-Security-Policy": policy})
+
+
 # -- /audit: the hash chain and the reports as recorded ----------------------------------------
 
 
@@ -575,7 +610,8 @@ def replay_of(
         return {
             "report": report, "applied": then.applied,
             "statements": {"position": then.last_position, "head": then.head,
-                           "statements": statements, "differences": None},
+                           "statements": statements, "differences": None,
+                           "totals": money_totals(statements)},
         }  # fmt: skip
 
 

@@ -19,13 +19,19 @@ from ledger.figures import (
     CLOSING,
     COUNT,
     FEE_FIELDS,
+    FEES_CHARGED_IN_PERIOD,
+    FEES_FOR_TERM,
     FEES_TOTAL,
     FLOWS,
     GROUP,
     ID,
     INSTANT,
+    MONEY_TOTALS,
     OPENING,
     OPTIONAL_AMOUNT,
+    PACKAGES_TOTAL,
+    REVENUE_FIGURES,
+    REVENUE_HEADING,
     STATEMENT_HEADING,
     TEXT,
     UNITS,
@@ -68,6 +74,9 @@ class SignContract(Command):
     tier: Line = Field(description="premium, advanced or basic (any case).")
     licenses: int = Field(ge=1, le=100_000, description="Developer licenses.")
     list_price: Amount = Field(description="List price in the contract's currency.")
+    currency: Line | None = Field(
+        default=None, description="ISO 4217 code of fees and prices (default: the terms', EUR)."
+    )
     start: DateText = Field(description="First day of the first term (YYYY-MM-DD).")
     license_kind: Line = Field(default="commercial", description="commercial or educational.")
     timezone: Line | None = Field(default=None, description="IANA timezone (default: terms).")
@@ -552,7 +561,7 @@ def figures_schema(figures: Iterable[Figure], **more: dict[str, Any]) -> dict[st
 
 
 STATEMENT_SCHEMA = figures_schema(
-    [*STATEMENT_HEADING, FEES_TOTAL],
+    [*STATEMENT_HEADING, FEES_TOTAL, PACKAGES_TOTAL],
     period={"anyOf": [{"type": "string"}, {"type": "null"}], "description": "YYYY-MM asked"},
     term={"anyOf": [{"type": "integer"}, {"type": "null"}], "description": "The term asked"},
     **{
@@ -562,9 +571,21 @@ STATEMENT_SCHEMA = figures_schema(
     fees={
         "type": "array",
         "items": {"type": "object", "required": list(FEE_FIELDS)},
-        "description": "The fees assessed within the window",
+        "description": "The fees of the window (see fees_basis)",
+    },
+    fees_basis={
+        "type": "string",
+        "enum": [FEES_FOR_TERM, FEES_CHARGED_IN_PERIOD],
+        "description": "Which fees: those paying for the term, or those charged in the month",
+    },
+    timezone={"type": "string", "description": "The contract's zone, of the window's dates"},
+    packages={
+        "type": "array",
+        "items": {"type": "object", "required": ["lot_id", "points", "price", "purchased_at"]},
+        "description": "The packages bought within the window, with their prices",
     },
 )
+MONEY_TOTALS_SCHEMA = figures_schema(MONEY_TOTALS, currency={"type": "string"})
 BREACH_STATS_SCHEMA = figures_schema([BREACH_STAT_KEY, *BREACH_STATS])
 
 
@@ -581,7 +602,49 @@ class StatementReport(Out):
     position: int
     head: int
     statements: list[dict[str, Any]] = Field(json_schema_extra={"items": STATEMENT_SCHEMA})
+    totals: list[dict[str, Any]] = Field(
+        default_factory=list, json_schema_extra={"items": MONEY_TOTALS_SCHEMA}
+    )
     differences: list[dict[str, Any]] | None = None
+
+
+REVENUE_SCHEMA = figures_schema(
+    [*REVENUE_HEADING, *REVENUE_FIGURES],
+    timezone={"type": "string", "description": "The contract's zone, of the window's dates"},
+    period={"anyOf": [{"type": "string"}, {"type": "null"}], "description": "YYYY-MM asked"},
+    term={"anyOf": [{"type": "integer"}, {"type": "null"}], "description": "The term asked"},
+)
+
+
+class RevenueReport(Out):
+    """Revenue per contract and its totals per currency; with `check=true` the figures that
+    differ from the events."""
+
+    projection: str
+    position: int
+    head: int
+    revenue: list[dict[str, Any]] = Field(json_schema_extra={"items": REVENUE_SCHEMA})
+    totals: list[dict[str, Any]]
+    differences: list[dict[str, Any]] | None = None
+
+
+class ExpiringReport(Out):
+    """Lots expiring in [at, until) with what is left and its value, and the value per
+    currency."""
+
+    at: datetime
+    until: datetime
+    lots: list[dict[str, Any]]
+    totals: list[dict[str, Any]]
+
+
+class RenewalsReport(Out):
+    """Terms ending in [at, until) with no renewal ordered, and the fees a renewal and a
+    reinstatement would assess."""
+
+    at: datetime
+    until: datetime
+    renewals: list[dict[str, Any]]
 
 
 class ProjectionStatus(Out):

@@ -108,6 +108,7 @@ def sign_contract(
         terms_version=body.terms_version,
         key=key,
         at=at,
+        currency=body.currency,
     )
     data = current_contract_view(app, contract_id, at)
     return created(data, recorded=not repeated, location=f"{API_PREFIX}/contracts/{contract_id}")

@@ -1,6 +1,6 @@
-"""Reports and the auditor's reads: the SLA board, breach statistics, credit statements (JSON
-or CSV), projection status, as-of replays and the events of an aggregate (`ledger report ...`,
-`ledger projections status`, `ledger audit replay`, `ledger events`)."""
+"""Reports and the auditor's reads: the SLA board, breach statistics, credit statements and
+revenue (JSON or CSV), projection status, as-of replays and the events of an aggregate
+(`ledger report ...`, `ledger projections status`, `ledger audit replay`, `ledger events`)."""
 
 from typing import Annotated, Any, Literal
 
@@ -9,21 +9,39 @@ from fastapi.responses import JSONResponse, Response
 
 from ledger.audit.replay import as_of_views
 from ledger.domain.errors import InvalidInputError
+from ledger.lookahead import (
+    EXPIRING_COLUMNS,
+    RENEWAL_COLUMNS,
+    expiring_lots,
+    parse_within,
+    renewals_due,
+)
 from ledger.presenters import event_view
 from ledger.projections import PROJECTIONS
 from ledger.projections.credit_usage import CreditUsageProjection, CreditUsageView, reconcile
+from ledger.projections.revenue import RevenueView, reconcile_revenue
 from ledger.projections.runner import status
 from ledger.projections.sla_breaches import SlaBreachProjection, SlaBreachView
-from ledger.reports import caught_up, statements_csv
+from ledger.reports import (
+    caught_up,
+    csv_table,
+    money_totals,
+    revenue_csv,
+    revenue_totals,
+    statements_csv,
+)
 from ledger.web.auth import AGENT, FINANCE, READERS, require
 from ledger.web.inputs import at_or_now, instant, instant_query, line_query, optional_instant
 from ledger.web.routing import REPORT_ERRORS, answer, api_router, documented
 from ledger.web.schemas import (
     BreachStatsReport,
     Event,
+    ExpiringReport,
     ProjectionStatus,
+    RenewalsReport,
     Replay,
     Report,
+    RevenueReport,
     StatementReport,
 )
 from ledger.web.services import Svc, now
@@ -58,13 +76,19 @@ Period = Annotated[
 ]
 TermNumber = Annotated[int | None, Query(ge=1, le=1000, description="Each contract's term N.")]
 
-CSV_RESPONSE: dict[int | str, dict[str, Any]] = {
-    200: {
-        "model": StatementReport,
-        "description": "Credit statements (JSON, or CSV with format=csv or Accept: text/csv)",
-        "content": {"text/csv": {"schema": {"type": "string"}}},
+
+def csv_response(model: type, what: str) -> dict[int | str, dict[str, Any]]:
+    """The documented 200 of a report that answers JSON or CSV."""
+    return {
+        200: {
+            "model": model,
+            "description": f"{what} (JSON, or CSV with format=csv or Accept: text/csv)",
+            "content": {"text/csv": {"schema": {"type": "string"}}},
+        }
     }
-}
+
+
+CSV_RESPONSE = csv_response(StatementReport, "Credit statements")
 
 
 @router.get(
@@ -186,6 +210,7 @@ def credit_statements(
         )
     data: dict[str, object] = {
         "projection": name, "position": position, "head": head, "statements": statements,
+        "totals": money_totals(statements),
     }  # fmt: skip
     if differences is not None:
         names = services.ledger.customers_of([d.contract_id for d in differences])
@@ -193,6 +218,135 @@ def credit_statements(
             {**vars(d), "customer": names.get(d.contract_id)} for d in differences
         ]
     return answer(data)
+
+
+@router.get(
+    "/reports/revenue",
+    dependencies=[require(FINANCE, *READERS)],
+    responses={**csv_response(RevenueReport, "Revenue per contract"), **REPORT_ERRORS},
+    summary="Revenue: billed, recognised, deferred, breakage",
+)
+def revenue_report(
+    *,
+    services: Svc,
+    period: Period = None,
+    term: TermNumber = None,
+    contract: Annotated[UUID | None, Query(description="Only this contract.")] = None,
+    check: Annotated[
+        bool, Query(description="Recompute every figure from the events; list differences.")
+    ] = False,
+    catch_up: CatchUp = True,
+    format: Annotated[  # noqa: A002 - the query parameter is called format
+        Literal["json", "csv"] | None,
+        Query(description="json or csv (default: by the Accept header, else json)."),
+    ] = None,
+    accept: Annotated[str | None, Header(include_in_schema=False)] = None,
+) -> Response:
+    """Per contract: fees and packages deferred at the window's start, billed, recognised (and
+    breakage) within it, deferred at its end; totals per currency (docs/decisions.md).
+
+    With `check=true` every figure is recomputed from the events and `differences` lists each
+    one that disagrees, and each row whose identity does not hold.
+    """
+    if (period is None) == (term is None):
+        raise InvalidInputError("give period=YYYY-MM or term=N (one of them)")
+    as_csv = format == "csv" or (format is None and "text/csv" in (accept or ""))
+    if check and not catch_up:
+        raise InvalidInputError(
+            "check compares with the whole log: it cannot read a view that is not caught up"
+        )
+    if check and as_csv:
+        raise InvalidInputError("check: the differences come as JSON; ask for format=json")
+    name = CreditUsageProjection.name
+    position, head = caught_up(services.settings.database, services.ledger, name, catch_up=catch_up)
+    with services.views.lease() as db:
+        view = RevenueView(db)
+        rows = view.revenue(period=period, term=term, contract_id=contract)
+        differences = (
+            reconcile_revenue(services.ledger, view, period=period, term=term, contract_id=contract)
+            if check
+            else None
+        )
+    if as_csv:
+        window = f"period-{period}" if period else f"term-{term}"
+        return Response(
+            revenue_csv(rows),
+            media_type="text/csv; charset=utf-8",
+            headers={
+                "Content-Disposition": f'attachment; filename="revenue-{window}.csv"',
+                "X-Ledger-Position": str(position),
+                "X-Ledger-Head": str(head),
+            },
+        )
+    data: dict[str, object] = {
+        "projection": name, "position": position, "head": head, "revenue": rows,
+        "totals": revenue_totals(rows),
+    }  # fmt: skip
+    if differences is not None:
+        data["differences"] = [vars(d) for d in differences]
+    return answer(data)
+
+
+Within = Annotated[str, Query(max_length=8, description="Days ahead, e.g. 30d.", examples=["30d"])]
+WindowStart = Annotated[
+    str | None, instant_query("The window starts at this instant (default now).")
+]
+
+
+@router.get(
+    "/reports/credits/expiring",
+    dependencies=[require(FINANCE, *READERS)],
+    responses={**csv_response(ExpiringReport, "Lots expiring"), **REPORT_ERRORS},
+    summary="Credit lots expiring soon",
+)
+def credits_expiring(
+    *,
+    services: Svc,
+    within: Within,
+    at: WindowStart = None,
+    format: Annotated[  # noqa: A002 - the query parameter is called format
+        Literal["json", "csv"] | None,
+        Query(description="json or csv (default: by the Accept header, else json)."),
+    ] = None,
+    accept: Annotated[str | None, Header(include_in_schema=False)] = None,
+) -> Response:
+    """Lots that expire in [at, at + within) with points or sessions left, and the value of a
+    bought package's points left (price / points each), soonest first."""
+    days, start = parse_within(within, "within"), at_or_now(at, now())
+    rows = expiring_lots(services.ledger, at=start, within=days)
+    if format == "csv" or (format is None and "text/csv" in (accept or "")):
+        columns = [key for key, _ in EXPIRING_COLUMNS]
+        return Response(csv_table(columns, rows), media_type="text/csv; charset=utf-8")
+    valued = [r for r in rows if r["value"] is not None]
+    return answer({"at": start, "until": start + days, "lots": rows,
+                   "totals": money_totals(valued, ("value",))})  # fmt: skip
+
+
+@router.get(
+    "/reports/renewals",
+    dependencies=[require(FINANCE, *READERS)],
+    responses={**csv_response(RenewalsReport, "Renewals due"), **REPORT_ERRORS},
+    summary="Terms ending without a renewal ordered",
+)
+def renewals(
+    *,
+    services: Svc,
+    within: Within,
+    at: WindowStart = None,
+    format: Annotated[  # noqa: A002 - the query parameter is called format
+        Literal["json", "csv"] | None,
+        Query(description="json or csv (default: by the Accept header, else json)."),
+    ] = None,
+    accept: Annotated[str | None, Header(include_in_schema=False)] = None,
+) -> Response:
+    """Active agreements whose term ends in [at, at + within) unrenewed: the fee a renewal
+    would assess, and the reinstatement fee (80 %) if it lapses, soonest first."""
+    days, start = parse_within(within, "within"), at_or_now(at, now())
+    rows = renewals_due(services.ledger, at=start, within=days)
+    if format == "csv" or (format is None and "text/csv" in (accept or "")):
+        columns = [key for key, _ in RENEWAL_COLUMNS]
+        return Response(csv_table(columns, rows), media_type="text/csv; charset=utf-8")
+    return answer({"at": start, "until": start + days, "renewals": rows})
 
 
 @router.get(
