@@ -23,8 +23,8 @@ if TYPE_CHECKING:
     import pytest
 
 GROUPS = [
-    "audit", "calendar", "contract", "credits", "demo", "events", "projections", "releases",
-    "report", "scheduler", "serve", "sla", "statement", "terms", "ticket", "tokens",
+    "alerts", "audit", "calendar", "contract", "credits", "demo", "events", "projections",
+    "releases", "report", "scheduler", "serve", "sla", "statement", "terms", "ticket", "tokens",
 ]  # fmt: skip
 
 

@@ -260,7 +260,7 @@ def render_statements(statements: list[dict[str, Any]], title: str) -> None:
 @report.group("credits", invoke_without_command=True)
 @click.option("--period", help="A calendar month, YYYY-MM (in each contract's timezone).")
 @click.option("--term", "term_text", help="A term number: each contract's term N.")
-@click.option("--contract", "contract_ref", help="Only this contract (id).")
+@click.option("--contract", "contract_ref", help="Only this contract (id or customer's name).")
 @click.option(
     "--check",
     is_flag=True,
@@ -359,7 +359,7 @@ REVENUE_COLUMNS = REVENUE_LABELLED_COLUMNS  # (key, label) of each field and fig
 @report.command("revenue")
 @click.option("--period", help="A calendar month, YYYY-MM (in each contract's timezone).")
 @click.option("--term", "term_text", help="A term number: each contract's term N.")
-@click.option("--contract", "contract_ref", help="Only this contract (id).")
+@click.option("--contract", "contract_ref", help="Only this contract (id or customer's name).")
 @click.option(
     "--check",
     is_flag=True,
@@ -396,7 +396,9 @@ def report_revenue(
     if as_json and as_csv:
         raise InvalidInputError("give --json or --csv, not both")
     term = None if term_text is None else parse_int(term_text, "--term", minimum=1)
-    contract_id = None if contract_ref is None else parse_id(contract_ref, "--contract")
+    contract_id = (
+        None if contract_ref is None else runtime.ledger.contract_id(contract_ref, "--contract")
+    )
     if check and not catch_up:
         raise InvalidInputError(
             "--check compares with the whole log: it cannot read a view that is not caught up"

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import click
 
-from ledger.cli.support import Runtime, parse_id, pass_runtime
+from ledger.cli.support import Runtime, pass_runtime
 from ledger.domain.errors import InvalidInputError
 from ledger.parsing import parse_int
 from ledger.render import err_console
@@ -42,7 +42,7 @@ def statement(
     if (period is None) == (term_text is None):
         raise InvalidInputError("give --period YYYY-MM or --term N (one of them)")
     term = None if term_text is None else parse_int(term_text, "--term", minimum=1)
-    contract_id = parse_id(contract_ref, "CONTRACT")
+    contract_id = runtime.ledger.contract_id(contract_ref, "CONTRACT")
     settings = runtime.database
     caught_up(settings, runtime.ledger, CreditUsageProjection.name, catch_up=True)
     catch_up_chain(settings, runtime.ledger)

@@ -28,7 +28,6 @@ from datetime import UTC
 from importlib.resources import files
 from typing import TYPE_CHECKING, Annotated, Any
 from urllib.parse import parse_qs, urlencode
-from uuid import UUID
 
 from fastapi import APIRouter, Request
 from fastapi.exceptions import RequestValidationError
@@ -554,10 +553,7 @@ def customer_statement_page(
     )
 
     chosen_period, chosen_term = _window(period, term)
-    try:
-        contract = UUID(contract_id.strip())
-    except ValueError:
-        raise InvalidInputError(f"contract: {contract_id!r} is not an id (a UUID)") from None
+    contract = services.ledger.contract_id(contract_id, "contract")
     database = services.settings.database
     caught_up(database, services.ledger, CreditUsageProjection.name, catch_up=True)
     catch_up_chain(database, services.ledger)

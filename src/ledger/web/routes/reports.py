@@ -231,7 +231,9 @@ def revenue_report(
     services: Svc,
     period: Period = None,
     term: TermNumber = None,
-    contract: Annotated[UUID | None, Query(description="Only this contract.")] = None,
+    contract: Annotated[
+        str | None, Query(max_length=200, description="Only this contract (id or customer's name).")
+    ] = None,
     check: Annotated[
         bool, Query(description="Recompute every figure from the events; list differences.")
     ] = False,
@@ -257,13 +259,14 @@ def revenue_report(
         )
     if check and as_csv:
         raise InvalidInputError("check: the differences come as JSON; ask for format=json")
+    chosen = None if contract is None else services.ledger.contract_id(contract, "contract")
     name = CreditUsageProjection.name
     position, head = caught_up(services.settings.database, services.ledger, name, catch_up=catch_up)
     with services.views.lease() as db:
         view = RevenueView(db)
-        rows = view.revenue(period=period, term=term, contract_id=contract)
+        rows = view.revenue(period=period, term=term, contract_id=chosen)
         differences = (
-            reconcile_revenue(services.ledger, view, period=period, term=term, contract_id=contract)
+            reconcile_revenue(services.ledger, view, period=period, term=term, contract_id=chosen)
             if check
             else None
         )
