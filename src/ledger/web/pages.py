@@ -49,6 +49,7 @@ from ledger.projections.sla_breaches import (
     AT_RISK,
     BREACHED,
     DECLINED,
+    MAX_PAGE,
     MET,
     ON_TRACK,
     PAUSED,
@@ -366,12 +367,15 @@ def static(name: str) -> Response:
 
 
 def _board_filters(
+    *,
     tier: str | None,
     customer: str | None,
     state: list[str],
-    at: str | None = None,
-    after: str | None = None,
+    at: str | None,
+    after: str | None,
+    limit: str | None,
 ) -> dict[str, Any]:
+    """The board's filters, page and instant from the query (each value checked)."""
     chosen_tier = _line(tier, "tier")
     if chosen_tier is not None and chosen_tier.lower() not in TIERS:
         raise InvalidInputError(f"tier: {chosen_tier!r} is not a tier; use {', '.join(TIERS)}")
@@ -382,6 +386,7 @@ def _board_filters(
         )
     chosen_at = _line(at, "at")
     chosen_after = _line(after, "after")
+    chosen_limit = _line(limit, "limit")
     if chosen_after is not None:
         read_cursor(chosen_after)  # a bad cursor is named before anything is read
     return {
@@ -391,6 +396,9 @@ def _board_filters(
         "at": None if chosen_at is None else instant(chosen_at, "at"),
         "at_text": chosen_at,
         "after": chosen_after,
+        "limit": None
+        if chosen_limit is None
+        else parse_int(chosen_limit, "limit", minimum=1, maximum=MAX_PAGE),
     }
 
 
@@ -403,8 +411,8 @@ def board_of(services: Services, filters: dict[str, Any]) -> dict[str, Any]:
     position, head = caught_up(services.settings.database, services.ledger, name, catch_up=True)
     with services.views.lease() as db:
         page = SlaBreachView(db).page(
-            at, limit=BOARD_PAGE, after=filters["after"], states=filters["state"] or None,
-            tier=filters["tier"], customer=filters["customer"],
+            at, limit=filters["limit"] or BOARD_PAGE, after=filters["after"],
+            states=filters["state"] or None, tier=filters["tier"], customer=filters["customer"],
             as_it_stood=filters["at"] is not None,
         )  # fmt: skip
     more = page["next"]
@@ -420,12 +428,16 @@ def board_of(services: Services, filters: dict[str, Any]) -> dict[str, Any]:
 def _query(filters: dict[str, Any]) -> str:
     pairs = [(k, filters[k]) for k in ("tier", "customer") if filters[k]]
     pairs += [("state", s) for s in filters["state"]]
-    pairs += [(k, filters[f]) for k, f in (("at", "at_text"), ("after", "after")) if filters[f]]
+    pairs += [
+        (k, filters[f]) for k, f in (("at", "at_text"), ("limit", "limit"), ("after", "after"))
+        if filters[f]
+    ]  # fmt: skip
     return urlencode(pairs)
 
 
 NO_FILTERS: dict[str, Any] = {
-    "tier": None, "customer": None, "state": [], "at": None, "at_text": None, "after": None
+    "tier": None, "customer": None, "state": [], "at": None, "at_text": None, "after": None,
+    "limit": None,
 }  # fmt: skip
 
 
@@ -439,11 +451,15 @@ def ops(
     customer: str | None = None,
     at: str | None = None,
     after: str | None = None,
+    limit: str | None = None,
 ) -> HTMLResponse:
     """The breach board a page at a time, refreshing its page (a board for an instant does
     not change, and is not refreshed)."""
     try:
-        filters = _board_filters(tier, customer, request.query_params.getlist("state"), at, after)
+        filters = _board_filters(
+            tier=tier, customer=customer, state=request.query_params.getlist("state"), at=at,
+            after=after, limit=limit,
+        )  # fmt: skip
     except LedgerError as exc:
         filters = dict(NO_FILTERS)
         return render(
@@ -470,9 +486,13 @@ def ops_board(
     customer: str | None = None,
     at: str | None = None,
     after: str | None = None,
+    limit: str | None = None,
 ) -> HTMLResponse:
     """A page of the board alone (the HTML the page puts in place at each refresh)."""
-    filters = _board_filters(tier, customer, request.query_params.getlist("state"), at, after)
+    filters = _board_filters(
+        tier=tier, customer=customer, state=request.query_params.getlist("state"), at=at,
+        after=after, limit=limit,
+    )  # fmt: skip
     html = TEMPLATES.get_template("_board.html").render(board=board_of(services, filters))
     return HTMLResponse(html, headers=PAGE_HEADERS)
 
