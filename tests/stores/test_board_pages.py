@@ -79,8 +79,12 @@ def counts_by_reading(view: SlaBreachView, when: datetime, **filters: Any) -> di
 
 
 @pytest.mark.parametrize(
-    "when", [at(3, 3, 8, 45), at(3, 3, 12), at(3, 3, 15), at(3, 3, 17), at(3, 6, 12)]
-)
+    "when",
+    [
+        at(3, 3, 8, 45), at(3, 3, 12), at(3, 3, 14, 30), at(3, 3, 14, 45), at(3, 3, 15),
+        at(3, 3, 16, 30), at(3, 3, 16, 45), at(3, 3, 17), at(3, 6, 12),
+    ],
+)  # fmt: skip
 def test_the_counts_of_every_state_are_those_of_the_whole_board(
     board: Ledger, when: datetime
 ) -> None:

@@ -41,6 +41,7 @@ from ledger.projections.sla_clocks import (
     BOARD_ORDER,
     CHUNK,
     CLOCK_COLUMNS,
+    HOUR_US,
     LIVE,
     NO_CLOCK,
     RUNNING,
@@ -100,6 +101,7 @@ class SlaBreachView:
         self.calendars = self.projection.calendars
         self.versions = self.projection.versions
         self.counts_table = self.projection.counts
+        self.times = self.projection.times
         self._created = False
 
     def _read(self, sql: str, params: Iterable[Any]) -> list[tuple[Any, ...]]:
@@ -293,6 +295,42 @@ class SlaBreachView:
                 found[str(contract)] = (place[0], place[1], place[2])
         return found
 
+    def _timed(self, at_us: int) -> tuple[dict[str, int], int, int]:
+        """Live clocks past their deadline at `at` (by clock), running clocks past their
+        warning, and those of them past their deadline too: the kept counts of the hours before
+        `at`'s hour, and the rows of its hour counted on the indexes."""
+        hour = at_us // HOUR_US
+        start = hour * HOUR_US
+        kept: dict[tuple[str, str], int] = {
+            (str(kind), str(clock)): int(n)
+            for kind, clock, n in self._read(
+                f"SELECT kind, clock, SUM(n) FROM {self.times} WHERE hour < ? GROUP BY kind, clock",
+                (hour,),
+            )
+        }
+        late = {RUNNING: kept.get(("due", RUNNING), 0), PAUSED: kept.get(("due", PAUSED), 0)}
+        for clock, n in self._read(
+            f"SELECT clock, COUNT(*) FROM {self.clocks} WHERE {LIVE} AND due_at >= ? "
+            "AND due_at < ? GROUP BY clock",
+            (start, at_us),
+        ):
+            late[str(clock)] += int(n)
+        ((warned,),) = self._read(
+            f"SELECT COUNT(*) FROM {self.clocks} WHERE clock = 'running' "
+            "AND warning_at >= ? AND warning_at <= ?",
+            (start, at_us),
+        )
+        ((late_warned,),) = self._read(
+            f"SELECT COUNT(*) FROM {self.clocks} WHERE clock = 'running' "
+            "AND warning_at IS NOT NULL AND due_at >= ? AND due_at < ?",
+            (start, at_us),
+        )
+        return (
+            late,
+            kept.get(("warning", RUNNING), 0) + int(warned),
+            kept.get(("duew", RUNNING), 0) + int(late_warned),
+        )
+
     def counts(
         self,
         at: datetime,
@@ -305,9 +343,10 @@ class SlaBreachView:
     ) -> dict[str, int]:
         """The clocks the filters select in every state at `at`.
 
-        The whole board's counts come from the kept counts (`sla_counts`) and two indexed
-        range counts (breached and at risk depend on the instant); filtered ones, or a board
-        as it stood, count the selection.
+        The whole board's counts come from the kept counts (`sla_counts` by what is stored,
+        `sla_count_times` by the hour of each deadline and warning, since breached and at risk
+        depend on the instant) and the rows of the instant's own hour, counted on the indexes;
+        filtered ones, or a board as it stood, count the selection.
         """
         at_us = to_us(at)
         counts = dict.fromkeys(STATES, 0)
@@ -316,19 +355,8 @@ class SlaBreachView:
                 str(b): int(n)
                 for b, n in self._read(f"SELECT bucket, n FROM {self.counts_table}", ())
             }
-            late = {
-                str(clock): int(n)
-                for clock, n in self._read(
-                    f"SELECT clock, COUNT(*) FROM {self.clocks} WHERE {LIVE} AND due_at < ? "
-                    "GROUP BY clock",
-                    (at_us,),
-                )
-            }
-            ((risk,),) = self._read(
-                f"SELECT COUNT(*) FROM {self.clocks} WHERE clock = 'running' "
-                "AND warning_at <= ? AND (due_at IS NULL OR due_at >= ?)",
-                (at_us, at_us),
-            )
+            late, warned, late_warned = self._timed(at_us)
+            risk = warned - late_warned  # a warning comes before its deadline
             late_running, late_paused = late.get(RUNNING, 0), late.get(PAUSED, 0)
             counts[BREACHED] = kept.get(BREACHED, 0) + late_running + late_paused
             counts[AT_RISK] = int(risk)

@@ -197,6 +197,11 @@ class SlaBreachProjection(Projection):
         self.calendars = self.table("sla_calendars")
         self.versions = self.table("sla_clock_versions")
         self.counts = self.table("sla_counts")
+        self.times = self.table("sla_count_times")
+        self.add_time = (
+            f"INSERT INTO {self.times} (kind, clock, hour, n) VALUES (?, ?, ?, ?) "
+            f"ON CONFLICT (kind, clock, hour) DO UPDATE SET n = {self.times}.n + excluded.n"
+        )
         self.upsert_clock = _upsert(self.clocks, CLOCK_COLUMNS)
         self.insert_version = (
             f"INSERT INTO {self.versions} ({', '.join(CLOCK_COLUMNS)}, effective_at) "
@@ -219,13 +224,21 @@ class SlaBreachProjection(Projection):
             f"CREATE INDEX IF NOT EXISTS {clocks}_live ON {clocks} ({BOARD_ORDER}) WHERE {LIVE}",
             # the counts that depend on the instant: breached and at risk
             f"CREATE INDEX IF NOT EXISTS {clocks}_clock_due ON {clocks} (clock, due_at)",
-            f"CREATE INDEX IF NOT EXISTS {clocks}_clock_warning ON {clocks} (clock, warning_at)",
+            (
+                f"CREATE INDEX IF NOT EXISTS {clocks}_clock_warning "
+                f"ON {clocks} (clock, warning_at, due_at)"
+            ),
             (
                 f"CREATE TABLE IF NOT EXISTS {versions} ({_CLOCK_DDL}, "
                 "effective_at BIGINT NOT NULL, PRIMARY KEY (ticket_id, effective_at, position))"
             ),
             f"CREATE INDEX IF NOT EXISTS {versions}_effective ON {versions} (effective_at)",
             f"CREATE TABLE IF NOT EXISTS {counts} (bucket TEXT PRIMARY KEY, n BIGINT NOT NULL)",
+            (
+                f"CREATE TABLE IF NOT EXISTS {self.times} (kind TEXT NOT NULL, "
+                "clock TEXT NOT NULL, hour BIGINT NOT NULL, n BIGINT NOT NULL, "
+                "PRIMARY KEY (kind, clock, hour))"
+            ),
             (
                 f"CREATE TABLE IF NOT EXISTS {self.calendars} ("
                 "contract_id TEXT PRIMARY KEY, customer TEXT NOT NULL, timezone TEXT NOT NULL, "
@@ -234,7 +247,7 @@ class SlaBreachProjection(Projection):
         ]
 
     def tables(self) -> list[str]:
-        return [self.clocks, self.versions, self.counts, self.calendars]
+        return [self.clocks, self.versions, self.counts, self.times, self.calendars]
 
     def apply(self, tx: Transaction, events: list[tuple[int, Any]]) -> None:
         batch = _Batch(self, tx, events)
@@ -278,6 +291,7 @@ class _Batch:
         }
         # what each loaded clock counted as before the batch (sla_counts moves by the difference)
         self.buckets: dict[str, str | None] = {t: bucket(c) for t, c in self.clocks.items()}
+        self.hours = {t: time_keys(c) for t, c in self.clocks.items()}
         self.versions: list[tuple[Any, ...]] = []
         self.changed_clocks: set[str] = set()
         self.changed_calendars: set[str] = set()
@@ -505,6 +519,17 @@ class _Batch:
         )
         if any(n < 0 for n in moves.values()):  # a bucket emptied leaves no row (as a rebuild)
             self.tx.execute(f"DELETE FROM {self.view.counts} WHERE n = 0")
+        hours: dict[tuple[str, str, int], int] = {}
+        for ticket in self.changed_clocks:
+            for key in self.hours.get(ticket, ()):
+                hours[key] = hours.get(key, 0) - 1
+            for key in time_keys(self.clocks[ticket]):
+                hours[key] = hours.get(key, 0) + 1
+        self.tx.executemany(
+            self.view.add_time, [(*key, n) for key, n in sorted(hours.items()) if n]
+        )
+        if any(n < 0 for n in hours.values()):
+            self.tx.execute(f"DELETE FROM {self.view.times} WHERE n = 0")
 
 
 def _nothing(event: Any, clock: ClockRow) -> None:
@@ -547,6 +572,26 @@ def bucket(clock: ClockRow) -> str:
     if clock.clock == STOPPED:
         return str(clock.outcome)
     return clock.clock
+
+
+HOUR_US = 3_600_000_000
+
+
+def time_keys(clock: ClockRow) -> list[tuple[str, str, int]]:
+    """Where a live clock counts in sla_count_times, by the hour of its instants: `due` (its
+    deadline), and for a running clock `warning` (its 75 % warning) and `duew` (its deadline,
+    when it has a warning too). The board's counts at an instant add the hours before it and
+    count the rows of its own hour; answered and declined clocks are not there."""
+    if clock.status == DECLINED or clock.clock not in (RUNNING, PAUSED):
+        return []
+    keys = []
+    if clock.due_at is not None:
+        keys.append(("due", clock.clock, clock.due_at // HOUR_US))
+    if clock.clock == RUNNING and clock.warning_at is not None:
+        keys.append(("warning", RUNNING, clock.warning_at // HOUR_US))
+        if clock.due_at is not None:
+            keys.append(("duew", RUNNING, clock.due_at // HOUR_US))
+    return keys
 
 
 def load_clock(row: tuple[Any, ...]) -> ClockRow:
