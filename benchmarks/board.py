@@ -49,7 +49,7 @@ from ledger.logs import configure_logging
 from ledger.projections.db import ViewDatabase
 from ledger.projections.runner import run_projections
 from ledger.projections.sla_breaches import SlaBreachProjection, SlaBreachView
-from ledger.projections.sla_clocks import CLOCK_COLUMNS, load_clock, time_keys
+from ledger.projections.sla_clocks import CLOCK_COLUMNS, bucket, load_clock, time_keys
 from ledger.settings import DatabaseSettings, parse_database_url
 from ledger.store import connect
 from ledger.terms import DEFAULT_VERSION
@@ -137,19 +137,21 @@ def seed(settings: DatabaseSettings, args: argparse.Namespace) -> list[tuple[UUI
         ) as copy:
             for row in rows:
                 copy.write_row(row)
-        conn.execute(f'DELETE FROM "{schema}".sla_counts')
-        conn.execute(
-            f'INSERT INTO "{schema}".sla_counts (bucket, n) SELECT CASE WHEN status = '
-            "'declined' THEN 'declined' WHEN clock = 'stopped' THEN outcome ELSE clock END, "
-            f'COUNT(*) FROM "{schema}".sla_clocks GROUP BY 1'
-        )
-        hours: Counter[tuple[str, str, int]] = Counter()
+        buckets = Counter(bucket(load_clock(row)) for row in rows)
+        with conn.cursor() as cursor:
+            cursor.executemany(
+                f'INSERT INTO "{schema}".sla_counts (tier, bucket, n) VALUES (%s, %s, %s) '
+                "ON CONFLICT (tier, bucket) DO UPDATE SET n = excluded.n + "
+                f'"{schema}".sla_counts.n',
+                [(*key, n) for key, n in buckets.items()],
+            )
+        hours: Counter[tuple[str, str, str, int]] = Counter()
         for row in rows:
             hours.update(time_keys(load_clock(row)))
         with conn.cursor() as cursor:
             cursor.executemany(
-                f'INSERT INTO "{schema}".sla_count_times (kind, clock, hour, n) '
-                "VALUES (%s, %s, %s, %s)",
+                f'INSERT INTO "{schema}".sla_count_times (kind, clock, tier, hour, n) '
+                "VALUES (%s, %s, %s, %s, %s)",
                 [(*key, n) for key, n in hours.items()],
             )
         for table in ("sla_clocks", "sla_counts", "sla_count_times"):

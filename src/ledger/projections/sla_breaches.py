@@ -295,35 +295,38 @@ class SlaBreachView:
                 found[str(contract)] = (place[0], place[1], place[2])
         return found
 
-    def _timed(self, at_us: int) -> tuple[dict[str, int], int, int]:
+    def _timed(self, at_us: int, tier: str | None) -> tuple[dict[str, int], int, int]:
         """Live clocks past their deadline at `at` (by clock), running clocks past their
-        warning, and those of them past their deadline too: the kept counts of the hours before
-        `at`'s hour, and the rows of its hour counted on the indexes."""
+        warning, and those of them past their deadline too (of one tier, or all): the kept
+        counts of the hours before `at`'s hour, and the rows of its hour counted on the
+        indexes."""
         hour = at_us // HOUR_US
         start = hour * HOUR_US
+        of_tier, tier_params = ("", []) if tier is None else (" AND tier = ?", [tier])
         kept: dict[tuple[str, str], int] = {
             (str(kind), str(clock)): int(n)
             for kind, clock, n in self._read(
-                f"SELECT kind, clock, SUM(n) FROM {self.times} WHERE hour < ? GROUP BY kind, clock",
-                (hour,),
+                f"SELECT kind, clock, SUM(n) FROM {self.times} WHERE hour < ?{of_tier} "
+                "GROUP BY kind, clock",
+                [hour, *tier_params],
             )
         }
         late = {RUNNING: kept.get(("due", RUNNING), 0), PAUSED: kept.get(("due", PAUSED), 0)}
         for clock, n in self._read(
             f"SELECT clock, COUNT(*) FROM {self.clocks} WHERE {LIVE} AND due_at >= ? "
-            "AND due_at < ? GROUP BY clock",
-            (start, at_us),
+            f"AND due_at < ?{of_tier} GROUP BY clock",
+            [start, at_us, *tier_params],
         ):
             late[str(clock)] += int(n)
         ((warned,),) = self._read(
             f"SELECT COUNT(*) FROM {self.clocks} WHERE clock = 'running' "
-            "AND warning_at >= ? AND warning_at <= ?",
-            (start, at_us),
+            f"AND warning_at >= ? AND warning_at <= ?{of_tier}",
+            [start, at_us, *tier_params],
         )
         ((late_warned,),) = self._read(
             f"SELECT COUNT(*) FROM {self.clocks} WHERE clock = 'running' "
-            "AND warning_at IS NOT NULL AND due_at >= ? AND due_at < ?",
-            (start, at_us),
+            f"AND warning_at IS NOT NULL AND due_at >= ? AND due_at < ?{of_tier}",
+            [start, at_us, *tier_params],
         )
         return (
             late,
@@ -343,19 +346,25 @@ class SlaBreachView:
     ) -> dict[str, int]:
         """The clocks the filters select in every state at `at`.
 
-        The whole board's counts come from the kept counts (`sla_counts` by what is stored,
-        `sla_count_times` by the hour of each deadline and warning, since breached and at risk
-        depend on the instant) and the rows of the instant's own hour, counted on the indexes;
-        filtered ones, or a board as it stood, count the selection.
+        The counts of the whole board or of a tier come from the kept counts (`sla_counts` by
+        tier and what is stored, `sla_count_times` by tier and the hour of each deadline and
+        warning, since breached and at risk depend on the instant) and the rows of the
+        instant's own hour, counted on the indexes; other filters, or a board as it stood,
+        count the selection.
         """
         at_us = to_us(at)
         counts = dict.fromkeys(STATES, 0)
-        if (tier, customer, since, until) == (None, None, None, None) and not as_it_stood:
+        if (customer, since, until) == (None, None, None) and not as_it_stood:
+            chosen = None if tier is None else tier.strip().lower()
+            of_tier, tier_params = ("", []) if chosen is None else (" WHERE tier = ?", [chosen])
             kept = {
                 str(b): int(n)
-                for b, n in self._read(f"SELECT bucket, n FROM {self.counts_table}", ())
+                for b, n in self._read(
+                    f"SELECT bucket, SUM(n) FROM {self.counts_table}{of_tier} GROUP BY bucket",
+                    tier_params,
+                )
             }
-            late, warned, late_warned = self._timed(at_us)
+            late, warned, late_warned = self._timed(at_us, chosen)
             risk = warned - late_warned  # a warning comes before its deadline
             late_running, late_paused = late.get(RUNNING, 0), late.get(PAUSED, 0)
             counts[BREACHED] = kept.get(BREACHED, 0) + late_running + late_paused

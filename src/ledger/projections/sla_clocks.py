@@ -199,8 +199,8 @@ class SlaBreachProjection(Projection):
         self.counts = self.table("sla_counts")
         self.times = self.table("sla_count_times")
         self.add_time = (
-            f"INSERT INTO {self.times} (kind, clock, hour, n) VALUES (?, ?, ?, ?) "
-            f"ON CONFLICT (kind, clock, hour) DO UPDATE SET n = {self.times}.n + excluded.n"
+            f"INSERT INTO {self.times} (kind, clock, tier, hour, n) VALUES (?, ?, ?, ?, ?) "
+            f"ON CONFLICT (kind, clock, tier, hour) DO UPDATE SET n = {self.times}.n + excluded.n"
         )
         self.upsert_clock = _upsert(self.clocks, CLOCK_COLUMNS)
         self.insert_version = (
@@ -208,8 +208,8 @@ class SlaBreachProjection(Projection):
             f"VALUES ({', '.join('?' * (len(CLOCK_COLUMNS) + 1))})"
         )
         self.add_count = (
-            f"INSERT INTO {self.counts} (bucket, n) VALUES (?, ?) "
-            f"ON CONFLICT (bucket) DO UPDATE SET n = {self.counts}.n + excluded.n"
+            f"INSERT INTO {self.counts} (tier, bucket, n) VALUES (?, ?, ?) "
+            f"ON CONFLICT (tier, bucket) DO UPDATE SET n = {self.counts}.n + excluded.n"
         )
         self.upsert_calendar = _upsert(self.calendars, CALENDAR_COLUMNS)
 
@@ -233,11 +233,14 @@ class SlaBreachProjection(Projection):
                 "effective_at BIGINT NOT NULL, PRIMARY KEY (ticket_id, effective_at, position))"
             ),
             f"CREATE INDEX IF NOT EXISTS {versions}_effective ON {versions} (effective_at)",
-            f"CREATE TABLE IF NOT EXISTS {counts} (bucket TEXT PRIMARY KEY, n BIGINT NOT NULL)",
+            (
+                f"CREATE TABLE IF NOT EXISTS {counts} (tier TEXT NOT NULL, bucket TEXT NOT NULL, "
+                "n BIGINT NOT NULL, PRIMARY KEY (tier, bucket))"
+            ),
             (
                 f"CREATE TABLE IF NOT EXISTS {self.times} (kind TEXT NOT NULL, "
-                "clock TEXT NOT NULL, hour BIGINT NOT NULL, n BIGINT NOT NULL, "
-                "PRIMARY KEY (kind, clock, hour))"
+                "clock TEXT NOT NULL, tier TEXT NOT NULL, hour BIGINT NOT NULL, "
+                "n BIGINT NOT NULL, PRIMARY KEY (kind, clock, tier, hour))"
             ),
             (
                 f"CREATE TABLE IF NOT EXISTS {self.calendars} ("
@@ -290,7 +293,7 @@ class _Batch:
             )
         }
         # what each loaded clock counted as before the batch (sla_counts moves by the difference)
-        self.buckets: dict[str, str | None] = {t: bucket(c) for t, c in self.clocks.items()}
+        self.buckets = {t: bucket(c) for t, c in self.clocks.items()}
         self.hours = {t: time_keys(c) for t, c in self.clocks.items()}
         self.versions: list[tuple[Any, ...]] = []
         self.changed_clocks: set[str] = set()
@@ -507,7 +510,7 @@ class _Batch:
             [_clock_values(self.clocks[t]) for t in sorted(self.changed_clocks)],
         )
         self.tx.executemany(self.view.insert_version, self.versions)
-        moves: dict[str, int] = {}
+        moves: dict[tuple[str, str], int] = {}
         for ticket in self.changed_clocks:
             before, after = self.buckets.get(ticket), bucket(self.clocks[ticket])
             if before != after:
@@ -515,11 +518,11 @@ class _Batch:
                     moves[before] = moves.get(before, 0) - 1
                 moves[after] = moves.get(after, 0) + 1
         self.tx.executemany(
-            self.view.add_count, [(name, n) for name, n in sorted(moves.items()) if n]
+            self.view.add_count, [(*key, n) for key, n in sorted(moves.items()) if n]
         )
         if any(n < 0 for n in moves.values()):  # a bucket emptied leaves no row (as a rebuild)
             self.tx.execute(f"DELETE FROM {self.view.counts} WHERE n = 0")
-        hours: dict[tuple[str, str, int], int] = {}
+        hours: dict[tuple[str, str, str, int], int] = {}
         for ticket in self.changed_clocks:
             for key in self.hours.get(ticket, ()):
                 hours[key] = hours.get(key, 0) - 1
@@ -564,20 +567,21 @@ def effective_at(event: Any) -> int:
     return to_us(getattr(event, _EFFECTIVE[type(event)]))
 
 
-def bucket(clock: ClockRow) -> str:
-    """What a clock counts as in sla_counts: declined, its outcome once answered, or its clock
-    (running, paused)."""
+def bucket(clock: ClockRow) -> tuple[str, str]:
+    """What a clock counts as in sla_counts: its tier ('' when declined) and declined, its
+    outcome once answered, or its clock (running, paused)."""
+    tier = clock.tier or ""
     if clock.status == DECLINED:
-        return DECLINED
+        return tier, DECLINED
     if clock.clock == STOPPED:
-        return str(clock.outcome)
-    return clock.clock
+        return tier, str(clock.outcome)
+    return tier, clock.clock
 
 
 HOUR_US = 3_600_000_000
 
 
-def time_keys(clock: ClockRow) -> list[tuple[str, str, int]]:
+def time_keys(clock: ClockRow) -> list[tuple[str, str, str, int]]:
     """Where a live clock counts in sla_count_times, by the hour of its instants: `due` (its
     deadline), and for a running clock `warning` (its 75 % warning) and `duew` (its deadline,
     when it has a warning too). The board's counts at an instant add the hours before it and
@@ -585,12 +589,13 @@ def time_keys(clock: ClockRow) -> list[tuple[str, str, int]]:
     if clock.status == DECLINED or clock.clock not in (RUNNING, PAUSED):
         return []
     keys = []
+    tier = clock.tier or ""
     if clock.due_at is not None:
-        keys.append(("due", clock.clock, clock.due_at // HOUR_US))
+        keys.append(("due", clock.clock, tier, clock.due_at // HOUR_US))
     if clock.clock == RUNNING and clock.warning_at is not None:
-        keys.append(("warning", RUNNING, clock.warning_at // HOUR_US))
+        keys.append(("warning", RUNNING, tier, clock.warning_at // HOUR_US))
         if clock.due_at is not None:
-            keys.append(("duew", RUNNING, clock.due_at // HOUR_US))
+            keys.append(("duew", RUNNING, tier, clock.due_at // HOUR_US))
     return keys
 
 
