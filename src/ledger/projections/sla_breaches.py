@@ -295,45 +295,6 @@ class SlaBreachView:
                 found[str(contract)] = (place[0], place[1], place[2])
         return found
 
-    def _timed(self, at_us: int, tier: str | None) -> tuple[dict[str, int], int, int]:
-        """Live clocks past their deadline at `at` (by clock), running clocks past their
-        warning, and those of them past their deadline too (of one tier, or all): the kept
-        counts of the hours before `at`'s hour, and the rows of its hour counted on the
-        indexes."""
-        hour = at_us // HOUR_US
-        start = hour * HOUR_US
-        of_tier, tier_params = ("", []) if tier is None else (" AND tier = ?", [tier])
-        kept: dict[tuple[str, str], int] = {
-            (str(kind), str(clock)): int(n)
-            for kind, clock, n in self._read(
-                f"SELECT kind, clock, SUM(n) FROM {self.times} WHERE hour < ?{of_tier} "
-                "GROUP BY kind, clock",
-                [hour, *tier_params],
-            )
-        }
-        late = {RUNNING: kept.get(("due", RUNNING), 0), PAUSED: kept.get(("due", PAUSED), 0)}
-        for clock, n in self._read(
-            f"SELECT clock, COUNT(*) FROM {self.clocks} WHERE {LIVE} AND due_at >= ? "
-            f"AND due_at < ?{of_tier} GROUP BY clock",
-            [start, at_us, *tier_params],
-        ):
-            late[str(clock)] += int(n)
-        ((warned,),) = self._read(
-            f"SELECT COUNT(*) FROM {self.clocks} WHERE clock = 'running' "
-            f"AND warning_at >= ? AND warning_at <= ?{of_tier}",
-            [start, at_us, *tier_params],
-        )
-        ((late_warned,),) = self._read(
-            f"SELECT COUNT(*) FROM {self.clocks} WHERE clock = 'running' "
-            f"AND warning_at IS NOT NULL AND due_at >= ? AND due_at < ?{of_tier}",
-            [start, at_us, *tier_params],
-        )
-        return (
-            late,
-            kept.get(("warning", RUNNING), 0) + int(warned),
-            kept.get(("duew", RUNNING), 0) + int(late_warned),
-        )
-
     def counts(
         self,
         at: datetime,
@@ -364,7 +325,7 @@ class SlaBreachView:
                     tier_params,
                 )
             }
-            late, warned, late_warned = self._timed(at_us, chosen)
+            late, warned, late_warned = _timed(self, at_us, chosen)
             risk = warned - late_warned  # a warning comes before its deadline
             late_running, late_paused = late.get(RUNNING, 0), late.get(PAUSED, 0)
             counts[BREACHED] = kept.get(BREACHED, 0) + late_running + late_paused
@@ -518,6 +479,46 @@ class SlaBreachView:
             name = str(tier or "unknown")
             target[name] = target.get(name, 0) + int(count)
         return breaches, waived
+
+
+def _timed(view: SlaBreachView, at_us: int, tier: str | None) -> tuple[dict[str, int], int, int]:
+    """Live clocks past their deadline at `at` (by clock), running clocks past their
+    warning, and those of them past their deadline too (of one tier, or all): the kept
+    counts of the hours before `at`'s hour, and the rows of its hour counted on the
+    indexes."""
+    hour = at_us // HOUR_US
+    start = hour * HOUR_US
+    of_tier, tier_params = ("", []) if tier is None else (" AND tier = ?", [tier])
+    kept: dict[tuple[str, str], int] = {
+        (str(kind), str(clock)): int(n)
+        for kind, clock, n in view._read(
+            f"SELECT kind, clock, SUM(n) FROM {view.times} WHERE hour < ?{of_tier} "
+            "GROUP BY kind, clock",
+            [hour, *tier_params],
+        )
+    }
+    late = {RUNNING: kept.get(("due", RUNNING), 0), PAUSED: kept.get(("due", PAUSED), 0)}
+    for clock, n in view._read(
+        f"SELECT clock, COUNT(*) FROM {view.clocks} WHERE {LIVE} AND due_at >= ? "
+        f"AND due_at < ?{of_tier} GROUP BY clock",
+        [start, at_us, *tier_params],
+    ):
+        late[str(clock)] += int(n)
+    ((warned,),) = view._read(
+        f"SELECT COUNT(*) FROM {view.clocks} WHERE clock = 'running' "
+        f"AND warning_at >= ? AND warning_at <= ?{of_tier}",
+        [start, at_us, *tier_params],
+    )
+    ((late_warned,),) = view._read(
+        f"SELECT COUNT(*) FROM {view.clocks} WHERE clock = 'running' "
+        f"AND warning_at IS NOT NULL AND due_at >= ? AND due_at < ?{of_tier}",
+        [start, at_us, *tier_params],
+    )
+    return (
+        late,
+        kept.get(("warning", RUNNING), 0) + int(warned),
+        kept.get(("duew", RUNNING), 0) + int(late_warned),
+    )
 
 
 def _cursor(row: tuple[Any, ...]) -> str:
