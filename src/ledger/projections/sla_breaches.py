@@ -260,8 +260,9 @@ class SlaBreachView:
             as_it_stood=as_it_stood,
         )  # fmt: skip
         if after is not None:
-            where.append(f"({BOARD_KEY}, received_at, ticket_id) > (?, ?, ?)")
-            params.extend(after)
+            # the first bound alone lets SQLite seek the index; the row value decides
+            where.append(f"{BOARD_KEY} >= ? AND ({BOARD_KEY}, received_at, ticket_id) > (?, ?, ?)")
+            params.extend([after[0], *after])
         rows = self._read(
             f"SELECT {', '.join(CLOCK_COLUMNS)}, state FROM {source} "
             f"{'WHERE ' + ' AND '.join(where) if where else ''} ORDER BY {BOARD_ORDER}"
