@@ -9,6 +9,8 @@ from urllib.parse import parse_qs, urlsplit
 
 import pytest
 
+from ledger.projections.runner import Worker
+from ledger.projections.sla_breaches import SlaBreachProjection
 from tests.scenario import at, build_world
 
 if TYPE_CHECKING:
@@ -99,3 +101,28 @@ def test_bad_paging_is_refused_naming_the_parameter(
     error = answer.json()["error"]
     assert error["code"] == "invalid_input"
     assert message in error["message"]
+
+
+def test_a_board_read_leaves_a_view_a_runner_owns_to_it(api: Api, world: World) -> None:
+    """While a runner owns the view the API reads it as it stands (and says how far behind
+    it is); with nobody running it, the read first takes in the new events."""
+    settings = api.settings
+    first = api.get("agent", "/reports/breaches", params={"state": "all"}).json()
+    assert first["position"] == first["head"]
+    runner = Worker(SlaBreachProjection, settings, api.ledger)
+    try:
+        assert runner.try_own()
+        api.ledger.open_ticket(
+            contract_id=world.premium,
+            reporter="ops@acme.example", version="24.2.1", platform="linux", severity=1,
+            at=at(3, 3, 12), key="LATE-1",
+        )  # fmt: skip
+        stale = api.get("agent", "/reports/breaches", params={"state": "all"}).json()
+        assert stale["position"] < stale["head"]
+        assert "LATE-1" not in {r["key"] for r in stale["rows"]}
+    finally:
+        runner.release()
+        runner.db.close()
+    fresh = api.get("agent", "/reports/breaches", params={"state": "all"}).json()
+    assert fresh["position"] == fresh["head"]
+    assert "LATE-1" in {r["key"] for r in fresh["rows"]}

@@ -109,8 +109,10 @@ def breaches(
     when = at_or_now(at, now())
     start, end = optional_instant(since, "since"), optional_instant(until, "until")
     name = SlaBreachProjection.name
-    position, head = caught_up(services.settings.database, services.ledger, name, catch_up=catch_up)
     with services.views.lease() as db:
+        position, head = caught_up(
+            services.settings.database, services.ledger, name, catch_up=catch_up, db=db
+        )
         page = SlaBreachView(db).page(
             when, limit=limit, after=after, states=set(state) if state else None, tier=tier,
             customer=customer, since=start, until=end, as_it_stood=at is not None,
