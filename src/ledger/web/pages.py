@@ -408,8 +408,10 @@ def board_of(services: Services, filters: dict[str, Any]) -> dict[str, Any]:
     filters' cursor; the counts of every state; the log position read; the next page's query."""
     at = filters["at"] or now()
     name = SlaBreachProjection.name
-    position, head = caught_up(services.settings.database, services.ledger, name, catch_up=True)
     with services.views.lease() as db:
+        position, head = caught_up(
+            services.settings.database, services.ledger, name, catch_up=True, db=db
+        )
         page = SlaBreachView(db).page(
             at, limit=filters["limit"] or BOARD_PAGE, after=filters["after"],
             states=filters["state"] or None, tier=filters["tier"], customer=filters["customer"],
