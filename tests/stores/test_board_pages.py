@@ -99,6 +99,20 @@ def test_the_counts_of_every_state_are_those_of_the_whole_board(
     assert premium == counts_by_reading(board.view, when, tier="premium")
 
 
+@pytest.mark.parametrize(
+    "when", [at(3, 3, 8, 45), at(3, 3, 12), at(3, 3, 14, 45), at(3, 3, 16, 45), at(3, 6, 12)]
+)
+def test_the_open_clocks_of_the_metrics_are_those_of_the_live_board(
+    board: Ledger, when: datetime
+) -> None:
+    board.app.record_first_response("B2", at=at(3, 3, 12, 30))
+    board.project()
+    live: dict[str, int] = {}
+    for row in board.view.board(when):
+        live[row["state"]] = live.get(row["state"], 0) + 1
+    assert board.view.open_clocks(when) == live
+
+
 def test_the_counts_at_noon(board: Ledger) -> None:
     """Worked by hand: four running on track, one paused, one declined."""
     counts = board.view.page(at(3, 3, 12), limit=1)["counts"]

@@ -456,15 +456,26 @@ class SlaBreachView:
 
     def open_clocks(self, at: datetime) -> dict[str, int]:
         """Tickets awaiting their first response (clock running or paused), by their state at
-        `at` as the board has it; states without a ticket are left out."""
+        `at` as the board has it, from the kept counts (no scan); states without a ticket are
+        left out."""
         at_us = to_us(at)
-        rows = self._read(
-            f"SELECT state, COUNT(*) FROM (SELECT {self._state_sql()} AS state "
-            f"FROM {self.clocks} WHERE status <> 'declined' AND clock IN (?, ?)) s "
-            "GROUP BY state",
-            (at_us, at_us, RUNNING, PAUSED),
-        )
-        return {str(state): int(count) for state, count in rows}
+        kept = {
+            str(b): int(n)
+            for b, n in self._read(
+                f"SELECT bucket, SUM(n) FROM {self.counts_table} WHERE bucket IN (?, ?) "
+                "GROUP BY bucket",
+                (RUNNING, PAUSED),
+            )
+        }
+        late, warned, late_warned = _timed(self, at_us, None)
+        risk = warned - late_warned
+        found = {
+            ON_TRACK: kept.get(RUNNING, 0) - late[RUNNING] - risk,
+            AT_RISK: risk,
+            PAUSED: kept.get(PAUSED, 0) - late[PAUSED],
+            BREACHED: late[RUNNING] + late[PAUSED],
+        }
+        return {state: n for state, n in found.items() if n}
 
     def breaches_by_tier(self, at: datetime) -> tuple[dict[str, int], dict[str, int]]:
         """Response clocks breached by `at` (answered late, or overdue without an answer) by
