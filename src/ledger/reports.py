@@ -28,7 +28,7 @@ from ledger.figures import (
     unit_column,
 )
 from ledger.projections import projections_named
-from ledger.projections.runner import ProjectionFailedError, run_projections, status
+from ledger.projections.runner import ProjectionFailedError, run_projections, settled, status
 from ledger.serialize import jsonable
 
 __all__ = [
@@ -56,15 +56,29 @@ if TYPE_CHECKING:
     from uuid import UUID
 
     from ledger.application import SupportLedger
+    from ledger.projections.db import ViewDatabase
     from ledger.settings import DatabaseSettings
 
 
 def caught_up(
-    settings: DatabaseSettings, app: SupportLedger, name: str, *, catch_up: bool
+    settings: DatabaseSettings,
+    app: SupportLedger,
+    name: str,
+    *,
+    catch_up: bool,
+    db: ViewDatabase | None = None,
 ) -> tuple[int, int]:
     """Bring the projection `name` up to the head of the log (unless a runner owns it, or
-    `catch_up` is false); return the position it has applied and the head of the log."""
+    `catch_up` is false); return the position it has applied and the head of the log.
+
+    With `db` (a connection the caller already holds, the API's pool) a view that needs no
+    catching up is answered from it, without a connection or a runner of its own.
+    """
     chosen = projections_named([name])
+    if db is not None:
+        found = settled(db, settings, app, chosen[0], catch_up=catch_up)
+        if found is not None:
+            return found
     if catch_up:
         outcome = run_projections(settings, app, chosen, once=True)[0]
         if outcome.status == "failed":

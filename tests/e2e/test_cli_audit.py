@@ -82,6 +82,27 @@ def test_replay_shows_the_reports_as_they_stood_at_an_instant(
     assert [(r["key"], r["breached"]) for r in stats["rows"]] == [(1, 1)]
 
 
+def test_replay_at_an_instant_shows_the_board_as_it_stood_then(
+    history: tuple[Audit, World, datetime],
+) -> None:
+    """Everything recorded, the board at Monday 10:00: A-1 received at 09:00 is on it, its
+    response at 11:00 not known yet; at 08:00 it had not been received."""
+    audit, _, _ = history
+    now = datetime.now(UTC).isoformat()
+    then = audit.json(
+        "audit", "replay", "--as-of", now, "--report", "breaches", "--state", "all",
+        "--at", "2025-03-03T10:00:00+01:00",
+    )  # fmt: skip
+    assert [(r["key"], r["state"], r["responded_at"]) for r in then["rows"]] == [
+        ("A-1", "on_track", None)
+    ]
+    before = audit.json(
+        "audit", "replay", "--as-of", now, "--report", "breaches", "--state", "all",
+        "--at", "2025-03-03T08:00:00+01:00",
+    )  # fmt: skip
+    assert before["rows"] == []
+
+
 def test_export_then_reconcile_agrees_and_finds_a_view_altered_behind_its_back(
     tmp_path: Path, history: tuple[Audit, World, datetime]
 ) -> None:

@@ -157,6 +157,44 @@ def test_the_board_as_a_table_and_as_csv(reports: Reports) -> None:
     assert (met["state"], met["used_seconds"], met["business_seconds_left"]) == ("met", "6300", "")
 
 
+def test_the_board_comes_in_pages_with_a_cursor_and_the_counts(reports: Reports) -> None:
+    """--limit and --after walk the board in its order; JSON carries `next` and `counts`."""
+    whole = reports.json("report", "breaches", "--state", "all", "--at", WEEK_AFTER)
+    keys, after, pages = [], None, 0
+    while True:
+        more = ["--after", after] if after else []
+        page = reports.json(
+            "report", "breaches", "--state", "all", "--at", WEEK_AFTER, "--limit", "3", *more
+        )
+        assert len(page["rows"]) <= 3
+        assert page["counts"] == {
+            "on_track": 1, "at_risk": 0, "breached": 2, "met": 1, "paused": 0, "declined": 0
+        }  # fmt: skip
+        keys += [r["key"] for r in page["rows"]]
+        pages += 1
+        after = page["next"]
+        if after is None:
+            break
+    assert (keys, pages) == ([r["key"] for r in whole["rows"]], 2)
+    table = reports("report", "breaches", "--state", "all", "--at", WEEK_AFTER, "--limit", "2")
+    assert table.code == 0, table.err
+    assert "clocks by state: on track 1, at risk 0, breached 2, met 1" in table.err
+    cursor = table.err.split("more: --after ", 1)[1].split()[0]
+    rest = reports.json(
+        "report", "breaches", "--state", "all", "--at", WEEK_AFTER, "--after", cursor
+    )
+    assert [r["key"] for r in rest["rows"]] == keys[2:]
+    assert "more:" not in reports("report", "breaches", "--state", "all").err
+
+
+def test_the_board_at_an_instant_shows_the_tickets_as_they_stood(reports: Reports) -> None:
+    """Monday 10:30: B-1 not received yet, P-1's response at 11:00 not known yet."""
+    then = by_key(reports.json("report", "breaches", "--at", "2025-03-03T10:30:00+01:00")["rows"])
+    assert set(then) == {"P-1", "P-2", "A-1"}
+    assert (then["P-1"]["state"], then["P-1"]["responded_at"]) == ("on_track", None)
+    assert then["A-1"]["clock"] == "running"
+
+
 # -- breach statistics -----------------------------------------------------------------------------
 
 
@@ -297,6 +335,14 @@ def test_no_catch_up_reads_the_view_as_it_stands(tmp_path: Path, reports: Report
                      "--at: 'yesterday' is not an ISO 8601 instant", id="bad-at"),
         pytest.param(["report", "breaches", "--csv"], 1, "invalid_input",
                      "give --json or --csv, not both", id="json-and-csv"),
+        pytest.param(["report", "breaches", "--limit", "0"], 1, "invalid_input",
+                     "--limit: must be at least 1, got 0", id="limit-0"),
+        pytest.param(["report", "breaches", "--limit", "1001"], 1, "invalid_input",
+                     "--limit: must be at most 1,000, got 1001", id="limit-1001"),
+        pytest.param(["report", "breaches", "--limit", "ten"], 1, "invalid_input",
+                     "--limit: 'ten' is not a whole number", id="limit-text"),
+        pytest.param(["report", "breaches", "--after", "bm90LWEtY3Vyc29y"], 1, "invalid_input",
+                     "after: 'bm90LWEtY3Vyc29y' is not a cursor of the board", id="bad-cursor"),
     ],
 )  # fmt: skip
 def test_bad_report_requests_are_refused_with_what_was_wrong(

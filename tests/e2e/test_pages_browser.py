@@ -195,6 +195,38 @@ def test_the_board_shows_a_new_ticket_and_its_breach_without_being_reloaded(
     assert left.startswith("-")  # overdue: business time left is negative
 
 
+def test_the_board_shows_a_page_and_its_counts_and_refreshes_only_that_page(
+    page: Page, ledger: Ledger
+) -> None:
+    """One row a page: `more` leads to the second page; a ticket that sorts first, opened
+    meanwhile, raises the counts on the refreshed second page without landing on it;
+    `first page` shows it."""
+    now = datetime.now(UTC)
+    ledger.open_ticket("delta", "PG-0", now - timedelta(days=3))
+    ledger.open_ticket("delta", "PG-1", now - timedelta(minutes=2))
+    sign_in(page, ledger, "agent", "/ops")
+    page.goto(f"{ledger.base}/ops?customer=Delta&limit=1")
+    assert page.eval_on_selector_all("tr[data-ticket]", "r => r.map(x => x.dataset.ticket)") == [
+        "PG-0"
+    ]
+    assert page.inner_text('span.count[data-state="breached"] b') == "1"
+    assert page.inner_text('span.count[data-state="on_track"] b') == "1"
+    page.click("nav.pager a.more")
+    page.wait_for_selector('tr[data-ticket="PG-1"]')
+    assert "after=" in page.url
+    assert not page.is_visible('tr[data-ticket="PG-0"]')
+    page.evaluate("window.notReloaded = true")
+
+    ledger.open_ticket("delta", "PG-2", now - timedelta(days=10))  # the soonest deadline
+    page.wait_for_selector('span.count[data-state="breached"] b:text-is("2")')
+    assert page.evaluate("window.notReloaded") is True
+    shown = page.eval_on_selector_all("tr[data-ticket]", "r => r.map(x => x.dataset.ticket)")
+    assert shown == ["PG-1"]  # the page after PG-0 is still the page after PG-0
+    page.click("nav.pager a.first")
+    page.wait_for_selector('tr[data-ticket="PG-2"]')
+    assert page.is_visible("nav.pager a.more")
+
+
 def test_an_agent_gets_the_403_page_for_finance(page: Page, ledger: Ledger) -> None:
     """Signed in as an agent, /finance answers 403 with a page saying whose it is."""
     sign_in(page, ledger, "agent", "/ops")

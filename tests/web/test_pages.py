@@ -291,6 +291,66 @@ def test_the_board_flags_priority_troubleshooting_and_filters_by_part_of_a_name(
     assert "PRI-1" not in none
 
 
+def test_the_board_page_shows_a_page_the_counts_and_a_pager(
+    client: Api, world: World, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Pages of two rows: `more` leads to the next page, `first page` back; the counts of every
+    state are those of the whole board; the refresh fetches only the page shown."""
+    monkeypatch.setattr("ledger.web.pages.BOARD_PAGE", 2)
+    sign_in(client, "agent")
+    for n, hour in enumerate((9, 10, 11)):
+        client.ledger.open_ticket(
+            contract_id=world.premium, reporter="ops@acme.example", severity=1,
+            version="24.2.1", platform="linux", at=at(3, 3, hour), key=f"K-{n}",
+        )  # fmt: skip
+    client.ledger.record_first_response("K-0", at=at(3, 3, 12))
+    page = client.client.get("/ops").text
+    assert ('data-ticket="K-1"' in page, 'data-ticket="K-2"' in page) == (True, True)
+    assert 'data-ticket="K-0"' not in page  # answered: not on the live board
+    assert 'data-state="met">met <b>1</b>' in page
+    assert 'data-state="breached">breached <b>2</b>' in page
+    assert 'class="more"' not in page
+    two = client.client.get("/ops", params=[("state", "breached")])
+    assert two.status_code == 200
+    monkeypatch.setattr("ledger.web.pages.BOARD_PAGE", 1)
+    first = client.client.get("/ops").text
+    assert 'data-ticket="K-1"' in first
+    assert 'data-ticket="K-2"' not in first
+    more = first.split('class="more" rel="next" href="', 1)[1].split('"', 1)[0]
+    assert more.startswith("/ops?after=")
+    second = client.client.get(more.replace("&amp;", "&")).text
+    assert 'data-ticket="K-2"' in second
+    assert 'data-ticket="K-1"' not in second
+    assert 'class="first" href="/ops"' in second
+    assert f'data-source="/ops/board?{more[5:]}"' in second  # the refresh asks for this page
+    fragment = client.client.get("/ops/board" + more[4:].replace("&amp;", "&")).text
+    assert 'data-ticket="K-2"' in fragment
+    assert 'data-ticket="K-1"' not in fragment
+
+
+def test_the_board_page_for_an_instant_and_a_bad_cursor(client: Api, world: World) -> None:
+    """?at=: tickets received by then as they stood, not refreshed; a bad cursor is named."""
+    sign_in(client, "agent")
+    client.ledger.open_ticket(
+        contract_id=world.premium, reporter="ops@acme.example", severity=1,
+        version="24.2.1", platform="linux", at=at(3, 3, 9), key="EARLY-1",
+    )  # fmt: skip
+    client.ledger.open_ticket(
+        contract_id=world.premium, reporter="ops@acme.example", severity=1,
+        version="24.2.1", platform="linux", at=at(3, 3, 11), key="LATE-1",
+    )  # fmt: skip
+    client.ledger.record_first_response("EARLY-1", at=at(3, 3, 10, 30))
+    then = client.client.get("/ops", params={"at": "2025-03-03T10:00:00+01:00"}).text
+    assert 'data-ticket="EARLY-1" data-state="on_track"' in then
+    assert "LATE-1" not in then
+    assert 'data-refresh="0"' in then
+    assert "as it stood at" in then
+    bad = client.client.get("/ops", params={"after": "bm90LWEtY3Vyc29y"})
+    assert bad.status_code == 400
+    assert "is not a cursor of the board" in bad.text
+    assert client.client.get("/ops/board", params={"at": "noon"}).status_code == 400
+
+
 def test_the_statement_page_and_its_csv_match_the_api(client: Api) -> None:
     """The month's statements as a table and a CSV download equal to the API's CSV."""
     sign_in(client, "finance")

@@ -120,7 +120,7 @@ def audit_replay(
         if kind == "breaches":
             rows = then.breaches.board(
                 at, states=set(states) or None, tier=tier, customer=customer, since=since,
-                until=until,
+                until=until, as_it_stood=True,
             )  # fmt: skip
             columns, title = BOARD_COLUMNS, f"SLA board at {format_instant(at)}"
         elif kind == "breach-stats":

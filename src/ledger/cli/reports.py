@@ -124,7 +124,17 @@ BOARD_TABLE = 10  # the columns a table shows; CSV and JSON carry all of them
 @click.option("--customer", help="Only customers whose name contains this (any case).")
 @since_option
 @until_option
-@at_option("The instant the board is drawn for (default: now).")
+@at_option(
+    "The board as it stood at this instant: tickets received by then, each as it stood "
+    "(default: now)."
+)
+@click.option(
+    "--limit", "limit_text", default="100", show_default=True, metavar="N",
+    help="Rows of one page (1 to 1,000).",
+)  # fmt: skip
+@click.option(
+    "--after", "after", metavar="CURSOR", help="The page after this cursor (printed by a page)."
+)
 @catch_up_option
 @csv_option
 @json_option
@@ -138,33 +148,50 @@ def report_breaches(
     since_text: str | None,
     until_text: str | None,
     at_text: str | None,
+    limit_text: str,
+    after: str | None,
     catch_up: bool,
     as_csv: bool,
     as_json: bool,
 ) -> None:
-    """The SLA board: each response clock, its state and business time left, soonest first."""
+    """The SLA board: each response clock, its state and business time left, soonest first,
+    a page at a time, with the count of clocks in every state."""
     from ledger.presenters import board_row_text  # noqa: PLC0415 - not needed at start-up
     from ledger.projections.sla_breaches import (  # noqa: PLC0415 - not needed at start-up
+        MAX_PAGE,
         SlaBreachProjection,
         SlaBreachView,
     )
 
+    if as_json and as_csv:
+        raise InvalidInputError("give --json or --csv, not both")
     at = resolve_at(at_text)
     since, until = optional_instant(since_text, "--since"), optional_instant(until_text, "--until")
+    limit = parse_int(limit_text, "--limit", minimum=1, maximum=MAX_PAGE)
     db, position, head = read_model(runtime, SlaBreachProjection.name, catch_up)
     try:
-        rows = SlaBreachView(db).board(
-            at, states=set(states) or None, tier=tier, customer=customer, since=since, until=until
-        )
+        page = SlaBreachView(db).page(
+            at, limit=limit, after=after, states=set(states) or None, tier=tier,
+            customer=customer, since=since, until=until, as_it_stood=at_text is not None,
+        )  # fmt: skip
     finally:
         db.close()
-    columns = BOARD_COLUMNS if as_csv or as_json else BOARD_COLUMNS[:BOARD_TABLE]
-    if not (as_csv or as_json):
+    name, rows, more = SlaBreachProjection.name, page["rows"], page["next"]
+    if as_json:
+        click.echo(dumps({"projection": name, "position": position, "head": head, **page}))
+        return
+    columns = BOARD_COLUMNS if as_csv else BOARD_COLUMNS[:BOARD_TABLE]
+    if not as_csv:
         rows = [board_row_text(r) for r in rows]
     emit_report(
-        SlaBreachProjection.name, position, head, rows, columns, as_json=as_json, as_csv=as_csv,
+        name, position, head, rows, columns, as_json=False, as_csv=as_csv,
         title=f"SLA board at {format_instant(at)}",
     )  # fmt: skip
+    if not as_csv:
+        counts = ", ".join(f"{state.replace('_', ' ')} {n}" for state, n in page["counts"].items())
+        err_console.print(f"clocks by state: {counts}", highlight=False)
+    if more is not None:
+        err_console.print(f"more: --after {more}", highlight=False, soft_wrap=True)
 
 
 STATS_COLUMNS = BREACH_STAT_LABELLED_COLUMNS  # (key, label) of each figure, as declared

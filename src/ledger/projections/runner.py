@@ -532,3 +532,34 @@ def status(
             )
         )
     return result
+
+
+def settled(
+    db: ViewDatabase,
+    settings: DatabaseSettings,
+    app: SupportLedger,
+    projection: type[Projection],
+    *,
+    catch_up: bool,
+) -> tuple[int, int] | None:
+    """The projection's position and the head of the log, read on `db` (a connection the
+    caller holds), when the view needs no catching up: it is at the head, the caller reads it
+    as it stands, or a runner owns it (and keeps it current). None when a catch-up is due (or
+    the view must first be rebuilt, or stopped on an error): `run_projections` then decides.
+    """
+    state = read_state(db, projection.name)
+    head = int(app.recorder.max_notification_id() or 0)
+    if state is None or state.shape != projection.shape or state.error is not None:
+        return None
+    if not catch_up or state.position >= head:
+        return state.position, head
+    if db.backend == "postgresql":
+        key = lock_key(PROJECTION_LOCK, f"{settings.schema}:{projection.name}")
+        if db.try_advisory_lock(key):  # nobody runs it: the caller catches it up
+            db.advisory_unlock(key)
+            return None
+        return state.position, head
+    running = state.owner is not None and state.lease_until is not None
+    if running and state.lease_until is not None and state.lease_until > utcnow():
+        return state.position, head
+    return None

@@ -4,7 +4,10 @@
 contract, tier and severity, when it was received (and in which month of the contract's
 timezone), the deadline now and as first computed, the 75 % warning instant, the clock
 (`running`, `paused`, `stopped`, or `none` for a declined request) with its running periods,
-and the response (instant, outcome, business seconds used). `sla_calendars` holds what a
+and the response (instant, outcome, business seconds used). `sla_clock_versions` keeps each
+row as it stood after every event, with the business instant the event took effect (a board
+for a past instant reads it); `sla_counts` counts the clocks by what is stored (running, paused,
+met, breached, declined), so the board's counts need no scan. `sla_calendars` holds what a
 contract's calendar needs (timezone, holiday region, booked appointments), so the view can
 count business time on its own tables. The questions asked of these tables are in
 `ledger.projections.sla_breaches`.
@@ -63,6 +66,21 @@ CLOCK_COLUMNS = (
     "breach_waived",
     "position",
     "priority_at",
+)
+# The board's order, soonest deadline first, clocks without one last (an index on each store).
+BOARD_KEY = "COALESCE(due_at, 9223372036854775807)"
+BOARD_ORDER = f"{BOARD_KEY}, received_at, ticket_id"
+LIVE = "clock IN ('running', 'paused')"  # the live board: not declined, not answered
+_CLOCK_DDL = (
+    "ticket_id TEXT NOT NULL, external_key TEXT NOT NULL, "
+    "contract_id TEXT NOT NULL, customer TEXT NOT NULL, tier TEXT, "
+    "terms_version TEXT, severity INTEGER NOT NULL, reporter TEXT NOT NULL, "
+    "status TEXT NOT NULL, declined_reason TEXT, received_at BIGINT NOT NULL, "
+    "received_month TEXT NOT NULL, target_seconds BIGINT, due_at BIGINT, "
+    "original_due_at BIGINT, warning_at BIGINT, clock TEXT NOT NULL, periods TEXT, "
+    "responded_at BIGINT, outcome TEXT, used_seconds BIGINT, "
+    "breach_recorded BOOLEAN NOT NULL, breach_waived BOOLEAN NOT NULL, "
+    "position BIGINT NOT NULL, priority_at BIGINT"
 )
 CALENDAR_COLUMNS = ("contract_id", "customer", "timezone", "holiday_region", "appointments")
 
@@ -155,7 +173,7 @@ class SlaBreachProjection(Projection):
     """Keeps `sla_clocks` (one row per ticket clock) and `sla_calendars` (per contract)."""
 
     name = "sla_breaches"
-    shape = 2  # 2: priority_at
+    shape = 3  # 2: the versions of each clock, the counts and the board's indexes; 3: priority_at
     follows = (
         Contract.Signed,
         Contract.AppointmentBooked,
@@ -180,25 +198,53 @@ class SlaBreachProjection(Projection):
         super().__init__(db, prefix=prefix)
         self.clocks = self.table("sla_clocks")
         self.calendars = self.table("sla_calendars")
+        self.versions = self.table("sla_clock_versions")
+        self.counts = self.table("sla_counts")
+        self.times = self.table("sla_count_times")
+        self.add_time = (
+            f"INSERT INTO {self.times} (kind, clock, tier, hour, n) VALUES (?, ?, ?, ?, ?) "
+            f"ON CONFLICT (kind, clock, tier, hour) DO UPDATE SET n = {self.times}.n + excluded.n"
+        )
         self.upsert_clock = _upsert(self.clocks, CLOCK_COLUMNS)
+        self.insert_version = (
+            f"INSERT INTO {self.versions} ({', '.join(CLOCK_COLUMNS)}, effective_at) "
+            f"VALUES ({', '.join('?' * (len(CLOCK_COLUMNS) + 1))})"
+        )
+        self.add_count = (
+            f"INSERT INTO {self.counts} (tier, bucket, n) VALUES (?, ?, ?) "
+            f"ON CONFLICT (tier, bucket) DO UPDATE SET n = {self.counts}.n + excluded.n"
+        )
         self.upsert_calendar = _upsert(self.calendars, CALENDAR_COLUMNS)
 
     def ddl(self) -> list[str]:
+        clocks, versions, counts = self.clocks, self.versions, self.counts
         return [
+            f"CREATE TABLE IF NOT EXISTS {clocks} ({_CLOCK_DDL}, PRIMARY KEY (ticket_id))",
+            f"CREATE INDEX IF NOT EXISTS {clocks}_due ON {clocks} (due_at)",
+            f"CREATE INDEX IF NOT EXISTS {clocks}_received ON {clocks} (received_at)",
+            # the board's pages (keyset on its order), the live board's apart
+            f"CREATE INDEX IF NOT EXISTS {clocks}_board ON {clocks} ({BOARD_ORDER})",
+            f"CREATE INDEX IF NOT EXISTS {clocks}_live ON {clocks} ({BOARD_ORDER}) WHERE {LIVE}",
+            # the counts that depend on the instant: breached and at risk
+            f"CREATE INDEX IF NOT EXISTS {clocks}_clock_due ON {clocks} (clock, due_at)",
             (
-                f"CREATE TABLE IF NOT EXISTS {self.clocks} ("
-                "ticket_id TEXT PRIMARY KEY, external_key TEXT NOT NULL, "
-                "contract_id TEXT NOT NULL, customer TEXT NOT NULL, tier TEXT, "
-                "terms_version TEXT, severity INTEGER NOT NULL, reporter TEXT NOT NULL, "
-                "status TEXT NOT NULL, declined_reason TEXT, received_at BIGINT NOT NULL, "
-                "received_month TEXT NOT NULL, target_seconds BIGINT, due_at BIGINT, "
-                "original_due_at BIGINT, warning_at BIGINT, clock TEXT NOT NULL, periods TEXT, "
-                "responded_at BIGINT, outcome TEXT, used_seconds BIGINT, "
-                "breach_recorded BOOLEAN NOT NULL, breach_waived BOOLEAN NOT NULL, "
-                "position BIGINT NOT NULL, priority_at BIGINT)"
+                f"CREATE INDEX IF NOT EXISTS {clocks}_clock_warning "
+                f"ON {clocks} (clock, warning_at, due_at)"
             ),
-            f"CREATE INDEX IF NOT EXISTS {self.clocks}_due ON {self.clocks} (due_at)",
-            f"CREATE INDEX IF NOT EXISTS {self.clocks}_received ON {self.clocks} (received_at)",
+            (
+                f"CREATE TABLE IF NOT EXISTS {versions} ({_CLOCK_DDL}, "
+                "effective_at BIGINT NOT NULL, PRIMARY KEY (ticket_id, effective_at, position))"
+            ),
+            f"CREATE INDEX IF NOT EXISTS {versions}_effective ON {versions} (effective_at)",
+            (
+                f"CREATE TABLE IF NOT EXISTS {counts} (tier TEXT NOT NULL, bucket TEXT NOT NULL, "
+                "n BIGINT NOT NULL, PRIMARY KEY (tier, bucket))"
+            ),
+            (
+                f"CREATE TABLE IF NOT EXISTS {self.times} (kind TEXT NOT NULL, "
+                "clock TEXT NOT NULL, tier TEXT NOT NULL, hour BIGINT NOT NULL, "
+                "n BIGINT NOT NULL, PRIMARY KEY (kind, clock, tier, hour))"
+            ),
             (
                 f"CREATE TABLE IF NOT EXISTS {self.calendars} ("
                 "contract_id TEXT PRIMARY KEY, customer TEXT NOT NULL, timezone TEXT NOT NULL, "
@@ -207,7 +253,7 @@ class SlaBreachProjection(Projection):
         ]
 
     def tables(self) -> list[str]:
-        return [self.clocks, self.calendars]
+        return [self.clocks, self.versions, self.counts, self.times, self.calendars]
 
     def apply(self, tx: Transaction, events: list[tuple[int, Any]]) -> None:
         batch = _Batch(self, tx, events)
@@ -249,6 +295,10 @@ class _Batch:
                 view.calendars, CALENDAR_COLUMNS, contract_ids - created_contracts
             )
         }
+        # what each loaded clock counted as before the batch (sla_counts moves by the difference)
+        self.buckets = {t: bucket(c) for t, c in self.clocks.items()}
+        self.hours = {t: time_keys(c) for t, c in self.clocks.items()}
+        self.versions: list[tuple[Any, ...]] = []
         self.changed_clocks: set[str] = set()
         self.changed_calendars: set[str] = set()
         self.zones: dict[str, ZoneInfo] = {}
@@ -302,6 +352,11 @@ class _Batch:
             handler(event, clock)
             clock.position = position
             self.changed_clocks.add(ticket)
+            self._version(clock, effective_at(event))
+
+    def _version(self, clock: ClockRow, effective: int) -> None:
+        """Keep the row as it stands after an event, from the instant the event took effect."""
+        self.versions.append((*_clock_values(clock), effective))
 
     def _signed(self, event: Any) -> None:
         contract = str(event.originator_id)
@@ -365,6 +420,7 @@ class _Batch:
             position=position,
         )
         self.changed_clocks.add(ticket)
+        self._version(self.clocks[ticket], received)
 
     def _declined(self, position: int, event: Any) -> None:
         ticket, contract = str(event.originator_id), str(event.contract_id)
@@ -395,6 +451,7 @@ class _Batch:
             position=position,
         )
         self.changed_clocks.add(ticket)
+        self._version(self.clocks[ticket], self.clocks[ticket].received_at)
 
     def _held(self, event: Any, clock: ClockRow) -> None:
         clock.periods = _ended(clock.periods or "[]", to_us(event.held_at))
@@ -459,6 +516,30 @@ class _Batch:
             self.view.upsert_clock,
             [_clock_values(self.clocks[t]) for t in sorted(self.changed_clocks)],
         )
+        self.tx.executemany(self.view.insert_version, self.versions)
+        moves: dict[tuple[str, str], int] = {}
+        for ticket in self.changed_clocks:
+            before, after = self.buckets.get(ticket), bucket(self.clocks[ticket])
+            if before != after:
+                if before is not None:
+                    moves[before] = moves.get(before, 0) - 1
+                moves[after] = moves.get(after, 0) + 1
+        self.tx.executemany(
+            self.view.add_count, [(*key, n) for key, n in sorted(moves.items()) if n]
+        )
+        if any(n < 0 for n in moves.values()):  # a bucket emptied leaves no row (as a rebuild)
+            self.tx.execute(f"DELETE FROM {self.view.counts} WHERE n = 0")
+        hours: dict[tuple[str, str, str, int], int] = {}
+        for ticket in self.changed_clocks:
+            for key in self.hours.get(ticket, ()):
+                hours[key] = hours.get(key, 0) - 1
+            for key in time_keys(self.clocks[ticket]):
+                hours[key] = hours.get(key, 0) + 1
+        self.tx.executemany(
+            self.view.add_time, [(*key, n) for key, n in sorted(hours.items()) if n]
+        )
+        if any(n < 0 for n in hours.values()):
+            self.tx.execute(f"DELETE FROM {self.view.times} WHERE n = 0")
 
 
 def _nothing(event: Any, clock: ClockRow) -> None:
@@ -469,6 +550,61 @@ def _nothing(event: Any, clock: ClockRow) -> None:
 def _figures(clock: ClockRow, event: Any) -> None:
     clock.due_at = us(event.due_at)
     clock.warning_at = _warning_at(event.warnings)
+
+
+# The business instant each event takes effect at (a board for an instant knows only the
+# events effective by then); Opened and RequestDeclined take effect when received.
+_EFFECTIVE = {
+    Ticket.Held: "held_at",
+    Ticket.Resumed: "resumed_at",
+    Ticket.SeverityChanged: "changed_at",
+    Ticket.DeadlineRecalculated: "recalculated_at",
+    Ticket.WarningReached: "warning_at",
+    Ticket.ResponseDeadlineBreached: "recorded_at",
+    Ticket.FirstResponseRecorded: "responded_at",
+    Ticket.BreachWaived: "waived_at",
+    Ticket.PriorityTroubleshootingRequested: "requested_at",
+    Ticket.Resolved: "resolved_at",
+    Ticket.Reopened: "reopened_at",
+    Ticket.Closed: "closed_at",
+}
+
+
+def effective_at(event: Any) -> int:
+    """The instant (microseconds) a ticket's event took effect."""
+    return to_us(getattr(event, _EFFECTIVE[type(event)]))
+
+
+def bucket(clock: ClockRow) -> tuple[str, str]:
+    """What a clock counts as in sla_counts: its tier ('' when declined) and declined, its
+    outcome once answered, or its clock (running, paused)."""
+    tier = clock.tier or ""
+    if clock.status == DECLINED:
+        return tier, DECLINED
+    if clock.clock == STOPPED:
+        return tier, str(clock.outcome)
+    return tier, clock.clock
+
+
+HOUR_US = 3_600_000_000
+
+
+def time_keys(clock: ClockRow) -> list[tuple[str, str, str, int]]:
+    """Where a live clock counts in sla_count_times, by the hour of its instants: `due` (its
+    deadline), and for a running clock `warning` (its 75 % warning) and `duew` (its deadline,
+    when it has a warning too). The board's counts at an instant add the hours before it and
+    count the rows of its own hour; answered and declined clocks are not there."""
+    if clock.status == DECLINED or clock.clock not in (RUNNING, PAUSED):
+        return []
+    keys = []
+    tier = clock.tier or ""
+    if clock.due_at is not None:
+        keys.append(("due", clock.clock, tier, clock.due_at // HOUR_US))
+    if clock.clock == RUNNING and clock.warning_at is not None:
+        keys.append(("warning", RUNNING, tier, clock.warning_at // HOUR_US))
+        if clock.due_at is not None:
+            keys.append(("duew", RUNNING, tier, clock.due_at // HOUR_US))
+    return keys
 
 
 def load_clock(row: tuple[Any, ...]) -> ClockRow:

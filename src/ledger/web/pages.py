@@ -48,10 +48,14 @@ from ledger.projections.credit_usage import CreditUsageProjection, CreditUsageVi
 from ledger.projections.sla_breaches import (
     AT_RISK,
     BREACHED,
+    DECLINED,
+    MAX_PAGE,
+    MET,
     ON_TRACK,
     PAUSED,
     SlaBreachProjection,
     SlaBreachView,
+    read_cursor,
 )
 from ledger.reports import caught_up, money_totals, statements_csv
 from ledger.web.auth import Principal, public
@@ -85,7 +89,8 @@ if TYPE_CHECKING:
 
 log = get_logger("ledger.web.pages")
 
-REFRESH_SECONDS = 5  # the board's own refresh
+REFRESH_SECONDS = 5  # the board's own refresh (of the page shown)
+BOARD_PAGE = 50  # rows of one page of /ops
 NO_SCRIPT_REFRESH_SECONDS = 30
 # What a page says when the store cannot be used: no part of the database URL.
 PAGE_OUTAGE_MESSAGE = "The database could not be reached; try again in a moment."
@@ -93,6 +98,7 @@ MAX_FORM_BYTES = 4096
 MAX_FIELD_LENGTH = 200
 STATE_ORDER = {BREACHED: 0, AT_RISK: 1, ON_TRACK: 2, PAUSED: 3}
 STATE_LABELS = {BREACHED: "breached", AT_RISK: "at risk", ON_TRACK: "on track", PAUSED: "on hold"}
+COUNT_LABELS = {**STATE_LABELS, MET: "met", DECLINED: "declined"}  # the counts of every state
 TIERS = ("premium", "advanced", "basic")
 CSP = (
     "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self'; "
@@ -149,6 +155,7 @@ TEMPLATES = Environment(
     lstrip_blocks=True,
 )
 TEMPLATES.globals.update(static_url=static_url, state_labels=STATE_LABELS,
+                         count_labels=COUNT_LABELS,
                          figures=STATEMENT_FIGURES, units=UNITS, fees_total=FEES_TOTAL,
                          tiers=TIERS)  # fmt: skip
 TEMPLATES.filters.update(when=when, duration=duration_text, money=money, local_window=local_window)
@@ -360,7 +367,16 @@ def static(name: str) -> Response:
 # -- /ops: the breach board ------------------------------------------------------------------------
 
 
-def _board_filters(tier: str | None, customer: str | None, state: list[str]) -> dict[str, Any]:
+def _board_filters(
+    *,
+    tier: str | None,
+    customer: str | None,
+    state: list[str],
+    at: str | None,
+    after: str | None,
+    limit: str | None,
+) -> dict[str, Any]:
+    """The board's filters, page and instant from the query (each value checked)."""
     chosen_tier = _line(tier, "tier")
     if chosen_tier is not None and chosen_tier.lower() not in TIERS:
         raise InvalidInputError(f"tier: {chosen_tier!r} is not a tier; use {', '.join(TIERS)}")
@@ -369,35 +385,63 @@ def _board_filters(tier: str | None, customer: str | None, state: list[str]) -> 
         raise InvalidInputError(
             f"state: {unknown[0]!r} is not a state of the board; use {', '.join(STATE_ORDER)}"
         )
+    chosen_at = _line(at, "at")
+    chosen_after = _line(after, "after")
+    chosen_limit = _line(limit, "limit")
+    if chosen_after is not None:
+        read_cursor(chosen_after)  # a bad cursor is named before anything is read
     return {
         "tier": chosen_tier.lower() if chosen_tier else None,
         "customer": _line(customer, "customer"),
         "state": sorted(set(state), key=STATE_ORDER.__getitem__),
+        "at": None if chosen_at is None else instant(chosen_at, "at"),
+        "at_text": chosen_at,
+        "after": chosen_after,
+        "limit": None
+        if chosen_limit is None
+        else parse_int(chosen_limit, "limit", minimum=1, maximum=MAX_PAGE),
     }
 
 
 def board_of(services: Services, filters: dict[str, Any]) -> dict[str, Any]:
-    """The board now: open clocks in the filters' states, breached first, then at risk, on
-    track, on hold, each soonest deadline first; counts by state; the log position read."""
-    at = now()
+    """A page of the board (now, or as it stood at the filters' `at`): open clocks in the
+    filters' states, soonest deadline first (so breached first), a page of BOARD_PAGE from the
+    filters' cursor; the counts of every state; the log position read; the next page's query."""
+    at = filters["at"] or now()
     name = SlaBreachProjection.name
-    position, head = caught_up(services.settings.database, services.ledger, name, catch_up=True)
     with services.views.lease() as db:
-        rows = SlaBreachView(db).board(at, tier=filters["tier"], customer=filters["customer"])
-    counts = dict.fromkeys(STATE_ORDER, 0)
-    for row in rows:
-        counts[row["state"]] = counts.get(row["state"], 0) + 1
-    wanted = set(filters["state"]) or set(STATE_ORDER)
-    shown = sorted(
-        (r for r in rows if r["state"] in wanted), key=lambda r: STATE_ORDER.get(r["state"], 9)
-    )
-    return {"at": at, "position": position, "head": head, "rows": shown, "counts": counts}
+        position, head = caught_up(
+            services.settings.database, services.ledger, name, catch_up=True, db=db
+        )
+        page = SlaBreachView(db).page(
+            at, limit=filters["limit"] or BOARD_PAGE, after=filters["after"],
+            states=filters["state"] or None, tier=filters["tier"], customer=filters["customer"],
+            as_it_stood=filters["at"] is not None,
+        )  # fmt: skip
+    more = page["next"]
+    return {
+        "at": at, "position": position, "head": head, "rows": page["rows"],
+        "counts": page["counts"], "first": filters["after"] is not None,
+        "as_it_stood": filters["at"] is not None,
+        "first_query": _query({**filters, "after": None}),
+        "next_query": None if more is None else _query({**filters, "after": more}),
+    }  # fmt: skip
 
 
 def _query(filters: dict[str, Any]) -> str:
     pairs = [(k, filters[k]) for k in ("tier", "customer") if filters[k]]
     pairs += [("state", s) for s in filters["state"]]
+    pairs += [
+        (k, filters[f]) for k, f in (("at", "at_text"), ("limit", "limit"), ("after", "after"))
+        if filters[f]
+    ]  # fmt: skip
     return urlencode(pairs)
+
+
+NO_FILTERS: dict[str, Any] = {
+    "tier": None, "customer": None, "state": [], "at": None, "at_text": None, "after": None,
+    "limit": None,
+}  # fmt: skip
 
 
 @router.get("/ops")
@@ -408,12 +452,19 @@ def ops(
     caller: Annotated[Principal, page(OPS)],
     tier: str | None = None,
     customer: str | None = None,
+    at: str | None = None,
+    after: str | None = None,
+    limit: str | None = None,
 ) -> HTMLResponse:
-    """The live breach board, refreshing itself."""
+    """The breach board a page at a time, refreshing its page (a board for an instant does
+    not change, and is not refreshed)."""
     try:
-        filters = _board_filters(tier, customer, request.query_params.getlist("state"))
-    except InvalidInputError as exc:
-        filters = {"tier": None, "customer": None, "state": []}
+        filters = _board_filters(
+            tier=tier, customer=customer, state=request.query_params.getlist("state"), at=at,
+            after=after, limit=limit,
+        )  # fmt: skip
+    except LedgerError as exc:
+        filters = dict(NO_FILTERS)
         return render(
             request, "ops.html", caller=caller, status=400, title=OPS.title, error=exc.message,
             filters=filters, board=board_of(services, filters), source="/ops/board",
@@ -424,7 +475,8 @@ def ops(
     return render(
         request, "ops.html", caller=caller, title=OPS.title, error=None, filters=filters,
         board=board_of(services, filters), source=f"/ops/board?{query}" if query else "/ops/board",
-        refresh=REFRESH_SECONDS, noscript_refresh=NO_SCRIPT_REFRESH_SECONDS,
+        refresh=0 if filters["at"] else REFRESH_SECONDS,
+        noscript_refresh=NO_SCRIPT_REFRESH_SECONDS,
         alerts=alert_counts(services),
     )  # fmt: skip
 
@@ -437,9 +489,15 @@ def ops_board(
     _caller: Annotated[Principal, page(OPS, fragment=True)],
     tier: str | None = None,
     customer: str | None = None,
+    at: str | None = None,
+    after: str | None = None,
+    limit: str | None = None,
 ) -> HTMLResponse:
-    """The board alone (the HTML the page puts in place at each refresh)."""
-    filters = _board_filters(tier, customer, request.query_params.getlist("state"))
+    """A page of the board alone (the HTML the page puts in place at each refresh)."""
+    filters = _board_filters(
+        tier=tier, customer=customer, state=request.query_params.getlist("state"), at=at,
+        after=after, limit=limit,
+    )  # fmt: skip
     html = TEMPLATES.get_template("_board.html").render(board=board_of(services, filters))
     return HTMLResponse(html, headers=PAGE_HEADERS)
 
@@ -594,13 +652,14 @@ def replay_of(
     """The board or the statements as recorded at `as_of` (rebuilt in a temporary store)."""
     with as_of_views(services.settings.database, services.ledger, as_of) as then:
         if report == "breaches":
-            rows = then.breaches.board(at or as_of)
+            rows = then.breaches.board(at or as_of, as_it_stood=True)
             rows.sort(key=lambda r: STATE_ORDER.get(r["state"], 9))
             counts = dict.fromkeys(STATE_ORDER, 0)
             for row in rows:
                 counts[row["state"]] = counts.get(row["state"], 0) + 1
             board = {"at": at or as_of, "position": then.last_position, "head": then.head,
-                     "rows": rows, "counts": counts}  # fmt: skip
+                     "rows": rows, "counts": counts, "as_it_stood": True, "first": False,
+                     "next_query": None}  # fmt: skip
             return {"report": report, "board": board, "applied": then.applied}
         statements = then.credits.statement(period=period, term=term)
         return {

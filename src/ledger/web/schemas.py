@@ -534,6 +534,17 @@ class Report(Out):
     rows: list[dict[str, Any]]
 
 
+class BoardReport(Report):
+    """A page of the SLA board, the cursor of the next page and the counts of every state."""
+
+    next: str | None = Field(description="The cursor of the next page (`after`); null: last.")
+    next_url: str | None = Field(description="This request for the next page; null: last.")
+    counts: dict[str, int] = Field(
+        description="Clocks in each state (on_track, at_risk, breached, met, paused, declined) "
+        "that the filters other than `state` select."
+    )
+
+
 # The JSON schema of a figure's values, by its kind (ledger.figures).
 _DECIMAL = {"type": "string", "examples": ["12.5"]}
 KIND_SCHEMAS: dict[str, dict[str, Any]] = {

@@ -4,7 +4,7 @@ revenue (JSON or CSV), projection status, as-of replays and the events of an agg
 
 from typing import Annotated, Any, Literal
 
-from fastapi import Header, Path, Query
+from fastapi import Header, Path, Query, Request
 from fastapi.responses import JSONResponse, Response
 
 from ledger.audit.replay import as_of_views
@@ -21,7 +21,7 @@ from ledger.projections import PROJECTIONS
 from ledger.projections.credit_usage import CreditUsageProjection, CreditUsageView, reconcile
 from ledger.projections.revenue import RevenueView, reconcile_revenue
 from ledger.projections.runner import status
-from ledger.projections.sla_breaches import SlaBreachProjection, SlaBreachView
+from ledger.projections.sla_breaches import MAX_PAGE, SlaBreachProjection, SlaBreachView
 from ledger.reports import (
     caught_up,
     csv_table,
@@ -34,13 +34,13 @@ from ledger.web.auth import AGENT, FINANCE, READERS, require
 from ledger.web.inputs import at_or_now, instant, instant_query, line_query, optional_instant
 from ledger.web.routing import REPORT_ERRORS, answer, api_router, documented
 from ledger.web.schemas import (
+    BoardReport,
     BreachStatsReport,
     Event,
     ExpiringReport,
     ProjectionStatus,
     RenewalsReport,
     Replay,
-    Report,
     RevenueReport,
     StatementReport,
 )
@@ -94,11 +94,12 @@ CSV_RESPONSE = csv_response(StatementReport, "Credit statements")
 @router.get(
     "/reports/breaches",
     dependencies=[require(AGENT, *READERS)],
-    responses=documented(Report, "The SLA board", errors=REPORT_ERRORS),
+    responses=documented(BoardReport, "A page of the SLA board", errors=REPORT_ERRORS),
     summary="The SLA board",
 )
 def breaches(
     *,
+    request: Request,
     services: Svc,
     state: States = None,
     tier: Annotated[TierName | None, Query(description="Only this tier.")] = None,
@@ -107,20 +108,43 @@ def breaches(
     ] = None,
     since: Since = None,
     until: Until = None,
-    at: Annotated[str | None, instant_query("The board at (default now).")] = None,
+    at: Annotated[
+        str | None,
+        instant_query(
+            "The board as it stood at this instant: tickets received by then, each as it "
+            "stood (default now)."
+        ),
+    ] = None,
+    limit: Annotated[
+        int, Query(ge=1, le=MAX_PAGE, description="Rows of one page (at most 1,000).")
+    ] = 100,
+    after: Annotated[
+        str | None,
+        Query(
+            max_length=200,
+            pattern=r"^[A-Za-z0-9_-]+$",
+            description="The page after this cursor (the `next` of the page before).",
+        ),
+    ] = None,
     catch_up: CatchUp = True,
 ) -> JSONResponse:
-    """Each response clock, its state and business time left, soonest breach first."""
+    """A page of the board: each response clock, its state and business time left, soonest
+    breach first; `next` (and `next_url`) the cursor of the next page, null on the last;
+    `counts` the clocks in every state the filters other than `state` select."""
     when = at_or_now(at, now())
     start, end = optional_instant(since, "since"), optional_instant(until, "until")
     name = SlaBreachProjection.name
-    position, head = caught_up(services.settings.database, services.ledger, name, catch_up=catch_up)
     with services.views.lease() as db:
-        rows = SlaBreachView(db).board(
-            when, states=set(state) if state else None, tier=tier, customer=customer,
-            since=start, until=end,
+        position, head = caught_up(
+            services.settings.database, services.ledger, name, catch_up=catch_up, db=db
+        )
+        page = SlaBreachView(db).page(
+            when, limit=limit, after=after, states=set(state) if state else None, tier=tier,
+            customer=customer, since=start, until=end, as_it_stood=at is not None,
         )  # fmt: skip
-    return answer({"projection": name, "position": position, "head": head, "rows": rows})
+    more = page["next"]
+    url = None if more is None else str(request.url.include_query_params(after=more))
+    return answer({"projection": name, "position": position, "head": head, **page, "next_url": url})
 
 
 @router.get(
@@ -406,7 +430,7 @@ def audit_replay(
         if report == "breaches":
             rows = then.breaches.board(
                 when, states=set(state) if state else None, tier=tier, customer=customer,
-                since=start, until=end,
+                since=start, until=end, as_it_stood=True,
             )  # fmt: skip
         elif report == "breach-stats":
             rows = then.breaches.stats(by, when, since=start, until=end)

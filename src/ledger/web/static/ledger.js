@@ -1,5 +1,6 @@
-// ledger pages: the breach board fetches itself again every few seconds, so it follows the
-// ledger without the page being reloaded. Nothing else runs here.
+// ledger pages: the breach board fetches the page of it shown again every few seconds (never
+// the whole board), so it follows the ledger without the page being reloaded; a board for an
+// instant (data-refresh="0") does not change and is not fetched again. Nothing else runs here.
 (function () {
   "use strict";
   var board = document.getElementById("board");
@@ -7,7 +8,11 @@
     return;
   }
   var source = board.getAttribute("data-source");
-  var every = Math.max(Number(board.getAttribute("data-refresh")) || 5, 1) * 1000;
+  var seconds = Number(board.getAttribute("data-refresh"));
+  if (seconds === 0) {
+    return;
+  }
+  var every = Math.max(seconds || 5, 1) * 1000;
   var status = document.getElementById("board-status");
 
   function say(text) {
