@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING, Any
 from uuid import UUID
 
 from ledger.application import DueFact
+from ledger.application.facts import FIRST_AFTER, NOT_DUE_YET
 from ledger.domain.calendar import to_us
 from ledger.logs import get_logger
 from ledger.projections.base import owner_name
@@ -219,7 +220,7 @@ class Scheduler:
                 results = self.app.record_due([_fact(d) for d in batch], at=now)
                 for deadline, result in zip(batch, results, strict=True):
                     attempted.add(_key(deadline))
-                    if not result.recorded:
+                    if not result.recorded and result.reason != NOT_DUE_YET:
                         self._skipped.add(_key(deadline))
                     self._log(result, now)
                 outcomes.extend(results)
@@ -291,7 +292,10 @@ class Scheduler:
     def next_due(self) -> datetime | None:
         """The next instant something falls due (None: nothing pending)."""
         deadline = self.view.next_due()
-        return deadline.due_at if deadline is not None else None
+        if deadline is None:
+            return None
+        # A breach is recordable from the first instant after its deadline (see `due`).
+        return deadline.due_at + (FIRST_AFTER if deadline.kind == "breach" else timedelta(0))
 
     def status(self) -> SchedulerStatus:
         """Leader, heartbeat, last run, pending facts and the next one."""
