@@ -161,6 +161,20 @@ DECLINED = "declined"
 STATES = (ON_TRACK, AT_RISK, BREACHED, MET, PAUSED, DECLINED)
 ALL = "all"
 
+# A row of the board (key, label), in order: the CSV of the CLI and the API carries every
+# column, a table for people the first BOARD_TABLE.
+BOARD_LABELLED_COLUMNS = [
+    ("key", "ticket"), ("customer", "customer"), ("tier", "tier"), ("severity", "sev"),
+    ("state", "state"), ("received_at", "received"), ("due_at", "due"),
+    ("business_seconds_left", "business time left"), ("responded_at", "responded"),
+    ("ticket_id", "ticket id"), ("contract_id", "contract"), ("status", "status"),
+    ("clock", "clock"), ("warning_at", "warning"), ("original_due_at", "first due"),
+    ("used_seconds", "business s used"), ("breach_recorded", "breach recorded"),
+    ("breach_waived", "waived"), ("declined_reason", "declined because"),
+]  # fmt: skip
+BOARD_COLUMNS = [key for key, _ in BOARD_LABELLED_COLUMNS]
+BREACH_STAT_COLUMNS = [key for key, _ in BREACH_STAT_LABELLED_COLUMNS]
+
 # The groups of the breach statistics (`--by`): each name and the view's column it groups by.
 GROUPINGS = {
     "tier": "tier",

@@ -18,6 +18,8 @@ from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from ledger.calendars import default_calendar
+from ledger.display import deadline_text, duration_text, percent_text, time_text
+from ledger.domain.agreement import LAPSE_PENDING
 from ledger.domain.credit_account import POINTS, SESSIONS
 from ledger.domain.sla import compute_deadline
 
@@ -60,7 +62,8 @@ def contract_view(
     return {
         "contract_id": contract.id,
         "customer": contract.customer,
-        "status": contract.status,
+        "status": contract_status(contract, at),
+        "recorded_status": contract.status,
         "valid": current is not None,
         "validity": None if current is not None else contract.validity_problem(at),
         "tier": contract.tier_at(at),
@@ -87,6 +90,25 @@ def contract_view(
         "calendar_revision": contract.calendar_revision,
         "version": contract.version,
     }
+
+
+def contract_status(contract: Contract, at: datetime) -> str:
+    """Where an agreement stands at `at`: its recorded status, except that an agreement whose
+    latest term ended by `at` without renewal is `lapse_pending` (never `active`) until the
+    scheduler records its lapse."""
+    return LAPSE_PENDING if contract.ended_without_renewal(at) else str(contract.status)
+
+
+def status_text(view: dict[str, Any]) -> str:
+    """A contract view's status for people: a pending lapse says which term ended when."""
+    if view["status"] != LAPSE_PENDING:
+        return str(view["status"])
+    latest = view["terms"][-1]
+    ended = time_text(latest["ends_at"], view["timezone"])
+    return (
+        f"lapse pending: term {latest['number']} ended at {ended} without renewal "
+        "(not valid; the scheduler records the lapse)"
+    )
 
 
 def current_contract_view(app: SupportLedger, contract_id: UUID, at: datetime) -> dict[str, Any]:
@@ -415,28 +437,22 @@ def _count(
     skipped.update(dict(explanation.skipped))
 
 
-# -- report rows and durations, as text for people -----------------------------------------
+# -- report rows, as text for people --------------------------------------------------------
 
 
-def board_row_text(row: dict[str, Any]) -> dict[str, Any]:
-    """A row of the SLA board for a table: the business time left as `13:00`."""
-    return {**row, "business_seconds_left": clock_text(row["business_seconds_left"])}
+def stats_row_text(row: dict[str, Any]) -> dict[str, Any]:
+    """A row of breach statistics for a table: the breach rate as a percentage."""
+    return {**row, "breach_rate": percent_text(row["breach_rate"])}
 
 
-def clock_text(seconds: int | None) -> str | None:
-    """Business seconds as `13:00` (hours:minutes), negative when overdue."""
-    if seconds is None:
-        return None
-    sign = "-" if seconds < 0 else ""
-    minutes = abs(seconds) // 60
-    return f"{sign}{minutes // 60}:{minutes % 60:02d}"
-
-
-def duration_text(seconds: float | None) -> str:
-    """Seconds as `-3:20:00` / `12:00:00` / `40:00:00` (business time left or overdue)."""
-    if seconds is None:
-        return ""
-    sign = "-" if seconds < 0 else ""
-    minutes, secs = divmod(round(abs(seconds)), 60)
-    hours, minutes = divmod(minutes, 60)
-    return f"{sign}{hours}:{minutes:02d}:{secs:02d}"
+def board_row_text(row: dict[str, Any], at: datetime) -> dict[str, Any]:
+    """A row of the SLA board for a table drawn at `at`: instants as wall time in the display
+    zone (named in the title), the due instant to the second within the hour of `at`, and
+    the business time left as a duration."""
+    return {
+        **row,
+        "received_at": time_text(row["received_at"], with_zone=False),
+        "due_at": deadline_text(row["due_at"], at, with_zone=False),
+        "responded_at": time_text(row["responded_at"], with_zone=False),
+        "business_seconds_left": duration_text(row["business_seconds_left"]),
+    }

@@ -4,7 +4,7 @@ from `ledger.presenters`)."""
 from __future__ import annotations
 
 import sys
-from datetime import datetime, timedelta
+from datetime import datetime, timedelta, tzinfo
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
@@ -12,6 +12,7 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
+from ledger.display import percent_text, time_text
 from ledger.domain.calendar import format_clock
 from ledger.parsing import format_instant
 from ledger.serialize import format_decimal
@@ -111,8 +112,8 @@ def render_terms(loaded: Terms) -> None:
 
 
 def percent(share: Any) -> str:
-    """`0.65` as `65%`."""
-    return f"{format_decimal(share * 100)}%"
+    """`0.65` as `65%` (the one format of a percentage, `ledger.display.percent_text`)."""
+    return percent_text(share)
 
 
 def describe_coverage(coverage: Any) -> str:
@@ -136,7 +137,7 @@ def describe_coverage(coverage: Any) -> str:
 
 def local(value: datetime, cal: BusinessCalendar) -> str:
     """An instant as local wall time with zone abbreviation and weekday."""
-    return value.astimezone(cal.zone).strftime("%a %Y-%m-%d %H:%M:%S %Z")
+    return value.astimezone(cal.zone).strftime("%a %Y-%m-%d %H:%M %Z")
 
 
 def render_deadline(explained: ExplainedDeadline) -> None:
@@ -175,28 +176,29 @@ def render_deadline(explained: ExplainedDeadline) -> None:
         console.print("  skipped as holidays: none")
 
 
-def fmt(value: Any) -> str:
-    """A value for a human table."""
+def fmt(value: Any, zone: tzinfo | str | None = None) -> str:
+    """A value for a human table; an instant as wall time in `zone` (default: the display
+    zone, `LEDGER_DISPLAY_TZ`) to the minute."""
     if value is None:
         return "-"
     if isinstance(value, datetime):
-        return format_instant(value)
+        return time_text(value, zone)
     if isinstance(value, Decimal):
         return format_decimal(value)
     if isinstance(value, bool):
         return "yes" if value else "no"
     if isinstance(value, list):
-        return ", ".join(fmt(v) for v in value) or "-"
+        return ", ".join(fmt(v, zone) for v in value) or "-"
     return str(value)
 
 
-def kv(title: str, rows: Sequence[tuple[str, Any]]) -> Table:
-    """A two-column table of labels and values."""
+def kv(title: str, rows: Sequence[tuple[str, Any]], zone: tzinfo | str | None = None) -> Table:
+    """A two-column table of labels and values (instants in `zone`, see `fmt`)."""
     table = Table(title=title, show_header=False, title_justify="left")
     table.add_column(style="bold")
     table.add_column()
     for label, value in rows:
-        table.add_row(label, escape(fmt(value)))
+        table.add_row(label, escape(fmt(value, zone)))
     return table
 
 

@@ -115,6 +115,7 @@ def contract_show(
     from ledger.presenters import (  # noqa: PLC0415 - not needed at start-up
         contract_view,
         current_contract_view,
+        status_text,
     )
 
     contract_id = parse_id(contract_ref, "CONTRACT")
@@ -128,13 +129,15 @@ def contract_show(
         )
         data = contract_view(found, when)
 
+    zone = data["timezone"]  # times about one contract are shown in its own zone
+
     def render() -> None:
         console.print(
             kv(
-                f"contract {contract_id} (version {data['version']})",
+                f"contract {data['customer']} ({contract_id}, version {data['version']})",
                 [
                     ("customer", data["customer"]),
-                    ("status", data["status"]),
+                    ("status", status_text(data)),
                     ("valid", data["valid"] or data["validity"]),
                     (
                         "tier",
@@ -158,6 +161,7 @@ def contract_show(
                         "-" if data["open_clocks"] is None else data["open_clocks"],
                     ),
                 ],
+                zone,
             )
         )
         table = Table(
@@ -167,8 +171,8 @@ def contract_show(
             table.add_row(
                 str(t["number"]),
                 t["kind"],
-                fmt(t["starts_at"]),
-                fmt(t["ends_at"]),
+                fmt(t["starts_at"], zone),
+                fmt(t["ends_at"], zone),
                 t["tier"],
                 str(t["licenses"]),
                 percent(t["fee_share"]),
@@ -178,7 +182,9 @@ def contract_show(
         if data["appointments"]:
             booked = Table("from", "to", "booked", title="appointments")
             for a in data["appointments"]:
-                booked.add_row(fmt(a["starts_at"]), fmt(a["ends_at"]), fmt(a["booked_at"]))
+                booked.add_row(
+                    fmt(a["starts_at"], zone), fmt(a["ends_at"], zone), fmt(a["booked_at"], zone)
+                )
             console.print(booked)
 
     emit(data, as_json, render)

@@ -21,21 +21,24 @@ from ledger.cli.support import (
     pass_runtime,
     resolve_at,
 )
+from ledger.display import display_zone, time_text, zone_name
 from ledger.domain.errors import InvalidInputError
 from ledger.domain.terms import Tier
 from ledger.figures import (
     ALL,
+    BOARD_LABELLED_COLUMNS,
     BREACH_STAT_LABELLED_COLUMNS,
     GROUPINGS,
     STATEMENT_LABELLED_COLUMNS,
     STATES,
 )
-from ledger.parsing import format_instant, parse_int
-from ledger.render import console, err_console, fmt, percent, statement_table
+from ledger.parsing import parse_int
+from ledger.render import console, err_console, fmt, statement_table
 from ledger.serialize import dumps
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
+    from datetime import datetime
 
     from ledger.projections.db import ViewDatabase
 
@@ -99,15 +102,7 @@ def report() -> None:
     """Reports read from the projections: the breach board, breach statistics, credit usage."""
 
 
-BOARD_COLUMNS = [
-    ("key", "ticket"), ("customer", "customer"), ("tier", "tier"), ("severity", "sev"),
-    ("state", "state"), ("received_at", "received"), ("due_at", "due"),
-    ("business_seconds_left", "business time left"), ("responded_at", "responded"),
-    ("ticket_id", "ticket id"), ("contract_id", "contract"), ("status", "status"),
-    ("clock", "clock"), ("warning_at", "warning"), ("original_due_at", "first due"),
-    ("used_seconds", "business s used"), ("breach_recorded", "breach recorded"),
-    ("breach_waived", "waived"), ("declined_reason", "declined because"),
-]  # fmt: skip
+BOARD_COLUMNS = BOARD_LABELLED_COLUMNS  # (key, label) of each column, as declared
 BOARD_TABLE = 9  # the columns a table shows; CSV and JSON carry all of them
 
 
@@ -159,11 +154,16 @@ def report_breaches(
         db.close()
     columns = BOARD_COLUMNS if as_csv or as_json else BOARD_COLUMNS[:BOARD_TABLE]
     if not (as_csv or as_json):
-        rows = [board_row_text(r) for r in rows]
+        rows = [board_row_text(r, at) for r in rows]
     emit_report(
         SlaBreachProjection.name, position, head, rows, columns, as_json=as_json, as_csv=as_csv,
-        title=f"SLA board at {format_instant(at)}",
+        title=board_title(at),
     )  # fmt: skip
+
+
+def board_title(at: datetime) -> str:
+    """The title of a board drawn at `at`, naming the zone its times are shown in."""
+    return f"SLA board at {time_text(at)} (times in {zone_name(display_zone())})"
 
 
 STATS_COLUMNS = BREACH_STAT_LABELLED_COLUMNS  # (key, label) of each figure, as declared
@@ -192,6 +192,7 @@ def report_breach_stats(
     as_json: bool,
 ) -> None:
     """Responses met and breached, breach rate and response times, by a grouping."""
+    from ledger.presenters import stats_row_text  # noqa: PLC0415 - not needed at start-up
     from ledger.projections.sla_breaches import (  # noqa: PLC0415 - not needed at start-up
         SlaBreachProjection,
         SlaBreachView,
@@ -205,13 +206,10 @@ def report_breach_stats(
     finally:
         db.close()
     if not (as_json or as_csv):
-        rows = [
-            {**r, "breach_rate": None if r["breach_rate"] is None else percent(r["breach_rate"])}
-            for r in rows
-        ]
+        rows = [stats_row_text(r) for r in rows]
     emit_report(
         SlaBreachProjection.name, position, head, rows, STATS_COLUMNS, as_json=as_json,
-        as_csv=as_csv, title=f"SLA breaches by {by} at {format_instant(at)}",
+        as_csv=as_csv, title=f"SLA breaches by {by} at {time_text(at)}",
     )  # fmt: skip
 
 

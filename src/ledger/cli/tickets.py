@@ -188,10 +188,8 @@ def ticket_waive(
 @pass_runtime
 def ticket_history_command(runtime: Runtime, *, reference: str, as_json: bool) -> None:
     """Every event of a ticket with the ticket after it and how its deadline was counted."""
-    from ledger.presenters import (  # noqa: PLC0415 - not needed at start-up
-        duration_text,
-        ticket_history,
-    )
+    from ledger.display import duration_text  # noqa: PLC0415 - not needed at start-up
+    from ledger.presenters import ticket_history  # noqa: PLC0415 - not needed at start-up
 
     app = runtime.ledger
     steps = ticket_history(app, reference)
@@ -254,10 +252,11 @@ def ticket_show(
     as_json: bool,
 ) -> None:
     """A ticket (by id or external key) and its clock."""
-    from ledger.presenters import (  # noqa: PLC0415 - not needed at start-up
-        counted_ticket_view,
+    from ledger.display import (  # noqa: PLC0415 - not needed at start-up
+        deadline_text,
         duration_text,
     )
+    from ledger.presenters import counted_ticket_view  # noqa: PLC0415 - not needed at start-up
 
     app = runtime.ledger
     when = resolve_at(at_text) if at_text else resolve_at(as_of, "--as-of")
@@ -265,6 +264,8 @@ def ticket_show(
         reference, version=version, as_of=parse_instant(as_of, "--as-of") if as_of else None
     )
     data = counted_ticket_view(app, found, when)
+    # Times of a ticket are shown in its contract's zone (the display zone without one).
+    zone = app.get_contract(found.contract_id).timezone if found.contract_id else None
 
     def render() -> None:
         rows: list[tuple[str, Any]] = [
@@ -282,13 +283,13 @@ def ticket_show(
             rows += [
                 ("tier / target", f"{data['tier']} / {data['target_hours']:g} business hours"),
                 ("clock", data["clock"]),
-                ("due", data["due_at"]),
+                ("due", deadline_text(data["due_at"], when, zone)),
                 ("original due", data["original_due_at"]),
                 ("business time left", duration_text(data["business_seconds_left"])),
                 (
                     "warnings",
                     ", ".join(
-                        f"{percent(w['share'])} {fmt(w['at'])}"
+                        f"{percent(w['share'])} {fmt(w['at'], zone)}"
                         + (" (reached)" if w["reached"] else "")
                         for w in data["warnings"]
                     ),
@@ -300,6 +301,7 @@ def ticket_show(
                     f"{fmt(data['breach_recorded'])} / {fmt(data['breach_waived'])}",
                 ),
             ]
-        console.print(kv(f"ticket {data['ticket_id']} (version {data['version']})", rows))
+        title = f"ticket {data['key']} ({data['ticket_id']}, version {data['version']})"
+        console.print(kv(title, rows, zone))
 
     emit(data, as_json, render)

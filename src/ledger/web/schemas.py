@@ -244,7 +244,11 @@ class Contract(Out):
 
     contract_id: UUID
     customer: str
-    status: str
+    status: str = Field(
+        description="active, lapsed, terminated, or lapse_pending: the last term ended "
+        "without renewal and the lapse is not recorded yet"
+    )
+    recorded_status: str = Field(description="the status as recorded: active, lapsed, terminated")
     valid: bool
     validity: str | None
     tier: str

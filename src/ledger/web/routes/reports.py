@@ -10,12 +10,13 @@ from fastapi.responses import JSONResponse, Response
 
 from ledger.audit.replay import as_of_views
 from ledger.domain.errors import InvalidInputError
+from ledger.figures import BOARD_COLUMNS, BREACH_STAT_COLUMNS
 from ledger.presenters import event_view
 from ledger.projections import PROJECTIONS
 from ledger.projections.credit_usage import CreditUsageProjection, CreditUsageView, reconcile
 from ledger.projections.runner import status
 from ledger.projections.sla_breaches import SlaBreachProjection, SlaBreachView
-from ledger.reports import caught_up, statements_csv
+from ledger.reports import caught_up, csv_table, statements_csv
 from ledger.web.auth import AGENT, FINANCE, READERS, require
 from ledger.web.inputs import at_or_now, instant, instant_query, line_query, optional_instant
 from ledger.web.routing import REPORT_ERRORS, answer, api_router, documented
@@ -66,12 +67,44 @@ CSV_RESPONSE: dict[int | str, dict[str, Any]] = {
         "content": {"text/csv": {"schema": {"type": "string"}}},
     }
 }
+Format = Annotated[
+    Literal["json", "csv"] | None,
+    Query(description="json or csv (default: by the Accept header, else json)."),
+]
+AcceptHeader = Annotated[str | None, Header(include_in_schema=False)]
+
+
+def wants_csv(format: str | None, accept: str | None) -> bool:  # noqa: A002 - the parameter
+    """Whether the answer is CSV: format=csv, or no format and an Accept of text/csv."""
+    return format == "csv" or (format is None and "text/csv" in (accept or ""))
+
+
+def csv_answer(
+    text: str, name: str, position: int | None = None, head: int | None = None
+) -> Response:
+    """A CSV answer as a download named `name`.csv, with the read model's position."""
+    headers = {"Content-Disposition": f'attachment; filename="{name}.csv"'}
+    if position is not None and head is not None:
+        headers.update({"X-Ledger-Position": str(position), "X-Ledger-Head": str(head)})
+    return Response(text, media_type="text/csv; charset=utf-8", headers=headers)
+
+
+def csv_responses(model: Any, description: str) -> dict[int | str, dict[str, Any]]:
+    """A report's 200 answer, JSON or CSV, and its errors."""
+    return {
+        200: {
+            "model": model,
+            "description": f"{description} (JSON, or CSV with format=csv or Accept: text/csv)",
+            "content": {"text/csv": {"schema": {"type": "string"}}},
+        },
+        **REPORT_ERRORS,
+    }
 
 
 @router.get(
     "/reports/breaches",
     dependencies=[require(AGENT, *READERS)],
-    responses=documented(Report, "The SLA board", errors=REPORT_ERRORS),
+    responses=csv_responses(Report, "The SLA board"),
     summary="The SLA board",
 )
 def breaches(
@@ -84,7 +117,9 @@ def breaches(
     until: Until = None,
     at: Annotated[str | None, instant_query("The board at (default now).")] = None,
     catch_up: CatchUp = True,
-) -> JSONResponse:
+    format: Format = None,  # noqa: A002 - the query parameter is called format
+    accept: AcceptHeader = None,
+) -> Response:
     """Each response clock, its state and business time left, soonest breach first."""
     when = at_or_now(at, now())
     start, end = optional_instant(since, "since"), optional_instant(until, "until")
@@ -95,13 +130,15 @@ def breaches(
             when, states=set(state) if state else None, tier=tier, customer=customer,
             since=start, until=end,
         )  # fmt: skip
+    if wants_csv(format, accept):
+        return csv_answer(csv_table(BOARD_COLUMNS, rows), "sla-board", position, head)
     return answer({"projection": name, "position": position, "head": head, "rows": rows})
 
 
 @router.get(
     "/reports/breach-stats",
     dependencies=[require(AGENT, FINANCE, *READERS)],
-    responses=documented(BreachStatsReport, "Breach figures by group", errors=REPORT_ERRORS),
+    responses=csv_responses(BreachStatsReport, "Breach figures by group"),
     summary="Breach statistics",
 )
 def breach_stats(
@@ -112,7 +149,9 @@ def breach_stats(
     until: Until = None,
     at: Annotated[str | None, instant_query("Breaches as they stand at (default now).")] = None,
     catch_up: CatchUp = True,
-) -> JSONResponse:
+    format: Format = None,  # noqa: A002 - the query parameter is called format
+    accept: AcceptHeader = None,
+) -> Response:
     """Responses met and breached, breach rate, median and 90th percentile response times."""
     when = at_or_now(at, now())
     start, end = optional_instant(since, "since"), optional_instant(until, "until")
@@ -120,6 +159,9 @@ def breach_stats(
     position, head = caught_up(services.settings.database, services.ledger, name, catch_up=catch_up)
     with services.views.lease() as db:
         rows = SlaBreachView(db).stats(by, when, since=start, until=end)
+    if wants_csv(format, accept):
+        text = csv_table(BREACH_STAT_COLUMNS, rows)
+        return csv_answer(text, f"breach-stats-by-{by}", position, head)
     return answer({"projection": name, "position": position, "head": head, "rows": rows})
 
 
@@ -139,11 +181,8 @@ def credit_statements(
         bool, Query(description="Recompute every figure from the events; list differences.")
     ] = False,
     catch_up: CatchUp = True,
-    format: Annotated[  # noqa: A002 - the query parameter is called format
-        Literal["json", "csv"] | None,
-        Query(description="json or csv (default: by the Accept header, else json)."),
-    ] = None,
-    accept: Annotated[str | None, Header(include_in_schema=False)] = None,
+    format: Format = None,  # noqa: A002 - the query parameter is called format
+    accept: AcceptHeader = None,
 ) -> Response:
     """Opening + granted + purchased - consumed + reversed - expired = closing, and fees.
 
@@ -152,7 +191,7 @@ def credit_statements(
     """
     if (period is None) == (term is None):
         raise InvalidInputError("give period=YYYY-MM or term=N (one of them)")
-    as_csv = format == "csv" or (format is None and "text/csv" in (accept or ""))
+    as_csv = wants_csv(format, accept)
     if check and not catch_up:
         raise InvalidInputError(
             "check compares with the whole log: it cannot read a view that is not caught up"
@@ -171,15 +210,7 @@ def credit_statements(
         )
     if as_csv:
         window = f"period-{period}" if period else f"term-{term}"
-        return Response(
-            statements_csv(statements),
-            media_type="text/csv; charset=utf-8",
-            headers={
-                "Content-Disposition": f'attachment; filename="credit-statements-{window}.csv"',
-                "X-Ledger-Position": str(position),
-                "X-Ledger-Head": str(head),
-            },
-        )
+        return csv_answer(statements_csv(statements), f"credit-statements-{window}", position, head)
     data: dict[str, object] = {
         "projection": name, "position": position, "head": head, "statements": statements,
     }  # fmt: skip
@@ -203,7 +234,7 @@ def projections_status(services: Svc) -> JSONResponse:
 @router.get(
     "/audit/replay",
     dependencies=[require(*READERS)],
-    responses=documented(Replay, "The report as it stood"),
+    responses=csv_responses(Replay, "The report as it stood"),
     summary="A report as it stood",
 )
 def audit_replay(
@@ -225,7 +256,9 @@ def audit_replay(
     at: Annotated[
         str | None, instant_query("breaches, breach-stats: figures at (default: as_of).")
     ] = None,
-) -> JSONResponse:
+    format: Format = None,  # noqa: A002 - the query parameter is called format
+    accept: AcceptHeader = None,
+) -> Response:
     """The views rebuilt from the events recorded by `as_of` in a temporary store (the live
     views are not touched): `rows` (breaches, breach-stats) or `statements` (credits)."""
     recorded_by = instant(as_of, "as_of")
@@ -243,6 +276,12 @@ def audit_replay(
             rows = then.breaches.stats(by, when, since=start, until=end)
         else:
             rows = then.credits.statement(period=period, term=term, contract_id=contract)
+    if wants_csv(format, accept):
+        name = f"{report}-as-of-{recorded_by:%Y%m%dT%H%M%SZ}"
+        if report == "credits":
+            return csv_answer(statements_csv(rows), name)
+        columns = BOARD_COLUMNS if report == "breaches" else BREACH_STAT_COLUMNS
+        return csv_answer(csv_table(columns, rows), name)
     return answer({
         "as_of": recorded_by, "report": report, "applied": then.applied,
         "last_position": then.last_position, "head": then.head,
