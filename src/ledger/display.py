@@ -26,6 +26,9 @@ from ledger.errors import ConfigurationError
 DISPLAY_TZ = "LEDGER_DISPLAY_TZ"
 MINUTE = "%Y-%m-%d %H:%M"
 SECOND = "%Y-%m-%d %H:%M:%S"
+# In a table that names the year in its title: month, day and time.
+SHORT_MINUTE = "%m-%d %H:%M"
+SHORT_SECOND = "%m-%d %H:%M:%S"
 WITHIN = timedelta(hours=1)  # a deadline this close is shown to the second
 
 
@@ -76,14 +79,18 @@ def time_text(
     *,
     seconds: bool = False,
     with_zone: bool = True,
+    short: bool = False,
 ) -> str:
     """An instant as wall time in `zone` (default: the display zone) to the minute, or to the
-    second with `seconds`; `-` for none."""
+    second with `seconds`; without the year when `short` (a table's cell); `-` for none."""
     if value is None:
         return "-"
     where = display_zone(zone) if zone is None or isinstance(zone, str) else zone
     local = value.astimezone(where)
-    text = local.strftime(SECOND if seconds else MINUTE)
+    if short:
+        text = local.strftime(SHORT_SECOND if seconds else SHORT_MINUTE)
+    else:
+        text = local.strftime(SECOND if seconds else MINUTE)
     return f"{text} {local.strftime('%Z')}" if with_zone else text
 
 
@@ -93,12 +100,24 @@ def deadline_text(
     zone: tzinfo | str | None = None,
     *,
     with_zone: bool = True,
+    short: bool = False,
 ) -> str:
     """A deadline: to the minute, or to the second when it is within the hour of `now`."""
     if value is None:
         return "-"
     close = abs(value - now) < WITHIN
-    return time_text(value, zone, seconds=close, with_zone=with_zone)
+    return time_text(value, zone, seconds=close, with_zone=with_zone, short=short)
+
+
+def moment_text(value: datetime | None, now: datetime, zone: tzinfo | str | None = None) -> str:
+    """An instant in a sentence: `10:04` on the day of `now` (in `zone`), else with its date
+    (`2026-12-03 10:04`); `-` for none."""
+    if value is None:
+        return "-"
+    where = display_zone(zone) if zone is None or isinstance(zone, str) else zone
+    local = value.astimezone(where)
+    same_day = local.date() == now.astimezone(where).date()
+    return local.strftime("%H:%M" if same_day else MINUTE)
 
 
 def duration_text(seconds: float | None) -> str:

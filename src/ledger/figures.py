@@ -162,7 +162,7 @@ STATES = (ON_TRACK, AT_RISK, BREACHED, MET, PAUSED, DECLINED)
 ALL = "all"
 
 # A row of the board (key, label), in order: the CSV of the CLI and the API carries every
-# column, a table for people the first BOARD_TABLE.
+# column, a table for people some of them.
 BOARD_LABELLED_COLUMNS = [
     ("key", "ticket"), ("customer", "customer"), ("tier", "tier"), ("severity", "sev"),
     ("state", "state"), ("received_at", "received"), ("due_at", "due"),

@@ -18,7 +18,13 @@ from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from ledger.calendars import default_calendar
-from ledger.display import deadline_text, duration_text, percent_text, time_text
+from ledger.display import (
+    deadline_text,
+    duration_text,
+    moment_text,
+    percent_text,
+    time_text,
+)
 from ledger.domain.agreement import LAPSE_PENDING
 from ledger.domain.credit_account import POINTS, SESSIONS
 from ledger.domain.sla import compute_deadline
@@ -437,6 +443,39 @@ def _count(
     skipped.update(dict(explanation.skipped))
 
 
+# -- what a ticket command did, in words ----------------------------------------------------
+
+# Per ticket command, what it did: `{ticket}` is the key the person typed (or the id), `{at}`
+# the instant it happened, `{due}` the response deadline after it.
+TICKET_SAID = {
+    "respond": "{ticket} answered at {at}: {outcome}",
+    "hold": "{ticket} on hold since {at} (the response clock is paused)",
+    "resume": "{ticket} open again since {at}; response due {due}",
+    "resolve": "{ticket} resolved at {at}",
+    "reopen": "{ticket} reopened at {at}",
+    "close": "{ticket} closed at {at}",
+    "remote-assistance": "{ticket}: remote assistance requested at {at}",
+    "patch": "{ticket}: a patch requested at {at}",
+    "severity": "{ticket} now severity {severity}; response due {due}",
+    "waive": "{ticket}: breach waived at {at}",
+    "open": "{ticket} open, severity {severity}; response due {due}",
+}
+
+
+def ticket_said(
+    command: str, view: dict[str, Any], at: datetime, now: datetime, zone: str | None
+) -> str:
+    """What a ticket command did (`TICKET_SAID`), in the ticket's contract's zone."""
+    outcome = view.get("outcome") or ("breached" if view.get("breached") else "in time")
+    return TICKET_SAID[command].format(
+        ticket=view.get("key") or view["ticket_id"],
+        at=moment_text(at, now, zone),
+        due=deadline_text(view.get("due_at"), now, zone),
+        severity=view.get("severity"),
+        outcome=outcome,
+    )
+
+
 # -- report rows, as text for people --------------------------------------------------------
 
 
@@ -446,13 +485,13 @@ def stats_row_text(row: dict[str, Any]) -> dict[str, Any]:
 
 
 def board_row_text(row: dict[str, Any], at: datetime) -> dict[str, Any]:
-    """A row of the SLA board for a table drawn at `at`: instants as wall time in the display
-    zone (named in the title), the due instant to the second within the hour of `at`, and
-    the business time left as a duration."""
+    """A row of the SLA board for a table drawn at `at`: instants as month, day and wall time
+    in the display zone (the title names the date and zone), the due instant to the second
+    within the hour of `at`, and the business time left as a duration."""
     return {
         **row,
-        "received_at": time_text(row["received_at"], with_zone=False),
-        "due_at": deadline_text(row["due_at"], at, with_zone=False),
-        "responded_at": time_text(row["responded_at"], with_zone=False),
+        "received_at": time_text(row["received_at"], with_zone=False, short=True),
+        "due_at": deadline_text(row["due_at"], at, with_zone=False, short=True),
+        "responded_at": time_text(row["responded_at"], with_zone=False, short=True),
         "business_seconds_left": duration_text(row["business_seconds_left"]),
     }

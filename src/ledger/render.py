@@ -8,9 +8,11 @@ from datetime import datetime, timedelta, tzinfo
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
+from rich import box
 from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
+from rich.text import Text
 
 from ledger.display import percent_text, time_text
 from ledger.domain.calendar import format_clock
@@ -24,9 +26,59 @@ if TYPE_CHECKING:
     from ledger.domain.terms import Terms
     from ledger.presenters import ExplainedDeadline
 
-# Piped output (CI logs, files) gets a width where the tables stay readable.
-console = Console(highlight=False, soft_wrap=True, width=None if sys.stdout.isatty() else 140)
+# Tables fit 100 columns when piped (CI logs, files); a terminal's own width otherwise.
+# Colours only on a terminal, and never with NO_COLOR set (rich reads both itself).
+PIPED_WIDTH = 100
+console = Console(
+    highlight=False, soft_wrap=True, width=None if sys.stdout.isatty() else PIPED_WIDTH
+)
 err_console = Console(stderr=True, highlight=False, soft_wrap=True)
+
+# The colour of each state of a clock or a ticket in a table (shown on a terminal only).
+STATE_STYLES = {
+    "on_track": "green", "met": "green", "at_risk": "yellow", "paused": "cyan",
+    "on_hold": "cyan", "breached": "bold red", "declined": "magenta", "lapse_pending": "yellow",
+    "lapsed": "red", "terminated": "red", "active": "green",
+}  # fmt: skip
+# Columns holding instants: never wrapped, so a narrow table keeps each time of day whole.
+INSTANT_COLUMNS = frozenset({
+    "received_at", "due_at", "responded_at", "warning_at", "original_due_at", "start", "end",
+    "starts_at", "ends_at", "assessed_at", "at", "recorded_at", "expires_at",
+})  # fmt: skip
+
+
+def styled(key: str, text: str) -> Text:
+    """A cell: a state in its colour, any other text as it is (never read as markup)."""
+    return Text(text, style=STATE_STYLES.get(text, "") if key in {"state", "status"} else "")
+
+
+def is_number(value: Any) -> bool:
+    """Whether a cell holds a number (right-aligned in a table); a yes/no is not one."""
+    return isinstance(value, int | float | Decimal) and not isinstance(value, bool)
+
+
+def rows_table(
+    rows: Sequence[dict[str, Any]],
+    columns: Sequence[tuple[str, str]],
+    title: str,
+    *,
+    numeric: frozenset[str] = frozenset(),
+) -> Table:
+    """Rows as a table for people: numbers (and the `numeric` columns) right-aligned, states
+    coloured, instants never wrapped; compact, so that it fits 100 columns."""
+    table = Table(title=title, title_justify="left", box=box.SIMPLE_HEAD, pad_edge=False)
+    for key, label in columns:
+        values = [row.get(key) for row in rows if row.get(key) is not None]
+        right = key in numeric or (bool(values) and all(is_number(v) for v in values))
+        table.add_column(
+            label,
+            justify="right" if right else "left",
+            no_wrap=key in INSTANT_COLUMNS,
+            overflow="fold",
+        )
+    for row in rows:
+        table.add_row(*[styled(key, fmt(row.get(key))) for key, _ in columns])
+    return table
 
 
 def render_terms(loaded: Terms) -> None:

@@ -148,7 +148,7 @@ def audit_replay(
         if kind == "credits":
             rows = [statement_row(r) for r in rows]
         elif kind == "breaches" and not as_csv:
-            columns = BOARD_COLUMNS[:BOARD_TABLE]
+            columns = BOARD_TABLE
             rows = [board_row_text(r, at) for r in rows]
         elif kind == "breach-stats" and not as_csv:
             rows = [stats_row_text(r) for r in rows]

@@ -44,6 +44,7 @@ def scheduler_run(runtime: Runtime, *, heartbeat: float, batch_size: int) -> Non
         run_scheduler,
     )
 
+    runtime.log_as(service=True)  # a long-running service logs at info by default
     service = Scheduler(runtime.ledger, runtime.database, batch_size=batch_size)
     for signum in (signal.SIGTERM, signal.SIGINT):
         signal.signal(signum, lambda *_: service.stop.set())

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo
 
@@ -25,7 +26,6 @@ from ledger.render import console, fmt, kv, percent
 
 if TYPE_CHECKING:
     from collections.abc import Callable
-    from datetime import datetime
 
     from ledger.application import SupportLedger
 
@@ -64,6 +64,7 @@ def ticket_open(
     """Receive a request: open it with its deadline, or decline it (exit 3) and record why."""
     from ledger.presenters import opening_view  # noqa: PLC0415 - not needed at start-up
 
+    received = resolve_at(at_text)
     opening = runtime.ledger.open_ticket(
         contract_id=parse_id(contract_ref, "--contract"),
         reporter=reporter,
@@ -72,7 +73,7 @@ def ticket_open(
         platform=platform,
         license_kind=license_kind,
         key=key,
-        at=resolve_at(at_text),
+        at=received,
     )
     data = opening_view(opening)
     if opening.declined:
@@ -82,7 +83,8 @@ def ticket_open(
             f"declined [{opening.reason}] {opening.message} (ticket {opening.ticket_id})",
         )
         return EXIT_DECLINED
-    done(data, as_json, f"{opening.ticket_id} open, response due {fmt(opening.due_at)}")
+    opened = {} if as_json else _ticket_data(runtime, str(opening.ticket_id), received)
+    done(data, as_json, "" if as_json else _said(runtime, "open", opened, received))
     return 0
 
 
@@ -91,6 +93,15 @@ def _ticket_data(runtime: Runtime, reference: str, at: datetime) -> dict[str, An
 
     app = runtime.ledger
     return counted_ticket_view(app, app.get_ticket(reference), at)
+
+
+def _said(runtime: Runtime, command: str, data: dict[str, Any], at: datetime) -> str:
+    """What a ticket command did, in words, times in the ticket's contract's zone."""
+    from ledger.presenters import ticket_said  # noqa: PLC0415 - not needed at start-up
+
+    contract_id = data.get("contract_id")
+    zone = runtime.ledger.get_contract(contract_id).timezone if contract_id else None
+    return ticket_said(command, data, at, datetime.now(UTC), zone)
 
 
 def _ticket_step(
@@ -107,8 +118,7 @@ def _ticket_step(
         data = _ticket_data(runtime, reference, at)
         if outcome is not None:
             data["result"] = outcome
-        suffix = f" ({outcome})" if isinstance(outcome, str) else ""
-        done(data, as_json, f"{data['ticket_id']} {data['status']}{suffix}")
+        done(data, as_json, _said(runtime, name, data, at))
 
 
 _ticket_step(
@@ -160,9 +170,7 @@ def ticket_severity(
     at = resolve_at(at_text)
     runtime.ledger.change_severity(reference, severity=severity, at=at)
     data = _ticket_data(runtime, reference, at)
-    done(
-        data, as_json, f"{data['ticket_id']} severity {data['severity']}, due {fmt(data['due_at'])}"
-    )
+    done(data, as_json, _said(runtime, "severity", data, at))
 
 
 @ticket.command("waive")
@@ -179,7 +187,7 @@ def ticket_waive(
     at = resolve_at(at_text)
     runtime.ledger.waive_breach(reference, reason=reason, actor=actor, at=at)
     data = _ticket_data(runtime, reference, at)
-    done(data, as_json, f"{data['ticket_id']} breach waived")
+    done(data, as_json, _said(runtime, "waive", data, at))
 
 
 @ticket.command("history")
