@@ -22,6 +22,7 @@ from zoneinfo import ZoneInfo
 from rich.table import Table
 
 from ledger.calendars import default_calendar
+from ledger.display import duration_text, percent_text
 from ledger.domain.errors import LedgerError
 from ledger.logs import configure_logging
 from ledger.parsing import format_instant
@@ -183,8 +184,8 @@ class _Story:
         customer = self.customers.get(str(fact.contract_id), str(fact.contract_id))
         if fact.kind == "warning":
             ticket = self.tickets.get(str(fact.aggregate_id), str(fact.aggregate_id))
-            share = int(Decimal(fact.detail) * 100)
-            return f"{ticket}: {share} % of the response time used, no response yet"
+            share = percent_text(Decimal(fact.detail))
+            return f"{ticket}: {share} of the response time used, no response yet"
         if fact.kind == "breach":
             ticket = self.tickets.get(str(fact.aggregate_id), str(fact.aggregate_id))
             return f"{ticket}: [red]response deadline breached[/red]"
@@ -427,7 +428,7 @@ def _read_models(
         table.add_row(
             row["key"], row["customer"], str(row["severity"]), _state(row["state"]),
             _local(row["received_at"]), _local(row["due_at"]), _local(row["responded_at"]),
-            "-" if left is None else f"{left / 3600:.1f} h",
+            duration_text(left),
         )  # fmt: skip
     console.print(table)
     table = Table(
@@ -438,7 +439,7 @@ def _read_models(
         rate = row["breach_rate"]
         table.add_row(
             row["key"], str(row["tickets"]), str(row["met"]), str(row["breached"]),
-            str(row["waived"]), "-" if rate is None else f"{rate * 100:.0f} %",
+            str(row["waived"]), percent_text(rate),
             fmt(row["median_response_hours"]), fmt(row["p90_response_hours"]),
         )  # fmt: skip
     console.print(table)
