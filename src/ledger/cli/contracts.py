@@ -81,7 +81,15 @@ def contract_sign(
         key=key,
         at=resolve_at(at_text),
     )
-    done({"contract_id": contract_id}, as_json, str(contract_id))
+    done({"contract_id": contract_id}, as_json, _said(runtime, contract_id, as_json, "signed"))
+
+
+def _said(runtime: Runtime, contract_id: UUID, as_json: bool, message: str) -> str:
+    """A contract command's words for people: the customer, what it did, and the id."""
+    if as_json:
+        return message
+    customer = runtime.ledger.get_contract(contract_id).customer
+    return f"{customer}: {message} (contract {contract_id})"
 
 
 def _contract_result(
@@ -90,7 +98,11 @@ def _contract_result(
     from ledger.presenters import current_contract_view  # noqa: PLC0415 - not needed at start-up
 
     app = runtime.ledger
-    done(current_contract_view(app, contract_id, at), as_json, message)
+    done(
+        current_contract_view(app, contract_id, at),
+        as_json,
+        _said(runtime, contract_id, as_json, message),
+    )
 
 
 @contract.command("show")
@@ -247,10 +259,13 @@ def contract_renew(
     done(
         {"contract_id": contract_id, "term": term},
         as_json,
-        f"term {term['number']} ({term['kind']}) "
-        f"from {fmt(term['starts_at'])} to {fmt(term['ends_at'])}, "
-        f"fee {fmt(term['fee'])} ({percent(term['fee_share'])})",
-    )
+        _said(
+            runtime, contract_id, as_json,
+            f"term {term['number']} ({term['kind']}) "
+            f"from {fmt(term['starts_at'])} to {fmt(term['ends_at'])}, "
+            f"fee {fmt(term['fee'])} ({percent(term['fee_share'])})",
+        ),
+    )  # fmt: skip
 
 
 @contract.command("reinstate")
@@ -280,9 +295,12 @@ def contract_reinstate(
     done(
         {"contract_id": contract_id, "term": term},
         as_json,
-        f"term {term['number']} (reinstatement) "
-        f"fee {fmt(term['fee'])} ({percent(term['fee_share'])})",
-    )
+        _said(
+            runtime, contract_id, as_json,
+            f"term {term['number']} (reinstatement) "
+            f"fee {fmt(term['fee'])} ({percent(term['fee_share'])})",
+        ),
+    )  # fmt: skip
 
 
 @contract.command("lapse")
@@ -296,7 +314,8 @@ def contract_lapse(
     """Record that the latest term ended without renewal (the scheduler does this too)."""
     contract_id = parse_id(contract_ref, "CONTRACT")
     lapse = runtime.ledger.lapse_contract(contract_id, at=resolve_at(at_text))
-    done({"contract_id": contract_id, **lapse}, as_json, f"term {lapse['term_number']} lapsed")
+    said = _said(runtime, contract_id, as_json, f"term {lapse['term_number']} lapsed")
+    done({"contract_id": contract_id, **lapse}, as_json, said)
 
 
 @contract.command("terminate")
@@ -338,7 +357,7 @@ def contract_upgrade(
         "downgrade_scheduled": f"downgrade to {found.pending_tier} scheduled for the next renewal",
         "downgrade_cancelled": "scheduled downgrade cancelled",
     }[outcome]
-    done(data, as_json, message)
+    done(data, as_json, _said(runtime, contract_id, as_json, message))
 
 
 @contract.group("contacts")
@@ -358,7 +377,8 @@ def contacts_add(
     """Name EMAIL as a contact."""
     contract_id = parse_id(contract_ref, "CONTRACT")
     contacts = runtime.ledger.add_contact(contract_id, email=email, at=resolve_at(at_text))
-    done({"contract_id": contract_id, "named_contacts": contacts}, as_json, ", ".join(contacts))
+    said = _said(runtime, contract_id, as_json, f"{email} named; contacts {', '.join(contacts)}")
+    done({"contract_id": contract_id, "named_contacts": contacts}, as_json, said)
 
 
 @contract_contacts.command("remove")
@@ -376,8 +396,11 @@ def contacts_remove(
     done(
         {"contract_id": contract_id, "named_contacts": contacts},
         as_json,
-        ", ".join(contacts) or "(none)",
-    )
+        _said(
+            runtime, contract_id, as_json,
+            f"{email} removed; contacts {', '.join(contacts) or '(none)'}",
+        ),
+    )  # fmt: skip
 
 
 @contract.group("representative")
@@ -444,8 +467,11 @@ def _appointment(
     done(
         {"contract_id": contract_id, "action": verb, "recalculated_tickets": moved},
         as_json,
-        f"appointment {verb}; {len(moved)} open ticket deadline(s) recalculated",
-    )
+        _said(
+            runtime, contract_id, as_json,
+            f"appointment {verb}; {len(moved)} open ticket deadline(s) recalculated",
+        ),
+    )  # fmt: skip
 
 
 @contract_appointment.command("book")

@@ -37,7 +37,7 @@ from starlette.concurrency import run_in_threadpool
 
 from ledger.audit.chain import catch_up_chain, parse_digest, verify_chain
 from ledger.audit.replay import as_of_views
-from ledger.display import duration_text, time_text
+from ledger.display import deadline_text, duration_text, time_text
 from ledger.domain.errors import InvalidInputError, LedgerError
 from ledger.errors import StoreUnavailableError
 from ledger.figures import FEES_TOTAL, STATEMENT_FIGURES, UNITS
@@ -140,6 +140,11 @@ def when(value: datetime | None) -> str:
     return "" if value is None else time_text(value)
 
 
+def due(value: datetime | None, at: datetime) -> str:
+    """A deadline on a board drawn at `at`: to the minute, to the second within the hour."""
+    return "" if value is None else deadline_text(value, at)
+
+
 TEMPLATES = Environment(
     loader=PackageLoader("ledger.web", "templates"),
     autoescape=select_autoescape(default=True, default_for_string=True),
@@ -150,7 +155,7 @@ TEMPLATES = Environment(
 TEMPLATES.globals.update(static_url=static_url, state_labels=STATE_LABELS,
                          figures=STATEMENT_FIGURES, units=UNITS, fees_total=FEES_TOTAL,
                          tiers=TIERS)  # fmt: skip
-TEMPLATES.filters.update(when=when, duration=duration_text)
+TEMPLATES.filters.update(when=when, due=due, duration=duration_text)
 
 
 def render(
