@@ -34,7 +34,7 @@ from ledger.projections.runner import run_projections
 from ledger.projections.sla_breaches import SlaBreachView
 from ledger.render import fmt, render_deadline, render_terms, statement_table
 from ledger.scheduler.clock import FakeClock
-from ledger.scheduler.service import Scheduler
+from ledger.scheduler.service import Scheduler, recordable_from
 from ledger.settings import parse_database_url
 from ledger.terms import load_terms
 from ledger.wiring import open_ledger
@@ -163,7 +163,7 @@ class _Story:
             ]
             if not due:
                 break
-            self.clock.set(max(due[0].due_at, self.clock.now()))
+            self.clock.set(max(recordable_from(due[0]), self.clock.now()))
             for outcome in self.scheduler.tick():
                 fact = outcome.fact
                 self._tried.add((fact.kind, str(fact.aggregate_id), fact.detail, fact.due_at))

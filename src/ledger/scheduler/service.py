@@ -292,10 +292,7 @@ class Scheduler:
     def next_due(self) -> datetime | None:
         """The next instant something falls due (None: nothing pending)."""
         deadline = self.view.next_due()
-        if deadline is None:
-            return None
-        # A breach is recordable from the first instant after its deadline (see `due`).
-        return deadline.due_at + (FIRST_AFTER if deadline.kind == "breach" else timedelta(0))
+        return None if deadline is None else recordable_from(deadline)
 
     def status(self) -> SchedulerStatus:
         """Leader, heartbeat, last run, pending facts and the next one."""
@@ -317,6 +314,12 @@ class Scheduler:
             pending=self.view.counts(),
             next_due=self.view.next_due(),
         )
+
+
+def recordable_from(deadline: Deadline) -> datetime:
+    """The first instant a tick records the fact at: its due instant, or for a breach the
+    first instant after the deadline (a response at the deadline itself is in time)."""
+    return deadline.due_at + (FIRST_AFTER if deadline.kind == "breach" else timedelta(0))
 
 
 def _fact(deadline: Deadline) -> DueFact:
