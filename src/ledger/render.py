@@ -4,7 +4,7 @@ from `ledger.presenters`)."""
 from __future__ import annotations
 
 import sys
-from datetime import datetime, timedelta, tzinfo
+from datetime import datetime, tzinfo
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
@@ -14,7 +14,7 @@ from rich.markup import escape
 from rich.table import Table
 from rich.text import Text
 
-from ledger.display import percent_text, time_text
+from ledger.display import duration_text, percent_text, time_text
 from ledger.domain.calendar import format_clock
 from ledger.parsing import format_instant
 from ledger.serialize import format_decimal
@@ -218,7 +218,7 @@ def render_deadline(explained: ExplainedDeadline) -> None:
         start, end = s.start.astimezone(cal.zone), s.end.astimezone(cal.zone)
         console.print(
             f"    {start:%a %Y-%m-%d %H:%M}-{end:%H:%M} {start:%Z}  "
-            f"{timedelta(seconds=s.seconds)}{mark}"
+            f"{duration_text(s.seconds)}{mark}"
         )
     if explanation.skipped:
         console.print("  skipped as holidays:")

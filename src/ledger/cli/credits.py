@@ -16,7 +16,8 @@ from ledger.cli.support import (
     pass_runtime,
     resolve_at,
 )
-from ledger.parsing import format_instant, parse_decimal, parse_instant
+from ledger.display import time_text
+from ledger.parsing import parse_decimal, parse_instant
 from ledger.render import console, fmt
 
 
@@ -178,7 +179,7 @@ def credits_balance(
         console.print(
             f"points available {fmt(data['points_available'])}, "
             f"training sessions available {fmt(data['sessions_available'])} "
-            f"(at {format_instant(at)})"
+            f"(at {time_text(at)})"
         )
         table = Table(
             "lot", "unit", "kind", "granted", "left", "expired", "usable from", "expires", "state"
