@@ -26,7 +26,12 @@ from ledger.display import duration_text, percent_text
 from ledger.domain.errors import LedgerError
 from ledger.logs import configure_logging
 from ledger.parsing import format_instant
-from ledger.presenters import account_view, current_contract_view, explain_deadline
+from ledger.presenters import (
+    account_view,
+    current_contract_view,
+    explain_deadline,
+    stats_row_text,
+)
 from ledger.projections import PROJECTIONS
 from ledger.projections.credit_usage import CreditUsageView, reconcile
 from ledger.projections.db import ViewDatabase
@@ -432,7 +437,7 @@ def _read_models(
         )  # fmt: skip
     console.print(table)
     table = Table(
-        "tier", "tickets", "met", "breached", "waived", "breach rate", "median h", "p90 h",
+        "tier", "tickets", "met", "breached", "waived", "breach rate", "median", "p90",
         title="ledger report breach-stats --by tier", title_justify="left",
     )  # fmt: skip
     for row in stats:
@@ -440,7 +445,7 @@ def _read_models(
         table.add_row(
             row["key"], str(row["tickets"]), str(row["met"]), str(row["breached"]),
             str(row["waived"]), percent_text(rate),
-            fmt(row["median_response_hours"]), fmt(row["p90_response_hours"]),
+            *[stats_row_text(row)[k] for k in ("median_response_hours", "p90_response_hours")],
         )  # fmt: skip
     console.print(table)
     console.print(statement_table(statements, "ledger report credits --period 2025-03"))

@@ -129,13 +129,13 @@ BREACH_STATS = (
     Figure("responses", "responses", "first responses recorded", COUNT),
     Figure(
         "median_response_hours",
-        "median response h",
+        "median response",
         "median business hours to respond",
         OPTIONAL_AMOUNT,
     ),
     Figure(
         "p90_response_hours",
-        "p90 response h",
+        "p90 response",
         "90th percentile (nearest rank) of the same",
         OPTIONAL_AMOUNT,
     ),

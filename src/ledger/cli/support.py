@@ -38,7 +38,10 @@ F = TypeVar("F", bound="Callable[..., Any]")
 
 LOG_LEVEL_VARIABLE = "LEDGER_LOG_LEVEL"
 # Columns shown as text for people that are numbers all the same (right-aligned).
-NUMERIC_TEXT = frozenset({"business_seconds_left", "breach_rate", "severity"})
+NUMERIC_TEXT = frozenset({
+    "business_seconds_left", "breach_rate", "severity", "median_response_hours",
+    "p90_response_hours",
+})  # fmt: skip
 
 EXIT_REFUSED = 1
 EXIT_USAGE = 2
