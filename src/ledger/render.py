@@ -258,7 +258,15 @@ def statement_table(statements: Sequence[dict[str, Any]], title: str) -> Table:
     """Credit statements, per contract a line for points and one for sessions, then its fees."""
     from ledger.reports import STATEMENT_FIGURES  # noqa: PLC0415 - the reports load the views
 
-    table = Table("customer", "unit", *STATEMENT_FIGURES, "fees", title=title, title_justify="left")
+    table = Table(
+        title=title, title_justify="left", box=box.SIMPLE_HEAD, pad_edge=False,
+        collapse_padding=True,
+    )  # fmt: skip
+    table.add_column("customer", overflow="fold", min_width=8)
+    table.add_column("unit", no_wrap=True)
+    for figure in STATEMENT_FIGURES:
+        table.add_column(figure, justify="right", no_wrap=True)
+    table.add_column("fees", justify="right", no_wrap=True)
     for s in statements:
         for unit in ("points", "sessions"):
             first = unit == "points"

@@ -259,3 +259,20 @@ def test_tables_fit_100_columns_and_keep_the_time_of_day(people: People) -> None
     out = people.said(*board, LEDGER_DISPLAY_TZ="Europe/Berlin").out
     assert max(len(line) for line in out.splitlines()) <= 100
     assert out.count("03-03 09:15") == 3
+
+
+def test_a_credit_statement_fits_100_columns_with_its_figures_right_aligned(
+    people: People,
+) -> None:
+    """The statement's table: at most 100 characters wide, each figure under its heading's
+    right edge."""
+    contract_id = people.contract("Statement GmbH")
+    people.ok("credits", "consume", contract_id, "--points", "12.5", "--activity", "analysis",
+              "--key", "S-1", "--at", "2025-03-04T10:00:00Z")  # fmt: skip
+    out = people.said("report", "credits", "--period", "2025-03").out
+    lines = out.splitlines()
+    assert max(len(line) for line in lines) <= 100
+    heading = next(line for line in lines if "consumed" in line and "opening" in line)
+    points = next(line for line in lines if " points " in line)
+    right_edge = heading.index("consumed") + len("consumed")
+    assert points[:right_edge].endswith("12.5")
