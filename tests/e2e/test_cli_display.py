@@ -276,3 +276,18 @@ def test_a_credit_statement_fits_100_columns_with_its_figures_right_aligned(
     points = next(line for line in lines if " points " in line)
     right_edge = heading.index("consumed") + len("consumed")
     assert points[:right_edge].endswith("12.5")
+
+
+def test_credit_commands_say_what_they_did_with_the_key_typed(people: People) -> None:
+    """Purchases, consumptions and reversals name their idempotency key and what moved."""
+    contract_id = people.contract("Credits GmbH")
+    at = "2025-03-04T10:00:00Z"
+    bought = people.said("credits", "purchase", contract_id, "--points", "10", "--price", "900",
+                         "--key", "PO-7", "--at", at).out  # fmt: skip
+    assert "PO-7: bought 10 points (lot " in bought
+    used = people.said("credits", "consume", contract_id, "--points", "8", "--activity",
+                       "analysis", "--key", "W-1", "--at", at).out  # fmt: skip
+    assert "W-1: consumed 8 points for analysis; 66 left" in used
+    back = people.said("credits", "reverse", contract_id, "--key", "W-1", "--points", "3",
+                       "--reason", "billed twice", "--at", at).out  # fmt: skip
+    assert "W-1: reversed 3 points; 69 available" in back

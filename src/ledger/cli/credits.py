@@ -59,7 +59,8 @@ def credits_purchase(
         at=resolve_at(at_text),
     )
     note = "" if result["recorded"] else " (already recorded under this key)"
-    done(result, as_json, f"{result['lot_id']}: {fmt(result['amount'])} points{note}")
+    said = f"{key}: bought {fmt(result['amount'])} points (lot {result['lot_id']}){note}"
+    done(result, as_json, said)
 
 
 @credits_group.command("consume")
@@ -95,7 +96,8 @@ def credits_consume(
     done(
         result,
         as_json,
-        f"consumed {fmt(result['points'])} points{note}; {fmt(result['balance'])} left",
+        f"{key}: consumed {fmt(result['points'])} points for {activity}{note}; "
+        f"{fmt(result['balance'])} left",
     )
 
 
@@ -129,7 +131,7 @@ def credits_reverse(
     done(
         result,
         as_json,
-        f"reversed {fmt(result['points'])} points{note}; {fmt(result['balance'])} available",
+        f"{key}: reversed {fmt(result['points'])} points{note}; {fmt(result['balance'])} available",
     )
 
 
