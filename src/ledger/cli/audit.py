@@ -16,6 +16,7 @@ from ledger.cli.reports import (
     BOARD_TABLE,
     STATEMENT_COLUMNS,
     STATS_COLUMNS,
+    board_title,
     render_statements,
     since_option,
     until_option,
@@ -31,10 +32,11 @@ from ledger.cli.support import (
     optional_instant,
     pass_runtime,
 )
+from ledger.display import time_text
 from ledger.domain.errors import InvalidInputError
 from ledger.domain.terms import Tier
 from ledger.figures import ALL, GROUPINGS, STATES
-from ledger.parsing import format_instant, parse_instant, parse_int
+from ledger.parsing import parse_instant, parse_int
 from ledger.render import console, err_console, fmt
 from ledger.serialize import dumps
 
@@ -93,7 +95,10 @@ def audit_replay(
     from rich.progress import Progress  # noqa: PLC0415 - not needed at start-up
 
     from ledger.audit.replay import as_of_views  # noqa: PLC0415 - not needed at start-up
-    from ledger.presenters import board_row_text  # noqa: PLC0415 - not needed at start-up
+    from ledger.presenters import (  # noqa: PLC0415 - not needed at start-up
+        board_row_text,
+        stats_row_text,
+    )
     from ledger.reports import statement_row  # noqa: PLC0415 - not needed at start-up
 
     as_of = parse_instant(as_of_text, "--as-of")
@@ -109,7 +114,7 @@ def audit_replay(
         raise InvalidInputError("give --json or --csv, not both")
     app = runtime.ledger
     bar = Progress(transient=True, disable=as_json or as_csv, console=err_console)
-    task = bar.add_task(f"replaying to {format_instant(as_of)}", total=None)
+    task = bar.add_task(f"replaying to {time_text(as_of, seconds=True)}", total=None)
     with (
         bar,
         as_of_views(
@@ -122,15 +127,15 @@ def audit_replay(
                 at, states=set(states) or None, tier=tier, customer=customer, since=since,
                 until=until, as_it_stood=True,
             )  # fmt: skip
-            columns, title = BOARD_COLUMNS, f"SLA board at {format_instant(at)}"
+            columns, title = BOARD_COLUMNS, board_title(at)
         elif kind == "breach-stats":
             rows = then.breaches.stats(by, at, since=since, until=until)
-            columns, title = STATS_COLUMNS, f"SLA breaches by {by} at {format_instant(at)}"
+            columns, title = STATS_COLUMNS, f"SLA breaches by {by} at {time_text(at)}"
         else:
             rows = then.credits.statement(period=period, term=term, contract_id=contract_id)
             columns, title = STATEMENT_COLUMNS, "credit statements"
     note = (
-        f"as recorded by {format_instant(as_of)}: {then.applied} events up to position "
+        f"as recorded by {time_text(as_of, seconds=True)}: {then.applied} events up to position "
         f"{then.last_position} (the log now holds {then.head})"
     )
     if as_json:
@@ -141,13 +146,15 @@ def audit_replay(
         }))  # fmt: skip
         return
     if kind == "credits" and not as_csv:
-        render_statements(rows, f"{title} as recorded by {format_instant(as_of)}")
+        render_statements(rows, f"{title} as recorded by {time_text(as_of, seconds=True)}")
     else:
         if kind == "credits":
             rows = [statement_row(r) for r in rows]
         elif kind == "breaches" and not as_csv:
-            columns = BOARD_COLUMNS[:BOARD_TABLE]
-            rows = [board_row_text(r) for r in rows]
+            columns = BOARD_TABLE
+            rows = [board_row_text(r, at) for r in rows]
+        elif kind == "breach-stats" and not as_csv:
+            rows = [stats_row_text(r) for r in rows]
         emit_rows(rows, columns, as_json=False, as_csv=as_csv, title=title)
     if not as_csv:
         err_console.print(note)

@@ -46,6 +46,8 @@ def projections_run(
     from ledger.projections import projections_named  # noqa: PLC0415 - not needed at start-up
     from ledger.projections.runner import run_projections  # noqa: PLC0415 - not needed at start-up
 
+    if not once:
+        runtime.log_as(service=True)  # a long-running worker logs at info by default
     chosen = projections_named(names)
     settings = runtime.database
     stop = threading.Event()

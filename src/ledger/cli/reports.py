@@ -20,10 +20,12 @@ from ledger.cli.support import (
     pass_runtime,
     resolve_at,
 )
+from ledger.display import display_zone, time_text, zone_name
 from ledger.domain.errors import InvalidInputError
 from ledger.domain.terms import Tier
 from ledger.figures import (
     ALL,
+    BOARD_LABELLED_COLUMNS,
     BREACH_STAT_LABELLED_COLUMNS,
     GROUPINGS,
     REVENUE_FIGURES,
@@ -31,12 +33,13 @@ from ledger.figures import (
     STATEMENT_LABELLED_COLUMNS,
     STATES,
 )
-from ledger.parsing import format_instant, parse_int
-from ledger.render import console, err_console, fmt, percent, statement_table
+from ledger.parsing import parse_int
+from ledger.render import console, err_console, fmt, statement_table
 from ledger.serialize import dumps
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
+    from datetime import datetime
 
     from ledger.projections.db import ViewDatabase
 
@@ -100,16 +103,14 @@ def report() -> None:
     """Reports read from the projections: the breach board, breach statistics, credit usage."""
 
 
-BOARD_COLUMNS = [
-    ("key", "ticket"), ("customer", "customer"), ("tier", "tier"), ("severity", "sev"),
-    ("priority", "prio"), ("state", "state"), ("received_at", "received"), ("due_at", "due"),
-    ("business_seconds_left", "business time left"), ("responded_at", "responded"),
-    ("ticket_id", "ticket id"), ("contract_id", "contract"), ("status", "status"),
-    ("clock", "clock"), ("warning_at", "warning"), ("original_due_at", "first due"),
-    ("used_seconds", "business s used"), ("breach_recorded", "breach recorded"),
-    ("breach_waived", "waived"), ("declined_reason", "declined because"),
+BOARD_COLUMNS = BOARD_LABELLED_COLUMNS  # (key, label) of each column, as declared
+# The columns a table shows (to fit 100 columns); CSV and JSON carry all of them.
+BOARD_TABLE = [
+    ("key", "ticket"), ("customer", "customer"), ("severity", "sev"), ("priority", "prio"),
+    ("state", "state"),
+    ("received_at", "received"), ("due_at", "due"), ("business_seconds_left", "left"),
+    ("responded_at", "responded"),
 ]  # fmt: skip
-BOARD_TABLE = 10  # the columns a table shows; CSV and JSON carry all of them
 
 
 @report.command("breaches")
@@ -180,18 +181,23 @@ def report_breaches(
     if as_json:
         click.echo(dumps({"projection": name, "position": position, "head": head, **page}))
         return
-    columns = BOARD_COLUMNS if as_csv else BOARD_COLUMNS[:BOARD_TABLE]
+    columns = BOARD_COLUMNS if as_csv else BOARD_TABLE
     if not as_csv:
-        rows = [board_row_text(r) for r in rows]
+        rows = [board_row_text(r, at) for r in rows]
     emit_report(
         name, position, head, rows, columns, as_json=False, as_csv=as_csv,
-        title=f"SLA board at {format_instant(at)}",
+        title=board_title(at),
     )  # fmt: skip
     if not as_csv:
         counts = ", ".join(f"{state.replace('_', ' ')} {n}" for state, n in page["counts"].items())
         err_console.print(f"clocks by state: {counts}", highlight=False)
     if more is not None:
         err_console.print(f"more: --after {more}", highlight=False, soft_wrap=True)
+
+
+def board_title(at: datetime) -> str:
+    """The title of a board drawn at `at`, naming the zone its times are shown in."""
+    return f"SLA board at {time_text(at)} (times MM-DD HH:MM, {zone_name(display_zone())})"
 
 
 STATS_COLUMNS = BREACH_STAT_LABELLED_COLUMNS  # (key, label) of each figure, as declared
@@ -220,6 +226,7 @@ def report_breach_stats(
     as_json: bool,
 ) -> None:
     """Responses met and breached, breach rate and response times, by a grouping."""
+    from ledger.presenters import stats_row_text  # noqa: PLC0415 - not needed at start-up
     from ledger.projections.sla_breaches import (  # noqa: PLC0415 - not needed at start-up
         SlaBreachProjection,
         SlaBreachView,
@@ -233,13 +240,10 @@ def report_breach_stats(
     finally:
         db.close()
     if not (as_json or as_csv):
-        rows = [
-            {**r, "breach_rate": None if r["breach_rate"] is None else percent(r["breach_rate"])}
-            for r in rows
-        ]
+        rows = [stats_row_text(r) for r in rows]
     emit_report(
         SlaBreachProjection.name, position, head, rows, STATS_COLUMNS, as_json=as_json,
-        as_csv=as_csv, title=f"SLA breaches by {by} at {format_instant(at)}",
+        as_csv=as_csv, title=f"SLA breaches by {by} at {time_text(at)}",
     )  # fmt: skip
 
 
@@ -500,7 +504,7 @@ def report_credits_expiring(
     if not as_csv:
         rows = [_money_cells(r, ("unit_value", "value")) for r in rows]
         columns = [c for c in columns if c[0] not in {"contract_id", "currency"}]
-    title = f"credits expiring from {format_instant(at)} within {within.days} days"
+    title = f"credits expiring from {time_text(at)} within {within.days} days"
     emit_rows(rows, columns, as_json=False, as_csv=as_csv, title=title)
 
 
@@ -532,7 +536,7 @@ def report_renewals(
     if not as_csv:
         rows = [_money_cells(r, ("list_price", "renewal_fee", "reinstatement_fee")) for r in rows]
         columns = [c for c in columns if c[0] not in {"contract_id", "currency"}]
-    title = f"renewals due from {format_instant(at)} within {within.days} days"
+    title = f"renewals due from {time_text(at)} within {within.days} days"
     emit_rows(rows, columns, as_json=False, as_csv=as_csv, title=title)
 
 

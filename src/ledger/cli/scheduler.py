@@ -18,6 +18,7 @@ from ledger.cli.support import (
     pass_runtime,
     resolve_at,
 )
+from ledger.display import time_text
 from ledger.domain.errors import InvalidInputError
 from ledger.render import console, fmt, kv
 
@@ -44,6 +45,7 @@ def scheduler_run(runtime: Runtime, *, heartbeat: float, batch_size: int) -> Non
         run_scheduler,
     )
 
+    runtime.log_as(service=True)  # a long-running service logs at info by default
     service = Scheduler(runtime.ledger, runtime.database, batch_size=batch_size)
     for signum in (signal.SIGTERM, signal.SIGINT):
         signal.signal(signum, lambda *_: service.stop.set())
@@ -66,6 +68,9 @@ def scheduler_tick(runtime: Runtime, *, at_text: str | None, as_json: bool) -> N
     service = Scheduler(runtime.ledger, runtime.database, clock=FakeClock(at))
     try:
         outcomes = service.tick()
+        # Read before closing: closing resigns the lead this tick took.
+        leading = service.leading
+        leader = None if leading else service.status().leader
     finally:
         service.close()
     names = runtime.ledger.customers_of([o.fact.contract_id for o in outcomes])
@@ -83,15 +88,26 @@ def scheduler_tick(runtime: Runtime, *, at_text: str | None, as_json: bool) -> N
         }
         for o in outcomes
     ]
-    if not as_json and not service.leading and not outcomes:
-        console.print("another scheduler leads; nothing recorded here")
+    if as_json:
+        emit_rows(rows, [], as_json=True, as_csv=False, title="")
+        return
+    if not leading:
+        console.print(f"another scheduler leads ({leader or 'unknown'}); nothing recorded here")
+        return
+    if not outcomes:
+        console.print(f"nothing due at {time_text(at, seconds=True)}; nothing recorded")
+        return
     emit_rows(
         rows,
         [("kind", "kind"), ("customer", "customer"), ("aggregate_id", "aggregate"),
          ("detail", "detail"), ("due_at", "due"),
          ("recorded", "recorded"), ("late", "late"), ("reason", "why not")],
-        as_json=as_json, as_csv=False, title="due facts",
+        as_json=False, as_csv=False, title="due facts",
     )  # fmt: skip
+    done = sum(1 for o in outcomes if o.recorded)
+    console.print(
+        f"recorded {done} of {len(outcomes)} due fact(s) at {time_text(at, seconds=True)}"
+    )
 
 
 @scheduler.command("status")

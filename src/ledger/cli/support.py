@@ -11,6 +11,7 @@ Every command that prints data takes `--json`; errors are printed to standard er
 from __future__ import annotations
 
 import math
+import os
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any, TypeVar
 from uuid import UUID
@@ -21,7 +22,7 @@ from rich.markup import escape
 from ledger.domain.errors import InvalidInputError, LedgerError
 from ledger.errors import StoreUnavailableError
 from ledger.parsing import parse_date, parse_instant
-from ledger.render import console, err_console, fmt
+from ledger.render import console, err_console, fmt, rows_table
 from ledger.serialize import dumps
 from ledger.settings import Settings
 
@@ -34,6 +35,13 @@ if TYPE_CHECKING:
 
 
 F = TypeVar("F", bound="Callable[..., Any]")
+
+LOG_LEVEL_VARIABLE = "LEDGER_LOG_LEVEL"
+# Columns shown as text for people that are numbers all the same (right-aligned).
+NUMERIC_TEXT = frozenset({
+    "business_seconds_left", "breach_rate", "severity", "median_response_hours",
+    "p90_response_hours",
+})  # fmt: skip
 
 EXIT_REFUSED = 1
 EXIT_USAGE = 2
@@ -51,6 +59,15 @@ class Runtime:
     def __init__(self, settings: Settings | None = None) -> None:
         self._settings = settings
         self._ledger: SupportLedger | None = None
+        self.verbosity = 0  # -v: 1, -vv: 2
+
+    def log_as(self, *, service: bool = False) -> None:
+        """(Re)configure logging for this run (see `log_level_for`)."""
+        from ledger.logs import configure_logging  # noqa: PLC0415 - structlog only for a run
+
+        settings = self.settings
+        level = log_level_for(settings, self.verbosity, service=service)
+        configure_logging(settings.log_format, level)
 
     @property
     def settings(self) -> Settings:
@@ -86,6 +103,19 @@ class Runtime:
 
 
 pass_runtime = click.make_pass_decorator(Runtime)
+
+
+def log_level_for(settings: Settings, verbosity: int, *, service: bool = False) -> str:
+    """The level a run logs at: `-v` info, `-vv` debug; else `LEDGER_LOG_LEVEL` when it is
+    set; else `info` for a service (`scheduler run`, `projections run`, `serve`) and `warning`
+    for an interactive command, whose output is for the person who typed it."""
+    if verbosity >= 2:
+        return "debug"
+    if verbosity == 1:
+        return "info"
+    if os.environ.get(LOG_LEVEL_VARIABLE, "").strip():
+        return settings.log_level
+    return "info" if service else "warning"
 
 
 # -- output --------------------------------------------------------------------------------
@@ -130,12 +160,7 @@ def emit_rows(
 
         click.echo(csv_table([key for key, _ in columns], rows), nl=False)
         return
-    from rich.table import Table  # noqa: PLC0415 - loaded for tables only
-
-    table = Table(*[label for _, label in columns], title=title, title_justify="left")
-    for row in rows:
-        table.add_row(*[escape(fmt(row.get(key))) for key, _ in columns])
-    console.print(table)
+    console.print(rows_table(rows, columns, title, numeric=NUMERIC_TEXT))
     if not rows:
         console.print("(none)")
 
@@ -260,14 +285,11 @@ def run_group(group: click.Group, args: list[str]) -> int:
     `invalid_input`, as a value the ledger refuses does; a command line of the wrong shape (an
     unknown command or option, a missing option or argument) is a usage error, 2.
     """
-    from ledger.logs import configure_logging  # noqa: PLC0415 - structlog only for a run
-
     as_json = "--json" in args
     runtime = Runtime()
     try:
         try:
-            settings = runtime.settings
-            configure_logging(settings.log_format, settings.log_level)
+            runtime.log_as()
             result = group.main(args=args, prog_name="ledger", standalone_mode=False, obj=runtime)
         finally:
             runtime.close()

@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING, Any
 from uuid import UUID
 
 from ledger.application import DueFact
+from ledger.application.facts import FIRST_AFTER, NOT_DUE_YET
 from ledger.domain.calendar import to_us
 from ledger.logs import get_logger
 from ledger.projections.base import owner_name
@@ -219,7 +220,7 @@ class Scheduler:
                 results = self.app.record_due([_fact(d) for d in batch], at=now)
                 for deadline, result in zip(batch, results, strict=True):
                     attempted.add(_key(deadline))
-                    if not result.recorded:
+                    if not result.recorded and result.reason != NOT_DUE_YET:
                         self._skipped.add(_key(deadline))
                     self._log(result, now)
                 outcomes.extend(results)
@@ -291,7 +292,7 @@ class Scheduler:
     def next_due(self) -> datetime | None:
         """The next instant something falls due (None: nothing pending)."""
         deadline = self.view.next_due()
-        return deadline.due_at if deadline is not None else None
+        return None if deadline is None else recordable_from(deadline)
 
     def status(self) -> SchedulerStatus:
         """Leader, heartbeat, last run, pending facts and the next one."""
@@ -313,6 +314,12 @@ class Scheduler:
             pending=self.view.counts(),
             next_due=self.view.next_due(),
         )
+
+
+def recordable_from(deadline: Deadline) -> datetime:
+    """The first instant a tick records the fact at: its due instant, or for a breach the
+    first instant after the deadline (a response at the deadline itself is in time)."""
+    return deadline.due_at + (FIRST_AFTER if deadline.kind == "breach" else timedelta(0))
 
 
 def _fact(deadline: Deadline) -> DueFact:

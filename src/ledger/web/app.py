@@ -23,7 +23,7 @@ from ledger import __version__
 from ledger.logs import configure_logging, get_logger
 from ledger.projections.db import ViewPool
 from ledger.settings import Settings
-from ledger.web import observability, pages
+from ledger.web import docs, observability, pages
 from ledger.web.errors import install_error_handlers
 from ledger.web.routes import API_ROUTERS
 from ledger.web.routing import API_PREFIX
@@ -45,6 +45,7 @@ ROUTERS: list[tuple[str, APIRouter]] = [
     *[(API_PREFIX, router) for router in API_ROUTERS],
     ("", observability.router),  # /metrics, /healthz, /readyz
     ("", pages.router),  # /, /signin, /signout, /ops, /finance, /audit, /static
+    ("", docs.router),  # /docs and Swagger UI's files, served here (no CDN)
 ]
 
 DESCRIPTION = """\
@@ -133,6 +134,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         description=DESCRIPTION,
         lifespan=lifespan,
         max_body_size=MAX_BODY_BYTES,
+        # FastAPI's /docs and /redoc load their files from a CDN: ledger.web.docs serves /docs
+        # with the files in the package instead.
+        docs_url=None,
+        redoc_url=None,
     )
     install_error_handlers(app)
     for prefix, router in ROUTERS:

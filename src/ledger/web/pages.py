@@ -24,7 +24,6 @@ may not be framed.
 from __future__ import annotations
 
 import hashlib
-from datetime import UTC
 from importlib.resources import files
 from typing import TYPE_CHECKING, Annotated, Any
 from urllib.parse import parse_qs, urlencode
@@ -38,12 +37,13 @@ from starlette.concurrency import run_in_threadpool
 
 from ledger.audit.chain import catch_up_chain, parse_digest, verify_chain
 from ledger.audit.replay import as_of_views
+from ledger.display import deadline_text, duration_text, time_text
 from ledger.domain.errors import InvalidInputError, LedgerError
 from ledger.errors import StoreUnavailableError
 from ledger.figures import FEES_TOTAL, STATEMENT_FIGURES, UNITS
 from ledger.logs import get_logger
 from ledger.parsing import format_instant, parse_int
-from ledger.presenters import duration_text, local_window, money
+from ledger.presenters import local_window, money
 from ledger.projections.credit_usage import CreditUsageProjection, CreditUsageView, reconcile
 from ledger.projections.sla_breaches import (
     AT_RISK,
@@ -143,8 +143,14 @@ def static_url(name: str) -> str:
 
 
 def when(value: datetime | None) -> str:
-    """An instant for people, to the second: `2025-03-12 11:00:00 UTC` (nothing for None)."""
-    return "" if value is None else value.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
+    """An instant for people, to the minute in the display zone (`LEDGER_DISPLAY_TZ`):
+    `2025-03-12 12:00 CET` (nothing for None)."""
+    return "" if value is None else time_text(value)
+
+
+def due(value: datetime | None, at: datetime) -> str:
+    """A deadline on a board drawn at `at`: to the minute, to the second within the hour."""
+    return "" if value is None else deadline_text(value, at)
 
 
 TEMPLATES = Environment(
@@ -158,7 +164,9 @@ TEMPLATES.globals.update(static_url=static_url, state_labels=STATE_LABELS,
                          count_labels=COUNT_LABELS,
                          figures=STATEMENT_FIGURES, units=UNITS, fees_total=FEES_TOTAL,
                          tiers=TIERS)  # fmt: skip
-TEMPLATES.filters.update(when=when, duration=duration_text, money=money, local_window=local_window)
+TEMPLATES.filters.update(
+    when=when, due=due, duration=duration_text, money=money, local_window=local_window
+)
 
 
 def render(

@@ -294,7 +294,7 @@ class ListedContract(Out):
     tier: str | None
     licenses: int | None
     license_kind: str
-    status: str = Field(description="active, ended (lapse not yet recorded), lapsed, terminated.")
+    status: str = Field(description="active, lapse_pending (term over, lapse not yet recorded), lapsed, terminated.")
     current_term: int | None
     term_starts_at: datetime | None
     term_ends_at: datetime | None
@@ -319,7 +319,11 @@ class Contract(Out):
     contract_id: UUID
     customer: str
     account_id: UUID | None = Field(default=None, description="The contract's credit account.")
-    status: str
+    status: str = Field(
+        description="active, lapsed, terminated, or lapse_pending: the last term ended "
+        "without renewal and the lapse is not recorded yet"
+    )
+    recorded_status: str = Field(description="the status as recorded: active, lapsed, terminated")
     valid: bool
     validity: str | None
     tier: str

@@ -131,7 +131,7 @@ def list_contracts(
         Literal["premium", "advanced", "basic"] | None, Query(description="Only this tier now.")
     ] = None,
     status: Annotated[
-        Literal["active", "ended", "lapsed", "terminated"] | None,
+        Literal["active", "lapse_pending", "lapsed", "terminated"] | None,
         Query(description="Only this state now (ended: term over, lapse not yet recorded)."),
     ] = None,
     at: Annotated[str | None, instant_query("Tier, term, status and balance at.")] = None,

@@ -9,6 +9,7 @@ from fastapi.responses import JSONResponse, Response
 
 from ledger.audit.replay import as_of_views
 from ledger.domain.errors import InvalidInputError
+from ledger.figures import BOARD_COLUMNS, BREACH_STAT_COLUMNS
 from ledger.lookahead import (
     EXPIRING_COLUMNS,
     RENEWAL_COLUMNS,
@@ -89,12 +90,37 @@ def csv_response(model: type, what: str) -> dict[int | str, dict[str, Any]]:
 
 
 CSV_RESPONSE = csv_response(StatementReport, "Credit statements")
+Format = Annotated[
+    Literal["json", "csv"] | None,
+    Query(description="json or csv (default: by the Accept header, else json)."),
+]
+AcceptHeader = Annotated[str | None, Header(include_in_schema=False)]
+
+
+def wants_csv(format: str | None, accept: str | None) -> bool:  # noqa: A002 - the parameter
+    """Whether the answer is CSV: format=csv, or no format and an Accept of text/csv."""
+    return format == "csv" or (format is None and "text/csv" in (accept or ""))
+
+
+def csv_answer(
+    text: str, name: str, position: int | None = None, head: int | None = None
+) -> Response:
+    """A CSV answer as a download named `name`.csv, with the read model's position."""
+    headers = {"Content-Disposition": f'attachment; filename="{name}.csv"'}
+    if position is not None and head is not None:
+        headers.update({"X-Ledger-Position": str(position), "X-Ledger-Head": str(head)})
+    return Response(text, media_type="text/csv; charset=utf-8", headers=headers)
+
+
+def csv_responses(model: Any, description: str) -> dict[int | str, dict[str, Any]]:
+    """A report's 200 answer, JSON or CSV, and its errors."""
+    return {**csv_response(model, description), **REPORT_ERRORS}
 
 
 @router.get(
     "/reports/breaches",
     dependencies=[require(AGENT, *READERS)],
-    responses=documented(BoardReport, "A page of the SLA board", errors=REPORT_ERRORS),
+    responses=csv_responses(BoardReport, "A page of the SLA board"),
     summary="The SLA board",
 )
 def breaches(
@@ -127,7 +153,9 @@ def breaches(
         ),
     ] = None,
     catch_up: CatchUp = True,
-) -> JSONResponse:
+    format: Format = None,  # noqa: A002 - the query parameter is called format
+    accept: AcceptHeader = None,
+) -> Response:
     """A page of the board: each response clock, its state and business time left, soonest
     breach first; `next` (and `next_url`) the cursor of the next page, null on the last;
     `counts` the clocks in every state the filters other than `state` select."""
@@ -143,6 +171,8 @@ def breaches(
             customer=customer, since=start, until=end, as_it_stood=at is not None,
         )  # fmt: skip
     more = page["next"]
+    if wants_csv(format, accept):
+        return csv_answer(csv_table(BOARD_COLUMNS, page["rows"]), "sla-board", position, head)
     url = None if more is None else str(request.url.include_query_params(after=more))
     return answer({"projection": name, "position": position, "head": head, **page, "next_url": url})
 
@@ -150,7 +180,7 @@ def breaches(
 @router.get(
     "/reports/breach-stats",
     dependencies=[require(AGENT, FINANCE, *READERS)],
-    responses=documented(BreachStatsReport, "Breach figures by group", errors=REPORT_ERRORS),
+    responses=csv_responses(BreachStatsReport, "Breach figures by group"),
     summary="Breach statistics",
 )
 def breach_stats(
@@ -161,7 +191,9 @@ def breach_stats(
     until: Until = None,
     at: Annotated[str | None, instant_query("Breaches as they stand at (default now).")] = None,
     catch_up: CatchUp = True,
-) -> JSONResponse:
+    format: Format = None,  # noqa: A002 - the query parameter is called format
+    accept: AcceptHeader = None,
+) -> Response:
     """Responses met and breached, breach rate, median and 90th percentile response times."""
     when = at_or_now(at, now())
     start, end = optional_instant(since, "since"), optional_instant(until, "until")
@@ -169,6 +201,9 @@ def breach_stats(
     position, head = caught_up(services.settings.database, services.ledger, name, catch_up=catch_up)
     with services.views.lease() as db:
         rows = SlaBreachView(db).stats(by, when, since=start, until=end)
+    if wants_csv(format, accept):
+        text = csv_table(BREACH_STAT_COLUMNS, rows)
+        return csv_answer(text, f"breach-stats-by-{by}", position, head)
     return answer({"projection": name, "position": position, "head": head, "rows": rows})
 
 
@@ -190,11 +225,8 @@ def credit_statements(
         bool, Query(description="Recompute every figure from the events; list differences.")
     ] = False,
     catch_up: CatchUp = True,
-    format: Annotated[  # noqa: A002 - the query parameter is called format
-        Literal["json", "csv"] | None,
-        Query(description="json or csv (default: by the Accept header, else json)."),
-    ] = None,
-    accept: Annotated[str | None, Header(include_in_schema=False)] = None,
+    format: Format = None,  # noqa: A002 - the query parameter is called format
+    accept: AcceptHeader = None,
 ) -> Response:
     """Opening + granted + purchased - consumed + reversed - expired = closing, and fees.
 
@@ -203,7 +235,7 @@ def credit_statements(
     """
     if (period is None) == (term is None):
         raise InvalidInputError("give period=YYYY-MM or term=N (one of them)")
-    as_csv = format == "csv" or (format is None and "text/csv" in (accept or ""))
+    as_csv = wants_csv(format, accept)
     if check and not catch_up:
         raise InvalidInputError(
             "check compares with the whole log: it cannot read a view that is not caught up"
@@ -223,15 +255,7 @@ def credit_statements(
         )
     if as_csv:
         window = f"period-{period}" if period else f"term-{term}"
-        return Response(
-            statements_csv(statements),
-            media_type="text/csv; charset=utf-8",
-            headers={
-                "Content-Disposition": f'attachment; filename="credit-statements-{window}.csv"',
-                "X-Ledger-Position": str(position),
-                "X-Ledger-Head": str(head),
-            },
-        )
+        return csv_answer(statements_csv(statements), f"credit-statements-{window}", position, head)
     data: dict[str, object] = {
         "projection": name, "position": position, "head": head, "statements": statements,
         "totals": money_totals(statements),
@@ -391,7 +415,7 @@ def projections_status(services: Svc) -> JSONResponse:
 @router.get(
     "/audit/replay",
     dependencies=[require(*READERS)],
-    responses=documented(Replay, "The report as it stood"),
+    responses=csv_responses(Replay, "The report as it stood"),
     summary="A report as it stood",
 )
 def audit_replay(
@@ -417,7 +441,9 @@ def audit_replay(
     at: Annotated[
         str | None, instant_query("breaches, breach-stats: figures at (default: as_of).")
     ] = None,
-) -> JSONResponse:
+    format: Format = None,  # noqa: A002 - the query parameter is called format
+    accept: AcceptHeader = None,
+) -> Response:
     """The views rebuilt from the events recorded by `as_of` in a temporary store (the live
     views are not touched): `rows` (breaches, breach-stats) or `statements` (credits)."""
     recorded_by = instant(as_of, "as_of")
@@ -436,6 +462,12 @@ def audit_replay(
             rows = then.breaches.stats(by, when, since=start, until=end)
         else:
             rows = then.credits.statement(period=period, term=term, contract_id=chosen)
+    if wants_csv(format, accept):
+        name = f"{report}-as-of-{recorded_by:%Y%m%dT%H%M%SZ}"
+        if report == "credits":
+            return csv_answer(statements_csv(rows), name)
+        columns = BOARD_COLUMNS if report == "breaches" else BREACH_STAT_COLUMNS
+        return csv_answer(csv_table(columns, rows), name)
     return answer({
         "as_of": recorded_by, "report": report, "applied": then.applied,
         "last_position": then.last_position, "head": then.head,
