@@ -294,7 +294,9 @@ class ListedContract(Out):
     tier: str | None
     licenses: int | None
     license_kind: str
-    status: str = Field(description="active, lapse_pending (term over, lapse not yet recorded), lapsed, terminated.")
+    status: str = Field(
+        description="active, lapse_pending (term over, lapse not yet recorded), lapsed, terminated."
+    )
     current_term: int | None
     term_starts_at: datetime | None
     term_ends_at: datetime | None
