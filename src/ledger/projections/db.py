@@ -177,8 +177,16 @@ class ViewDatabase:
         """Forget which DDL ran (after tables were dropped, `create` must run it again)."""
         self._created.clear()
 
+    @property
+    def read_only(self) -> bool:
+        """Whether this is a standby's copy of the views (`LEDGER_READ_DATABASE_URL`)."""
+        return self.settings.read_only
+
     def read(self, sql: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
-        """Rows of a query, in a read transaction of its own."""
+        """Rows of a query, in a read transaction of its own; on a standby, a table the
+        primary has not made yet (a view that never ran) has no rows."""
+        if self.read_only:
+            return self.select(sql, params) or []
         with self.transaction() as tx:
             return tx.fetchall(sql, params)
 
@@ -203,12 +211,13 @@ class ViewDatabase:
     def create(self, statements: Sequence[str]) -> None:
         """Run idempotent DDL (CREATE ... IF NOT EXISTS), once per connection.
 
+        Nothing runs on a standby (`read_only`): its tables come from the primary.
         On PostgreSQL concurrent `CREATE ... IF NOT EXISTS` can collide in the catalog, so DDL
         holds the schema's lock (the one the event store's DDL holds) for its transaction.
         """
         key = tuple(statements)
-        if key in self._created:
-            return
+        if key in self._created or self.read_only:
+            return  # a standby's tables are the primary's, replicated: nothing is made there
         with self.transaction() as tx:
             if self.backend == "postgresql":
                 tx.execute(

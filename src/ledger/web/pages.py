@@ -53,7 +53,7 @@ from ledger.projections.sla_breaches import (
     SlaBreachProjection,
     SlaBreachView,
 )
-from ledger.reports import caught_up, statements_csv
+from ledger.reports import caught_up, read_from, statements_csv
 from ledger.web.auth import Principal, public
 from ledger.web.errors import STORE_OUTAGES, status_of
 from ledger.web.inputs import instant
@@ -380,8 +380,11 @@ def board_of(services: Services, filters: dict[str, Any]) -> dict[str, Any]:
     track, on hold, each soonest deadline first; counts by state; the log position read."""
     at = now()
     name = SlaBreachProjection.name
-    position, head = caught_up(services.settings.database, services.ledger, name, catch_up=True)
-    with services.views.lease() as db:
+    position, head = caught_up(
+        services.settings.database, services.ledger, name, catch_up=True,
+        reads=services.read_database,
+    )  # fmt: skip
+    with services.read_views.lease() as db:
         rows = SlaBreachView(db).board(at, tier=filters["tier"], customer=filters["customer"])
     counts = dict.fromkeys(STATE_ORDER, 0)
     for row in rows:
@@ -390,7 +393,10 @@ def board_of(services: Services, filters: dict[str, Any]) -> dict[str, Any]:
     shown = sorted(
         (r for r in rows if r["state"] in wanted), key=lambda r: STATE_ORDER.get(r["state"], 9)
     )
-    return {"at": at, "position": position, "head": head, "rows": shown, "counts": counts}
+    return {
+        "at": at, "position": position, "head": head, "rows": shown, "counts": counts,
+        "read_from": services.read_from,
+    }  # fmt: skip
 
 
 def _query(filters: dict[str, Any]) -> str:
@@ -462,8 +468,12 @@ def statements_of(
 ) -> dict[str, Any]:
     """The credit statements of every contract for the window, and the check's differences."""
     name = CreditUsageProjection.name
-    position, head = caught_up(services.settings.database, services.ledger, name, catch_up=True)
-    with services.views.lease() as db:
+    # The check compares with the whole log: it reads the primary's view, caught up.
+    reads = None if check else services.read_database
+    position, head = caught_up(
+        services.settings.database, services.ledger, name, catch_up=True, reads=reads
+    )
+    with (services.views if check else services.read_views).lease() as db:
         view = CreditUsageView(db)
         statements = view.statement(period=period, term=term)
         differences = (
@@ -473,7 +483,7 @@ def statements_of(
         )
     return {
         "position": position, "head": head, "statements": statements,
-        "differences": differences,
+        "differences": differences, "read_from": read_from(reads),
     }  # fmt: skip
 
 
@@ -524,6 +534,7 @@ def finance_csv(
             "Content-Disposition": f'attachment; filename="credit-statements-{window}.csv"',
             "X-Ledger-Position": str(report["position"]),
             "X-Ledger-Head": str(report["head"]),
+            "X-Ledger-Read-From": report["read_from"],
             "Cache-Control": "no-store",
             "X-Content-Type-Options": "nosniff",
         },
@@ -556,7 +567,9 @@ def replay_of(
     term: int | None,
 ) -> dict[str, Any]:
     """The board or the statements as recorded at `as_of` (rebuilt in a temporary store)."""
-    with as_of_views(services.settings.database, services.ledger, as_of) as then:
+    with as_of_views(
+        services.settings.reads, services.replayed, as_of, standby=services.reader is not None
+    ) as then:
         if report == "breaches":
             rows = then.breaches.board(at or as_of)
             rows.sort(key=lambda r: STATE_ORDER.get(r["state"], 9))

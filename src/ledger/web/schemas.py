@@ -7,7 +7,7 @@ document them in the OpenAPI document, where they allow keys beyond those listed
 
 from collections.abc import Iterable
 from datetime import datetime
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 from uuid import UUID
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -446,6 +446,10 @@ class Report(Out):
     projection: str
     position: int
     head: int
+    behind: int = Field(description="Events the view is behind the primary's head.")
+    read_from: Literal["primary", "replica"] = Field(
+        description="primary, or replica: read on LEDGER_READ_DATABASE_URL (a standby)."
+    )
     rows: list[dict[str, Any]]
 
 
@@ -504,6 +508,10 @@ class StatementReport(Out):
     projection: str
     position: int
     head: int
+    behind: int = Field(description="Events the view is behind the primary's head.")
+    read_from: Literal["primary", "replica"] = Field(
+        description="primary, or replica: read on LEDGER_READ_DATABASE_URL (a standby)."
+    )
     statements: list[dict[str, Any]] = Field(json_schema_extra={"items": STATEMENT_SCHEMA})
     differences: list[dict[str, Any]] | None = None
 
@@ -530,6 +538,9 @@ class Replay(Out):
     applied: int
     last_position: int
     head: int
+    read_from: Literal["primary", "replica"] = Field(
+        description="primary, or replica: the events read on LEDGER_READ_DATABASE_URL."
+    )
 
 
 class Token(Out):

@@ -15,7 +15,7 @@ from ledger.projections import PROJECTIONS
 from ledger.projections.credit_usage import CreditUsageProjection, CreditUsageView, reconcile
 from ledger.projections.runner import status
 from ledger.projections.sla_breaches import SlaBreachProjection, SlaBreachView
-from ledger.reports import caught_up, statements_csv
+from ledger.reports import caught_up, position_fields, read_from, statements_csv
 from ledger.web.auth import AGENT, FINANCE, READERS, require
 from ledger.web.inputs import at_or_now, instant, instant_query, line_query, optional_instant
 from ledger.web.routing import REPORT_ERRORS, answer, api_router, documented
@@ -89,13 +89,17 @@ def breaches(
     when = at_or_now(at, now())
     start, end = optional_instant(since, "since"), optional_instant(until, "until")
     name = SlaBreachProjection.name
-    position, head = caught_up(services.settings.database, services.ledger, name, catch_up=catch_up)
-    with services.views.lease() as db:
+    position, head = caught_up(
+        services.settings.database, services.ledger, name, catch_up=catch_up,
+        reads=services.read_database,
+    )  # fmt: skip
+    with services.read_views.lease() as db:
         rows = SlaBreachView(db).board(
             when, states=set(state) if state else None, tier=tier, customer=customer,
             since=start, until=end,
         )  # fmt: skip
-    return answer({"projection": name, "position": position, "head": head, "rows": rows})
+    where = position_fields(position, head, services.read_from)
+    return answer({"projection": name, **where, "rows": rows})
 
 
 @router.get(
@@ -117,10 +121,14 @@ def breach_stats(
     when = at_or_now(at, now())
     start, end = optional_instant(since, "since"), optional_instant(until, "until")
     name = SlaBreachProjection.name
-    position, head = caught_up(services.settings.database, services.ledger, name, catch_up=catch_up)
-    with services.views.lease() as db:
+    position, head = caught_up(
+        services.settings.database, services.ledger, name, catch_up=catch_up,
+        reads=services.read_database,
+    )  # fmt: skip
+    with services.read_views.lease() as db:
         rows = SlaBreachView(db).stats(by, when, since=start, until=end)
-    return answer({"projection": name, "position": position, "head": head, "rows": rows})
+    where = position_fields(position, head, services.read_from)
+    return answer({"projection": name, **where, "rows": rows})
 
 
 @router.get(
@@ -160,8 +168,13 @@ def credit_statements(
     if check and as_csv:
         raise InvalidInputError("check: the differences come as JSON; ask for format=json")
     name = CreditUsageProjection.name
-    position, head = caught_up(services.settings.database, services.ledger, name, catch_up=catch_up)
-    with services.views.lease() as db:
+    # check compares with the whole log: it reads the primary's view, caught up.
+    reads = None if check else services.read_database
+    position, head = caught_up(
+        services.settings.database, services.ledger, name, catch_up=catch_up, reads=reads
+    )
+    source = read_from(reads)
+    with (services.views if check else services.read_views).lease() as db:
         view = CreditUsageView(db)
         statements = view.statement(period=period, term=term, contract_id=contract)
         differences = (
@@ -178,10 +191,12 @@ def credit_statements(
                 "Content-Disposition": f'attachment; filename="credit-statements-{window}.csv"',
                 "X-Ledger-Position": str(position),
                 "X-Ledger-Head": str(head),
+                "X-Ledger-Behind": str(max(head - position, 0)),
+                "X-Ledger-Read-From": source,
             },
         )
     data: dict[str, object] = {
-        "projection": name, "position": position, "head": head, "statements": statements,
+        "projection": name, **position_fields(position, head, source), "statements": statements,
     }  # fmt: skip
     if differences is not None:
         data["differences"] = [vars(d) for d in differences]
@@ -233,7 +248,12 @@ def audit_replay(
     start, end = optional_instant(since, "since"), optional_instant(until, "until")
     if report == "credits" and (period is None) == (term is None):
         raise InvalidInputError("report=credits: give period=YYYY-MM or term=N (one of them)")
-    with as_of_views(services.settings.database, services.ledger, recorded_by) as then:
+    with as_of_views(
+        services.settings.reads,
+        services.replayed,
+        recorded_by,
+        standby=services.reader is not None,
+    ) as then:
         if report == "breaches":
             rows = then.breaches.board(
                 when, states=set(state) if state else None, tier=tier, customer=customer,
@@ -246,7 +266,7 @@ def audit_replay(
     return answer({
         "as_of": recorded_by, "report": report, "applied": then.applied,
         "last_position": then.last_position, "head": then.head,
-        "statements" if report == "credits" else "rows": rows,
+        "read_from": services.read_from, "statements" if report == "credits" else "rows": rows,
     })  # fmt: skip
 
 
