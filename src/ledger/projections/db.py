@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any
 import psycopg
 
 from ledger.domain.calendar import from_us, to_us
+from ledger.domain.errors import LedgerError
 from ledger.store import SCHEMA_LOCK, StoreUnavailableError, connect, lock_key
 
 if TYPE_CHECKING:
@@ -28,6 +29,13 @@ if TYPE_CHECKING:
     from ledger.settings import DatabaseSettings
 
 HUNDRED = Decimal(100)
+
+
+class ReadModelMissingError(LedgerError):
+    """A view the read database (a standby) does not hold yet: the primary never built it."""
+
+    code = "read_model_missing"
+    kind = "conflict"
 
 
 def us(value: datetime | None) -> int | None:
@@ -159,7 +167,16 @@ class ViewDatabase:
                 self.conn.commit()
             else:
                 with self.conn.transaction(), self.conn.cursor() as cursor:
-                    yield Transaction(self, cursor)
+                    try:
+                        yield Transaction(self, cursor)
+                    except psycopg.errors.UndefinedTable as exc:
+                        if not self.read_only:
+                            raise
+                        table = (exc.diag.message_primary or str(exc)).strip()
+                        raise ReadModelMissingError(
+                            f"the read database (a standby) does not hold this view yet "
+                            f"({table}): run `ledger projections run` against the primary"
+                        ) from None
 
     @contextmanager
     def _outages(self) -> Iterator[None]:
