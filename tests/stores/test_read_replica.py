@@ -195,6 +195,15 @@ def test_the_api_and_the_metrics_read_the_standby_and_say_so(replicated: Replica
         )  # fmt: skip
         metrics = client.get("/metrics", headers=auth)
         assert metrics.status_code == 200, metrics.text
+        assert f"ledger_log_head {head}" in metrics.text
+        signed_in = client.post(
+            "/signin", data={"token": tokens["agent"], "next": "/ops"},
+            headers={"Origin": "http://testserver"}, follow_redirects=False,
+        )  # fmt: skip
+        assert signed_in.status_code == 303, signed_in.text
+        page = client.get("/ops/board")
+        assert page.status_code == 200, page.text
+        assert f"read on the standby, {board['behind']} behind the primary" in page.text
 
 
 def test_audit_replay_reads_the_standby_log_into_a_file(replicated: Replicated) -> None:
