@@ -112,13 +112,14 @@ def audit_replay(
         raise InvalidInputError("--report credits: give --period YYYY-MM or --term N (one of them)")
     if as_json and as_csv:
         raise InvalidInputError("give --json or --csv, not both")
-    app = runtime.ledger
+    app = runtime.reader  # the standby's log when LEDGER_READ_DATABASE_URL is set
+    standby = runtime.read_database is not None
     bar = Progress(transient=True, disable=as_json or as_csv, console=err_console)
     task = bar.add_task(f"replaying to {time_text(as_of, seconds=True)}", total=None)
     with (
         bar,
         as_of_views(
-            runtime.database, app, as_of,
+            runtime.read_database or runtime.database, app, as_of, standby=standby,
             progress=lambda done, head: bar.update(task, completed=done, total=head),
         ) as then,
     ):  # fmt: skip
@@ -136,13 +137,15 @@ def audit_replay(
             columns, title = STATEMENT_COLUMNS, "credit statements"
     note = (
         f"as recorded by {time_text(as_of, seconds=True)}: {then.applied} events up to position "
-        f"{then.last_position} (the log now holds {then.head})"
+        f"{then.last_position} (the log now holds {then.head}"
+        f"{', read on the standby' if standby else ''})"
     )
     if as_json:
         key = "statements" if kind == "credits" else "rows"
         click.echo(dumps({
             "as_of": as_of, "report": kind, "applied": then.applied,
-            "last_position": then.last_position, "head": then.head, key: rows,
+            "last_position": then.last_position, "head": then.head,
+            "read_from": "replica" if standby else "primary", key: rows,
         }))  # fmt: skip
         return
     if kind == "credits" and not as_csv:

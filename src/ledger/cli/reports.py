@@ -44,19 +44,34 @@ if TYPE_CHECKING:
     from ledger.projections.db import ViewDatabase
 
 
-def read_model(runtime: Runtime, name: str, catch_up: bool) -> tuple[ViewDatabase, int, int]:
-    """The read model's database, its position and the head of the log (see
-    `ledger.reports.caught_up`)."""
+def read_model(
+    runtime: Runtime, name: str, catch_up: bool, *, on_primary: bool = False
+) -> tuple[ViewDatabase, int, int]:
+    """The read model's database, its position and the head of the primary's log (see
+    `ledger.reports.caught_up`): on the read database when one is set (nothing caught up
+    there) unless `on_primary`."""
     from ledger.projections.db import ViewDatabase  # noqa: PLC0415 - not needed at start-up
     from ledger.reports import caught_up  # noqa: PLC0415 - not needed at start-up
 
-    settings = runtime.database
-    position, head = caught_up(settings, runtime.ledger, name, catch_up=catch_up)
-    return ViewDatabase(settings), position, head
+    reads = None if on_primary else runtime.read_database
+    position, head = caught_up(
+        runtime.database, runtime.ledger, name, catch_up=catch_up, reads=reads
+    )
+    return ViewDatabase(reads or runtime.database), position, head
 
 
-def report_position(name: str, position: int, head: int) -> str:
+def source_of(runtime: Runtime, *, on_primary: bool = False) -> str:
+    """Where a report reads: `replica` (the read database) or `primary`."""
+    return "replica" if runtime.read_database is not None and not on_primary else "primary"
+
+
+def report_position(name: str, position: int, head: int, source: str = "primary") -> str:
     behind = f", {head - position} event(s) behind the log" if head > position else ""
+    if source == "replica":
+        return (
+            f"{name} read model read on the read database (a standby) at position {position}; "
+            f"the primary's log is at {head}, {max(head - position, 0)} event(s) behind"
+        )
     return f"{name} read model at position {position} of {head}{behind}"
 
 
@@ -70,16 +85,20 @@ def emit_report(
     as_json: bool,
     as_csv: bool,
     title: str,
+    source: str = "primary",
 ) -> None:
     """A report: JSON with the read model's position, CSV rows, or a table and its position."""
     if as_json and as_csv:
         raise InvalidInputError("give --json or --csv, not both")
     if as_json:
-        click.echo(dumps({"projection": name, "position": position, "head": head, "rows": rows}))
+        from ledger.reports import position_fields  # noqa: PLC0415 - not needed at start-up
+
+        where = position_fields(position, head, source)
+        click.echo(dumps({"projection": name, **where, "rows": rows}))
         return
     emit_rows(rows, columns, as_json=False, as_csv=as_csv, title=title)
     if not as_csv:
-        err_console.print(report_position(name, position, head))
+        err_console.print(report_position(name, position, head, source))
 
 
 catch_up_option = click.option(
@@ -163,6 +182,7 @@ def report_breaches(
         SlaBreachProjection,
         SlaBreachView,
     )
+    from ledger.reports import position_fields  # noqa: PLC0415 - not needed at start-up
 
     if as_json and as_csv:
         raise InvalidInputError("give --json or --csv, not both")
@@ -179,14 +199,15 @@ def report_breaches(
         db.close()
     name, rows, more = SlaBreachProjection.name, page["rows"], page["next"]
     if as_json:
-        click.echo(dumps({"projection": name, "position": position, "head": head, **page}))
+        where = position_fields(position, head, source_of(runtime))
+        click.echo(dumps({"projection": name, **where, **page}))
         return
     columns = BOARD_COLUMNS if as_csv else BOARD_TABLE
     if not as_csv:
         rows = [board_row_text(r, at) for r in rows]
     emit_report(
         name, position, head, rows, columns, as_json=False, as_csv=as_csv,
-        title=board_title(at),
+        title=board_title(at), source=source_of(runtime),
     )  # fmt: skip
     if not as_csv:
         counts = ", ".join(f"{state.replace('_', ' ')} {n}" for state, n in page["counts"].items())
@@ -244,6 +265,7 @@ def report_breach_stats(
     emit_report(
         SlaBreachProjection.name, position, head, rows, STATS_COLUMNS, as_json=as_json,
         as_csv=as_csv, title=f"SLA breaches by {by} at {time_text(at)}",
+        source=source_of(runtime),
     )  # fmt: skip
 
 
@@ -324,6 +346,7 @@ def report_credits(
     )
     from ledger.reports import (  # noqa: PLC0415 - not needed at start-up
         money_totals,
+        position_fields,
         statement_rows,
     )
 
@@ -337,7 +360,9 @@ def report_credits(
         raise InvalidInputError(
             "--check compares with the whole log: it cannot read a view that is not caught up"
         )
-    db, position, head = read_model(runtime, CreditUsageProjection.name, catch_up)
+    # --check compares with the whole log: it reads the primary's view, caught up.
+    db, position, head = read_model(runtime, CreditUsageProjection.name, catch_up, on_primary=check)
+    source = source_of(runtime, on_primary=check)
     try:
         view = CreditUsageView(db)
         statements = view.statement(period=period, term=term, contract_id=contract_id)
@@ -353,7 +378,7 @@ def report_credits(
         if as_csv:
             raise InvalidInputError("give --json or --csv, not both")
         data: dict[str, Any] = {
-            "projection": CreditUsageProjection.name, "position": position, "head": head,
+            "projection": CreditUsageProjection.name, **position_fields(position, head, source),
             "statements": statements, "totals": money_totals(statements),
         }  # fmt: skip
         if check:
@@ -369,7 +394,7 @@ def report_credits(
         )  # fmt: skip
     else:
         render_statements(statements, f"credit statements, {window}")
-        err_console.print(report_position(CreditUsageProjection.name, position, head))
+        err_console.print(report_position(CreditUsageProjection.name, position, head, source))
     if check:
         names = runtime.ledger.customers_of([d.contract_id for d in differences])
         for d in differences:
@@ -434,7 +459,7 @@ def report_revenue(
         raise InvalidInputError(
             "--check compares with the whole log: it cannot read a view that is not caught up"
         )
-    db, position, head = read_model(runtime, CreditUsageProjection.name, catch_up)
+    db, position, head = read_model(runtime, CreditUsageProjection.name, catch_up, on_primary=check)
     try:
         view = RevenueView(db)
         rows = view.revenue(period=period, term=term, contract_id=contract_id)

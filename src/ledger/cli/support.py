@@ -68,6 +68,7 @@ class Runtime:
         settings = self.settings
         level = log_level_for(settings, self.verbosity, service=service)
         configure_logging(settings.log_format, level)
+        self._reader: SupportLedger | None = None
 
     @property
     def settings(self) -> Settings:
@@ -91,6 +92,23 @@ class Runtime:
         return self._ledger
 
     @property
+    def read_database(self) -> DatabaseSettings | None:
+        """The standby the reports and replays read (`LEDGER_READ_DATABASE_URL`), or None."""
+        return self.settings.read_database
+
+    @property
+    def reader(self) -> SupportLedger:
+        """The application whose log the replays read: on the standby when one is configured
+        (it never records anything), else the application on the primary."""
+        if self.read_database is None:
+            return self.ledger
+        if self._reader is None:
+            from ledger.wiring import open_reader  # noqa: PLC0415 - built only when used
+
+            self._reader = open_reader(self.read_database)
+        return self._reader
+
+    @property
     def holds_ledger(self) -> bool:
         """Whether the application is built and not closed yet."""
         return self._ledger is not None
@@ -98,8 +116,13 @@ class Runtime:
     def close(self) -> None:
         """Close the application's connections, if it was built."""
         ledger, self._ledger = self._ledger, None
-        if ledger is not None:
-            ledger.close()
+        reader, self._reader = self._reader, None
+        try:
+            if ledger is not None:
+                ledger.close()
+        finally:
+            if reader is not None:
+                reader.close()
 
 
 pass_runtime = click.make_pass_decorator(Runtime)
@@ -257,11 +280,17 @@ def _store_outage(exc: Exception) -> bool:
     )
 
 
-def outage_error(database: DatabaseSettings | None, detail: str) -> StoreUnavailableError:
+def outage_error(
+    database: DatabaseSettings | None, detail: str, reads: DatabaseSettings | None = None
+) -> StoreUnavailableError:
     """The error to print when the store cannot be used: where it is (the host only) and what
-    failed, naming no other part of the database URL (user, password, port, database, schema)."""
+    failed, naming no other part of the database URL (user, password, port, database, schema),
+    nor of the read database's URL (`reads`)."""
     if database is None:
         return StoreUnavailableError("the database could not be reached or used")
+    if reads is not None:
+        detail = detail.replace(reads.display_url, f"the read database ({reads.location})")
+        detail = reads.redact(detail)
     one_line = " ".join(detail.replace(database.display_url, database.location).split())
     text = database.redact(one_line)
     if not text.startswith(("the ", "cannot ")):
@@ -273,6 +302,14 @@ def _database_of(runtime: Runtime) -> DatabaseSettings | None:
     """The runtime's database settings, or None when they cannot be read."""
     try:
         return runtime.database
+    except LedgerError:
+        return None
+
+
+def _read_database_of(runtime: Runtime) -> DatabaseSettings | None:
+    """The runtime's read database settings, or None (none set, or unreadable)."""
+    try:
+        return runtime.read_database
     except LedgerError:
         return None
 
@@ -308,7 +345,9 @@ def run_group(group: click.Group, args: list[str]) -> int:
         err_console.print("aborted")
         return 130
     except StoreUnavailableError as exc:
-        print_error(outage_error(_database_of(runtime), exc.message), as_json)
+        print_error(
+            outage_error(_database_of(runtime), exc.message, _read_database_of(runtime)), as_json
+        )
         return EXIT_UNAVAILABLE
     except LedgerError as exc:
         print_error(exc, as_json)
@@ -316,6 +355,8 @@ def run_group(group: click.Group, args: list[str]) -> int:
     except Exception as exc:
         if not _store_outage(exc):
             raise
-        print_error(outage_error(_database_of(runtime), str(exc)), as_json)
+        print_error(
+            outage_error(_database_of(runtime), str(exc), _read_database_of(runtime)), as_json
+        )
         return EXIT_UNAVAILABLE
     return result if isinstance(result, int) else 0

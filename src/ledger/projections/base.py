@@ -147,6 +147,16 @@ def read_state(db: ViewDatabase, name: str) -> State | None:
     return _state(rows[0]) if rows else None
 
 
+def states_as_stored(db: ViewDatabase) -> list[State]:
+    """Every projection's state, read without writing anything (no DDL): on a standby, where
+    nothing can be written; an empty list when no projection ever ran."""
+    rows = db.select(
+        f"SELECT name, position, shape, updated_at, error, error_position, error_at, owner, "
+        f"lease_until FROM {STATE_TABLE} ORDER BY name"
+    )
+    return [_state(r) for r in rows or []]
+
+
 def all_states(db: ViewDatabase) -> list[State]:
     """Every projection's state (an empty list before any ran)."""
     db.create([STATE_DDL])

@@ -29,7 +29,7 @@ from ledger.web.routes import API_ROUTERS
 from ledger.web.routing import API_PREFIX
 from ledger.web.services import Services
 from ledger.web.tokens import ensure_table
-from ledger.wiring import open_ledger
+from ledger.wiring import open_ledger, open_reader
 
 if TYPE_CHECKING:
     from collections.abc import AsyncIterator
@@ -80,14 +80,17 @@ def open_services(settings: Settings) -> Services:
     """The application, read-model connections and tokens table for one process."""
     ledger = open_ledger(settings.database)
     views = ViewPool(settings.database)
+    reads = reader = None
     try:
+        if settings.read_database is not None:
+            reads = ViewPool(settings.read_database)
+            reader = open_reader(settings.read_database)
         with views.lease() as db:
             ensure_table(db)
     except BaseException:
-        views.close()
-        ledger.close()
+        Services(settings=settings, ledger=ledger, views=views, reads=reads, reader=reader).close()
         raise
-    return Services(settings=settings, ledger=ledger, views=views)
+    return Services(settings=settings, ledger=ledger, views=views, reads=reads, reader=reader)
 
 
 def openapi_document(app: FastAPI) -> dict[str, Any]:

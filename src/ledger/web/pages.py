@@ -57,7 +57,7 @@ from ledger.projections.sla_breaches import (
     SlaBreachView,
     read_cursor,
 )
-from ledger.reports import caught_up, money_totals, statements_csv
+from ledger.reports import caught_up, money_totals, read_from, statements_csv
 from ledger.web.auth import Principal, public
 from ledger.web.errors import STORE_OUTAGES, status_of
 from ledger.web.inputs import instant
@@ -417,10 +417,11 @@ def board_of(services: Services, filters: dict[str, Any]) -> dict[str, Any]:
     filters' cursor; the counts of every state; the log position read; the next page's query."""
     at = filters["at"] or now()
     name = SlaBreachProjection.name
-    with services.views.lease() as db:
+    with services.read_views.lease() as db:
         position, head = caught_up(
-            services.settings.database, services.ledger, name, catch_up=True, db=db
-        )
+            services.settings.database, services.ledger, name, catch_up=True, db=db,
+            reads=services.read_database,
+        )  # fmt: skip
         page = SlaBreachView(db).page(
             at, limit=filters["limit"] or BOARD_PAGE, after=filters["after"],
             states=filters["state"] or None, tier=filters["tier"], customer=filters["customer"],
@@ -430,7 +431,7 @@ def board_of(services: Services, filters: dict[str, Any]) -> dict[str, Any]:
     return {
         "at": at, "position": position, "head": head, "rows": page["rows"],
         "counts": page["counts"], "first": filters["after"] is not None,
-        "as_it_stood": filters["at"] is not None,
+        "as_it_stood": filters["at"] is not None, "read_from": services.read_from,
         "first_query": _query({**filters, "after": None}),
         "next_query": None if more is None else _query({**filters, "after": more}),
     }  # fmt: skip
@@ -531,8 +532,12 @@ def statements_of(
 ) -> dict[str, Any]:
     """The credit statements of every contract for the window, and the check's differences."""
     name = CreditUsageProjection.name
-    position, head = caught_up(services.settings.database, services.ledger, name, catch_up=True)
-    with services.views.lease() as db:
+    # The check compares with the whole log: it reads the primary's view, caught up.
+    reads = None if check else services.read_database
+    position, head = caught_up(
+        services.settings.database, services.ledger, name, catch_up=True, reads=reads
+    )
+    with (services.views if check else services.read_views).lease() as db:
         view = CreditUsageView(db)
         statements = view.statement(period=period, term=term)
         found = reconcile(services.ledger, view, period=period, term=term) if check else None
@@ -545,6 +550,7 @@ def statements_of(
     return {
         "position": position, "head": head, "statements": statements,
         "totals": money_totals(statements), "differences": differences,
+        "read_from": read_from(reads),
     }  # fmt: skip
 
 
@@ -595,6 +601,7 @@ def finance_csv(
             "Content-Disposition": f'attachment; filename="credit-statements-{window}.csv"',
             "X-Ledger-Position": str(report["position"]),
             "X-Ledger-Head": str(report["head"]),
+            "X-Ledger-Read-From": report["read_from"],
             "Cache-Control": "no-store",
             "X-Content-Type-Options": "nosniff",
         },
@@ -658,7 +665,9 @@ def replay_of(
     term: int | None,
 ) -> dict[str, Any]:
     """The board or the statements as recorded at `as_of` (rebuilt in a temporary store)."""
-    with as_of_views(services.settings.database, services.ledger, as_of) as then:
+    with as_of_views(
+        services.settings.reads, services.replayed, as_of, standby=services.reader is not None
+    ) as then:
         if report == "breaches":
             rows = then.breaches.board(at or as_of, as_it_stood=True)
             rows.sort(key=lambda r: STATE_ORDER.get(r["state"], 9))

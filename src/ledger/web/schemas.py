@@ -7,7 +7,7 @@ document them in the OpenAPI document, where they allow keys beyond those listed
 
 from collections.abc import Iterable
 from datetime import datetime
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 from uuid import UUID
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -537,6 +537,10 @@ class Report(Out):
     projection: str
     position: int
     head: int
+    behind: int = Field(description="Events the view is behind the primary's head.")
+    read_from: Literal["primary", "replica"] = Field(
+        description="primary, or replica: read on LEDGER_READ_DATABASE_URL (a standby)."
+    )
     rows: list[dict[str, Any]]
 
 
@@ -618,6 +622,10 @@ class StatementReport(Out):
     projection: str
     position: int
     head: int
+    behind: int = Field(description="Events the view is behind the primary's head.")
+    read_from: Literal["primary", "replica"] = Field(
+        description="primary, or replica: read on LEDGER_READ_DATABASE_URL (a standby)."
+    )
     statements: list[dict[str, Any]] = Field(json_schema_extra={"items": STATEMENT_SCHEMA})
     totals: list[dict[str, Any]] = Field(
         default_factory=list, json_schema_extra={"items": MONEY_TOTALS_SCHEMA}
@@ -686,6 +694,9 @@ class Replay(Out):
     applied: int
     last_position: int
     head: int
+    read_from: Literal["primary", "replica"] = Field(
+        description="primary, or replica: the events read on LEDGER_READ_DATABASE_URL."
+    )
 
 
 class Token(Out):

@@ -27,6 +27,8 @@ from ledger.reports import (
     caught_up,
     csv_table,
     money_totals,
+    position_fields,
+    read_from,
     revenue_csv,
     revenue_totals,
     statements_csv,
@@ -103,12 +105,20 @@ def wants_csv(format: str | None, accept: str | None) -> bool:  # noqa: A002 - t
 
 
 def csv_answer(
-    text: str, name: str, position: int | None = None, head: int | None = None
+    text: str,
+    name: str,
+    position: int | None = None,
+    head: int | None = None,
+    source: str = "primary",
 ) -> Response:
-    """A CSV answer as a download named `name`.csv, with the read model's position."""
+    """A CSV answer as a download named `name`.csv, with the read model's position, how far
+    behind the primary's head it is and where it was read (`primary` or `replica`)."""
     headers = {"Content-Disposition": f'attachment; filename="{name}.csv"'}
     if position is not None and head is not None:
-        headers.update({"X-Ledger-Position": str(position), "X-Ledger-Head": str(head)})
+        headers.update({
+            "X-Ledger-Position": str(position), "X-Ledger-Head": str(head),
+            "X-Ledger-Behind": str(max(head - position, 0)), "X-Ledger-Read-From": source,
+        })  # fmt: skip
     return Response(text, media_type="text/csv; charset=utf-8", headers=headers)
 
 
@@ -162,19 +172,25 @@ def breaches(
     when = at_or_now(at, now())
     start, end = optional_instant(since, "since"), optional_instant(until, "until")
     name = SlaBreachProjection.name
-    with services.views.lease() as db:
+    reads = services.read_database
+    with services.read_views.lease() as db:
         position, head = caught_up(
-            services.settings.database, services.ledger, name, catch_up=catch_up, db=db
-        )
+            services.settings.database, services.ledger, name, catch_up=catch_up, db=db,
+            reads=reads,
+        )  # fmt: skip
         page = SlaBreachView(db).page(
             when, limit=limit, after=after, states=set(state) if state else None, tier=tier,
             customer=customer, since=start, until=end, as_it_stood=at is not None,
         )  # fmt: skip
     more = page["next"]
     if wants_csv(format, accept):
-        return csv_answer(csv_table(BOARD_COLUMNS, page["rows"]), "sla-board", position, head)
+        return csv_answer(
+            csv_table(BOARD_COLUMNS, page["rows"]), "sla-board", position, head,
+            services.read_from,
+        )  # fmt: skip
     url = None if more is None else str(request.url.include_query_params(after=more))
-    return answer({"projection": name, "position": position, "head": head, **page, "next_url": url})
+    where = position_fields(position, head, services.read_from)
+    return answer({"projection": name, **where, **page, "next_url": url})
 
 
 @router.get(
@@ -198,13 +214,17 @@ def breach_stats(
     when = at_or_now(at, now())
     start, end = optional_instant(since, "since"), optional_instant(until, "until")
     name = SlaBreachProjection.name
-    position, head = caught_up(services.settings.database, services.ledger, name, catch_up=catch_up)
-    with services.views.lease() as db:
+    position, head = caught_up(
+        services.settings.database, services.ledger, name, catch_up=catch_up,
+        reads=services.read_database,
+    )  # fmt: skip
+    with services.read_views.lease() as db:
         rows = SlaBreachView(db).stats(by, when, since=start, until=end)
     if wants_csv(format, accept):
         text = csv_table(BREACH_STAT_COLUMNS, rows)
-        return csv_answer(text, f"breach-stats-by-{by}", position, head)
-    return answer({"projection": name, "position": position, "head": head, "rows": rows})
+        return csv_answer(text, f"breach-stats-by-{by}", position, head, services.read_from)
+    where = position_fields(position, head, services.read_from)
+    return answer({"projection": name, **where, "rows": rows})
 
 
 @router.get(
@@ -244,8 +264,13 @@ def credit_statements(
         raise InvalidInputError("check: the differences come as JSON; ask for format=json")
     name = CreditUsageProjection.name
     chosen = None if contract is None else services.ledger.contract_id(contract, "contract")
-    position, head = caught_up(services.settings.database, services.ledger, name, catch_up=catch_up)
-    with services.views.lease() as db:
+    # check compares with the whole log: it reads the primary's view, caught up.
+    reads = None if check else services.read_database
+    position, head = caught_up(
+        services.settings.database, services.ledger, name, catch_up=catch_up, reads=reads
+    )
+    source = read_from(reads)
+    with (services.views if check else services.read_views).lease() as db:
         view = CreditUsageView(db)
         statements = view.statement(period=period, term=term, contract_id=chosen)
         differences = (
@@ -255,9 +280,11 @@ def credit_statements(
         )
     if as_csv:
         window = f"period-{period}" if period else f"term-{term}"
-        return csv_answer(statements_csv(statements), f"credit-statements-{window}", position, head)
+        return csv_answer(
+            statements_csv(statements), f"credit-statements-{window}", position, head, source
+        )
     data: dict[str, object] = {
-        "projection": name, "position": position, "head": head, "statements": statements,
+        "projection": name, **position_fields(position, head, source), "statements": statements,
         "totals": money_totals(statements),
     }  # fmt: skip
     if differences is not None:
@@ -309,8 +336,13 @@ def revenue_report(
         raise InvalidInputError("check: the differences come as JSON; ask for format=json")
     chosen = None if contract is None else services.ledger.contract_id(contract, "contract")
     name = CreditUsageProjection.name
-    position, head = caught_up(services.settings.database, services.ledger, name, catch_up=catch_up)
-    with services.views.lease() as db:
+    # check compares with the whole log: it reads the primary's view, caught up.
+    reads = None if check else services.read_database
+    position, head = caught_up(
+        services.settings.database, services.ledger, name, catch_up=catch_up, reads=reads
+    )
+    source = read_from(reads)
+    with (services.views if check else services.read_views).lease() as db:
         view = RevenueView(db)
         rows = view.revenue(period=period, term=term, contract_id=chosen)
         differences = (
@@ -327,10 +359,12 @@ def revenue_report(
                 "Content-Disposition": f'attachment; filename="revenue-{window}.csv"',
                 "X-Ledger-Position": str(position),
                 "X-Ledger-Head": str(head),
+                "X-Ledger-Behind": str(max(head - position, 0)),
+                "X-Ledger-Read-From": source,
             },
         )
     data: dict[str, object] = {
-        "projection": name, "position": position, "head": head, "revenue": rows,
+        "projection": name, **position_fields(position, head, source), "revenue": rows,
         "totals": revenue_totals(rows),
     }  # fmt: skip
     if differences is not None:
@@ -452,7 +486,12 @@ def audit_replay(
     if report == "credits" and (period is None) == (term is None):
         raise InvalidInputError("report=credits: give period=YYYY-MM or term=N (one of them)")
     chosen = None if contract is None else services.ledger.contract_id(contract, "contract")
-    with as_of_views(services.settings.database, services.ledger, recorded_by) as then:
+    with as_of_views(
+        services.settings.reads,
+        services.replayed,
+        recorded_by,
+        standby=services.reader is not None,
+    ) as then:
         if report == "breaches":
             rows = then.breaches.board(
                 when, states=set(state) if state else None, tier=tier, customer=customer,
@@ -471,7 +510,7 @@ def audit_replay(
     return answer({
         "as_of": recorded_by, "report": report, "applied": then.applied,
         "last_position": then.last_position, "head": then.head,
-        "statements" if report == "credits" else "rows": rows,
+        "read_from": services.read_from, "statements" if report == "credits" else "rows": rows,
     })  # fmt: skip
 
 
