@@ -13,7 +13,7 @@ from ledger.application import (
 )
 from ledger.application import credits as accounts
 from ledger.application import facts as scheduled
-from ledger.application.uow import MAX_ATTEMPTS, UnitsOfWork
+from ledger.application.uow import WRITE_DEADLINE, UnitsOfWork
 from ledger.domain.contract import Contract
 from ledger.domain.credit_account import CreditAccount
 from ledger.domain.releases import ReleaseCatalog
@@ -47,7 +47,7 @@ class SupportLedger(LedgerApplication):
         CreditAccount: 50,
         ReleaseCatalog: 50,
     }
-    max_attempts = MAX_ATTEMPTS
+    write_deadline = WRITE_DEADLINE  # seconds a use case keeps retrying write conflicts
 
     def __init__(
         self,
@@ -59,7 +59,7 @@ class SupportLedger(LedgerApplication):
         """The ledger on the configured store; `unanswered` (a read model, closed with the
         ledger) finds a contract's open clocks faster than the log alone."""
         super().__init__(env, settings=settings)
-        self.work = UnitsOfWork(self, max_attempts=self.max_attempts)
+        self.work = UnitsOfWork(self, deadline=self.write_deadline)
         self._unanswered = unanswered
 
     def close(self) -> None:
