@@ -43,6 +43,7 @@ bench: $(STAMP)
 	$(BIN)/python -P benchmarks/calendar.py
 	LEDGER_LOG_LEVEL=warning $(BIN)/python -P benchmarks/commands.py
 	LEDGER_LOG_LEVEL=warning $(BIN)/python -P benchmarks/http.py
+	LEDGER_LOG_LEVEL=warning $(BIN)/python -P benchmarks/hot_account.py
 	$(BIN)/python -P benchmarks/startup.py
 
 clean:

@@ -252,6 +252,8 @@ def main() -> int:
         ),
     )
     args = parser.parse_args()
+    # snapshots written and read under a key, as in production (and as `make bench` does)
+    os.environ.setdefault("LEDGER_SNAPSHOT_KEY", "benchmark-snapshot-key-0123456789abcdef")
     args.folder = Path(tempfile.mkdtemp(prefix="ledger-bench-hot-"))
     configure_logging("console", "warning")
     modes: list[tuple[str, str | None]] = [("this tree", None)]
