@@ -16,8 +16,8 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 import schemathesis
-from schemathesis import GenerationMode
 from hypothesis import HealthCheck, Phase, settings
+from schemathesis import GenerationMode
 from schemathesis.checks import positive_data_acceptance  # type: ignore[attr-defined]
 from schemathesis.core.parameters import ParameterLocation
 from schemathesis.python.asgi import shutdown_lifespans
@@ -88,7 +88,10 @@ def before_call(_context: Any, case: Case, _kwargs: dict[str, Any]) -> None:
     Made in this hook so that schemathesis validates the request as sent: a case generated to
     break a path parameter keeps its broken value.
     """
-    if case.operation.schema not in (schema, positive) or not SEEDED:
+    # `parametrize` runs each test on a clone of its schema, which shares the schema's config.
+    # Only the positive run is pointed and authorized here: the clone of `schema` is not `schema`,
+    # so that run (as before) sends what it generates, unauthorized.
+    if case.operation.schema.config is not positive.config or not SEEDED:
         return
     path = case.operation.path
     parameters = case.path_parameters
@@ -130,13 +133,22 @@ def test_the_api_answers_every_generated_request_as_documented(
     case.call_and_validate(excluded_checks=[positive_data_acceptance])
 
 
-# Path parameters no seeded record stands for: a schema-valid value may name nothing (404).
-UNSEEDED = ("{version}", "{token_id}", "{email}")
+# Rules between two values that an OpenAPI document cannot state (a header against a body
+# field, one query parameter against another): the server names them in its 400.
+ACROSS_VALUES = (
+    "key and Idempotency-Key differ",  # the header and the body's `key`: one, or the same
+    "required here (or `key` in the body)",  # the header or the body's `key`: one of them
+    "give period=YYYY-MM or term=N",  # the credit statement: one of the two
+    "ask for format=json",  # `check` lists differences, which a CSV cannot hold
+    "cannot read a view that is not caught up",  # `check` against `catch_up=false`
+    "is not after the purchase",  # a package's expiry against the purchase's `at`
+    "the log can only be read up to now",  # a replay's `as_of` against the clock
+)
 
 
 @positive.parametrize()
 @settings(
-    max_examples=15,
+    max_examples=10,
     derandomize=True,
     deadline=None,
     database=None,
@@ -147,12 +159,17 @@ def test_a_schema_valid_request_is_refused_only_by_the_terms_or_the_records(
     case: Case, seeded: dict[str, Any]
 ) -> None:
     """The document is as strict as the validation: a request it allows is never refused as
-    malformed (400); it is answered 2xx, or refused by what is recorded (409) or by the terms
-    (422), or, for a path naming a record no seeded one stands for, 404."""
+    malformed (400); it is answered 2xx, or refused by what is recorded (409, or 404 `unknown_*`
+    when a well-formed id or key names nothing recorded) or by the terms (422)."""
     assert SEEDED is seeded
     response = case.call()
-    allowed = {409, 422} | ({404} if any(p in case.operation.path for p in UNSEEDED) else set())
-    assert response.status_code < 400 or response.status_code in allowed, (
+    status = response.status_code
+    if status == 404:  # a record the request names (a valid id) is not recorded: not its shape
+        assert response.json()["error"]["code"].startswith("unknown_"), response.text
+        return
+    if status == 400 and any(rule in response.text for rule in ACROSS_VALUES):
+        return
+    assert status < 400 or status in {409, 422}, (
         f"{case.operation.method.upper()} {case.formatted_path} {case.query or ''} "
         f"{case.body!r} -> {response.status_code} {response.text}"
     )

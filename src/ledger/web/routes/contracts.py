@@ -20,6 +20,7 @@ from ledger.presenters import (
 )
 from ledger.web.auth import ADMIN, AGENT, FINANCE, READERS, require
 from ledger.web.inputs import (
+    EMAIL,
     Command,
     IdempotencyHeader,
     amount,
@@ -249,7 +250,14 @@ def add_contact(contract_id: UUID, body: AddContact, services: Svc) -> JSONRespo
 )
 def remove_contact(
     contract_id: UUID,
-    email: Annotated[str, Path(max_length=254, description="The named contact's email.")],
+    email: Annotated[
+        str,
+        Path(
+            max_length=254,
+            description="The named contact's email.",
+            json_schema_extra={"pattern": EMAIL},
+        ),
+    ],
     services: Svc,
     at: Annotated[str | None, instant_query("When (default now).")] = None,
 ) -> JSONResponse:
