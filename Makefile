@@ -45,6 +45,7 @@ bench: $(STAMP)
 	LEDGER_LOG_LEVEL=warning $(BIN)/python -P benchmarks/commands.py
 	LEDGER_LOG_LEVEL=warning $(BIN)/python -P benchmarks/http.py
 	LEDGER_LOG_LEVEL=warning $(BIN)/python -P benchmarks/board.py
+	LEDGER_LOG_LEVEL=warning $(BIN)/python -P benchmarks/hot_account.py
 	$(BIN)/python -P benchmarks/startup.py
 
 clean:

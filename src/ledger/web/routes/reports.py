@@ -34,7 +34,14 @@ from ledger.reports import (
     statements_csv,
 )
 from ledger.web.auth import AGENT, FINANCE, READERS, require
-from ledger.web.inputs import at_or_now, instant, instant_query, line_query, optional_instant
+from ledger.web.inputs import (
+    MONTH_PATTERN,
+    at_or_now,
+    instant,
+    instant_query,
+    line_query,
+    optional_instant,
+)
 from ledger.web.routing import REPORT_ERRORS, answer, api_router, documented
 from ledger.web.schemas import (
     BoardReport,
@@ -73,6 +80,7 @@ Period = Annotated[
     Query(
         max_length=7,
         pattern=r"^[0-9]{4}-[0-9]{2}$",
+        json_schema_extra={"pattern": MONTH_PATTERN},
         description="A calendar month YYYY-MM (in each contract's timezone).",
         examples=["2025-03"],
     ),
