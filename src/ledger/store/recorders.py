@@ -15,6 +15,11 @@ an aggregate the save does not write, was recorded after the position. Both stor
 the order of the notification ids (one writer on SQLite, the table lock on PostgreSQL), so
 what the use case read up to the position and what the check finds after it leave no gap.
 
+Every save's events are also linked into the audit chain in the same transaction, after the
+checks (`ledger.store.chain`): the chain's head is read under the same write lock, so the
+chain is always exactly as long as the log, and a save whose log goes on past the chain's
+head is refused (`ChainBehindError`).
+
 Everything else is the library's: its inserts, its transactions, its pools.
 """
 
@@ -24,10 +29,21 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 from uuid import UUID
 
-from eventsourcing.persistence import IntegrityError, StoredEvent
+from eventsourcing.persistence import IntegrityError, PersistenceError, StoredEvent
 from eventsourcing.postgres import PostgresApplicationRecorder
 from eventsourcing.sqlite import SQLiteApplicationRecorder
 from psycopg.sql import SQL, Identifier
+
+from ledger.errors import ChainBehindError
+from ledger.store.chain import (
+    CHAIN_COLUMNS,
+    CHAIN_TABLE,
+    backlog_rows,
+    behind_from,
+    behind_text,
+    chain_ddl,
+    link_rows,
+)
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterable, Sequence
@@ -81,6 +97,44 @@ class SQLiteLedgerRecorder(SQLiteApplicationRecorder):
             f"SELECT rowid, originator_id, originator_version, topic, state "
             f"FROM {self.events_table_name} WHERE rowid > ? AND topic IN ({{topics}})"
         )
+        # The log's event before the save's first, and the chain's head (position, link).
+        self.chain_head_statement = (
+            f"SELECT (SELECT MAX(rowid) FROM {self.events_table_name} WHERE rowid < ?), "
+            f"(SELECT position FROM {CHAIN_TABLE} ORDER BY position DESC LIMIT 1), "
+            f"(SELECT link FROM {CHAIN_TABLE} ORDER BY position DESC LIMIT 1)"
+        )
+        self.chain_insert_statement = (
+            f"INSERT INTO {CHAIN_TABLE} ({CHAIN_COLUMNS}) VALUES (?, ?, ?, ?, ?)"
+        )
+
+    def construct_create_table_statements(self) -> list[str]:
+        """The library's table, and the audit chain's."""
+        return [*super().construct_create_table_statements(), chain_ddl()]
+
+    def link_backlog(self, batch_size: int = 5000) -> int:
+        """Link the events after the chain's head, as they stand, in one transaction that holds
+        the write lock from its start (`ledger audit chain`); how many were linked."""
+        events = self.events_table_name
+        linked = 0
+        with self.datastore.transaction(commit=True) as c:
+            c.execute(chain_ddl())
+            c.execute(f"DELETE FROM {CHAIN_TABLE} WHERE position < 0")  # the write lock, now
+            while True:
+                c.execute(
+                    f"SELECT position, link FROM {CHAIN_TABLE} ORDER BY position DESC LIMIT 1"
+                )
+                found = c.fetchone()
+                head = None if found is None else (int(found[0]), str(found[1]))
+                c.execute(
+                    f"SELECT rowid, originator_id, originator_version, topic, state FROM {events} "
+                    "WHERE rowid > ? ORDER BY rowid LIMIT ?",
+                    (0 if head is None else head[0], batch_size),
+                )
+                batch = [tuple(row) for row in c.fetchall()]
+                if not batch:
+                    return linked
+                c.executemany(self.chain_insert_statement, backlog_rows(head, batch))
+                linked += len(batch)
 
     def _insert_events(
         self, c: SQLiteCursor, stored_events: Sequence[StoredEvent], **kwargs: Any
@@ -103,6 +157,12 @@ class SQLiteLedgerRecorder(SQLiteApplicationRecorder):
             refusal = condition.refusal(c.fetchall(), own)
             if refusal is not None:
                 raise IntegrityError(refusal)
+        if ids:
+            c.execute(self.chain_head_statement, (ids[0],))
+            previous, position, link = c.fetchone()
+            head = None if position is None else (int(position), str(link))
+            rows = link_rows(head, int(previous or 0), ids, stored_events)
+            c.executemany(self.chain_insert_statement, rows)
         return ids
 
 
@@ -144,6 +204,88 @@ class PostgresLedgerRecorder(PostgresApplicationRecorder):
             "FROM {schema}.{table} WHERE notification_id > %(after)s "
             "AND topic = ANY(%(topics)s::text[]) ORDER BY notification_id"
         ).format(schema=schema, table=table)
+        chain = Identifier(CHAIN_TABLE)
+        self.sql_create_statements.append(
+            SQL(chain_ddl("{schema}.{chain}")).format(schema=schema, chain=chain)
+        )
+        # The log's event before the save's first, and the chain's head (position, link).
+        self.chain_head_statement = SQL(
+            "SELECT (SELECT max(notification_id) FROM {schema}.{table} "
+            "WHERE notification_id < %(first)s) AS previous, "
+            "(SELECT position FROM {schema}.{chain} ORDER BY position DESC LIMIT 1) AS position, "
+            "(SELECT link FROM {schema}.{chain} ORDER BY position DESC LIMIT 1) AS link"
+        ).format(schema=schema, table=table, chain=chain)
+        self.chain_last_statement = SQL(
+            "SELECT position, link FROM {schema}.{chain} ORDER BY position DESC LIMIT 1"
+        ).format(schema=schema, chain=chain)
+        self.backlog_statement = SQL(
+            "SELECT notification_id, originator_id, originator_version, topic, state "
+            "FROM {schema}.{table} WHERE notification_id > %s ORDER BY notification_id LIMIT %s"
+        ).format(schema=schema, table=table)
+        self.chain_insert_statement = SQL(
+            "INSERT INTO {schema}.{chain} (" + CHAIN_COLUMNS + ") "
+            "SELECT * FROM unnest(%s::bigint[], %s::text[], %s::bigint[], %s::text[], %s::text[])"
+        ).format(schema=schema, chain=chain)
+
+    def link_backlog(self, batch_size: int = 5000) -> int:
+        """Link the events after the chain's head, as they stand, in one transaction under the
+        table lock saves take (`ledger audit chain`); how many were linked."""
+        linked = 0
+        with self.datastore.transaction(commit=True) as curs:
+            for statement in self.lock_table_statements:
+                curs.execute(statement)
+            while True:
+                curs.execute(self.chain_last_statement)
+                found = curs.fetchone()
+                head = None if found is None else (int(found["position"]), str(found["link"]))
+                curs.execute(self.backlog_statement, (0 if head is None else head[0], batch_size))
+                batch = [tuple(row.values()) for row in curs.fetchall()]
+                if not batch:
+                    return linked
+                rows = backlog_rows(head, batch)
+                curs.execute(
+                    self.chain_insert_statement, [list(c) for c in zip(*rows, strict=True)]
+                )
+                linked += len(batch)
+
+    def insert_events(
+        self, stored_events: Sequence[StoredEvent], **kwargs: Any
+    ) -> Sequence[int] | None:
+        """The library's insert; a save refused because the chain is behind the log raises
+        ChainBehindError."""
+        try:
+            ids: Sequence[int] | None = super().insert_events(stored_events, **kwargs)
+        except PersistenceError as exc:
+            refusal = behind_from(str(exc))
+            if refusal is not None:
+                raise refusal from exc
+            raise
+        return ids
+
+    def _fetch_ids_after_insert_events(
+        self, curs: Any, stored_events: Sequence[StoredEvent], **kwargs: Any
+    ) -> Sequence[int] | None:
+        """The library's ids of the inserted events, then their links in the chain, in the
+        same transaction (under the table lock the insert took)."""
+        ids = super()._fetch_ids_after_insert_events(curs, stored_events, **kwargs)
+        if not ids:
+            return ids
+        chain = curs.connection.cursor()  # its own: the library reads `curs` no more
+        chain.execute(self.chain_head_statement, {"first": ids[0]}, prepare=True)
+        found = chain.fetchone()
+        head = None if found["position"] is None else (int(found["position"]), found["link"])
+        previous = int(found["previous"] or 0)
+        try:
+            rows = link_rows(head, previous, ids, stored_events)
+        except ChainBehindError:
+            # Refused in the server, so that the transaction rolls back (the library commits
+            # whatever Python raises here); `insert_events` reads the refusal back.
+            text = behind_text(0 if head is None else head[0], previous)
+            chain.execute(self.refuse_statement, (text,))
+            return ids
+        columns = [list(column) for column in zip(*rows, strict=True)]
+        chain.execute(self.chain_insert_statement, columns, prepare=True)
+        return ids
 
     def _insert_stored_events(
         self, curs: Any, stored_events: Sequence[StoredEvent], **kwargs: Any
