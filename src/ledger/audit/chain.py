@@ -348,6 +348,10 @@ class _Walk:
             f"SELECT {ident}, originator_id, originator_version, topic, state FROM {events} "
             f"WHERE {ident} > {mark} AND {ident} <= {mark} ORDER BY {ident}"
         )
+        self.following_sql = (
+            f"SELECT {ident}, originator_id, originator_version, topic, state FROM {events} "
+            f"WHERE {ident} > {mark} ORDER BY {ident} LIMIT 1"
+        )
         self.chain_sql = (
             f"SELECT position, link FROM {chain} WHERE position > {mark} AND position <= {mark} "
             "ORDER BY position"
@@ -475,7 +479,7 @@ class _Walk:
                     index += 1
                     self.checked += 1
                 else:
-                    return self._not_linked(event, batch, links, rows, index)
+                    return self._not_linked(event, link)
             else:
                 self.unchained += 1
                 if self.first_unchained is None:
@@ -526,16 +530,15 @@ class _Walk:
             "was inserted after it was chained",
         )
 
-    def _not_linked(
-        self, event: Stored, batch: list[Stored], links: list[bytes], rows: list[Any], index: int
-    ) -> Problem:
+    def _not_linked(self, event: Stored, link: bytes) -> Problem:
         """An event below the chain's head that the chain has no link for: `unchained` when
         the next link follows from it (its own link was deleted), else `inserted`."""
-        if index < len(rows):
-            position, chained = rows[index]
-            for other, link in zip(batch, links, strict=True):
-                if other[0] == position and link.hex() == chained:
-                    return self._unchained(event, deleted=True)
+        following = _select(self.db, self.following_sql, (event[0],))
+        if following:
+            after = following[0]
+            rows = _select(self.db, self.chain_sql, (after[0] - 1, after[0]))
+            if rows and rows[0][1] == link_of(link, after).hex():
+                return self._unchained(event, deleted=True)
         return self._inserted(event)
 
     def _unchained(self, event: Stored, *, deleted: bool = False) -> Problem:
