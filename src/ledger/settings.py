@@ -30,6 +30,11 @@ LOG_LEVELS = ("debug", "info", "warning", "error", "critical")
 _PG_OPTIONS = {"schema", "pool_size", "max_overflow", "connect_timeout", "lock_timeout"}
 SNAPSHOT_KEY = "LEDGER_SNAPSHOT_KEY"
 SNAPSHOT_KEY_MIN_LENGTH = 32
+# Anchors of the audit chain (read by ledger.audit.anchors): the signing key, kept outside the
+# database, and where and how often the scheduler sends one.
+ANCHOR_KEY = "LEDGER_ANCHOR_KEY"
+ANCHOR_TO = "LEDGER_ANCHOR_TO"
+ANCHOR_EVERY = "LEDGER_ANCHOR_EVERY_MINUTES"
 
 
 @dataclass(frozen=True)

@@ -335,11 +335,23 @@ def test_anchoring_refuses_a_missing_key_and_bad_targets(tmp_path: Path) -> None
         target("ftp://example.com/anchors")
     with pytest.raises(ConfigurationError, match="LEDGER_ANCHOR_EVERY_MINUTES is not"):
         anchor_plan({"LEDGER_ANCHOR_TO": str(tmp_path / "a.jsonl")})
+    with pytest.raises(InvalidInputError, match="does not exist"):
+        anchor_plan(
+            {"LEDGER_ANCHOR_TO": str(tmp_path / "no" / "a.jsonl"),
+             "LEDGER_ANCHOR_EVERY_MINUTES": "5"}
+        )  # fmt: skip
     with pytest.raises(ConfigurationError, match="whole number of minutes"):
         anchor_plan({"LEDGER_ANCHOR_TO": "a.jsonl", "LEDGER_ANCHOR_EVERY_MINUTES": "0"})
     with pytest.raises(ConfigurationError, match="LEDGER_ANCHOR_KEY"):
         anchor_plan({"LEDGER_ANCHOR_TO": "a.jsonl", "LEDGER_ANCHOR_EVERY_MINUTES": "15"})
     assert anchor_plan({}) is None
+    assert anchor_plan({"LEDGER_ANCHOR_TO": "", "LEDGER_ANCHOR_EVERY_MINUTES": "15"}) is None
+    plan = anchor_plan(
+        {"LEDGER_ANCHOR_TO": "https://anchors.example/in", "LEDGER_ANCHOR_EVERY_MINUTES": "15",
+         "LEDGER_ANCHOR_KEY": "k" * 32}
+    )  # fmt: skip
+    assert plan is not None
+    assert (plan.to, plan.every_minutes, plan.key) == ("https://anchors.example/in", 15, b"k" * 32)
 
 
 @pytest.mark.parametrize(

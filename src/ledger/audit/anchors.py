@@ -44,6 +44,7 @@ from ledger.audit.snapshots import SNAPSHOT_MISMATCH
 from ledger.domain.errors import InvalidInputError, LedgerError
 from ledger.errors import ConfigurationError
 from ledger.hashchain import GENESIS, links_of, stored
+from ledger.settings import ANCHOR_EVERY, ANCHOR_KEY, ANCHOR_TO
 
 if TYPE_CHECKING:
     from collections.abc import Mapping
@@ -51,9 +52,6 @@ if TYPE_CHECKING:
     from ledger.application import SupportLedger
     from ledger.projections.db import ViewDatabase
 
-ANCHOR_KEY = "LEDGER_ANCHOR_KEY"
-ANCHOR_TO = "LEDGER_ANCHOR_TO"
-ANCHOR_EVERY = "LEDGER_ANCHOR_EVERY_MINUTES"
 KEY_MIN_LENGTH = 32
 MAX_EVERY_MINUTES = 7 * 24 * 60
 POST_TIMEOUT_SECONDS = 10.0
@@ -100,14 +98,13 @@ class AnchorPlan:
 
 def anchor_plan(env: Mapping[str, str] | None = None) -> AnchorPlan | None:
     """The scheduler's anchoring from `LEDGER_ANCHOR_TO` and `LEDGER_ANCHOR_EVERY_MINUTES`
-    (None when neither is set; a ConfigurationError when one is missing or malformed)."""
+    (None when `LEDGER_ANCHOR_TO` is unset or empty; a ConfigurationError when the other is
+    missing or malformed, or the key is)."""
     source = os.environ if env is None else env
     to = (source.get(ANCHOR_TO) or "").strip()
     every = (source.get(ANCHOR_EVERY) or "").strip()
-    if not to and not every:
-        return None
     if not to:
-        raise ConfigurationError(f"{ANCHOR_EVERY} is set but {ANCHOR_TO} is not: anchor where?")
+        return None
     if not every:
         raise ConfigurationError(f"{ANCHOR_TO} is set but {ANCHOR_EVERY} is not: how often?")
     if not every.isascii() or not every.isdigit() or not 1 <= int(every) <= MAX_EVERY_MINUTES:
