@@ -158,12 +158,19 @@ class SQLiteLedgerRecorder(SQLiteApplicationRecorder):
             if refusal is not None:
                 raise IntegrityError(refusal)
         if ids:
-            c.execute(self.chain_head_statement, (ids[0],))
-            previous, position, link = c.fetchone()
-            head = None if position is None else (int(position), str(link))
-            rows = link_rows(head, int(previous or 0), ids, stored_events)
-            c.executemany(self.chain_insert_statement, rows)
+            self._link(c, ids, stored_events)
         return ids
+
+    def _link(
+        self, c: SQLiteCursor, ids: Sequence[int], stored_events: Sequence[StoredEvent]
+    ) -> None:
+        """The links of the events just inserted at `ids`, after the chain's head."""
+        c.execute(self.chain_head_statement, (ids[0],))
+        previous, position, link = c.fetchone()
+        head = None if position is None else (int(position), str(link))
+        c.executemany(
+            self.chain_insert_statement, link_rows(head, int(previous or 0), ids, stored_events)
+        )
 
 
 class PostgresLedgerRecorder(PostgresApplicationRecorder):
@@ -268,8 +275,12 @@ class PostgresLedgerRecorder(PostgresApplicationRecorder):
         """The library's ids of the inserted events, then their links in the chain, in the
         same transaction (under the table lock the insert took)."""
         ids = super()._fetch_ids_after_insert_events(curs, stored_events, **kwargs)
-        if not ids:
-            return ids
+        if ids:
+            self._link(curs, ids, stored_events)
+        return ids
+
+    def _link(self, curs: Any, ids: Sequence[int], stored_events: Sequence[StoredEvent]) -> None:
+        """The links of the events just inserted at `ids`, after the chain's head."""
         chain = curs.connection.cursor()  # its own: the library reads `curs` no more
         chain.execute(self.chain_head_statement, {"first": ids[0]}, prepare=True)
         found = chain.fetchone()
@@ -282,10 +293,9 @@ class PostgresLedgerRecorder(PostgresApplicationRecorder):
             # whatever Python raises here); `insert_events` reads the refusal back.
             text = behind_text(0 if head is None else head[0], previous)
             chain.execute(self.refuse_statement, (text,))
-            return ids
+            return
         columns = [list(column) for column in zip(*rows, strict=True)]
         chain.execute(self.chain_insert_statement, columns, prepare=True)
-        return ids
 
     def _insert_stored_events(
         self, curs: Any, stored_events: Sequence[StoredEvent], **kwargs: Any
