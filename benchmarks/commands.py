@@ -19,9 +19,10 @@ chunk in another order, so that a slow stretch of a noisy machine falls on all t
   ratio to it is what ledger's rules and bookkeeping cost.
 And the write cost of the audit chain (issue 17: each save links its events in its own
 transaction): the same SupportLedger commands with recorders that skip the linking
-("unchained", as before issue 17), on a store of their own (a second file or schema: their
-events would leave the chain behind the log, which the chained recorders refuse), interleaved
-in the same chunks; "chain" is ledger/s over unchained/s.
+("unchained", as before issue 17), on a store of their own (a second file or schema, the
+same settings: their events would leave the chain behind the log, which the chained
+recorders refuse; the library's baseline writes there too, for the same reason),
+interleaved in the same chunks; the ratio is chained/s over unchained/s.
 Medians of --repeat runs. After the rates, the CPU time of the benchmark's thread per command
 (what the rules and the bookkeeping cost beside the bare save, without the disk's waits).
 
@@ -197,7 +198,7 @@ def measure(
     app = SupportLedger(settings=settings)
     unchained = SupportLedger(unchained_env(before), settings=before)
     bare = Bare(env=settings.eventsourcing_env())
-    library = Library(env=library_env(settings))
+    library = Library(env=library_env(before))  # unchained: beside the unchained ledger
     ids = setup_world(app, args.contracts)
     old_ids = setup_world(unchained, args.contracts)
     warm_up = -(10**6)  # keys and instants of its own, before the runs'
