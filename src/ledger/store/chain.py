@@ -40,6 +40,17 @@ BEHIND_MARK = "ledger-chain-behind"
 _BEHIND = re.compile(rf"{BEHIND_MARK} head=(\d+) previous=(\d+)")
 
 
+# The ledger's events tables: SQLite's (every application shares it) and PostgreSQL's (the
+# application's name, `ledger`, before `_events`).
+LEDGER_EVENTS_TABLES = ("stored_events", "ledger_events")
+
+
+def chain_table(events_table: str) -> str:
+    """The chain of an events table: `audit_chain` for the ledger's; another application's
+    events table in the same schema (a benchmark's baseline) gets a chain of its own."""
+    return CHAIN_TABLE if events_table in LEDGER_EVENTS_TABLES else f"{events_table}_chain"
+
+
 def chain_ddl(table: str = CHAIN_TABLE) -> str:
     """The chain table's idempotent DDL (portable: SQLite and PostgreSQL)."""
     return CHAIN_DDL.format(table=table)

@@ -37,11 +37,11 @@ from psycopg.sql import SQL, Identifier
 from ledger.errors import ChainBehindError
 from ledger.store.chain import (
     CHAIN_COLUMNS,
-    CHAIN_TABLE,
     backlog_rows,
     behind_from,
     behind_text,
     chain_ddl,
+    chain_table,
     link_rows,
 )
 
@@ -90,6 +90,7 @@ class SQLiteLedgerRecorder(SQLiteApplicationRecorder):
 
     def __init__(self, datastore: Any, events_table_name: str = "stored_events") -> None:
         super().__init__(datastore, events_table_name)
+        self.chain_table = chain_table(events_table_name)
         self.expect_statement = (
             f"SELECT MAX(originator_version) FROM {self.events_table_name} WHERE originator_id = ?"
         )
@@ -100,16 +101,19 @@ class SQLiteLedgerRecorder(SQLiteApplicationRecorder):
         # The log's event before the save's first, and the chain's head (position, link).
         self.chain_head_statement = (
             f"SELECT (SELECT MAX(rowid) FROM {self.events_table_name} WHERE rowid < ?), "
-            f"(SELECT position FROM {CHAIN_TABLE} ORDER BY position DESC LIMIT 1), "
-            f"(SELECT link FROM {CHAIN_TABLE} ORDER BY position DESC LIMIT 1)"
+            f"(SELECT position FROM {self.chain_table} ORDER BY position DESC LIMIT 1), "
+            f"(SELECT link FROM {self.chain_table} ORDER BY position DESC LIMIT 1)"
         )
         self.chain_insert_statement = (
-            f"INSERT INTO {CHAIN_TABLE} ({CHAIN_COLUMNS}) VALUES (?, ?, ?, ?, ?)"
+            f"INSERT INTO {self.chain_table} ({CHAIN_COLUMNS}) VALUES (?, ?, ?, ?, ?)"
         )
 
     def construct_create_table_statements(self) -> list[str]:
         """The library's table, and the audit chain's."""
-        return [*super().construct_create_table_statements(), chain_ddl()]
+        return [
+            *super().construct_create_table_statements(),
+            chain_ddl(chain_table(self.events_table_name)),
+        ]
 
     def link_backlog(self, batch_size: int = 5000) -> int:
         """Link the events after the chain's head, as they stand, in one transaction that holds
@@ -117,11 +121,11 @@ class SQLiteLedgerRecorder(SQLiteApplicationRecorder):
         events = self.events_table_name
         linked = 0
         with self.datastore.transaction(commit=True) as c:
-            c.execute(chain_ddl())
-            c.execute(f"DELETE FROM {CHAIN_TABLE} WHERE position < 0")  # the write lock, now
+            c.execute(chain_ddl(self.chain_table))
+            c.execute(f"DELETE FROM {self.chain_table} WHERE position < 0")  # the write lock, now
             while True:
                 c.execute(
-                    f"SELECT position, link FROM {CHAIN_TABLE} ORDER BY position DESC LIMIT 1"
+                    f"SELECT position, link FROM {self.chain_table} ORDER BY position DESC LIMIT 1"
                 )
                 found = c.fetchone()
                 head = None if found is None else (int(found[0]), str(found[1]))
@@ -184,6 +188,7 @@ class PostgresLedgerRecorder(PostgresApplicationRecorder):
 
     def __init__(self, datastore: Any, *, events_table_name: str = "stored_events") -> None:
         super().__init__(datastore, events_table_name=events_table_name)
+        self.chain_table = chain_table(events_table_name)
         schema = Identifier(self.datastore.schema)
         table = Identifier(events_table_name)
         refuse = Identifier(f"{events_table_name}_refuse")
@@ -211,7 +216,7 @@ class PostgresLedgerRecorder(PostgresApplicationRecorder):
             "FROM {schema}.{table} WHERE notification_id > %(after)s "
             "AND topic = ANY(%(topics)s::text[]) ORDER BY notification_id"
         ).format(schema=schema, table=table)
-        chain = Identifier(CHAIN_TABLE)
+        chain = Identifier(self.chain_table)
         self.sql_create_statements.append(
             SQL(chain_ddl("{schema}.{chain}")).format(schema=schema, chain=chain)
         )
