@@ -124,6 +124,19 @@ def test_a_chain_table_dropped_is_recreated_empty_at_start_and_saves_stay_refuse
         restarted.close()
 
 
+def test_a_chain_table_dropped_while_the_application_runs_refuses_its_saves(
+    chained: Log, db: ViewDatabase
+) -> None:
+    """`DROP TABLE audit_chain` under a running application: its next save is refused
+    `chain_behind` (not a crash, not an outage) and records nothing."""
+    before = chained.positions()
+    chained.sql("DROP TABLE audit_chain")
+    with pytest.raises(ChainBehindError) as refused:
+        record_business(chained.app, "T-2", day=4)
+    assert refused.value.details == {"chain_head": 0, "log_head": before[-1]}
+    assert chained.positions() == before
+
+
 def test_the_newest_links_deleted_refuse_the_next_save(chained: Log, db: ViewDatabase) -> None:
     """The chain cut short by three links: verify names the first unlinked event; a save is
     refused (it would otherwise link past a hole)."""

@@ -25,6 +25,7 @@ Everything else is the library's: its inserts, its transactions, its pools.
 
 from __future__ import annotations
 
+import sqlite3
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 from uuid import UUID
@@ -38,6 +39,7 @@ from ledger.errors import ChainBehindError
 from ledger.store.chain import (
     CHAIN_COLUMNS,
     backlog_rows,
+    behind,
     behind_from,
     behind_text,
     chain_ddl,
@@ -168,8 +170,15 @@ class SQLiteLedgerRecorder(SQLiteApplicationRecorder):
     def _link(
         self, c: SQLiteCursor, ids: Sequence[int], stored_events: Sequence[StoredEvent]
     ) -> None:
-        """The links of the events just inserted at `ids`, after the chain's head."""
-        c.execute(self.chain_head_statement, (ids[0],))
+        """The links of the events just inserted at `ids`, after the chain's head (refused
+        when the chain's table was dropped while this process runs: nothing is linked then)."""
+        try:
+            c.execute(self.chain_head_statement, (ids[0],))
+        except sqlite3.OperationalError as exc:
+            if "no such table" not in str(exc):
+                raise
+            c.execute(f"SELECT MAX(rowid) FROM {self.events_table_name} WHERE rowid < ?", ids[:1])
+            raise behind(0, int(c.fetchone()[0] or 0)) from None
         previous, position, link = c.fetchone()
         head = None if position is None else (int(position), str(link))
         c.executemany(
@@ -269,6 +278,10 @@ class PostgresLedgerRecorder(PostgresApplicationRecorder):
             ids: Sequence[int] | None = super().insert_events(stored_events, **kwargs)
         except PersistenceError as exc:
             refusal = behind_from(str(exc))
+            if refusal is None and f'{self.chain_table}" does not exist' in str(exc):
+                # The chain's table dropped while this process runs: nothing was recorded
+                # (the transaction failed), and nothing can be linked.
+                refusal = behind(0, int(self.max_notification_id() or 0))
             if refusal is not None:
                 raise refusal from exc
             raise
