@@ -307,11 +307,18 @@ def main() -> int:
     print("information only (the former goal of 0.8x the library is withdrawn, issue 13)")
     print()
     print("The audit chain linked in each save's transaction (issue 17), medians:")
-    print(f"{'store':12}{'command':18}{'chained/s':>10}{'unchained/s':>13}{'ratio':>8}")
+    print(
+        f"{'store':12}{'command':18}{'chained/s':>10}{'unchained/s':>13}{'ratio':>8}"
+        f"{'CPU µs':>9}{'unchained':>11}{'ratio':>8}"
+    )
     for store, result in results:
         for command, key in (("open-ticket", "open"), ("consume-credits", "consume")):
             ours, old = result[key], result[f"old_{key}"]
-            print(f"{store:12}{command:18}{ours:>10,.0f}{old:>13,.0f}{ours / old:>7.2f}x")
+            cpu, old_cpu = result[f"cpu_{key}"], result[f"cpu_old_{key}"]
+            print(
+                f"{store:12}{command:18}{ours:>10,.0f}{old:>13,.0f}{ours / old:>7.2f}x"
+                f"{cpu:>9.0f}{old_cpu:>11.0f}{cpu / old_cpu:>7.2f}x"
+            )
     print()
     print("CPU of the benchmark's thread per command, µs (medians; the store's own threads aside):")
     print(f"{'store':12}{'command':18}{'ledger':>10}{'library':>11}{'tuned':>10}")
