@@ -80,6 +80,7 @@ def test_a_dropped_chain_table_fails_verification_naming_the_first_event(
     """`DROP TABLE audit_chain`: verify without a digest fails, `unchained` at the first
     event, with every event of the log counted unchained."""
     first = chained.positions()[0]
+    assert check(chained, db).ok  # the connection has seen the table
     chained.sql("DROP TABLE audit_chain")
     result = check(chained, db)
     assert not result.ok

@@ -208,11 +208,19 @@ def heads(app: SupportLedger, db: ViewDatabase, *, prefix: str = "") -> tuple[Di
         events, ident = f'"{events}"', "notification_id"
     else:
         ident = "rowid"
-    rows = db.read(
+    sql = (
         f"SELECT (SELECT MAX({ident}) FROM {events}), "
         f"(SELECT position FROM {chain.chain} ORDER BY position DESC LIMIT 1), "
         f"(SELECT link FROM {chain.chain} ORDER BY position DESC LIMIT 1)"
     )
+    try:
+        rows = db.read(sql)
+    except Exception:  # noqa: BLE001 - any other error recurs below and propagates
+        # The chain's table was dropped since this connection created it: create it again
+        # (empty: verification then names every event unchained) and read once more.
+        db.forget_created()
+        chain.create()
+        rows = db.read(sql)
     log_head, position, link = rows[0]
     head = Digest(0, GENESIS.hex()) if position is None else Digest(int(position), str(link))
     return head, int(log_head or 0)
