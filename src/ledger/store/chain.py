@@ -35,7 +35,8 @@ CHAIN_DDL = (
     "position BIGINT PRIMARY KEY, originator_id TEXT NOT NULL, "
     "originator_version BIGINT NOT NULL, topic TEXT NOT NULL, link TEXT NOT NULL)"
 )
-# The marker of a refusal raised in PostgreSQL's server, read back into ChainBehindError.
+# The marker of a refusal raised in PostgreSQL's server (the recorder's link function), read
+# back into ChainBehindError.
 BEHIND_MARK = "ledger-chain-behind"
 _BEHIND = re.compile(rf"{BEHIND_MARK} head=(\d+) previous=(\d+)")
 
@@ -67,11 +68,6 @@ def behind(head: int, previous: int) -> ChainBehindError:
         chain_head=head,
         log_head=previous,
     )
-
-
-def behind_text(head: int, previous: int) -> str:
-    """The refusal as PostgreSQL's server raises it (read back by `behind_from`)."""
-    return f"{BEHIND_MARK} head={head} previous={previous}"
 
 
 def behind_from(message: str) -> ChainBehindError | None:

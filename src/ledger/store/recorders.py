@@ -35,13 +35,12 @@ from eventsourcing.postgres import PostgresApplicationRecorder
 from eventsourcing.sqlite import SQLiteApplicationRecorder
 from psycopg.sql import SQL, Identifier
 
-from ledger.errors import ChainBehindError
 from ledger.store.chain import (
+    BEHIND_MARK,
     CHAIN_COLUMNS,
     backlog_rows,
     behind,
     behind_from,
-    behind_text,
     chain_ddl,
     chain_table,
     link_rows,
@@ -229,13 +228,47 @@ class PostgresLedgerRecorder(PostgresApplicationRecorder):
         self.sql_create_statements.append(
             SQL(chain_ddl("{schema}.{chain}")).format(schema=schema, chain=chain)
         )
-        # The log's event before the save's first, and the chain's head (position, link).
-        self.chain_head_statement = SQL(
-            "SELECT (SELECT max(notification_id) FROM {schema}.{table} "
-            "WHERE notification_id < %(first)s) AS previous, "
-            "(SELECT position FROM {schema}.{chain} ORDER BY position DESC LIMIT 1) AS position, "
-            "(SELECT link FROM {schema}.{chain} ORDER BY position DESC LIMIT 1) AS link"
-        ).format(schema=schema, table=table, chain=chain)
+        # A save's links are computed in the server, by a function called right after the
+        # insert (pipelined: no round trip while the table lock is held), from the chain's
+        # head, refusing (as `refuse` does) when the log goes on past it. The encoding is
+        # ledger.hashchain's: int8send and int4send are big-endian, uuid_send the UUID's 16
+        # bytes in network order (tests/stores/test_audit_chain.py checks the links).
+        link_function = Identifier(f"{self.chain_table}_link")
+        self.sql_create_statements.append(
+            SQL(
+                "CREATE OR REPLACE FUNCTION {schema}.{function}(first_id bigint, last_id bigint) "
+                "RETURNS void LANGUAGE plpgsql AS $BODY$ "
+                "DECLARE head_position bigint; head_link bytea; previous bigint; r record; "
+                "link bytea; name bytea; "
+                "BEGIN "
+                "SELECT c.position, decode(c.link, 'hex') INTO head_position, head_link "
+                "FROM {schema}.{chain} c ORDER BY c.position DESC LIMIT 1; "
+                "SELECT max(e.notification_id) INTO previous FROM {schema}.{table} e "
+                "WHERE e.notification_id < first_id; "
+                "IF COALESCE(head_position, 0) <> COALESCE(previous, 0) THEN "
+                "RAISE EXCEPTION '%', format('" + BEHIND_MARK + " head=%s previous=%s', "
+                "COALESCE(head_position, 0), COALESCE(previous, 0)) "
+                "USING ERRCODE = 'unique_violation'; "
+                "END IF; "
+                "link := COALESCE(head_link, decode(repeat('00', 32), 'hex')); "
+                "FOR r IN SELECT e.notification_id, e.originator_id, e.originator_version, "
+                "e.topic, e.state FROM {schema}.{table} e "
+                "WHERE e.notification_id BETWEEN first_id AND last_id "
+                "ORDER BY e.notification_id LOOP "
+                "name := convert_to(r.topic, 'UTF8'); "
+                "link := sha256(link || int8send(r.notification_id) "
+                "|| int8send(r.originator_version) || int4send(16) "
+                "|| int4send(octet_length(name)) || int4send(octet_length(r.state)) "
+                "|| uuid_send(r.originator_id) || name || r.state); "
+                "INSERT INTO {schema}.{chain} (" + CHAIN_COLUMNS + ") VALUES (r.notification_id, "
+                "r.originator_id::text, r.originator_version, r.topic, encode(link, 'hex')); "
+                "END LOOP; "
+                "END $BODY$"
+            ).format(schema=schema, function=link_function, chain=chain, table=table)
+        )
+        self.link_statement = SQL("SELECT {schema}.{function}(%s, %s)").format(
+            schema=schema, function=link_function
+        )
         self.chain_last_statement = SQL(
             "SELECT position, link FROM {schema}.{chain} ORDER BY position DESC LIMIT 1"
         ).format(schema=schema, chain=chain)
@@ -297,23 +330,11 @@ class PostgresLedgerRecorder(PostgresApplicationRecorder):
             self._link(curs, ids, stored_events)
         return ids
 
-    def _link(self, curs: Any, ids: Sequence[int], stored_events: Sequence[StoredEvent]) -> None:
-        """The links of the events just inserted at `ids`, after the chain's head."""
+    def _link(self, curs: Any, ids: Sequence[int], _stored: Sequence[StoredEvent]) -> None:
+        """The links of the events just inserted at `ids`, after the chain's head: computed
+        in the server, pipelined with the commit (a refusal fails the transaction there)."""
         chain = curs.connection.cursor()  # its own: the library reads `curs` no more
-        chain.execute(self.chain_head_statement, {"first": ids[0]}, prepare=True)
-        found = chain.fetchone()
-        head = None if found["position"] is None else (int(found["position"]), found["link"])
-        previous = int(found["previous"] or 0)
-        try:
-            rows = link_rows(head, previous, ids, stored_events)
-        except ChainBehindError:
-            # Refused in the server, so that the transaction rolls back (the library commits
-            # whatever Python raises here); `insert_events` reads the refusal back.
-            text = behind_text(0 if head is None else head[0], previous)
-            chain.execute(self.refuse_statement, (text,))
-            return
-        columns = [list(column) for column in zip(*rows, strict=True)]
-        chain.execute(self.chain_insert_statement, columns, prepare=True)
+        chain.execute(self.link_statement, (ids[0], ids[-1]), prepare=True)
 
     def _insert_stored_events(
         self, curs: Any, stored_events: Sequence[StoredEvent], **kwargs: Any
