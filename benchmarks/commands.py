@@ -15,7 +15,8 @@ chunk in another order, so that a slow stretch of a noisy machine falls on all t
   pool); the former goal of 0.8x its rate is withdrawn (issue 13): the figures are
   information, the goals that count are the user-visible ones in docs/performance.md;
 - tuned: the same, with SupportLedger's store set-up (its recorders, which check read
-  versions at commit; the pool and transcoder are the library's, see ledger.store): the
+  versions at commit and link the audit chain; the pool and transcoder are the library's,
+  see ledger.store): the
   ratio to it is what ledger's rules and bookkeeping cost.
 And the write cost of the audit chain (issue 17: each save links its events in its own
 transaction): the same SupportLedger commands with recorders that skip the linking
