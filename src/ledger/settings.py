@@ -36,6 +36,11 @@ SNAPSHOT_KEY = "LEDGER_SNAPSHOT_KEY"
 DATABASE_URL = "LEDGER_DATABASE_URL"
 READ_DATABASE_URL = "LEDGER_READ_DATABASE_URL"
 SNAPSHOT_KEY_MIN_LENGTH = 32
+# Anchors of the audit chain (read by ledger.audit.anchors): the signing key, kept outside the
+# database, and where and how often the scheduler sends one.
+ANCHOR_KEY = "LEDGER_ANCHOR_KEY"
+ANCHOR_TO = "LEDGER_ANCHOR_TO"
+ANCHOR_EVERY = "LEDGER_ANCHOR_EVERY_MINUTES"
 
 
 @dataclass(frozen=True)

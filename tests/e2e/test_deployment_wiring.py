@@ -165,6 +165,29 @@ def test_the_optional_standby_streams_from_the_primary_that_allows_it() -> None:
     assert (reads.host, reads.port) == ("postgres-replica", 5432)
 
 
+def test_the_scheduler_anchors_the_chain_when_compose_is_given_a_target() -> None:
+    """The scheduler has LEDGER_ANCHOR_KEY, LEDGER_ANCHOR_TO and LEDGER_ANCHOR_EVERY_MINUTES
+    (off while the target is empty) and a volume for an anchors file; with a target and a key
+    given, the settings parse into a plan every 15 minutes."""
+    from ledger.audit.anchors import anchor_plan  # noqa: PLC0415 - what the scheduler reads
+
+    scheduler = COMPOSE["services"]["scheduler"]
+    environment = {key: str(value) for key, value in scheduler["environment"].items()}
+    names = {"LEDGER_ANCHOR_KEY", "LEDGER_ANCHOR_TO", "LEDGER_ANCHOR_EVERY_MINUTES"}
+    assert names <= set(environment)
+    assert anchor_plan({k: interpolated(v) for k, v in environment.items()}) is None
+    given = {
+        **{k: interpolated(v) for k, v in environment.items()},
+        "LEDGER_ANCHOR_TO": "https://anchors.example/ledger",
+        "LEDGER_ANCHOR_KEY": "k" * 32,
+    }
+    plan = anchor_plan(given)
+    assert plan is not None
+    assert plan.every_minutes == 15
+    assert any(v.endswith(":/anchors") for v in scheduler["volumes"])
+    assert scheduler["volumes"][0].split(":")[0] in COMPOSE["volumes"]
+
+
 def test_the_api_health_check_names_a_public_route_that_answers(tmp_path: Path) -> None:
     """The health check fetches, on the port the API listens on, a public path of the app."""
     api = COMPOSE["services"]["api"]

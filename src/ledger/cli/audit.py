@@ -4,6 +4,7 @@ re-derivation."""
 from __future__ import annotations
 
 import sys
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 from uuid import UUID
@@ -167,20 +168,19 @@ def audit_replay(
 @json_option
 @pass_runtime
 def audit_digest(runtime: Runtime, *, as_json: bool) -> None:
-    """The head of the hash chain over the log (position and hash), brought up to the head of
-    the log first: keep it outside the database and give it to `audit verify --digest`."""
-    from ledger.audit.chain import catch_up_chain, digest  # noqa: PLC0415 - not needed at start-up
-    from ledger.projections.runner import (  # noqa: PLC0415 - not needed at start-up
-        ProjectionFailedError,
-    )
+    """The head of the hash chain over the log (position and hash): keep it outside the
+    database and give it to `audit verify --digest` (or use `audit anchor`)."""
+    from ledger.audit.chain import chain_behind, heads  # noqa: PLC0415 - not needed at start-up
+    from ledger.projections.db import ViewDatabase  # noqa: PLC0415 - not needed at start-up
 
-    settings = runtime.database
-    outcome = catch_up_chain(settings, runtime.ledger)
-    if outcome.status == "failed":
-        raise ProjectionFailedError(
-            f"the audit chain stopped at position {outcome.position}: {outcome.error}"
-        )
-    head = digest(settings)
+    db = ViewDatabase(runtime.database)
+    try:
+        refusal = chain_behind(runtime.ledger, db)
+        if refusal is not None:
+            raise refusal
+        head, _ = heads(runtime.ledger, db)
+    finally:
+        db.close()
     emit(
         {"position": head.position, "hash": head.hash, "digest": str(head)},
         as_json,
@@ -188,16 +188,78 @@ def audit_digest(runtime: Runtime, *, as_json: bool) -> None:
     )
 
 
+@audit.command("chain")
+@json_option
+@pass_runtime
+def audit_chain(runtime: Runtime, *, as_json: bool) -> None:
+    """Link the events after the chain's head as they stand: events recorded before the chain
+    was linked with the events, or after a chain cut short. Every event is otherwise linked as
+    it is recorded; check the log against your anchors (`audit verify --anchors`) first."""
+    from ledger.audit.chain import catch_up_chain, digest  # noqa: PLC0415 - not needed at start-up
+
+    linked = catch_up_chain(runtime.ledger)
+    head = digest(runtime.database)
+    emit(
+        {"linked": linked, "position": head.position, "hash": head.hash},
+        as_json,
+        lambda: console.print(f"linked {linked} event(s); chain head {head}"),
+    )
+
+
+@audit.command("anchor")
+@click.option("--to", "to", required=True, metavar="FILE|URL",
+              help="Append the anchor to this JSON-lines file, or POST it to a URL.")  # fmt: skip
+@json_option
+@pass_runtime
+def audit_anchor(runtime: Runtime, *, to: str, as_json: bool) -> None:
+    """Sign the chain's head (position, hash, instant) with LEDGER_ANCHOR_KEY and append it to a
+    file kept outside the database, or POST it to a URL; `audit verify --anchors FILE` checks
+    the log against every anchor."""
+    from ledger.audit.anchors import (  # noqa: PLC0415 - not needed at start-up
+        anchor_key,
+        deliver,
+        take_anchor,
+        target,
+    )
+    from ledger.projections.db import ViewDatabase  # noqa: PLC0415 - not needed at start-up
+
+    key = anchor_key()
+    target(to)
+    db = ViewDatabase(runtime.database)
+    try:
+        anchor = take_anchor(runtime.ledger, db, key, at=datetime.now(UTC))
+    finally:
+        db.close()
+    deliver(anchor, to)
+    emit(
+        {**anchor.as_dict(), "to": to},
+        as_json,
+        lambda: console.print(f"anchored {anchor.position}:{anchor.hash} at {anchor.at} to {to}"),
+    )
+
+
 @audit.command("verify")
 @click.option("--digest", "digest_text", metavar="POS:HASH",
               help="A digest kept outside the database (from `audit digest`).")  # fmt: skip
+@click.option("--anchors", "anchors_path", metavar="FILE",
+              help="A JSON-lines file of anchors (from `audit anchor`), checked with "
+                   "LEDGER_ANCHOR_KEY.")  # fmt: skip
 @json_option
 @pass_runtime
-def audit_verify(runtime: Runtime, *, digest_text: str | None, as_json: bool) -> int:
+def audit_verify(
+    runtime: Runtime, *, digest_text: str | None, anchors_path: str | None, as_json: bool
+) -> int:
     """Recompute the hash chain from the stored events; name the first altered, missing,
-    inserted or reordered event and exit 1 (also when the chain itself was rewritten, given a
-    digest kept outside); compare every stored snapshot with its events and name each that
-    differs (snapshot_mismatch, exit 1)."""
+    inserted, reordered or unchained event and exit 1 (also when the chain itself was
+    rewritten, given a digest or anchors kept outside: the first anchor the log contradicts is
+    named); compare every stored snapshot with its events and name each that differs
+    (snapshot_mismatch, exit 1)."""
+    from ledger.audit.anchors import (  # noqa: PLC0415 - not needed at start-up
+        anchor_key,
+        check_anchors,
+        read_anchors,
+        with_anchors,
+    )
     from ledger.audit.chain import (  # noqa: PLC0415 - not needed at start-up
         parse_digest,
         verify_chain,
@@ -205,9 +267,13 @@ def audit_verify(runtime: Runtime, *, digest_text: str | None, as_json: bool) ->
     from ledger.projections.db import ViewDatabase  # noqa: PLC0415 - not needed at start-up
 
     external = None if digest_text is None else parse_digest(digest_text)
+    anchors = None if anchors_path is None else read_anchors(anchors_path)
+    key = None if anchors is None else anchor_key()
     db = ViewDatabase(runtime.database)
     try:
         result = verify_chain(runtime.ledger, db, digest=external)
+        if anchors is not None and key is not None:
+            result = with_anchors(result, check_anchors(runtime.ledger, db, anchors, key))
     finally:
         db.close()
     data = result.as_dict()
@@ -215,13 +281,19 @@ def audit_verify(runtime: Runtime, *, digest_text: str | None, as_json: bool) ->
     def render() -> None:
         head = data["head"]
         console.print(
-            f"checked {data['checked']} event(s); chain head {head['position']}:{head['hash']}"
-            + (f"; {data['unchained']} newer event(s) not chained yet" if data["unchained"] else "")
+            f"checked {data['checked']} event(s); chain head {head['position']}:{head['hash']}; "
+            f"log head {data['log_head']}"
+            + (f"; {data['unchained']} event(s) unchained" if data["unchained"] else "")
         )
+        if data["anchors_checked"]:
+            console.print(f"{data['anchors_checked']} anchor(s) checked")
         if result.ok:
             console.print("[green]the log is as it was chained[/green]")
         elif result.problem is not None and result.problem.kind != "snapshot_mismatch":
             problem = data["problem"]
+            console.print(f"[bold red]{problem['kind']}[/bold red] {escape(problem['message'])}")
+        if data["anchor_problem"] and data["anchor_problem"] != data["problem"]:
+            problem = data["anchor_problem"]
             console.print(f"[bold red]{problem['kind']}[/bold red] {escape(problem['message'])}")
         for snap in data["snapshot_problems"]:
             console.print(f"[bold red]{snap['kind']}[/bold red] {escape(snap['message'])}")

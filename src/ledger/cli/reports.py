@@ -560,7 +560,9 @@ def report_renewals(
     columns = RENEWAL_COLUMNS
     if not as_csv:
         rows = [_money_cells(r, ("list_price", "renewal_fee", "reinstatement_fee")) for r in rows]
-        columns = [c for c in columns if c[0] not in {"contract_id", "currency"}]
+        # a table within 100 columns: the list price and fee share are in CSV and JSON
+        hidden = {"contract_id", "currency", "licenses", "list_price", "fee_share"}
+        columns = [c for c in columns if c[0] not in hidden]
     title = f"renewals due from {time_text(at)} within {within.days} days"
     emit_rows(rows, columns, as_json=False, as_csv=as_csv, title=title)
 
