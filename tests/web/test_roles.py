@@ -11,6 +11,7 @@ from fastapi.routing import APIRoute, iter_route_contexts
 from ledger.settings import Settings, parse_database_url
 from ledger.web.app import create_app
 from ledger.web.auth import Public, Require
+from ledger.web.sessions import PageAccess
 from ledger.web.tokens import ADMIN, AGENT, AUDITOR, FINANCE, ROLES
 
 if TYPE_CHECKING:
@@ -73,6 +74,18 @@ EXPECTED: dict[tuple[str, str], frozenset[str]] = {
     ("POST", "/alerts/deliveries/{delivery_id}/retry"): frozenset({ADMIN}),
 }
 
+# The documented pages (README, `ledger.web.sessions`): who may open each.
+PAGE_EXPECTED: dict[str, frozenset[str]] = {
+    "/ops": READ | {AGENT},
+    "/ops/board": READ | {AGENT},
+    "/finance": READ | {FINANCE},
+    "/finance/statements.csv": READ | {FINANCE},
+    "/audit": READ,
+    "/contracts": ALL,
+    "/contracts/{reference:path}": ALL,
+    "/tickets/{reference:path}": READ | {AGENT},
+}
+
 
 @dataclass(frozen=True)
 class Declared:
@@ -120,6 +133,16 @@ def test_every_route_declares_exactly_one_access_rule() -> None:
 def test_the_declared_roles_are_the_documented_matrix() -> None:
     """Every route's roles match the documented table, and the table names every route."""
     assert declared() == EXPECTED
+
+
+def test_the_pages_declare_the_documented_roles() -> None:
+    """Every page's roles match the documented table, and the table names every page."""
+    pages = {
+        route.path: route.rules[0].roles
+        for route in api_routes()
+        if route.rules and isinstance(route.rules[0], PageAccess)
+    }
+    assert pages == PAGE_EXPECTED
 
 
 def test_auditors_only_read_and_every_read_is_theirs() -> None:

@@ -23,7 +23,7 @@ from ledger import __version__
 from ledger.logs import configure_logging, get_logger
 from ledger.projections.db import ViewPool
 from ledger.settings import Settings
-from ledger.web import observability, pages
+from ledger.web import observability, pages, records
 from ledger.web.errors import install_error_handlers
 from ledger.web.routes import API_ROUTERS
 from ledger.web.routing import API_PREFIX
@@ -45,6 +45,7 @@ ROUTERS: list[tuple[str, APIRouter]] = [
     *[(API_PREFIX, router) for router in API_ROUTERS],
     ("", observability.router),  # /metrics, /healthz, /readyz
     ("", pages.router),  # /, /signin, /signout, /ops, /finance, /audit, /static
+    ("", records.router),  # /tickets/{key}, /contracts, /contracts/{id-or-name}
 ]
 
 DESCRIPTION = """\
