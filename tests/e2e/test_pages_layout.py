@@ -54,7 +54,8 @@ def served(ledger: Ledger) -> Ledger:
         answer = ledger.api("agent", "POST", f"/tickets/ACME-7/{step}",
                             {"at": iso(received + timedelta(minutes=minutes))})  # fmt: skip
         assert answer.status_code == 200, answer.text
-    drawn = ledger.api("finance", "POST", f"/contracts/{ledger.contracts['acme']}/credits/consumptions", {
+    consumptions = f"/contracts/{ledger.contracts['acme']}/credits/consumptions"
+    drawn = ledger.api("finance", "POST", consumptions, {
         "points": "3", "activity": "analysis", "key": "acme-7-analysis", "ticket": "ACME-7",
         "at": iso(received + timedelta(hours=2)),
     })  # fmt: skip
@@ -93,8 +94,8 @@ def overflow(page: Page) -> dict[str, Any]:
         """() => {
             const doc = document.documentElement, header = document.querySelector('header.top');
             const clipped = [...document.querySelectorAll('header.top *')]
-                .filter(e => { const r = e.getBoundingClientRect();
-                               return r.width > 0 && (r.right > doc.clientWidth + 1 || r.left < -1); })
+                .filter(e => { const r = e.getBoundingClientRect(), w = doc.clientWidth;
+                               return r.width > 0 && (r.right > w + 1 || r.left < -1); })
                 .map(e => e.outerHTML.slice(0, 80));
             return {width: doc.clientWidth, scroll: doc.scrollWidth,
                     header: header ? header.scrollWidth : 0, clipped};
