@@ -10,6 +10,7 @@ from decimal import Decimal
 from typing import TYPE_CHECKING
 
 from ledger.web import records
+from tests.scenario import BERLIN, build_world
 from tests.web.test_pages import HOSTILE, client, current_contract, sign_in, world
 
 if TYPE_CHECKING:
@@ -240,3 +241,49 @@ def test_signing_in_returns_to_the_ticket_page_asked_for(client: Api) -> None:
     client.client.cookies.clear()
     elsewhere = sign_in(client, "agent", "/tickets/a/../../evil")
     assert elsewhere.headers["location"] == "/ops"
+
+
+def test_both_pages_read_the_same_from_either_store(api: Api) -> None:
+    """On SQLite and PostgreSQL: the contract's breach figures count its own tickets only,
+    its open tickets are listed, and the ticket's credits come from the credit view."""
+    build_world(api.ledger)
+    other = current_contract(api.ledger, "Other Freight", "premium", "ops@other.example")
+    api.ledger.open_ticket(
+        contract_id=other, reporter="ops@other.example", severity=1, version="24.2.1",
+        platform="linux", at=datetime.now(UTC) - timedelta(days=5), key="OTH-1",
+    )  # fmt: skip
+    ticket_with_a_story(api)
+    sign_in(api, "admin")
+    html = api.client.get("/contracts/Docklands Freight").text
+    stats = html.split('id="breach-stats"')[1].split("</section>")[0]
+    assert re.search(r"premium\s*2", texts(stats, r"<tbody>\s*<tr>(.*?)</tr>")[0])
+    assert "OTH-1" not in html
+    assert 'href="/tickets/DOC-8"' in html
+    drawn = api.client.get("/tickets/DOC-7").text.split('id="credits"')[1]
+    assert '<td class="num">2' in drawn.split("</section>")[0]
+    api.client.cookies.clear()
+
+
+def test_an_appointment_counts_on_the_ticket_page(client: Api) -> None:
+    """A ticket received during an appointment booked for last Sunday: the deadline
+    explanation lists the appointment's time as counted."""
+    app = client.ledger
+    contract = current_contract(app, "Sunday Works", "premium", "ops@sunday.example")
+    today = datetime.now(BERLIN).date()
+    sunday = today - timedelta(days=(today.weekday() + 1) % 7 or 7)
+    starts = datetime(sunday.year, sunday.month, sunday.day, 10, tzinfo=BERLIN)
+    app.book_appointment(
+        contract, starts_at=starts, ends_at=starts + timedelta(hours=2),
+        at=starts - timedelta(days=1),
+    )  # fmt: skip
+    app.open_ticket(
+        contract_id=contract, reporter="ops@sunday.example", severity=1, version="24.2.1",
+        platform="linux", at=starts + timedelta(minutes=30), key="SUN-1",
+    )  # fmt: skip
+    sign_in(client, "agent")
+    html = client.client.get("/tickets/SUN-1").text
+    windows = html.split('id="windows"')[1].split("</table>")[0]
+    rows = texts(windows, r"<tbody>(.*?)</tbody>")[0]
+    assert "appointment" in rows
+    assert "1:30:00" in rows  # 10:30 to 12:00 of the appointment
+    assert "appointment(s) add business time" in html
