@@ -287,3 +287,22 @@ def test_an_appointment_counts_on_the_ticket_page(client: Api) -> None:
     assert "appointment" in rows
     assert "1:30:00" in rows  # 10:30 to 12:00 of the appointment
     assert "appointment(s) add business time" in html
+
+
+def test_a_declined_request_has_a_page_without_a_clock(client: Api) -> None:
+    """A request from someone not named on the contract is declined: its page says why and
+    draws no clock."""
+    contract = current_contract(client.ledger, "Strict Ltd", "premium", "ops@strict.example")
+    opened = client.ledger.open_ticket(
+        contract_id=contract, reporter="stranger@else.example", severity=1, version="24.2.1",
+        platform="linux", at=datetime.now(UTC), key="STR-1",
+    )  # fmt: skip
+    assert opened.status == "declined"
+    sign_in(client, "auditor")
+    answer = client.client.get("/tickets/STR-1")
+    assert answer.status_code == 200
+    assert '<dd id="ticket-status">declined</dd>' in answer.text
+    assert opened.reason is not None
+    assert opened.reason in answer.text
+    assert 'id="deadline"' not in answer.text
+    assert "now (no response yet)" not in answer.text

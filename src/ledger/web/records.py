@@ -35,7 +35,7 @@ from ledger.presenters import (
 from ledger.projections.sla_breaches import SlaBreachProjection, SlaBreachView
 from ledger.reports import caught_up, contract_list, credit_history
 from ledger.web.auth import Principal  # noqa: TC001 - FastAPI reads the annotations
-from ledger.web.pages import TEMPLATES, PageRoute, _line, render
+from ledger.web.pages import TEMPLATES, PageRoute, _line, render, when
 from ledger.web.services import Services, Svc, now
 from ledger.web.sessions import CONTRACTS, TICKET, page
 from ledger.web.timeline import ticket_marks, timeline_svg
@@ -84,7 +84,7 @@ def ticket_of(services: Services, reference: str, at: datetime) -> dict[str, Any
         drawn = [row for row in movements if row["ticket_id"] == found.id]
     return {
         "view": view, "history": history, "explanation": explanation, "marks": marks,
-        "svg": timeline_svg(view, marks, at, title),
+        "svg": timeline_svg(view, marks, at, title, when),
         "calendar": None if calendar is None else calendar.describe(),
         "credits": drawn, "at": at,
     }  # fmt: skip

@@ -11,9 +11,12 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from decimal import Decimal
 from itertools import pairwise
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from markupsafe import Markup, escape
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
 
 WIDTH, HEIGHT = 800, 96
 LEFT, RIGHT = 24, 776
@@ -86,8 +89,16 @@ def ticket_marks(view: dict[str, Any], history: list[dict[str, Any]], at: dateti
     return [Mark(n, when, kind, label) for n, (when, kind, label) in enumerate(found, 1)]
 
 
-def timeline_svg(view: dict[str, Any], marks: list[Mark], at: datetime, title: str) -> Markup:
-    """The marks on a line from the first to the last, running time as a bar, holds grey."""
+def timeline_svg(
+    view: dict[str, Any],
+    marks: list[Mark],
+    at: datetime,
+    title: str,
+    label: Callable[[datetime], str] | None = None,
+) -> Markup:
+    """The marks on a line from the first to the last, running time as a bar, holds grey;
+    the two ends labelled by `label` (the pages' own format of an instant; default UTC)."""
+    said = label or (lambda when: when.astimezone(UTC).strftime("%Y-%m-%d %H:%M UTC"))
     if not marks:
         return Markup("")
     start, end = marks[0].at, max(m.at for m in marks)
@@ -138,8 +149,8 @@ def timeline_svg(view: dict[str, Any], marks: list[Mark], at: datetime, title: s
         )
     parts.append(
         f'<text x="{LEFT}" y="{HEIGHT - 4}" font-size="12" fill="#3c4043">'
-        f"{escape(start.astimezone(UTC).strftime('%Y-%m-%d %H:%M'))} UTC</text>"
+        f"{escape(said(start))}</text>"
         f'<text x="{RIGHT}" y="{HEIGHT - 4}" font-size="12" text-anchor="end" fill="#3c4043">'
-        f"{escape(end.astimezone(UTC).strftime('%Y-%m-%d %H:%M'))} UTC</text></svg>"
+        f"{escape(said(end))}</text></svg>"
     )
     return Markup("".join(parts))  # noqa: S704 - every value above is escaped or a number
