@@ -110,9 +110,11 @@ def test_a_ticket_page_for_an_unknown_or_malformed_key_says_so(client: Api) -> N
     assert unknown.status_code == 404
     assert "unknown_ticket" in unknown.text
     assert "NOPE-1" in unknown.text
-    control = client.client.get("/tickets/A%07B")
-    assert control.status_code == 400
-    assert "invalid_input" in control.text
+    for bad in ("A%07B", "K" * 201):
+        refused = client.client.get(f"/tickets/{bad}")
+        assert refused.status_code == 400, bad
+        assert "invalid_input" in refused.text
+        assert "ticket: one line of at most 200 characters" in refused.text
 
 
 def test_a_key_like_markup_is_escaped_on_the_ticket_page(client: Api) -> None:
@@ -217,6 +219,10 @@ def test_an_unknown_or_ambiguous_contract_is_answered_with_a_page(client: Api) -
     unknown = client.client.get("/contracts/Nobody Ltd")
     assert unknown.status_code == 404
     assert "unknown_contract" in unknown.text
+    for bad in ("A%07B", "x" * 201):
+        refused = client.client.get(f"/contracts/{bad}")
+        assert refused.status_code == 400, bad
+        assert "contract: one line of at most 200 characters" in refused.text
     ambiguous = client.client.get("/contracts/b")  # Basic... only: a unique prefix
     assert ambiguous.status_code == 200
     current_contract(client.ledger, "Basalt Works", "basic", "it@basalt.example")

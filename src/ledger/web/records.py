@@ -154,7 +154,7 @@ def contracts_page(
 def contract_of(services: Services, reference: str, at: datetime) -> dict[str, Any]:
     """A contract for its page: the contract, its credit lots, open tickets, breach figures."""
     app = services.ledger
-    contract_id = app.contract_id(reference, "contract")
+    contract_id = app.contract_id(_line(reference, "contract") or "", "contract")
     view = current_contract_view(app, contract_id, at)
     try:
         account: dict[str, Any] | None = account_view(app.get_account(contract_id), at)
