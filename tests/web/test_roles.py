@@ -13,6 +13,7 @@ from fastapi.routing import APIRoute, iter_route_contexts
 from ledger.settings import Settings, parse_database_url
 from ledger.web.app import create_app
 from ledger.web.auth import Public, Require
+from ledger.web.sessions import PageAccess
 from ledger.web.tokens import ADMIN, AGENT, AUDITOR, FINANCE, ROLES
 
 if TYPE_CHECKING:
@@ -45,6 +46,22 @@ def documented() -> dict[tuple[str, str], frozenset[str]]:
 
 # The documented matrix (README): who may call each route.
 EXPECTED = documented()
+
+ALL = frozenset(ROLES)
+READ = frozenset({AUDITOR, ADMIN})
+
+# The documented pages (README, `ledger.web.sessions`): who may open each.
+PAGE_EXPECTED: dict[str, frozenset[str]] = {
+    "/ops": READ | {AGENT},
+    "/ops/board": READ | {AGENT},
+    "/finance": READ | {FINANCE},
+    "/finance/statements.csv": READ | {FINANCE},
+    "/finance/statements/{contract_id}": READ | {FINANCE},
+    "/audit": READ,
+    "/contracts": ALL,
+    "/contracts/{reference:path}": ALL,
+    "/tickets/{reference:path}": READ | {AGENT},
+}
 
 
 @dataclass(frozen=True)
@@ -109,6 +126,16 @@ def test_the_readme_table_is_parsed_whole() -> None:
     assert len(table) >= 40
     assert AGENT in table["GET", "/reports/breach-stats"]
     assert FINANCE in table["GET", "/contracts/{contract_id}"]
+
+
+def test_the_pages_declare_the_documented_roles() -> None:
+    """Every page's roles match the documented table, and the table names every page."""
+    pages = {
+        route.path: route.rules[0].roles
+        for route in api_routes()
+        if route.rules and isinstance(route.rules[0], PageAccess)
+    }
+    assert pages == PAGE_EXPECTED
 
 
 def test_auditors_only_read_and_every_read_is_theirs() -> None:

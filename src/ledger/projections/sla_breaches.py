@@ -382,8 +382,10 @@ class SlaBreachView:
         *,
         since: datetime | None = None,
         until: datetime | None = None,
+        contract_id: str | None = None,
     ) -> list[dict[str, Any]]:
-        """Breach figures per tier, customer, severity or month of receipt, sorted by key.
+        """Breach figures per tier, customer, severity or month of receipt, sorted by key
+        (of one contract's tickets when `contract_id` is given).
 
         `tickets` counts opened (not declined) requests; `met` and `breached` count clocks met
         and breached by `at` (a response late, or none and the deadline passed), breaches
@@ -394,6 +396,9 @@ class SlaBreachView:
         if column is None:
             raise InvalidInputError(f"by: {by!r} is not a grouping; use {', '.join(GROUPINGS)}")
         where, params = self._received(since, until)
+        if contract_id is not None:
+            where.append("contract_id = ?")
+            params.append(contract_id)
         filters = " ".join(f"AND {w}" for w in where)
         at_us = to_us(at)
         counts = self._read(

@@ -23,7 +23,7 @@ from ledger import __version__
 from ledger.logs import configure_logging, get_logger
 from ledger.projections.db import ViewPool
 from ledger.settings import Settings
-from ledger.web import docs, observability, pages
+from ledger.web import docs, observability, pages, records
 from ledger.web.errors import install_error_handlers
 from ledger.web.routes import API_ROUTERS
 from ledger.web.routing import API_PREFIX
@@ -46,6 +46,7 @@ ROUTERS: list[tuple[str, APIRouter]] = [
     ("", observability.router),  # /metrics, /healthz, /readyz
     ("", pages.router),  # /, /signin, /signout, /ops, /finance, /audit, /static
     ("", docs.router),  # /docs and Swagger UI's files, served here (no CDN)
+    ("", records.router),  # /tickets/{key}, /contracts, /contracts/{id-or-name}
 ]
 
 DESCRIPTION = """\
