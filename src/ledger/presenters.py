@@ -462,6 +462,7 @@ TICKET_SAID = {
     "close": "{ticket} closed at {at}",
     "remote-assistance": "{ticket}: remote assistance requested at {at}",
     "patch": "{ticket}: a patch requested at {at}",
+    "priority": "{ticket}: priority troubleshooting requested at {at}",
     "severity": "{ticket} now severity {severity}; response due {due}",
     "waive": "{ticket}: breach waived at {at}",
     "open": "{ticket} open, severity {severity}; response due {due}",

@@ -281,8 +281,12 @@ def statement_table(statements: Sequence[dict[str, Any]], title: str) -> Table:
     table.add_column("unit", no_wrap=True)
     for figure in STATEMENT_FIGURES:
         table.add_column(figure, justify="right", no_wrap=True)
-    table.add_column("fees", justify="right", no_wrap=True)
-    table.add_column("packages", justify="right", no_wrap=True)
+    table.add_column("fees", justify="right")
+    # packages only when a statement has one (the totals below and CSV/JSON always carry them),
+    # so the table keeps within 100 columns
+    bought = any(s["packages_total"] for s in statements)
+    if bought:
+        table.add_column("packages", justify="right")
     for s in statements:
         for unit in ("points", "sessions"):
             first = unit == "points"
@@ -293,7 +297,7 @@ def statement_table(statements: Sequence[dict[str, Any]], title: str) -> Table:
                 unit,
                 *[fmt(s[unit][f]) for f in STATEMENT_FIGURES],
                 money(s["fees_total"], s["currency"]) if first else "",
-                money(s["packages_total"], s["currency"]) if first else "",
+                *([money(s["packages_total"], s["currency"]) if first else ""] if bought else []),
             )
     return table
 

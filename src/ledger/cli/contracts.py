@@ -24,7 +24,7 @@ from ledger.cli.support import (
     wall,
 )
 from ledger.parsing import parse_date, parse_decimal, parse_instant, parse_int
-from ledger.render import console, fmt, kv, percent
+from ledger.render import console, err_console, fmt, kv, percent
 
 if TYPE_CHECKING:
     from datetime import datetime
@@ -87,7 +87,12 @@ def contract_sign(
         at=resolve_at(at_text),
         currency=currency,
     )
-    done({"contract_id": contract_id}, as_json, _said(runtime, contract_id, as_json, "signed"))
+    if as_json:
+        done({"contract_id": contract_id}, as_json, "signed")
+        return
+    # the words for people on standard error, the id alone on standard output: C=$(ledger ...)
+    err_console.print(escape(_said(runtime, contract_id, as_json, "signed")), highlight=False)
+    click.echo(str(contract_id))
 
 
 def _said(runtime: Runtime, contract_id: UUID, as_json: bool, message: str) -> str:
@@ -104,7 +109,8 @@ def _said(runtime: Runtime, contract_id: UUID, as_json: bool, message: str) -> s
 @click.option(
     "--status",
     type=click.Choice(["active", "lapse_pending", "lapsed", "terminated"]),
-    help="Only contracts in this state now (ended: the term ended, the lapse not yet recorded).",
+    help="Only contracts in this state now (lapse_pending: the term ended, the lapse not yet "
+    "recorded).",
 )
 @at_option("The tier, term, status and balance at this instant (default: now).")
 @json_option

@@ -59,6 +59,7 @@ class Runtime:
     def __init__(self, settings: Settings | None = None) -> None:
         self._settings = settings
         self._ledger: SupportLedger | None = None
+        self._reader: SupportLedger | None = None
         self.verbosity = 0  # -v: 1, -vv: 2
 
     def log_as(self, *, service: bool = False) -> None:
@@ -68,7 +69,6 @@ class Runtime:
         settings = self.settings
         level = log_level_for(settings, self.verbosity, service=service)
         configure_logging(settings.log_format, level)
-        self._reader: SupportLedger | None = None
 
     @property
     def settings(self) -> Settings:
