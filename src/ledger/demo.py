@@ -169,10 +169,14 @@ def _two_weeks(path: Path, console: Console, dates: StoryDates) -> dict[str, UUI
     clock = FakeClock(FIRST_RELEASE + dates.shift)
     app = open_ledger(settings, recording_clock=clock.now)
     scheduler = Scheduler(app, settings, clock=clock)
-    console.rule(
+    console.rule()  # the heading whole (a rule's title is cut to the terminal's width)
+    console.print(
         f"Two weeks of business, recorded in {path} (SQLite): "
         f"{dates.start.astimezone(BERLIN):%a %d %b} to {dates.end.astimezone(BERLIN):%a %d %b %Y}"
-        ", then today"
+        ", then today",
+        soft_wrap=True,
+        markup=False,
+        highlight=False,
     )
     story = _Story(app, console, scheduler, clock)
     try:
