@@ -464,6 +464,17 @@ class SlaBreachView:
         }
         return {state: n for state, n in found.items() if n}
 
+    def waived_open(self, at: datetime, *, tier: str | None = None) -> int:
+        """Clocks on the live board breached at `at` whose breach was waived (of a tier, or
+        all): the board counts them among the breached; a wall shows them apart."""
+        of_tier, params = ("", []) if tier is None else (" AND tier = ?", [tier.strip().lower()])
+        ((count,),) = self._read(
+            f"SELECT COUNT(*) FROM {self.clocks} WHERE {LIVE} AND breach_waived "
+            f"AND due_at IS NOT NULL AND due_at < ?{of_tier}",
+            [to_us(at), *params],
+        )
+        return int(count)
+
     def breaches_by_tier(self, at: datetime) -> tuple[dict[str, int], dict[str, int]]:
         """Response clocks breached by `at` (answered late, or overdue without an answer) by
         tier, those not waived and those waived; tiers without a breach are left out."""

@@ -40,7 +40,7 @@ from ledger.audit.chain import catch_up_chain, parse_digest, verify_chain
 from ledger.audit.replay import as_of_views
 from ledger.domain.errors import InvalidInputError, LedgerError
 from ledger.errors import StoreUnavailableError
-from ledger.figures import FEES_TOTAL, STATEMENT_FIGURES, UNITS
+from ledger.figures import FEES_TOTAL, REVENUE_FIGURES, STATEMENT_FIGURES, UNITS
 from ledger.logs import get_logger
 from ledger.parsing import format_instant, parse_int
 from ledger.presenters import duration_text, local_window, money
@@ -57,7 +57,7 @@ from ledger.projections.sla_breaches import (
     SlaBreachView,
     read_cursor,
 )
-from ledger.reports import caught_up, money_totals, statements_csv
+from ledger.reports import caught_up, money_totals, revenue_csv, statements_csv
 from ledger.web.auth import Principal, public
 from ledger.web.errors import STORE_OUTAGES, status_of
 from ledger.web.inputs import instant
@@ -82,6 +82,7 @@ from ledger.web.sessions import (
     sign_in_url,
 )
 from ledger.web.tokens import AuthenticationError, verify_token
+from ledger.web.wall import points_charts, revenue_of, wall_of
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Coroutine
@@ -157,7 +158,7 @@ TEMPLATES = Environment(
 TEMPLATES.globals.update(static_url=static_url, state_labels=STATE_LABELS,
                          count_labels=COUNT_LABELS,
                          figures=STATEMENT_FIGURES, units=UNITS, fees_total=FEES_TOTAL,
-                         tiers=TIERS)  # fmt: skip
+                         tiers=TIERS, revenue_figures=REVENUE_FIGURES)  # fmt: skip
 TEMPLATES.filters.update(when=when, duration=duration_text, money=money, local_window=local_window)
 
 
@@ -469,7 +470,7 @@ def ops(
             request, "ops.html", caller=caller, status=400, title=OPS.title, error=exc.message,
             filters=filters, board=board_of(services, filters), source="/ops/board",
             refresh=REFRESH_SECONDS, noscript_refresh=NO_SCRIPT_REFRESH_SECONDS,
-            alerts=alert_counts(services),
+            alerts=alert_counts(services), wall=wall_of(services, now()), wall_source="/ops/wall",
         )  # fmt: skip
     query = _query(filters)
     return render(
@@ -478,6 +479,8 @@ def ops(
         refresh=0 if filters["at"] else REFRESH_SECONDS,
         noscript_refresh=NO_SCRIPT_REFRESH_SECONDS,
         alerts=alert_counts(services),
+        wall=None if filters["at"] else wall_of(services, now(), filters["tier"]),
+        wall_source=_wall_source(filters["tier"]),
     )  # fmt: skip
 
 
@@ -499,6 +502,29 @@ def ops_board(
         after=after, limit=limit,
     )  # fmt: skip
     html = TEMPLATES.get_template("_board.html").render(board=board_of(services, filters))
+    return HTMLResponse(html, headers=PAGE_HEADERS)
+
+
+def _wall_source(tier: str | None) -> str:
+    return "/ops/wall" + (f"?{urlencode({'tier': tier})}" if tier else "")
+
+
+@router.get("/ops/wall")
+def ops_wall(
+    *,
+    services: Svc,
+    _caller: Annotated[Principal, page(OPS, fragment=True)],
+    tier: str | None = None,
+) -> HTMLResponse:
+    """The wall's counters, next tickets to breach, breach figures and charts alone (the HTML
+    the page puts in place at each refresh)."""
+    filters = _board_filters(tier=tier, customer=None, state=[], at=None, after=None, limit=None)
+    with services.views.lease() as db:  # the view brought up to date, unless a runner does
+        caught_up(services.settings.database, services.ledger, SlaBreachProjection.name,
+                  catch_up=True, db=db)  # fmt: skip
+    html = TEMPLATES.get_template("_wall.html").render(
+        wall=wall_of(services, now(), filters["tier"])
+    )
     return HTMLResponse(html, headers=PAGE_HEADERS)
 
 
@@ -564,7 +590,10 @@ def finance(
     return render(
         request, "finance.html", caller=caller, title=FINANCE_PAGE.title, error=None,
         period=chosen_period or "", term=chosen_term or "", report=report,
-        csv_url=f"/finance/statements.csv?{urlencode(window)}",
+        csv_url=f"/finance/statements.csv?{urlencode(window)}", window_query=urlencode(window),
+        revenue=revenue_of(services, chosen_period, chosen_term),
+        revenue_csv_url=f"/finance/revenue.csv?{urlencode(window)}",
+        charts=points_charts(services, now()),
     )  # fmt: skip
 
 
@@ -587,6 +616,32 @@ def finance_csv(
             "Content-Disposition": f'attachment; filename="credit-statements-{window}.csv"',
             "X-Ledger-Position": str(report["position"]),
             "X-Ledger-Head": str(report["head"]),
+            "Cache-Control": "no-store",
+            "X-Content-Type-Options": "nosniff",
+        },
+    )
+
+
+@router.get("/finance/revenue.csv")
+def finance_revenue_csv(
+    *,
+    services: Svc,
+    _caller: Annotated[Principal, page(FINANCE_PAGE)],
+    period: str | None = None,
+    term: str | None = None,
+) -> Response:
+    """The revenue of every contract for the window as CSV (totals rows last), as a download."""
+    chosen_period, chosen_term = _window(period, term)
+    name = CreditUsageProjection.name
+    position, head = caught_up(services.settings.database, services.ledger, name, catch_up=True)
+    window = f"period-{chosen_period}" if chosen_period else f"term-{chosen_term}"
+    return Response(
+        revenue_csv(revenue_of(services, chosen_period, chosen_term)["rows"]),
+        media_type="text/csv; charset=utf-8",
+        headers={
+            "Content-Disposition": f'attachment; filename="revenue-{window}.csv"',
+            "X-Ledger-Position": str(position),
+            "X-Ledger-Head": str(head),
             "Cache-Control": "no-store",
             "X-Content-Type-Options": "nosniff",
         },
