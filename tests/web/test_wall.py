@@ -100,9 +100,12 @@ def test_the_wall_counts_a_waived_breach_apart_and_shows_the_figures(client: Api
     assert 'data-source="/ops/wall"' in page
 
 
-def test_the_wall_fragment_follows_the_ledger_and_checks_its_tier(client: Api) -> None:
-    """/ops/wall: the counters as they are now (a new breach counted at the next refresh), one
-    tier's wall, a bad tier named; no session: 401 (the page signs in again)."""
+def test_the_wall_fragment_follows_the_ledger_and_checks_its_tier(
+    client: Api, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """/ops/wall: the counters as they are now (a new breach counted at the next refresh), the
+    breach figures as drawn up to a minute ago, then drawn again; one tier's wall, a bad tier
+    named; no session: 401 (the page signs in again)."""
     now = datetime.now(UTC)
     contract = current_contract(client.ledger, "Dynamo", "premium", "ops@dynamo.example")
     assert client.client.get("/ops/wall").status_code == 401
@@ -114,6 +117,10 @@ def test_the_wall_fragment_follows_the_ledger_and_checks_its_tier(client: Api) -
     open_ticket(client, contract, "LATE-2", now - timedelta(days=3), 1)
     after = client.client.get("/ops/wall").text
     assert counter(after, "breached") == 1
+    assert chart_cell(after, "breaches-per-tier", "premium") == ["0", "0"]  # as drawn before
+    monkeypatch.setattr("ledger.web.wall.FIGURES_SECONDS", 0)
+    drawn = client.client.get("/ops/wall").text
+    assert chart_cell(drawn, "breaches-per-tier", "premium") == ["1", "1"]
     basic = client.client.get("/ops/wall", params={"tier": "basic"}).text
     assert counter(basic, "breached") == 0
     assert "<th scope='row'>premium</th>" not in basic

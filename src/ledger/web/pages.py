@@ -2,12 +2,13 @@
 from elsewhere): the breach board, the credit statements, the audit view, and signing in.
 
 - `/ops`: the wall board (`ledger.web.wall`: counters, next to breach, breach figures and
-  charts; `/ops/wall` alone, fetched again like the board), then the live breach board. Open response clocks, breached first, then at risk, on
-  track and on hold, each soonest deadline first, with the business time left in the
-  contract's calendar and whether the scheduler has recorded the breach yet. Filters: tier,
-  customer, states. The page fetches the board again every 5 seconds (`/ops/board`, the same
-  HTML the page was drawn with) and puts it in place, so it follows the ledger without being
-  reloaded; without scripts it reloads itself every 30 seconds.
+  charts; `/ops/wall` alone, fetched again like the board), then the live breach board. Open
+  response clocks, breached first, then at risk, on track and on hold, each soonest deadline
+  first, with the business time left in the contract's calendar and whether the scheduler has
+  recorded the breach yet. Filters: tier, customer, states. The page fetches the board again
+  every 5 seconds (`/ops/board`, the same HTML the page was drawn with) and puts it in place, so
+  it follows the ledger without being reloaded; without scripts it reloads itself every 30
+  seconds.
 - `/finance`: the credit statement of every contract for a month (`YYYY-MM`, in each
   contract's timezone) or a term (N), its CSV (`/finance/statements.csv`), and on request a
   check of every figure against the events; the window's revenue and its CSV

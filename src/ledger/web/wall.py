@@ -5,14 +5,15 @@ figures, read from the views, and their charts (`ledger.web.charts`).
   counted apart, as waived), the next tickets to breach (at risk or on track, soonest deadline
   first, with the business time left), breaches and breach rate per tier of the tickets received
   in the last 7 and 30 days (a chart and a table), median and 90th-percentile response time per
-  tier (last 30 days), and the alert deliveries that failed. `/ops/wall` sends it alone, for the
-  page to put in place at each refresh.
+  tier (last 30 days; the figures drawn again at most once a minute), and the alert deliveries
+  that failed. `/ops/wall` sends it alone, for the page to put in place at each refresh.
 - Finance: points consumed and expired per month of the last months (each contract's month, from
   the statements) and points expiring per month of the next months (lots with points left).
 """
 
 from __future__ import annotations
 
+import time
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
@@ -37,6 +38,8 @@ WINDOWS = (7, 30)  # days of the breach figures
 MONTHS_BACK = 6  # months of points consumed and expired on /finance
 MONTHS_AHEAD = 6  # months of points expiring on /finance
 WAIVED = "waived"
+FIGURES_SECONDS = 60  # the breach figures are drawn again at most once a minute
+FIGURES_KEY = "ledger.web.wall.figures"  # where they are kept, in Services.extras
 # The wall's counters, in order: (key, label).
 COUNTERS = (
     (BREACHED, "breached"),
@@ -55,13 +58,7 @@ def wall_of(services: Services, at: datetime, tier: str | None = None) -> dict[s
         counts = view.counts(at, tier=tier)
         waived = view.waived_open(at, tier=tier)
         upcoming = view.page(at, limit=NEXT_TO_BREACH, states=[AT_RISK, ON_TRACK], tier=tier)
-        windows = {
-            days: {
-                row["key"]: row
-                for row in view.stats("tier", at, since=at - timedelta(days=days), until=at)
-            }
-            for days in WINDOWS
-        }
+        figures_at, windows = _windows(services, view, at, tier)
     shown = [tier] if tier else list(TIERS)
     counters = {**counts, BREACHED: counts[BREACHED] - waived, WAIVED: waived}
     figures = [
@@ -78,6 +75,8 @@ def wall_of(services: Services, at: datetime, tier: str | None = None) -> dict[s
     ]
     return {
         "at": at,
+        "figures_at": figures_at,
+        "figures_seconds": FIGURES_SECONDS,
         "tier": tier,
         "counters": [(key, label, counters[key]) for key, label in COUNTERS],
         "next": upcoming["rows"],
@@ -85,6 +84,28 @@ def wall_of(services: Services, at: datetime, tier: str | None = None) -> dict[s
         "charts": _breach_charts(figures),
         "alerts": alert_counts(services),
     }
+
+
+def _windows(
+    services: Services, view: SlaBreachView, at: datetime, tier: str | None
+) -> tuple[datetime, dict[int, dict[str, dict[str, Any]]]]:
+    """The breach figures per tier of the last 7 and 30 days, and the instant they were drawn
+    at: drawn again when older than FIGURES_SECONDS (kept per process and tier: they scan the
+    tickets of 30 days, while the counters read kept counts at every refresh)."""
+    kept = services.extras.setdefault(FIGURES_KEY, {})
+    assert isinstance(kept, dict)  # noqa: S101 - only this module writes it
+    found = kept.get(tier)
+    if found is not None and time.monotonic() - found[0] < FIGURES_SECONDS:
+        return found[1], found[2]
+    windows = {
+        days: {
+            row["key"]: row
+            for row in view.stats("tier", at, since=at - timedelta(days=days), until=at)
+        }
+        for days in WINDOWS
+    }
+    kept[tier] = (time.monotonic(), at, windows)
+    return at, windows
 
 
 def _percent(rate: Decimal | None) -> Decimal | None:
