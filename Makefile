@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 RUNTIME := $(VENV)/.runtime
 
-.PHONY: demo test lint format bench clean
+.PHONY: demo test lint format bench screenshots clean
 
 $(STAMP): pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -45,7 +45,14 @@ bench: $(STAMP)
 	LEDGER_LOG_LEVEL=warning $(BIN)/python -P benchmarks/commands.py
 	LEDGER_LOG_LEVEL=warning $(BIN)/python -P benchmarks/http.py
 	LEDGER_LOG_LEVEL=warning $(BIN)/python -P benchmarks/board.py
+	LEDGER_LOG_LEVEL=warning $(BIN)/python -P benchmarks/hot_account.py
 	$(BIN)/python -P benchmarks/startup.py
+
+# Every page as the admin sees it at 1440 and 390 px, into docs/screenshots/<page>-admin-<width>.png
+# (headless Chromium at LEDGER_TEST_CHROMIUM, default /usr/bin/chromium); commit those the README shows.
+screenshots: $(STAMP)
+	LEDGER_SCREENSHOTS=docs/screenshots LEDGER_REQUIRE_BROWSER=1 $(BIN)/python -m pytest \
+		tests/e2e/test_pages_layout.py -k "fits_the_screen and admin" -q -p no:cacheprovider
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache .hypothesis

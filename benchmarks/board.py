@@ -53,7 +53,7 @@ from ledger.application import SupportLedger
 from ledger.logs import configure_logging
 from ledger.projections.db import ViewDatabase
 from ledger.projections.runner import run_projections
-from ledger.projections.sla_breaches import SlaBreachProjection, SlaBreachView
+from ledger.projections.sla_breaches import SlaBreachProjection, SlaBreachView, waived_open
 from ledger.projections.sla_clocks import CLOCK_COLUMNS, bucket, load_clock, time_keys
 from ledger.settings import DatabaseSettings, parse_database_url
 from ledger.store import connect
@@ -183,7 +183,7 @@ def wall_reads(view: SlaBreachView, now: datetime) -> None:
     """What `/ops/wall` reads (ledger.web.wall.wall_of): the counts, the waived breaches, the
     next 8 to breach, and the breach figures per tier of the last 7 and 30 days."""
     view.counts(now)
-    view.waived_open(now)
+    waived_open(view, now)
     view.page(now, limit=8, states=["at_risk", "on_track"])
     for days in (7, 30):
         view.stats("tier", now, since=now - timedelta(days=days), until=now)
@@ -209,7 +209,7 @@ def in_process(
             ("first page, tier=premium", lambda: view.page(now, limit=100, tier="premium")),
             ("counts of every state alone", lambda: view.counts(now)),
             ("the wall's reads (/ops/wall)", lambda: wall_reads(view, now)),
-            ("  of them: waived breaches", lambda: view.waived_open(now)),
+            ("  of them: waived breaches", lambda: waived_open(view, now)),
             ("  of them: next 8 to breach",
              lambda: view.page(now, limit=8, states=["at_risk", "on_track"])),
             ("  of them: breach figures, 30 days",

@@ -15,8 +15,15 @@ chunk in another order, so that a slow stretch of a noisy machine falls on all t
   pool); the former goal of 0.8x its rate is withdrawn (issue 13): the figures are
   information, the goals that count are the user-visible ones in docs/performance.md;
 - tuned: the same, with SupportLedger's store set-up (its recorders, which check read
-  versions at commit; the pool and transcoder are the library's, see ledger.store): the
+  versions at commit and link the audit chain; the pool and transcoder are the library's,
+  see ledger.store): the
   ratio to it is what ledger's rules and bookkeeping cost.
+And the write cost of the audit chain (issue 17: each save links its events in its own
+transaction): the same SupportLedger commands with recorders that skip the linking
+("unchained", as before issue 17), on a store of their own (a second file or schema, the
+same settings: their events would leave the chain behind the log, which the chained
+recorders refuse; the library's baseline writes there too, for the same reason),
+interleaved in the same chunks; the ratio is chained/s over unchained/s.
 Medians of --repeat runs. After the rates, the CPU time of the benchmark's thread per command
 (what the rules and the bookkeeping cost beside the bare save, without the disk's waits).
 
@@ -51,7 +58,13 @@ from eventsourcing.domain import Aggregate, event
 from ledger.application import SupportLedger
 from ledger.logs import configure_logging
 from ledger.settings import DatabaseSettings, parse_database_url
-from ledger.store import LedgerTranscoder, connect, tune_factory
+from ledger.store import (
+    LedgerTranscoder,
+    PostgresLedgerRecorder,
+    SQLiteLedgerRecorder,
+    connect,
+    tune_factory,
+)
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -88,6 +101,28 @@ class Bare(Library):
         transcoder = LedgerTranscoder()
         self.register_transcodings(transcoder)
         return transcoder
+
+
+class UnchainedSQLiteRecorder(SQLiteLedgerRecorder):
+    """Ledger's SQLite recorder as before issue 17: nothing linked with the events."""
+
+    def _link(self, *_: Any) -> None:
+        return None
+
+
+class UnchainedPostgresRecorder(PostgresLedgerRecorder):
+    """Ledger's PostgreSQL recorder as before issue 17: nothing linked with the events."""
+
+    def _link(self, *_: Any) -> None:
+        return None
+
+
+def unchained_env(settings: DatabaseSettings) -> dict[str, str]:
+    """The store's settings with the recorders that skip the chain (this script's own)."""
+    recorder = (
+        UnchainedSQLiteRecorder if settings.backend == "sqlite" else UnchainedPostgresRecorder
+    )
+    return {"APPLICATION_RECORDER_TOPIC": f"{__name__}:{recorder.__name__}"}
 
 
 START = datetime(2025, 3, 3, 8, tzinfo=UTC)
@@ -158,27 +193,45 @@ def library_env(settings: DatabaseSettings) -> dict[str, str]:
     return env
 
 
-def measure(settings: DatabaseSettings, args: argparse.Namespace) -> dict[str, Any]:
+def measure(
+    settings: DatabaseSettings, before: DatabaseSettings, args: argparse.Namespace
+) -> dict[str, Any]:
     app = SupportLedger(settings=settings)
+    unchained = SupportLedger(unchained_env(before), settings=before)
     bare = Bare(env=settings.eventsourcing_env())
-    library = Library(env=library_env(settings))
+    library = Library(env=library_env(before))  # unchained: beside the unchained ledger
     ids = setup_world(app, args.contracts)
+    old_ids = setup_world(unchained, args.contracts)
     warm_up = -(10**6)  # keys and instants of its own, before the runs'
     counts = {
         "open": events_per_command(app, lambda n: run_open_tickets(app, ids, n, warm_up)),
         "consume": events_per_command(app, lambda n: run_consumptions(app, ids, n, warm_up + n)),
     }
-    keys = ("open", "consume", "bare_open", "bare_consume", "lib_open", "lib_consume")
+    run_open_tickets(unchained, old_ids, 50, warm_up)
+    run_consumptions(unchained, old_ids, 50, warm_up + 50)
+    keys = (
+        "open", "consume", "bare_open", "bare_consume", "lib_open", "lib_consume",
+        "old_open", "old_consume",
+    )  # fmt: skip
     rates: dict[str, list[float]] = {key: [] for key in keys}
     cpu: dict[str, list[float]] = {key: [] for key in keys}  # µs of this thread per command
     for run in range(args.repeat):
-        for command, measured in (
-            ("open", partial(run_open_tickets, app, ids)),
-            ("consume", partial(run_consumptions, app, ids)),
+        for command, measured, before_measured in (
+            (
+                "open",
+                partial(run_open_tickets, app, ids),
+                partial(run_open_tickets, unchained, old_ids),
+            ),
+            (
+                "consume",
+                partial(run_consumptions, app, ids),
+                partial(run_consumptions, unchained, old_ids),
+            ),
         ):
             contenders = [
                 (f"lib_{command}", partial(run_bare, library, events_per_command=counts[command])),
                 (f"bare_{command}", partial(run_bare, bare, events_per_command=counts[command])),
+                (f"old_{command}", before_measured),
                 (command, measured),
             ]
             elapsed = dict.fromkeys((key for key, _ in contenders), 0.0)
@@ -197,6 +250,7 @@ def measure(settings: DatabaseSettings, args: argparse.Namespace) -> dict[str, A
                 rates[key].append(args.n / elapsed[key])
                 cpu[key].append(used[key] / args.n * 1e6)
     app.close()
+    unchained.close()
     bare.close()
     library.close()
     return (
@@ -230,17 +284,20 @@ def main() -> int:
         if store == "sqlite":
             folder = tempfile.mkdtemp(prefix="ledger-bench-")
             settings = parse_database_url(f"sqlite:///{Path(folder) / 'bench.db'}")
-            result = measure(settings, args)
+            before = parse_database_url(f"sqlite:///{Path(folder) / 'unchained.db'}")
+            result = measure(settings, before, args)
         else:
             base = parse_database_url(args.pg)
             schema = f"bench_{uuid.uuid4().hex[:8]}"
             with connect(base) as conn:
                 conn.execute(f'CREATE SCHEMA "{schema}"')
+                conn.execute(f'CREATE SCHEMA "{schema}_old"')
             try:
-                result = measure(base.with_schema(schema), args)
+                result = measure(base.with_schema(schema), base.with_schema(f"{schema}_old"), args)
             finally:
                 with connect(base) as conn:
                     conn.execute(f'DROP SCHEMA "{schema}" CASCADE')
+                    conn.execute(f'DROP SCHEMA "{schema}_old" CASCADE')
         results.append((store, result))
         for command, key in (("open-ticket", "open"), ("consume-credits", "consume")):
             ours, lib, bare = result[key], result[f"lib_{key}"], result[f"bare_{key}"]
@@ -249,6 +306,20 @@ def main() -> int:
                 f"{bare:>10,.0f}{ours / bare:>7.2f}x{result['events'][key]:>8}"
             )
     print("information only (the former goal of 0.8x the library is withdrawn, issue 13)")
+    print()
+    print("The audit chain linked in each save's transaction (issue 17), medians:")
+    print(
+        f"{'store':12}{'command':18}{'chained/s':>10}{'unchained/s':>13}{'ratio':>8}"
+        f"{'CPU µs':>9}{'unchained':>11}{'ratio':>8}"
+    )
+    for store, result in results:
+        for command, key in (("open-ticket", "open"), ("consume-credits", "consume")):
+            ours, old = result[key], result[f"old_{key}"]
+            cpu, old_cpu = result[f"cpu_{key}"], result[f"cpu_old_{key}"]
+            print(
+                f"{store:12}{command:18}{ours:>10,.0f}{old:>13,.0f}{ours / old:>7.2f}x"
+                f"{cpu:>9.0f}{old_cpu:>11.0f}{cpu / old_cpu:>7.2f}x"
+            )
     print()
     print("CPU of the benchmark's thread per command, µs (medians; the store's own threads aside):")
     print(f"{'store':12}{'command':18}{'ledger':>10}{'library':>11}{'tuned':>10}")

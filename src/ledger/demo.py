@@ -29,10 +29,16 @@ from zoneinfo import ZoneInfo
 from rich.table import Table
 
 from ledger.calendars import default_calendar
+from ledger.display import duration_text, percent_text
 from ledger.domain.errors import LedgerError
 from ledger.logs import configure_logging
 from ledger.parsing import format_instant
-from ledger.presenters import account_view, current_contract_view, explain_deadline
+from ledger.presenters import (
+    account_view,
+    current_contract_view,
+    explain_deadline,
+    stats_row_text,
+)
 from ledger.projections import PROJECTIONS
 from ledger.projections.credit_usage import CreditUsageView, reconcile
 from ledger.projections.db import ViewDatabase
@@ -40,7 +46,7 @@ from ledger.projections.runner import run_projections
 from ledger.projections.sla_breaches import SlaBreachView
 from ledger.render import fmt, render_deadline, render_terms, statement_table
 from ledger.scheduler.clock import FakeClock
-from ledger.scheduler.service import Scheduler
+from ledger.scheduler.service import Scheduler, recordable_from
 from ledger.settings import parse_database_url
 from ledger.terms import load_terms
 from ledger.wiring import open_ledger
@@ -308,7 +314,7 @@ class _Story:
             ]
             if not due:
                 break
-            self.clock.set(max(due[0].due_at, self.clock.now()))
+            self.clock.set(max(recordable_from(due[0]), self.clock.now()))
             for outcome in self.scheduler.tick():
                 fact = outcome.fact
                 self._tried.add((fact.kind, str(fact.aggregate_id), fact.detail, fact.due_at))
@@ -329,8 +335,8 @@ class _Story:
         customer = self.customers.get(str(fact.contract_id), str(fact.contract_id))
         if fact.kind == "warning":
             ticket = self.tickets.get(str(fact.aggregate_id), str(fact.aggregate_id))
-            share = int(Decimal(fact.detail) * 100)
-            return f"{ticket}: {share} % of the response time used, no response yet"
+            share = percent_text(Decimal(fact.detail))
+            return f"{ticket}: {share} of the response time used, no response yet"
         if fact.kind == "breach":
             ticket = self.tickets.get(str(fact.aggregate_id), str(fact.aggregate_id))
             return f"{ticket}: [red]response deadline breached[/red]"
@@ -589,19 +595,19 @@ def _read_models(
         table.add_row(
             row["key"], row["customer"], str(row["severity"]), _state(row["state"]),
             _local(row["received_at"]), _local(row["due_at"]), _local(row["responded_at"]),
-            "-" if left is None else f"{left / 3600:.1f} h",
+            duration_text(left),
         )  # fmt: skip
     console.print(table)
     table = Table(
-        "tier", "tickets", "met", "breached", "waived", "breach rate", "median h", "p90 h",
+        "tier", "tickets", "met", "breached", "waived", "breach rate", "median", "p90",
         title="ledger report breach-stats --by tier", title_justify="left",
     )  # fmt: skip
     for row in stats:
         rate = row["breach_rate"]
         table.add_row(
             row["key"], str(row["tickets"]), str(row["met"]), str(row["breached"]),
-            str(row["waived"]), "-" if rate is None else f"{rate * 100:.0f} %",
-            fmt(row["median_response_hours"]), fmt(row["p90_response_hours"]),
+            str(row["waived"]), percent_text(rate),
+            *[stats_row_text(row)[k] for k in ("median_response_hours", "p90_response_hours")],
         )  # fmt: skip
     console.print(table)
     console.print(statement_table(statements, f"ledger report credits --period {period}"))

@@ -16,3 +16,10 @@ class StoreUnavailableError(LedgerError):
 
     code = "store_unavailable"
     kind = "unavailable"
+
+
+class ChainBehindError(LedgerError):
+    """The audit chain ends before the log: a save is refused until the chain is whole."""
+
+    code = "chain_behind"
+    kind = "conflict"

@@ -200,13 +200,13 @@ BREACH_STATS = (
     Figure("responses", "responses", "first responses recorded", COUNT),
     Figure(
         "median_response_hours",
-        "median response h",
+        "median response",
         "median business hours to respond",
         OPTIONAL_AMOUNT,
     ),
     Figure(
         "p90_response_hours",
-        "p90 response h",
+        "p90 response",
         "90th percentile (nearest rank) of the same",
         OPTIONAL_AMOUNT,
     ),
@@ -231,6 +231,20 @@ PAUSED = "paused"
 DECLINED = "declined"
 STATES = (ON_TRACK, AT_RISK, BREACHED, MET, PAUSED, DECLINED)
 ALL = "all"
+
+# A row of the board (key, label), in order: the CSV of the CLI and the API carries every
+# column, a table for people some of them.
+BOARD_LABELLED_COLUMNS = [
+    ("key", "ticket"), ("customer", "customer"), ("tier", "tier"), ("severity", "sev"),
+    ("priority", "prio"), ("state", "state"), ("received_at", "received"), ("due_at", "due"),
+    ("business_seconds_left", "business time left"), ("responded_at", "responded"),
+    ("ticket_id", "ticket id"), ("contract_id", "contract"), ("status", "status"),
+    ("clock", "clock"), ("warning_at", "warning"), ("original_due_at", "first due"),
+    ("used_seconds", "business s used"), ("breach_recorded", "breach recorded"),
+    ("breach_waived", "waived"), ("declined_reason", "declined because"),
+]  # fmt: skip
+BOARD_COLUMNS = [key for key, _ in BOARD_LABELLED_COLUMNS]
+BREACH_STAT_COLUMNS = [key for key, _ in BREACH_STAT_LABELLED_COLUMNS]
 
 # The groups of the breach statistics (`--by`): each name and the view's column it groups by.
 GROUPINGS = {

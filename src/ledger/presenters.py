@@ -19,6 +19,14 @@ from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo
 
 from ledger.calendars import default_calendar
+from ledger.display import (
+    deadline_text,
+    duration_text,
+    moment_text,
+    percent_text,
+    time_text,
+)
+from ledger.domain.agreement import LAPSE_PENDING
 from ledger.domain.credit_account import POINTS, SESSIONS, CreditAccount
 from ledger.domain.sla import compute_deadline
 
@@ -62,7 +70,8 @@ def contract_view(
         "contract_id": contract.id,
         "customer": contract.customer,
         "account_id": CreditAccount.create_id(contract.id),
-        "status": contract.status,
+        "status": contract_status(contract, at),
+        "recorded_status": contract.status,
         "valid": current is not None,
         "validity": None if current is not None else contract.validity_problem(at),
         "tier": contract.tier_at(at),
@@ -89,6 +98,25 @@ def contract_view(
         "calendar_revision": contract.calendar_revision,
         "version": contract.version,
     }
+
+
+def contract_status(contract: Contract, at: datetime) -> str:
+    """Where an agreement stands at `at`: its recorded status, except that an agreement whose
+    latest term ended by `at` without renewal is `lapse_pending` (never `active`) until the
+    scheduler records its lapse."""
+    return LAPSE_PENDING if contract.ended_without_renewal(at) else str(contract.status)
+
+
+def status_text(view: dict[str, Any]) -> str:
+    """A contract view's status for people: a pending lapse says which term ended when."""
+    if view["status"] != LAPSE_PENDING:
+        return str(view["status"])
+    latest = view["terms"][-1]
+    ended = time_text(latest["ends_at"], view["timezone"])
+    return (
+        f"lapse pending: term {latest['number']} ended at {ended} without renewal "
+        "(not valid; the scheduler records the lapse)"
+    )
 
 
 def current_contract_view(app: SupportLedger, contract_id: UUID, at: datetime) -> dict[str, Any]:
@@ -421,31 +449,40 @@ def _count(
     skipped.update(dict(explanation.skipped))
 
 
-# -- report rows and durations, as text for people -----------------------------------------
+# -- what a ticket command did, in words ----------------------------------------------------
+
+# Per ticket command, what it did: `{ticket}` is the key the person typed (or the id), `{at}`
+# the instant it happened, `{due}` the response deadline after it.
+TICKET_SAID = {
+    "respond": "{ticket} answered at {at}: {outcome}",
+    "hold": "{ticket} on hold since {at} (the response clock is paused)",
+    "resume": "{ticket} open again since {at}; response due {due}",
+    "resolve": "{ticket} resolved at {at}",
+    "reopen": "{ticket} reopened at {at}",
+    "close": "{ticket} closed at {at}",
+    "remote-assistance": "{ticket}: remote assistance requested at {at}",
+    "patch": "{ticket}: a patch requested at {at}",
+    "severity": "{ticket} now severity {severity}; response due {due}",
+    "waive": "{ticket}: breach waived at {at}",
+    "open": "{ticket} open, severity {severity}; response due {due}",
+}
 
 
-def board_row_text(row: dict[str, Any]) -> dict[str, Any]:
-    """A row of the SLA board for a table: the business time left as `13:00`."""
-    return {**row, "business_seconds_left": clock_text(row["business_seconds_left"])}
+def ticket_said(
+    command: str, view: dict[str, Any], at: datetime, now: datetime, zone: str | None
+) -> str:
+    """What a ticket command did (`TICKET_SAID`), in the ticket's contract's zone."""
+    outcome = view.get("outcome") or ("breached" if view.get("breached") else "in time")
+    return TICKET_SAID[command].format(
+        ticket=view.get("key") or view["ticket_id"],
+        at=moment_text(at, now, zone),
+        due=deadline_text(view.get("due_at"), now, zone),
+        severity=view.get("severity"),
+        outcome=outcome,
+    )
 
 
-def clock_text(seconds: int | None) -> str | None:
-    """Business seconds as `13:00` (hours:minutes), negative when overdue."""
-    if seconds is None:
-        return None
-    sign = "-" if seconds < 0 else ""
-    minutes = abs(seconds) // 60
-    return f"{sign}{minutes // 60}:{minutes % 60:02d}"
-
-
-def duration_text(seconds: float | None) -> str:
-    """Seconds as `-3:20:00` / `12:00:00` / `40:00:00` (business time left or overdue)."""
-    if seconds is None:
-        return ""
-    sign = "-" if seconds < 0 else ""
-    minutes, secs = divmod(round(abs(seconds)), 60)
-    hours, minutes = divmod(minutes, 60)
-    return f"{sign}{hours}:{minutes:02d}:{secs:02d}"
+# -- report rows, as text for people --------------------------------------------------------
 
 
 def money(value: Decimal, currency: str) -> str:
@@ -463,3 +500,29 @@ def local_window(start: datetime, end: datetime, timezone: str) -> str:
         last = (after - timedelta(days=1)).date()
         return f"{first.date().isoformat()} - {last.isoformat()} {timezone}"
     return f"{first:%Y-%m-%d %H:%M} - {after:%Y-%m-%d %H:%M} {timezone}"
+
+
+def stats_row_text(row: dict[str, Any]) -> dict[str, Any]:
+    """A row of breach statistics for a table: the breach rate as a percentage, the response
+    times (business hours in JSON and CSV) as durations."""
+    return {
+        **row,
+        "breach_rate": percent_text(row["breach_rate"]),
+        **{
+            key: duration_text(None if row[key] is None else float(row[key]) * 3600)
+            for key in ("median_response_hours", "p90_response_hours")
+        },
+    }
+
+
+def board_row_text(row: dict[str, Any], at: datetime) -> dict[str, Any]:
+    """A row of the SLA board for a table drawn at `at`: instants as month, day and wall time
+    in the display zone (the title names the date and zone), the due instant to the second
+    within the hour of `at`, and the business time left as a duration."""
+    return {
+        **row,
+        "received_at": time_text(row["received_at"], with_zone=False, short=True),
+        "due_at": deadline_text(row["due_at"], at, with_zone=False, short=True),
+        "responded_at": time_text(row["responded_at"], with_zone=False, short=True),
+        "business_seconds_left": duration_text(row["business_seconds_left"]),
+    }

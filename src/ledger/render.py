@@ -4,14 +4,17 @@ from `ledger.presenters`)."""
 from __future__ import annotations
 
 import sys
-from datetime import datetime, timedelta
+from datetime import datetime, tzinfo
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
+from rich import box
 from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
+from rich.text import Text
 
+from ledger.display import duration_text, percent_text, time_text
 from ledger.domain.calendar import format_clock
 from ledger.parsing import format_instant
 from ledger.serialize import format_decimal
@@ -23,9 +26,59 @@ if TYPE_CHECKING:
     from ledger.domain.terms import Terms
     from ledger.presenters import ExplainedDeadline
 
-# Piped output (CI logs, files) gets a width where the tables stay readable.
-console = Console(highlight=False, soft_wrap=True, width=None if sys.stdout.isatty() else 140)
+# Tables fit 100 columns when piped (CI logs, files); a terminal's own width otherwise.
+# Colours only on a terminal, and never with NO_COLOR set (rich reads both itself).
+PIPED_WIDTH = 100
+console = Console(
+    highlight=False, soft_wrap=True, width=None if sys.stdout.isatty() else PIPED_WIDTH
+)
 err_console = Console(stderr=True, highlight=False, soft_wrap=True)
+
+# The colour of each state of a clock or a ticket in a table (shown on a terminal only).
+STATE_STYLES = {
+    "on_track": "green", "met": "green", "at_risk": "yellow", "paused": "cyan",
+    "on_hold": "cyan", "breached": "bold red", "declined": "magenta", "lapse_pending": "yellow",
+    "lapsed": "red", "terminated": "red", "active": "green",
+}  # fmt: skip
+# Columns holding instants: never wrapped, so a narrow table keeps each time of day whole.
+INSTANT_COLUMNS = frozenset({
+    "received_at", "due_at", "responded_at", "warning_at", "original_due_at", "start", "end",
+    "starts_at", "ends_at", "assessed_at", "at", "recorded_at", "expires_at",
+})  # fmt: skip
+
+
+def styled(key: str, text: str) -> Text:
+    """A cell: a state in its colour, any other text as it is (never read as markup)."""
+    return Text(text, style=STATE_STYLES.get(text, "") if key in {"state", "status"} else "")
+
+
+def is_number(value: Any) -> bool:
+    """Whether a cell holds a number (right-aligned in a table); a yes/no is not one."""
+    return isinstance(value, int | float | Decimal) and not isinstance(value, bool)
+
+
+def rows_table(
+    rows: Sequence[dict[str, Any]],
+    columns: Sequence[tuple[str, str]],
+    title: str,
+    *,
+    numeric: frozenset[str] = frozenset(),
+) -> Table:
+    """Rows as a table for people: numbers (and the `numeric` columns) right-aligned, states
+    coloured, instants never wrapped; compact, so that it fits 100 columns."""
+    table = Table(title=title, title_justify="left", box=box.SIMPLE_HEAD, pad_edge=False)
+    for key, label in columns:
+        values = [row.get(key) for row in rows if row.get(key) is not None]
+        right = key in numeric or (bool(values) and all(is_number(v) for v in values))
+        table.add_column(
+            label,
+            justify="right" if right else "left",
+            no_wrap=key in INSTANT_COLUMNS,
+            overflow="fold",
+        )
+    for row in rows:
+        table.add_row(*[styled(key, fmt(row.get(key))) for key, _ in columns])
+    return table
 
 
 def render_terms(loaded: Terms) -> None:
@@ -111,8 +164,8 @@ def render_terms(loaded: Terms) -> None:
 
 
 def percent(share: Any) -> str:
-    """`0.65` as `65%`."""
-    return f"{format_decimal(share * 100)}%"
+    """`0.65` as `65%` (the one format of a percentage, `ledger.display.percent_text`)."""
+    return percent_text(share)
 
 
 def describe_coverage(coverage: Any) -> str:
@@ -136,7 +189,7 @@ def describe_coverage(coverage: Any) -> str:
 
 def local(value: datetime, cal: BusinessCalendar) -> str:
     """An instant as local wall time with zone abbreviation and weekday."""
-    return value.astimezone(cal.zone).strftime("%a %Y-%m-%d %H:%M:%S %Z")
+    return value.astimezone(cal.zone).strftime("%a %Y-%m-%d %H:%M %Z")
 
 
 def render_deadline(explained: ExplainedDeadline) -> None:
@@ -165,7 +218,7 @@ def render_deadline(explained: ExplainedDeadline) -> None:
         start, end = s.start.astimezone(cal.zone), s.end.astimezone(cal.zone)
         console.print(
             f"    {start:%a %Y-%m-%d %H:%M}-{end:%H:%M} {start:%Z}  "
-            f"{timedelta(seconds=s.seconds)}{mark}"
+            f"{duration_text(s.seconds)}{mark}"
         )
     if explanation.skipped:
         console.print("  skipped as holidays:")
@@ -175,28 +228,29 @@ def render_deadline(explained: ExplainedDeadline) -> None:
         console.print("  skipped as holidays: none")
 
 
-def fmt(value: Any) -> str:
-    """A value for a human table."""
+def fmt(value: Any, zone: tzinfo | str | None = None) -> str:
+    """A value for a human table; an instant as wall time in `zone` (default: the display
+    zone, `LEDGER_DISPLAY_TZ`) to the minute."""
     if value is None:
         return "-"
     if isinstance(value, datetime):
-        return format_instant(value)
+        return time_text(value, zone)
     if isinstance(value, Decimal):
         return format_decimal(value)
     if isinstance(value, bool):
         return "yes" if value else "no"
     if isinstance(value, list):
-        return ", ".join(fmt(v) for v in value) or "-"
+        return ", ".join(fmt(v, zone) for v in value) or "-"
     return str(value)
 
 
-def kv(title: str, rows: Sequence[tuple[str, Any]]) -> Table:
-    """A two-column table of labels and values."""
+def kv(title: str, rows: Sequence[tuple[str, Any]], zone: tzinfo | str | None = None) -> Table:
+    """A two-column table of labels and values (instants in `zone`, see `fmt`)."""
     table = Table(title=title, show_header=False, title_justify="left")
     table.add_column(style="bold")
     table.add_column()
     for label, value in rows:
-        table.add_row(label, escape(fmt(value)))
+        table.add_row(label, escape(fmt(value, zone)))
     return table
 
 
@@ -218,9 +272,17 @@ def statement_table(statements: Sequence[dict[str, Any]], title: str) -> Table:
     window = shared_window(statements)
     heading = [] if window or not statements else ["window"]
     table = Table(
-        "customer", *heading, "unit", *STATEMENT_FIGURES, "fees", "packages",
         title=f"{title}: {window}" if window else title, title_justify="left",
+        box=box.SIMPLE_HEAD, pad_edge=False, collapse_padding=True,
     )  # fmt: skip
+    table.add_column("customer", overflow="fold", min_width=8)
+    for name in heading:
+        table.add_column(name, overflow="fold")
+    table.add_column("unit", no_wrap=True)
+    for figure in STATEMENT_FIGURES:
+        table.add_column(figure, justify="right", no_wrap=True)
+    table.add_column("fees", justify="right", no_wrap=True)
+    table.add_column("packages", justify="right", no_wrap=True)
     for s in statements:
         for unit in ("points", "sessions"):
             first = unit == "points"

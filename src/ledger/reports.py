@@ -2,7 +2,9 @@
 
 Before a report reads a view, the view takes in the events recorded since it last ran,
 unless a runner owns it (`ledger projections run` keeps it current) or the caller asks for
-the view as it stands. The answer says which position of the log it read. Credit
+the view as it stands. The answer says which position of the log it read. With a read
+database (`LEDGER_READ_DATABASE_URL`, a standby) nothing is caught up: the view is read as the
+standby holds it, and the answer says how far behind the primary's head that is. Credit
 statements flatten to one row per contract for CSV, the same from both, in the columns that
 `ledger.figures` declares.
 """
@@ -28,6 +30,8 @@ from ledger.figures import (
     unit_column,
 )
 from ledger.projections import projections_named
+from ledger.projections.base import states_as_stored
+from ledger.projections.db import ViewDatabase
 from ledger.projections.runner import ProjectionFailedError, run_projections, settled, status
 from ledger.serialize import jsonable
 
@@ -40,6 +44,8 @@ __all__ = [
     "csv_text",
     "csv_value",
     "money_totals",
+    "position_fields",
+    "read_from",
     "statement_row",
     "statements_csv",
 ]
@@ -56,7 +62,6 @@ if TYPE_CHECKING:
     from uuid import UUID
 
     from ledger.application import SupportLedger
-    from ledger.projections.db import ViewDatabase
     from ledger.settings import DatabaseSettings
 
 
@@ -67,14 +72,25 @@ def caught_up(
     *,
     catch_up: bool,
     db: ViewDatabase | None = None,
+    reads: DatabaseSettings | None = None,
 ) -> tuple[int, int]:
     """Bring the projection `name` up to the head of the log (unless a runner owns it, or
     `catch_up` is false); return the position it has applied and the head of the log.
 
     With `db` (a connection the caller already holds, the API's pool) a view that needs no
-    catching up is answered from it, without a connection or a runner of its own.
+    catching up is answered from it, without a connection or a runner of its own. With `reads`
+    (a standby) nothing is caught up or written: the position is the one the standby's copy of
+    the view holds, the head is the primary's (from `app`).
     """
     chosen = projections_named([name])
+    if reads is not None:
+        standby = ViewDatabase(reads)
+        try:
+            states = {state.name: state for state in states_as_stored(standby)}
+        finally:
+            standby.close()
+        state = states.get(chosen[0].name)
+        return (state.position if state else 0), int(app.recorder.max_notification_id() or 0)
     if db is not None:
         found = settled(db, settings, app, chosen[0], catch_up=catch_up)
         if found is not None:
@@ -188,6 +204,22 @@ def credit_history(
         "customer": contract.customer, "account_id": CreditAccount.create_id(contract_id),
         "rows": rows,
     }  # fmt: skip
+
+
+def read_from(reads: DatabaseSettings | None) -> str:
+    """Where a report was read, as its `read_from` field says: `replica` or `primary`."""
+    return "primary" if reads is None else "replica"
+
+
+def position_fields(position: int, head: int, source: str) -> dict[str, Any]:
+    """What a report says of where it read: the view's position, the primary's head, how many
+    events the view is behind that head, and `read_from` (`primary` or `replica`)."""
+    return {
+        "position": position,
+        "head": head,
+        "behind": max(head - position, 0),
+        "read_from": source,
+    }
 
 
 def statement_row(statement: dict[str, Any]) -> dict[str, Any]:

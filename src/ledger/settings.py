@@ -6,6 +6,10 @@
 - `postgresql://user:password@host:port/dbname?schema=ledger&pool_size=5`: production;
 - `memory://`: an in-process store that vanishes with the process (tests only).
 Read models live in the same database as the events.
+
+`LEDGER_READ_DATABASE_URL` (optional, PostgreSQL only) names a streaming standby of that
+database: the pages, the reports, the metrics and `audit replay` read there, and nothing is
+written there; every command, the scheduler and the projection runners use the primary.
 """
 
 from __future__ import annotations
@@ -29,7 +33,14 @@ LOG_FORMATS = ("auto", "console", "json")
 LOG_LEVELS = ("debug", "info", "warning", "error", "critical")
 _PG_OPTIONS = {"schema", "pool_size", "max_overflow", "connect_timeout", "lock_timeout"}
 SNAPSHOT_KEY = "LEDGER_SNAPSHOT_KEY"
+DATABASE_URL = "LEDGER_DATABASE_URL"
+READ_DATABASE_URL = "LEDGER_READ_DATABASE_URL"
 SNAPSHOT_KEY_MIN_LENGTH = 32
+# Anchors of the audit chain (read by ledger.audit.anchors): the signing key, kept outside the
+# database, and where and how often the scheduler sends one.
+ANCHOR_KEY = "LEDGER_ANCHOR_KEY"
+ANCHOR_TO = "LEDGER_ANCHOR_TO"
+ANCHOR_EVERY = "LEDGER_ANCHOR_EVERY_MINUTES"
 
 
 @dataclass(frozen=True)
@@ -48,6 +59,7 @@ class DatabaseSettings:
     max_overflow: int = 10
     connect_timeout: int = 10
     lock_timeout: int = 0
+    read_only: bool = False  # a standby (LEDGER_READ_DATABASE_URL): nothing is written there
 
     @property
     def display_url(self) -> str:
@@ -133,74 +145,70 @@ class DatabaseSettings:
         }
 
 
-def parse_database_url(url: str) -> DatabaseSettings:
-    """Database settings from a URL; a malformed URL or unknown scheme is a ConfigurationError."""
+def parse_database_url(url: str, variable: str = DATABASE_URL) -> DatabaseSettings:
+    """Database settings from a URL; a malformed URL or unknown scheme is a ConfigurationError
+    naming `variable`, the setting the URL came from."""
     text = url.strip()
     if not text:
-        raise ConfigurationError("LEDGER_DATABASE_URL is empty")
+        raise ConfigurationError(f"{variable} is empty")
     scheme, sep, rest = text.partition("://")
     if not sep:
         raise ConfigurationError(
-            f"LEDGER_DATABASE_URL {text!r} is not a URL; use sqlite:///path.db or "
+            f"{variable} {text!r} is not a URL; use sqlite:///path.db or "
             "postgresql://user:password@host:5432/dbname"
         )
     scheme = scheme.lower()
     if scheme == "sqlite":
-        return _sqlite(text, rest)
+        return _sqlite(text, rest, variable)
     if scheme in {"postgresql", "postgres"}:
-        return _postgres(text)
+        return _postgres(text, variable)
     if scheme == "memory":
         if rest:
-            raise ConfigurationError(f"LEDGER_DATABASE_URL {text!r}: memory:// takes no path")
+            raise ConfigurationError(f"{variable} {text!r}: memory:// takes no path")
         return DatabaseSettings(backend="memory")
     raise ConfigurationError(
-        f"LEDGER_DATABASE_URL has unknown scheme {scheme!r}; use sqlite, postgresql or memory"
+        f"{variable} has unknown scheme {scheme!r}; use sqlite, postgresql or memory"
     )
 
 
-def _sqlite(text: str, rest: str) -> DatabaseSettings:
+def _sqlite(text: str, rest: str, variable: str) -> DatabaseSettings:
     if not rest.startswith("/") or len(rest) < 2:
         raise ConfigurationError(
-            f"LEDGER_DATABASE_URL {text!r}: a SQLite URL is sqlite:///relative.db or "
+            f"{variable} {text!r}: a SQLite URL is sqlite:///relative.db or "
             "sqlite:////absolute/path.db"
         )
     path = unquote(rest[1:])
     if "?" in path or "#" in path:
-        raise ConfigurationError(f"LEDGER_DATABASE_URL {text!r}: SQLite URLs take no options")
+        raise ConfigurationError(f"{variable} {text!r}: SQLite URLs take no options")
     parent = Path(path).expanduser().parent
     if not parent.is_dir():
-        raise ConfigurationError(
-            f"LEDGER_DATABASE_URL {text!r}: directory {str(parent)!r} does not exist"
-        )
+        raise ConfigurationError(f"{variable} {text!r}: directory {str(parent)!r} does not exist")
     return DatabaseSettings(backend="sqlite", path=str(Path(path).expanduser()))
 
 
-def _postgres(text: str) -> DatabaseSettings:
+def _postgres(text: str, variable: str) -> DatabaseSettings:
     try:
         parts = urlsplit(text)
         port = parts.port or 5432
     except ValueError as exc:
-        raise ConfigurationError(f"LEDGER_DATABASE_URL is malformed: {exc}") from None
+        raise ConfigurationError(f"{variable} is malformed: {exc}") from None
     if not parts.hostname:
-        raise ConfigurationError(f"LEDGER_DATABASE_URL {_redact(text)!r}: no host")
+        raise ConfigurationError(f"{variable} {_redact(text)!r}: no host")
     dbname = unquote(parts.path.lstrip("/"))
     if not dbname or "/" in dbname:
         raise ConfigurationError(
-            f"LEDGER_DATABASE_URL {_redact(text)!r}: name one database, as in .../dbname"
+            f"{variable} {_redact(text)!r}: name one database, as in .../dbname"
         )
     options: dict[str, str] = {}
     for key, value in parse_qsl(parts.query, keep_blank_values=True):
         if key not in _PG_OPTIONS:
             raise ConfigurationError(
-                f"LEDGER_DATABASE_URL: unknown option {key!r}; "
-                f"known: {', '.join(sorted(_PG_OPTIONS))}"
+                f"{variable}: unknown option {key!r}; known: {', '.join(sorted(_PG_OPTIONS))}"
             )
         options[key] = value
     schema = options.get("schema", "public")
     if not schema.replace("_", "").isalnum() or schema[0].isdigit():
-        raise ConfigurationError(
-            f"LEDGER_DATABASE_URL: schema {schema!r} is not a plain identifier"
-        )
+        raise ConfigurationError(f"{variable}: schema {schema!r} is not a plain identifier")
 
     def number(key: str, default: int, minimum: int) -> int:
         raw = options.get(key)
@@ -208,7 +216,7 @@ def _postgres(text: str) -> DatabaseSettings:
             return default
         if not raw.isdigit() or int(raw) < minimum:
             raise ConfigurationError(
-                f"LEDGER_DATABASE_URL: {key} must be a whole number >= {minimum}, got {raw!r}"
+                f"{variable}: {key} must be a whole number >= {minimum}, got {raw!r}"
             )
         return int(raw)
 
@@ -232,6 +240,31 @@ def _redact(url: str) -> str:
     if parts.password:
         return url.replace(f":{parts.password}@", ":***@")
     return url
+
+
+def parse_read_database_url(text: str | None, primary: DatabaseSettings) -> DatabaseSettings | None:
+    """The standby the reads go to (`LEDGER_READ_DATABASE_URL`); None when it is unset or empty.
+
+    It must be PostgreSQL, like the primary it replicates; the schema defaults to the
+    primary's (a standby holds the same schemas). A malformed URL is a ConfigurationError
+    naming the variable, with the password hidden.
+    """
+    if not (text or "").strip():
+        return None
+    if primary.backend != "postgresql":
+        raise ConfigurationError(
+            f"{READ_DATABASE_URL} needs {DATABASE_URL} to be PostgreSQL (a standby replicates a "
+            f"PostgreSQL primary); {DATABASE_URL} is {primary.backend}"
+        )
+    reads = parse_database_url(text or "", READ_DATABASE_URL)
+    if reads.backend != "postgresql":
+        raise ConfigurationError(
+            f"{READ_DATABASE_URL} must be a postgresql:// URL (a standby of the primary), "
+            f"not {reads.backend}"
+        )
+    if "schema=" not in (text or ""):
+        reads = reads.with_schema(primary.schema)
+    return replace(reads, read_only=True)
 
 
 def parse_snapshot_key(text: str | None) -> bytes | None:
@@ -259,6 +292,19 @@ class Settings:
     log_format: str = "auto"
     log_level: str = "info"
     snapshot_key: bytes | None = field(default=None, repr=False)
+    read_database: DatabaseSettings | None = None  # a standby the reads go to
+
+    @property
+    def reads(self) -> DatabaseSettings:
+        """Where the pages, reports, metrics and replays read: the standby, else the primary."""
+        return self.read_database or self.database
+
+    def redact(self, text: str, *, keep_host: bool = True) -> str:
+        """`text` with every part of both database URLs hidden (see `DatabaseSettings.redact`)."""
+        hidden = self.database.redact(text, keep_host=keep_host)
+        if self.read_database is not None:
+            hidden = self.read_database.redact(hidden, keep_host=keep_host)
+        return hidden
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
@@ -274,8 +320,10 @@ class Settings:
             raise ConfigurationError(
                 f"LEDGER_LOG_LEVEL {log_level!r} is unknown; use {', '.join(LOG_LEVELS)}"
             )
+        database = parse_database_url(source.get(DATABASE_URL, DEFAULT_DATABASE_URL))
         return cls(
-            database=parse_database_url(source.get("LEDGER_DATABASE_URL", DEFAULT_DATABASE_URL)),
+            database=database,
+            read_database=parse_read_database_url(source.get(READ_DATABASE_URL), database),
             log_format=log_format,
             log_level=log_level,
             snapshot_key=parse_snapshot_key(source.get(SNAPSHOT_KEY)),

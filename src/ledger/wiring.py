@@ -41,3 +41,9 @@ def open_ledger(
         if named is not None:
             named.close()
         raise
+
+
+def open_reader(settings: DatabaseSettings) -> SupportLedger:
+    """SupportLedger that only reads the log of a standby (`LEDGER_READ_DATABASE_URL`): it
+    creates no tables and is never given a command; `audit replay` reads the events with it."""
+    return SupportLedger({"CREATE_TABLE": "n"}, settings=settings)

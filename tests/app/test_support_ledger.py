@@ -554,3 +554,12 @@ def test_the_release_catalog_answers_as_of_a_received_instant(app: SupportLedger
     assert withdrawn is not None
     assert withdrawn.supported_lines(datetime(2025, 3, 3, tzinfo=UTC), 2) == ["24.2", "24.1"]
     assert withdrawn.available_at("24.2.0", datetime(2025, 3, 3, tzinfo=UTC)) is None
+
+
+def test_a_release_and_its_prerelease_are_listed_release_first(app: SupportLedger) -> None:
+    """Versions that differ only by a tag are ordered (pre-release before its release), so the
+    catalog lists them newest first instead of failing to compare them."""
+    for version in ["1.0.0", "1.0.0-rc1", "1.0.1", "0.9.0"]:
+        app.publish_release(version, prerelease=False, at=at(1, 1))
+    listed = [row["version"] for row in app.get_catalog().listing()]  # type: ignore[union-attr]
+    assert listed == ["1.0.1", "1.0.0", "1.0.0-rc1", "0.9.0"]

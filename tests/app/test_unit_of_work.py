@@ -3,6 +3,8 @@ resting on copies run it again; a refusal records nothing."""
 
 from __future__ import annotations
 
+import time
+from concurrent.futures import ThreadPoolExecutor
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
@@ -186,3 +188,69 @@ def test_a_unit_of_work_commits_once(app: SupportLedger, world: World) -> None:
     with pytest.raises(RuntimeError, match="commits once"):
         app.work.run("twice", attempt)
     assert recorded(app) == before + 1
+
+
+def test_conflicts_are_run_again_until_the_deadline_not_a_fixed_count(
+    app: SupportLedger,
+) -> None:
+    """A use case that meets more conflicts than the old fixed count of ten still commits
+    while its deadline has not passed."""
+    runs: list[int] = []
+    work = UnitsOfWork(app, deadline=60.0)
+
+    def attempt(uow: UnitOfWork) -> str:
+        runs.append(uow.attempt)
+        if uow.attempt <= 15:
+            raise IntegrityError("another writer got there first")
+        return "committed"
+
+    assert work.run("busy", attempt) == "committed"
+    assert runs == list(range(1, 17))
+
+
+def test_a_use_case_gives_up_with_a_conflict_error_once_its_deadline_passes(
+    app: SupportLedger,
+) -> None:
+    """Conflicts without end: the use case stops at its deadline with a
+    ConcurrentModificationError naming the attempts made, and records nothing."""
+    runs: list[int] = []
+    work = UnitsOfWork(app, deadline=0.2)
+
+    def attempt(uow: UnitOfWork) -> Any:
+        runs.append(uow.attempt)
+        raise IntegrityError("another writer got there first")
+
+    before = recorded(app)
+    with pytest.raises(ConcurrentModificationError, match="gave up after") as raised:
+        work.run("always_late", attempt)
+    assert len(runs) > 1
+    assert f"gave up after {len(runs)} attempts" in str(raised.value)
+    assert recorded(app) == before
+
+
+def test_writers_of_one_aggregate_in_one_process_take_turns_without_conflicts(
+    app: SupportLedger, world: World
+) -> None:
+    """Threads of one process writing the same account never race: each starts from the copy
+    the previous one saved, so every use case commits at its first attempt."""
+    account_id = CreditAccount.create_id(world.premium)
+    attempts: list[int] = []
+
+    def hold(n: int) -> None:
+        def attempt(uow: UnitOfWork) -> None:
+            attempts.append(uow.attempt)
+            account = uow.load_for_write(account_id)
+            time.sleep(0.002)  # a slow decision: without turns, others would commit meanwhile
+            account.consume(
+                points=Decimal("0.5"), activity="turns", key=f"turn-{n}", ticket_id=None,
+                at=at(3, 3, 9),
+            )  # fmt: skip
+            uow.commit(account)
+
+        app.work.run("consume", attempt)
+
+    with ThreadPoolExecutor(max_workers=6) as pool:
+        list(pool.map(hold, range(30)))
+    assert attempts == [1] * 30
+    keys = {getattr(e, "key", None) for e in app.list_events(account_id)}
+    assert {f"turn-{n}" for n in range(30)} <= keys

@@ -118,7 +118,7 @@ def test_signing_records_the_term_and_grants_its_credits(ledger: Ledger) -> None
     contract_id = ledger.sign("Signing GmbH")
     assert UUID(contract_id)
 
-    shown = ledger.ok("contract", "show", contract_id)
+    shown = ledger.ok("contract", "show", contract_id, "--at", "2025-02-01T00:00:00Z")
     balance = ledger.ok("credits", "balance", contract_id, "--at", "2025-02-01T00:00:00Z")
 
     assert shown["contract_id"] == contract_id

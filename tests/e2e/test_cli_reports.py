@@ -394,7 +394,6 @@ def test_projections_run_status_verify_and_rebuild(tmp_path: Path, reports: Repo
         "sla_breaches": "caught_up",
         "credit_usage": "caught_up",
         "deadlines": "caught_up",
-        "audit_chain": "caught_up",
         "contracts": "caught_up",
     }
     states = {s["name"]: s for s in ledger.json("projections", "status")}

@@ -75,7 +75,7 @@ def test_the_demo_runs_the_story_and_the_scheduler_records_as_facts_fall_due(
     assert "Mon 03 Mar to Fri 14 Mar 2025, then today" in out
     for line in [
         "ACME-1: opened, severity 1, response due Mon 03 Mar 17:15 CET",
-        "14:00  scheduler BOR-1: 50 % of the response time used",
+        "14:00  scheduler BOR-1: 50% of the response time used",
         "12:00  scheduler BOR-1: response deadline breached",
         "COB-2: declined [not_a_named_contact]",
         "00:00  scheduler Dynamo Systems: the term ended without renewal, the agreement lapsed",

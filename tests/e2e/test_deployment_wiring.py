@@ -73,9 +73,12 @@ def settings_variables() -> set[str]:
 
 
 def test_compose_runs_postgres_and_the_three_ledger_services() -> None:
-    """postgres with a volume and a health check; api, projector, scheduler after it."""
+    """postgres with a volume and a health check; api, projector, scheduler after it (and,
+    only in a profile, the optional standby)."""
     services = COMPOSE["services"]
-    assert set(services) == {"postgres", *LEDGER_SERVICES}
+    assert {name for name, s in services.items() if "profiles" not in s} == {
+        "postgres", *LEDGER_SERVICES,
+    }  # fmt: skip
     postgres = services["postgres"]
     assert postgres["image"] == "postgres:15"
     assert postgres["healthcheck"]["test"]
@@ -123,6 +126,66 @@ def test_every_ledger_variable_compose_sets_is_read_by_the_settings(name: str) -
     assert (database.backend, database.host, database.port) == ("postgresql", "postgres", 5432)
     assert (database.dbname, database.user) == (postgres["POSTGRES_DB"], postgres["POSTGRES_USER"])
     assert database.password == interpolated(postgres["POSTGRES_PASSWORD"])
+
+
+def test_the_optional_standby_streams_from_the_primary_that_allows_it() -> None:
+    """postgres-replica (profile `replica`) copies `postgres` with pg_basebackup -R, runs as a
+    hot standby with a volume and a health check; the primary's init script it relies on
+    exists and allows replication; the read URL the file documents is one the settings take."""
+    services = COMPOSE["services"]
+    replica = services["postgres-replica"]
+    assert replica["profiles"] == ["replica"]
+    assert replica["image"] == services["postgres"]["image"]
+    assert replica["depends_on"] == {"postgres": {"condition": "service_healthy"}}
+    assert replica["volumes"][0].split(":")[0] in COMPOSE["volumes"]
+    assert replica["healthcheck"]["test"]
+    script = replica["command"][-1]
+    backup = next(line.split() for line in script.splitlines() if "pg_basebackup" in line)
+    assert {"-R", "-X"} <= set(backup)
+    assert backup[backup.index("-h") + 1] == "postgres"
+    assert backup[backup.index("-U") + 1] == services["postgres"]["environment"]["POSTGRES_USER"]
+    assert "exec postgres -D" in script
+    assert "hot_standby=on" in script
+    used = set(re.findall(r"\$\$(\w+)", script))
+    assert used <= set(replica["environment"]), used - set(replica["environment"])
+    mounted = [v for v in services["postgres"]["volumes"] if "docker-entrypoint-initdb.d" in v]
+    source = ROOT / mounted[0].split(":")[0]
+    assert source.is_file()
+    assert "host replication ${POSTGRES_USER} all" in source.read_text()
+    documented = re.search(
+        r"LEDGER_READ_DATABASE_URL=(\S+)", (ROOT / "docker-compose.yml").read_text()
+    )
+    assert documented is not None
+    env = {
+        "LEDGER_DATABASE_URL": interpolated(services["api"]["environment"]["LEDGER_DATABASE_URL"]),
+        "LEDGER_READ_DATABASE_URL": documented.group(1),
+    }
+    reads = Settings.from_env(env).read_database
+    assert reads is not None
+    assert (reads.host, reads.port) == ("postgres-replica", 5432)
+
+
+def test_the_scheduler_anchors_the_chain_when_compose_is_given_a_target() -> None:
+    """The scheduler has LEDGER_ANCHOR_KEY, LEDGER_ANCHOR_TO and LEDGER_ANCHOR_EVERY_MINUTES
+    (off while the target is empty) and a volume for an anchors file; with a target and a key
+    given, the settings parse into a plan every 15 minutes."""
+    from ledger.audit.anchors import anchor_plan  # noqa: PLC0415 - what the scheduler reads
+
+    scheduler = COMPOSE["services"]["scheduler"]
+    environment = {key: str(value) for key, value in scheduler["environment"].items()}
+    names = {"LEDGER_ANCHOR_KEY", "LEDGER_ANCHOR_TO", "LEDGER_ANCHOR_EVERY_MINUTES"}
+    assert names <= set(environment)
+    assert anchor_plan({k: interpolated(v) for k, v in environment.items()}) is None
+    given = {
+        **{k: interpolated(v) for k, v in environment.items()},
+        "LEDGER_ANCHOR_TO": "https://anchors.example/ledger",
+        "LEDGER_ANCHOR_KEY": "k" * 32,
+    }
+    plan = anchor_plan(given)
+    assert plan is not None
+    assert plan.every_minutes == 15
+    assert any(v.endswith(":/anchors") for v in scheduler["volumes"])
+    assert scheduler["volumes"][0].split(":")[0] in COMPOSE["volumes"]
 
 
 def test_the_api_health_check_names_a_public_route_that_answers(tmp_path: Path) -> None:

@@ -277,7 +277,7 @@ def test_an_agent_gets_the_403_page_for_finance(page: Page, ledger: Ledger) -> N
     assert response is not None
     assert response.status == 403
     assert "Your role (agent) may not open Credit statements" in page.inner_text("p.error")
-    assert page.inner_text("nav") == "Breach board"
+    assert page.inner_text("nav").split() == ["Breach", "board", "Contracts"]
 
 
 def test_the_finance_page_shows_the_statement_and_downloads_its_csv(
@@ -328,6 +328,32 @@ def test_the_audit_page_shows_the_chain_verified_and_the_board_as_recorded(
     assert page.is_visible('#replay-result tr[data-ticket="COB-1"]')
     assert not page.is_visible('#replay-result tr[data-ticket="DEL-1"]')
     assert page.get_attribute("#chain-result", "data-ok") == "true"
+
+
+def test_the_api_docs_render_with_every_other_host_blocked(page: Page, ledger: Ledger) -> None:
+    """/docs needs no internet: Swagger UI's files come from `ledger serve` itself, and the page
+    renders the API's operations with every request to another host refused."""
+    asked: list[str] = []
+    blocked: list[str] = []
+
+    def only_this_server(route: Any) -> None:
+        url = route.request.url
+        asked.append(url)
+        if url.startswith(f"{ledger.base}/"):
+            route.continue_()
+        else:
+            blocked.append(url)
+            route.abort()
+
+    page.route("**/*", only_this_server)
+    page.goto(f"{ledger.base}/docs")
+    page.wait_for_selector(".swagger-ui .info .title")
+    assert "ledger" in page.inner_text(".swagger-ui .info .title")
+    page.wait_for_selector(".swagger-ui .opblock")
+    assert page.locator(".swagger-ui .opblock").count() > 20
+    assert blocked == []
+    assert any("/static/swagger-ui/swagger-ui-bundle.js" in url for url in asked)
+    assert any(url.startswith(f"{ledger.base}/openapi.json") for url in asked)
 
 
 def test_signing_out_returns_to_the_sign_in_page(page: Page, ledger: Ledger) -> None:

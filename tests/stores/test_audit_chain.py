@@ -18,7 +18,6 @@ import pytest
 from ledger.application import SupportLedger
 from ledger.audit.chain import (
     Digest,
-    HashChainProjection,
     Verification,
     catch_up_chain,
     digest,
@@ -27,7 +26,6 @@ from ledger.audit.chain import (
 )
 from ledger.domain.errors import InvalidInputError
 from ledger.projections.db import ViewDatabase
-from ledger.projections.runner import rebuild, verify
 from tests.scenario import at, build_world
 
 if TYPE_CHECKING:
@@ -88,7 +86,9 @@ def chained(store_settings: DatabaseSettings, app: SupportLedger, log: Log) -> L
 
 
 def chain(settings: DatabaseSettings, app: SupportLedger, batch_size: int = 5000) -> None:
-    assert catch_up_chain(settings, app, batch_size=batch_size).status == "caught_up"
+    """Nothing is left to link: every event was linked in the transaction that recorded it."""
+    assert settings.backend in ("sqlite", "postgresql")
+    assert catch_up_chain(app, batch_size=batch_size) == 0
 
 
 class Log:
@@ -155,16 +155,12 @@ class Log:
     def leave_gap(self, record: Callable[[], None], size: int = 1) -> int:
         """Record events after a gap of `size` ids, as rolled-back transactions on PostgreSQL
         leave them; returns the first id of the gap."""
-        if self.settings.backend == "postgresql":
-            sequence = f"pg_get_serial_sequence('{self.table}', 'notification_id')"
-            last = self.sql(f"SELECT setval({sequence}, nextval({sequence}) + ? - 1)", (size,))
-            record()
-            return int(last[0][0]) - size + 1
-        gap = max(self.positions()) + 1  # SQLite: a placeholder row taken out again
-        self.insert(gap + size - 1, uuid4().hex, 1, "placeholder", b"")
+        if self.settings.backend != "postgresql":
+            pytest.skip("SQLite leaves no gaps: a rowid is the last one + 1, none is consumed")
+        sequence = f"pg_get_serial_sequence('{self.table}', 'notification_id')"
+        last = self.sql(f"SELECT setval({sequence}, nextval({sequence}) + ? - 1)", (size,))
         record()
-        self.delete(gap + size - 1)
-        return gap
+        return int(last[0][0]) - size + 1
 
     def links(self) -> list[tuple[int, str]]:
         """The chain table as stored: (position, link)."""
@@ -247,29 +243,28 @@ def test_an_untouched_log_verifies_clean_with_and_without_its_digest(
         assert result.unchained == 0
 
 
-def test_the_chain_view_equals_a_rebuild_whatever_the_batch_size(
-    store_settings: DatabaseSettings, chained: Log, db: ViewDatabase
+def test_events_are_linked_in_the_transaction_that_records_them(
+    chained: Log, db: ViewDatabase
 ) -> None:
-    """The runner's shadow rebuild finds the chain equal; a rebuild in batches of 3 gives the
-    same links."""
-    before = chained.links()
-    assert verify(store_settings, chained.app, HashChainProjection) == (before[-1][0], [])
-    rebuild(store_settings, chained.app, HashChainProjection, batch_size=3)
-    assert chained.links() == before
-
-
-def test_events_recorded_after_the_head_are_unchained_not_a_problem(
-    store_settings: DatabaseSettings, chained: Log, db: ViewDatabase
-) -> None:
-    """New events are counted as unchained until the chain catches up; the old digest holds."""
+    """New events are chained as soon as they are recorded, nothing caught up; the old digest
+    still holds."""
     head = digest(db)
     record_business(chained.app, "T-2", day=4)
+    assert [p for p, _ in chained.links()] == chained.positions()
     result = check(chained, db, head)
     assert result.ok
-    assert result.unchained == len(chained.positions()) - result.checked > 0
-    chain(store_settings, chained.app)
-    assert check(chained, db, head).unchained == 0
+    assert (result.unchained, result.checked) == (0, len(chained.positions()))
     assert check(chained, db, digest(db)).ok
+
+
+def test_an_event_altered_right_after_it_was_recorded_is_caught(
+    chained: Log, db: ViewDatabase
+) -> None:
+    """No window: an event edited the moment its save returned is already linked, so altered."""
+    record_business(chained.app, "T-2", day=4)
+    newest = chained.positions()[-1]
+    chained.set(newest, state=flipped(chained.row(newest)[3]))
+    assert kind_at(check(chained, db)) == ("altered", newest)
 
 
 def test_gaps_in_the_notification_ids_verify_clean(
@@ -400,13 +395,15 @@ def test_an_event_inserted_with_the_later_ones_renumbered_is_inserted(
 def test_an_event_appended_behind_the_applications_back_is_unchained(
     chained: Log, db: ViewDatabase
 ) -> None:
-    """Past the chain's head an event is not yet vouched for: counted as unchained."""
+    """Past the chain's head an event the recorder never linked fails: `unchained`, named."""
     head = max(chained.positions())
     oid, version, topic, state = chained.row(head)
     chained.insert(head + 1, oid, version + 1, topic, state)
     result = check(chained, db)
-    assert result.ok
+    assert kind_at(result) == ("unchained", head + 1)
     assert result.unchained == 1
+    assert result.problem is not None
+    assert result.problem.originator_version == version + 1
 
 
 def test_swapped_contents_are_reordered_at_the_first_of_the_two(
@@ -481,7 +478,7 @@ def test_a_digest_past_the_end_of_the_log_is_refused(chained: Log, db: ViewDatab
     kept = digest(db)
     chained.delete(kept.position)
     chained.sql("DELETE FROM audit_chain WHERE position = ?", (kept.position,))
-    assert check(chained, db).ok
+    assert check(chained, db).ok  # a cut at the end of both is found only by what is outside
     assert kind_at(check(chained, db, kept)) == ("digest_beyond_head", kept.position)
 
 
@@ -489,7 +486,9 @@ def test_a_chain_cut_short_is_truncated_against_the_digest(chained: Log, db: Vie
     """The newest links removed: the log still matches the digest, the chain ends early."""
     kept = digest(db)
     chained.sql("DELETE FROM audit_chain WHERE position > ?", (chained.positions()[-4],))
-    assert check(chained, db).unchained == 3
+    alone = check(chained, db)
+    assert alone.unchained == 3
+    assert kind_at(alone) == ("unchained", chained.positions()[-3])
     result = check(chained, db, kept)
     assert kind_at(result) == ("chain_truncated", kept.position)
 

@@ -142,7 +142,7 @@ def test_the_list_shows_each_contract_with_its_term_status_contacts_and_balance(
     assert gmbh["named_contacts"] == ["ops@acme.example"]
     assert gmbh["credit_balance"] == Decimal(56)
     assert gmbh["account_id"] == str(CreditAccount.create_id(three["gmbh"]))
-    assert rows["Cobalt AG"]["status"] == "ended"
+    assert rows["Cobalt AG"]["status"] == "lapse_pending"
     assert rows["Cobalt AG"]["current_term"] is None
 
     def customers(**filters: str) -> list[str]:
@@ -151,7 +151,7 @@ def test_the_list_shows_each_contract_with_its_term_status_contacts_and_balance(
     assert customers(customer="ME g") == ["Acme GmbH"]
     assert customers(customer="%") == []
     assert customers(tier="BASIC") == ["Acme Labs"]
-    assert customers(status="ended") == ["Cobalt AG"]
+    assert customers(status="lapse_pending") == ["Cobalt AG"]
     app.lapse_contract(three["cobalt"], at=NOW)
     assert customers(status="lapsed") == ["Cobalt AG"]
     app.terminate_contract(three["labs"], reason="moved", at=NOW)

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import os
 import signal
+import socket
 import subprocess
 import sys
 import threading
 import time
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
@@ -17,10 +18,11 @@ import pytest
 
 from ledger.application import SupportLedger
 from ledger.domain.ticket import Ticket
-from ledger.projections.base import Projection, read_state
+from ledger.projections.base import Projection, ensure_state, read_state, take_lease
 from ledger.projections.db import ViewDatabase
 from ledger.projections.deadlines import DeadlinesProjection, DeadlinesView
 from ledger.projections.runner import (
+    LEASE_SECONDS,
     ProjectionBusyError,
     Worker,
     rebuild,
@@ -419,6 +421,78 @@ def test_a_runner_killed_mid_batch_resumes_to_a_view_equal_to_a_rebuild(
     wait_until(lambda: run_once(store_settings, app) == "caught_up", timeout=60)
     assert read_state(db, "deadlines").position == head  # type: ignore[union-attr]
     assert verify(store_settings, app, DeadlinesProjection) == (head, [])
+
+
+def ledger_cli(settings: DatabaseSettings, *args: str) -> subprocess.CompletedProcess[str]:
+    env = {**os.environ, "LEDGER_DATABASE_URL": url_of(settings), "LEDGER_LOG_FORMAT": "json"}
+    return subprocess.run(  # noqa: PLW1510 - the exit code is what the test checks
+        [str(Path(sys.executable).parent / "ledger"), *args],
+        env=env, cwd=ROOT, capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+
+
+@pytest.mark.slow
+def test_a_killed_runners_view_is_taken_over_at_once_and_a_live_one_is_refused(
+    store_settings: DatabaseSettings, app: SupportLedger, world: World, db: ViewDatabase
+) -> None:
+    """While a runner lives, `run --once` and `verify` are refused (exit 1, naming it); once
+    its process is SIGKILLed, both own the view well before a lease could have expired."""
+    open_ticket(app, world, "L-1")
+    env = {**os.environ, "LEDGER_DATABASE_URL": url_of(store_settings), "LEDGER_LOG_FORMAT": "json"}
+    runner = subprocess.Popen(
+        [str(Path(sys.executable).parent / "ledger"), "projections", "run", "deadlines",
+         "--poll", "0.1"],
+        env=env, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )  # fmt: skip
+    try:
+        head = app.recorder.max_notification_id()
+        wait_until(
+            lambda: (
+                (s := read_state(db, "deadlines")) is not None
+                and s.position == head
+                and s.owner is not None
+                and f":{runner.pid}:" in s.owner
+            )
+        )
+        once = ledger_cli(store_settings, "projections", "run", "deadlines", "--once")
+        assert once.returncode == 1, once.stderr
+        assert "deadlines: owned_elsewhere" in once.stdout
+        assert f":{runner.pid}:" in once.stdout
+        busy = ledger_cli(store_settings, "projections", "verify", "deadlines")
+        assert busy.returncode == 1
+        assert "projection_busy" in busy.stderr
+        open_ticket(app, world, "L-2")
+        os.kill(runner.pid, signal.SIGKILL)
+        runner.wait(timeout=30)
+    finally:
+        if runner.poll() is None:
+            runner.kill()
+    killed = time.monotonic()
+    head = app.recorder.max_notification_id()
+    # SQLite: the lease names a process of this host that is gone; PostgreSQL: the server ends
+    # the dead session and its advisory lock as soon as it sees the connection closed.
+    wait_until(lambda: run_once(store_settings, app) == "caught_up", timeout=LEASE_SECONDS)
+    assert time.monotonic() - killed < LEASE_SECONDS / 3
+    assert read_state(db, "deadlines").position == head  # type: ignore[union-attr]
+    verified = ledger_cli(store_settings, "projections", "verify", "deadlines")
+    assert verified.returncode == 0, verified.stderr
+    once = ledger_cli(store_settings, "projections", "run", "deadlines", "--once")
+    assert once.returncode == 0, once.stderr
+    assert "deadlines: caught_up" in once.stdout
+
+
+def test_a_lease_of_another_host_or_a_live_process_runs_until_it_expires(
+    store_settings: DatabaseSettings, db: ViewDatabase
+) -> None:
+    """Only a process of this host known to be gone loses its lease early."""
+    ensure_state(db, "deadlines", 1)
+    now = datetime.now(UTC)
+    later = now + timedelta(seconds=LEASE_SECONDS + 1)
+    for holder in ["elsewhere.example:1:aaaaaa", f"{socket.gethostname()}:{os.getppid()}:bbbbbb"]:
+        assert take_lease(db, "deadlines", holder, now, LEASE_SECONDS)
+        assert not take_lease(db, "deadlines", "me:2:cccccc", now, LEASE_SECONDS)
+        assert take_lease(db, "deadlines", "me:2:cccccc", later, LEASE_SECONDS)
+        now, later = later + timedelta(seconds=LEASE_SECONDS + 1), later + timedelta(hours=1)
 
 
 def test_tables_dropped_and_created_again_on_one_connection_exist(

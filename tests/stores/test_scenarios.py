@@ -13,8 +13,12 @@ from eventsourcing.application import project_aggregate
 from ledger.application import SupportLedger
 from ledger.domain.credit_account import CreditAccount
 from ledger.domain.errors import InsufficientCreditsError, LedgerError
+from ledger.projections.credit_usage import CreditUsageView, reconcile
+from ledger.projections.db import ViewDatabase
+from ledger.projections.revenue import RevenueView, reconcile_revenue
 from ledger.wiring import open_ledger
 from tests.scenario import World, at, build_world, recorded
+from tests.stores.test_audit_export import project
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
@@ -43,8 +47,22 @@ def reader(store_settings: DatabaseSettings) -> Iterator[SupportLedger]:
     application.close()
 
 
+def tied_out(settings: DatabaseSettings, app: SupportLedger) -> None:
+    """What finance does at month end, on the scenario's store: the credit statements and the
+    revenue of its month and first term agree with the events (`report credits --check`,
+    `report revenue --check`), and no statement closes below zero."""
+    project(settings, app)
+    db = ViewDatabase(settings)
+    try:
+        for window in ({"period": "2025-03"}, {"term": 1}):
+            assert reconcile(app, CreditUsageView(db), **window) == [], window
+            assert reconcile_revenue(app, RevenueView(db), **window) == [], window
+    finally:
+        db.close()
+
+
 def test_a_week_of_business_reads_back_the_same_from_another_application(
-    app: SupportLedger, world: World, reader: SupportLedger
+    app: SupportLedger, world: World, reader: SupportLedger, store_settings: DatabaseSettings
 ) -> None:
     """Tickets, clocks, credits and appointments recorded by one instance are what another reads."""
     app.open_ticket(
@@ -89,6 +107,7 @@ def test_a_week_of_business_reads_back_the_same_from_another_application(
     assert reader.open_clocks(world.premium) == []
     assert len(contract.active_appointments()) == 1
     assert reader.recorder.max_notification_id() == app.recorder.max_notification_id()
+    tied_out(store_settings, app)
 
 
 def test_snapshots_keep_long_streams_fast_and_exact(
@@ -152,6 +171,7 @@ def test_concurrent_writers_never_overdraw_and_never_lose_a_consumption(
     assert account.available("points", at(3, 4)) == 0
     assert sorted(consumed) == sorted(f"race-{n}" for n, ok in enumerate(results) if ok)
     assert when <= datetime.now(UTC)
+    tied_out(store_settings, app)
 
 
 def test_a_refused_command_records_nothing_in_the_store(app: SupportLedger, world: World) -> None:

@@ -79,7 +79,7 @@ def recorded(app: SupportLedger, key: str) -> list[str]:
 def test_warnings_and_the_breach_are_recorded_when_their_instants_come(
     app: SupportLedger, world: World, scheduler: Scheduler, clock: FakeClock
 ) -> None:
-    """Premium sev 1 received 09:15: 50 % at 13:15, 75 % at 15:15, breach just after 17:15."""
+    """Premium sev 1 received 09:15: 50 % at 13:15, 75 % at 15:15, breach after 17:15."""
     open_ticket(app, world, "T-1")
     clock.set(at(3, 3, 13, 14))
     assert scheduler.tick() == []
@@ -87,13 +87,14 @@ def test_warnings_and_the_breach_are_recorded_when_their_instants_come(
     assert [o.fact.kind for o in scheduler.tick() if o.recorded] == ["warning"]
     clock.set(at(3, 3, 17, 15))
     outcomes = scheduler.tick()
-    assert [(o.fact.kind, o.fact.detail) for o in outcomes if o.recorded] == [
-        ("warning", "0.75"),
-        ("breach", ""),
+    assert [(o.fact.kind, o.fact.detail) for o in outcomes if o.recorded] == [("warning", "0.75")]
+    clock.set(at(3, 3, 17, 15) + timedelta(seconds=1))
+    assert [(o.fact.kind, o.fact.detail) for o in scheduler.tick() if o.recorded] == [
+        ("breach", "")
     ]
     events = {n: d for n, d in ticket_events(app, "T-1") if n == "ResponseDeadlineBreached"}
     assert events["ResponseDeadlineBreached"]["recorded_at"] == at(3, 3, 17, 15) + timedelta(
-        microseconds=1
+        seconds=1
     )
     assert events["ResponseDeadlineBreached"]["late"] is False
     assert scheduler.tick() == []  # nothing twice
@@ -209,8 +210,8 @@ def test_a_breach_recorded_before_a_response_at_the_deadline_is_waived(
 ) -> None:
     """Breach recorded first, response at the deadline entered after: met, breach waived."""
     open_ticket(app, world, "A")
-    clock.set(at(3, 3, 17, 15))
-    scheduler.tick()
+    clock.set(at(3, 3, 17, 15) + timedelta(seconds=1))
+    assert [o.fact.kind for o in scheduler.tick() if o.recorded][-1] == "breach"
     app.record_first_response("A", at=at(3, 3, 17, 15))
     ticket = app.get_ticket("A")
     assert (ticket.outcome, ticket.breach_recorded, ticket.breach_waived) == ("met", True, True)
@@ -228,6 +229,72 @@ def test_a_response_at_the_deadline_before_the_tick_means_no_breach(
     assert (ticket.outcome, ticket.breach_recorded, ticket.breach_waived) == ("met", False, False)
 
 
+def test_a_tick_at_the_deadline_records_no_breach_and_the_first_tick_after_does(
+    app: SupportLedger, world: World, scheduler: Scheduler, clock: FakeClock
+) -> None:
+    """At the deadline the response is still in time: the breach is due strictly after it."""
+    open_ticket(app, world, "EDGE")
+    deadline = at(3, 3, 17, 15)
+    clock.set(deadline)
+    at_deadline = scheduler.tick()
+    assert [o.fact.kind for o in at_deadline if o.recorded] == ["warning", "warning"]
+    assert [o for o in at_deadline if o.fact.kind == "breach"] == []
+    assert scheduler.status().pending["breach"] == 1
+    assert scheduler.next_due() == deadline + timedelta(microseconds=1)
+    assert recorded(app, "EDGE") == ["WarningReached", "WarningReached"]
+    clock.set(deadline + timedelta(microseconds=1))
+    after = [o for o in scheduler.tick() if o.recorded]
+    assert [o.fact.kind for o in after] == ["breach"]
+    assert after[0].late is False
+    breach = dict(ticket_events(app, "EDGE"))["ResponseDeadlineBreached"]
+    assert (breach["due_at"], breach["recorded_at"]) == (
+        deadline,
+        deadline + timedelta(microseconds=1),
+    )
+
+
+def test_a_response_at_the_deadline_after_a_tick_at_the_deadline_means_no_breach(
+    app: SupportLedger, world: World, scheduler: Scheduler, clock: FakeClock
+) -> None:
+    """A tick at the deadline, then the response at that instant: met, nothing to waive."""
+    open_ticket(app, world, "EDGE")
+    clock.set(at(3, 3, 17, 15))
+    scheduler.tick()
+    app.record_first_response("EDGE", at=at(3, 3, 17, 15))
+    clock.set(at(3, 3, 18))
+    assert [o for o in scheduler.tick() if o.recorded] == []
+    ticket = app.get_ticket("EDGE")
+    assert (ticket.outcome, ticket.breach_recorded, ticket.breach_waived) == ("met", False, False)
+
+
+@pytest.mark.parametrize(
+    "step", [timedelta(minutes=15), timedelta(hours=1), timedelta(hours=7)], ids=str
+)
+def test_no_tick_dates_a_fact_after_its_own_instant(
+    app: SupportLedger, world: World, scheduler: Scheduler, clock: FakeClock, step: timedelta
+) -> None:
+    """Every fact a tick at T records is due by T and recorded at T, never later."""
+    open_ticket(app, world, "T-1")
+    open_ticket(app, world, "T-2", severity=2, at=at(3, 3, 9, 30))
+    instants: list[datetime] = []
+    until = at(3, 5, 18)
+    while clock.now() < until:
+        clock.set(min(clock.now() + step, until))
+        instants.append(clock.now())
+        for outcome in scheduler.tick():
+            assert outcome.fact.due_at <= clock.now()
+            if outcome.fact.kind == "breach":
+                assert outcome.fact.due_at < clock.now()
+    stamped = [
+        d["recorded_at"]
+        for key in ("T-1", "T-2")
+        for n, d in ticket_events(app, key)
+        if n in {"WarningReached", "ResponseDeadlineBreached"}
+    ]
+    assert len(stamped) == 6
+    assert set(stamped) <= set(instants)
+
+
 def test_a_response_and_a_breach_racing_in_threads_leave_one_outcome(
     app: SupportLedger, world: World, store_settings: DatabaseSettings, clock: FakeClock
 ) -> None:
@@ -236,7 +303,7 @@ def test_a_response_and_a_breach_racing_in_threads_leave_one_outcome(
         open_ticket(app, world, f"R-{n}")
     responder = SupportLedger(settings=store_settings)
     service = Scheduler(app, store_settings, clock=clock)
-    clock.set(at(3, 3, 17, 15))
+    clock.set(at(3, 3, 17, 15) + timedelta(seconds=1))
     threads = [threading.Thread(target=service.tick)] + [
         threading.Thread(
             target=responder.record_first_response,
@@ -281,7 +348,7 @@ def test_a_deadline_at_the_edge_of_the_christmas_holidays(
     clock.set(at(12, 24, 16))
     during = catch_up(scheduler, at(12, 28, 23), timedelta(hours=2))
     assert [o for o in during if o.recorded] == []
-    after = catch_up(scheduler, at(12, 29, 14), timedelta(hours=1))
+    after = catch_up(scheduler, at(12, 29, 14) + timedelta(seconds=1), timedelta(hours=1))
     assert [(o.fact.kind, o.fact.due_at) for o in after if o.recorded] == [
         ("warning", at(12, 29, 10)),
         ("warning", at(12, 29, 12)),

@@ -91,3 +91,31 @@ def test_a_logger_configured_for_standard_error_writes_to_it_as_it_is_now(
     monkeypatch.setattr("sys.stderr", later)
     log.info("second")
     assert [e["event"] for e in lines(later)] == ["second"]
+
+
+@pytest.mark.usefixtures("restored")
+def test_a_log_line_during_a_progress_bar_comes_out_whole_above_it() -> None:
+    """A line logged while a bar is drawn on a terminal is printed above the bar, whole, and the
+    bar goes on below it (the logger writes to standard error as it is at each line, which
+    the bar takes over while it is drawn)."""
+    from rich.console import Console  # noqa: PLC0415 - only here
+    from rich.progress import Progress  # noqa: PLC0415 - only here
+
+    screen = io.StringIO()
+    terminal = Console(file=screen, force_terminal=True, width=80, color_system=None)
+    configure_logging("json", "warning")
+    log = get_logger("ledger.progress")
+    with Progress(console=terminal, transient=True) as bar:
+        task = bar.add_task("replaying", total=10)
+        bar.update(task, completed=3)
+        bar.refresh()
+        log.warning("halfway_warning", done=3)
+        bar.update(task, completed=10)
+    out = screen.getvalue()
+    # The bar's line is erased, the log line printed in its place, then the bar drawn again.
+    erased_then_logged = '\r\x1b[2K{"done": 3, "event": "halfway_warning"'
+    assert out.count(erased_then_logged) == 1
+    after = out[out.index(erased_then_logged) :]
+    line_end = after.index('Z"}\n') + len('Z"}\n')
+    assert "replaying" not in after[:line_end]
+    assert after[line_end:].startswith("replaying")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from typing import TYPE_CHECKING
 
 import pytest
@@ -114,3 +115,69 @@ def test_the_snapshot_key_is_optional_and_refused_when_short() -> None:
     with pytest.raises(ConfigurationError, match="at least 32") as refused:
         Settings.from_env({"LEDGER_SNAPSHOT_KEY": "short-secret"})
     assert "short-secret" not in str(refused.value)
+
+
+PRIMARY = "postgresql://ledger:pw@db.internal:5432/ledger?schema=sla"
+
+
+def test_a_read_database_is_optional_and_a_standby_of_the_primary() -> None:
+    """Without LEDGER_READ_DATABASE_URL reads go to the primary; with it, to the standby,
+    in the primary's schema unless it names one, and marked read-only."""
+    alone = Settings.from_env({"LEDGER_DATABASE_URL": PRIMARY})
+    assert (alone.read_database, alone.reads) == (None, alone.database)
+    blank = Settings.from_env({"LEDGER_DATABASE_URL": PRIMARY, "LEDGER_READ_DATABASE_URL": " "})
+    assert blank.read_database is None
+    env = {
+        "LEDGER_DATABASE_URL": PRIMARY,
+        "LEDGER_READ_DATABASE_URL": "postgresql://reader:rpw@standby.internal:6432/ledger",
+    }
+    settings = Settings.from_env(env)
+    reads = settings.read_database
+    assert reads is not None
+    assert settings.reads is reads
+    assert (reads.host, reads.port, reads.schema, reads.read_only) == (
+        "standby.internal", 6432, "sla", True,
+    )  # fmt: skip
+    assert not settings.database.read_only
+    named = Settings.from_env(
+        {**env, "LEDGER_READ_DATABASE_URL": f"{env['LEDGER_READ_DATABASE_URL']}?schema=other"}
+    )
+    assert named.reads.schema == "other"
+
+
+@pytest.mark.parametrize(
+    ("primary", "reads", "message"),
+    [
+        ("sqlite:///ledger.db", "postgresql://h/db", "needs LEDGER_DATABASE_URL to be PostgreSQL"),
+        (PRIMARY, "sqlite:///replica.db", "must be a postgresql:// URL"),
+        (PRIMARY, "mysql://h/db", "LEDGER_READ_DATABASE_URL has unknown scheme"),
+        (PRIMARY, "postgresql://h", "LEDGER_READ_DATABASE_URL 'postgresql://h': name one database"),
+        (PRIMARY, "postgresql://h/db?pool=3", "LEDGER_READ_DATABASE_URL: unknown option 'pool'"),
+        (PRIMARY, "standby:5432", "LEDGER_READ_DATABASE_URL 'standby:5432' is not a URL"),
+    ],
+    ids=["sqlite-primary", "sqlite-replica", "scheme", "no-database", "option", "not-a-url"],
+)
+def test_a_bad_read_database_url_is_refused_naming_the_variable(
+    primary: str, reads: str, message: str
+) -> None:
+    """Each mistake in LEDGER_READ_DATABASE_URL is a ConfigurationError naming it."""
+    env = {"LEDGER_DATABASE_URL": primary, "LEDGER_READ_DATABASE_URL": reads}
+    with pytest.raises(ConfigurationError, match=re.escape(message)):
+        Settings.from_env(env)
+
+
+def test_the_read_database_password_is_not_repeated_in_errors_or_messages() -> None:
+    """Neither a refused read URL nor a redacted message shows the standby's secrets."""
+    env = {
+        "LEDGER_DATABASE_URL": PRIMARY,
+        "LEDGER_READ_DATABASE_URL": "postgresql://reader:hunter2@standby.internal/",
+    }
+    with pytest.raises(ConfigurationError) as refused:
+        Settings.from_env(env)
+    assert "hunter2" not in refused.value.message
+    settings = Settings.from_env(
+        {**env, "LEDGER_READ_DATABASE_URL": "postgresql://reader:hunter2@standby.internal/rdb"}
+    )
+    text = settings.redact("reader:hunter2@standby.internal:5432/rdb and ledger:pw on sla")
+    assert not {"hunter2", "reader", "rdb", "pw", "sla"} & set(re.findall(r"\w+", text))
+    assert "standby.internal" in text

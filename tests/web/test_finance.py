@@ -186,8 +186,11 @@ def test_the_customer_statement_page_is_a_printable_document_with_its_digest(
     assert "ledger audit verify --digest " in text
     assert "style-src 'sha256-" in page.headers["content-security-policy"]
     assert "frame-ancestors 'none'" in page.headers["content-security-policy"]
+    # a text that is not an id is a customer's name; nobody has this one
     bad = sqlite_api.client.get("/finance/statements/not-an-id", params={"period": "2025-03"})
-    assert bad.status_code == 400
+    assert (bad.status_code, "unknown_contract" in bad.text) == (404, True)
+    by_name = sqlite_api.client.get("/finance/statements/basic", params={"period": "2025-03"})
+    assert (by_name.status_code, "Basic Customer" in by_name.text) == (200, True)
     unknown = sqlite_api.client.get(
         "/finance/statements/6f1c1c1e-0000-4000-8000-000000000000", params={"period": "2025-03"}
     )

@@ -25,6 +25,10 @@ if TYPE_CHECKING:
 
 # A late scheduler fact is one recorded more than this after it fell due.
 LATE_AFTER_SECONDS = 60
+# The first instant after a deadline, from which its breach can be recorded.
+FIRST_AFTER = timedelta(microseconds=1)
+# Why a fact was not recorded when its instant has not come yet (a breach at its deadline).
+NOT_DUE_YET = "not_due_yet"
 
 
 @dataclass(frozen=True)
@@ -64,7 +68,8 @@ def record_due(work: UnitsOfWork, facts: Sequence[DueFact], *, at: datetime) -> 
     Each fact goes through its aggregate's own command, which records it once: a warning
     or breach already recorded, a clock stopped meanwhile, a renewed term or an expired
     lot make it a no-op with its reason. A fact is late when recorded more than a minute
-    after its instant. A breach is recorded at the first instant after the deadline.
+    after its instant. No fact is dated after `at`: a breach is recorded by the first tick
+    after its deadline (at that tick's instant), never by a tick at the deadline itself.
     """
     when = instant(at)
 
@@ -74,6 +79,9 @@ def record_due(work: UnitsOfWork, facts: Sequence[DueFact], *, at: datetime) -> 
         outcomes = []
         for fact in facts:
             late = is_late(fact.due_at, when)
+            if fact.kind == "breach" and when <= fact.due_at:
+                outcomes.append(FactOutcome(fact, recorded=False, late=False, reason=NOT_DUE_YET))
+                continue
             try:
                 recorded = _record_fact(uow, fact, when, late, loaded)
             except LedgerError as exc:
@@ -168,8 +176,7 @@ def _record_fact(
     if fact.kind == "warning":
         return bool(aggregate.record_warning(share=Decimal(fact.detail), at=when, late=late))
     if fact.kind == "breach":
-        first_after = fact.due_at + timedelta(microseconds=1)
-        return bool(aggregate.record_breach(at=max(when, first_after), late=late))
+        return bool(aggregate.record_breach(at=when, late=late))
     if fact.kind == "lapse":
         if not aggregate.ended_without_renewal(when):
             return False

@@ -15,7 +15,7 @@ from ledger.application import (
 )
 from ledger.application import credits as accounts
 from ledger.application import facts as scheduled
-from ledger.application.uow import MAX_ATTEMPTS, UnitsOfWork
+from ledger.application.uow import WRITE_DEADLINE, UnitsOfWork
 from ledger.domain.alerts import AlertSubscriptions
 from ledger.domain.contract import Contract
 from ledger.domain.credit_account import CreditAccount
@@ -107,7 +107,7 @@ class SupportLedger(ScheduledFacts, AlertRegistry, LedgerApplication):
         ReleaseCatalog: 50,
         AlertSubscriptions: 50,
     }
-    max_attempts = MAX_ATTEMPTS
+    write_deadline = WRITE_DEADLINE  # seconds a use case keeps retrying write conflicts
 
     def __init__(
         self,
@@ -123,7 +123,7 @@ class SupportLedger(ScheduledFacts, AlertRegistry, LedgerApplication):
         contact, faster than the log alone; `recording_clock` stamps the events' recording
         time (the demo's clock; default: the wall clock)."""
         super().__init__(env, settings=settings, recording_clock=recording_clock)
-        self.work = UnitsOfWork(self, max_attempts=self.max_attempts)
+        self.work = UnitsOfWork(self, deadline=self.write_deadline)
         self._unanswered = unanswered
         self._directory = contracts_view
 

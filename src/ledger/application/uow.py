@@ -15,14 +15,20 @@ transaction, all its events or none. What it loads comes in three kinds:
 recorded after a position of the log (see ledger.store.NothingAfter).
 
 A commit refused on a version or a condition (IntegrityError) runs the use case again from
-fresh reads, a bounded number of times. A refusal (LedgerError) that rests on a copy is checked
+fresh reads, after a pause drawn at random from an interval that doubles with each conflict
+(up to a cap), until it commits or a deadline passes (`WRITE_DEADLINE`): a hot aggregate
+costs a client time, not an error. Within one process, writers of the same aggregate do not
+race at all: the first aggregate a unit of work loads to write is locked for the attempt
+(`WriterLocks`), so the next writer starts from the copy the last one saved, and only writers
+of other processes can conflict. A refusal (LedgerError) that rests on a copy is checked
 again on fresh reads before it is reported, since nothing committed would reveal that the copy
-was stale. Both rules live in `UnitsOfWork.run` and nowhere else.
+was stale. These rules live in `UnitsOfWork.run` and nowhere else.
 """
 
 from __future__ import annotations
 
 import random
+import threading
 import time
 from typing import TYPE_CHECKING, Any, TypeVar
 
@@ -41,16 +47,59 @@ if TYPE_CHECKING:
 T = TypeVar("T")
 log = get_logger("ledger.application")
 
-MAX_ATTEMPTS = 10
+WRITE_DEADLINE = 10.0  # seconds a use case keeps running again after write conflicts
+BACKOFF_FIRST = 0.002  # seconds: the first pause is drawn from [0, 2 x this]
+BACKOFF_CAP = 0.05  # seconds: no pause is drawn from a longer interval
+
+
+class WriterLocks:
+    """A lock per aggregate being written in this process, kept only while someone holds it.
+
+    Reentrant, so a use case run inside another's attempt on the same thread never waits for
+    itself. A unit of work waits only for the first aggregate it writes and merely tries the
+    others, so two units never wait for each other (no deadlock); an aggregate it could not
+    lock is still guarded by its version at commit.
+    """
+
+    def __init__(self) -> None:
+        self._guard = threading.Lock()
+        self._locks: dict[UUID, tuple[threading.RLock, int]] = {}
+
+    def acquire(self, aggregate_id: UUID, *, timeout: float) -> bool:
+        """Lock the aggregate, waiting up to `timeout` seconds (0: only try)."""
+        with self._guard:
+            lock, users = self._locks.get(aggregate_id) or (threading.RLock(), 0)
+            self._locks[aggregate_id] = (lock, users + 1)
+        if lock.acquire(blocking=timeout > 0, timeout=timeout if timeout > 0 else -1):
+            return True
+        self._leave(aggregate_id)
+        return False
+
+    def release(self, aggregate_id: UUID) -> None:
+        """Unlock an aggregate this thread locked."""
+        self._locks[aggregate_id][0].release()
+        self._leave(aggregate_id)
+
+    def _leave(self, aggregate_id: UUID) -> None:
+        with self._guard:
+            lock, users = self._locks[aggregate_id]
+            if users == 1:
+                del self._locks[aggregate_id]
+            else:
+                self._locks[aggregate_id] = (lock, users - 1)
 
 
 class UnitOfWork:
     """One attempt of one use case: its loads, the versions its decision rests on, its commit."""
 
-    def __init__(self, work: UnitsOfWork, attempt: int, *, fresh: bool) -> None:
+    def __init__(
+        self, work: UnitsOfWork, attempt: int, *, fresh: bool, deadline: float | None = None
+    ) -> None:
         self._work = work
         self.attempt = attempt  # 1 for the first run of the use case
         self.fresh = fresh  # read everything from the store, no copies
+        self.deadline = deadline  # time.monotonic() by which the use case gives up
+        self.locked: list[UUID] = []  # aggregates this unit locked in the process
         self.copies: set[UUID] = set()  # loaded from this process's copies
         self.expected: dict[UUID, int] = {}  # decided on: versions checked at commit
         self.nothing_after: NothingAfter | None = None
@@ -64,13 +113,32 @@ class UnitOfWork:
             return None
 
     def load_for_write(self, aggregate_id: UUID) -> Any | None:
-        """An aggregate the use case will save: this process's last-saved copy, or a read."""
+        """An aggregate the use case will save: this process's last-saved copy, or a read.
+
+        The first one is locked against the process's other writers until the attempt ends.
+        """
+        self._lock(aggregate_id)
         if not self.fresh:
             saved = self._work.saved.take(aggregate_id)
             if saved is not None:
                 self.copies.add(aggregate_id)
                 return saved
         return self.read(aggregate_id)
+
+    def _lock(self, aggregate_id: UUID) -> None:
+        if aggregate_id in self.locked:
+            return
+        wait = 0.0
+        if not self.locked:
+            left = WRITE_DEADLINE if self.deadline is None else self.deadline - time.monotonic()
+            wait = max(left, 0.001)
+        if self._work.writers.acquire(aggregate_id, timeout=wait):
+            self.locked.append(aggregate_id)
+
+    def unlock(self) -> None:
+        """Let the process's next writer of these aggregates go (the attempt is over)."""
+        while self.locked:
+            self._work.writers.release(self.locked.pop())
 
     def decide_on(self, aggregate_id: UUID) -> Any | None:
         """An immutable copy to decide on without writing it; its version is checked at commit
@@ -127,34 +195,54 @@ class UnitOfWork:
 class UnitsOfWork:
     """Runs use cases in units of work on one application, keeping this process's copies."""
 
-    def __init__(self, app: LedgerApplication, *, max_attempts: int = MAX_ATTEMPTS) -> None:
+    def __init__(
+        self,
+        app: LedgerApplication,
+        *,
+        deadline: float = WRITE_DEADLINE,
+        max_attempts: int | None = None,
+    ) -> None:
         self.app = app
-        self.max_attempts = max_attempts
+        self.deadline = deadline
+        self.max_attempts = max_attempts  # None: as many as the deadline allows
         self.saved = SavedAggregates()
         self.references = ReferenceCopies()
+        self.writers = WriterLocks()
 
     def run(self, use_case: str, attempt: Callable[[UnitOfWork], T]) -> T:
-        """Run `attempt` in a new unit of work, again while its commit meets a write conflict,
-        and once more on fresh reads when it refuses on copies."""
+        """Run `attempt` in a new unit of work, again while its commit meets a write conflict
+        (until the deadline), and once more on fresh reads when it refuses on copies."""
         fresh = False
-        for number in range(1, self.max_attempts + 1):
-            uow = UnitOfWork(self, number, fresh=fresh)
+        started = time.monotonic()
+        deadline = started + self.deadline
+        number = 0
+        while True:
+            number += 1
+            uow = UnitOfWork(self, number, fresh=fresh, deadline=deadline)
             try:
                 return attempt(uow)
             except IntegrityError:
-                if number == self.max_attempts:
-                    break
-                log.debug("write_conflict_retried", use_case=use_case, attempt=number)
-                time.sleep(random.uniform(0, 0.002 * 2**number))  # noqa: S311 - jitter, not crypto
+                conflicted = True
             except LedgerError:
                 if fresh or not uow.copies:
                     raise
                 self.saved.forget(uow.copies)
                 self.references.forget(uow.copies)
                 fresh = True
+                conflicted = False
+            finally:
+                uow.unlock()
+            if not conflicted:
+                continue
+            left = deadline - time.monotonic()
+            if left <= 0 or number == self.max_attempts:
+                break
+            log.debug("write_conflict_retried", use_case=use_case, attempt=number)
+            ceiling = min(BACKOFF_CAP, BACKOFF_FIRST * 2**number)
+            time.sleep(min(random.uniform(0, ceiling), left))  # noqa: S311 - jitter, not crypto
         raise ConcurrentModificationError(
             f"{use_case}: other writers kept changing the same records; gave up after "
-            f"{self.max_attempts} attempts, nothing was recorded"
+            f"{number} attempts in {time.monotonic() - started:.1f} s, nothing was recorded"
         )
 
     def read_ahead(self, aggregate_id: UUID) -> None:

@@ -29,9 +29,12 @@ windows of positions. It names the first problem, in position order:
   here;
 - `digest_beyond_head`: the digest names a position past the end of the log;
 - `chain_truncated`: the log up to the digest's position matches it, but the chain ends before
-  that position (its newest links were removed, or a rebuild has not caught up).
-Events recorded after the chain's head are `unchained`: counted, not a problem, and not
-vouched for until the chain links them.
+  that position (its newest links were removed, or a rebuild has not caught up);
+- `unchained`: an event of the log the chain has no link for. The recorders link every event
+  in the transaction that records it (`ledger.store.chain`), so the chain is exactly as long
+  as the log: an event after the chain's head (the chain table dropped or cut, or events that
+  pre-date in-transaction chaining and were never linked with `ledger audit chain`), or one
+  below it whose link was deleted (the next link still follows from it), fails verification.
 
 Verification also compares every stored snapshot with the fold of its events
 (`ledger.audit.snapshots`): each that differs is a `snapshot_mismatch`, with or without a
@@ -50,7 +53,7 @@ from ledger.domain.errors import InvalidInputError
 from ledger.hashchain import GENESIS, Stored, link_of, links_of
 from ledger.projections.audit_chain import HashChainProjection
 from ledger.projections.db import ViewDatabase
-from ledger.projections.runner import run_projections
+from ledger.store.chain import behind
 
 __all__ = [  # HashChainProjection: read from here by the tests and the benchmark
     "Digest",
@@ -58,6 +61,7 @@ __all__ = [  # HashChainProjection: read from here by the tests and the benchmar
     "Problem",
     "Verification",
     "catch_up_chain",
+    "chain_behind",
     "chain_head",
     "digest",
     "digest_at",
@@ -68,7 +72,7 @@ __all__ = [  # HashChainProjection: read from here by the tests and the benchmar
 
 if TYPE_CHECKING:
     from ledger.application import SupportLedger
-    from ledger.projections.runner import Outcome
+    from ledger.errors import ChainBehindError
     from ledger.settings import DatabaseSettings
 
 HASH_HEX_LENGTH = 64
@@ -82,6 +86,7 @@ REORDERED = "reordered"
 DIGEST_MISMATCH = "digest_mismatch"
 DIGEST_BEYOND_HEAD = "digest_beyond_head"
 CHAIN_TRUNCATED = "chain_truncated"
+UNCHAINED = "unchained"
 KINDS = (
     ALTERED,
     MISSING,
@@ -90,6 +95,7 @@ KINDS = (
     DIGEST_MISMATCH,
     DIGEST_BEYOND_HEAD,
     CHAIN_TRUNCATED,
+    UNCHAINED,
     SNAPSHOT_MISMATCH,
 )
 
@@ -175,7 +181,7 @@ def digest_at(db: ViewDatabase, position: int) -> Digest:
 
 
 def digest(source: DatabaseSettings | ViewDatabase) -> Digest:
-    """The chain's head as it stands (bring it up to date first with `catch_up_chain`)."""
+    """The chain's head as it stands (every recorded event is linked as it is recorded)."""
     if isinstance(source, ViewDatabase):
         return chain_head(source)
     db = ViewDatabase(source)
@@ -185,15 +191,53 @@ def digest(source: DatabaseSettings | ViewDatabase) -> Digest:
         db.close()
 
 
-def catch_up_chain(
-    settings: DatabaseSettings, app: SupportLedger, *, batch_size: int = 5000
-) -> Outcome:
-    """Link every event recorded so far (once; a runner following the log may hold the chain,
-    in which case the outcome says `owned_elsewhere` and that runner keeps it current)."""
-    outcomes = run_projections(
-        settings, app, [HashChainProjection], once=True, batch_size=batch_size
+def catch_up_chain(app: SupportLedger, *, batch_size: int = 5000) -> int:
+    """Link the events after the chain's head as they stand (`ledger audit chain`: events that
+    pre-date in-transaction chaining, or after a chain cut short); how many were linked.
+
+    Never done by itself: the events are linked as they are recorded, and re-linking a log
+    nobody checked would vouch for whatever was done to it (verify it against the anchors
+    kept outside first)."""
+    link = getattr(app.recorder, "link_backlog", None)
+    return 0 if link is None else int(link(batch_size))
+
+
+def chain_behind(app: SupportLedger, db: ViewDatabase) -> ChainBehindError | None:
+    """The refusal to vouch for the chain's head while the log goes on past it (None when
+    the chain reaches the log's last event)."""
+    head, log_head = heads(app, db)
+    if head.position == log_head:
+        return None
+    return behind(head.position, log_head)
+
+
+def heads(app: SupportLedger, db: ViewDatabase, *, prefix: str = "") -> tuple[Digest, int]:
+    """The chain's head and the log's last position, read in one statement (one snapshot:
+    a save links its events in its own transaction, so the two are equal unless the chain
+    or the log was cut)."""
+    chain = HashChainProjection(db, prefix=prefix)
+    chain.create()
+    events = app.recorder.events_table_name  # type: ignore[attr-defined]
+    if db.backend == "postgresql":
+        events, ident = f'"{events}"', "notification_id"
+    else:
+        ident = "rowid"
+    sql = (
+        f"SELECT (SELECT MAX({ident}) FROM {events}), "
+        f"(SELECT position FROM {chain.chain} ORDER BY position DESC LIMIT 1), "
+        f"(SELECT link FROM {chain.chain} ORDER BY position DESC LIMIT 1)"
     )
-    return outcomes[0]
+    try:
+        rows = db.read(sql)
+    except Exception:  # noqa: BLE001 - any other error recurs below and propagates
+        # The chain's table was dropped since this connection created it: create it again
+        # (empty: verification then names every event unchained) and read once more.
+        db.forget_created()
+        chain.create()
+        rows = db.read(sql)
+    log_head, position, link = rows[0]
+    head = Digest(0, GENESIS.hex()) if position is None else Digest(int(position), str(link))
+    return head, int(log_head or 0)
 
 
 # -- verification --------------------------------------------------------------------------------
@@ -227,11 +271,13 @@ class Verification:
     digest: Digest | None
     snapshots_checked: int = 0
     snapshot_problems: tuple[Problem, ...] = ()
+    anchors_checked: int = 0
+    anchor_problem: Problem | None = None
 
     @property
     def ok(self) -> bool:
         """Whether no problem was found."""
-        return self.problem is None and not self.snapshot_problems
+        return self.problem is None and not self.snapshot_problems and self.anchor_problem is None
 
     def as_dict(self) -> dict[str, Any]:
         """The result as plain JSON data."""
@@ -245,6 +291,8 @@ class Verification:
             "digest": None if self.digest is None else str(self.digest),
             "snapshots_checked": self.snapshots_checked,
             "snapshot_problems": [asdict(p) for p in self.snapshot_problems],
+            "anchors_checked": self.anchors_checked,
+            "anchor_problem": None if self.anchor_problem is None else asdict(self.anchor_problem),
         }
 
 
@@ -322,6 +370,10 @@ class _Walk:
             f"SELECT {ident}, originator_id, originator_version, topic, state FROM {events} "
             f"WHERE {ident} > {mark} AND {ident} <= {mark} ORDER BY {ident}"
         )
+        self.following_sql = (
+            f"SELECT {ident}, originator_id, originator_version, topic, state FROM {events} "
+            f"WHERE {ident} > {mark} ORDER BY {ident} LIMIT 1"
+        )
         self.chain_sql = (
             f"SELECT position, link FROM {chain} WHERE position > {mark} AND position <= {mark} "
             "ORDER BY position"
@@ -331,12 +383,11 @@ class _Walk:
             f"(SELECT MIN(position) FROM {chain} WHERE position > {mark})"
         )
         self.chain = chain
-        # The chain's head first, then the log's: the chain never links an event not yet
-        # recorded, so every chained position is at most the log's head as read here.
-        self.head = chain_head(db, prefix=prefix)
-        self.log_head = int(app.recorder.max_notification_id() or 0)
+        # Both heads in one snapshot: a save links its events in its own transaction.
+        self.head, self.log_head = heads(app, db, prefix=prefix)
         self.checked = 0
         self.unchained = 0
+        self.first_unchained: Stored | None = None
         self.digest_done = digest is None
 
     def result(self, problem: Problem | None) -> Verification:
@@ -393,6 +444,8 @@ class _Walk:
             position = upto
         if not self.digest_done:
             return self._digest_not_found()
+        if self.first_unchained is not None:
+            return self._unchained(self.first_unchained)
         return None
 
     def _digest_not_found(self) -> Problem:
@@ -426,6 +479,8 @@ class _Walk:
             return False  # let the careful path check the digest
         self.checked += chained
         self.unchained += len(batch) - chained
+        if chained < len(batch) and self.first_unchained is None:
+            self.first_unchained = batch[chained]
         return True
 
     # -- the careful path: the first problem, named ----------------------------------------------
@@ -446,9 +501,11 @@ class _Walk:
                     index += 1
                     self.checked += 1
                 else:
-                    return self._inserted(event)
+                    return self._not_linked(event, link)
             else:
                 self.unchained += 1
+                if self.first_unchained is None:
+                    self.first_unchained = event
             if not self.digest_done and self.digest is not None:
                 if position == self.digest.position:
                     self.digest_done = True
@@ -493,6 +550,41 @@ class _Walk:
             f"position {position}: {_describe(oid, version, topic)} is in the log, but the "
             f"chain, which reaches position {self.head.position}, never linked it: the event "
             "was inserted after it was chained",
+        )
+
+    def _not_linked(self, event: Stored, link: bytes) -> Problem:
+        """An event below the chain's head that the chain has no link for: `unchained` when
+        the next link follows from it (its own link was deleted), else `inserted`."""
+        following = _select(self.db, self.following_sql, (event[0],))
+        if following:
+            after = following[0]
+            rows = _select(self.db, self.chain_sql, (after[0] - 1, after[0]))
+            if rows and rows[0][1] == link_of(link, after).hex():
+                return self._unchained(event, deleted=True)
+        return self._inserted(event)
+
+    def _unchained(self, event: Stored, *, deleted: bool = False) -> Problem:
+        position, oid, version, topic = event[0], id_text(event[1]), event[2], event[3]
+        if deleted:
+            why = (
+                "is in the log, but the chain has no link at its position although the next "
+                "link follows from it: its link was deleted from the chain"
+            )
+        else:
+            why = (
+                f"is in the log, but the chain ends at position {self.head.position} "
+                f"({self.unchained} event(s) of the log after it are unchained): the chain "
+                "table was dropped or its newest links deleted, or the events pre-date "
+                "in-transaction chaining. If the log checks out against the anchors kept "
+                "outside (`audit verify --anchors`), `ledger audit chain` links them"
+            )
+        return Problem(
+            UNCHAINED,
+            position,
+            oid,
+            version,
+            topic,
+            f"position {position}: {_describe(oid, version, topic)} {why}",
         )
 
     def _mismatch(self, event: Stored, previous: bytes, chained_link: str) -> Problem:

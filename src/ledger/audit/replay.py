@@ -2,7 +2,8 @@
 
 The events recorded up to the instant (by their own recording time, `timestamp`) are applied,
 in log order, to fresh copies of the views in a store of their own: a temporary SQLite file,
-or a temporary schema of the same PostgreSQL database. The live views are never touched, and
+or a temporary schema of the same PostgreSQL database (a temporary SQLite file when the events
+are read on a standby, where nothing can be written). The live views are never touched, and
 the temporary store is dropped afterwards. Because the selection depends only on what was
 recorded by the instant, the answer for a past instant does not change when events arrive
 later.
@@ -59,8 +60,12 @@ def as_of_views(
     *,
     batch_size: int = 5000,
     progress: Callable[[int, int], None] | None = None,
+    standby: bool = False,
 ) -> Iterator[AsOf]:
-    """Replay the events recorded up to `as_of` into temporary views; drop them on exit."""
+    """Replay the events recorded up to `as_of` into temporary views; drop them on exit.
+
+    `standby`: `app` reads a standby (`LEDGER_READ_DATABASE_URL`), so the temporary views go
+    to a SQLite file rather than a schema beside the live one."""
     if as_of.tzinfo is None:
         raise InvalidInputError("--as-of: give the instant with its UTC offset")
     now = datetime.now(UTC)
@@ -68,7 +73,7 @@ def as_of_views(
         raise InvalidInputError(
             f"--as-of: {as_of.isoformat()} is in the future; the log can only be read up to now"
         )
-    with _temporary_store(settings) as store:
+    with _temporary_store(settings, standby=standby) as store:
         db = ViewDatabase(store)
         try:
             projections = [p(db) for p in REPLAYED]
@@ -131,9 +136,11 @@ def _replay(
 
 
 @contextmanager
-def _temporary_store(settings: DatabaseSettings) -> Iterator[DatabaseSettings]:
+def _temporary_store(
+    settings: DatabaseSettings, *, standby: bool = False
+) -> Iterator[DatabaseSettings]:
     """A fresh SQLite file in a temporary folder, or a fresh schema beside the live one."""
-    if settings.backend == "postgresql":
+    if settings.backend == "postgresql" and not standby:
         schema = f"ledger_asof_{uuid.uuid4().hex[:12]}"
         with connect(settings, autocommit=True) as conn:
             conn.execute(f'CREATE SCHEMA "{schema}"')
@@ -143,7 +150,7 @@ def _temporary_store(settings: DatabaseSettings) -> Iterator[DatabaseSettings]:
             with connect(settings, autocommit=True) as conn:
                 conn.execute(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')
         return
-    if settings.backend != "sqlite":
+    if settings.backend not in ("sqlite", "postgresql"):
         raise InvalidInputError(
             f"as-of replay needs SQLite or PostgreSQL, not {settings.backend}"
         )  # pragma: no cover - the memory store is for tests of the domain

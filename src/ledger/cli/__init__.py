@@ -56,11 +56,21 @@ def _print_version(ctx: click.Context, _param: click.Parameter, value: bool) -> 
     callback=_print_version,
     help="Show the version and exit.",
 )
+@click.option(
+    "-v",
+    "--verbose",
+    "verbosity",
+    count=True,
+    help="Log what happens: -v info, -vv debug (default: warnings and errors only).",
+)
 @click.pass_context
-def cli(ctx: click.Context) -> None:
+def cli(ctx: click.Context, verbosity: int) -> None:
     """An event-sourced ledger of support contracts: SLA clocks and support credits."""
     runtime = ctx.ensure_object(Runtime)
     ctx.call_on_close(runtime.close)
+    if verbosity:
+        runtime.verbosity = verbosity
+        runtime.log_as()
 
 
 for command in (

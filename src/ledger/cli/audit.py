@@ -4,6 +4,7 @@ re-derivation."""
 from __future__ import annotations
 
 import sys
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 from uuid import UUID
@@ -16,6 +17,7 @@ from ledger.cli.reports import (
     BOARD_TABLE,
     STATEMENT_COLUMNS,
     STATS_COLUMNS,
+    board_title,
     render_statements,
     since_option,
     until_option,
@@ -31,10 +33,11 @@ from ledger.cli.support import (
     optional_instant,
     pass_runtime,
 )
+from ledger.display import time_text
 from ledger.domain.errors import InvalidInputError
 from ledger.domain.terms import Tier
 from ledger.figures import ALL, GROUPINGS, STATES
-from ledger.parsing import format_instant, parse_instant, parse_int
+from ledger.parsing import parse_instant, parse_int
 from ledger.render import console, err_console, fmt
 from ledger.serialize import dumps
 
@@ -93,7 +96,10 @@ def audit_replay(
     from rich.progress import Progress  # noqa: PLC0415 - not needed at start-up
 
     from ledger.audit.replay import as_of_views  # noqa: PLC0415 - not needed at start-up
-    from ledger.presenters import board_row_text  # noqa: PLC0415 - not needed at start-up
+    from ledger.presenters import (  # noqa: PLC0415 - not needed at start-up
+        board_row_text,
+        stats_row_text,
+    )
     from ledger.reports import statement_row  # noqa: PLC0415 - not needed at start-up
 
     as_of = parse_instant(as_of_text, "--as-of")
@@ -107,13 +113,14 @@ def audit_replay(
         raise InvalidInputError("--report credits: give --period YYYY-MM or --term N (one of them)")
     if as_json and as_csv:
         raise InvalidInputError("give --json or --csv, not both")
-    app = runtime.ledger
+    app = runtime.reader  # the standby's log when LEDGER_READ_DATABASE_URL is set
+    standby = runtime.read_database is not None
     bar = Progress(transient=True, disable=as_json or as_csv, console=err_console)
-    task = bar.add_task(f"replaying to {format_instant(as_of)}", total=None)
+    task = bar.add_task(f"replaying to {time_text(as_of, seconds=True)}", total=None)
     with (
         bar,
         as_of_views(
-            runtime.database, app, as_of,
+            runtime.read_database or runtime.database, app, as_of, standby=standby,
             progress=lambda done, head: bar.update(task, completed=done, total=head),
         ) as then,
     ):  # fmt: skip
@@ -122,32 +129,36 @@ def audit_replay(
                 at, states=set(states) or None, tier=tier, customer=customer, since=since,
                 until=until, as_it_stood=True,
             )  # fmt: skip
-            columns, title = BOARD_COLUMNS, f"SLA board at {format_instant(at)}"
+            columns, title = BOARD_COLUMNS, board_title(at)
         elif kind == "breach-stats":
             rows = then.breaches.stats(by, at, since=since, until=until)
-            columns, title = STATS_COLUMNS, f"SLA breaches by {by} at {format_instant(at)}"
+            columns, title = STATS_COLUMNS, f"SLA breaches by {by} at {time_text(at)}"
         else:
             rows = then.credits.statement(period=period, term=term, contract_id=contract_id)
             columns, title = STATEMENT_COLUMNS, "credit statements"
     note = (
-        f"as recorded by {format_instant(as_of)}: {then.applied} events up to position "
-        f"{then.last_position} (the log now holds {then.head})"
+        f"as recorded by {time_text(as_of, seconds=True)}: {then.applied} events up to position "
+        f"{then.last_position} (the log now holds {then.head}"
+        f"{', read on the standby' if standby else ''})"
     )
     if as_json:
         key = "statements" if kind == "credits" else "rows"
         click.echo(dumps({
             "as_of": as_of, "report": kind, "applied": then.applied,
-            "last_position": then.last_position, "head": then.head, key: rows,
+            "last_position": then.last_position, "head": then.head,
+            "read_from": "replica" if standby else "primary", key: rows,
         }))  # fmt: skip
         return
     if kind == "credits" and not as_csv:
-        render_statements(rows, f"{title} as recorded by {format_instant(as_of)}")
+        render_statements(rows, f"{title} as recorded by {time_text(as_of, seconds=True)}")
     else:
         if kind == "credits":
             rows = [statement_row(r) for r in rows]
         elif kind == "breaches" and not as_csv:
-            columns = BOARD_COLUMNS[:BOARD_TABLE]
-            rows = [board_row_text(r) for r in rows]
+            columns = BOARD_TABLE
+            rows = [board_row_text(r, at) for r in rows]
+        elif kind == "breach-stats" and not as_csv:
+            rows = [stats_row_text(r) for r in rows]
         emit_rows(rows, columns, as_json=False, as_csv=as_csv, title=title)
     if not as_csv:
         err_console.print(note)
@@ -157,20 +168,19 @@ def audit_replay(
 @json_option
 @pass_runtime
 def audit_digest(runtime: Runtime, *, as_json: bool) -> None:
-    """The head of the hash chain over the log (position and hash), brought up to the head of
-    the log first: keep it outside the database and give it to `audit verify --digest`."""
-    from ledger.audit.chain import catch_up_chain, digest  # noqa: PLC0415 - not needed at start-up
-    from ledger.projections.runner import (  # noqa: PLC0415 - not needed at start-up
-        ProjectionFailedError,
-    )
+    """The head of the hash chain over the log (position and hash): keep it outside the
+    database and give it to `audit verify --digest` (or use `audit anchor`)."""
+    from ledger.audit.chain import chain_behind, heads  # noqa: PLC0415 - not needed at start-up
+    from ledger.projections.db import ViewDatabase  # noqa: PLC0415 - not needed at start-up
 
-    settings = runtime.database
-    outcome = catch_up_chain(settings, runtime.ledger)
-    if outcome.status == "failed":
-        raise ProjectionFailedError(
-            f"the audit chain stopped at position {outcome.position}: {outcome.error}"
-        )
-    head = digest(settings)
+    db = ViewDatabase(runtime.database)
+    try:
+        refusal = chain_behind(runtime.ledger, db)
+        if refusal is not None:
+            raise refusal
+        head, _ = heads(runtime.ledger, db)
+    finally:
+        db.close()
     emit(
         {"position": head.position, "hash": head.hash, "digest": str(head)},
         as_json,
@@ -178,16 +188,78 @@ def audit_digest(runtime: Runtime, *, as_json: bool) -> None:
     )
 
 
+@audit.command("chain")
+@json_option
+@pass_runtime
+def audit_chain(runtime: Runtime, *, as_json: bool) -> None:
+    """Link the events after the chain's head as they stand: events recorded before the chain
+    was linked with the events, or after a chain cut short. Every event is otherwise linked as
+    it is recorded; check the log against your anchors (`audit verify --anchors`) first."""
+    from ledger.audit.chain import catch_up_chain, digest  # noqa: PLC0415 - not needed at start-up
+
+    linked = catch_up_chain(runtime.ledger)
+    head = digest(runtime.database)
+    emit(
+        {"linked": linked, "position": head.position, "hash": head.hash},
+        as_json,
+        lambda: console.print(f"linked {linked} event(s); chain head {head}"),
+    )
+
+
+@audit.command("anchor")
+@click.option("--to", "to", required=True, metavar="FILE|URL",
+              help="Append the anchor to this JSON-lines file, or POST it to a URL.")  # fmt: skip
+@json_option
+@pass_runtime
+def audit_anchor(runtime: Runtime, *, to: str, as_json: bool) -> None:
+    """Sign the chain's head (position, hash, instant) with LEDGER_ANCHOR_KEY and append it to a
+    file kept outside the database, or POST it to a URL; `audit verify --anchors FILE` checks
+    the log against every anchor."""
+    from ledger.audit.anchors import (  # noqa: PLC0415 - not needed at start-up
+        anchor_key,
+        deliver,
+        take_anchor,
+        target,
+    )
+    from ledger.projections.db import ViewDatabase  # noqa: PLC0415 - not needed at start-up
+
+    key = anchor_key()
+    target(to)
+    db = ViewDatabase(runtime.database)
+    try:
+        anchor = take_anchor(runtime.ledger, db, key, at=datetime.now(UTC))
+    finally:
+        db.close()
+    deliver(anchor, to)
+    emit(
+        {**anchor.as_dict(), "to": to},
+        as_json,
+        lambda: console.print(f"anchored {anchor.position}:{anchor.hash} at {anchor.at} to {to}"),
+    )
+
+
 @audit.command("verify")
 @click.option("--digest", "digest_text", metavar="POS:HASH",
               help="A digest kept outside the database (from `audit digest`).")  # fmt: skip
+@click.option("--anchors", "anchors_path", metavar="FILE",
+              help="A JSON-lines file of anchors (from `audit anchor`), checked with "
+                   "LEDGER_ANCHOR_KEY.")  # fmt: skip
 @json_option
 @pass_runtime
-def audit_verify(runtime: Runtime, *, digest_text: str | None, as_json: bool) -> int:
+def audit_verify(
+    runtime: Runtime, *, digest_text: str | None, anchors_path: str | None, as_json: bool
+) -> int:
     """Recompute the hash chain from the stored events; name the first altered, missing,
-    inserted or reordered event and exit 1 (also when the chain itself was rewritten, given a
-    digest kept outside); compare every stored snapshot with its events and name each that
-    differs (snapshot_mismatch, exit 1)."""
+    inserted, reordered or unchained event and exit 1 (also when the chain itself was
+    rewritten, given a digest or anchors kept outside: the first anchor the log contradicts is
+    named); compare every stored snapshot with its events and name each that differs
+    (snapshot_mismatch, exit 1)."""
+    from ledger.audit.anchors import (  # noqa: PLC0415 - not needed at start-up
+        anchor_key,
+        check_anchors,
+        read_anchors,
+        with_anchors,
+    )
     from ledger.audit.chain import (  # noqa: PLC0415 - not needed at start-up
         parse_digest,
         verify_chain,
@@ -195,9 +267,13 @@ def audit_verify(runtime: Runtime, *, digest_text: str | None, as_json: bool) ->
     from ledger.projections.db import ViewDatabase  # noqa: PLC0415 - not needed at start-up
 
     external = None if digest_text is None else parse_digest(digest_text)
+    anchors = None if anchors_path is None else read_anchors(anchors_path)
+    key = None if anchors is None else anchor_key()
     db = ViewDatabase(runtime.database)
     try:
         result = verify_chain(runtime.ledger, db, digest=external)
+        if anchors is not None and key is not None:
+            result = with_anchors(result, check_anchors(runtime.ledger, db, anchors, key))
     finally:
         db.close()
     data = result.as_dict()
@@ -205,13 +281,19 @@ def audit_verify(runtime: Runtime, *, digest_text: str | None, as_json: bool) ->
     def render() -> None:
         head = data["head"]
         console.print(
-            f"checked {data['checked']} event(s); chain head {head['position']}:{head['hash']}"
-            + (f"; {data['unchained']} newer event(s) not chained yet" if data["unchained"] else "")
+            f"checked {data['checked']} event(s); chain head {head['position']}:{head['hash']}; "
+            f"log head {data['log_head']}"
+            + (f"; {data['unchained']} event(s) unchained" if data["unchained"] else "")
         )
+        if data["anchors_checked"]:
+            console.print(f"{data['anchors_checked']} anchor(s) checked")
         if result.ok:
             console.print("[green]the log is as it was chained[/green]")
         elif result.problem is not None and result.problem.kind != "snapshot_mismatch":
             problem = data["problem"]
+            console.print(f"[bold red]{problem['kind']}[/bold red] {escape(problem['message'])}")
+        if data["anchor_problem"] and data["anchor_problem"] != data["problem"]:
+            problem = data["anchor_problem"]
             console.print(f"[bold red]{problem['kind']}[/bold red] {escape(problem['message'])}")
         for snap in data["snapshot_problems"]:
             console.print(f"[bold red]{snap['kind']}[/bold red] {escape(snap['message'])}")

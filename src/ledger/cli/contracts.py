@@ -87,7 +87,15 @@ def contract_sign(
         at=resolve_at(at_text),
         currency=currency,
     )
-    done({"contract_id": contract_id}, as_json, str(contract_id))
+    done({"contract_id": contract_id}, as_json, _said(runtime, contract_id, as_json, "signed"))
+
+
+def _said(runtime: Runtime, contract_id: UUID, as_json: bool, message: str) -> str:
+    """A contract command's words for people: the customer, what it did, and the id."""
+    if as_json:
+        return message
+    customer = runtime.ledger.get_contract(contract_id).customer
+    return f"{customer}: {message} (contract {contract_id})"
 
 
 @contract.command("list")
@@ -95,7 +103,7 @@ def contract_sign(
 @click.option("--tier", help="Only contracts of this tier now: premium, advanced or basic.")
 @click.option(
     "--status",
-    type=click.Choice(["active", "ended", "lapsed", "terminated"]),
+    type=click.Choice(["active", "lapse_pending", "lapsed", "terminated"]),
     help="Only contracts in this state now (ended: the term ended, the lapse not yet recorded).",
 )
 @at_option("The tier, term, status and balance at this instant (default: now).")
@@ -144,7 +152,11 @@ def _contract_result(
     from ledger.presenters import current_contract_view  # noqa: PLC0415 - not needed at start-up
 
     app = runtime.ledger
-    done(current_contract_view(app, contract_id, at), as_json, message)
+    done(
+        current_contract_view(app, contract_id, at),
+        as_json,
+        _said(runtime, contract_id, as_json, message),
+    )
 
 
 @contract.command("show")
@@ -169,6 +181,7 @@ def contract_show(
     from ledger.presenters import (  # noqa: PLC0415 - not needed at start-up
         contract_view,
         current_contract_view,
+        status_text,
     )
 
     contract_id = runtime.ledger.contract_id(contract_ref, "CONTRACT")
@@ -182,14 +195,16 @@ def contract_show(
         )
         data = contract_view(found, when)
 
+    zone = data["timezone"]  # times about one contract are shown in its own zone
+
     def render() -> None:
         console.print(
             kv(
-                f"contract {contract_id} (version {data['version']})",
+                f"contract {data['customer']} ({contract_id}, version {data['version']})",
                 [
                     ("customer", data["customer"]),
                     ("credit account", data["account_id"]),
-                    ("status", data["status"]),
+                    ("status", status_text(data)),
                     ("valid", data["valid"] or data["validity"]),
                     (
                         "tier",
@@ -213,6 +228,7 @@ def contract_show(
                         "-" if data["open_clocks"] is None else data["open_clocks"],
                     ),
                 ],
+                zone,
             )
         )
         table = Table(
@@ -222,8 +238,8 @@ def contract_show(
             table.add_row(
                 str(t["number"]),
                 t["kind"],
-                fmt(t["starts_at"]),
-                fmt(t["ends_at"]),
+                fmt(t["starts_at"], zone),
+                fmt(t["ends_at"], zone),
                 t["tier"],
                 str(t["licenses"]),
                 percent(t["fee_share"]),
@@ -233,7 +249,9 @@ def contract_show(
         if data["appointments"]:
             booked = Table("from", "to", "booked", title="appointments")
             for a in data["appointments"]:
-                booked.add_row(fmt(a["starts_at"]), fmt(a["ends_at"]), fmt(a["booked_at"]))
+                booked.add_row(
+                    fmt(a["starts_at"], zone), fmt(a["ends_at"], zone), fmt(a["booked_at"], zone)
+                )
             console.print(booked)
 
     emit(data, as_json, render)
@@ -296,10 +314,13 @@ def contract_renew(
     done(
         {"contract_id": contract_id, "term": term},
         as_json,
-        f"term {term['number']} ({term['kind']}) "
-        f"from {fmt(term['starts_at'])} to {fmt(term['ends_at'])}, "
-        f"fee {fmt(term['fee'])} ({percent(term['fee_share'])})",
-    )
+        _said(
+            runtime, contract_id, as_json,
+            f"term {term['number']} ({term['kind']}) "
+            f"from {fmt(term['starts_at'])} to {fmt(term['ends_at'])}, "
+            f"fee {fmt(term['fee'])} ({percent(term['fee_share'])})",
+        ),
+    )  # fmt: skip
 
 
 @contract.command("reinstate")
@@ -329,9 +350,12 @@ def contract_reinstate(
     done(
         {"contract_id": contract_id, "term": term},
         as_json,
-        f"term {term['number']} (reinstatement) "
-        f"fee {fmt(term['fee'])} ({percent(term['fee_share'])})",
-    )
+        _said(
+            runtime, contract_id, as_json,
+            f"term {term['number']} (reinstatement) "
+            f"fee {fmt(term['fee'])} ({percent(term['fee_share'])})",
+        ),
+    )  # fmt: skip
 
 
 @contract.command("lapse")
@@ -345,7 +369,8 @@ def contract_lapse(
     """Record that the latest term ended without renewal (the scheduler does this too)."""
     contract_id = runtime.ledger.contract_id(contract_ref, "CONTRACT")
     lapse = runtime.ledger.lapse_contract(contract_id, at=resolve_at(at_text))
-    done({"contract_id": contract_id, **lapse}, as_json, f"term {lapse['term_number']} lapsed")
+    said = _said(runtime, contract_id, as_json, f"term {lapse['term_number']} lapsed")
+    done({"contract_id": contract_id, **lapse}, as_json, said)
 
 
 @contract.command("terminate")
@@ -387,7 +412,7 @@ def contract_upgrade(
         "downgrade_scheduled": f"downgrade to {found.pending_tier} scheduled for the next renewal",
         "downgrade_cancelled": "scheduled downgrade cancelled",
     }[outcome]
-    done(data, as_json, message)
+    done(data, as_json, _said(runtime, contract_id, as_json, message))
 
 
 @contract.group("contacts")
@@ -407,7 +432,8 @@ def contacts_add(
     """Name EMAIL as a contact."""
     contract_id = runtime.ledger.contract_id(contract_ref, "CONTRACT")
     contacts = runtime.ledger.add_contact(contract_id, email=email, at=resolve_at(at_text))
-    done({"contract_id": contract_id, "named_contacts": contacts}, as_json, ", ".join(contacts))
+    said = _said(runtime, contract_id, as_json, f"{email} named; contacts {', '.join(contacts)}")
+    done({"contract_id": contract_id, "named_contacts": contacts}, as_json, said)
 
 
 @contract_contacts.command("remove")
@@ -425,8 +451,11 @@ def contacts_remove(
     done(
         {"contract_id": contract_id, "named_contacts": contacts},
         as_json,
-        ", ".join(contacts) or "(none)",
-    )
+        _said(
+            runtime, contract_id, as_json,
+            f"{email} removed; contacts {', '.join(contacts) or '(none)'}",
+        ),
+    )  # fmt: skip
 
 
 @contract.group("representative")
@@ -493,8 +522,11 @@ def _appointment(
     done(
         {"contract_id": contract_id, "action": verb, "recalculated_tickets": moved},
         as_json,
-        f"appointment {verb}; {len(moved)} open ticket deadline(s) recalculated",
-    )
+        _said(
+            runtime, contract_id, as_json,
+            f"appointment {verb}; {len(moved)} open ticket deadline(s) recalculated",
+        ),
+    )  # fmt: skip
 
 
 @contract_appointment.command("book")

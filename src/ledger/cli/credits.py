@@ -18,7 +18,8 @@ from ledger.cli.support import (
     pass_runtime,
     resolve_at,
 )
-from ledger.parsing import format_instant, parse_decimal, parse_instant
+from ledger.display import time_text
+from ledger.parsing import parse_decimal, parse_instant
 from ledger.render import console, fmt
 
 
@@ -60,7 +61,8 @@ def credits_purchase(
         at=resolve_at(at_text),
     )
     note = "" if result["recorded"] else " (already recorded under this key)"
-    done(result, as_json, f"{result['lot_id']}: {fmt(result['amount'])} points{note}")
+    said = f"{key}: bought {fmt(result['amount'])} points (lot {result['lot_id']}){note}"
+    done(result, as_json, said)
 
 
 @credits_group.command("consume")
@@ -96,7 +98,8 @@ def credits_consume(
     done(
         result,
         as_json,
-        f"consumed {fmt(result['points'])} points{note}; {fmt(result['balance'])} left",
+        f"{key}: consumed {fmt(result['points'])} points for {activity}{note}; "
+        f"{fmt(result['balance'])} left",
     )
 
 
@@ -130,7 +133,7 @@ def credits_reverse(
     done(
         result,
         as_json,
-        f"reversed {fmt(result['points'])} points{note}; {fmt(result['balance'])} available",
+        f"{key}: reversed {fmt(result['points'])} points{note}; {fmt(result['balance'])} available",
     )
 
 
@@ -184,7 +187,7 @@ def credits_balance(
         console.print(
             f"points available {fmt(data['points_available'])}, "
             f"training sessions available {fmt(data['sessions_available'])} "
-            f"(at {format_instant(at)})"
+            f"(at {time_text(at)})"
         )
         table = Table(
             "lot", "unit", "kind", "granted", "left", "expired", "usable from", "expires", "state"

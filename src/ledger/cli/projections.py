@@ -46,6 +46,8 @@ def projections_run(
     from ledger.projections import projections_named  # noqa: PLC0415 - not needed at start-up
     from ledger.projections.runner import run_projections  # noqa: PLC0415 - not needed at start-up
 
+    if not once:
+        runtime.log_as(service=True)  # a long-running worker logs at info by default
     chosen = projections_named(names)
     settings = runtime.database
     stop = threading.Event()
@@ -63,7 +65,9 @@ def projections_run(
             console.print(f"{o.name}: {o.status} at position {o.position}{escape(note)}")
 
     emit(data, as_json, render)
-    return EXIT_REFUSED if any(o.status == "failed" for o in outcomes) else 0
+    # --once that could not own a view did not bring it up to date: refused, like a failure
+    unfinished = {"failed", "owned_elsewhere"} if once else {"failed"}
+    return EXIT_REFUSED if any(o.status in unfinished for o in outcomes) else 0
 
 
 @projections.command("status")

@@ -6,7 +6,7 @@ import click
 from rich.table import Table
 
 from ledger.cli.support import Runtime, at_option, done, emit, json_option, pass_runtime, resolve_at
-from ledger.parsing import format_instant
+from ledger.display import time_text
 from ledger.render import console, fmt
 from ledger.terms import load_terms
 
@@ -60,7 +60,7 @@ def releases_list(runtime: Runtime, *, at_text: str | None, as_json: bool) -> No
 
     def render() -> None:
         lines = ", ".join(f"{x}.x" for x in data["supported_lines"]) or "none"
-        console.print(f"supported lines at {format_instant(at)}: {lines}")
+        console.print(f"supported lines at {time_text(at)}: {lines}")
         table = Table("version", "line", "kind", "published", "withdrawn")
         for r in data["releases"]:
             table.add_row(

@@ -20,10 +20,12 @@ from ledger.cli.support import (
     pass_runtime,
     resolve_at,
 )
+from ledger.display import display_zone, time_text, zone_name
 from ledger.domain.errors import InvalidInputError
 from ledger.domain.terms import Tier
 from ledger.figures import (
     ALL,
+    BOARD_LABELLED_COLUMNS,
     BREACH_STAT_LABELLED_COLUMNS,
     GROUPINGS,
     REVENUE_FIGURES,
@@ -31,29 +33,45 @@ from ledger.figures import (
     STATEMENT_LABELLED_COLUMNS,
     STATES,
 )
-from ledger.parsing import format_instant, parse_int
-from ledger.render import console, err_console, fmt, percent, statement_table
+from ledger.parsing import parse_int
+from ledger.render import console, err_console, fmt, statement_table
 from ledger.serialize import dumps
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
+    from datetime import datetime
 
     from ledger.projections.db import ViewDatabase
 
 
-def read_model(runtime: Runtime, name: str, catch_up: bool) -> tuple[ViewDatabase, int, int]:
-    """The read model's database, its position and the head of the log (see
-    `ledger.reports.caught_up`)."""
+def read_model(
+    runtime: Runtime, name: str, catch_up: bool, *, on_primary: bool = False
+) -> tuple[ViewDatabase, int, int]:
+    """The read model's database, its position and the head of the primary's log (see
+    `ledger.reports.caught_up`): on the read database when one is set (nothing caught up
+    there) unless `on_primary`."""
     from ledger.projections.db import ViewDatabase  # noqa: PLC0415 - not needed at start-up
     from ledger.reports import caught_up  # noqa: PLC0415 - not needed at start-up
 
-    settings = runtime.database
-    position, head = caught_up(settings, runtime.ledger, name, catch_up=catch_up)
-    return ViewDatabase(settings), position, head
+    reads = None if on_primary else runtime.read_database
+    position, head = caught_up(
+        runtime.database, runtime.ledger, name, catch_up=catch_up, reads=reads
+    )
+    return ViewDatabase(reads or runtime.database), position, head
 
 
-def report_position(name: str, position: int, head: int) -> str:
+def source_of(runtime: Runtime, *, on_primary: bool = False) -> str:
+    """Where a report reads: `replica` (the read database) or `primary`."""
+    return "replica" if runtime.read_database is not None and not on_primary else "primary"
+
+
+def report_position(name: str, position: int, head: int, source: str = "primary") -> str:
     behind = f", {head - position} event(s) behind the log" if head > position else ""
+    if source == "replica":
+        return (
+            f"{name} read model read on the read database (a standby) at position {position}; "
+            f"the primary's log is at {head}, {max(head - position, 0)} event(s) behind"
+        )
     return f"{name} read model at position {position} of {head}{behind}"
 
 
@@ -67,16 +85,20 @@ def emit_report(
     as_json: bool,
     as_csv: bool,
     title: str,
+    source: str = "primary",
 ) -> None:
     """A report: JSON with the read model's position, CSV rows, or a table and its position."""
     if as_json and as_csv:
         raise InvalidInputError("give --json or --csv, not both")
     if as_json:
-        click.echo(dumps({"projection": name, "position": position, "head": head, "rows": rows}))
+        from ledger.reports import position_fields  # noqa: PLC0415 - not needed at start-up
+
+        where = position_fields(position, head, source)
+        click.echo(dumps({"projection": name, **where, "rows": rows}))
         return
     emit_rows(rows, columns, as_json=False, as_csv=as_csv, title=title)
     if not as_csv:
-        err_console.print(report_position(name, position, head))
+        err_console.print(report_position(name, position, head, source))
 
 
 catch_up_option = click.option(
@@ -100,16 +122,14 @@ def report() -> None:
     """Reports read from the projections: the breach board, breach statistics, credit usage."""
 
 
-BOARD_COLUMNS = [
-    ("key", "ticket"), ("customer", "customer"), ("tier", "tier"), ("severity", "sev"),
-    ("priority", "prio"), ("state", "state"), ("received_at", "received"), ("due_at", "due"),
-    ("business_seconds_left", "business time left"), ("responded_at", "responded"),
-    ("ticket_id", "ticket id"), ("contract_id", "contract"), ("status", "status"),
-    ("clock", "clock"), ("warning_at", "warning"), ("original_due_at", "first due"),
-    ("used_seconds", "business s used"), ("breach_recorded", "breach recorded"),
-    ("breach_waived", "waived"), ("declined_reason", "declined because"),
+BOARD_COLUMNS = BOARD_LABELLED_COLUMNS  # (key, label) of each column, as declared
+# The columns a table shows (to fit 100 columns); CSV and JSON carry all of them.
+BOARD_TABLE = [
+    ("key", "ticket"), ("customer", "customer"), ("severity", "sev"), ("priority", "prio"),
+    ("state", "state"),
+    ("received_at", "received"), ("due_at", "due"), ("business_seconds_left", "left"),
+    ("responded_at", "responded"),
 ]  # fmt: skip
-BOARD_TABLE = 10  # the columns a table shows; CSV and JSON carry all of them
 
 
 @report.command("breaches")
@@ -162,6 +182,7 @@ def report_breaches(
         SlaBreachProjection,
         SlaBreachView,
     )
+    from ledger.reports import position_fields  # noqa: PLC0415 - not needed at start-up
 
     if as_json and as_csv:
         raise InvalidInputError("give --json or --csv, not both")
@@ -178,20 +199,26 @@ def report_breaches(
         db.close()
     name, rows, more = SlaBreachProjection.name, page["rows"], page["next"]
     if as_json:
-        click.echo(dumps({"projection": name, "position": position, "head": head, **page}))
+        where = position_fields(position, head, source_of(runtime))
+        click.echo(dumps({"projection": name, **where, **page}))
         return
-    columns = BOARD_COLUMNS if as_csv else BOARD_COLUMNS[:BOARD_TABLE]
+    columns = BOARD_COLUMNS if as_csv else BOARD_TABLE
     if not as_csv:
-        rows = [board_row_text(r) for r in rows]
+        rows = [board_row_text(r, at) for r in rows]
     emit_report(
         name, position, head, rows, columns, as_json=False, as_csv=as_csv,
-        title=f"SLA board at {format_instant(at)}",
+        title=board_title(at), source=source_of(runtime),
     )  # fmt: skip
     if not as_csv:
         counts = ", ".join(f"{state.replace('_', ' ')} {n}" for state, n in page["counts"].items())
         err_console.print(f"clocks by state: {counts}", highlight=False)
     if more is not None:
         err_console.print(f"more: --after {more}", highlight=False, soft_wrap=True)
+
+
+def board_title(at: datetime) -> str:
+    """The title of a board drawn at `at`, naming the zone its times are shown in."""
+    return f"SLA board at {time_text(at)} (times MM-DD HH:MM, {zone_name(display_zone())})"
 
 
 STATS_COLUMNS = BREACH_STAT_LABELLED_COLUMNS  # (key, label) of each figure, as declared
@@ -220,6 +247,7 @@ def report_breach_stats(
     as_json: bool,
 ) -> None:
     """Responses met and breached, breach rate and response times, by a grouping."""
+    from ledger.presenters import stats_row_text  # noqa: PLC0415 - not needed at start-up
     from ledger.projections.sla_breaches import (  # noqa: PLC0415 - not needed at start-up
         SlaBreachProjection,
         SlaBreachView,
@@ -233,13 +261,11 @@ def report_breach_stats(
     finally:
         db.close()
     if not (as_json or as_csv):
-        rows = [
-            {**r, "breach_rate": None if r["breach_rate"] is None else percent(r["breach_rate"])}
-            for r in rows
-        ]
+        rows = [stats_row_text(r) for r in rows]
     emit_report(
         SlaBreachProjection.name, position, head, rows, STATS_COLUMNS, as_json=as_json,
-        as_csv=as_csv, title=f"SLA breaches by {by} at {format_instant(at)}",
+        as_csv=as_csv, title=f"SLA breaches by {by} at {time_text(at)}",
+        source=source_of(runtime),
     )  # fmt: skip
 
 
@@ -320,6 +346,7 @@ def report_credits(
     )
     from ledger.reports import (  # noqa: PLC0415 - not needed at start-up
         money_totals,
+        position_fields,
         statement_rows,
     )
 
@@ -333,7 +360,9 @@ def report_credits(
         raise InvalidInputError(
             "--check compares with the whole log: it cannot read a view that is not caught up"
         )
-    db, position, head = read_model(runtime, CreditUsageProjection.name, catch_up)
+    # --check compares with the whole log: it reads the primary's view, caught up.
+    db, position, head = read_model(runtime, CreditUsageProjection.name, catch_up, on_primary=check)
+    source = source_of(runtime, on_primary=check)
     try:
         view = CreditUsageView(db)
         statements = view.statement(period=period, term=term, contract_id=contract_id)
@@ -349,7 +378,7 @@ def report_credits(
         if as_csv:
             raise InvalidInputError("give --json or --csv, not both")
         data: dict[str, Any] = {
-            "projection": CreditUsageProjection.name, "position": position, "head": head,
+            "projection": CreditUsageProjection.name, **position_fields(position, head, source),
             "statements": statements, "totals": money_totals(statements),
         }  # fmt: skip
         if check:
@@ -365,7 +394,7 @@ def report_credits(
         )  # fmt: skip
     else:
         render_statements(statements, f"credit statements, {window}")
-        err_console.print(report_position(CreditUsageProjection.name, position, head))
+        err_console.print(report_position(CreditUsageProjection.name, position, head, source))
     if check:
         names = runtime.ledger.customers_of([d.contract_id for d in differences])
         for d in differences:
@@ -430,7 +459,7 @@ def report_revenue(
         raise InvalidInputError(
             "--check compares with the whole log: it cannot read a view that is not caught up"
         )
-    db, position, head = read_model(runtime, CreditUsageProjection.name, catch_up)
+    db, position, head = read_model(runtime, CreditUsageProjection.name, catch_up, on_primary=check)
     try:
         view = RevenueView(db)
         rows = view.revenue(period=period, term=term, contract_id=contract_id)
@@ -500,7 +529,7 @@ def report_credits_expiring(
     if not as_csv:
         rows = [_money_cells(r, ("unit_value", "value")) for r in rows]
         columns = [c for c in columns if c[0] not in {"contract_id", "currency"}]
-    title = f"credits expiring from {format_instant(at)} within {within.days} days"
+    title = f"credits expiring from {time_text(at)} within {within.days} days"
     emit_rows(rows, columns, as_json=False, as_csv=as_csv, title=title)
 
 
@@ -531,8 +560,10 @@ def report_renewals(
     columns = RENEWAL_COLUMNS
     if not as_csv:
         rows = [_money_cells(r, ("list_price", "renewal_fee", "reinstatement_fee")) for r in rows]
-        columns = [c for c in columns if c[0] not in {"contract_id", "currency"}]
-    title = f"renewals due from {format_instant(at)} within {within.days} days"
+        # a table within 100 columns: the list price and fee share are in CSV and JSON
+        hidden = {"contract_id", "currency", "licenses", "list_price", "fee_share"}
+        columns = [c for c in columns if c[0] not in hidden]
+    title = f"renewals due from {time_text(at)} within {within.days} days"
     emit_rows(rows, columns, as_json=False, as_csv=as_csv, title=title)
 
 

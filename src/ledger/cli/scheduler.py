@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import signal
 from datetime import UTC, datetime
+from typing import TYPE_CHECKING
 from uuid import UUID
 
 import click
@@ -18,8 +19,12 @@ from ledger.cli.support import (
     pass_runtime,
     resolve_at,
 )
+from ledger.display import time_text
 from ledger.domain.errors import InvalidInputError
 from ledger.render import console, fmt, kv
+
+if TYPE_CHECKING:
+    from ledger.audit.anchors import AnchorPlan
 
 
 @click.group()
@@ -39,15 +44,40 @@ def scheduler() -> None:
 @pass_runtime
 def scheduler_run(runtime: Runtime, *, heartbeat: float, batch_size: int) -> None:
     """Run the scheduler until SIGTERM (the fact in flight is finished first)."""
+    from ledger.audit.anchors import anchor_plan  # noqa: PLC0415 - not needed at start-up
     from ledger.scheduler.service import (  # noqa: PLC0415 - not needed at start-up
+        Periodic,
         Scheduler,
         run_scheduler,
     )
 
+    runtime.log_as(service=True)  # a long-running service logs at info by default
+    plan = anchor_plan()
     service = Scheduler(runtime.ledger, runtime.database, batch_size=batch_size)
     for signum in (signal.SIGTERM, signal.SIGINT):
         signal.signal(signum, lambda *_: service.stop.set())
-    run_scheduler(service, heartbeat=heartbeat)
+    jobs = []
+    if plan is not None:
+        jobs.append(Periodic("anchor", plan.every_minutes * 60.0, lambda: _anchor(runtime, plan)))
+    run_scheduler(service, heartbeat=heartbeat, periodic=jobs)
+
+
+def _anchor(runtime: Runtime, plan: AnchorPlan) -> None:
+    """Sign the chain's head and deliver it where `LEDGER_ANCHOR_TO` says (the scheduler's
+    job every `LEDGER_ANCHOR_EVERY_MINUTES`)."""
+    from ledger.audit.anchors import deliver, take_anchor  # noqa: PLC0415 - the job's own
+    from ledger.logs import get_logger  # noqa: PLC0415 - the job's own
+    from ledger.projections.db import ViewDatabase  # noqa: PLC0415 - the job's own
+
+    db = ViewDatabase(runtime.database)
+    try:
+        anchor = take_anchor(runtime.ledger, db, plan.key, at=datetime.now(UTC))
+    finally:
+        db.close()
+    deliver(anchor, plan.to)
+    get_logger("ledger.scheduler").info(
+        "chain_anchored", position=anchor.position, hash=anchor.hash, at=anchor.at
+    )
 
 
 @scheduler.command("tick")
@@ -66,6 +96,9 @@ def scheduler_tick(runtime: Runtime, *, at_text: str | None, as_json: bool) -> N
     service = Scheduler(runtime.ledger, runtime.database, clock=FakeClock(at))
     try:
         outcomes = service.tick()
+        # Read before closing: closing resigns the lead this tick took.
+        leading = service.leading
+        leader = None if leading else service.status().leader
     finally:
         service.close()
     names = runtime.ledger.customers_of([o.fact.contract_id for o in outcomes])
@@ -83,15 +116,26 @@ def scheduler_tick(runtime: Runtime, *, at_text: str | None, as_json: bool) -> N
         }
         for o in outcomes
     ]
-    if not as_json and not service.leading and not outcomes:
-        console.print("another scheduler leads; nothing recorded here")
+    if as_json:
+        emit_rows(rows, [], as_json=True, as_csv=False, title="")
+        return
+    if not leading:
+        console.print(f"another scheduler leads ({leader or 'unknown'}); nothing recorded here")
+        return
+    if not outcomes:
+        console.print(f"nothing due at {time_text(at, seconds=True)}; nothing recorded")
+        return
     emit_rows(
         rows,
         [("kind", "kind"), ("customer", "customer"), ("aggregate_id", "aggregate"),
          ("detail", "detail"), ("due_at", "due"),
          ("recorded", "recorded"), ("late", "late"), ("reason", "why not")],
-        as_json=as_json, as_csv=False, title="due facts",
+        as_json=False, as_csv=False, title="due facts",
     )  # fmt: skip
+    done = sum(1 for o in outcomes if o.recorded)
+    console.print(
+        f"recorded {done} of {len(outcomes)} due fact(s) at {time_text(at, seconds=True)}"
+    )
 
 
 @scheduler.command("status")

@@ -28,7 +28,6 @@ def statement(
 ) -> None:
     """A statement for the customer: agreement, movements, fees, packages, totals and the
     hash-chain digest to verify it by (HTML, printable on A4)."""
-    from ledger.audit.chain import catch_up_chain  # noqa: PLC0415 - not needed at start-up
     from ledger.documents import (  # noqa: PLC0415 - not needed at start-up
         customer_statement,
         render_statement,
@@ -45,7 +44,6 @@ def statement(
     contract_id = runtime.ledger.contract_id(contract_ref, "CONTRACT")
     settings = runtime.database
     caught_up(settings, runtime.ledger, CreditUsageProjection.name, catch_up=True)
-    catch_up_chain(settings, runtime.ledger)
     db = ViewDatabase(settings)
     try:
         data = customer_statement(runtime.ledger, db, contract_id, period=period, term=term)

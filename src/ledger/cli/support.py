@@ -11,6 +11,7 @@ Every command that prints data takes `--json`; errors are printed to standard er
 from __future__ import annotations
 
 import math
+import os
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any, TypeVar
 from uuid import UUID
@@ -21,7 +22,7 @@ from rich.markup import escape
 from ledger.domain.errors import InvalidInputError, LedgerError
 from ledger.errors import StoreUnavailableError
 from ledger.parsing import parse_date, parse_instant
-from ledger.render import console, err_console, fmt
+from ledger.render import console, err_console, fmt, rows_table
 from ledger.serialize import dumps
 from ledger.settings import Settings
 
@@ -34,6 +35,13 @@ if TYPE_CHECKING:
 
 
 F = TypeVar("F", bound="Callable[..., Any]")
+
+LOG_LEVEL_VARIABLE = "LEDGER_LOG_LEVEL"
+# Columns shown as text for people that are numbers all the same (right-aligned).
+NUMERIC_TEXT = frozenset({
+    "business_seconds_left", "breach_rate", "severity", "median_response_hours",
+    "p90_response_hours",
+})  # fmt: skip
 
 EXIT_REFUSED = 1
 EXIT_USAGE = 2
@@ -51,6 +59,16 @@ class Runtime:
     def __init__(self, settings: Settings | None = None) -> None:
         self._settings = settings
         self._ledger: SupportLedger | None = None
+        self.verbosity = 0  # -v: 1, -vv: 2
+
+    def log_as(self, *, service: bool = False) -> None:
+        """(Re)configure logging for this run (see `log_level_for`)."""
+        from ledger.logs import configure_logging  # noqa: PLC0415 - structlog only for a run
+
+        settings = self.settings
+        level = log_level_for(settings, self.verbosity, service=service)
+        configure_logging(settings.log_format, level)
+        self._reader: SupportLedger | None = None
 
     @property
     def settings(self) -> Settings:
@@ -74,6 +92,23 @@ class Runtime:
         return self._ledger
 
     @property
+    def read_database(self) -> DatabaseSettings | None:
+        """The standby the reports and replays read (`LEDGER_READ_DATABASE_URL`), or None."""
+        return self.settings.read_database
+
+    @property
+    def reader(self) -> SupportLedger:
+        """The application whose log the replays read: on the standby when one is configured
+        (it never records anything), else the application on the primary."""
+        if self.read_database is None:
+            return self.ledger
+        if self._reader is None:
+            from ledger.wiring import open_reader  # noqa: PLC0415 - built only when used
+
+            self._reader = open_reader(self.read_database)
+        return self._reader
+
+    @property
     def holds_ledger(self) -> bool:
         """Whether the application is built and not closed yet."""
         return self._ledger is not None
@@ -81,11 +116,29 @@ class Runtime:
     def close(self) -> None:
         """Close the application's connections, if it was built."""
         ledger, self._ledger = self._ledger, None
-        if ledger is not None:
-            ledger.close()
+        reader, self._reader = self._reader, None
+        try:
+            if ledger is not None:
+                ledger.close()
+        finally:
+            if reader is not None:
+                reader.close()
 
 
 pass_runtime = click.make_pass_decorator(Runtime)
+
+
+def log_level_for(settings: Settings, verbosity: int, *, service: bool = False) -> str:
+    """The level a run logs at: `-v` info, `-vv` debug; else `LEDGER_LOG_LEVEL` when it is
+    set; else `info` for a service (`scheduler run`, `projections run`, `serve`) and `warning`
+    for an interactive command, whose output is for the person who typed it."""
+    if verbosity >= 2:
+        return "debug"
+    if verbosity == 1:
+        return "info"
+    if os.environ.get(LOG_LEVEL_VARIABLE, "").strip():
+        return settings.log_level
+    return "info" if service else "warning"
 
 
 # -- output --------------------------------------------------------------------------------
@@ -130,12 +183,7 @@ def emit_rows(
 
         click.echo(csv_table([key for key, _ in columns], rows), nl=False)
         return
-    from rich.table import Table  # noqa: PLC0415 - loaded for tables only
-
-    table = Table(*[label for _, label in columns], title=title, title_justify="left")
-    for row in rows:
-        table.add_row(*[escape(fmt(row.get(key))) for key, _ in columns])
-    console.print(table)
+    console.print(rows_table(rows, columns, title, numeric=NUMERIC_TEXT))
     if not rows:
         console.print("(none)")
 
@@ -232,11 +280,17 @@ def _store_outage(exc: Exception) -> bool:
     )
 
 
-def outage_error(database: DatabaseSettings | None, detail: str) -> StoreUnavailableError:
+def outage_error(
+    database: DatabaseSettings | None, detail: str, reads: DatabaseSettings | None = None
+) -> StoreUnavailableError:
     """The error to print when the store cannot be used: where it is (the host only) and what
-    failed, naming no other part of the database URL (user, password, port, database, schema)."""
+    failed, naming no other part of the database URL (user, password, port, database, schema),
+    nor of the read database's URL (`reads`)."""
     if database is None:
         return StoreUnavailableError("the database could not be reached or used")
+    if reads is not None:
+        detail = detail.replace(reads.display_url, f"the read database ({reads.location})")
+        detail = reads.redact(detail)
     one_line = " ".join(detail.replace(database.display_url, database.location).split())
     text = database.redact(one_line)
     if not text.startswith(("the ", "cannot ")):
@@ -252,6 +306,14 @@ def _database_of(runtime: Runtime) -> DatabaseSettings | None:
         return None
 
 
+def _read_database_of(runtime: Runtime) -> DatabaseSettings | None:
+    """The runtime's read database settings, or None (none set, or unreadable)."""
+    try:
+        return runtime.read_database
+    except LedgerError:
+        return None
+
+
 def run_group(group: click.Group, args: list[str]) -> int:
     """Run `group` on `args` with a `Runtime` in its context (closed at the end), and turn the
     outcome into an exit code.
@@ -260,14 +322,11 @@ def run_group(group: click.Group, args: list[str]) -> int:
     `invalid_input`, as a value the ledger refuses does; a command line of the wrong shape (an
     unknown command or option, a missing option or argument) is a usage error, 2.
     """
-    from ledger.logs import configure_logging  # noqa: PLC0415 - structlog only for a run
-
     as_json = "--json" in args
     runtime = Runtime()
     try:
         try:
-            settings = runtime.settings
-            configure_logging(settings.log_format, settings.log_level)
+            runtime.log_as()
             result = group.main(args=args, prog_name="ledger", standalone_mode=False, obj=runtime)
         finally:
             runtime.close()
@@ -286,7 +345,9 @@ def run_group(group: click.Group, args: list[str]) -> int:
         err_console.print("aborted")
         return 130
     except StoreUnavailableError as exc:
-        print_error(outage_error(_database_of(runtime), exc.message), as_json)
+        print_error(
+            outage_error(_database_of(runtime), exc.message, _read_database_of(runtime)), as_json
+        )
         return EXIT_UNAVAILABLE
     except LedgerError as exc:
         print_error(exc, as_json)
@@ -294,6 +355,8 @@ def run_group(group: click.Group, args: list[str]) -> int:
     except Exception as exc:
         if not _store_outage(exc):
             raise
-        print_error(outage_error(_database_of(runtime), str(exc)), as_json)
+        print_error(
+            outage_error(_database_of(runtime), str(exc), _read_database_of(runtime)), as_json
+        )
         return EXIT_UNAVAILABLE
     return result if isinstance(result, int) else 0

@@ -95,10 +95,11 @@ def calendar_add(
         raise InvalidInputError("give exactly one of --seconds or --hours")
     cal = load_calendar_file(calendar_path)
     begin = parse_instant(start, "--start")
+    whole = None if seconds is None else parse_int(seconds, "--seconds")
+    if whole is not None and whole < 0:  # refused before a timedelta could overflow
+        raise InvalidDurationError(f"the duration must not be negative, got {seconds}")
     duration = (
-        timedelta(seconds=parse_int(seconds, "--seconds"))
-        if seconds is not None
-        else parse_hours(hours or "", "--hours")
+        timedelta(seconds=whole) if whole is not None else parse_hours(hours or "", "--hours")
     )
     if duration < timedelta(0):
         raise InvalidDurationError(f"the duration must not be negative, got {seconds or hours}")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo
 
@@ -24,7 +25,6 @@ from ledger.render import console, fmt, kv, percent
 
 if TYPE_CHECKING:
     from collections.abc import Callable
-    from datetime import datetime
 
     from ledger.application import SupportLedger
 
@@ -67,6 +67,7 @@ def ticket_open(
     """Receive a request: open it with its deadline, or decline it (exit 3) and record why."""
     from ledger.presenters import opening_view  # noqa: PLC0415 - not needed at start-up
 
+    received = resolve_at(at_text)
     opening = runtime.ledger.open_ticket(
         contract_id=None
         if contract_ref is None
@@ -77,7 +78,7 @@ def ticket_open(
         platform=platform,
         license_kind=license_kind,
         key=key,
-        at=resolve_at(at_text),
+        at=received,
     )
     data = opening_view(opening)
     if opening.declined:
@@ -87,7 +88,8 @@ def ticket_open(
             f"declined [{opening.reason}] {opening.message} (ticket {opening.ticket_id})",
         )
         return EXIT_DECLINED
-    done(data, as_json, f"{opening.ticket_id} open, response due {fmt(opening.due_at)}")
+    opened = {} if as_json else _ticket_data(runtime, str(opening.ticket_id), received)
+    done(data, as_json, "" if as_json else _said(runtime, "open", opened, received))
     return 0
 
 
@@ -96,6 +98,15 @@ def _ticket_data(runtime: Runtime, reference: str, at: datetime) -> dict[str, An
 
     app = runtime.ledger
     return counted_ticket_view(app, app.get_ticket(reference), at)
+
+
+def _said(runtime: Runtime, command: str, data: dict[str, Any], at: datetime) -> str:
+    """What a ticket command did, in words, times in the ticket's contract's zone."""
+    from ledger.presenters import ticket_said  # noqa: PLC0415 - not needed at start-up
+
+    contract_id = data.get("contract_id")
+    zone = runtime.ledger.get_contract(contract_id).timezone if contract_id else None
+    return ticket_said(command, data, at, datetime.now(UTC), zone)
 
 
 def _ticket_step(
@@ -112,8 +123,7 @@ def _ticket_step(
         data = _ticket_data(runtime, reference, at)
         if outcome is not None:
             data["result"] = outcome
-        suffix = f" ({outcome})" if isinstance(outcome, str) else ""
-        done(data, as_json, f"{data['ticket_id']} {data['status']}{suffix}")
+        done(data, as_json, _said(runtime, name, data, at))
 
 
 _ticket_step(
@@ -170,9 +180,7 @@ def ticket_severity(
     at = resolve_at(at_text)
     runtime.ledger.change_severity(reference, severity=severity, at=at)
     data = _ticket_data(runtime, reference, at)
-    done(
-        data, as_json, f"{data['ticket_id']} severity {data['severity']}, due {fmt(data['due_at'])}"
-    )
+    done(data, as_json, _said(runtime, "severity", data, at))
 
 
 @ticket.command("waive")
@@ -189,7 +197,7 @@ def ticket_waive(
     at = resolve_at(at_text)
     runtime.ledger.waive_breach(reference, reason=reason, actor=actor, at=at)
     data = _ticket_data(runtime, reference, at)
-    done(data, as_json, f"{data['ticket_id']} breach waived")
+    done(data, as_json, _said(runtime, "waive", data, at))
 
 
 @ticket.command("history")
@@ -198,10 +206,8 @@ def ticket_waive(
 @pass_runtime
 def ticket_history_command(runtime: Runtime, *, reference: str, as_json: bool) -> None:
     """Every event of a ticket with the ticket after it and how its deadline was counted."""
-    from ledger.presenters import (  # noqa: PLC0415 - not needed at start-up
-        duration_text,
-        ticket_history,
-    )
+    from ledger.display import duration_text  # noqa: PLC0415 - not needed at start-up
+    from ledger.presenters import ticket_history  # noqa: PLC0415 - not needed at start-up
 
     app = runtime.ledger
     steps = ticket_history(app, reference)
@@ -268,10 +274,11 @@ def ticket_show(
     as_json: bool,
 ) -> None:
     """A ticket (by id or external key) and its clock."""
-    from ledger.presenters import (  # noqa: PLC0415 - not needed at start-up
-        counted_ticket_view,
+    from ledger.display import (  # noqa: PLC0415 - not needed at start-up
+        deadline_text,
         duration_text,
     )
+    from ledger.presenters import counted_ticket_view  # noqa: PLC0415 - not needed at start-up
 
     app = runtime.ledger
     when = resolve_at(at_text) if at_text else resolve_at(as_of, "--as-of")
@@ -279,6 +286,8 @@ def ticket_show(
         reference, version=version, as_of=parse_instant(as_of, "--as-of") if as_of else None
     )
     data = counted_ticket_view(app, found, when)
+    # Times of a ticket are shown in its contract's zone (the display zone without one).
+    zone = app.get_contract(found.contract_id).timezone if found.contract_id else None
 
     def render() -> None:
         rows: list[tuple[str, Any]] = [
@@ -296,13 +305,13 @@ def ticket_show(
             rows += [
                 ("tier / target", f"{data['tier']} / {data['target_hours']:g} business hours"),
                 ("clock", data["clock"]),
-                ("due", data["due_at"]),
+                ("due", deadline_text(data["due_at"], when, zone)),
                 ("original due", data["original_due_at"]),
                 ("business time left", duration_text(data["business_seconds_left"])),
                 (
                     "warnings",
                     ", ".join(
-                        f"{percent(w['share'])} {fmt(w['at'])}"
+                        f"{percent(w['share'])} {fmt(w['at'], zone)}"
                         + (" (reached)" if w["reached"] else "")
                         for w in data["warnings"]
                     ),
@@ -318,6 +327,7 @@ def ticket_show(
                     ", ".join(fmt(t) for t in data["priority_troubleshooting"]) or "-",
                 ),
             ]
-        console.print(kv(f"ticket {data['ticket_id']} (version {data['version']})", rows))
+        title = f"ticket {data['key']} ({data['ticket_id']}, version {data['version']})"
+        console.print(kv(title, rows, zone))
 
     emit(data, as_json, render)

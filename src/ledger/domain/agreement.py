@@ -48,6 +48,11 @@ class ContractStatus(StrEnum):
     TERMINATED = "terminated"
 
 
+# Not a recorded status: shown for an `active` agreement whose latest term ended without
+# renewal, until the scheduler records its lapse (`ledger.presenters.contract_status`).
+LAPSE_PENDING = "lapse_pending"
+
+
 class TermKind(StrEnum):
     """How a term came about."""
 

@@ -46,6 +46,13 @@ class Version:
         return f"{self.major}.{self.minor}"
 
     @property
+    def precedence(self) -> tuple[int, int, int, bool, str]:
+        """A total order of versions: a pre-release (`1.0.0-rc1`) before its release (`1.0.0`),
+        which dataclass ordering cannot compare (a tag against no tag)."""
+        return (self.major, self.minor, -1 if self.patch is None else self.patch,
+                self.tag is None, self.tag or "")  # fmt: skip
+
+    @property
     def line_key(self) -> tuple[int, int]:
         """The line as numbers, for ordering lines."""
         return (self.major, self.minor)
@@ -200,7 +207,7 @@ class ReleaseCatalog(LedgerAggregate):
     def listing(self) -> list[dict[str, Any]]:
         """Every release, newest version first."""
         rows = [{"version": v, **r} for v, r in self.releases.items()]
-        rows.sort(key=lambda r: parse_version(r["version"]), reverse=True)
+        rows.sort(key=lambda r: parse_version(r["version"]).precedence, reverse=True)
         return rows
 
 

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from ledger.projections.audit_chain import HashChainProjection
 from ledger.projections.contracts import ContractDirectoryProjection
 from ledger.projections.credit_usage import CreditUsageProjection
 from ledger.projections.deadlines import DeadlinesProjection
@@ -14,14 +13,14 @@ from ledger.projections.sla_breaches import SlaBreachProjection
 if TYPE_CHECKING:
     from ledger.projections.base import Projection
 
-# Every projection by its permanent name, in the order `run` starts them.
+# Every projection by its permanent name, in the order `run` starts them. The audit chain is
+# not one of them: the recorders link each event in the transaction that records it.
 PROJECTIONS: dict[str, type[Projection]] = {
     p.name: p
     for p in (
         SlaBreachProjection,
         CreditUsageProjection,
         DeadlinesProjection,
-        HashChainProjection,
         ContractDirectoryProjection,
     )
 }

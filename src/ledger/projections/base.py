@@ -15,6 +15,7 @@ import socket
 import uuid
 from abc import ABC, abstractmethod
 from dataclasses import dataclass
+from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from eventsourcing.utils import get_topic
@@ -120,6 +121,30 @@ def owner_name() -> str:
     return f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:6]}"
 
 
+def owner_gone(owner: str) -> bool:
+    """True when `owner` (an `owner_name`) is a process of this host that no longer runs.
+
+    An owner on another host, or one whose process id is in use (alive, or reused by another
+    process), is not known to be gone: its lease then runs until it expires.
+    """
+    host, _, rest = owner.partition(":")
+    pid_text = rest.partition(":")[0]
+    if host != socket.gethostname() or not pid_text.isdigit() or int(pid_text) == os.getpid():
+        return False
+    pid = int(pid_text)
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return True
+    except PermissionError:
+        return False  # a process of another user runs with that id
+    try:  # killed but not reaped by its parent yet: a zombie runs nothing
+        stat = Path(f"/proc/{pid}/stat").read_text(encoding="ascii")
+    except OSError:
+        return False
+    return stat.rpartition(")")[2].split()[:1] == ["Z"]
+
+
 def ensure_state(db: ViewDatabase, name: str, shape: int) -> State:
     """The projection's state row, created at position 0 if missing."""
     db.create([STATE_DDL])
@@ -145,6 +170,16 @@ def read_state(db: ViewDatabase, name: str) -> State | None:
         (name,),
     )
     return _state(rows[0]) if rows else None
+
+
+def states_as_stored(db: ViewDatabase) -> list[State]:
+    """Every projection's state, read without writing anything (no DDL): on a standby, where
+    nothing can be written; an empty list when no projection ever ran."""
+    rows = db.select(
+        f"SELECT name, position, shape, updated_at, error, error_position, error_at, owner, "
+        f"lease_until FROM {STATE_TABLE} ORDER BY name"
+    )
+    return [_state(r) for r in rows or []]
 
 
 def all_states(db: ViewDatabase) -> list[State]:
@@ -205,13 +240,28 @@ def reset(tx: Transaction, name: str, shape: int) -> None:
 
 
 def take_lease(db: ViewDatabase, name: str, owner: str, now: datetime, seconds: float) -> bool:
-    """Take or renew the projection's lease; False while another owner's lease runs."""
+    """Take or renew the projection's lease; False while another owner's lease runs.
+
+    A lease held by a process of this host that is gone (killed, crashed) is taken at once,
+    without waiting for it to expire.
+    """
     now_us = to_us(now)
+    until = now_us + int(seconds * 1_000_000)
     with db.transaction() as tx:
         changed = tx.execute(
             f"UPDATE {STATE_TABLE} SET owner = ?, lease_until = ? WHERE name = ? AND "
             "(owner IS NULL OR owner = ? OR lease_until IS NULL OR lease_until < ?)",
-            (owner, now_us + int(seconds * 1_000_000), name, owner, now_us),
+            (owner, until, name, owner, now_us),
+        )
+    if changed == 1:
+        return True
+    state = read_state(db, name)
+    if state is None or state.owner is None or not owner_gone(state.owner):
+        return False
+    with db.transaction() as tx:  # only if the dead owner still holds it
+        changed = tx.execute(
+            f"UPDATE {STATE_TABLE} SET owner = ?, lease_until = ? WHERE name = ? AND owner = ?",
+            (owner, until, name, state.owner),
         )
     return changed == 1
 

@@ -33,7 +33,7 @@ if TYPE_CHECKING:
     from ledger.projections.db import Transaction, ViewDatabase
     from ledger.settings import DatabaseSettings
 
-STATUSES = ("active", "ended", "lapsed", "terminated")
+STATUSES = ("active", "lapse_pending", "lapsed", "terminated")
 VIEW_CONNECTIONS = 2
 _CHUNK = 500  # ids per IN (...) lookup
 
@@ -196,12 +196,12 @@ class ListedContract:
         return next((t for t in self.terms if t.starts_at <= at < t.ends_at), None)
 
     def status_at(self, at: datetime) -> str:
-        """`terminated`, `lapsed` (recorded), `ended` (the latest term ended and no lapse is
+        """`terminated`, `lapsed` (recorded), `lapse_pending` (the latest term ended and no lapse is
         recorded yet) or `active`."""
         if self.recorded_status in ("terminated", "lapsed"):
             return self.recorded_status
         if self.terms and at >= self.terms[-1].ends_at:
-            return "ended"
+            return "lapse_pending"
         return "active"
 
     def row(self, at: datetime, balance: Decimal | None) -> dict[str, Any]:

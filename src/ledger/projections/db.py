@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any
 import psycopg
 
 from ledger.domain.calendar import from_us, to_us
+from ledger.domain.errors import LedgerError
 from ledger.store import SCHEMA_LOCK, StoreUnavailableError, connect, lock_key
 
 if TYPE_CHECKING:
@@ -36,6 +37,13 @@ def contains_pattern(text: str) -> str:
     escaped = str(text).strip().lower().replace("\\", "\\\\")
     escaped = escaped.replace("%", "\\%").replace("_", "\\_")
     return f"%{escaped}%"
+
+
+class ReadModelMissingError(LedgerError):
+    """A view the read database (a standby) does not hold yet: the primary never built it."""
+
+    code = "read_model_missing"
+    kind = "conflict"
 
 
 def us(value: datetime | None) -> int | None:
@@ -167,7 +175,16 @@ class ViewDatabase:
                 self.conn.commit()
             else:
                 with self.conn.transaction(), self.conn.cursor() as cursor:
-                    yield Transaction(self, cursor)
+                    try:
+                        yield Transaction(self, cursor)
+                    except psycopg.errors.UndefinedTable as exc:
+                        if not self.read_only:
+                            raise
+                        table = (exc.diag.message_primary or str(exc)).strip()
+                        raise ReadModelMissingError(
+                            f"the read database (a standby) does not hold this view yet "
+                            f"({table}): run `ledger projections run` against the primary"
+                        ) from None
 
     @contextmanager
     def _outages(self) -> Iterator[None]:
@@ -185,8 +202,16 @@ class ViewDatabase:
         """Forget which DDL ran (after tables were dropped, `create` must run it again)."""
         self._created.clear()
 
+    @property
+    def read_only(self) -> bool:
+        """Whether this is a standby's copy of the views (`LEDGER_READ_DATABASE_URL`)."""
+        return self.settings.read_only
+
     def read(self, sql: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
-        """Rows of a query, in a read transaction of its own."""
+        """Rows of a query, in a read transaction of its own; on a standby, a table the
+        primary has not made yet (a view that never ran) has no rows."""
+        if self.read_only:
+            return self.select(sql, params) or []
         with self.transaction() as tx:
             return tx.fetchall(sql, params)
 
@@ -211,12 +236,13 @@ class ViewDatabase:
     def create(self, statements: Sequence[str]) -> None:
         """Run idempotent DDL (CREATE ... IF NOT EXISTS), once per connection.
 
+        Nothing runs on a standby (`read_only`): its tables come from the primary.
         On PostgreSQL concurrent `CREATE ... IF NOT EXISTS` can collide in the catalog, so DDL
         holds the schema's lock (the one the event store's DDL holds) for its transaction.
         """
         key = tuple(statements)
-        if key in self._created:
-            return
+        if key in self._created or self.read_only:
+            return  # a standby's tables are the primary's, replicated: nothing is made there
         with self.transaction() as tx:
             if self.backend == "postgresql":
                 tx.execute(

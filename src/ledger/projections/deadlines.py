@@ -406,11 +406,15 @@ class DeadlinesView:
         return int(rows[0][0]), {row[2] for row in rows if row[2] is not None}
 
     def due(self, at: datetime, *, limit: int = 1000) -> list[Deadline]:
-        """Pending facts due by `at`, earliest first."""
+        """Pending facts due by `at`, earliest first: each due at or before `at`, except a
+        breach, which is due only strictly after its deadline (a tick at the deadline itself
+        has nothing to record: a response at that instant is still in time)."""
+        at_us = us(at)
         rows = self.db.read(
             f"SELECT kind, aggregate_id, detail, contract_id, due_at FROM {self.table} "
-            "WHERE due_at <= ? ORDER BY due_at, kind, aggregate_id, detail LIMIT ?",
-            (us(at), limit),
+            "WHERE due_at <= ? AND NOT (kind = ? AND due_at = ?) "
+            "ORDER BY due_at, kind, aggregate_id, detail LIMIT ?",
+            (at_us, BREACH, at_us, limit),
         )
         return [_deadline(r) for r in rows]
 
@@ -434,13 +438,13 @@ class DeadlinesView:
         pending = dict.fromkeys(KINDS, 0)
         due, oldest = 0, None
         for kind, count, due_count, earliest in self.db.read(
-            "SELECT kind, COUNT(*), SUM(CASE WHEN due_at <= ? THEN 1 ELSE 0 END), MIN(due_at) "
-            f"FROM {self.table} GROUP BY kind",
-            (at_us,),
+            "SELECT kind, COUNT(*), SUM(CASE WHEN due_at <= ? AND NOT (kind = ? AND due_at = ?) "
+            f"THEN 1 ELSE 0 END), MIN(due_at) FROM {self.table} GROUP BY kind",
+            (at_us, BREACH, at_us),
         ):
             pending[str(kind)] = int(count)
             due += int(due_count or 0)
-            if earliest is not None and int(earliest) <= at_us:
+            if earliest is not None and int(due_count or 0) > 0:
                 oldest = int(earliest) if oldest is None else min(oldest, int(earliest))
         return pending, due, instant(oldest)
 

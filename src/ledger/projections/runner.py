@@ -2,10 +2,13 @@
 
 Each projection has one worker at a time. On PostgreSQL a worker owns its projection by a
 session advisory lock (released by the server the moment the worker's connection dies), on
-SQLite by a lease it renews in every batch. A second runner waits and takes over when the
-first stops or dies. A worker catches up in batches (rows and position in one transaction,
-guarded by the position it started from), then follows the log: LISTEN/NOTIFY on PostgreSQL
-with a periodic poll as a safety net, polling on SQLite. An event a projection cannot apply
+SQLite by a lease it renews in every batch and while idle; the lease names the host and
+process, so a runner of the same host takes over at once when that process is gone (from
+another host, when the lease expires). A second runner waits and takes over when the first
+stops or dies; `run(once=True)` does not wait: it reports the view as owned elsewhere.
+A worker catches up in batches (rows and position in one transaction, guarded by the
+position it started from), then follows the log: LISTEN/NOTIFY on PostgreSQL with a periodic
+poll as a safety net, polling on SQLite. An event a projection cannot apply
 stops that projection only; its position and the error are kept for `status`, and a restart
 retries it.
 """
@@ -114,6 +117,7 @@ class Worker:
         self.position = 0
         self._owned = False
         self._listening = False
+        self._renewed_at = time.monotonic()
 
     # -- ownership -----------------------------------------------------------------------------
 
@@ -184,7 +188,13 @@ class Worker:
                         projection=self.name,
                         owner=state and state.owner,
                     )
-                    return Outcome(self.name, state.position if state else 0, "owned_elsewhere")
+                    holder = state.owner if state and state.owner else "another runner"
+                    return Outcome(
+                        self.name,
+                        state.position if state else 0,
+                        "owned_elsewhere",
+                        f"run by {holder}: that runner keeps it current",
+                    )
             elif not self.wait_to_own():
                 return Outcome(self.name, self.position, "stopped")
             self._prepare()
@@ -197,6 +207,7 @@ class Worker:
                     return outcome
                 if once:
                     return Outcome(self.name, self.position, "caught_up")
+                self._renew_lease()
                 self._wait_for_events()
             return Outcome(self.name, self.position, "stopped")
         except OwnershipLostError:
@@ -286,6 +297,17 @@ class Worker:
         ):
             msg = f"the lease on {self.name} was taken by another runner"
             raise OwnershipLostError(msg)
+
+    def _renew_lease(self) -> None:
+        """Keep the SQLite lease while idle (batches renew it too): a quiet runner is not gone."""
+        if self.db.backend != "sqlite":
+            return
+        now = time.monotonic()
+        if now - self._renewed_at < LEASE_SECONDS / 3:
+            return
+        with self.db.transaction() as tx:
+            self._check_owner(tx)
+        self._renewed_at = now
 
     def _isolate_failure(self, batch: Sequence[Notification]) -> Outcome:
         """Apply the batch one event at a time to find (and keep) the event that fails."""

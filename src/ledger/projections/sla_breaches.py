@@ -382,8 +382,10 @@ class SlaBreachView:
         *,
         since: datetime | None = None,
         until: datetime | None = None,
+        contract_id: str | None = None,
     ) -> list[dict[str, Any]]:
-        """Breach figures per tier, customer, severity or month of receipt, sorted by key.
+        """Breach figures per tier, customer, severity or month of receipt, sorted by key
+        (of one contract's tickets when `contract_id` is given).
 
         `tickets` counts opened (not declined) requests; `met` and `breached` count clocks met
         and breached by `at` (a response late, or none and the deadline passed), breaches
@@ -394,6 +396,9 @@ class SlaBreachView:
         if column is None:
             raise InvalidInputError(f"by: {by!r} is not a grouping; use {', '.join(GROUPINGS)}")
         where, params = self._received(since, until)
+        if contract_id is not None:
+            where.append("contract_id = ?")
+            params.append(contract_id)
         filters = " ".join(f"AND {w}" for w in where)
         at_us = to_us(at)
         counts = self._read(
@@ -464,17 +469,6 @@ class SlaBreachView:
         }
         return {state: n for state, n in found.items() if n}
 
-    def waived_open(self, at: datetime, *, tier: str | None = None) -> int:
-        """Clocks on the live board breached at `at` whose breach was waived (of a tier, or
-        all): the board counts them among the breached; a wall shows them apart."""
-        of_tier, params = ("", []) if tier is None else (" AND tier = ?", [tier.strip().lower()])
-        ((count,),) = self._read(
-            f"SELECT COUNT(*) FROM {self.clocks} WHERE {LIVE} AND breach_waived "
-            f"AND due_at IS NOT NULL AND due_at < ?{of_tier}",
-            [to_us(at), *params],
-        )
-        return int(count)
-
     def breaches_by_tier(self, at: datetime) -> tuple[dict[str, int], dict[str, int]]:
         """Response clocks breached by `at` (answered late, or overdue without an answer) by
         tier, those not waived and those waived; tiers without a breach are left out."""
@@ -489,6 +483,18 @@ class SlaBreachView:
             name = str(tier or "unknown")
             target[name] = target.get(name, 0) + int(count)
         return breaches, waived
+
+
+def waived_open(view: SlaBreachView, at: datetime, *, tier: str | None = None) -> int:
+    """Clocks on the live board breached at `at` whose breach was waived (of a tier, or all):
+    the board counts them among the breached; a wall shows them apart."""
+    of_tier, params = ("", []) if tier is None else (" AND tier = ?", [tier.strip().lower()])
+    ((count,),) = view._read(
+        f"SELECT COUNT(*) FROM {view.clocks} WHERE {LIVE} AND breach_waived "
+        f"AND due_at IS NOT NULL AND due_at < ?{of_tier}",
+        [to_us(at), *params],
+    )
+    return int(count)
 
 
 def _timed(view: SlaBreachView, at_us: int, tier: str | None) -> tuple[dict[str, int], int, int]:

@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING, Any
 from uuid import UUID
 
 from ledger.application import DueFact
+from ledger.application.facts import FIRST_AFTER, NOT_DUE_YET
 from ledger.domain.calendar import to_us
 from ledger.logs import get_logger
 from ledger.projections.base import owner_name
@@ -33,6 +34,8 @@ from ledger.scheduler.clock import Clock, SystemClock
 from ledger.store import lock_key
 
 if TYPE_CHECKING:
+    from collections.abc import Callable, Sequence
+
     from ledger.application import FactOutcome, SupportLedger
     from ledger.projections.deadlines import Deadline
     from ledger.settings import DatabaseSettings
@@ -219,7 +222,7 @@ class Scheduler:
                 results = self.app.record_due([_fact(d) for d in batch], at=now)
                 for deadline, result in zip(batch, results, strict=True):
                     attempted.add(_key(deadline))
-                    if not result.recorded:
+                    if not result.recorded and result.reason != NOT_DUE_YET:
                         self._skipped.add(_key(deadline))
                     self._log(result, now)
                 outcomes.extend(results)
@@ -291,7 +294,7 @@ class Scheduler:
     def next_due(self) -> datetime | None:
         """The next instant something falls due (None: nothing pending)."""
         deadline = self.view.next_due()
-        return deadline.due_at if deadline is not None else None
+        return None if deadline is None else recordable_from(deadline)
 
     def status(self) -> SchedulerStatus:
         """Leader, heartbeat, last run, pending facts and the next one."""
@@ -315,6 +318,12 @@ class Scheduler:
         )
 
 
+def recordable_from(deadline: Deadline) -> datetime:
+    """The first instant a tick records the fact at: its due instant, or for a breach the
+    first instant after the deadline (a response at the deadline itself is in time)."""
+    return deadline.due_at + (FIRST_AFTER if deadline.kind == "breach" else timedelta(0))
+
+
 def _fact(deadline: Deadline) -> DueFact:
     return DueFact(
         kind=deadline.kind,
@@ -325,13 +334,26 @@ def _fact(deadline: Deadline) -> DueFact:
     )
 
 
-def run_scheduler(scheduler: Scheduler, *, heartbeat: float = 1.0) -> None:
+@dataclass(frozen=True)
+class Periodic:
+    """A job the leading scheduler runs every `seconds` (the first run shortly after start):
+    anchoring the chain's digest outside the database, for one."""
+
+    name: str
+    seconds: float
+    run: Callable[[], None]
+
+
+def run_scheduler(
+    scheduler: Scheduler, *, heartbeat: float = 1.0, periodic: Sequence[Periodic] = ()
+) -> None:
     """Run until `scheduler.stop` is set: APScheduler wakes `tick()` when facts fall due.
 
     A one-shot job runs at the next due instant (moved whenever the deadlines change); a
     heartbeat job renews leadership, keeps the deadlines view current and re-plans the one-shot
     job, so new or changed deadlines are taken up within `heartbeat` seconds. Stopping lets the
-    tick in flight finish; nothing is recorded twice.
+    tick in flight finish; nothing is recorded twice. Each `periodic` job runs on the leader
+    only; a failure is logged (`scheduler_job_failed`) and the job runs again next time.
     """
     from apscheduler.schedulers.background import BackgroundScheduler  # noqa: PLC0415
     from apscheduler.triggers.date import DateTrigger  # noqa: PLC0415
@@ -376,6 +398,13 @@ def run_scheduler(scheduler: Scheduler, *, heartbeat: float = 1.0) -> None:
     timer.add_job(
         tick, IntervalTrigger(seconds=heartbeat), id="heartbeat", next_run_time=datetime.now(UTC)
     )
+    for job in periodic:
+        timer.add_job(
+            _leader_only(scheduler, job),
+            IntervalTrigger(seconds=job.seconds),
+            id=job.name,
+            next_run_time=datetime.now(UTC) + timedelta(seconds=2 * heartbeat),
+        )
     timer.start()
     log.info("scheduler_started", owner=scheduler.owner)
     try:
@@ -389,6 +418,18 @@ def run_scheduler(scheduler: Scheduler, *, heartbeat: float = 1.0) -> None:
         with busy:
             scheduler.close()
         log.info("scheduler_stopped", owner=scheduler.owner)
+
+
+def _leader_only(scheduler: Scheduler, job: Periodic) -> Callable[[], None]:
+    def run() -> None:
+        if scheduler.stop.is_set() or not scheduler.leading:
+            return
+        try:
+            job.run()
+        except Exception:  # logged; the job runs again next time
+            log.exception("scheduler_job_failed", job=job.name)
+
+    return run
 
 
 def catch_up(scheduler: Scheduler, until: datetime, step: timedelta) -> list[FactOutcome]:

@@ -1,8 +1,11 @@
 """Every customisation of the eventsourcing library, and everything else ledger's store needs.
 
 - `recorders`: the application recorders that check, in the events' transaction, the versions
-  a use case decided on and that nothing it read up to a position was recorded after it (and,
-  on SQLite, write the snapshots due with the events);
+  a use case decided on and that nothing it read up to a position was recorded after it, and
+  link the events into the audit chain there;
+- `chain`: the audit chain's table and links, written by the recorders in the events'
+  transaction (a save past the chain's head is refused, `ChainBehindError`), and the backlog
+  `ledger audit chain` links;
 - `setup`: the library's factory and transcoder, as they ship (the name `LedgerTranscoder`
   stays for callers);
 - `copies`: the aggregates a process keeps between commands;

@@ -48,6 +48,17 @@ FINGERPRINTS = (
         "on IntegrityError)",
     ),
     Fingerprint(
+        "eventsourcing.sqlite:SQLiteApplicationRecorder.construct_create_table_statements",
+        "0e52bba3d0092d396b69895e25c8e8637ab658834eb098d0bcc6080414455881",
+        f"{_SQLITE}.construct_create_table_statements (adds the audit chain's table to it)",
+    ),
+    Fingerprint(
+        "eventsourcing.postgres:PostgresApplicationRecorder._fetch_ids_after_insert_events",
+        "9c8efbc1baf72b52213eeaa4c689bfb06cdbdacfac07643939a65c2e3102de9b",
+        f"{_POSTGRES}._fetch_ids_after_insert_events (calls it for the ids, then links them in "
+        "the chain on a cursor of its own, in the insert's transaction, under its table lock)",
+    ),
+    Fingerprint(
         "eventsourcing.postgres:PostgresApplicationRecorder.__init__",
         "db36fb3de49a5292adbe422c79bfc1ef22658df8f60915befa85d16949b3fa9e",
         f"{_POSTGRES}.__init__ (appends its refusing function to sql_create_statements)",
@@ -57,7 +68,8 @@ FINGERPRINTS = (
         "f1a98da0239e3ea7462c6b725cd66d0c932fc533814c92e04bf9802ac81ebddf",
         f"{_POSTGRES}._insert_stored_events (pipelined in its transaction, which it commits "
         "whatever Python raises; the db-functions path that skips it, refused by "
-        "ledger.store.setup:tune_factory)",
+        f"ledger.store.setup:tune_factory); overridden by {_POSTGRES}.insert_events, which reads "
+        "a chain refusal back from the IntegrityError it raises",
     ),
     Fingerprint(
         "eventsourcing.postgres:PostgresApplicationRecorder._insert_stored_events",

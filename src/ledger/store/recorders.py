@@ -15,19 +15,36 @@ an aggregate the save does not write, was recorded after the position. Both stor
 the order of the notification ids (one writer on SQLite, the table lock on PostgreSQL), so
 what the use case read up to the position and what the check finds after it leave no gap.
 
+Every save's events are also linked into the audit chain in the same transaction, after the
+checks (`ledger.store.chain`): the chain's head is read under the same write lock, so the
+chain is always exactly as long as the log, and a save whose log goes on past the chain's
+head is refused (`ChainBehindError`).
+
 Everything else is the library's: its inserts, its transactions, its pools.
 """
 
 from __future__ import annotations
 
+import sqlite3
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 from uuid import UUID
 
-from eventsourcing.persistence import IntegrityError, StoredEvent
+from eventsourcing.persistence import IntegrityError, PersistenceError, StoredEvent
 from eventsourcing.postgres import PostgresApplicationRecorder
 from eventsourcing.sqlite import SQLiteApplicationRecorder
 from psycopg.sql import SQL, Identifier
+
+from ledger.store.chain import (
+    BEHIND_MARK,
+    CHAIN_COLUMNS,
+    backlog_rows,
+    behind,
+    behind_from,
+    chain_ddl,
+    chain_table,
+    link_rows,
+)
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterable, Sequence
@@ -74,6 +91,7 @@ class SQLiteLedgerRecorder(SQLiteApplicationRecorder):
 
     def __init__(self, datastore: Any, events_table_name: str = "stored_events") -> None:
         super().__init__(datastore, events_table_name)
+        self.chain_table = chain_table(events_table_name)
         self.expect_statement = (
             f"SELECT MAX(originator_version) FROM {self.events_table_name} WHERE originator_id = ?"
         )
@@ -81,6 +99,47 @@ class SQLiteLedgerRecorder(SQLiteApplicationRecorder):
             f"SELECT rowid, originator_id, originator_version, topic, state "
             f"FROM {self.events_table_name} WHERE rowid > ? AND topic IN ({{topics}})"
         )
+        # The log's event before the save's first, and the chain's head (position, link).
+        self.chain_head_statement = (
+            f"SELECT (SELECT MAX(rowid) FROM {self.events_table_name} WHERE rowid < ?), "
+            f"(SELECT position FROM {self.chain_table} ORDER BY position DESC LIMIT 1), "
+            f"(SELECT link FROM {self.chain_table} ORDER BY position DESC LIMIT 1)"
+        )
+        self.chain_insert_statement = (
+            f"INSERT INTO {self.chain_table} ({CHAIN_COLUMNS}) VALUES (?, ?, ?, ?, ?)"
+        )
+
+    def construct_create_table_statements(self) -> list[str]:
+        """The library's table, and the audit chain's."""
+        return [
+            *super().construct_create_table_statements(),
+            chain_ddl(chain_table(self.events_table_name)),
+        ]
+
+    def link_backlog(self, batch_size: int = 5000) -> int:
+        """Link the events after the chain's head, as they stand, in one transaction that holds
+        the write lock from its start (`ledger audit chain`); how many were linked."""
+        events = self.events_table_name
+        linked = 0
+        with self.datastore.transaction(commit=True) as c:
+            c.execute(chain_ddl(self.chain_table))
+            c.execute(f"DELETE FROM {self.chain_table} WHERE position < 0")  # the write lock, now
+            while True:
+                c.execute(
+                    f"SELECT position, link FROM {self.chain_table} ORDER BY position DESC LIMIT 1"
+                )
+                found = c.fetchone()
+                head = None if found is None else (int(found[0]), str(found[1]))
+                c.execute(
+                    f"SELECT rowid, originator_id, originator_version, topic, state FROM {events} "
+                    "WHERE rowid > ? ORDER BY rowid LIMIT ?",
+                    (0 if head is None else head[0], batch_size),
+                )
+                batch = [tuple(row) for row in c.fetchall()]
+                if not batch:
+                    return linked
+                c.executemany(self.chain_insert_statement, backlog_rows(head, batch))
+                linked += len(batch)
 
     def _insert_events(
         self, c: SQLiteCursor, stored_events: Sequence[StoredEvent], **kwargs: Any
@@ -103,7 +162,27 @@ class SQLiteLedgerRecorder(SQLiteApplicationRecorder):
             refusal = condition.refusal(c.fetchall(), own)
             if refusal is not None:
                 raise IntegrityError(refusal)
+        if ids:
+            self._link(c, ids, stored_events)
         return ids
+
+    def _link(
+        self, c: SQLiteCursor, ids: Sequence[int], stored_events: Sequence[StoredEvent]
+    ) -> None:
+        """The links of the events just inserted at `ids`, after the chain's head (refused
+        when the chain's table was dropped while this process runs: nothing is linked then)."""
+        try:
+            c.execute(self.chain_head_statement, (ids[0],))
+        except sqlite3.OperationalError as exc:
+            if "no such table" not in str(exc):
+                raise
+            c.execute(f"SELECT MAX(rowid) FROM {self.events_table_name} WHERE rowid < ?", ids[:1])
+            raise behind(0, int(c.fetchone()[0] or 0)) from None
+        previous, position, link = c.fetchone()
+        head = None if position is None else (int(position), str(link))
+        c.executemany(
+            self.chain_insert_statement, link_rows(head, int(previous or 0), ids, stored_events)
+        )
 
 
 class PostgresLedgerRecorder(PostgresApplicationRecorder):
@@ -117,6 +196,7 @@ class PostgresLedgerRecorder(PostgresApplicationRecorder):
 
     def __init__(self, datastore: Any, *, events_table_name: str = "stored_events") -> None:
         super().__init__(datastore, events_table_name=events_table_name)
+        self.chain_table = chain_table(events_table_name)
         schema = Identifier(self.datastore.schema)
         table = Identifier(events_table_name)
         refuse = Identifier(f"{events_table_name}_refuse")
@@ -144,6 +224,117 @@ class PostgresLedgerRecorder(PostgresApplicationRecorder):
             "FROM {schema}.{table} WHERE notification_id > %(after)s "
             "AND topic = ANY(%(topics)s::text[]) ORDER BY notification_id"
         ).format(schema=schema, table=table)
+        chain = Identifier(self.chain_table)
+        self.sql_create_statements.append(
+            SQL(chain_ddl("{schema}.{chain}")).format(schema=schema, chain=chain)
+        )
+        # A save's links are computed in the server, by a function called right after the
+        # insert (pipelined: no round trip while the table lock is held), from the chain's
+        # head, refusing (as `refuse` does) when the log goes on past it. The encoding is
+        # ledger.hashchain's: int8send and int4send are big-endian, uuid_send the UUID's 16
+        # bytes in network order (tests/stores/test_audit_chain.py checks the links).
+        link_function = Identifier(f"{self.chain_table}_link")
+        self.sql_create_statements.append(
+            SQL(
+                "CREATE OR REPLACE FUNCTION {schema}.{function}(first_id bigint, last_id bigint) "
+                "RETURNS void LANGUAGE plpgsql AS $BODY$ "
+                "DECLARE head_position bigint; head_link bytea; previous bigint; r record; "
+                "link bytea; name bytea; "
+                "BEGIN "
+                "SELECT c.position, decode(c.link, 'hex') INTO head_position, head_link "
+                "FROM {schema}.{chain} c ORDER BY c.position DESC LIMIT 1; "
+                "SELECT max(e.notification_id) INTO previous FROM {schema}.{table} e "
+                "WHERE e.notification_id < first_id; "
+                "IF COALESCE(head_position, 0) <> COALESCE(previous, 0) THEN "
+                "RAISE EXCEPTION '%', format('" + BEHIND_MARK + " head=%s previous=%s', "
+                "COALESCE(head_position, 0), COALESCE(previous, 0)) "
+                "USING ERRCODE = 'unique_violation'; "
+                "END IF; "
+                "link := COALESCE(head_link, decode(repeat('00', 32), 'hex')); "
+                "FOR r IN SELECT e.notification_id, e.originator_id, e.originator_version, "
+                "e.topic, e.state FROM {schema}.{table} e "
+                "WHERE e.notification_id BETWEEN first_id AND last_id "
+                "ORDER BY e.notification_id LOOP "
+                "name := convert_to(r.topic, 'UTF8'); "
+                "link := sha256(link || int8send(r.notification_id) "
+                "|| int8send(r.originator_version) || int4send(16) "
+                "|| int4send(octet_length(name)) || int4send(octet_length(r.state)) "
+                "|| uuid_send(r.originator_id) || name || r.state); "
+                "INSERT INTO {schema}.{chain} (" + CHAIN_COLUMNS + ") VALUES (r.notification_id, "
+                "r.originator_id::text, r.originator_version, r.topic, encode(link, 'hex')); "
+                "END LOOP; "
+                "END $BODY$"
+            ).format(schema=schema, function=link_function, chain=chain, table=table)
+        )
+        self.link_statement = SQL("SELECT {schema}.{function}(%s, %s)").format(
+            schema=schema, function=link_function
+        )
+        self.chain_last_statement = SQL(
+            "SELECT position, link FROM {schema}.{chain} ORDER BY position DESC LIMIT 1"
+        ).format(schema=schema, chain=chain)
+        self.backlog_statement = SQL(
+            "SELECT notification_id, originator_id, originator_version, topic, state "
+            "FROM {schema}.{table} WHERE notification_id > %s ORDER BY notification_id LIMIT %s"
+        ).format(schema=schema, table=table)
+        self.chain_insert_statement = SQL(
+            "INSERT INTO {schema}.{chain} (" + CHAIN_COLUMNS + ") "
+            "SELECT * FROM unnest(%s::bigint[], %s::text[], %s::bigint[], %s::text[], %s::text[])"
+        ).format(schema=schema, chain=chain)
+
+    def link_backlog(self, batch_size: int = 5000) -> int:
+        """Link the events after the chain's head, as they stand, in one transaction under the
+        table lock saves take (`ledger audit chain`); how many were linked."""
+        linked = 0
+        with self.datastore.transaction(commit=True) as curs:
+            for statement in self.lock_table_statements:
+                curs.execute(statement)
+            while True:
+                curs.execute(self.chain_last_statement)
+                found = curs.fetchone()
+                head = None if found is None else (int(found["position"]), str(found["link"]))
+                curs.execute(self.backlog_statement, (0 if head is None else head[0], batch_size))
+                batch = [tuple(row.values()) for row in curs.fetchall()]
+                if not batch:
+                    return linked
+                rows = backlog_rows(head, batch)
+                curs.execute(
+                    self.chain_insert_statement, [list(c) for c in zip(*rows, strict=True)]
+                )
+                linked += len(batch)
+
+    def insert_events(
+        self, stored_events: Sequence[StoredEvent], **kwargs: Any
+    ) -> Sequence[int] | None:
+        """The library's insert; a save refused because the chain is behind the log raises
+        ChainBehindError."""
+        try:
+            ids: Sequence[int] | None = super().insert_events(stored_events, **kwargs)
+        except PersistenceError as exc:
+            refusal = behind_from(str(exc))
+            if refusal is None and f'{self.chain_table}" does not exist' in str(exc):
+                # The chain's table dropped while this process runs: nothing was recorded
+                # (the transaction failed), and nothing can be linked.
+                refusal = behind(0, int(self.max_notification_id() or 0))
+            if refusal is not None:
+                raise refusal from exc
+            raise
+        return ids
+
+    def _fetch_ids_after_insert_events(
+        self, curs: Any, stored_events: Sequence[StoredEvent], **kwargs: Any
+    ) -> Sequence[int] | None:
+        """The library's ids of the inserted events, then their links in the chain, in the
+        same transaction (under the table lock the insert took)."""
+        ids = super()._fetch_ids_after_insert_events(curs, stored_events, **kwargs)
+        if ids:
+            self._link(curs, ids, stored_events)
+        return ids
+
+    def _link(self, curs: Any, ids: Sequence[int], _stored: Sequence[StoredEvent]) -> None:
+        """The links of the events just inserted at `ids`, after the chain's head: computed
+        in the server, pipelined with the commit (a refusal fails the transaction there)."""
+        chain = curs.connection.cursor()  # its own: the library reads `curs` no more
+        chain.execute(self.link_statement, (ids[0], ids[-1]), prepare=True)
 
     def _insert_stored_events(
         self, curs: Any, stored_events: Sequence[StoredEvent], **kwargs: Any

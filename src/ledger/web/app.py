@@ -23,13 +23,13 @@ from ledger import __version__
 from ledger.logs import configure_logging, get_logger
 from ledger.projections.db import ViewPool
 from ledger.settings import Settings
-from ledger.web import observability, pages
+from ledger.web import docs, observability, pages, records
 from ledger.web.errors import install_error_handlers
 from ledger.web.routes import API_ROUTERS
 from ledger.web.routing import API_PREFIX
 from ledger.web.services import Services
 from ledger.web.tokens import ensure_table
-from ledger.wiring import open_ledger
+from ledger.wiring import open_ledger, open_reader
 
 if TYPE_CHECKING:
     from collections.abc import AsyncIterator
@@ -45,6 +45,8 @@ ROUTERS: list[tuple[str, APIRouter]] = [
     *[(API_PREFIX, router) for router in API_ROUTERS],
     ("", observability.router),  # /metrics, /healthz, /readyz
     ("", pages.router),  # /, /signin, /signout, /ops, /finance, /audit, /static
+    ("", docs.router),  # /docs and Swagger UI's files, served here (no CDN)
+    ("", records.router),  # /tickets/{key}, /contracts, /contracts/{id-or-name}
 ]
 
 DESCRIPTION = """\
@@ -79,14 +81,17 @@ def open_services(settings: Settings) -> Services:
     """The application, read-model connections and tokens table for one process."""
     ledger = open_ledger(settings.database)
     views = ViewPool(settings.database)
+    reads = reader = None
     try:
+        if settings.read_database is not None:
+            reads = ViewPool(settings.read_database)
+            reader = open_reader(settings.read_database)
         with views.lease() as db:
             ensure_table(db)
     except BaseException:
-        views.close()
-        ledger.close()
+        Services(settings=settings, ledger=ledger, views=views, reads=reads, reader=reader).close()
         raise
-    return Services(settings=settings, ledger=ledger, views=views)
+    return Services(settings=settings, ledger=ledger, views=views, reads=reads, reader=reader)
 
 
 def openapi_document(app: FastAPI) -> dict[str, Any]:
@@ -133,6 +138,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         description=DESCRIPTION,
         lifespan=lifespan,
         max_body_size=MAX_BODY_BYTES,
+        # FastAPI's /docs and /redoc load their files from a CDN: ledger.web.docs serves /docs
+        # with the files in the package instead.
+        docs_url=None,
+        redoc_url=None,
     )
     install_error_handlers(app)
     for prefix, router in ROUTERS:

@@ -66,10 +66,12 @@ def serve(*, host: str, port: int, workers: int) -> None:
     """Serve the HTTP API under /api/v1 (OpenAPI at /openapi.json) until SIGTERM."""
     import uvicorn  # noqa: PLC0415 - only the server needs it
 
+    from ledger.display import display_zone  # noqa: PLC0415 - not needed at start-up
     from ledger.logs import configure_logging  # noqa: PLC0415 - not needed at start-up
 
     settings = Settings.from_env()
     configure_logging(settings.log_format, settings.log_level)
+    display_zone()  # an unknown LEDGER_DISPLAY_TZ is refused now, not on the first page
     if settings.database.backend == "memory":
         raise StoreUnavailableError("the API needs SQLite or PostgreSQL, not memory://")
     check_store(settings.database)

@@ -24,6 +24,37 @@ from ledger.web.services import Svc  # noqa: TC001 - FastAPI reads it when the a
 
 MAX_KEY_LENGTH = 200
 
+# -- what the OpenAPI document says beyond the checks the types make --------------------------
+# The document is as strict as the validation (tests/web/test_schemathesis.py sends it
+# schema-valid requests and accepts no 400): these patterns and bounds are written into the
+# document only, the server checks the same with the CLI's parsers and their messages.
+
+# Years whose instants stay within 1970-2999 in UTC, whatever the offset.
+YEARS = r"(197[1-9]|19[89][0-9]|2[0-8][0-9]{2}|29[0-8][0-9]|299[0-8])"
+INSTANT_PATTERN = rf"^{YEARS}-[^\x00-\x1F\x7F]*$"
+DATE_PATTERN = rf"^{YEARS}-[0-9]{{2}}-[0-9]{{2}}$"
+MONTH_PATTERN = rf"^{YEARS}-(0[1-9]|1[0-2])$"
+CONTROL = r"\x00-\x1F\x7F-\x9F"  # what the parsers refuse in text a person typed
+LINE = rf"^[^{CONTROL}]*$"
+FILLED_LINE = rf"^[^{CONTROL}]*[^\s{CONTROL}][^{CONTROL}]*$"  # and not blank
+EMAIL = rf"^[^@\s{CONTROL}]+@[^@\s{CONTROL}]+\.[^@\s{CONTROL}]+$"
+TEXT_LIMIT = 1000  # characters of a reason, an activity, a topic
+POSITIVE_DECIMAL = r"^(0*[1-9][0-9]{0,9}(\.[0-9]{1,2})?|0*\.(0[1-9]|[1-9][0-9]?))$"
+DECIMAL = r"^(0|[1-9][0-9]{0,9})(\.[0-9]{1,2})?$"
+RELEASE_VERSION = r"^[0-9]{1,4}\.[0-9]{1,4}\.[0-9]{1,6}(-[0-9A-Za-z][0-9A-Za-z.]*)?$"
+PRODUCT_VERSION = r"^[0-9]{1,4}\.[0-9]{1,4}(\.[0-9]{1,6})?(-[0-9A-Za-z][0-9A-Za-z.]*)?$"
+
+
+def amount_document(*, positive: bool) -> dict[str, Any]:
+    """An amount as the document gives it: text with at most two decimals, or a whole number."""
+    return {
+        "anyOf": [
+            {"type": "string", "pattern": POSITIVE_DECIMAL if positive else DECIMAL},
+            {"type": "integer", "minimum": 1 if positive else 0, "maximum": 10**10 - 1},
+        ]
+    }
+
+
 # -- field types of request bodies and query parameters --------------------------------------
 
 CONTRACT_REF = (
@@ -46,7 +77,7 @@ InstantText = Annotated[
     Field(
         max_length=64,
         pattern=NO_CONTROL_CHARACTERS,
-        json_schema_extra={"format": "date-time"},
+        json_schema_extra={"format": "date-time", "pattern": INSTANT_PATTERN},
         description="ISO 8601 instant with a UTC offset, e.g. 2025-03-03T09:00:00+01:00.",
         examples=["2025-03-03T09:00:00+01:00"],
     ),
@@ -56,16 +87,47 @@ DateText = Annotated[
     Field(
         max_length=32,
         pattern=NO_CONTROL_CHARACTERS,
-        json_schema_extra={"format": "date"},
+        json_schema_extra={"format": "date", "pattern": DATE_PATTERN},
         description="A calendar date, YYYY-MM-DD.",
         examples=["2025-01-01"],
     ),
 ]
-Line = Annotated[str, Field(max_length=200, pattern=NO_CONTROL_CHARACTERS)]
-Name = Annotated[str, Field(max_length=200, pattern=NO_CONTROL_CHARACTERS)]
-Text = Annotated[str, Field(max_length=2000, pattern=NO_NUL)]
+Line = Annotated[
+    str,
+    Field(max_length=200, pattern=NO_CONTROL_CHARACTERS, json_schema_extra={"pattern": LINE}),
+]
+Name = Line
+Text = Annotated[
+    str,
+    Field(
+        max_length=2000,
+        pattern=NO_NUL,
+        json_schema_extra={"pattern": LINE, "maxLength": TEXT_LIMIT},
+    ),
+]
+# Lines and texts that must say something (the server refuses a blank one)
+FilledLine = Annotated[
+    str,
+    Field(
+        max_length=200, pattern=NO_CONTROL_CHARACTERS, json_schema_extra={"pattern": FILLED_LINE}
+    ),
+]
+FilledText = Annotated[
+    str,
+    Field(
+        max_length=2000,
+        pattern=NO_NUL,
+        json_schema_extra={"pattern": FILLED_LINE, "maxLength": TEXT_LIMIT},
+    ),
+]
 Email = Annotated[
-    str, Field(max_length=254, pattern=NO_CONTROL_CHARACTERS, examples=["ops@acme.example"])
+    str,
+    Field(
+        max_length=254,
+        pattern=NO_CONTROL_CHARACTERS,
+        examples=["ops@acme.example"],
+        json_schema_extra={"pattern": EMAIL},
+    ),
 ]
 Key = Annotated[
     str,
@@ -74,6 +136,7 @@ Key = Annotated[
         max_length=MAX_KEY_LENGTH,
         pattern=NO_CONTROL_CHARACTERS,
         description="The idempotency key (the same as the Idempotency-Key header).",
+        json_schema_extra={"pattern": FILLED_LINE},
     ),
 ]
 IdempotencyHeader = Annotated[
@@ -83,6 +146,7 @@ IdempotencyHeader = Annotated[
         min_length=1,
         max_length=MAX_KEY_LENGTH,
         pattern=r"^[\x20-\x7E]*$",
+        json_schema_extra={"pattern": r"^[\x20-\x7E]*[\x21-\x7E][\x20-\x7E]*$"},
         description="Makes a retry safe: the same key and request return the first answer "
         "and record nothing (200, `Idempotent-Replayed: true`); the same key with another "
         "request is 409 `idempotency_conflict`. It is the domain's own key (the body's `key`).",
@@ -95,6 +159,16 @@ Amount = Annotated[
         max_digits=15,
         description='An exact decimal, as a string (`"12.5"`) or a JSON number.',
         examples=["12.5"],
+        json_schema_extra=amount_document(positive=False),
+    ),
+]
+PositiveAmount = Annotated[
+    Decimal,
+    Field(
+        max_digits=15,
+        description='An exact decimal greater than zero, as a string (`"12.5"`) or a JSON number.',
+        examples=["12.5"],
+        json_schema_extra=amount_document(positive=True),
     ),
 ]
 
@@ -185,7 +259,7 @@ def instant_query(description: str) -> Any:
         description=f"{description} ISO 8601 with a UTC offset.",
         max_length=64,
         pattern=NO_CONTROL_CHARACTERS,
-        json_schema_extra={"format": "date-time"},
+        json_schema_extra={"format": "date-time", "pattern": INSTANT_PATTERN},
     )
 
 

@@ -184,8 +184,9 @@ def clock_figures(
 
 
 def snapshot(services: Services, at: datetime) -> Snapshot:
-    """Everything a scrape reports, read from the store."""
-    with services.views.lease() as db:
+    """Everything a scrape reports, read from the store (the standby's views when
+    `LEDGER_READ_DATABASE_URL` is set; the head of the log is the primary's)."""
+    with services.read_views.lease() as db:
         states = projection_states(db)
         scheduler = scheduler_figures(db, at)
         open_tickets, breaches, waived = clock_figures(db, at)

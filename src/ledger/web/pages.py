@@ -27,7 +27,6 @@ may not be framed.
 from __future__ import annotations
 
 import hashlib
-from datetime import UTC
 from importlib.resources import files
 from typing import TYPE_CHECKING, Annotated, Any
 from urllib.parse import parse_qs, urlencode
@@ -39,14 +38,15 @@ from fastapi.routing import APIRoute
 from jinja2 import Environment, PackageLoader, StrictUndefined, select_autoescape
 from starlette.concurrency import run_in_threadpool
 
-from ledger.audit.chain import catch_up_chain, parse_digest, verify_chain
+from ledger.audit.chain import parse_digest, verify_chain
 from ledger.audit.replay import as_of_views
+from ledger.display import deadline_text, duration_text, time_text
 from ledger.domain.errors import InvalidInputError, LedgerError
 from ledger.errors import StoreUnavailableError
 from ledger.figures import FEES_TOTAL, REVENUE_FIGURES, STATEMENT_FIGURES, UNITS
 from ledger.logs import get_logger
 from ledger.parsing import format_instant, parse_int
-from ledger.presenters import duration_text, local_window, money
+from ledger.presenters import local_window, money
 from ledger.projections.credit_usage import CreditUsageProjection, CreditUsageView, reconcile
 from ledger.projections.sla_breaches import (
     AT_RISK,
@@ -60,7 +60,7 @@ from ledger.projections.sla_breaches import (
     SlaBreachView,
     read_cursor,
 )
-from ledger.reports import caught_up, money_totals, revenue_csv, statements_csv
+from ledger.reports import caught_up, money_totals, read_from, revenue_csv, statements_csv
 from ledger.web.auth import Principal, public
 from ledger.web.errors import STORE_OUTAGES, status_of
 from ledger.web.inputs import instant
@@ -147,8 +147,14 @@ def static_url(name: str) -> str:
 
 
 def when(value: datetime | None) -> str:
-    """An instant for people, to the second: `2025-03-12 11:00:00 UTC` (nothing for None)."""
-    return "" if value is None else value.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
+    """An instant for people, to the minute in the display zone (`LEDGER_DISPLAY_TZ`):
+    `2025-03-12 12:00 CET` (nothing for None)."""
+    return "" if value is None else time_text(value)
+
+
+def due(value: datetime | None, at: datetime) -> str:
+    """A deadline on a board drawn at `at`: to the minute, to the second within the hour."""
+    return "" if value is None else deadline_text(value, at)
 
 
 TEMPLATES = Environment(
@@ -162,7 +168,9 @@ TEMPLATES.globals.update(static_url=static_url, state_labels=STATE_LABELS,
                          count_labels=COUNT_LABELS,
                          figures=STATEMENT_FIGURES, units=UNITS, fees_total=FEES_TOTAL,
                          tiers=TIERS, revenue_figures=REVENUE_FIGURES)  # fmt: skip
-TEMPLATES.filters.update(when=when, duration=duration_text, money=money, local_window=local_window)
+TEMPLATES.filters.update(
+    when=when, due=due, duration=duration_text, money=money, local_window=local_window
+)
 
 
 def render(
@@ -413,10 +421,11 @@ def board_of(services: Services, filters: dict[str, Any]) -> dict[str, Any]:
     filters' cursor; the counts of every state; the log position read; the next page's query."""
     at = filters["at"] or now()
     name = SlaBreachProjection.name
-    with services.views.lease() as db:
+    with services.read_views.lease() as db:
         position, head = caught_up(
-            services.settings.database, services.ledger, name, catch_up=True, db=db
-        )
+            services.settings.database, services.ledger, name, catch_up=True, db=db,
+            reads=services.read_database,
+        )  # fmt: skip
         page = SlaBreachView(db).page(
             at, limit=filters["limit"] or BOARD_PAGE, after=filters["after"],
             states=filters["state"] or None, tier=filters["tier"], customer=filters["customer"],
@@ -426,7 +435,7 @@ def board_of(services: Services, filters: dict[str, Any]) -> dict[str, Any]:
     return {
         "at": at, "position": position, "head": head, "rows": page["rows"],
         "counts": page["counts"], "first": filters["after"] is not None,
-        "as_it_stood": filters["at"] is not None,
+        "as_it_stood": filters["at"] is not None, "read_from": services.read_from,
         "first_query": _query({**filters, "after": None}),
         "next_query": None if more is None else _query({**filters, "after": more}),
     }  # fmt: skip
@@ -552,8 +561,12 @@ def statements_of(
 ) -> dict[str, Any]:
     """The credit statements of every contract for the window, and the check's differences."""
     name = CreditUsageProjection.name
-    position, head = caught_up(services.settings.database, services.ledger, name, catch_up=True)
-    with services.views.lease() as db:
+    # The check compares with the whole log: it reads the primary's view, caught up.
+    reads = None if check else services.read_database
+    position, head = caught_up(
+        services.settings.database, services.ledger, name, catch_up=True, reads=reads
+    )
+    with (services.views if check else services.read_views).lease() as db:
         view = CreditUsageView(db)
         statements = view.statement(period=period, term=term)
         found = reconcile(services.ledger, view, period=period, term=term) if check else None
@@ -566,6 +579,7 @@ def statements_of(
     return {
         "position": position, "head": head, "statements": statements,
         "totals": money_totals(statements), "differences": differences,
+        "read_from": read_from(reads),
     }  # fmt: skip
 
 
@@ -619,6 +633,7 @@ def finance_csv(
             "Content-Disposition": f'attachment; filename="credit-statements-{window}.csv"',
             "X-Ledger-Position": str(report["position"]),
             "X-Ledger-Head": str(report["head"]),
+            "X-Ledger-Read-From": report["read_from"],
             "Cache-Control": "no-store",
             "X-Content-Type-Options": "nosniff",
         },
@@ -672,7 +687,6 @@ def customer_statement_page(
     contract = services.ledger.contract_id(contract_id, "contract")
     database = services.settings.database
     caught_up(database, services.ledger, CreditUsageProjection.name, catch_up=True)
-    catch_up_chain(database, services.ledger)
     with services.views.lease() as db:
         data = customer_statement(
             services.ledger, db, contract, period=chosen_period, term=chosen_term
@@ -686,16 +700,11 @@ def customer_statement_page(
 
 
 def chain_of(services: Services, digest_text: str | None) -> dict[str, Any]:
-    """Link the events recorded so far (unless a runner does), then verify the chain."""
+    """The chain verified (every event is linked as it is recorded: one unchained fails)."""
     digest = parse_digest(digest_text) if digest_text else None
-    outcome = catch_up_chain(services.settings.database, services.ledger)
     with services.views.lease() as db:
         verification = verify_chain(services.ledger, db, digest=digest)
-    return {
-        "outcome": outcome.status,
-        "outcome_error": outcome.error,
-        "verification": verification.as_dict(),
-    }
+    return {"verification": verification.as_dict()}
 
 
 def replay_of(
@@ -708,7 +717,9 @@ def replay_of(
     term: int | None,
 ) -> dict[str, Any]:
     """The board or the statements as recorded at `as_of` (rebuilt in a temporary store)."""
-    with as_of_views(services.settings.database, services.ledger, as_of) as then:
+    with as_of_views(
+        services.settings.reads, services.replayed, as_of, standby=services.reader is not None
+    ) as then:
         if report == "breaches":
             rows = then.breaches.board(at or as_of, as_it_stood=True)
             rows.sort(key=lambda r: STATE_ORDER.get(r["state"], 9))

@@ -16,12 +16,14 @@ from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
 from fastapi.routing import APIRoute
 
+from ledger.domain.errors import InvalidInputError
 from ledger.serialize import jsonable
 from ledger.web.errors import error_responses
 
 if TYPE_CHECKING:
-    from collections.abc import Callable, Coroutine
+    from collections.abc import Callable, Coroutine, Sequence
 
+    from fastapi.dependencies.models import Dependant
     from starlette.responses import Response
 
 API_PREFIX = "/api/v1"
@@ -38,15 +40,42 @@ class ExactJSONRequest(Request):
 
 
 class LedgerRoute(APIRoute):
-    """A route whose body is read with ExactJSONRequest."""
+    """A route whose body is read with ExactJSONRequest, and which refuses a query parameter
+    it does not take (400 `invalid_input` naming it: a typo is not silently ignored)."""
 
     def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
         handler = super().get_route_handler()
+        known = query_parameters(self.dependant)
 
         async def exact(request: Request) -> Response:
+            unknown = sorted(set(request.query_params) - known)
+            if unknown:
+                raise unknown_parameters(unknown, known)
             return await handler(ExactJSONRequest(request.scope, request.receive))
 
         return exact
+
+
+def query_parameters(dependant: Dependant) -> set[str]:
+    """The names of the query parameters a route takes, its dependencies' included."""
+    names: set[str] = set()
+    pending = [dependant]
+    while pending:
+        current = pending.pop()
+        names.update(param.alias for param in current.query_params)
+        pending.extend(current.dependencies)
+    return names
+
+
+def unknown_parameters(unknown: Sequence[str], known: set[str]) -> InvalidInputError:
+    """The error for query parameters a route does not take, naming them and what it takes."""
+    names = ", ".join(repr(name) for name in unknown)
+    takes = ", ".join(sorted(known)) or "no query parameters"
+    noun = "parameter" if len(unknown) == 1 else "parameters"
+    return InvalidInputError(
+        f"unknown query {noun} {names}; this route takes {takes}",
+        unknown=list(unknown),
+    )
 
 
 # Errors every API route may answer; commands add 409 and 422, reports 409.

@@ -7,10 +7,12 @@ document them in the OpenAPI document, where they allow keys beyond those listed
 
 from collections.abc import Iterable
 from datetime import datetime
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 from uuid import UUID
+from zoneinfo import available_timezones
 
-from pydantic import BaseModel, ConfigDict, Field
+import holidays
+from pydantic import BaseModel, ConfigDict, Field, JsonValue
 
 from ledger.figures import (
     AMOUNT,
@@ -38,18 +40,32 @@ from ledger.figures import (
     Figure,
 )
 from ledger.web.inputs import (
+    DATE_PATTERN,
+    FILLED_LINE,
+    INSTANT_PATTERN,
+    PRODUCT_VERSION,
+    RELEASE_VERSION,
     Amount,
     Body,
     Command,
     ContractRef,
     DateText,
     Email,
+    FilledLine,
+    FilledText,
     InstantText,
     Key,
     Line,
-    Name,
+    PositiveAmount,
     Text,
 )
+
+# Values the document names (the server reads any case; the same lists as the domain's)
+TIERS: list[JsonValue] = ["premium", "advanced", "basic"]
+ROLES: list[JsonValue] = ["agent", "finance", "auditor", "admin"]
+SEVERITY: dict[str, JsonValue] = {"minimum": 1, "maximum": 3}
+TIMEZONES: list[JsonValue] = ["", *sorted(available_timezones())]
+COUNTRIES: list[JsonValue] = ["", *sorted(holidays.list_supported_countries())]
 
 # -- requests ------------------------------------------------------------------------------------
 
@@ -57,31 +73,43 @@ from ledger.web.inputs import (
 class PublishRelease(Command):
     """Publish a release."""
 
-    version: Line = Field(description="MAJOR.MINOR.PATCH with an optional -TAG.")
+    version: Line = Field(
+        description="MAJOR.MINOR.PATCH with an optional -TAG.",
+        json_schema_extra={"pattern": RELEASE_VERSION},
+    )
     beta: bool = Field(default=False, description="A beta / pre-GA release (a -TAG implies it).")
 
 
 class WithdrawRelease(Command):
     """Withdraw a release."""
 
-    reason: Text = Field(description="Why the release is withdrawn.")
+    reason: FilledText = Field(description="Why the release is withdrawn.")
 
 
 class SignContract(Command):
     """Sign a maintenance agreement."""
 
-    customer: Name = Field(description="The customer's name.")
-    tier: Line = Field(description="premium, advanced or basic (any case).")
+    customer: FilledLine = Field(description="The customer's name.")
+    tier: Line = Field(
+        description="premium, advanced or basic (any case).", json_schema_extra={"enum": TIERS}
+    )
     licenses: int = Field(ge=1, le=100_000, description="Developer licenses.")
-    list_price: Amount = Field(description="List price in the contract's currency.")
+    list_price: PositiveAmount = Field(description="List price in the contract's currency.")
     currency: Line | None = Field(
         default=None, description="ISO 4217 code of fees and prices (default: the terms', EUR)."
     )
     start: DateText = Field(description="First day of the first term (YYYY-MM-DD).")
     license_kind: Line = Field(default="commercial", description="commercial or educational.")
-    timezone: Line | None = Field(default=None, description="IANA timezone (default: terms).")
+    timezone: Line | None = Field(
+        default=None,
+        description="IANA timezone (default: terms).",
+        json_schema_extra={"anyOf": [{"enum": TIMEZONES}, {"type": "null"}]},
+    )
     holiday_region: Line | None = Field(
-        default=None, description="Holiday region, e.g. DE, DE-BW, US-CA; '' for none."
+        default=None,
+        description="Holiday region, e.g. DE, DE-BW, US-CA; '' for none. The document names the "
+        "countries; their subdivisions (`DE-BW`) are taken too.",
+        json_schema_extra={"anyOf": [{"enum": COUNTRIES}, {"type": "null"}]},
     )
     terms_version: Line | None = Field(default=None, description="Default: the current terms.")
     key: Key | None = Field(
@@ -95,7 +123,7 @@ class RenewContract(Command):
     """Order the next term (a lapsed agreement is reinstated at 80 % instead)."""
 
     licenses: int | None = Field(default=None, ge=1, le=100_000)
-    list_price: Amount | None = None
+    list_price: PositiveAmount | None = None
 
 
 class Terminate(Command):
@@ -107,7 +135,7 @@ class Terminate(Command):
 class ChangeTier(Command):
     """Change the tier: higher at once (pro rata), lower at the next renewal."""
 
-    tier: Line = Field(description="premium, advanced or basic.")
+    tier: Line = Field(description="premium, advanced or basic.", json_schema_extra={"enum": TIERS})
 
 
 class AddContact(Command):
@@ -119,7 +147,7 @@ class AddContact(Command):
 class AssignRepresentative(Command):
     """Assign the technical account representative (Premium)."""
 
-    name: Name
+    name: FilledLine
 
 
 class Appointment(Command):
@@ -139,9 +167,13 @@ class OpenTicket(Command):
         "decline (`no_valid_agreement`), several are 400 `ambiguous_contract`.",
     )
     reporter: Email = Field(description="Email of the person asking.")
-    version: Line = Field(description="Product version, e.g. 24.2.1.")
-    platform: Line = Field(description="windows, linux, ...")
-    severity: int | None = Field(default=None, description="1, 2 or 3 (default 3).")
+    version: Line = Field(
+        description="Product version, e.g. 24.2.1.", json_schema_extra={"pattern": PRODUCT_VERSION}
+    )
+    platform: FilledLine = Field(description="windows, linux, ...")
+    severity: int | None = Field(
+        default=None, description="1, 2 or 3 (default 3).", json_schema_extra=SEVERITY
+    )
     license_kind: Line | None = Field(
         default=None, description="License the installation runs under (default: the contract's)."
     )
@@ -155,23 +187,32 @@ class OpenTicket(Command):
 class ChangeSeverity(Command):
     """Change a ticket's severity."""
 
-    severity: int = Field(description="1, 2 or 3.")
+    severity: int = Field(description="1, 2 or 3.", json_schema_extra=SEVERITY)
 
 
 class WaiveBreach(Command):
     """Waive a breach."""
 
-    reason: Text = Field(description="Why the breach is waived.")
-    actor: Name | None = Field(default=None, description="Who decided (default: the token's name).")
+    reason: FilledText = Field(description="Why the breach is waived.")
+    actor: FilledLine | None = Field(
+        default=None, description="Who decided (default: the token's name)."
+    )
 
 
 class Purchase(Command):
     """Buy a package of points."""
 
-    points: Amount
+    points: PositiveAmount
     price: Amount = Field(description="Price paid, in the contract's currency.")
     expires: Line | None = Field(
         default=None,
+        json_schema_extra={
+            "anyOf": [
+                {"type": "string", "format": "date", "pattern": DATE_PATTERN},
+                {"type": "string", "format": "date-time", "pattern": INSTANT_PATTERN},
+                {"type": "null"},
+            ]
+        },
         description="Last day the points can be used (YYYY-MM-DD, in the contract's timezone) "
         "or an instant.",
     )
@@ -181,8 +222,8 @@ class Purchase(Command):
 class Consume(Command):
     """Use points for a support activity."""
 
-    points: Amount
-    activity: Text = Field(description="What the points were used for.")
+    points: PositiveAmount
+    activity: FilledText = Field(description="What the points were used for.")
     ticket: Line | None = Field(default=None, description="The ticket (id or key) it was for.")
     key: Key | None = None
 
@@ -191,8 +232,10 @@ class Reverse(Command):
     """Return points of a consumption to the lots they came from."""
 
     key: Key = Field(description="The idempotency key of the consumption to reverse.")
-    reason: Text
-    points: Amount | None = Field(default=None, description="Default: all that is left of it.")
+    reason: FilledText
+    points: PositiveAmount | None = Field(
+        default=None, description="Default: all that is left of it."
+    )
 
 
 class Training(Command):
@@ -205,8 +248,13 @@ class Training(Command):
 class CreateToken(Body):
     """A new API token."""
 
-    name: Name = Field(description="Who or what uses it, for people reading the list.")
-    role: Line = Field(description="agent, finance, auditor or admin.")
+    name: FilledLine = Field(
+        description="Who or what uses it, for people reading the list.",
+        json_schema_extra={"pattern": FILLED_LINE, "maxLength": 100},
+    )
+    role: Line = Field(
+        description="agent, finance, auditor or admin.", json_schema_extra={"enum": ROLES}
+    )
     expires_in_days: int = Field(default=90, ge=1, le=3650)
 
 
@@ -294,7 +342,9 @@ class ListedContract(Out):
     tier: str | None
     licenses: int | None
     license_kind: str
-    status: str = Field(description="active, ended (lapse not yet recorded), lapsed, terminated.")
+    status: str = Field(
+        description="active, lapse_pending (term over, lapse not yet recorded), lapsed, terminated."
+    )
     current_term: int | None
     term_starts_at: datetime | None
     term_ends_at: datetime | None
@@ -319,7 +369,11 @@ class Contract(Out):
     contract_id: UUID
     customer: str
     account_id: UUID | None = Field(default=None, description="The contract's credit account.")
-    status: str
+    status: str = Field(
+        description="active, lapsed, terminated, or lapse_pending: the last term ended "
+        "without renewal and the lapse is not recorded yet"
+    )
+    recorded_status: str = Field(description="the status as recorded: active, lapsed, terminated")
     valid: bool
     validity: str | None
     tier: str
@@ -531,6 +585,10 @@ class Report(Out):
     projection: str
     position: int
     head: int
+    behind: int = Field(description="Events the view is behind the primary's head.")
+    read_from: Literal["primary", "replica"] = Field(
+        description="primary, or replica: read on LEDGER_READ_DATABASE_URL (a standby)."
+    )
     rows: list[dict[str, Any]]
 
 
@@ -612,6 +670,10 @@ class StatementReport(Out):
     projection: str
     position: int
     head: int
+    behind: int = Field(description="Events the view is behind the primary's head.")
+    read_from: Literal["primary", "replica"] = Field(
+        description="primary, or replica: read on LEDGER_READ_DATABASE_URL (a standby)."
+    )
     statements: list[dict[str, Any]] = Field(json_schema_extra={"items": STATEMENT_SCHEMA})
     totals: list[dict[str, Any]] = Field(
         default_factory=list, json_schema_extra={"items": MONEY_TOTALS_SCHEMA}
@@ -680,6 +742,9 @@ class Replay(Out):
     applied: int
     last_position: int
     head: int
+    read_from: Literal["primary", "replica"] = Field(
+        description="primary, or replica: the events read on LEDGER_READ_DATABASE_URL."
+    )
 
 
 class Token(Out):

@@ -11,7 +11,9 @@ concurrency on versions), so several API workers are fine on PostgreSQL; SQLite 
 writer at a time for the whole file.
 
 A ViewDatabase (the read models, and the tokens table) is one connection for one thread at a
-time: a request borrows one from a small pool and gives it back when it is done.
+time: a request borrows one from a small pool and gives it back when it is done. With a read
+database (`LEDGER_READ_DATABASE_URL`, a standby) the pages, reports and metrics borrow from a
+second pool on it (`read_views`); sign-in, tokens and every command stay on the primary.
 """
 
 from __future__ import annotations
@@ -25,7 +27,7 @@ from fastapi import Depends, Request
 if TYPE_CHECKING:
     from ledger.application import SupportLedger
     from ledger.projections.db import ViewPool
-    from ledger.settings import Settings
+    from ledger.settings import DatabaseSettings, Settings
 
 
 @dataclass
@@ -36,11 +38,37 @@ class Services:
     ledger: SupportLedger
     views: ViewPool
     extras: dict[str, object] = field(default_factory=dict)  # for routers added later
+    reads: ViewPool | None = None  # the read database's views, when one is set
+    reader: SupportLedger | None = None  # the read database's log (replays), when one is set
+
+    @property
+    def replayed(self) -> SupportLedger:
+        """The application whose log `audit replay` reads: the standby's, else the primary's."""
+        return self.reader or self.ledger
+
+    @property
+    def read_views(self) -> ViewPool:
+        """The views the pages, reports and metrics read: the standby's, else the primary's."""
+        return self.reads or self.views
+
+    @property
+    def read_database(self) -> DatabaseSettings | None:
+        """The standby reads go to (`LEDGER_READ_DATABASE_URL`), or None."""
+        return self.settings.read_database
+
+    @property
+    def read_from(self) -> str:
+        """Where reports read: `replica` or `primary`."""
+        return "primary" if self.reads is None else "replica"
 
     def close(self) -> None:
         """Close the read-model connections and the application's store connections."""
         try:
             self.views.close()
+            if self.reads is not None:
+                self.reads.close()
+            if self.reader is not None:
+                self.reader.close()
         finally:
             self.ledger.close()
 

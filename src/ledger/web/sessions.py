@@ -29,6 +29,8 @@ API (`tests/web/test_roles.py` counts it as the route's access rule):
 | `/ops`, the live breach board | agent, auditor, admin |
 | `/finance`, credit statements and their CSV | finance, auditor, admin |
 | `/audit`, the hash chain and the reports as recorded at an instant | auditor, admin |
+| `/contracts`, `/contracts/{id-or-name}`, the contracts and one contract | every role |
+| `/tickets/{key-or-id}`, one ticket and its clock (not in the navigation) | agent, auditor, admin |
 """
 
 from __future__ import annotations
@@ -36,7 +38,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
-from urllib.parse import urlencode, urlsplit
+from urllib.parse import quote, unquote, urlencode, urlsplit
 
 from fastapi import Depends, Request
 from starlette.concurrency import run_in_threadpool
@@ -78,7 +80,11 @@ class Page:
 OPS = Page("/ops", "Breach board", (AGENT, AUDITOR, ADMIN))
 FINANCE_PAGE = Page("/finance", "Credit statements", (FINANCE, AUDITOR, ADMIN))
 AUDIT = Page("/audit", "Audit", (AUDITOR, ADMIN))
-PAGES = (OPS, FINANCE_PAGE, AUDIT)
+CONTRACTS = Page("/contracts", "Contracts", (AGENT, FINANCE, AUDITOR, ADMIN))
+TICKET = Page("/tickets", "Ticket", (AGENT, AUDITOR, ADMIN))
+PAGES = (OPS, FINANCE_PAGE, AUDIT, CONTRACTS)
+# Pages of one thing under a path (`/tickets/ACME-1`), reached by links, not the navigation.
+RECORD_PAGES = (CONTRACTS, TICKET)
 
 
 def pages_for(role: str) -> list[Page]:
@@ -95,12 +101,23 @@ def landing(role: str) -> str:
 def safe_next(target: str | None, role: str | None = None) -> str | None:
     """`target` if it is one of the pages (the role may open, when given), else None.
 
-    Only the known page paths are accepted, so the sign-in form cannot be made to send a
-    browser anywhere else (an open redirect).
+    Only the known page paths (and one ticket or contract under theirs) are accepted, so the
+    sign-in form cannot be made to send a browser anywhere else (an open redirect).
     """
     for known in PAGES:
         if target == known.path and (role is None or role in known.roles):
             return known.path
+    for known in RECORD_PAGES:
+        if not target or not target.startswith(f"{known.path}/"):
+            continue
+        rest = unquote(target[len(known.path) + 1 :])
+        if (
+            0 < len(rest) <= 200
+            and rest.isprintable()
+            and not set(rest) & set("/\\?#")
+            and (role is None or role in known.roles)
+        ):
+            return f"{known.path}/{quote(rest, safe='')}"
     return None
 
 

@@ -22,7 +22,7 @@ from ledger.figures import AT_RISK, BREACHED, ON_TRACK, PAUSED, POINTS
 from ledger.lookahead import expiring_lots
 from ledger.projections.credit_usage import CreditUsageView
 from ledger.projections.revenue import RevenueView
-from ledger.projections.sla_breaches import SlaBreachView
+from ledger.projections.sla_breaches import SlaBreachView, waived_open
 from ledger.reports import revenue_totals
 from ledger.web.charts import Series, bar_chart
 from ledger.web.observability import alert_counts
@@ -56,7 +56,7 @@ def wall_of(services: Services, at: datetime, tier: str | None = None) -> dict[s
     with services.views.lease() as db:
         view = SlaBreachView(db)
         counts = view.counts(at, tier=tier)
-        waived = view.waived_open(at, tier=tier)
+        waived = waived_open(view, at, tier=tier)
         upcoming = view.page(at, limit=NEXT_TO_BREACH, states=[AT_RISK, ON_TRACK], tier=tier)
         figures_at, windows = _windows(services, view, at, tier)
     shown = [tier] if tier else list(TIERS)

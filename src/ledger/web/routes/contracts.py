@@ -21,6 +21,7 @@ from ledger.presenters import (
 from ledger.reports import contract_list
 from ledger.web.auth import ADMIN, AGENT, FINANCE, READERS, require
 from ledger.web.inputs import (
+    EMAIL,
     Command,
     ContractId,
     IdempotencyHeader,
@@ -131,7 +132,7 @@ def list_contracts(
         Literal["premium", "advanced", "basic"] | None, Query(description="Only this tier now.")
     ] = None,
     status: Annotated[
-        Literal["active", "ended", "lapsed", "terminated"] | None,
+        Literal["active", "lapse_pending", "lapsed", "terminated"] | None,
         Query(description="Only this state now (ended: term over, lapse not yet recorded)."),
     ] = None,
     at: Annotated[str | None, instant_query("Tier, term, status and balance at.")] = None,
@@ -289,7 +290,14 @@ def add_contact(contract_id: ContractId, body: AddContact, services: Svc) -> JSO
 )
 def remove_contact(
     contract_id: ContractId,
-    email: Annotated[str, Path(max_length=254, description="The named contact's email.")],
+    email: Annotated[
+        str,
+        Path(
+            max_length=254,
+            description="The named contact's email.",
+            json_schema_extra={"pattern": EMAIL},
+        ),
+    ],
     services: Svc,
     at: Annotated[str | None, instant_query("When (default now).")] = None,
 ) -> JSONResponse:

@@ -2,12 +2,13 @@
 
 from typing import Annotated
 
+from fastapi import Path
 from fastapi.responses import JSONResponse
 
 from ledger.presenters import catalog_view
 from ledger.terms import load_terms
 from ledger.web.auth import ADMIN, AGENT, READERS, require
-from ledger.web.inputs import at_or_now, instant_query
+from ledger.web.inputs import RELEASE_VERSION, at_or_now, instant_query
 from ledger.web.routing import COMMAND_ERRORS, answer, api_router, created, documented
 from ledger.web.schemas import Catalog, PublishRelease, Release, WithdrawRelease
 from ledger.web.services import Svc, now
@@ -38,7 +39,17 @@ def publish_release(body: PublishRelease, services: Svc) -> JSONResponse:
     responses=documented(Release, "The release withdrawn", errors=COMMAND_ERRORS),
     summary="Withdraw a release",
 )
-def withdraw_release(version: str, body: WithdrawRelease, services: Svc) -> JSONResponse:
+def withdraw_release(
+    version: Annotated[
+        str,
+        Path(
+            description="MAJOR.MINOR.PATCH with an optional -TAG.",
+            json_schema_extra={"pattern": RELEASE_VERSION},
+        ),
+    ],
+    body: WithdrawRelease,
+    services: Svc,
+) -> JSONResponse:
     """Withdraw a release: it no longer counts from `at` on."""
     at = at_or_now(body.at, now())
     return answer(services.ledger.withdraw_release(version, reason=body.reason, at=at))

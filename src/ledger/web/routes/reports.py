@@ -9,6 +9,7 @@ from fastapi.responses import JSONResponse, Response
 
 from ledger.audit.replay import as_of_views
 from ledger.domain.errors import InvalidInputError
+from ledger.figures import BOARD_COLUMNS, BREACH_STAT_COLUMNS
 from ledger.lookahead import (
     EXPIRING_COLUMNS,
     RENEWAL_COLUMNS,
@@ -26,12 +27,21 @@ from ledger.reports import (
     caught_up,
     csv_table,
     money_totals,
+    position_fields,
+    read_from,
     revenue_csv,
     revenue_totals,
     statements_csv,
 )
 from ledger.web.auth import AGENT, FINANCE, READERS, require
-from ledger.web.inputs import at_or_now, instant, instant_query, line_query, optional_instant
+from ledger.web.inputs import (
+    MONTH_PATTERN,
+    at_or_now,
+    instant,
+    instant_query,
+    line_query,
+    optional_instant,
+)
 from ledger.web.routing import REPORT_ERRORS, answer, api_router, documented
 from ledger.web.schemas import (
     BoardReport,
@@ -70,6 +80,7 @@ Period = Annotated[
     Query(
         max_length=7,
         pattern=r"^[0-9]{4}-[0-9]{2}$",
+        json_schema_extra={"pattern": MONTH_PATTERN},
         description="A calendar month YYYY-MM (in each contract's timezone).",
         examples=["2025-03"],
     ),
@@ -89,12 +100,45 @@ def csv_response(model: type, what: str) -> dict[int | str, dict[str, Any]]:
 
 
 CSV_RESPONSE = csv_response(StatementReport, "Credit statements")
+Format = Annotated[
+    Literal["json", "csv"] | None,
+    Query(description="json or csv (default: by the Accept header, else json)."),
+]
+AcceptHeader = Annotated[str | None, Header(include_in_schema=False)]
+
+
+def wants_csv(format: str | None, accept: str | None) -> bool:  # noqa: A002 - the parameter
+    """Whether the answer is CSV: format=csv, or no format and an Accept of text/csv."""
+    return format == "csv" or (format is None and "text/csv" in (accept or ""))
+
+
+def csv_answer(
+    text: str,
+    name: str,
+    position: int | None = None,
+    head: int | None = None,
+    source: str = "primary",
+) -> Response:
+    """A CSV answer as a download named `name`.csv, with the read model's position, how far
+    behind the primary's head it is and where it was read (`primary` or `replica`)."""
+    headers = {"Content-Disposition": f'attachment; filename="{name}.csv"'}
+    if position is not None and head is not None:
+        headers.update({
+            "X-Ledger-Position": str(position), "X-Ledger-Head": str(head),
+            "X-Ledger-Behind": str(max(head - position, 0)), "X-Ledger-Read-From": source,
+        })  # fmt: skip
+    return Response(text, media_type="text/csv; charset=utf-8", headers=headers)
+
+
+def csv_responses(model: Any, description: str) -> dict[int | str, dict[str, Any]]:
+    """A report's 200 answer, JSON or CSV, and its errors."""
+    return {**csv_response(model, description), **REPORT_ERRORS}
 
 
 @router.get(
     "/reports/breaches",
     dependencies=[require(AGENT, *READERS)],
-    responses=documented(BoardReport, "A page of the SLA board", errors=REPORT_ERRORS),
+    responses=csv_responses(BoardReport, "A page of the SLA board"),
     summary="The SLA board",
 )
 def breaches(
@@ -127,30 +171,40 @@ def breaches(
         ),
     ] = None,
     catch_up: CatchUp = True,
-) -> JSONResponse:
+    format: Format = None,  # noqa: A002 - the query parameter is called format
+    accept: AcceptHeader = None,
+) -> Response:
     """A page of the board: each response clock, its state and business time left, soonest
     breach first; `next` (and `next_url`) the cursor of the next page, null on the last;
     `counts` the clocks in every state the filters other than `state` select."""
     when = at_or_now(at, now())
     start, end = optional_instant(since, "since"), optional_instant(until, "until")
     name = SlaBreachProjection.name
-    with services.views.lease() as db:
+    reads = services.read_database
+    with services.read_views.lease() as db:
         position, head = caught_up(
-            services.settings.database, services.ledger, name, catch_up=catch_up, db=db
-        )
+            services.settings.database, services.ledger, name, catch_up=catch_up, db=db,
+            reads=reads,
+        )  # fmt: skip
         page = SlaBreachView(db).page(
             when, limit=limit, after=after, states=set(state) if state else None, tier=tier,
             customer=customer, since=start, until=end, as_it_stood=at is not None,
         )  # fmt: skip
     more = page["next"]
+    if wants_csv(format, accept):
+        return csv_answer(
+            csv_table(BOARD_COLUMNS, page["rows"]), "sla-board", position, head,
+            services.read_from,
+        )  # fmt: skip
     url = None if more is None else str(request.url.include_query_params(after=more))
-    return answer({"projection": name, "position": position, "head": head, **page, "next_url": url})
+    where = position_fields(position, head, services.read_from)
+    return answer({"projection": name, **where, **page, "next_url": url})
 
 
 @router.get(
     "/reports/breach-stats",
     dependencies=[require(AGENT, FINANCE, *READERS)],
-    responses=documented(BreachStatsReport, "Breach figures by group", errors=REPORT_ERRORS),
+    responses=csv_responses(BreachStatsReport, "Breach figures by group"),
     summary="Breach statistics",
 )
 def breach_stats(
@@ -161,15 +215,24 @@ def breach_stats(
     until: Until = None,
     at: Annotated[str | None, instant_query("Breaches as they stand at (default now).")] = None,
     catch_up: CatchUp = True,
-) -> JSONResponse:
+    format: Format = None,  # noqa: A002 - the query parameter is called format
+    accept: AcceptHeader = None,
+) -> Response:
     """Responses met and breached, breach rate, median and 90th percentile response times."""
     when = at_or_now(at, now())
     start, end = optional_instant(since, "since"), optional_instant(until, "until")
     name = SlaBreachProjection.name
-    position, head = caught_up(services.settings.database, services.ledger, name, catch_up=catch_up)
-    with services.views.lease() as db:
+    position, head = caught_up(
+        services.settings.database, services.ledger, name, catch_up=catch_up,
+        reads=services.read_database,
+    )  # fmt: skip
+    with services.read_views.lease() as db:
         rows = SlaBreachView(db).stats(by, when, since=start, until=end)
-    return answer({"projection": name, "position": position, "head": head, "rows": rows})
+    if wants_csv(format, accept):
+        text = csv_table(BREACH_STAT_COLUMNS, rows)
+        return csv_answer(text, f"breach-stats-by-{by}", position, head, services.read_from)
+    where = position_fields(position, head, services.read_from)
+    return answer({"projection": name, **where, "rows": rows})
 
 
 @router.get(
@@ -190,11 +253,8 @@ def credit_statements(
         bool, Query(description="Recompute every figure from the events; list differences.")
     ] = False,
     catch_up: CatchUp = True,
-    format: Annotated[  # noqa: A002 - the query parameter is called format
-        Literal["json", "csv"] | None,
-        Query(description="json or csv (default: by the Accept header, else json)."),
-    ] = None,
-    accept: Annotated[str | None, Header(include_in_schema=False)] = None,
+    format: Format = None,  # noqa: A002 - the query parameter is called format
+    accept: AcceptHeader = None,
 ) -> Response:
     """Opening + granted + purchased - consumed + reversed - expired = closing, and fees.
 
@@ -203,7 +263,7 @@ def credit_statements(
     """
     if (period is None) == (term is None):
         raise InvalidInputError("give period=YYYY-MM or term=N (one of them)")
-    as_csv = format == "csv" or (format is None and "text/csv" in (accept or ""))
+    as_csv = wants_csv(format, accept)
     if check and not catch_up:
         raise InvalidInputError(
             "check compares with the whole log: it cannot read a view that is not caught up"
@@ -212,8 +272,13 @@ def credit_statements(
         raise InvalidInputError("check: the differences come as JSON; ask for format=json")
     name = CreditUsageProjection.name
     chosen = None if contract is None else services.ledger.contract_id(contract, "contract")
-    position, head = caught_up(services.settings.database, services.ledger, name, catch_up=catch_up)
-    with services.views.lease() as db:
+    # check compares with the whole log: it reads the primary's view, caught up.
+    reads = None if check else services.read_database
+    position, head = caught_up(
+        services.settings.database, services.ledger, name, catch_up=catch_up, reads=reads
+    )
+    source = read_from(reads)
+    with (services.views if check else services.read_views).lease() as db:
         view = CreditUsageView(db)
         statements = view.statement(period=period, term=term, contract_id=chosen)
         differences = (
@@ -223,17 +288,11 @@ def credit_statements(
         )
     if as_csv:
         window = f"period-{period}" if period else f"term-{term}"
-        return Response(
-            statements_csv(statements),
-            media_type="text/csv; charset=utf-8",
-            headers={
-                "Content-Disposition": f'attachment; filename="credit-statements-{window}.csv"',
-                "X-Ledger-Position": str(position),
-                "X-Ledger-Head": str(head),
-            },
+        return csv_answer(
+            statements_csv(statements), f"credit-statements-{window}", position, head, source
         )
     data: dict[str, object] = {
-        "projection": name, "position": position, "head": head, "statements": statements,
+        "projection": name, **position_fields(position, head, source), "statements": statements,
         "totals": money_totals(statements),
     }  # fmt: skip
     if differences is not None:
@@ -285,8 +344,13 @@ def revenue_report(
         raise InvalidInputError("check: the differences come as JSON; ask for format=json")
     chosen = None if contract is None else services.ledger.contract_id(contract, "contract")
     name = CreditUsageProjection.name
-    position, head = caught_up(services.settings.database, services.ledger, name, catch_up=catch_up)
-    with services.views.lease() as db:
+    # check compares with the whole log: it reads the primary's view, caught up.
+    reads = None if check else services.read_database
+    position, head = caught_up(
+        services.settings.database, services.ledger, name, catch_up=catch_up, reads=reads
+    )
+    source = read_from(reads)
+    with (services.views if check else services.read_views).lease() as db:
         view = RevenueView(db)
         rows = view.revenue(period=period, term=term, contract_id=chosen)
         differences = (
@@ -303,10 +367,12 @@ def revenue_report(
                 "Content-Disposition": f'attachment; filename="revenue-{window}.csv"',
                 "X-Ledger-Position": str(position),
                 "X-Ledger-Head": str(head),
+                "X-Ledger-Behind": str(max(head - position, 0)),
+                "X-Ledger-Read-From": source,
             },
         )
     data: dict[str, object] = {
-        "projection": name, "position": position, "head": head, "revenue": rows,
+        "projection": name, **position_fields(position, head, source), "revenue": rows,
         "totals": revenue_totals(rows),
     }  # fmt: skip
     if differences is not None:
@@ -391,7 +457,7 @@ def projections_status(services: Svc) -> JSONResponse:
 @router.get(
     "/audit/replay",
     dependencies=[require(*READERS)],
-    responses=documented(Replay, "The report as it stood"),
+    responses=csv_responses(Replay, "The report as it stood"),
     summary="A report as it stood",
 )
 def audit_replay(
@@ -417,7 +483,9 @@ def audit_replay(
     at: Annotated[
         str | None, instant_query("breaches, breach-stats: figures at (default: as_of).")
     ] = None,
-) -> JSONResponse:
+    format: Format = None,  # noqa: A002 - the query parameter is called format
+    accept: AcceptHeader = None,
+) -> Response:
     """The views rebuilt from the events recorded by `as_of` in a temporary store (the live
     views are not touched): `rows` (breaches, breach-stats) or `statements` (credits)."""
     recorded_by = instant(as_of, "as_of")
@@ -426,7 +494,12 @@ def audit_replay(
     if report == "credits" and (period is None) == (term is None):
         raise InvalidInputError("report=credits: give period=YYYY-MM or term=N (one of them)")
     chosen = None if contract is None else services.ledger.contract_id(contract, "contract")
-    with as_of_views(services.settings.database, services.ledger, recorded_by) as then:
+    with as_of_views(
+        services.settings.reads,
+        services.replayed,
+        recorded_by,
+        standby=services.reader is not None,
+    ) as then:
         if report == "breaches":
             rows = then.breaches.board(
                 when, states=set(state) if state else None, tier=tier, customer=customer,
@@ -436,10 +509,16 @@ def audit_replay(
             rows = then.breaches.stats(by, when, since=start, until=end)
         else:
             rows = then.credits.statement(period=period, term=term, contract_id=chosen)
+    if wants_csv(format, accept):
+        name = f"{report}-as-of-{recorded_by:%Y%m%dT%H%M%SZ}"
+        if report == "credits":
+            return csv_answer(statements_csv(rows), name)
+        columns = BOARD_COLUMNS if report == "breaches" else BREACH_STAT_COLUMNS
+        return csv_answer(csv_table(columns, rows), name)
     return answer({
         "as_of": recorded_by, "report": report, "applied": then.applied,
         "last_position": then.last_position, "head": then.head,
-        "statements" if report == "credits" else "rows": rows,
+        "read_from": services.read_from, "statements" if report == "credits" else "rows": rows,
     })  # fmt: skip
 
 

@@ -3,15 +3,17 @@ calendar file: the contract calendar of the terms)."""
 
 from typing import Annotated, Any
 
+from fastapi import Query
 from fastapi.responses import JSONResponse
 
 from ledger.domain.terms import Tier, parse_severity
 from ledger.presenters import deadline_view, explain_deadline
 from ledger.terms import DEFAULT_VERSION, load_terms, terms_as_dict
 from ledger.web.auth import EVERYONE, require
-from ledger.web.inputs import instant, line_query
+from ledger.web.errors import NO_CONTROL_CHARACTERS
+from ledger.web.inputs import instant, instant_query, line_query
 from ledger.web.routing import answer, api_router, documented
-from ledger.web.schemas import Deadline
+from ledger.web.schemas import TIERS, Deadline
 
 router = api_router("terms")
 
@@ -36,9 +38,25 @@ def show_terms(version: TermsVersion = DEFAULT_VERSION) -> JSONResponse:
     summary="A response deadline",
 )
 def deadline(
-    tier: Annotated[str, line_query("premium, advanced or basic.")],
-    severity: Annotated[str, line_query("1, 2 or 3.")],
-    received: Annotated[str, line_query("ISO 8601 instant the request was received.")],
+    tier: Annotated[
+        str,
+        Query(
+            description="premium, advanced or basic (any case).",
+            max_length=200,
+            pattern=NO_CONTROL_CHARACTERS,
+            json_schema_extra={"enum": TIERS},
+        ),
+    ],
+    severity: Annotated[
+        str,
+        Query(
+            description="1, 2 or 3.",
+            max_length=200,
+            pattern=NO_CONTROL_CHARACTERS,
+            json_schema_extra={"enum": ["1", "2", "3"]},
+        ),
+    ],
+    received: Annotated[str, instant_query("The instant the request was received.")],
     terms_version: TermsVersion = DEFAULT_VERSION,
 ) -> JSONResponse:
     """When a response is due under the contract calendar of the terms, and why: the windows

@@ -1,0 +1,291 @@
+"""Reads from a replica (`LEDGER_READ_DATABASE_URL`) against a real streaming standby.
+
+The session makes a PostgreSQL 15 standby of the test server with `pg_basebackup -R` and
+drops it afterwards. Commands, the projection runner and the history are recorded on the
+primary; the reports, the API, `audit replay` and the metrics read the standby, write
+nothing there, and say how far behind the primary's head they read.
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Any
+
+import psycopg
+import pytest
+
+from ledger.projections import PROJECTIONS
+from ledger.projections.runner import run_projections
+from ledger.settings import Settings
+from ledger.web.app import create_app
+from ledger.wiring import open_ledger
+from tests.conftest import REQUIRE_POSTGRES, create_schema, drop_schema, require_postgres
+from tests.e2e.cli import run
+from tests.scenario import at, build_world
+from tests.standby import (
+    Standby,
+    StandbyUnavailableError,
+    start_standby,
+    stop_standby,
+    wait_for_replay,
+)
+from tests.web.conftest import TestClient, issue_tokens
+
+if TYPE_CHECKING:
+    from collections.abc import Iterator
+
+    from ledger.application import SupportLedger
+    from ledger.settings import DatabaseSettings
+    from tests.scenario import World
+
+TICKET = {"version": "24.2.1", "platform": "linux"}
+BOARD_AT = "2025-03-03T12:00:00Z"
+
+
+@pytest.fixture(scope="session")
+def standby() -> Iterator[Standby]:
+    """A streaming standby of the test server for the session (skipped with the reason when
+    one cannot be made here; a failure when LEDGER_REQUIRE_POSTGRES=1)."""
+    primary = require_postgres()
+    try:
+        made = start_standby(primary)
+    except StandbyUnavailableError as exc:
+        if REQUIRE_POSTGRES:
+            pytest.fail(f"LEDGER_REQUIRE_POSTGRES=1 but no standby could be made: {exc}")
+        pytest.skip(f"no standby could be made: {exc}")
+    try:
+        yield made
+    finally:
+        stop_standby(made)
+
+
+class Replicated:
+    """A schema of its own on the primary, its history, and the same schema on the standby."""
+
+    def __init__(
+        self,
+        primary: DatabaseSettings,
+        standby: Standby,
+        app: SupportLedger | None = None,
+        world: World | None = None,
+    ) -> None:
+        self.primary = primary
+        self.standby = standby
+        self._app, self._world = app, world
+        self.reads = replace(standby.settings.with_schema(primary.schema), read_only=True)
+        self.env = {
+            "LEDGER_DATABASE_URL": f"postgresql://{primary.user}@{primary.host}:{primary.port}/"
+            f"{primary.dbname}?schema={primary.schema}",
+            "LEDGER_READ_DATABASE_URL": f"postgresql://{primary.user}@127.0.0.1:{standby.port}/"
+            f"{primary.dbname}",
+        }
+
+    @property
+    def app(self) -> SupportLedger:
+        """The application on the primary that recorded the history."""
+        assert self._app is not None
+        return self._app
+
+    @property
+    def world(self) -> World:
+        """The ids of the three contracts."""
+        assert self._world is not None
+        return self._world
+
+    def ledger(self, *args: str) -> Any:
+        """`ledger ARGS --json` with both URLs set; its JSON (it must succeed)."""
+        result = run(*args, "--json", env=self.env)
+        assert result.code == 0, result.err
+        return result.json
+
+    def replayed(self) -> None:
+        wait_for_replay(self.primary, self.standby)
+
+    def head(self, settings: DatabaseSettings) -> int:
+        """The newest position of the log as `settings`' server holds it."""
+        with psycopg.connect(**settings.psycopg_conninfo(), autocommit=True) as conn:  # type: ignore[arg-type]
+            row = conn.execute(
+                f'SELECT COALESCE(MAX(notification_id), 0) FROM "{settings.schema}".ledger_events'
+            ).fetchone()
+        return int(row[0]) if row else 0
+
+
+def open_ticket(app: SupportLedger, world: World, key: str, hour: int) -> None:
+    app.open_ticket(
+        contract_id=world.premium, reporter="ops@acme.example", severity=1, key=key,
+        at=at(3, 3, hour), **TICKET,
+    )  # fmt: skip
+
+
+@pytest.fixture
+def replicated(standby: Standby) -> Iterator[Replicated]:
+    """Three contracts and one Premium ticket on the primary, every view run there (as the
+    projector service does), all of it replayed on the standby."""
+    primary = create_schema(require_postgres())
+    app = open_ledger(primary)
+    try:
+        world = build_world(app)
+        open_ticket(app, world, "P-1", 9)
+        run_projections(primary, app, list(PROJECTIONS.values()), once=True)
+        here = Replicated(primary, standby, app, world)
+        here.replayed()
+        yield here
+    finally:
+        app.close()
+        drop_schema(primary)
+
+
+def test_a_report_on_the_standby_shows_the_data_and_how_far_behind_the_primary_it_is(
+    replicated: Replicated,
+) -> None:
+    """The board reads the standby's view as it stands, never catches it up, and says the
+    position it read, the primary's head and the events between them."""
+    head = replicated.head(replicated.primary)
+    board = replicated.ledger("report", "breaches", "--at", BOARD_AT)
+    assert (board["read_from"], board["position"], board["head"], board["behind"]) == (
+        "replica", head, head, 0,
+    )  # fmt: skip
+    assert [r["key"] for r in board["rows"]] == ["P-1"]
+
+    open_ticket(replicated.app, replicated.world, "P-2", 10)
+    replicated.replayed()
+    later = replicated.head(replicated.primary)
+    assert later > head
+    board = replicated.ledger("report", "breaches", "--at", BOARD_AT)
+    assert (board["position"], board["head"], board["behind"]) == (head, later, later - head)
+    assert [r["key"] for r in board["rows"]] == ["P-1"]  # the view as the standby holds it
+    table = run("report", "breaches", "--at", BOARD_AT, env=replicated.env)
+    assert table.code == 0, table.err
+    assert f"the primary's log is at {later}, {later - head} event(s) behind" in table.err
+    # Nothing caught the primary's view up either: reads from a standby write nowhere.
+    primary_board = run(
+        "report", "breaches", "--at", BOARD_AT, "--no-catch-up", "--json",
+        env={"LEDGER_DATABASE_URL": replicated.env["LEDGER_DATABASE_URL"]},
+    ).json  # fmt: skip
+    assert (primary_board["read_from"], primary_board["position"]) == ("primary", head)
+
+
+def test_the_api_and_the_metrics_read_the_standby_and_say_so(replicated: Replicated) -> None:
+    """The API's reports come from the standby with `read_from` and `behind`, the CSV with
+    headers; a credit check still reads the primary, caught up."""
+    settings = Settings.from_env(replicated.env)
+    assert settings.read_database is not None
+    assert settings.read_database.read_only
+    with TestClient(create_app(settings)) as client:
+        tokens = issue_tokens(replicated.primary)
+        auth = {"Authorization": f"Bearer {tokens['auditor']}"}
+        open_ticket(replicated.app, replicated.world, "P-3", 11)
+        replicated.replayed()
+        head = replicated.head(replicated.primary)
+        board = client.get("/api/v1/reports/breaches", params={"at": BOARD_AT}, headers=auth).json()
+        assert (board["read_from"], board["head"]) == ("replica", head)
+        assert board["behind"] == head - board["position"] > 0
+        assert [r["key"] for r in board["rows"]] == ["P-1"]
+        as_csv = client.get(
+            "/api/v1/reports/credits", params={"period": "2025-03", "format": "csv"}, headers=auth
+        )
+        assert as_csv.status_code == 200, as_csv.text
+        assert as_csv.headers["x-ledger-read-from"] == "replica"
+        checked = client.get(
+            "/api/v1/reports/credits", params={"period": "2025-03", "check": True}, headers=auth
+        ).json()
+        assert (checked["read_from"], checked["position"], checked["behind"]) == (
+            "primary", head, 0,
+        )  # fmt: skip
+        metrics = client.get("/metrics", headers=auth)
+        assert metrics.status_code == 200, metrics.text
+        assert f"ledger_log_head {head}" in metrics.text
+        signed_in = client.post(
+            "/signin", data={"token": tokens["agent"], "next": "/ops"},
+            headers={"Origin": "http://testserver"}, follow_redirects=False,
+        )  # fmt: skip
+        assert signed_in.status_code == 303, signed_in.text
+        page = client.get("/ops/board")
+        assert page.status_code == 200, page.text
+        assert f"read on the standby, {board['behind']} behind the primary" in page.text
+
+
+def test_audit_replay_reads_the_standby_log_into_a_file(replicated: Replicated) -> None:
+    """`audit replay` reads the events on the standby and replays them outside it."""
+    then = replicated.ledger(
+        "audit", "replay", "--as-of", datetime.now(UTC).isoformat(), "--report", "breaches",
+        "--at", BOARD_AT,
+    )  # fmt: skip
+    assert then["read_from"] == "replica"
+    assert [r["key"] for r in then["rows"]] == ["P-1"]
+    assert then["head"] == replicated.head(replicated.reads)
+
+
+def test_a_command_with_the_read_url_set_records_on_the_primary(replicated: Replicated) -> None:
+    """Commands and the projection runner use the primary; the standby receives their events
+    by replication only."""
+    before = replicated.head(replicated.primary)
+    opened = replicated.ledger(
+        "ticket", "open", "--contract", str(replicated.world.premium),
+        "--reporter", "qa@acme.example", "--severity", "2", "--version", "24.2.1",
+        "--platform", "linux", "--key", "P-9", "--at", "2025-03-04T09:00:00Z",
+    )  # fmt: skip
+    assert (opened["status"], opened["recorded"]) == ("open", True)
+    assert replicated.head(replicated.primary) > before
+    outcomes = replicated.ledger("projections", "run", "--once")
+    assert {o["name"]: o["status"] for o in outcomes}["sla_breaches"] == "caught_up"
+    replicated.replayed()
+    assert replicated.head(replicated.reads) == replicated.head(replicated.primary)
+    board = replicated.ledger("report", "breaches", "--at", "2025-03-04T10:00:00Z")
+    assert board["behind"] == 0
+    assert "P-9" in {r["key"] for r in board["rows"]}
+
+
+def test_the_standby_refuses_writes_and_the_reads_attempt_none(
+    replicated: Replicated,
+) -> None:
+    """A write on the standby is refused by the server; reports, replays and the metrics
+    through the read URL leave no refused write in its log."""
+    logged = len(replicated.standby.log_text())
+    replicated.ledger("report", "breaches", "--at", BOARD_AT)
+    replicated.ledger("report", "breach-stats", "--by", "tier", "--at", BOARD_AT)
+    replicated.ledger("report", "credits", "--period", "2025-03")
+    replicated.ledger(
+        "audit", "replay", "--as-of", datetime.now(UTC).isoformat(), "--report", "credits",
+        "--period", "2025-03",
+    )  # fmt: skip
+    assert "read-only transaction" not in replicated.standby.log_text()[logged:]
+    with (
+        psycopg.connect(**replicated.reads.psycopg_conninfo(), autocommit=True) as conn,  # type: ignore[arg-type]
+        pytest.raises(psycopg.errors.ReadOnlySqlTransaction),
+    ):
+        conn.execute(f'CREATE TABLE "{replicated.reads.schema}".nope (x int)')
+
+
+def test_an_unreachable_read_database_is_an_outage_naming_only_its_host(
+    replicated: Replicated,
+) -> None:
+    """A standby that does not answer is exit 4, naming its host, never the URL's secrets."""
+    env = {
+        **replicated.env,
+        "LEDGER_READ_DATABASE_URL": "postgresql://reader:s3cret-pw@127.0.0.1:1/replicadb"
+        "?connect_timeout=2",
+    }
+    result = run("report", "breaches", "--json", env=env)
+    assert result.code == 4, result.err
+    message = result.error["message"]
+    assert "127.0.0.1" in message
+    assert not any(secret in message for secret in ("s3cret-pw", "reader", "replicadb"))
+
+
+def test_a_view_the_primary_never_built_is_named_not_created_on_the_standby(
+    standby: Standby,
+) -> None:
+    """A report of a view the standby does not hold yet is refused with what to do, and
+    nothing is created anywhere to answer it."""
+    primary = create_schema(require_postgres())
+    try:
+        here = Replicated(primary, standby)
+        here.replayed()
+        result = run("report", "credits", "--period", "2025-03", "--json", env=here.env)
+        assert result.code == 1, result.err
+        assert result.error["code"] == "read_model_missing"
+        assert "ledger projections run" in result.error["message"]
+    finally:
+        drop_schema(primary)
