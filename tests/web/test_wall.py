@@ -212,5 +212,7 @@ def test_a_chart_escapes_its_text_and_keeps_its_figures_as_a_table() -> None:
     assert chart_cell(chart, "x", "two") == ["-", "12%"]
     assert 'viewBox="0 0 640 260"' in chart
     assert "width=" not in chart.split("<svg", 2)[1].split(">", 1)[0].replace("stroke-width", "")
+    assert ">100%</text>" in str(bar_chart("r", "t", "d", ["a"], [Series("s", [100])], unit="%"))
+    assert ">80</text>" in str(bar_chart("n", "t", "d", ["a"], [Series("s", [64])]))
     with pytest.raises(ValueError, match="one value per category"):
         bar_chart("y", "t", "d", ["a", "b"], [Series("s", [1])])

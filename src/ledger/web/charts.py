@@ -45,16 +45,14 @@ def _number(value: Decimal | float | None) -> str:
 
 
 def _scale_top(largest: Decimal) -> Decimal:
-    """The top of the value axis: a round number at or above the largest value."""
-    if largest <= 0:
-        return Decimal(TICKS)
-    step = Decimal(1)
-    while step * TICKS < largest:
-        for factor in (2, Decimal("2.5"), 2):
-            step *= factor
+    """The top of the value axis: the least of 1, 2, 2.5 or 5 times a power of ten, TICKS
+    times, at or above the largest value (100 for a rate of 100 %)."""
+    for exponent in range(30):
+        for mantissa in (1, 2, Decimal("2.5"), 5):
+            step = mantissa * Decimal(10) ** exponent
             if step * TICKS >= largest:
-                break
-    return step * TICKS
+                return step * TICKS
+    return largest
 
 
 def bar_chart(
