@@ -12,8 +12,9 @@ read as it is, which is what a page costs.
 
 1. In process (`SlaBreachView`): the first page of the live board (100 rows, with the counts of
    every state), a page deep in it (after a cursor taken at random), a page filtered by tier,
-   and the counts alone, each --reads times; the baseline in the same run is the old unpaged
-   read of the live board (`SlaBreachView.board`, every open clock), --baseline-reads times.
+   the counts alone, and what the wall (`/ops/wall`) reads, each --reads times; the baseline
+   in the same run is the old unpaged read of the live board (`SlaBreachView.board`, every
+   open clock), --baseline-reads times.
    Goal: a page's p99 at most 50 ms.
 2. Over HTTP (`ledger serve`, --workers processes), open loop at --rate requests/s as in
    benchmarks/http.py: 80 % `POST /api/v1/tickets`, 20 % `GET /api/v1/reports/breaches`
@@ -44,7 +45,7 @@ import tempfile
 import time
 import uuid
 from collections import Counter
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -52,7 +53,7 @@ from ledger.application import SupportLedger
 from ledger.logs import configure_logging
 from ledger.projections.db import ViewDatabase
 from ledger.projections.runner import run_projections
-from ledger.projections.sla_breaches import SlaBreachProjection, SlaBreachView
+from ledger.projections.sla_breaches import SlaBreachProjection, SlaBreachView, waived_open
 from ledger.projections.sla_clocks import CLOCK_COLUMNS, bucket, load_clock, time_keys
 from ledger.settings import DatabaseSettings, parse_database_url
 from ledger.store import connect
@@ -106,6 +107,7 @@ def clock_rows(
         held = n < opened and n % 10 == 0
         answer = received + rng.randint(1, 40) * HOUR_US if n >= opened else None
         clock = "stopped" if answer is not None else ("paused" if held else "running")
+        waived = n < opened and not held and n % 50 == 7 and due < now_us  # a few waived
         end = answer if answer is not None else (received + HOUR_US if held else None)
         row = {
             "ticket_id": str(uuid.UUID(int=rng.getrandbits(128), version=4)),
@@ -119,7 +121,8 @@ def clock_rows(
             "periods": json.dumps([[received, end]]), "responded_at": answer,
             "outcome": None if answer is None else ("met" if n % 4 else "breached"),
             "used_seconds": None if answer is None else rng.randint(600, 40_000),
-            "breach_recorded": False, "breach_waived": False, "position": 0,
+            "breach_recorded": waived, "breach_waived": waived, "position": 0,
+            "priority_at": None,
         }  # fmt: skip
         rows.append(tuple(row[c] for c in CLOCK_COLUMNS))
     return rows
@@ -176,6 +179,16 @@ def timed(call: Callable[[], object], reads: int) -> list[float]:
     return took
 
 
+def wall_reads(view: SlaBreachView, now: datetime) -> None:
+    """What `/ops/wall` reads (ledger.web.wall.wall_of): the counts, the waived breaches, the
+    next 8 to breach, and the breach figures per tier of the last 7 and 30 days."""
+    view.counts(now)
+    waived_open(view, now)
+    view.page(now, limit=8, states=["at_risk", "on_track"])
+    for days in (7, 30):
+        view.stats("tier", now, since=now - timedelta(days=days), until=now)
+
+
 def in_process(
     settings: DatabaseSettings, args: argparse.Namespace
 ) -> list[tuple[str, list[float]]]:
@@ -195,6 +208,12 @@ def in_process(
              lambda: view.page(now, limit=100, after=rng.choice(cursors))),
             ("first page, tier=premium", lambda: view.page(now, limit=100, tier="premium")),
             ("counts of every state alone", lambda: view.counts(now)),
+            ("the wall's reads (/ops/wall)", lambda: wall_reads(view, now)),
+            ("  of them: waived breaches", lambda: waived_open(view, now)),
+            ("  of them: next 8 to breach",
+             lambda: view.page(now, limit=8, states=["at_risk", "on_track"])),
+            ("  of them: breach figures, 30 days",
+             lambda: view.stats("tier", now, since=now - timedelta(days=30), until=now)),
         ]  # fmt: skip
         found = [(name, timed(call, reads)) for name, call in pages]
         found.append(

@@ -187,6 +187,9 @@ def test_the_board_shows_a_new_ticket_and_its_breach_without_being_reloaded(
     ticked = run("scheduler", "tick", "--at", iso(datetime.now(UTC)), "--json", env=ledger.env)
     assert ticked.code == 0, ticked.err
     page.wait_for_selector('tr[data-ticket="BOR-1"][data-breach="recorded"]')
+    # the wall above the board follows too: its counter, and ACME-1 next to breach, linked
+    page.wait_for_selector('[data-counter="breached"] b:text-is("1")')
+    assert page.get_attribute('tr[data-next="ACME-1"] a', "href") == "/tickets/ACME-1"
 
     order = page.eval_on_selector_all("tr[data-ticket]", "rows => rows.map(r => r.dataset.ticket)")
     assert order.index("BOR-1") < order.index("ACME-1")
@@ -225,6 +228,46 @@ def test_the_board_shows_a_page_and_its_counts_and_refreshes_only_that_page(
     page.click("nav.pager a.first")
     page.wait_for_selector('tr[data-ticket="PG-2"]')
     assert page.is_visible("nav.pager a.more")
+
+
+def no_sideways_scroll(page: Page) -> bool:
+    return bool(page.evaluate("document.documentElement.scrollWidth <= window.innerWidth"))
+
+
+def charts_described(page: Page) -> list[str]:
+    """The ids of the charts whose SVG is an image labelled by its own <title> and <desc>, and
+    whose figures are a table beside it."""
+    return list(
+        page.eval_on_selector_all(
+            "figure.chart",
+            """figures => figures.filter(f => {
+                const svg = f.querySelector('svg[role="img"]');
+                const ids = (svg && svg.getAttribute('aria-labelledby') || '').split(' ');
+                return ids.length === 2 && ids.every(id => document.getElementById(id))
+                    && svg.querySelector('title').textContent.length > 0
+                    && f.querySelectorAll('table.chart-data tbody tr').length > 0
+                    && svg.getBoundingClientRect().width <= window.innerWidth;
+            }).map(f => f.id)""",
+        )
+    )
+
+
+@pytest.mark.parametrize("width", [1440, 390])
+def test_the_wall_and_finance_fit_the_screen_with_their_charts(
+    page: Page, ledger: Ledger, width: int
+) -> None:
+    """At 1440 and 390 px: /ops and /finance do not scroll sideways; the wall's counters are
+    shown; every chart is there with its text alternative."""
+    page.set_viewport_size({"width": width, "height": 900})
+    sign_in(page, ledger, "admin", "/ops")
+    assert page.is_visible('[data-counter="breached"]')
+    assert page.is_visible('[data-counter="waived"]')
+    assert charts_described(page) == ["breaches-per-tier", "breach-rate-per-tier"]
+    assert no_sideways_scroll(page), page.evaluate("document.documentElement.scrollWidth")
+    page.goto(f"{ledger.base}/finance")
+    assert charts_described(page) == ["points-per-month", "points-expiring"]
+    assert page.is_visible("#revenue")
+    assert no_sideways_scroll(page), page.evaluate("document.documentElement.scrollWidth")
 
 
 def test_an_agent_gets_the_403_page_for_finance(page: Page, ledger: Ledger) -> None:

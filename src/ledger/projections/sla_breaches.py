@@ -485,6 +485,18 @@ class SlaBreachView:
         return breaches, waived
 
 
+def waived_open(view: SlaBreachView, at: datetime, *, tier: str | None = None) -> int:
+    """Clocks on the live board breached at `at` whose breach was waived (of a tier, or all):
+    the board counts them among the breached; a wall shows them apart."""
+    of_tier, params = ("", []) if tier is None else (" AND tier = ?", [tier.strip().lower()])
+    ((count,),) = view._read(
+        f"SELECT COUNT(*) FROM {view.clocks} WHERE {LIVE} AND breach_waived "
+        f"AND due_at IS NOT NULL AND due_at < ?{of_tier}",
+        [to_us(at), *params],
+    )
+    return int(count)
+
+
 def _timed(view: SlaBreachView, at_us: int, tier: str | None) -> tuple[dict[str, int], int, int]:
     """Live clocks past their deadline at `at` (by clock), running clocks past their
     warning, and those of them past their deadline too (of one tier, or all): the kept

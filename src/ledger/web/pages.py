@@ -1,15 +1,18 @@
 """Pages for people, rendered on the server (Jinja2, autoescaped; no build step, nothing loaded
 from elsewhere): the breach board, the credit statements, the audit view, and signing in.
 
-- `/ops`: the live breach board. Open response clocks, breached first, then at risk, on
-  track and on hold, each soonest deadline first, with the business time left in the
-  contract's calendar and whether the scheduler has recorded the breach yet. Filters: tier,
-  customer, states. The page fetches the board again every 5 seconds (`/ops/board`, the same
-  HTML the page was drawn with) and puts it in place, so it follows the ledger without being
-  reloaded; without scripts it reloads itself every 30 seconds.
+- `/ops`: the wall board (`ledger.web.wall`: counters, next to breach, breach figures and
+  charts; `/ops/wall` alone, fetched again like the board), then the live breach board. Open
+  response clocks, breached first, then at risk, on track and on hold, each soonest deadline
+  first, with the business time left in the contract's calendar and whether the scheduler has
+  recorded the breach yet. Filters: tier, customer, states. The page fetches the board again
+  every 5 seconds (`/ops/board`, the same HTML the page was drawn with) and puts it in place, so
+  it follows the ledger without being reloaded; without scripts it reloads itself every 30
+  seconds.
 - `/finance`: the credit statement of every contract for a month (`YYYY-MM`, in each
   contract's timezone) or a term (N), its CSV (`/finance/statements.csv`), and on request a
-  check of every figure against the events.
+  check of every figure against the events; the window's revenue and its CSV
+  (`/finance/revenue.csv`); charts of points per month.
 - `/audit`: the hash chain (brought up to date, then verified; optionally against a digest
   kept elsewhere) and its digest, and the breach board or credit statement as recorded at an
   instant (`as_of`: rebuilt from the events recorded by then, as `ledger audit replay` does).
@@ -40,7 +43,7 @@ from ledger.audit.replay import as_of_views
 from ledger.display import deadline_text, duration_text, time_text
 from ledger.domain.errors import InvalidInputError, LedgerError
 from ledger.errors import StoreUnavailableError
-from ledger.figures import FEES_TOTAL, STATEMENT_FIGURES, UNITS
+from ledger.figures import FEES_TOTAL, REVENUE_FIGURES, STATEMENT_FIGURES, UNITS
 from ledger.logs import get_logger
 from ledger.parsing import format_instant, parse_int
 from ledger.presenters import local_window, money
@@ -57,7 +60,7 @@ from ledger.projections.sla_breaches import (
     SlaBreachView,
     read_cursor,
 )
-from ledger.reports import caught_up, money_totals, read_from, statements_csv
+from ledger.reports import caught_up, money_totals, read_from, revenue_csv, statements_csv
 from ledger.web.auth import Principal, public
 from ledger.web.errors import STORE_OUTAGES, status_of
 from ledger.web.inputs import instant
@@ -82,6 +85,7 @@ from ledger.web.sessions import (
     sign_in_url,
 )
 from ledger.web.tokens import AuthenticationError, verify_token
+from ledger.web.wall import points_charts, revenue_of, wall_of
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Coroutine
@@ -163,7 +167,7 @@ TEMPLATES = Environment(
 TEMPLATES.globals.update(static_url=static_url, state_labels=STATE_LABELS,
                          count_labels=COUNT_LABELS,
                          figures=STATEMENT_FIGURES, units=UNITS, fees_total=FEES_TOTAL,
-                         tiers=TIERS)  # fmt: skip
+                         tiers=TIERS, revenue_figures=REVENUE_FIGURES)  # fmt: skip
 TEMPLATES.filters.update(
     when=when, due=due, duration=duration_text, money=money, local_window=local_window
 )
@@ -478,7 +482,7 @@ def ops(
             request, "ops.html", caller=caller, status=400, title=OPS.title, error=exc.message,
             filters=filters, board=board_of(services, filters), source="/ops/board",
             refresh=REFRESH_SECONDS, noscript_refresh=NO_SCRIPT_REFRESH_SECONDS,
-            alerts=alert_counts(services),
+            alerts=alert_counts(services), wall=wall_of(services, now()), wall_source="/ops/wall",
         )  # fmt: skip
     query = _query(filters)
     return render(
@@ -487,6 +491,8 @@ def ops(
         refresh=0 if filters["at"] else REFRESH_SECONDS,
         noscript_refresh=NO_SCRIPT_REFRESH_SECONDS,
         alerts=alert_counts(services),
+        wall=None if filters["at"] else wall_of(services, now(), filters["tier"]),
+        wall_source=_wall_source(filters["tier"]),
     )  # fmt: skip
 
 
@@ -508,6 +514,29 @@ def ops_board(
         after=after, limit=limit,
     )  # fmt: skip
     html = TEMPLATES.get_template("_board.html").render(board=board_of(services, filters))
+    return HTMLResponse(html, headers=PAGE_HEADERS)
+
+
+def _wall_source(tier: str | None) -> str:
+    return "/ops/wall" + (f"?{urlencode({'tier': tier})}" if tier else "")
+
+
+@router.get("/ops/wall")
+def ops_wall(
+    *,
+    services: Svc,
+    _caller: Annotated[Principal, page(OPS, fragment=True)],
+    tier: str | None = None,
+) -> HTMLResponse:
+    """The wall's counters, next tickets to breach, breach figures and charts alone (the HTML
+    the page puts in place at each refresh)."""
+    filters = _board_filters(tier=tier, customer=None, state=[], at=None, after=None, limit=None)
+    with services.views.lease() as db:  # the view brought up to date, unless a runner does
+        caught_up(services.settings.database, services.ledger, SlaBreachProjection.name,
+                  catch_up=True, db=db)  # fmt: skip
+    html = TEMPLATES.get_template("_wall.html").render(
+        wall=wall_of(services, now(), filters["tier"])
+    )
     return HTMLResponse(html, headers=PAGE_HEADERS)
 
 
@@ -578,7 +607,10 @@ def finance(
     return render(
         request, "finance.html", caller=caller, title=FINANCE_PAGE.title, error=None,
         period=chosen_period or "", term=chosen_term or "", report=report,
-        csv_url=f"/finance/statements.csv?{urlencode(window)}",
+        csv_url=f"/finance/statements.csv?{urlencode(window)}", window_query=urlencode(window),
+        revenue=revenue_of(services, chosen_period, chosen_term),
+        revenue_csv_url=f"/finance/revenue.csv?{urlencode(window)}",
+        charts=points_charts(services, now()),
     )  # fmt: skip
 
 
@@ -602,6 +634,32 @@ def finance_csv(
             "X-Ledger-Position": str(report["position"]),
             "X-Ledger-Head": str(report["head"]),
             "X-Ledger-Read-From": report["read_from"],
+            "Cache-Control": "no-store",
+            "X-Content-Type-Options": "nosniff",
+        },
+    )
+
+
+@router.get("/finance/revenue.csv")
+def finance_revenue_csv(
+    *,
+    services: Svc,
+    _caller: Annotated[Principal, page(FINANCE_PAGE)],
+    period: str | None = None,
+    term: str | None = None,
+) -> Response:
+    """The revenue of every contract for the window as CSV (totals rows last), as a download."""
+    chosen_period, chosen_term = _window(period, term)
+    name = CreditUsageProjection.name
+    position, head = caught_up(services.settings.database, services.ledger, name, catch_up=True)
+    window = f"period-{chosen_period}" if chosen_period else f"term-{chosen_term}"
+    return Response(
+        revenue_csv(revenue_of(services, chosen_period, chosen_term)["rows"]),
+        media_type="text/csv; charset=utf-8",
+        headers={
+            "Content-Disposition": f'attachment; filename="revenue-{window}.csv"',
+            "X-Ledger-Position": str(position),
+            "X-Ledger-Head": str(head),
             "Cache-Control": "no-store",
             "X-Content-Type-Options": "nosniff",
         },
