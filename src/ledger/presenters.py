@@ -504,13 +504,13 @@ def local_window(start: datetime, end: datetime, timezone: str) -> str:
 
 def stats_row_text(row: dict[str, Any]) -> dict[str, Any]:
     """A row of breach statistics for a table: the breach rate as a percentage, the response
-    times (business hours in JSON and CSV) as durations."""
+    times (business seconds in JSON and CSV) as durations."""
     return {
         **row,
         "breach_rate": percent_text(row["breach_rate"]),
         **{
-            key: duration_text(None if row[key] is None else float(row[key]) * 3600)
-            for key in ("median_response_hours", "p90_response_hours")
+            key: duration_text(row[key])
+            for key in ("median_response_seconds", "p90_response_seconds")
         },
     }
 
