@@ -611,7 +611,7 @@ def _read_models(
         table.add_row(
             row["key"], str(row["tickets"]), str(row["met"]), str(row["breached"]),
             str(row["waived"]), percent_text(rate),
-            *[stats_row_text(row)[k] for k in ("median_response_hours", "p90_response_hours")],
+            *[stats_row_text(row)[k] for k in ("median_response_seconds", "p90_response_seconds")],
         )  # fmt: skip
     console.print(table)
     console.print(statement_table(statements, f"ledger report credits --period {period}"))

@@ -16,10 +16,13 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 # What a figure's values are: an exact decimal; one, or None when there is nothing to
-# measure; a whole number; text; a UUID; an instant; a group (text, or a whole number).
+# measure; a whole number; one, or None; text; a UUID; an instant; a group (text, or a whole
+# number). Every duration is whole seconds (a key ending `_seconds`), every rate a fraction
+# 0..1 (a key ending `_rate`); tables for people show them as `12h 05m` and `25%`.
 AMOUNT = "amount"
 OPTIONAL_AMOUNT = "optional amount"
 COUNT = "count"
+OPTIONAL_COUNT = "optional count"
 TEXT = "text"
 ID = "id"
 INSTANT = "instant"
@@ -194,21 +197,21 @@ BREACH_STATS = (
     Figure(
         "breach_rate",
         "breach rate",
-        "breached / (met + breached), to four places",
+        "breached / (met + breached): a fraction 0..1 to four places (0.2500 is 25%)",
         OPTIONAL_AMOUNT,
     ),
     Figure("responses", "responses", "first responses recorded", COUNT),
     Figure(
-        "median_response_hours",
+        "median_response_seconds",
         "median response",
-        "median business hours to respond",
-        OPTIONAL_AMOUNT,
+        "median business seconds to respond",
+        OPTIONAL_COUNT,
     ),
     Figure(
-        "p90_response_hours",
+        "p90_response_seconds",
         "p90 response",
-        "90th percentile (nearest rank) of the same",
-        OPTIONAL_AMOUNT,
+        "90th percentile (nearest rank) of the same, in business seconds",
+        OPTIONAL_COUNT,
     ),
 )
 BREACH_STAT_FIGURES = tuple(f.name for f in BREACH_STATS)

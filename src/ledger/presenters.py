@@ -173,7 +173,7 @@ def ticket_view(
         tier=ticket.tier,
         terms_version=ticket.terms_version,
         release_line=ticket.release_line,
-        target_hours=ticket.target_seconds / 3600,
+        target_seconds=ticket.target_seconds,
         clock=ticket.clock_state,
         due_at=ticket.due_at,
         original_due_at=ticket.original_due_at,
@@ -270,9 +270,7 @@ def deadline_view(explained: ExplainedDeadline) -> dict[str, Any]:
         "terms_version": explained.terms.version,
         "received_at": deadline.received_at,
         "counting_from": deadline.counting_from,
-        "target_hours": int(deadline.target_hours)
-        if deadline.target_hours == int(deadline.target_hours)
-        else deadline.target_hours,
+        "target_seconds": int(deadline.target.total_seconds()),
         "due_at": deadline.due_at,
         "due_at_local": deadline.due_at.astimezone(cal.zone).isoformat(),
         "warnings": [{"share": w.share, "label": w.label, "at": w.at} for w in deadline.warnings],
@@ -505,13 +503,13 @@ def local_window(start: datetime, end: datetime, timezone: str) -> str:
 
 def stats_row_text(row: dict[str, Any]) -> dict[str, Any]:
     """A row of breach statistics for a table: the breach rate as a percentage, the response
-    times (business hours in JSON and CSV) as durations."""
+    times (business seconds in JSON and CSV) as durations."""
     return {
         **row,
         "breach_rate": percent_text(row["breach_rate"]),
         **{
-            key: duration_text(None if row[key] is None else float(row[key]) * 3600)
-            for key in ("median_response_hours", "p90_response_hours")
+            key: duration_text(row[key])
+            for key in ("median_response_seconds", "p90_response_seconds")
         },
     }
 

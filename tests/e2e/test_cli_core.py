@@ -407,7 +407,7 @@ def test_a_ticket_goes_through_its_lifecycle(ledger: Ledger, served: str) -> Non
     assert (opened["status"], opened["clock"], opened["severity"]) == ("open", "running", 1)
     assert opened["key"] == "life-1"
     assert (opened["product_version"], opened["release_line"]) == ("24.2.1", "24.2")
-    assert (opened["tier"], opened["target_hours"]) == ("premium", 8)
+    assert (opened["tier"], opened["target_seconds"]) == ("premium", 8 * 3600)
     assert opened["due_at"] == opened["original_due_at"] == "2025-03-03T16:15:00Z"
     assert [(w["share"], w["at"]) for w in opened["warnings"]] == [
         ("0.5", "2025-03-03T12:15:00Z"),
@@ -421,7 +421,7 @@ def test_a_ticket_goes_through_its_lifecycle(ledger: Ledger, served: str) -> Non
     assert resumed["due_at"] == "2025-03-04T15:00:00Z"
     # Two hours used by Tuesday 10:00 Berlin; severity 2 leaves 10 of 12 hours.
     changed = ledger.ok("ticket", "severity", ticket_id, "2", "--at", "2025-03-04T09:00:00Z")
-    assert (changed["severity"], changed["target_hours"]) == (2, 12)
+    assert (changed["severity"], changed["target_seconds"]) == (2, 12 * 3600)
     assert changed["due_at"] == "2025-03-05T09:00:00Z"
     assert changed["original_due_at"] == "2025-03-03T16:15:00Z"
     responded = ledger.ok("ticket", "respond", ticket_id, "--at", "2025-03-04T10:00:00Z")

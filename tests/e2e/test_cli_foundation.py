@@ -121,7 +121,7 @@ def test_calendar_elapsed(calendar_json: Path) -> None:
 
 
 def test_sla_deadline_json_contract() -> None:
-    """The deadline carries due_at and target_hours, with the default contract calendar."""
+    """The deadline carries due_at and target_seconds, with the default contract calendar."""
     result = run(
         "sla", "deadline", "--tier", "PREMIUM", "--severity", "1",
         "--received", "2025-12-23T17:30:00+01:00", "--json",
@@ -129,7 +129,7 @@ def test_sla_deadline_json_contract() -> None:
     assert result.code == 0, result.err
     data = result.json
     assert data["due_at"] == "2025-12-24T14:30:00Z"
-    assert data["target_hours"] == 8
+    assert data["target_seconds"] == 8 * 3600
     assert [w["at"] for w in data["warnings"]] == ["2025-12-24T10:30:00Z", "2025-12-24T12:30:00Z"]
 
 

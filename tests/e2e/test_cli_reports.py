@@ -208,7 +208,7 @@ def test_breach_statistics_by_tier(reports: Reports) -> None:
     assert advanced["breach_rate"] == "1"
     premium = rows["premium"]
     assert (premium["tickets"], premium["met"], premium["responses"]) == (2, 1, 1)
-    assert premium["median_response_hours"] == "1.75"
+    assert premium["median_response_seconds"] == 6300  # 1h 45m
 
 
 def test_breach_statistics_as_csv_by_severity(reports: Reports) -> None:

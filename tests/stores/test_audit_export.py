@@ -354,14 +354,14 @@ def test_the_rederived_breach_statistics_match_the_figures_worked_out_by_hand(
     stats = rederive(export(app)).stats("tier", at(4, 7, 12))
     assert stats == [
         {"key": "advanced", "tickets": 2, "met": 1, "breached": 0, "waived": 1,
-         "breach_rate": D("0.0000"), "responses": 2, "median_response_hours": D("3.00"),
-         "p90_response_hours": D("25.00")},
+         "breach_rate": D("0.0000"), "responses": 2, "median_response_seconds": 10800,
+         "p90_response_seconds": 90000},
         {"key": "basic", "tickets": 1, "met": 1, "breached": 0, "waived": 0,
-         "breach_rate": D("0.0000"), "responses": 1, "median_response_hours": D("21.00"),
-         "p90_response_hours": D("21.00")},
+         "breach_rate": D("0.0000"), "responses": 1, "median_response_seconds": 75600,
+         "p90_response_seconds": 75600},
         {"key": "premium", "tickets": 5, "met": 2, "breached": 2, "waived": 0,
-         "breach_rate": D("0.5000"), "responses": 3, "median_response_hours": D("2.00"),
-         "p90_response_hours": D("13.00")},
+         "breach_rate": D("0.5000"), "responses": 3, "median_response_seconds": 7200,
+         "p90_response_seconds": 46800},
     ]  # fmt: skip
     before = rederive(export(app)).stats("severity", at(3, 5, 10))
     assert [(s["key"], s["breached"]) for s in before] == [(1, 0), (2, 1), (3, 0)]

@@ -141,7 +141,8 @@ def build_month(ledger: Ledger) -> None:
 
 
 def figures(key: Any, line: str) -> dict[str, Any]:
-    """A statistics row from `tickets met breached waived rate responses median p90` (- = None)."""
+    """A statistics row from `tickets met breached waived rate responses median p90` (- = None;
+    the response times in business seconds)."""
     tickets, met, breached, waived, rate, responses, median, p90 = line.split()
     return {
         "key": key,
@@ -151,8 +152,8 @@ def figures(key: Any, line: str) -> dict[str, Any]:
         "waived": int(waived),
         "breach_rate": None if rate == "-" else Decimal(rate),
         "responses": int(responses),
-        "median_response_hours": None if median == "-" else Decimal(median),
-        "p90_response_hours": None if p90 == "-" else Decimal(p90),
+        "median_response_seconds": None if median == "-" else int(median),
+        "p90_response_seconds": None if p90 == "-" else int(p90),
     }
 
 
@@ -412,32 +413,32 @@ def test_the_view_is_empty_before_the_projection_first_ran(view: SlaBreachView) 
         (
             "tier",
             [
-                figures("advanced", "2 1 0 1 0.0000 2 4.00 25.00"),
-                figures("basic", "1 1 0 0 0.0000 1 51.00 51.00"),
-                figures("premium", "4 2 2 0 0.5000 3 2.00 13.00"),
+                figures("advanced", "2 1 0 1 0.0000 2 14400 90000"),
+                figures("basic", "1 1 0 0 0.0000 1 183600 183600"),
+                figures("premium", "4 2 2 0 0.5000 3 7200 46800"),
             ],
         ),
         (
             "customer",
             [
-                figures("Advanced Customer", "2 1 0 1 0.0000 2 4.00 25.00"),
-                figures("Basic Customer", "1 1 0 0 0.0000 1 51.00 51.00"),
-                figures("Premium Customer", "4 2 2 0 0.5000 3 2.00 13.00"),
+                figures("Advanced Customer", "2 1 0 1 0.0000 2 14400 90000"),
+                figures("Basic Customer", "1 1 0 0 0.0000 1 183600 183600"),
+                figures("Premium Customer", "4 2 2 0 0.5000 3 7200 46800"),
             ],
         ),
         (
             "severity",
             [
-                figures(1, "3 3 0 0 0.0000 3 2.00 4.00"),
-                figures(2, "2 0 1 1 1.0000 2 13.00 25.00"),
-                figures(3, "2 1 1 0 0.5000 1 51.00 51.00"),
+                figures(1, "3 3 0 0 0.0000 3 7200 14400"),
+                figures(2, "2 0 1 1 1.0000 2 46800 90000"),
+                figures(3, "2 1 1 0 0.5000 1 183600 183600"),
             ],
         ),
         (
             "month",
             [
-                figures("2025-03", "6 3 2 1 0.4000 5 13.00 51.00"),
-                figures("2025-04", "1 1 0 0 0.0000 1 1.50 1.50"),
+                figures("2025-03", "6 3 2 1 0.4000 5 46800 183600"),
+                figures("2025-04", "1 1 0 0 0.0000 1 5400 5400"),
             ],
         ),
     ],
@@ -468,7 +469,7 @@ def test_statistics_take_the_requests_received_in_the_period_asked(ledger: Ledge
     build_month(ledger)
     ledger.project()
     april = ledger.view.stats("tier", at(4, 7, 12), since=at(4, 1, 0, 0))
-    assert april == [figures("premium", "1 1 0 0 0.0000 1 1.50 1.50")]
+    assert april == [figures("premium", "1 1 0 0 0.0000 1 5400 5400")]
     march = ledger.view.stats("severity", at(4, 7, 12), since=at(3, 1, 0), until=at(4, 1, 0))
     assert [(r["key"], r["tickets"]) for r in march] == [(1, 2), (2, 2), (3, 2)]
 
@@ -514,7 +515,7 @@ def test_a_recorded_breach_answered_in_time_after_all_counts_as_met(
         True,
     )
     assert ledger.view.stats("tier", at(3, 3, 18)) == [
-        figures("premium", "1 1 0 0 0.0000 1 8.00 8.00")
+        figures("premium", "1 1 0 0 0.0000 1 28800 28800")
     ]
 
 

@@ -47,7 +47,6 @@ FLOWS = {"granted": 1, "purchased": 1, "consumed": -1, "reversed": 1, "expired":
 
 CENT = Decimal("0.01")
 RATE_PLACES = Decimal("0.0001")
-HOUR = Decimal(3600)
 _PERIOD = re.compile(r"(\d{4})-(\d{2})")
 WHOLE_LOG = "; re-derive from an export of the whole log (without --since)"
 
@@ -618,8 +617,8 @@ def _stat(key: Any, clocks: list[_Clock], at: datetime) -> dict[str, Any]:
             else None
         ),
         "responses": len(used),
-        "median_response_hours": _hours(_nearest_rank(used, 50)),
-        "p90_response_hours": _hours(_nearest_rank(used, 90)),
+        "median_response_seconds": _nearest_rank(used, 50),
+        "p90_response_seconds": _nearest_rank(used, 90),
     }
 
 
@@ -629,12 +628,6 @@ def _nearest_rank(values: list[int], percent: int) -> int | None:
         return None
     rank = -(-percent * len(values) // 100)
     return values[max(rank, 1) - 1]
-
-
-def _hours(seconds: int | None) -> Decimal | None:
-    if seconds is None:
-        return None
-    return (Decimal(seconds) / HOUR).quantize(CENT, rounding=ROUND_HALF_UP)
 
 
 def rederive(lines: Iterable[str]) -> Rederivation:

@@ -39,8 +39,8 @@ F = TypeVar("F", bound="Callable[..., Any]")
 LOG_LEVEL_VARIABLE = "LEDGER_LOG_LEVEL"
 # Columns shown as text for people that are numbers all the same (right-aligned).
 NUMERIC_TEXT = frozenset({
-    "business_seconds_left", "breach_rate", "severity", "median_response_hours",
-    "p90_response_hours",
+    "business_seconds_left", "breach_rate", "severity", "median_response_seconds",
+    "p90_response_seconds",
 })  # fmt: skip
 
 EXIT_REFUSED = 1

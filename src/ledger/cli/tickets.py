@@ -303,7 +303,7 @@ def ticket_show(
             rows += [("declined", data["reason"]), ("why", data["message"])]
         else:
             rows += [
-                ("tier / target", f"{data['tier']} / {data['target_hours']:g} business hours"),
+                ("tier / target", f"{data['tier']} / {duration_text(data['target_seconds'])}"),
                 ("clock", data["clock"]),
                 ("due", deadline_text(data["due_at"], when, zone)),
                 ("original due", data["original_due_at"]),

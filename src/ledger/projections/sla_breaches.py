@@ -82,9 +82,7 @@ _DUE = CLOCK_COLUMNS.index("due_at")
 _RECEIVED = CLOCK_COLUMNS.index("received_at")
 _NO_DUE = 9223372036854775807  # BOARD_KEY's value for a clock without a deadline
 SECOND_US = 1_000_000
-HOUR = Decimal(3600)
 RATE_PLACES = Decimal("0.0001")
-HOUR_PLACES = Decimal("0.01")
 # A clock breached by an instant (bound once): answered late, or overdue without an answer.
 _BREACHED_BY = (
     "(outcome = 'breached' OR (clock <> 'stopped' AND due_at IS NOT NULL AND ? > due_at))"
@@ -435,8 +433,8 @@ class SlaBreachView:
                     else None
                 ),
                 "responses": len(responses),
-                "median_response_hours": _hours(_nearest_rank(responses, 50)),
-                "p90_response_hours": _hours(_nearest_rank(responses, 90)),
+                "median_response_seconds": _nearest_rank(responses, 50),
+                "p90_response_seconds": _nearest_rank(responses, 90),
             }
             result.append(
                 {
@@ -599,14 +597,6 @@ def _nearest_rank(values: list[int], percent: int) -> int | None:
         return None
     rank = -(-percent * len(values) // 100)
     return values[max(rank, 1) - 1]
-
-
-def _hours(seconds: int | None) -> Decimal | None:
-    return (
-        None
-        if seconds is None
-        else (Decimal(seconds) / HOUR).quantize(HOUR_PLACES, rounding=ROUND_HALF_UP)
-    )
 
 
 def _places(view: SlaBreachView, contracts: set[str]) -> dict[str, tuple[Any, Any, Any]]:
