@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING
 
 import pytest
 
+from ledger.display import duration_text
 from ledger.presenters import money
 from ledger.web.charts import Series, bar_chart
 from tests.scenario import build_world
@@ -92,8 +93,8 @@ def test_the_wall_counts_a_waived_breach_apart_and_shows_the_figures(client: Api
     assert chart_cell(page, "breach-rate-per-tier", "basic") == ["-", "-"]  # no clock ended
     response = re.search(r'<tr data-tier="premium">.*?</tr>', page, re.DOTALL)
     assert response
-    assert f"{Decimal(premium['median_response_hours'])} h" in response.group(0)
-    assert f"{Decimal(premium['p90_response_hours'])} h" in response.group(0)
+    assert duration_text(premium["median_response_seconds"]) in response.group(0)
+    assert duration_text(premium["p90_response_seconds"]) in response.group(0)
     for chart in ("breaches-per-tier", "breach-rate-per-tier"):
         assert f'role="img" aria-labelledby="{chart}-title {chart}-desc"' in page
         assert f'<title id="{chart}-title">' in page

@@ -29,6 +29,7 @@ from ledger.presenters import (
     clock_explanation,
     counted_ticket_view,
     current_contract_view,
+    stats_row_text,
     ticket_calendar,
     ticket_history,
 )
@@ -166,7 +167,9 @@ def contract_of(services: Services, reference: str, at: datetime) -> dict[str, A
         open_tickets = [
             row for row in breaches.board(at) if str(row["contract_id"]) == str(contract_id)
         ]
-        stats = breaches.stats("tier", at, contract_id=str(contract_id))
+        stats = [
+            stats_row_text(row) for row in breaches.stats("tier", at, contract_id=str(contract_id))
+        ]
     return {"view": view, "account": account, "open_tickets": open_tickets, "stats": stats,
             "stat_columns": BREACH_STAT_LABELLED_COLUMNS, "at": at}  # fmt: skip
 

@@ -68,8 +68,8 @@ def wall_of(services: Services, at: datetime, tier: str | None = None) -> dict[s
             **{f"waived_{d}": windows[d].get(name, {}).get("waived", 0) for d in WINDOWS},
             **{f"rate_{d}": windows[d].get(name, {}).get("breach_rate") for d in WINDOWS},
             "responses": windows[WINDOWS[-1]].get(name, {}).get("responses", 0),
-            "median_hours": windows[WINDOWS[-1]].get(name, {}).get("median_response_hours"),
-            "p90_hours": windows[WINDOWS[-1]].get(name, {}).get("p90_response_hours"),
+            "median_seconds": windows[WINDOWS[-1]].get(name, {}).get("median_response_seconds"),
+            "p90_seconds": windows[WINDOWS[-1]].get(name, {}).get("p90_response_seconds"),
         }
         for name in shown
     ]
