@@ -8,12 +8,13 @@ from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
-from ledger.application.credits import account_command
+from ledger.application.credits import account_command, watched
 from ledger.application.queries import typed
 from ledger.application.tickets import ticket_command
 from ledger.domain.base import instant
 from ledger.domain.contract import Contract
-from ledger.domain.credit_account import CreditAccount
+from ledger.domain.contract_watch import ContractWatch
+from ledger.domain.credit_account import POINTS, CreditAccount
 from ledger.domain.errors import InvalidInputError, LedgerError, UnknownAggregateError
 from ledger.domain.ticket import Ticket
 
@@ -82,6 +83,8 @@ def record_due(work: UnitsOfWork, facts: Sequence[DueFact], *, at: datetime) -> 
             if recorded:
                 aggregate = loaded[fact_aggregate(fact)]
                 touched[aggregate.id] = aggregate
+                for told in _watch_after(uow, fact, aggregate, when, loaded):
+                    touched[told.id] = told
             outcomes.append(
                 FactOutcome(
                     fact, recorded=recorded, late=late, reason=None if recorded else "no_longer_due"
@@ -134,7 +137,9 @@ def record_breach(work: UnitsOfWork, reference: str | UUID, *, at: datetime, lat
 
 def grant_due_terms(work: UnitsOfWork, contract_id: UUID, *, at: datetime) -> list[int]:
     """Grant the terms that have begun and were not granted yet (the scheduler's)."""
-    return account_command(work, "term_granted", contract_id, lambda _u, a: a.grant_due(at=at))
+    return account_command(
+        work, "term_granted", contract_id, lambda _u, a: a.grant_due(at=at), watch=("grant", at)
+    )
 
 
 def expire_lot(
@@ -146,7 +151,26 @@ def expire_lot(
         "lot_expired",
         contract_id,
         lambda _u, a: a.expire_lot(lot_id=lot_id, at=at, late=late),
+        watch=("expiry", at),
     )
+
+
+def _watch_after(
+    uow: UnitOfWork, fact: DueFact, account: Any, when: datetime, loaded: dict[UUID, Any]
+) -> list[Any]:
+    """The balance watch of an account whose points a recorded expiry or grant changed."""
+    cause = {"lot_expiry": "expiry", "term_grant": "grant"}.get(fact.kind)
+    if cause is None:
+        return []
+    watch_id = ContractWatch.create_id(account.contract_id)
+    if watch_id in loaded:  # a second fact of the same account in this save
+        watch = loaded[watch_id]
+        watch.watch(available=account.available(POINTS, when), at=when, cause=cause)
+        return [watch] if watch.pending_events else []
+    told = watched(uow, account, at=when, cause=cause)
+    for watch in told:
+        loaded[watch.id] = watch
+    return told
 
 
 def _record_fact(

@@ -30,6 +30,7 @@ ALERT_KINDS = (
     "breach_waived",
     "ticket_declined",
     "lapsed",
+    "balance_low",
 )
 CHANNELS = ("webhook", "email", "slack")
 AUDIENCES = ("agent", "finance", "auditor", "admin")

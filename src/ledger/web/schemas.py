@@ -187,6 +187,12 @@ class Consume(Command):
     key: Key | None = None
 
 
+class AlertThreshold(Command):
+    """Set the points below which `balance_low` is recorded (once per crossing)."""
+
+    points: Amount
+
+
 class Reverse(Command):
     """Return points of a consumption to the lots they came from."""
 
@@ -502,6 +508,17 @@ class ConsumptionResult(Out):
     ticket_id: UUID | None
     draws: list[dict[str, Any]]
     balance: Dec
+
+
+class AlertThresholdResult(Out):
+    """A contract's low-balance threshold and where its balance stands."""
+
+    contract_id: UUID
+    threshold: Dec
+    available: Dec
+    low: bool
+    crossed: str | None = Field(description="'low' when this recorded a crossing now.")
+    recorded: bool
 
 
 class ReversalResult(Out):
