@@ -1,5 +1,6 @@
 """Issue 16's credit facts on each real store: `balance_low` (a threshold per contract, once per
-crossing), recorded in the save of the change that crossed it, and delivered through the
+crossing), recorded in the save of the change that crossed it; `lots_expiring` and
+`term_ending`, recorded by the scheduler once at their instants; each delivered through the
 outbox to a subscribed webhook once; nothing for subscriptions of other kinds."""
 
 from __future__ import annotations
@@ -17,9 +18,12 @@ from ledger.alerts.worker import AlertWorker
 from ledger.application import SupportLedger
 from ledger.domain.contract_watch import ContractWatch
 from ledger.domain.credit_account import POINTS
-from ledger.domain.errors import LedgerError
+from ledger.domain.errors import LedgerError, UnknownAggregateError
+from ledger.parsing import format_instant
 from ledger.projections.db import ViewDatabase
 from ledger.projections.runner import Worker
+from ledger.scheduler.clock import FakeClock
+from ledger.scheduler.service import Scheduler
 from tests.e2e.alert_receivers import Receiver
 from tests.scenario import build_world
 
@@ -189,5 +193,108 @@ def test_balance_low_reaches_a_subscribed_webhook_once_and_no_other_kind(
         assert body["cause"] == "consumption"
         assert body["contract_id"] == str(contract)
         assert "Ledger-Signature" in request.headers
+    finally:
+        receiver.stop()
+
+
+# -- lots_expiring and term_ending: scheduler facts ------------------------------------------------
+
+
+@pytest.fixture
+def scheduler(app: SupportLedger, store_settings: DatabaseSettings) -> Iterator[Scheduler]:
+    service = Scheduler(app, store_settings, clock=FakeClock(datetime(2025, 10, 1, tzinfo=UTC)))
+    yield service
+    service.close()
+
+
+def notices(app: SupportLedger, contract: UUID) -> list[tuple[str, str, datetime, bool]]:
+    """The watch's notices: (class, lot or term, recorded at, late); none without a watch."""
+    try:
+        app.list_events(ContractWatch.create_id(contract))
+    except UnknownAggregateError:
+        return []
+    return [
+        (type(e).__name__, getattr(e, "lot_id", None) or str(getattr(e, "term_number", "")),
+         e.recorded_at, e.late)
+        for e in app.list_events(ContractWatch.create_id(contract))
+        if isinstance(e, ContractWatch.LotsExpiring | ContractWatch.TermEnding)
+    ]  # fmt: skip
+
+
+def tick_at(scheduler: Scheduler, when: datetime) -> list[Any]:
+    scheduler.clock.set(when)  # type: ignore[attr-defined]
+    return [o for o in scheduler.tick() if o.recorded]
+
+
+def test_the_scheduler_records_each_notice_once_at_its_instant_and_not_after_a_renewal(
+    app: SupportLedger, world: World, scheduler: Scheduler
+) -> None:
+    """term_ending 60 days before the term's end unless renewed; lots_expiring 30 days before a
+    lot of points expires; each once, at the instant, not late."""
+    ends = app.get_contract(world.premium).latest_term.ends_at
+    term_notice, lot_notice = ends - timedelta(days=60), ends - timedelta(days=30)
+    app.renew_contract(world.advanced, at=datetime(2025, 10, 1, tzinfo=UTC))  # renewal ordered
+    assert app.get_account(world.basic).available(POINTS, term_notice) == 0  # no points
+
+    tick_at(scheduler, term_notice - timedelta(microseconds=1))
+    assert all(notices(app, c) == [] for c in (world.premium, world.advanced, world.basic))
+
+    recorded = tick_at(scheduler, term_notice)
+    assert {(o.fact.kind, o.fact.contract_id) for o in recorded} == {
+        ("term_ending", world.premium), ("term_ending", world.basic),
+    }  # fmt: skip
+    assert notices(app, world.premium) == [("TermEnding", "1", term_notice, False)]
+    assert notices(app, world.advanced) == []  # renewed: its term 2 has a notice of its own
+    assert tick_at(scheduler, term_notice + timedelta(days=1)) == []
+
+    recorded = tick_at(scheduler, lot_notice)
+    assert {(o.fact.kind, o.fact.detail) for o in recorded} == {
+        ("lots_expiring", "term-1-points"),
+    }  # fmt: skip
+    assert {o.fact.contract_id for o in recorded} == {world.premium, world.advanced}
+    assert notices(app, world.premium)[-1] == ("LotsExpiring", "term-1-points", lot_notice, False)
+    assert [n[0] for n in notices(app, world.basic)] == ["TermEnding"]  # nothing left to expire
+    assert tick_at(scheduler, lot_notice + timedelta(days=2)) == []
+    fact = next(e for e in app.list_events(ContractWatch.create_id(world.premium))
+                if isinstance(e, ContractWatch.LotsExpiring))  # fmt: skip
+    assert (fact.expires_at, fact.due_at, fact.points) == (
+        ends, lot_notice, app.get_account(world.premium).lots["term-1-points"].remaining,
+    )  # fmt: skip
+
+
+def test_notices_reach_a_subscribed_webhook_once_and_no_other_subscription(
+    store_settings: DatabaseSettings,
+    app: SupportLedger,
+    db: ViewDatabase,
+    world: World,
+    scheduler: Scheduler,
+) -> None:
+    receiver = Receiver()
+    url = receiver.start()
+    try:
+        told = service.subscribe(app, db, kinds=["lots_expiring", "term_ending"], tier="premium",
+                                 webhook=url, actor="t", at=NOW, settings=SETTINGS)  # fmt: skip
+        service.subscribe(app, db, kinds=["breach", "balance_low", "lapsed"], webhook=url,
+                          actor="t", at=NOW, settings=SETTINGS)  # fmt: skip
+        ends = app.get_contract(world.premium).latest_term.ends_at
+        tick_at(scheduler, ends - timedelta(days=30))
+        project(store_settings, app)
+        queued = outbox.deliveries(db)
+        assert {(d["subscription_id"], d["kind"]) for d in queued} == {
+            (str(told["id"]), "term_ending"), (str(told["id"]), "lots_expiring"),
+        }  # fmt: skip
+        worker = AlertWorker(store_settings, app, settings=SETTINGS)
+        try:
+            assert worker.deliver_due() == 2
+            assert worker.deliver_due() == 0
+        finally:
+            worker.db.close()
+        bodies = {r.json["kind"]: r.json for r in receiver.all()}
+        assert len(receiver.all()) == 2
+        assert bodies["term_ending"]["ends_at"] == format_instant(ends)
+        assert bodies["term_ending"]["term_number"] == 1
+        assert bodies["lots_expiring"]["lot_id"] == "term-1-points"
+        assert bodies["lots_expiring"]["expires_at"] == format_instant(ends)
+        assert bodies["lots_expiring"]["customer"] == "Premium Customer"
     finally:
         receiver.stop()

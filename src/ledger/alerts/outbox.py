@@ -105,6 +105,8 @@ class AlertOutboxProjection(Projection):
         Contract.Upgraded,
         Contract.Lapsed,
         ContractWatch.BalanceFellLow,
+        ContractWatch.LotsExpiring,
+        ContractWatch.TermEnding,
     )
 
     def ddl(self) -> list[str]:
@@ -201,6 +203,18 @@ class AlertOutboxProjection(Projection):
                 tx, event.contract_id, "balance_low", event.recorded_at,
                 threshold=show(event.threshold), available=show(event.available),
                 cause=event.cause,
+            )  # fmt: skip
+        if isinstance(event, ContractWatch.LotsExpiring):
+            return self._contract_fact(
+                tx, event.contract_id, "lots_expiring", event.recorded_at, lot_id=event.lot_id,
+                points=show(event.points), expires_at=event.expires_at, due_at=event.due_at,
+                late=event.late,
+            )  # fmt: skip
+        if isinstance(event, ContractWatch.TermEnding):
+            return self._contract_fact(
+                tx, event.contract_id, "term_ending", event.recorded_at,
+                term_number=event.term_number, ends_at=event.ends_at, due_at=event.due_at,
+                late=event.late,
             )  # fmt: skip
         if isinstance(event, Ticket.Opened | Ticket.RequestDeclined):
             self._keep_ticket(tx, event)

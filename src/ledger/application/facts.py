@@ -32,7 +32,7 @@ LATE_AFTER_SECONDS = 60
 class DueFact:
     """A fact the scheduler records when its instant comes (see ledger.projections.deadlines)."""
 
-    kind: str  # warning | breach | lapse | term_grant | lot_expiry
+    kind: str  # warning | breach | lapse | term_grant | lot_expiry | lots_expiring | term_ending
     aggregate_id: UUID
     detail: str
     contract_id: UUID
@@ -173,9 +173,68 @@ def _watch_after(
     return told
 
 
+def _record_notice(
+    uow: UnitOfWork, fact: DueFact, when: datetime, late: bool, loaded: dict[UUID, Any]
+) -> bool:
+    """`lots_expiring` (detail: the lot) or `term_ending` (detail: the term's end), recorded on
+    the contract's watch (started now if it has none) while the lot or term still applies."""
+    if fact.aggregate_id not in loaded:
+        found = uow.load_for_write(fact.aggregate_id)
+        loaded[fact.aggregate_id] = (
+            found
+            if isinstance(found, ContractWatch)
+            else ContractWatch.start(contract_id=fact.contract_id, at=when)
+        )
+    watch = loaded[fact.aggregate_id]
+    if fact.kind == "lots_expiring":
+        account = _loaded(uow, CreditAccount.create_id(fact.contract_id), CreditAccount, loaded)
+        lot = account.lots.get(fact.detail)
+        ends = None if lot is None else account.lot_ends_at(lot)
+        if lot is None or lot.unit != POINTS or lot.expired or lot.remaining <= 0:
+            return False
+        if ends is None or ends <= when:
+            return False
+        return bool(
+            watch.tell_lot_expiring(
+                lot_id=fact.detail,
+                points=lot.remaining,
+                expires_at=ends,
+                due_at=fact.due_at,
+                at=when,
+                late=late,
+            )
+        )
+    contract = _loaded(uow, fact.contract_id, Contract, loaded)
+    latest = contract.latest_term
+    if contract.terminated_at is not None or contract.ended_without_renewal(when):
+        return False
+    if latest.ends_at.isoformat() != fact.detail or latest.ends_at <= when:
+        return False  # renewed (or reinstated) meanwhile: the new term's notice is its own
+    return bool(
+        watch.tell_term_ending(
+            term_number=latest.number,
+            ends_at=latest.ends_at,
+            due_at=fact.due_at,
+            at=when,
+            late=late,
+        )
+    )
+
+
+def _loaded(uow: UnitOfWork, aggregate_id: UUID, kind: type, loaded: dict[UUID, Any]) -> Any:
+    if aggregate_id not in loaded:
+        loaded[aggregate_id] = typed(
+            uow.load_for_write(aggregate_id), aggregate_id, kind, UnknownAggregateError,
+            kind.__name__,
+        )  # fmt: skip
+    return loaded[aggregate_id]
+
+
 def _record_fact(
     uow: UnitOfWork, fact: DueFact, when: datetime, late: bool, loaded: dict[UUID, Any]
 ) -> bool:
+    if fact.kind in ("lots_expiring", "term_ending"):
+        return _record_notice(uow, fact, when, late, loaded)
     aggregate_id = fact_aggregate(fact)
     if aggregate_id not in loaded:
         kind = {"warning": Ticket, "breach": Ticket, "lapse": Contract}.get(

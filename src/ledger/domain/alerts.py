@@ -31,6 +31,8 @@ ALERT_KINDS = (
     "ticket_declined",
     "lapsed",
     "balance_low",
+    "lots_expiring",
+    "term_ending",
 )
 CHANNELS = ("webhook", "email", "slack")
 AUDIENCES = ("agent", "finance", "auditor", "admin")

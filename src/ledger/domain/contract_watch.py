@@ -1,4 +1,10 @@
-"""The low-balance watch of one contract's points: a threshold, and each crossing below it.
+"""What one contract's people are to be told of its points and term, recorded as facts.
+
+`lots_expiring` and `term_ending` are facts of time the scheduler records on the watch (created
+then if the contract has none yet), once per lot and once per term, when the instant `notice`
+days before the expiry or the end comes (see `ledger.settings.alert_notice_days`).
+
+The low-balance watch: a threshold, and each crossing below it.
 
 A contract's finance team sets a threshold of points (`ledger credits alert-threshold`). The
 use case that makes the points available fall below it (a consumption, an expiry recorded by
@@ -51,6 +57,7 @@ class ContractWatch(LedgerAggregate):
             aggregate.contract_id = self.contract_id
             aggregate.threshold = None
             aggregate.low = False
+            aggregate.told = {}
             aggregate.last_at = self.started_at
 
     class ThresholdSet(Aggregate.Event):
@@ -90,11 +97,76 @@ class ContractWatch(LedgerAggregate):
             aggregate.low = False
             aggregate.last_at = later(aggregate.last_at, self.recorded_at)
 
+    class LotsExpiring(Aggregate.Event):
+        """Points of a lot will expire at `expires_at`, within the notice (alert
+        `lots_expiring`); recorded once per lot, at `due_at` (expiry less the notice)."""
+
+        contract_id: UUID
+        lot_id: str
+        points: Decimal
+        expires_at: datetime
+        due_at: datetime
+        recorded_at: datetime
+        late: bool
+
+        def apply(self, aggregate: Any) -> None:
+            aggregate.told[f"lot:{self.lot_id}"] = True
+            aggregate.last_at = later(aggregate.last_at, self.recorded_at)
+
+    class TermEnding(Aggregate.Event):
+        """The contract's latest term ends at `ends_at`, within the notice, and no renewal is
+        ordered (alert `term_ending`); recorded once per term, at `due_at`."""
+
+        contract_id: UUID
+        term_number: int
+        ends_at: datetime
+        due_at: datetime
+        recorded_at: datetime
+        late: bool
+
+        def apply(self, aggregate: Any) -> None:
+            aggregate.told[f"term:{self.term_number}"] = True
+            aggregate.last_at = later(aggregate.last_at, self.recorded_at)
+
     if TYPE_CHECKING:  # declared for mypy; eventsourcing would make annotations fields
         contract_id: UUID
         threshold: Decimal | None
         low: bool
+        told: dict[str, bool]
         last_at: datetime
+
+    def tell_lot_expiring(
+        self,
+        *,
+        lot_id: str,
+        points: Decimal,
+        expires_at: datetime,
+        due_at: datetime,
+        at: datetime,
+        late: bool,
+    ) -> bool:
+        """Record that a lot's points expire soon; False when told already."""
+        if f"lot:{lot_id}" in self.told:
+            return False
+        self.trigger_event(
+            self.LotsExpiring, contract_id=self.contract_id, lot_id=lot_id, points=points,
+            expires_at=expires_at, due_at=due_at, recorded_at=max(instant(at), self.last_at),
+            late=bool(late),
+        )  # fmt: skip
+        return True
+
+    def tell_term_ending(
+        self, *, term_number: int, ends_at: datetime, due_at: datetime, at: datetime, late: bool
+    ) -> bool:
+        """Record that the latest term ends soon with no renewal; False when told already."""
+        if f"term:{term_number}" in self.told:
+            return False
+        self.trigger_event(
+            self.TermEnding, contract_id=self.contract_id, term_number=term_number,
+            ends_at=ends_at, due_at=due_at, recorded_at=max(instant(at), self.last_at),
+            late=bool(late),
+        )  # fmt: skip
+        return True
 
     @classmethod
     def start(cls, *, contract_id: UUID, at: datetime) -> ContractWatch:
