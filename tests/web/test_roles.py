@@ -52,6 +52,7 @@ EXPECTED: dict[tuple[str, str], frozenset[str]] = {
     ("POST", "/contracts/{contract_id}/credits/purchases"): frozenset({FINANCE}),
     ("POST", "/contracts/{contract_id}/credits/consumptions"): frozenset({FINANCE}),
     ("POST", "/contracts/{contract_id}/credits/reversals"): frozenset({FINANCE}),
+    ("PUT", "/contracts/{contract_id}/credits/alert-threshold"): frozenset({FINANCE}),
     ("POST", "/contracts/{contract_id}/credits/training-sessions"): frozenset({FINANCE}),
     ("GET", "/reports/breaches"): READ | {AGENT},
     ("GET", "/reports/breach-stats"): ALL,
