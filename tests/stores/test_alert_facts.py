@@ -298,3 +298,32 @@ def test_notices_reach_a_subscribed_webhook_once_and_no_other_subscription(
         assert bodies["lots_expiring"]["customer"] == "Premium Customer"
     finally:
         receiver.stop()
+
+
+def test_an_expiry_recorded_by_the_scheduler_records_the_crossing_in_the_same_save(
+    app: SupportLedger, world: World, scheduler: Scheduler
+) -> None:
+    """A lot expiring takes the balance below the threshold: BalanceFellLow, cause `expiry`,
+    at the expiry's instant, saved with the LotExpired."""
+    expires = datetime(2025, 11, 10, 12, tzinfo=UTC)
+    app.purchase_credits(world.basic, points=Decimal(20), price=Decimal(1), key="p",
+                         at=datetime(2025, 10, 1, tzinfo=UTC), expires_at=expires)  # fmt: skip
+    set_at = datetime(2025, 10, 2, tzinfo=UTC)
+    app.set_alert_threshold(world.basic, points=Decimal(10), actor="finance", at=set_at)
+    tick_at(scheduler, expires - timedelta(seconds=1))  # the notices due before
+    recorded = tick_at(scheduler, expires)
+    assert ("lot_expiry", "purchase-1") in {(o.fact.kind, o.fact.detail) for o in recorded}
+    [fell] = [e for e in app.list_events(ContractWatch.create_id(world.basic))
+              if isinstance(e, ContractWatch.BalanceFellLow)]  # fmt: skip
+    assert (fell.cause, fell.available, fell.threshold, fell.recorded_at) == (
+        "expiry", Decimal(0), Decimal(10), expires,
+    )  # fmt: skip
+    [expired] = [e for e in app.list_events(app.get_account(world.basic).id)
+                 if type(e).__name__ == "LotExpired"]  # fmt: skip
+    positions = {
+        (n.originator_id, n.originator_version): n.id
+        for n in app.recorder.select_notifications(start=1, limit=10_000)
+    }
+    one_save = sorted(positions[(e.originator_id, e.originator_version)] for e in (expired, fell))
+    assert one_save[1] == one_save[0] + 1  # written together, nothing between them
+    assert tick_at(scheduler, expires + timedelta(days=1)) == []
