@@ -328,3 +328,23 @@ class Settings:
             log_level=log_level,
             snapshot_key=parse_snapshot_key(source.get(SNAPSHOT_KEY)),
         )
+
+
+ALERT_NOTICE_DEFAULTS = {"LEDGER_ALERTS_EXPIRING_DAYS": 30, "LEDGER_ALERTS_TERM_DAYS": 60}
+
+
+def alert_notice_days(env: Mapping[str, str] | None = None) -> tuple[int, int]:
+    """Days of notice for `lots_expiring` and `term_ending` (the deadlines view plans them):
+    `LEDGER_ALERTS_EXPIRING_DAYS` (default 30) and `LEDGER_ALERTS_TERM_DAYS` (default 60),
+    whole days from 1 to 366; anything else is a ConfigurationError naming the variable."""
+    source = os.environ if env is None else env
+    days = []
+    for name, default in ALERT_NOTICE_DEFAULTS.items():
+        text = source.get(name, "").strip()
+        if not text:
+            days.append(default)
+            continue
+        if not text.isdigit() or not 1 <= int(text) <= 366:
+            raise ConfigurationError(f"{name} {text!r}: a whole number of days from 1 to 366")
+        days.append(int(text))
+    return days[0], days[1]

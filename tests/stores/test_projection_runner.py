@@ -160,6 +160,8 @@ def test_term_ends_grants_and_lot_expiries_are_pending(
         "lapse": 3,
         "term_grant": 1,
         "lot_expiry": 5,  # premium and advanced: points and sessions; basic: points (0 sessions)
+        "lots_expiring": 3,  # the notices before the points lots expire
+        "term_ending": 3,  # the notices before each contract's latest term ends
     }
 
 

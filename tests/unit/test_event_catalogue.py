@@ -9,13 +9,15 @@ from eventsourcing.domain import CanMutateAggregate
 
 from ledger.domain.alerts import AlertSubscriptions
 from ledger.domain.contract import Contract
+from ledger.domain.contract_watch import ContractWatch
 from ledger.domain.credit_account import CreditAccount, CreditConsumption
 from ledger.domain.releases import ReleaseCatalog
 from ledger.domain.ticket import Ticket
 
 CATALOGUE = (Path(__file__).parents[2] / "docs" / "events.md").read_text(encoding="utf-8")
 AGGREGATES = [
-    ReleaseCatalog, Contract, Ticket, CreditAccount, CreditConsumption, AlertSubscriptions
+    ReleaseCatalog, Contract, Ticket, CreditAccount, CreditConsumption, AlertSubscriptions,
+    ContractWatch,
 ]  # fmt: skip
 
 

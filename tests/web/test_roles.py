@@ -54,8 +54,10 @@ READ = frozenset({AUDITOR, ADMIN})
 PAGE_EXPECTED: dict[str, frozenset[str]] = {
     "/ops": READ | {AGENT},
     "/ops/board": READ | {AGENT},
+    "/ops/wall": READ | {AGENT},
     "/finance": READ | {FINANCE},
     "/finance/statements.csv": READ | {FINANCE},
+    "/finance/revenue.csv": READ | {FINANCE},
     "/finance/statements/{contract_id}": READ | {FINANCE},
     "/audit": READ,
     "/contracts": ALL,

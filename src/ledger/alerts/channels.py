@@ -42,6 +42,9 @@ TITLES = {
     "breach_waived": "BREACH WAIVED",
     "ticket_declined": "DECLINED",
     "lapsed": "LAPSED",
+    "balance_low": "LOW BALANCE",
+    "lots_expiring": "POINTS EXPIRING",
+    "term_ending": "TERM ENDING",
     "test": "TEST",
 }
 
@@ -124,8 +127,9 @@ def subject(body: dict[str, Any]) -> str:
 
 def _lines(body: dict[str, Any]) -> list[tuple[str, str]]:
     keys = ("kind", "ticket_key", "customer", "tier", "severity", "due_at", "occurred_at",
-            "recorded_at", "business_seconds_left", "business_seconds_over", "reason", "link",
-            "id")  # fmt: skip
+            "recorded_at", "business_seconds_left", "business_seconds_over", "reason",
+            "threshold", "available", "lot_id", "points", "expires_at", "term_number",
+            "ends_at", "link", "id")  # fmt: skip
     return [(k, str(body[k])) for k in keys if body.get(k) is not None]
 
 

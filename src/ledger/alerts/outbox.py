@@ -23,9 +23,10 @@ from typing import TYPE_CHECKING, Any
 from uuid import UUID, uuid5
 
 from ledger.domain.alerts import AlertSubscriptions
-from ledger.domain.base import NAMESPACE
+from ledger.domain.base import NAMESPACE, show
 from ledger.domain.calendar import to_us
 from ledger.domain.contract import Contract
+from ledger.domain.contract_watch import ContractWatch
 from ledger.domain.errors import LedgerError
 from ledger.domain.ticket import Ticket
 from ledger.parsing import format_instant
@@ -103,6 +104,9 @@ class AlertOutboxProjection(Projection):
         Contract.Signed,
         Contract.Upgraded,
         Contract.Lapsed,
+        ContractWatch.BalanceFellLow,
+        ContractWatch.LotsExpiring,
+        ContractWatch.TermEnding,
     )
 
     def ddl(self) -> list[str]:
@@ -194,6 +198,24 @@ class AlertOutboxProjection(Projection):
                 "tier": contract[1] if contract else None,
                 "term_number": event.term_number, "late": event.late,
             }  # fmt: skip
+        if isinstance(event, ContractWatch.BalanceFellLow):
+            return self._contract_fact(
+                tx, event.contract_id, "balance_low", event.recorded_at,
+                threshold=show(event.threshold), available=show(event.available),
+                cause=event.cause,
+            )  # fmt: skip
+        if isinstance(event, ContractWatch.LotsExpiring):
+            return self._contract_fact(
+                tx, event.contract_id, "lots_expiring", event.recorded_at, lot_id=event.lot_id,
+                points=show(event.points), expires_at=event.expires_at, due_at=event.due_at,
+                late=event.late,
+            )  # fmt: skip
+        if isinstance(event, ContractWatch.TermEnding):
+            return self._contract_fact(
+                tx, event.contract_id, "term_ending", event.recorded_at,
+                term_number=event.term_number, ends_at=event.ends_at, due_at=event.due_at,
+                late=event.late,
+            )  # fmt: skip
         if isinstance(event, Ticket.Opened | Ticket.RequestDeclined):
             self._keep_ticket(tx, event)
             if isinstance(event, Ticket.Opened):
@@ -270,6 +292,17 @@ class AlertOutboxProjection(Projection):
             f"SELECT customer, tier FROM {self.table('alert_contracts')} WHERE id = ?",
             (str(contract_id),),
         )
+
+    def _contract_fact(
+        self, tx: Transaction, contract_id: UUID, kind: str, at: datetime, **extra: Any
+    ) -> dict[str, Any]:
+        """A fact about a contract (not a ticket): its customer and tier, and `extra`."""
+        contract = self._contract(tx, contract_id)
+        return {
+            "kind": kind, "at": at, "contract_id": str(contract_id),
+            "customer": contract[0] if contract else "",
+            "tier": contract[1] if contract else None, **extra,
+        }  # fmt: skip
 
     def _keep_ticket(self, tx: Transaction, event: Any) -> None:
         opened = isinstance(event, Ticket.Opened)

@@ -9,6 +9,7 @@ from ledger.application.loads import account_to_write, contract_to_decide_on, ti
 from ledger.application.queries import find, terms_of, ticket_id, typed
 from ledger.domain.base import instant
 from ledger.domain.contract import Contract
+from ledger.domain.contract_watch import ContractWatch
 from ledger.domain.credit_account import (
     POINTS,
     SESSIONS,
@@ -41,16 +42,70 @@ def account_command(
     use_case: str,
     contract_id: UUID,
     command: Callable[[UnitOfWork, CreditAccount], T],
+    *,
+    watch: tuple[str, datetime] | None = None,
 ) -> T:
-    """Run a command on a contract's account alone (it knows its agreement's terms)."""
+    """Run a command on a contract's account alone (it knows its agreement's terms); with
+    `watch` (cause, instant), the contract's balance watch is told of the balance after it."""
 
     def attempt(uow: UnitOfWork) -> T:
         account = account_to_write(uow, contract_id)
         result = command(uow, account)
-        uow.commit(account)
+        told = [] if watch is None else watched(uow, account, at=watch[1], cause=watch[0])
+        uow.commit(account, *told)
         return result
 
     return work.run(use_case, attempt)
+
+
+def watched(uow: UnitOfWork, account: CreditAccount, *, at: datetime, cause: str) -> list[Any]:
+    """The contract's balance watch, told of the points available after a change, when that
+    crossed its threshold (to be saved with the change); [] when nothing crossed or no watch."""
+    found = uow.load_for_write(ContractWatch.create_id(account.contract_id))
+    if not isinstance(found, ContractWatch):
+        return []
+    when = instant(at)
+    found.watch(available=account.available(POINTS, when), at=when, cause=cause)
+    return [found] if found.pending_events else []
+
+
+def set_alert_threshold(
+    work: UnitsOfWork, contract_id: UUID, *, points: Decimal, actor: str, at: datetime
+) -> dict[str, Any]:
+    """Set the points below which `balance_low` is recorded (once per crossing); a balance
+    already below the new threshold is a crossing at once, in the same save."""
+    when = instant(at)
+    account_id = CreditAccount.create_id(contract_id)
+
+    def attempt(uow: UnitOfWork) -> dict[str, Any]:
+        account = typed(
+            uow.decide_on(account_id), account_id, CreditAccount, UnknownContractError,
+            "credit account of contract",
+        )  # fmt: skip
+        available = account.available(POINTS, when)
+        found = uow.load_for_write(ContractWatch.create_id(contract_id))
+        watch = (
+            found
+            if isinstance(found, ContractWatch)
+            else ContractWatch.start(contract_id=contract_id, at=when)
+        )
+        crossed = watch.set_threshold(points=points, available=available, actor=actor, at=when)
+        recorded = bool(watch.pending_events)
+        if recorded:
+            uow.commit(watch)
+        return {
+            "contract_id": contract_id,
+            "threshold": watch.threshold,
+            "available": available,
+            "low": watch.low,
+            "crossed": crossed,
+            "recorded": recorded,
+        }
+
+    result = work.run("set_alert_threshold", attempt)
+    if result["recorded"]:
+        log.info("alert_threshold_set", contract_id=str(contract_id), points=str(points))
+    return result
 
 
 def purchase_credits(
@@ -72,7 +127,9 @@ def purchase_credits(
         )
         return {"lot_id": lot_id, "recorded": recorded, **account.lots[lot_id].as_dict()}
 
-    result = account_command(work, "purchase_credits", contract_id, command)
+    result = account_command(
+        work, "purchase_credits", contract_id, command, watch=("purchase", instant(at))
+    )
     if result["recorded"]:
         log.info("credits_purchased", contract_id=str(contract_id), points=str(result["amount"]))
     return result
@@ -130,7 +187,8 @@ def consume_credits(
             account_id=account.id, contract_id=account.contract_id, key=key, points=points,
             activity=activity, ticket_id=for_ticket, draws=draws, at=when,
         )  # fmt: skip
-        uow.commit(account, consumption)
+        told = watched(uow, account, at=when, cause="consumption")
+        uow.commit(account, consumption, *told)
         return _consumption_data(consumption, account, when, recorded=True)
 
     result = work.run("consume_credits", attempt)
@@ -183,7 +241,8 @@ def reverse_consumption(
                 key=consumption.key, points=reversal.points, reason=reversal.reason,
                 returns=[back.as_dict() for back in reversal.returns], at=when,
             )  # fmt: skip
-            uow.commit(consumption, account)
+            told = watched(uow, account, at=when, cause="reversal")
+            uow.commit(consumption, account, *told)
         return {
             "key": consumption.key,
             "recorded": recorded,

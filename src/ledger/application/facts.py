@@ -8,12 +8,13 @@ from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
-from ledger.application.credits import account_command
+from ledger.application.credits import account_command, watched
 from ledger.application.queries import typed
 from ledger.application.tickets import ticket_command
 from ledger.domain.base import instant
 from ledger.domain.contract import Contract
-from ledger.domain.credit_account import CreditAccount
+from ledger.domain.contract_watch import ContractWatch
+from ledger.domain.credit_account import POINTS, CreditAccount
 from ledger.domain.errors import InvalidInputError, LedgerError, UnknownAggregateError
 from ledger.domain.ticket import Ticket
 
@@ -35,7 +36,7 @@ NOT_DUE_YET = "not_due_yet"
 class DueFact:
     """A fact the scheduler records when its instant comes (see ledger.projections.deadlines)."""
 
-    kind: str  # warning | breach | lapse | term_grant | lot_expiry
+    kind: str  # warning | breach | lapse | term_grant | lot_expiry | lots_expiring | term_ending
     aggregate_id: UUID
     detail: str
     contract_id: UUID
@@ -90,6 +91,8 @@ def record_due(work: UnitsOfWork, facts: Sequence[DueFact], *, at: datetime) -> 
             if recorded:
                 aggregate = loaded[fact_aggregate(fact)]
                 touched[aggregate.id] = aggregate
+                for told in _watch_after(uow, fact, aggregate, when, loaded):
+                    touched[told.id] = told
             outcomes.append(
                 FactOutcome(
                     fact, recorded=recorded, late=late, reason=None if recorded else "no_longer_due"
@@ -142,7 +145,9 @@ def record_breach(work: UnitsOfWork, reference: str | UUID, *, at: datetime, lat
 
 def grant_due_terms(work: UnitsOfWork, contract_id: UUID, *, at: datetime) -> list[int]:
     """Grant the terms that have begun and were not granted yet (the scheduler's)."""
-    return account_command(work, "term_granted", contract_id, lambda _u, a: a.grant_due(at=at))
+    return account_command(
+        work, "term_granted", contract_id, lambda _u, a: a.grant_due(at=at), watch=("grant", at)
+    )
 
 
 def expire_lot(
@@ -154,12 +159,90 @@ def expire_lot(
         "lot_expired",
         contract_id,
         lambda _u, a: a.expire_lot(lot_id=lot_id, at=at, late=late),
+        watch=("expiry", at),
     )
+
+
+def _watch_after(
+    uow: UnitOfWork, fact: DueFact, account: Any, when: datetime, loaded: dict[UUID, Any]
+) -> list[Any]:
+    """The balance watch of an account whose points a recorded expiry or grant changed."""
+    cause = {"lot_expiry": "expiry", "term_grant": "grant"}.get(fact.kind)
+    if cause is None:
+        return []
+    watch_id = ContractWatch.create_id(account.contract_id)
+    if watch_id in loaded:  # a second fact of the same account in this save
+        watch = loaded[watch_id]
+        watch.watch(available=account.available(POINTS, when), at=when, cause=cause)
+        return [watch] if watch.pending_events else []
+    told = watched(uow, account, at=when, cause=cause)
+    for watch in told:
+        loaded[watch.id] = watch
+    return told
+
+
+def _record_notice(
+    uow: UnitOfWork, fact: DueFact, when: datetime, late: bool, loaded: dict[UUID, Any]
+) -> bool:
+    """`lots_expiring` (detail: the lot) or `term_ending` (detail: the term's end), recorded on
+    the contract's watch (started now if it has none) while the lot or term still applies."""
+    if fact.aggregate_id not in loaded:
+        found = uow.load_for_write(fact.aggregate_id)
+        loaded[fact.aggregate_id] = (
+            found
+            if isinstance(found, ContractWatch)
+            else ContractWatch.start(contract_id=fact.contract_id, at=when)
+        )
+    watch = loaded[fact.aggregate_id]
+    if fact.kind == "lots_expiring":
+        account = _loaded(uow, CreditAccount.create_id(fact.contract_id), CreditAccount, loaded)
+        lot = account.lots.get(fact.detail)
+        ends = None if lot is None else account.lot_ends_at(lot)
+        if lot is None or lot.unit != POINTS or lot.expired or lot.remaining <= 0:
+            return False
+        if ends is None or ends <= when:
+            return False
+        return bool(
+            watch.tell_lot_expiring(
+                lot_id=fact.detail,
+                points=lot.remaining,
+                expires_at=ends,
+                due_at=fact.due_at,
+                at=when,
+                late=late,
+            )
+        )
+    contract = _loaded(uow, fact.contract_id, Contract, loaded)
+    latest = contract.latest_term
+    if contract.terminated_at is not None or contract.ended_without_renewal(when):
+        return False
+    if latest.ends_at.isoformat() != fact.detail or latest.ends_at <= when:
+        return False  # renewed (or reinstated) meanwhile: the new term's notice is its own
+    return bool(
+        watch.tell_term_ending(
+            term_number=latest.number,
+            ends_at=latest.ends_at,
+            due_at=fact.due_at,
+            at=when,
+            late=late,
+        )
+    )
+
+
+def _loaded(uow: UnitOfWork, aggregate_id: UUID, kind: type, loaded: dict[UUID, Any]) -> Any:
+    if aggregate_id not in loaded:
+        loaded[aggregate_id] = typed(
+            uow.load_for_write(aggregate_id), aggregate_id, kind, UnknownAggregateError,
+            kind.__name__,
+        )  # fmt: skip
+    return loaded[aggregate_id]
 
 
 def _record_fact(
     uow: UnitOfWork, fact: DueFact, when: datetime, late: bool, loaded: dict[UUID, Any]
 ) -> bool:
+    if fact.kind in ("lots_expiring", "term_ending"):
+        return _record_notice(uow, fact, when, late, loaded)
     aggregate_id = fact_aggregate(fact)
     if aggregate_id not in loaded:
         kind = {"warning": Ticket, "breach": Ticket, "lapse": Contract}.get(

@@ -431,6 +431,14 @@ class SupportLedger(ScheduledFacts, AlertRegistry, LedgerApplication):
             self.work, contract_id, key=key, reason=reason, at=at, points=points
         )
 
+    def set_alert_threshold(
+        self, contract_id: UUID, *, points: Decimal, actor: str, at: datetime
+    ) -> dict[str, Any]:
+        """Set the points below which `balance_low` is recorded, once per crossing."""
+        return accounts.set_alert_threshold(
+            self.work, contract_id, points=points, actor=actor, at=at
+        )
+
     def get_consumption(self, contract_id: UUID, key: str) -> CreditConsumption:
         """A consumption by its idempotency key."""
         return queries.get_consumption(self, contract_id, key)

@@ -37,6 +37,7 @@ from eventsourcing.utils import get_topic
 
 from ledger.domain.alerts import AlertSubscriptions
 from ledger.domain.contract import Contract
+from ledger.domain.contract_watch import ContractWatch
 from ledger.domain.credit_account import CreditAccount, CreditConsumption
 from ledger.domain.errors import InvalidInputError
 from ledger.domain.releases import ReleaseCatalog
@@ -51,7 +52,8 @@ if TYPE_CHECKING:
     from ledger.application import SupportLedger
 
 AGGREGATES = (
-    ReleaseCatalog, Contract, Ticket, CreditAccount, CreditConsumption, AlertSubscriptions
+    ReleaseCatalog, Contract, Ticket, CreditAccount, CreditConsumption, AlertSubscriptions,
+    ContractWatch,
 )  # fmt: skip
 _WHOLE = re.compile(r"[+-]?[0-9]+")
 KEYS = ("position", "recorded_at", "aggregate", "type", "version", "payload")

@@ -103,6 +103,41 @@ def credits_consume(
     )
 
 
+@credits_group.command("alert-threshold")
+@click.argument("contract_ref", metavar="CONTRACT")
+@click.option("--points", required=True, help="Points below which balance_low is recorded.")
+@click.option("--actor", help="Who sets it (default: the system user).")
+@at_option()
+@json_option
+@pass_runtime
+def credits_alert_threshold(
+    runtime: Runtime,
+    *,
+    contract_ref: str,
+    points: str,
+    actor: str | None,
+    at_text: str | None,
+    as_json: bool,
+) -> None:
+    """Set the low-balance threshold: a balance_low fact once per fall below it."""
+    import getpass  # noqa: PLC0415
+
+    result = runtime.ledger.set_alert_threshold(
+        runtime.ledger.contract_id(contract_ref, "CONTRACT"),
+        points=parse_decimal(points, "--points", positive=True),
+        actor=actor or getpass.getuser(),
+        at=resolve_at(at_text),
+    )
+    state = "below it now" if result["low"] else "not below it"
+    note = "" if result["recorded"] else " (unchanged)"
+    done(
+        result,
+        as_json,
+        f"threshold {fmt(result['threshold'])} points{note}; "
+        f"{fmt(result['available'])} available, {state}",
+    )
+
+
 @credits_group.command("reverse")
 @click.argument("contract_ref", metavar="CONTRACT")
 @click.option("--key", required=True, help="Idempotency key of the consumption to reverse.")

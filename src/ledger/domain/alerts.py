@@ -30,6 +30,9 @@ ALERT_KINDS = (
     "breach_waived",
     "ticket_declined",
     "lapsed",
+    "balance_low",
+    "lots_expiring",
+    "term_ending",
 )
 CHANNELS = ("webhook", "email", "slack")
 AUDIENCES = ("agent", "finance", "auditor", "admin")

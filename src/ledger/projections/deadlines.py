@@ -6,7 +6,12 @@ One row per pending fact, keyed by (kind, aggregate, detail):
 - `lapse` (contract): the end of the latest term, while the agreement runs unrenewed;
 - `term_grant` (account, term number): the start of a scheduled term not granted yet;
 - `lot_expiry` (account, lot): the expiry of a lot not recorded as expired (moved forward to
-  the termination of the agreement when that comes first).
+  the termination of the agreement when that comes first);
+- `lots_expiring` (contract watch, lot): a lot of points `LEDGER_ALERTS_EXPIRING_DAYS` before
+  its own expiry (or when it is granted, if later), until told or expired;
+- `term_ending` (contract watch, the term's end): the latest term `LEDGER_ALERTS_TERM_DAYS`
+  before it ends, until told, renewed, lapsed or terminated.
+The notice days are read when the view is built; after changing them, rebuild it.
 A row disappears as soon as its fact is recorded or no longer applies (a response stops the
 clock, a renewal moves the lapse, ...). A paused clock has no deadline rows until it resumes.
 """
@@ -14,15 +19,18 @@ clock, a renewal moves the lapse, ...). A paused clock has no deadline rows unti
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 from uuid import UUID
 
 from ledger.domain.calendar import to_us
 from ledger.domain.contract import Contract
-from ledger.domain.credit_account import CreditAccount
+from ledger.domain.contract_watch import ContractWatch
+from ledger.domain.credit_account import POINTS, CreditAccount
 from ledger.domain.ticket import Ticket
 from ledger.projections.base import STATE_TABLE, Projection
 from ledger.projections.db import ViewPool, instant, us
+from ledger.settings import alert_notice_days
 
 if TYPE_CHECKING:
     from datetime import datetime
@@ -35,7 +43,9 @@ BREACH = "breach"
 LAPSE = "lapse"
 TERM_GRANT = "term_grant"
 LOT_EXPIRY = "lot_expiry"
-KINDS = (WARNING, BREACH, LAPSE, TERM_GRANT, LOT_EXPIRY)
+LOTS_EXPIRING = "lots_expiring"
+TERM_ENDING = "term_ending"
+KINDS = (WARNING, BREACH, LAPSE, TERM_GRANT, LOT_EXPIRY, LOTS_EXPIRING, TERM_ENDING)
 
 Key = tuple[str, str, str]
 VIEW_CONNECTIONS = 2  # idle connections to the view kept open for the application
@@ -57,7 +67,7 @@ class DeadlinesProjection(Projection):
     """Keeps the `deadlines` table: every pending deadline, warning, term end and expiry."""
 
     name = "deadlines"
-    shape = 2  # 2: accounts keep when the agreement ended; lot expiries move to it
+    shape = 3  # 2: accounts keep when the agreement ended; 3: lots_expiring, term_ending
     follows = (
         Contract.Signed,
         Contract.Renewed,
@@ -79,10 +89,15 @@ class DeadlinesProjection(Projection):
         Ticket.WarningReached,
         Ticket.ResponseDeadlineBreached,
         Ticket.FirstResponseRecorded,
+        ContractWatch.LotsExpiring,
+        ContractWatch.TermEnding,
     )
 
     def __init__(self, db: ViewDatabase, *, prefix: str = "") -> None:
         super().__init__(db, prefix=prefix)
+        expiring, ending = alert_notice_days()
+        self.expiring_notice = timedelta(days=expiring)
+        self.term_notice = timedelta(days=ending)
         self.deadlines = self.table("deadlines")
         self.tickets = self.table("deadline_tickets")
         self.accounts = self.table("deadline_accounts")
@@ -187,8 +202,17 @@ class _Batch:
         aggregate = event.originator_id
         if isinstance(event, Contract.Signed | Contract.Renewed | Contract.Reinstated):
             self.put(LAPSE, aggregate, "", aggregate, event.ends_at)
+            watch = ContractWatch.create_id(aggregate)
+            self.clear(TERM_ENDING, watch)
+            notice = event.ends_at - self.view.term_notice
+            self.put(TERM_ENDING, watch, event.ends_at.isoformat(), aggregate, notice)
         elif isinstance(event, Contract.Lapsed | Contract.Terminated):
             self.delete(LAPSE, aggregate, "")
+            self.clear(TERM_ENDING, ContractWatch.create_id(aggregate))
+        elif isinstance(event, ContractWatch.LotsExpiring):
+            self.delete(LOTS_EXPIRING, aggregate, event.lot_id)
+        elif isinstance(event, ContractWatch.TermEnding):
+            self.delete(TERM_ENDING, aggregate, event.ends_at.isoformat())
         elif isinstance(event, CreditAccount.Event):
             self._account(event)
         elif isinstance(event, Ticket.Event):
@@ -221,10 +245,23 @@ class _Batch:
             if event.reason == "term":
                 self.delete(TERM_GRANT, account, str(event.term_number))
             self._expiry(known, event, event.available_from)
+            if isinstance(event, CreditAccount.PointsGranted):
+                self._notice(contract, event, event.granted_at)
         elif isinstance(event, CreditAccount.PackagePurchased):
             self._expiry(known, event, event.purchased_at)
+            self._notice(contract, event, event.purchased_at)
         elif isinstance(event, CreditAccount.LotExpired):
             self.delete(LOT_EXPIRY, account, event.lot_id)
+            if event.unit == POINTS:
+                self.delete(LOTS_EXPIRING, ContractWatch.create_id(UUID(contract)), event.lot_id)
+
+    def _notice(self, contract: str, event: Any, granted_at: datetime) -> None:
+        """A lot of points' `lots_expiring` row: the notice before its own expiry."""
+        if event.expires_at is None:
+            return
+        due = max(event.expires_at - self.view.expiring_notice, granted_at)
+        watch = ContractWatch.create_id(UUID(contract))
+        self.put(LOTS_EXPIRING, watch, event.lot_id, contract, due)
 
     def _expiry(self, known: list[Any], event: Any, available_from: datetime) -> None:
         """A lot's expiry row: its own expiry, or the end of the agreement if that is earlier

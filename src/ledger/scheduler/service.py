@@ -211,9 +211,12 @@ class Scheduler:
             outcomes: list[FactOutcome] = []
             attempted: set[tuple[str, str, str, datetime]] = set()  # in this tick
             while not self.stop.is_set():
+                # Facts found no longer due stay listed until their aggregate moves on (an
+                # alert notice for a lot used up, until the lot expires): read past them.
+                limit = self.batch_size * 2 + len(self._skipped) + len(attempted)
                 due = [
                     d
-                    for d in self.view.due(now, limit=self.batch_size * 2)
+                    for d in self.view.due(now, limit=limit)
                     if _key(d) not in attempted and _key(d) not in self._skipped
                 ]
                 if not due:

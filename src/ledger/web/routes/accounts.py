@@ -12,7 +12,7 @@ from fastapi.responses import JSONResponse
 
 from ledger.presenters import account_view
 from ledger.reports import credit_history
-from ledger.web.auth import FINANCE, READERS, require
+from ledger.web.auth import FINANCE, READERS, Caller, require
 from ledger.web.inputs import (
     ContractId,
     IdempotencyHeader,
@@ -26,6 +26,8 @@ from ledger.web.inputs import (
 from ledger.web.routing import COMMAND_ERRORS, answer, api_router, created, documented
 from ledger.web.schemas import (
     Account,
+    AlertThreshold,
+    AlertThresholdResult,
     Consume,
     ConsumptionResult,
     CreditHistory,
@@ -112,6 +114,27 @@ def consume(
         at=at_or_now(body.at, now()),
     )
     return created(result, recorded=result["recorded"])
+
+
+@router.put(
+    "/contracts/{contract_id}/credits/alert-threshold",
+    dependencies=[require(FINANCE)],
+    responses=documented(AlertThresholdResult, "The threshold set", errors=COMMAND_ERRORS),
+    summary="Set the low-balance threshold",
+)
+def alert_threshold(
+    contract_id: ContractId, body: AlertThreshold, services: Svc, caller: Caller
+) -> JSONResponse:
+    """Set the points below which a `balance_low` alert fact is recorded, once per crossing
+    (a balance already below it is a crossing at once). The same threshold again records
+    nothing."""
+    result = services.ledger.set_alert_threshold(
+        contract_id,
+        points=amount(body.points, "points", positive=True),
+        actor=f"token:{caller.token_id}",
+        at=at_or_now(body.at, now()),
+    )
+    return answer(result)
 
 
 @router.post(

@@ -42,11 +42,9 @@ from ledger.web.inputs import (
     line_query,
     optional_instant,
 )
-from ledger.web.routing import REPORT_ERRORS, answer, api_router, documented
-from ledger.web.schemas import (
+from ledger.web.report_schemas import (
     BoardReport,
     BreachStatsReport,
-    Event,
     ExpiringReport,
     ProjectionStatus,
     RenewalsReport,
@@ -54,6 +52,8 @@ from ledger.web.schemas import (
     RevenueReport,
     StatementReport,
 )
+from ledger.web.routing import REPORT_ERRORS, answer, api_router, documented
+from ledger.web.schemas import Event
 from ledger.web.services import Svc, now
 
 router = api_router("reports")
