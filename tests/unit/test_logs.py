@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import json
+import sys
 from typing import TYPE_CHECKING
 
 import pytest
@@ -94,7 +95,9 @@ def test_a_logger_configured_for_standard_error_writes_to_it_as_it_is_now(
 
 
 @pytest.mark.usefixtures("restored")
-def test_a_log_line_during_a_progress_bar_comes_out_whole_above_it() -> None:
+def test_a_log_line_during_a_progress_bar_comes_out_whole_above_it(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
     """A line logged while a bar is drawn on a terminal is printed above the bar, whole, and the
     bar goes on below it (the logger writes to standard error as it is at each line, which
     the bar takes over while it is drawn)."""
@@ -103,6 +106,8 @@ def test_a_log_line_during_a_progress_bar_comes_out_whole_above_it() -> None:
 
     screen = io.StringIO()
     terminal = Console(file=screen, force_terminal=True, width=80, color_system=None)
+    # standard error as a run starts with it (not a bar's proxy left by an earlier test)
+    monkeypatch.setattr(sys, "stderr", io.StringIO())
     configure_logging("json", "warning")
     log = get_logger("ledger.progress")
     with Progress(console=terminal, transient=True) as bar:

@@ -73,7 +73,11 @@ class SignContract(Command):
         default=None, description="ISO 4217 code of fees and prices (default: the terms', EUR)."
     )
     start: DateText = Field(description="First day of the first term (YYYY-MM-DD).")
-    license_kind: Line = Field(default="commercial", description="commercial or educational.")
+    license_kind: Line = Field(
+        default="commercial",
+        description="commercial or educational.",
+        json_schema_extra={"enum": ["commercial", "educational"]},
+    )
     timezone: Line | None = Field(
         default=None,
         description="IANA timezone (default: terms).",
@@ -149,7 +153,9 @@ class OpenTicket(Command):
         default=None, description="1, 2 or 3 (default 3).", json_schema_extra=SEVERITY
     )
     license_kind: Line | None = Field(
-        default=None, description="License the installation runs under (default: the contract's)."
+        default=None,
+        description="License the installation runs under (default: the contract's).",
+        json_schema_extra={"enum": ["commercial", "educational", None]},
     )
     key: Key | None = Field(
         default=None,

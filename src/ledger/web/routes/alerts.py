@@ -24,6 +24,7 @@ router = api_router("alerts")
 
 Kind = Literal[ALERT_KINDS]  # type: ignore[valid-type]
 Role = Literal["agent", "finance", "auditor", "admin"]
+HTTP_URL = r"^https?://[A-Za-z0-9.-]+(:[0-9]{1,5})?(/[!-~]*)?$"  # as the server reads it
 
 
 class Subscribe(Body):
@@ -34,12 +35,23 @@ class Subscribe(Body):
     customer: Name | None = Field(
         default=None, description="Only customers whose name contains this text."
     )
-    webhook: Line | None = Field(default=None, description="POST signed JSON to this URL.")
+    webhook: Line | None = Field(
+        default=None,
+        description="POST signed JSON to this URL.",
+        json_schema_extra={"pattern": HTTP_URL},
+    )
     secret: Line | None = Field(
-        default=None, description="The webhook's signing secret (default: a new one, shown once)."
+        default=None,
+        description="The webhook's signing secret, 16 characters or more (default: a new one, "
+        "shown once).",
+        json_schema_extra={"pattern": r"^\S{16,200}$"},
     )
     email: Email | None = Field(default=None, description="Send e-mail to this address.")
-    slack: Line | None = Field(default=None, description="A Slack incoming-webhook URL.")
+    slack: Line | None = Field(
+        default=None,
+        description="A Slack incoming-webhook URL.",
+        json_schema_extra={"pattern": HTTP_URL},
+    )
     audience: Role = Field(default="admin", description="The role that reads its deliveries.")
     quiet_hours: bool = Field(
         default=False,

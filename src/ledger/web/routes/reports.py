@@ -35,6 +35,7 @@ from ledger.reports import (
 )
 from ledger.web.auth import AGENT, FINANCE, READERS, require
 from ledger.web.inputs import (
+    FILLED_LINE,
     MONTH_PATTERN,
     at_or_now,
     instant,
@@ -247,7 +248,12 @@ def credit_statements(
     period: Period = None,
     term: TermNumber = None,
     contract: Annotated[
-        str | None, Query(max_length=200, description="Only this contract (id or customer's name).")
+        str | None,
+        Query(
+            max_length=200,
+            description="Only this contract (id or customer's name).",
+            json_schema_extra={"pattern": FILLED_LINE},
+        ),
     ] = None,
     check: Annotated[
         bool, Query(description="Recompute every figure from the events; list differences.")
@@ -315,7 +321,12 @@ def revenue_report(
     period: Period = None,
     term: TermNumber = None,
     contract: Annotated[
-        str | None, Query(max_length=200, description="Only this contract (id or customer's name).")
+        str | None,
+        Query(
+            max_length=200,
+            description="Only this contract (id or customer's name).",
+            json_schema_extra={"pattern": FILLED_LINE},
+        ),
     ] = None,
     check: Annotated[
         bool, Query(description="Recompute every figure from the events; list differences.")
@@ -380,7 +391,17 @@ def revenue_report(
     return answer(data)
 
 
-Within = Annotated[str, Query(max_length=8, description="Days ahead, e.g. 30d.", examples=["30d"])]
+# 1d to 3660d, as `ledger.lookahead.parse_within` reads it
+WITHIN = r"^(?:[1-9][0-9]{0,2}|[12][0-9]{3}|3[0-5][0-9]{2}|36[0-5][0-9]|3660)d$"
+Within = Annotated[
+    str,
+    Query(
+        max_length=8,
+        description="Days ahead, 1d to 3660d, e.g. 30d.",
+        examples=["30d"],
+        json_schema_extra={"pattern": WITHIN},
+    ),
+]
 WindowStart = Annotated[
     str | None, instant_query("The window starts at this instant (default now).")
 ]
@@ -478,7 +499,12 @@ def audit_replay(
     period: Period = None,
     term: TermNumber = None,
     contract: Annotated[
-        str | None, Query(max_length=200, description="credits: one contract (id or name).")
+        str | None,
+        Query(
+            max_length=200,
+            description="credits: one contract (id or name).",
+            json_schema_extra={"pattern": FILLED_LINE},
+        ),
     ] = None,
     at: Annotated[
         str | None, instant_query("breaches, breach-stats: figures at (default: as_of).")
