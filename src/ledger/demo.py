@@ -245,9 +245,11 @@ def next_steps(
 def _today(
     app: SupportLedger, story: _Story, contracts: dict[str, UUID], dates: StoryDates
 ) -> list[_Step]:
-    """Now: two requests arrive (their clocks run when the demo ends) and Acme draws points,
-    so the board is alive and this month's statement has a movement."""
+    """Now: two requests arrive (their clocks run when the demo ends), Acme draws points, and
+    the three agreements signed for the story order their next terms, so the board is alive,
+    this month's statement has movements and fees, and the agreements run through next year."""
     acme, cobalt = contracts["premium"], contracts["basic"]
+    renewing = (acme, contracts["advanced"], cobalt)
     now = dates.now
     steps = [
         (now, "", story.open_ticket(acme, "ACME-6", "ops@acme.example", sev=2, on="24.2.1/linux")),
@@ -256,6 +258,8 @@ def _today(
         (now, "Acme: 3 points for a health check",
          lambda: app.consume_credits(acme, points=Decimal(3), activity="health check",
                                      key="acme-c3", at=story.clock.now())),
+        (now, "Acme, Borealis and Cobalt order their next terms (through next year)",
+         lambda: [app.renew_contract(c, at=story.clock.now()) for c in renewing]),
     ]  # fmt: skip
     return [_Step(at, text, action) for at, text, action in steps]
 
