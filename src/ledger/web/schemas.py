@@ -70,7 +70,9 @@ class SignContract(Command):
     licenses: int = Field(ge=1, le=100_000, description="Developer licenses.")
     list_price: PositiveAmount = Field(description="List price in the contract's currency.")
     currency: Line | None = Field(
-        default=None, description="ISO 4217 code of fees and prices (default: the terms', EUR)."
+        default=None,
+        description="ISO 4217 code of fees and prices (default: the terms', EUR).",
+        json_schema_extra={"pattern": "^[A-Za-z]{3}$"},
     )
     start: DateText = Field(description="First day of the first term (YYYY-MM-DD).")
     license_kind: Line = Field(
@@ -211,7 +213,7 @@ class Consume(Command):
 class AlertThreshold(Command):
     """Set the points below which `balance_low` is recorded (once per crossing)."""
 
-    points: Amount
+    points: PositiveAmount
 
 
 class Reverse(Command):
