@@ -13,6 +13,7 @@ from zoneinfo import available_timezones
 import holidays
 from pydantic import BaseModel, ConfigDict, Field, JsonValue
 
+from ledger.domain.currencies import ISO_4217
 from ledger.web.inputs import (
     DATE_PATTERN,
     FILLED_LINE,
@@ -72,7 +73,7 @@ class SignContract(Command):
     currency: Line | None = Field(
         default=None,
         description="ISO 4217 code of fees and prices (default: the terms', EUR).",
-        json_schema_extra={"pattern": "^[A-Za-z]{3}$"},
+        json_schema_extra={"enum": [*sorted(ISO_4217), None]},
     )
     start: DateText = Field(description="First day of the first term (YYYY-MM-DD).")
     license_kind: Line = Field(
