@@ -89,7 +89,9 @@ def _apply(fmt: str, level: str, stream: TextIO | None, *, colors: bool) -> None
         ),
         cache_logger_on_first_use=True,
     )
-    _configured = (fmt, level)
+    # Only the configuration to standard error counts as "already so": one to a given stream
+    # must not make a later call for standard error with the same values a no-op.
+    _configured = (fmt, level) if stream is None else None
 
 
 def _structlog() -> ModuleType:

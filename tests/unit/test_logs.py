@@ -58,12 +58,17 @@ def test_a_module_logger_made_before_logging_is_configured_follows_the_configura
 
 @pytest.mark.usefixtures("restored")
 def test_configuring_again_with_the_same_values_changes_nothing() -> None:
-    """The CLI configures logging at every command: a second, equal configuration is a no-op."""
-    stream = io.StringIO()
-    configure_logging("json", "info", stream=stream)
+    """The CLI configures logging at every command: a second, equal configuration is a no-op;
+    one to a given stream (a test's) is not the same as one to standard error."""
+    configure_logging("json", "info")
     configured = structlog.get_config()
     configure_logging("json", "info")
     assert structlog.get_config() == configured
+    stream = io.StringIO()
+    configure_logging("json", "info", stream=stream)
+    configure_logging("json", "info")
+    get_logger("ledger.test.again").info("to_standard_error")
+    assert stream.getvalue() == ""
 
 
 @pytest.mark.usefixtures("restored")
