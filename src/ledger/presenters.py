@@ -289,7 +289,7 @@ def deadline_view(explained: ExplainedDeadline) -> dict[str, Any]:
 def account_view(account: CreditAccount, at: datetime) -> dict[str, Any]:
     """Balances at `at` and every lot with what is left of it."""
     lots = []
-    for lot_id, lot in account.lots.items():
+    for lot_id, lot in account.held_lots():
         if lot.expired or (lot.expires_at is not None and lot.expires_at <= at):
             state = "expired"
         elif lot.available_from > at:

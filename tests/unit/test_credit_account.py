@@ -1285,13 +1285,13 @@ def test_points_returned_to_an_expired_lot_expire_at_once() -> None:
             {"lot_id": "purchase-1", "amount": Decimal(10), "expired": True},
         ]
     )
-    assert account.lots["purchase-1"].remaining == 0
-    assert account.lots["purchase-1"].expired_amount == Decimal(10)
+    assert "purchase-1" not in account.lots  # used up: only its purchase record is held
+    assert account.find_lot("purchase-1").remaining == 0  # type: ignore[union-attr]
     assert account.available("points", JULY) == Decimal(20)
 
 
 def test_points_returned_to_a_lot_whose_expiry_was_recorded_expire_at_once() -> None:
-    """A return to a lot with a recorded LotExpired is itself expired."""
+    """A return to a lot with a recorded LotExpired (gone from the state) is itself expired."""
     # given
     account, consumption = early_and_term()
     account.expire_lot(lot_id="purchase-1", at=utc(2025, 6, 30))
@@ -1304,7 +1304,7 @@ def test_points_returned_to_a_lot_whose_expiry_was_recorded_expire_at_once() -> 
         {"lot_id": "term-1-points", "amount": Decimal(5), "expired": False},
         {"lot_id": "purchase-1", "amount": Decimal(1), "expired": True},
     ]
-    assert account.lots["purchase-1"].expired_amount == Decimal(1)
+    assert account.find_lot("purchase-1") is None
     assert account.available("points", JULY) == Decimal(20)
 
 
@@ -1330,7 +1330,8 @@ def test_a_reversal_to_a_lot_the_account_does_not_hold_is_refused() -> None:
 
 
 def test_a_lot_expires_with_what_remains_of_it_once() -> None:
-    """LotExpired records what remains of the lot; a second expiry returns False, unrecorded."""
+    """LotExpired records what remains of the lot, which leaves the state; a second expiry
+    returns False, unrecorded."""
     # given: 15 of the term's 20 points remain
     account = with_term()
     consume(account, "5")
@@ -1349,8 +1350,8 @@ def test_a_lot_expires_with_what_remains_of_it_once() -> None:
         event.recorded_at,
         event.late,
     ) == ("term-1-points", "points", Decimal(15), TERM_END, TERM_END, False)
-    assert account.lots["term-1-points"].remaining == 0
-    assert account.lots["term-1-points"].expired_amount == Decimal(15)
+    assert "term-1-points" not in account.lots
+    assert account.available("points", utc(2026, 1, 2)) == 0
     assert list(account.due_expiries(utc(2026, 1, 2))) == [("term-1-sessions", TERM_END)]
 
 

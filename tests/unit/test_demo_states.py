@@ -8,6 +8,7 @@ all written by `tests/data/make_domain_fixture.py` with the code whose state hel
 from __future__ import annotations
 
 import json
+from datetime import datetime
 from enum import Enum
 from pathlib import Path
 from typing import Any
@@ -65,15 +66,56 @@ AGGREGATES = folded()
 ADDED_SINCE: dict[str, dict[str, Any]] = {"Ticket": {"priority_troubleshooting": []}}
 
 
+def kept(summary: dict[str, Any]) -> dict[str, Any]:
+    """A summary as today's state keeps it: a credit account (version 3) without the lots whose
+    expiry is recorded, nor the packages used up; a purchase record per package not expired;
+    the trainings held since the last expiry of sessions; its counts of purchases and
+    upgrades. Other aggregates as they are."""
+    if summary["class"] != "CreditAccount":
+        return summary
+    state = dict(summary["state"])
+    lots = state["lots"]
+    state["purchase_count"] = len(state["purchases"])
+    state["upgrade_count"] = sum(
+        1 for lot in lots.values() if (lot["kind"], lot["unit"]) == ("upgrade", "points")
+    )
+    state["purchases"] = {
+        key: {
+            "lot_id": lot_id, "points": lots[lot_id]["amount"], "price": lots[lot_id]["price"],
+            "currency": lots[lot_id]["currency"], "expires_at": lots[lot_id]["expires_at"],
+            "purchased_at": lots[lot_id]["available_from"],
+        }
+        for key, lot_id in state["purchases"].items()
+        if not lots[lot_id]["expired"]
+    }  # fmt: skip
+    ended = state["ended_at"] and datetime.fromisoformat(state["ended_at"]["datetime"])
+    ends = []
+    for lot in lots.values():
+        if lot["expired"] and lot["unit"] == "sessions":
+            own = datetime.fromisoformat(lot["expires_at"]["datetime"])
+            cut = ended and max(ended, datetime.fromisoformat(lot["available_from"]["datetime"]))
+            ends.append(min(own, cut) if cut else own)
+    state["trainings"] = {
+        key: training for key, training in state["trainings"].items()
+        if not ends or datetime.fromisoformat(training["held_at"]["datetime"]) >= max(ends)
+    }  # fmt: skip
+    state["lots"] = {
+        lot_id: lot for lot_id, lot in lots.items()
+        if not lot["expired"] and not (lot["kind"] == "purchase" and lot["remaining"] == {"decimal": "0"})
+    }  # fmt: skip
+    return {**summary, "state": state}
+
+
 @pytest.mark.parametrize("aggregate_id", sorted(FIXTURE["states"]))
 def test_every_aggregate_of_the_demo_folds_into_the_state_it_had(aggregate_id: str) -> None:
     """Typed state holds exactly what the dicts held, key for key, for every demo aggregate
-    (and state added since, with the value an aggregate of the demo has)."""
+    (and state added since, with the value an aggregate of the demo has; less what a credit
+    account no longer keeps)."""
     found = summary(AGGREGATES[aggregate_id])
     for name, value in ADDED_SINCE.get(found["class"], {}).items():
         if name in found["state"]:
             assert found["state"].pop(name) == value
-    assert found == FIXTURE["states"][aggregate_id]
+    assert found == kept(FIXTURE["states"][aggregate_id])
 
 
 @pytest.mark.parametrize(
@@ -82,10 +124,11 @@ def test_every_aggregate_of_the_demo_folds_into_the_state_it_had(aggregate_id: s
 def test_a_snapshot_taken_before_the_state_was_typed_loads_into_the_same_state(
     record: dict[str, Any],
 ) -> None:
-    """A stored snapshot of the old dict-shaped state is upcast into the typed state."""
+    """A stored snapshot of the old dict-shaped state (version 1 or 2 of a credit account:
+    every lot it ever held) is upcast into the typed state, as today's state keeps it."""
     snapshot = mapper().to_domain_event(stored(record))
     aggregate = snapshot.mutate(None)
-    assert summary(aggregate) == FIXTURE["states"][record["originator_id"]]
+    assert summary(aggregate) == kept(FIXTURE["states"][record["originator_id"]])
 
 
 @pytest.mark.parametrize(

@@ -125,7 +125,8 @@ def purchase_credits(
         lot_id, recorded = account.purchase(
             points=points, price=price, currency=currency, key=key, expires_at=expires_at, at=at
         )
-        return {"lot_id": lot_id, "recorded": recorded, **account.lots[lot_id].as_dict()}
+        lot = account.find_lot(lot_id)  # a package bought under the key is held until it expires
+        return {"lot_id": lot_id, "recorded": recorded, **(lot.as_dict() if lot else {})}
 
     result = account_command(
         work, "purchase_credits", contract_id, command, watch=("purchase", instant(at))

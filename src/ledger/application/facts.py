@@ -196,7 +196,7 @@ def _record_notice(
     watch = loaded[fact.aggregate_id]
     if fact.kind == "lots_expiring":
         account = _loaded(uow, CreditAccount.create_id(fact.contract_id), CreditAccount, loaded)
-        lot = account.lots.get(fact.detail)
+        lot = account.find_lot(fact.detail)
         ends = None if lot is None else account.lot_ends_at(lot)
         if lot is None or lot.unit != POINTS or lot.expired or lot.remaining <= 0:
             return False
@@ -268,7 +268,7 @@ def _record_fact(
     if fact.kind == "term_grant":
         return bool(aggregate.grant_due(at=when))
     if fact.kind == "lot_expiry":
-        lot = aggregate.lots.get(fact.detail)
+        lot = aggregate.find_lot(fact.detail)
         ends = None if lot is None else aggregate.lot_ends_at(lot)
         if lot is None or lot.expired or ends is None or ends > when:
             return False

@@ -11,7 +11,8 @@ lot is unusable even before its expiry is recorded.
 Each consumption is also an aggregate of its own (`CreditConsumption`, identified by account
 and idempotency key): it makes a repeated key idempotent and keeps what a reversal needs, so the
 account itself stays small however many consumptions it has. A reversal returns points to the
-lots they came from; points returned to a lot that has expired expire at once.
+lots they came from; points returned to a lot that has expired expire at once. Lots that have
+expired, or packages used up, leave the state as terms pass (see `ledger.domain.holdings`).
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from typing import TYPE_CHECKING, Any
 
 from eventsourcing.domain import Aggregate
 
+from ledger.domain import holdings
 from ledger.domain.base import (
     LedgerAggregate,
     clean_text,
@@ -56,6 +58,8 @@ from ledger.domain.lots import (
     draw_from,
     drawing_order,
     idempotency_key,
+    returned_to,
+    returns_for,
     same_purchase,
     usable_lots,
     validity_problem,
@@ -76,7 +80,9 @@ __all__ = [  # the rules of lots too, re-exported where they were defined before
 class CreditAccount(LedgerAggregate):
     """The points and training sessions of one contract."""
 
-    class_version = 2  # the state in value objects; version 1 kept dicts (see upcast_v1_v2)
+    # 2: the state in value objects (version 1 kept dicts, see upcast_v1_v2); 3: lots that
+    # expired or packages used up leave the state, purchases keep a record (upcast_v2_v3)
+    class_version = 3
     Snapshot = PlainSnapshot
 
     @staticmethod
@@ -100,6 +106,8 @@ class CreditAccount(LedgerAggregate):
             a.lots = {}
             a.terms = {}
             a.purchases = {}
+            a.purchase_count = 0
+            a.upgrade_count = 0
             a.trainings = {}
             a.ended_at = None
             a.last_at = self.opened_at
@@ -160,6 +168,8 @@ class CreditAccount(LedgerAggregate):
             term = aggregate.terms.get(self.term_number)
             if self.reason == "term" and term is not None:
                 aggregate.terms[self.term_number] = term.but(granted=True)
+            if self.reason == "upgrade":
+                aggregate.upgrade_count += 1
             aggregate.last_at = later(aggregate.last_at, self.granted_at)
 
     class SessionsGranted(Aggregate.Event):
@@ -206,7 +216,11 @@ class CreditAccount(LedgerAggregate):
                 price=self.price,
                 currency=self.currency,
             )
-            aggregate.purchases[self.key] = self.lot_id
+            aggregate.purchases[self.key] = holdings.Purchase(
+                self.lot_id, self.points, self.price, self.currency, self.expires_at,
+                self.purchased_at,
+            )  # fmt: skip
+            aggregate.purchase_count += 1
             aggregate.last_at = later(aggregate.last_at, self.purchased_at)
 
     class PointsConsumed(Aggregate.Event):
@@ -220,9 +234,7 @@ class CreditAccount(LedgerAggregate):
         consumed_at: datetime
 
         def apply(self, aggregate: CreditAccount) -> None:
-            lots = aggregate.lots
-            for draw in self.draws:
-                lots[draw["lot_id"]] = lots[draw["lot_id"]].draw(draw["amount"])
+            holdings.take_draws(aggregate.lots, self.draws)
             aggregate.last_at = later(aggregate.last_at, self.consumed_at)
 
     class ConsumptionReversed(Aggregate.Event):
@@ -235,10 +247,7 @@ class CreditAccount(LedgerAggregate):
         reversed_at: datetime
 
         def apply(self, aggregate: CreditAccount) -> None:
-            lots = aggregate.lots
-            for back in self.returns:
-                lot = lots[back["lot_id"]]
-                lots[back["lot_id"]] = lot.give_back(back["amount"], expired=back["expired"])
+            holdings.give_back(aggregate.lots, aggregate.purchases, self.returns)
             aggregate.last_at = later(aggregate.last_at, self.reversed_at)
 
     class LotExpired(Aggregate.Event):
@@ -253,7 +262,7 @@ class CreditAccount(LedgerAggregate):
         late: bool
 
         def apply(self, aggregate: CreditAccount) -> None:
-            aggregate.lots[self.lot_id] = aggregate.lots[self.lot_id].expire(self.amount)
+            holdings.expire(aggregate, self.lot_id, self.unit, self.expires_at)
             aggregate.last_at = later(aggregate.last_at, self.recorded_at)
 
     class TrainingSessionHeld(Aggregate.Event):
@@ -266,9 +275,7 @@ class CreditAccount(LedgerAggregate):
         held_at: datetime
 
         def apply(self, aggregate: CreditAccount) -> None:
-            lots = aggregate.lots
-            for draw in self.draws:
-                lots[draw["lot_id"]] = lots[draw["lot_id"]].draw(draw["amount"])
+            holdings.take_draws(aggregate.lots, self.draws)
             aggregate.trainings[self.key] = Training(
                 topic=self.topic, minutes=self.minutes, held_at=self.held_at
             )
@@ -281,17 +288,25 @@ class CreditAccount(LedgerAggregate):
         customer: str
         lots: dict[str, Lot]
         terms: dict[int, ScheduledTerm]
-        purchases: dict[str, str]
+        purchases: dict[str, holdings.Purchase]
+        purchase_count: int
+        upgrade_count: int
         trainings: dict[str, Training]
         ended_at: datetime | None
         last_at: datetime
 
     @staticmethod
     def upcast_v1_v2(state: dict[str, Any]) -> None:
-        """A state of dicts (version 1, a snapshot's plain form) in value objects."""
-        state["lots"] = {i: Lot.from_dict(lot) for i, lot in state["lots"].items()}
-        state["terms"] = {int(n): ScheduledTerm.from_dict(t) for n, t in state["terms"].items()}
-        state["trainings"] = {k: Training.from_dict(t) for k, t in state["trainings"].items()}
+        """A state of dicts (version 1, a snapshot's plain form) in value objects.
+
+        Every snapshot is written plain (see `PlainSnapshot`) and enters here, version 3's too.
+        """
+        holdings.plain_to_values(state)
+
+    @staticmethod
+    def upcast_v2_v3(state: dict[str, Any]) -> None:
+        """Every lot ever held (version 2) as version 3 keeps them (`ledger.domain.holdings`)."""
+        holdings.bounded(state)
 
     # -- commands ------------------------------------------------------------------------------
 
@@ -399,8 +414,7 @@ class CreditAccount(LedgerAggregate):
     ) -> None:
         """Grant the pro-rata difference of an upgrade for the running term."""
         when = self._check(instant(at), "grant an upgrade")
-        upgrades = (lot for lot in self.lots.values() if lot.kind == "upgrade")
-        number = sum(1 for lot in upgrades if lot.unit == POINTS) + 1
+        number = self.upgrade_count + 1
         common = {
             "term_number": term_number,
             "reason": "upgrade",
@@ -437,15 +451,15 @@ class CreditAccount(LedgerAggregate):
         expiry = instant(expires_at, "expires") if expires_at is not None else None
         existing = self.purchases.get(key)
         if existing is not None and same_purchase(
-            key, self.lots[existing], amount=amount, cost=cost, currency=currency, expiry=expiry
+            key, existing.used_up(), amount=amount, cost=cost, currency=currency, expiry=expiry
         ):
-            return existing, False
+            return existing.lot_id, False
         when = self._check(instant(at), "purchase")
         self._require_valid(when, "purchase points")
         if expiry is not None and expiry <= when:
             raise InvalidInputError(f"expires: {expiry.isoformat()} is not after the purchase")
         self.grant_due(at=when)
-        lot_id = f"purchase-{len(self.purchases) + 1}"
+        lot_id = f"purchase-{self.purchase_count + 1}"
         self.trigger_event(
             self.PackagePurchased,
             lot_id=lot_id,
@@ -486,14 +500,9 @@ class CreditAccount(LedgerAggregate):
             )
         self.grant_due(at=when)
         self.trigger_event(
-            self.PointsConsumed,
-            key=key,
-            points=amount,
-            activity=what,
-            ticket_id=ticket_id,
-            draws=draws,
-            consumed_at=when,
-        )
+            self.PointsConsumed, key=key, points=amount, activity=what, ticket_id=ticket_id,
+            draws=draws, consumed_at=when,
+        )  # fmt: skip
         return draws
 
     def record_reversal(
@@ -502,30 +511,40 @@ class CreditAccount(LedgerAggregate):
         """Return the points of a consumption's reversal to their lots."""
         when = self._check(instant(at), "reverse")
         for back in returns:
-            if back["lot_id"] not in self.lots:
+            if self.find_lot(back["lot_id"]) is None and not (
+                back["expired"] and self._had(back["lot_id"])
+            ):
                 raise InvalidInputError(f"no lot {back['lot_id']!r} in this account")
         self.trigger_event(
-            self.ConsumptionReversed,
-            key=key,
-            points=points,
-            reason=reason,
-            returns=returns,
+            self.ConsumptionReversed, key=key, points=points, reason=reason, returns=returns,
             reversed_at=when,
-        )
+        )  # fmt: skip
 
     def lot_ends_at(self, lot: Lot) -> datetime | None:
         """When a lot expires: its expiry, or the termination of the agreement if earlier."""
         return lot.ends_at(self.ended_at)
 
+    def find_lot(self, lot_id: str) -> Lot | None:
+        """A lot the account holds (a package used up too); None once its expiry is recorded."""
+        return holdings.find_lot(self.lots, self.purchases, lot_id)
+
+    def held_lots(self) -> list[tuple[str, Lot]]:
+        """Every lot the account holds, with its id: the live ones, then packages used up."""
+        return list(holdings.held(self.lots, self.purchases))
+
     def lot_expired(self, lot_id: str, at: datetime) -> bool:
-        """Whether a lot has expired by `at` (recorded or by time)."""
-        lot = self.lots[lot_id]
+        """Whether a lot has expired by `at` (recorded, and so gone, or by time)."""
+        lot = self.find_lot(lot_id)
+        if lot is None:
+            return True
         ends = lot.ends_at(self.ended_at)
         return bool(lot.expired or (ends is not None and ends <= at))
 
     def expire_lot(self, *, lot_id: str, at: datetime, late: bool = False) -> bool:
         """Record a lot's expiry once; False when it was recorded already."""
-        lot = self.lots.get(lot_id)
+        lot = self.find_lot(lot_id)
+        if lot is None and self._had(lot_id):
+            return False  # its expiry was recorded: it left the state
         if lot is None:
             raise InvalidInputError(f"no lot {lot_id!r} in this account")
         if lot.expired:
@@ -535,14 +554,9 @@ class CreditAccount(LedgerAggregate):
         if ends is None or when < ends:
             raise InvalidInputError(f"lot {lot_id} does not expire by {when.isoformat()}")
         self.trigger_event(
-            self.LotExpired,
-            lot_id=lot_id,
-            unit=lot.unit,
-            amount=lot.remaining,
-            expires_at=ends,
-            recorded_at=max(when, self.last_at),
-            late=bool(late),
-        )
+            self.LotExpired, lot_id=lot_id, unit=lot.unit, amount=lot.remaining, expires_at=ends,
+            recorded_at=max(when, self.last_at), late=bool(late),
+        )  # fmt: skip
         return True
 
     def hold_training(
@@ -568,13 +582,9 @@ class CreditAccount(LedgerAggregate):
             )
         self.grant_due(at=when)
         self.trigger_event(
-            self.TrainingSessionHeld,
-            key=key,
-            minutes=minutes,
-            topic=subject,
-            draws=draws,
+            self.TrainingSessionHeld, key=key, minutes=minutes, topic=subject, draws=draws,
             held_at=when,
-        )
+        )  # fmt: skip
         return self.trainings[key], True
 
     # -- questions -----------------------------------------------------------------------------
@@ -603,7 +613,7 @@ class CreditAccount(LedgerAggregate):
 
     def due_expiries(self, at: datetime) -> Iterable[tuple[str, datetime]]:
         """Lots whose expiry has come by `at` and is not recorded yet."""
-        for lot_id, lot in self.lots.items():
+        for lot_id, lot in self.held_lots():
             ends = lot.ends_at(self.ended_at)
             if not lot.expired and ends is not None and ends <= at:
                 yield lot_id, ends
@@ -613,6 +623,9 @@ class CreditAccount(LedgerAggregate):
     def _check(self, when: datetime, what: str) -> datetime:
         not_before(when, self.last_at, f"cannot {what} at that time")
         return when
+
+    def _had(self, lot_id: str) -> bool:
+        return holdings.had_lot(lot_id, self.terms, self.purchase_count, self.upgrade_count)
 
     def _require_valid(self, when: datetime, what: str) -> None:
         if not self.valid_at(when):
@@ -673,12 +686,7 @@ class CreditConsumption(LedgerAggregate):
             returns = tuple(Returned.from_dict(back) for back in self.returns)
             reversal = Reversal(self.points, self.reason, returns, self.reversed_at)
             aggregate.reversals.append(reversal)
-            draws = aggregate.draws
-            for back in self.returns:
-                for i, draw in enumerate(draws):
-                    if draw.lot_id == back["lot_id"]:
-                        draws[i] = draw.but(returned=draw.returned + back["amount"])
-                        break
+            returned_to(aggregate.draws, self.returns)
 
     if TYPE_CHECKING:  # declared for readers and mypy; eventsourcing would make annotations fields
         account_id: UUID
@@ -776,18 +784,7 @@ class CreditConsumption(LedgerAggregate):
         when = instant(at)
         if when < self.consumed_at:
             raise InvalidInputError("a consumption cannot be reversed before it happened")
-        returns = []
-        remaining = amount
-        for draw in reversed(self.draws):
-            back = min(draw.amount - draw.returned, remaining)
-            if back <= 0:
-                continue
-            returns.append(
-                {"lot_id": draw.lot_id, "amount": back, "expired": lot_expired(draw.lot_id, when)}
-            )
-            remaining -= back
-            if remaining == 0:
-                break
+        returns = returns_for(self.draws, amount, lambda lot_id: lot_expired(lot_id, when))
         self.trigger_event(
             self.Reversed, points=amount, reason=why, returns=returns, reversed_at=when
         )

@@ -17,7 +17,7 @@ from ledger.domain.errors import IdempotencyConflictError, InvalidAmountError, I
 from ledger.domain.values import Value
 
 if TYPE_CHECKING:
-    from collections.abc import Iterable, Mapping
+    from collections.abc import Callable, Iterable, Mapping
     from datetime import datetime
 
 POINTS = "points"
@@ -250,6 +250,33 @@ def draw_from(lots: Iterable[tuple[str, Lot]], amount: Decimal) -> list[dict[str
         if needed == 0:
             return draws
     return None
+
+
+def returns_for(
+    draws: list[Drawn], amount: Decimal, lot_expired: Callable[[str], bool]
+) -> list[dict[str, Any]]:
+    """The returns of `amount` to the lots drawn, the last drawn first, each marked expired if
+    its lot has expired (by `lot_expired`)."""
+    returns = []
+    remaining = amount
+    for draw in reversed(draws):
+        back = min(draw.amount - draw.returned, remaining)
+        if back <= 0:
+            continue
+        returns.append({"lot_id": draw.lot_id, "amount": back, "expired": lot_expired(draw.lot_id)})
+        remaining -= back
+        if remaining == 0:
+            break
+    return returns
+
+
+def returned_to(draws: list[Drawn], returns: list[dict[str, Any]]) -> None:
+    """Note on a consumption's draws the points returned to their lots."""
+    for back in returns:
+        for i, draw in enumerate(draws):
+            if draw.lot_id == back["lot_id"]:
+                draws[i] = draw.but(returned=draw.returned + back["amount"])
+                break
 
 
 def check_schedule(
