@@ -3,7 +3,7 @@ baseline (another commit's code) in the same run.
 
 Each run builds, in a fresh store (a SQLite file, or a PostgreSQL schema dropped afterwards),
 one Premium contract of 20 licenses signed on 1 January 2025 and renewed every December for
---years years; each year a package of 100 points expiring after 6 months, --trainings
+--years years; each year --packages packages of 100 points expiring after 6 months, --trainings
 training sessions, and --consumptions / --years consumptions of 0.5 points; at each term's
 start every lot's expiry due is recorded, as the scheduler would. Then (in the last term's
 December, the next one ordered), with
@@ -13,7 +13,8 @@ median load in ms. The baseline (--baseline-ref, e.g. `main`) runs the same scri
 process on that commit's `src/` (extracted with `git archive`, first on PYTHONPATH).
 
 Usage: python -P benchmarks/account_state.py [--stores sqlite,postgresql] [--years 10]
-           [--consumptions 10000] [--trainings 12] [--repeat 15] [--baseline-ref main]
+           [--consumptions 10000] [--trainings 12] [--packages 1] [--repeat 15]
+           [--baseline-ref main]
            [--pg postgresql://postgres@127.0.0.1:5432/test]
 """
 
@@ -84,10 +85,11 @@ def build(app: SupportLedger, args: argparse.Namespace) -> uuid.UUID:
         begins = datetime(2025 + year, 1, 1, 9, tzinfo=UTC)
         if year:
             record_expiries(app, contract, begins)
-        app.purchase_credits(
-            contract, points=Decimal(100), price=Decimal(1000), key=f"pack-{year}",
-            at=begins, expires_at=begins + timedelta(days=182),
-        )  # fmt: skip
+        for k in range(args.packages):
+            app.purchase_credits(
+                contract, points=Decimal(100), price=Decimal(1000), key=f"pack-{year}-{k}",
+                at=begins, expires_at=begins + timedelta(days=182),
+            )  # fmt: skip
         step = timedelta(days=330) / per_year
         every = max(1, per_year // max(1, args.trainings))
         for n in range(per_year):
@@ -168,6 +170,7 @@ def run(args: argparse.Namespace, store: str, pythonpath: str | None) -> dict[st
         sys.executable, "-P", __file__, "--worker", "--store", store, "--pg", args.pg,
         "--years", str(args.years), "--consumptions", str(args.consumptions),
         "--trainings", str(args.trainings), "--repeat", str(args.repeat),
+        "--packages", str(args.packages),
     ]  # fmt: skip
     done = subprocess.run(command, env=env, check=True, capture_output=True, text=True)
     figures: dict[str, float] = json.loads(done.stdout.strip().splitlines()[-1])
@@ -182,6 +185,7 @@ def main() -> None:
     parser.add_argument("--years", type=int, default=10)
     parser.add_argument("--consumptions", type=int, default=10_000)
     parser.add_argument("--trainings", type=int, default=12, help="training sessions a year")
+    parser.add_argument("--packages", type=int, default=1, help="packages bought a year")
     parser.add_argument("--repeat", type=int, default=15, help="loads timed per run")
     parser.add_argument("--baseline-ref", default=None, help="git ref to compare with")
     parser.add_argument(
@@ -200,7 +204,8 @@ def main() -> None:
     if args.baseline_ref:
         modes.insert(0, (f"baseline {args.baseline_ref}", extract(args.baseline_ref, folder)))
     print(f"{args.years} years of terms, {args.consumptions} consumptions, {args.trainings} "
-          f"trainings a year; median of {args.repeat} loads by a fresh application")  # fmt: skip
+          f"trainings and {args.packages} packages a year; median of {args.repeat} loads by a "
+          "fresh application")  # fmt: skip
     print("| store | code | events | snapshot bytes | lots held | load ms (median) | build s |")
     print("|---|---|---:|---:|---:|---:|---:|")
     try:
