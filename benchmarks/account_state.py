@@ -5,17 +5,16 @@ Each run builds, in a fresh store (a SQLite file, or a PostgreSQL schema dropped
 one Premium contract of 20 licenses signed on 1 January 2025 and renewed every December for
 --years years; each year --packages packages of 100 points expiring after 6 months, --trainings
 training sessions, and --consumptions / --years consumptions of 0.5 points; at each term's
-start every lot's expiry due is recorded, as the scheduler would. Then (in the last term's
-December, the next one ordered), with
-`LEDGER_SNAPSHOT_KEY` set, a snapshot of the account is taken and a fresh application (another
-process's view: nothing cached) loads it --repeat times: the snapshot's stored bytes and the
-median load in ms. The baseline (--baseline-ref, e.g. `main`) runs the same script in a child
-process on that commit's `src/` (extracted with `git archive`, first on PYTHONPATH).
+start and at the packages' expiry every lot's expiry due is recorded, as the scheduler would.
+Then, in the last term's December (the next term ordered), with `LEDGER_SNAPSHOT_KEY` set, a
+snapshot of the account is taken and a fresh application (another process's view: nothing
+cached) loads it --repeat times: the snapshot's stored bytes and the median load in ms. The
+baseline (--baseline-ref, e.g. `main`) runs the same script in a child process on that
+commit's `src/` (extracted with `git archive`, first on PYTHONPATH).
 
 Usage: python -P benchmarks/account_state.py [--stores sqlite,postgresql] [--years 10]
            [--consumptions 10000] [--trainings 12] [--packages 1] [--repeat 15]
-           [--baseline-ref main]
-           [--pg postgresql://postgres@127.0.0.1:5432/test]
+           [--baseline-ref main] [--pg postgresql://postgres@127.0.0.1:5432/test]
 """
 
 from __future__ import annotations
@@ -92,8 +91,12 @@ def build(app: SupportLedger, args: argparse.Namespace) -> uuid.UUID:
             )  # fmt: skip
         step = timedelta(days=330) / per_year
         every = max(1, per_year // max(1, args.trainings))
+        expiry = begins + timedelta(days=182)
         for n in range(per_year):
             when = begins + timedelta(days=1) + n * step
+            if expiry is not None and when >= expiry:  # the packages' expiry, when it is due
+                record_expiries(app, contract, when)
+                expiry = None
             app.consume_credits(
                 contract, points=Decimal("0.5"), activity="remote session",
                 key=f"c-{year}-{n}", at=when,

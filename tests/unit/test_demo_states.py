@@ -101,7 +101,8 @@ def kept(summary: dict[str, Any]) -> dict[str, Any]:
     }  # fmt: skip
     state["lots"] = {
         lot_id: lot for lot_id, lot in lots.items()
-        if not lot["expired"] and not (lot["kind"] == "purchase" and lot["remaining"] == {"decimal": "0"})
+        if not lot["expired"]
+        and not (lot["kind"] == "purchase" and lot["remaining"] == {"decimal": "0"})
     }  # fmt: skip
     return {**summary, "state": state}
 
