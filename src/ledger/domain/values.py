@@ -3,7 +3,9 @@
 Aggregates keep their state in frozen dataclasses and enums. Their plain form (dicts of the
 fields, enums as their values) is the shape the state had before it was typed, so a snapshot
 is written in that shape, old and new snapshots alike, and loaded through the aggregate's
-`upcast_v1_v2`, which builds the value objects again.
+`upcast_v1_v2`, which builds the value objects again. An aggregate whose state changed shape
+since (the credit account's version 3) tells the plain shapes apart there, and its later
+upcasts leave a state of today's shape as it is.
 """
 
 from __future__ import annotations
