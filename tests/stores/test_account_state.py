@@ -12,10 +12,14 @@ from typing import TYPE_CHECKING
 
 import pytest
 
+from ledger.application import SupportLedger
 from ledger.audit.snapshots import verify_snapshots
 from ledger.domain.credit_account import CreditAccount
+from ledger.scheduler.clock import FakeClock
+from ledger.scheduler.service import Scheduler
 from tests.conftest import TEST_SNAPSHOT_KEY
 from tests.data.make_account_v2_fixture import history
+from tests.scenario import at, build_world
 from tests.stores.test_snapshot_seal import (
     TOPIC,
     latest,
@@ -28,7 +32,6 @@ from tests.stores.test_snapshot_seal import (
 if TYPE_CHECKING:
     from uuid import UUID
 
-    from ledger.application import SupportLedger
     from ledger.settings import DatabaseSettings
 
 FIXTURE = json.loads(
@@ -109,4 +112,34 @@ def test_a_version_2_snapshot_still_loads_and_verifies(
         assert vars(account) == vars(replayed(app, account_id))
         assert verify_snapshots(app).mismatches == ()
     finally:
+        app.close()
+
+
+def test_the_scheduler_records_the_expiry_of_a_used_up_package_and_it_leaves(
+    store_settings: DatabaseSettings,
+) -> None:
+    """A package used up (held only as its purchase record) still has its expiry recorded by
+    the scheduler, with nothing left, once; then its record goes too."""
+    # given: Basic's package of 5 points used up, expiring on 10 March
+    app = SupportLedger(settings=store_settings)
+    clock = FakeClock(at(3, 3, 8))
+    scheduler = Scheduler(app, store_settings, clock=clock)
+    try:
+        world = build_world(app)
+        app.purchase_credits(world.basic, points=Decimal(5), price=Decimal(1), key="p",
+                             at=at(3, 3), expires_at=at(3, 10))  # fmt: skip
+        app.consume_credits(world.basic, points=Decimal(5), activity="a", key="c", at=at(3, 4))
+        assert "purchase-1" not in app.get_account(world.basic).lots
+        # when
+        clock.set(at(3, 10, 9))
+        outcomes = [o for o in scheduler.tick() if o.recorded]
+        # then
+        assert [(o.fact.kind, o.fact.detail) for o in outcomes] == [("lot_expiry", "purchase-1")]
+        account = app.get_account(world.basic)
+        expired = [e for e in app.list_events(account.id) if type(e).__name__ == "LotExpired"]
+        assert [(e.lot_id, e.amount) for e in expired] == [("purchase-1", Decimal(0))]
+        assert (account.find_lot("purchase-1"), account.purchases) == (None, {})
+        assert [o for o in scheduler.tick() if o.recorded] == []
+    finally:
+        scheduler.close()
         app.close()
