@@ -175,7 +175,9 @@ def run(args: argparse.Namespace, store: str, pythonpath: str | None) -> dict[st
         "--trainings", str(args.trainings), "--repeat", str(args.repeat),
         "--packages", str(args.packages),
     ]  # fmt: skip
-    done = subprocess.run(command, env=env, check=True, capture_output=True, text=True)
+    done = subprocess.run(command, env=env, check=False, capture_output=True, text=True)
+    if done.returncode:
+        sys.exit(f"the run on {store} failed:\n{done.stderr[-3000:]}")
     figures: dict[str, float] = json.loads(done.stdout.strip().splitlines()[-1])
     return figures
 
