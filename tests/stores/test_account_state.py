@@ -4,6 +4,7 @@ events give; a snapshot taken when the account kept every lot (version 2) still 
 
 from __future__ import annotations
 
+import contextlib
 import json
 from datetime import UTC, datetime
 from decimal import Decimal
@@ -11,6 +12,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 import pytest
+from eventsourcing.persistence import IntegrityError
 
 from ledger.application import SupportLedger
 from ledger.audit.snapshots import verify_snapshots
@@ -47,7 +49,8 @@ def recorded(store_settings: DatabaseSettings) -> UUID:
     app = open_app(store_settings, TEST_SNAPSHOT_KEY)
     try:
         contract = history(app)
-        app.take_snapshot(CreditAccount.create_id(contract))
+        with contextlib.suppress(IntegrityError):  # taken already at this version
+            app.take_snapshot(CreditAccount.create_id(contract))
     finally:
         app.close()
     return contract
