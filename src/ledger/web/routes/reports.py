@@ -13,9 +13,9 @@ from ledger.figures import BOARD_COLUMNS, BREACH_STAT_COLUMNS
 from ledger.lookahead import (
     EXPIRING_COLUMNS,
     RENEWAL_COLUMNS,
-    expiring_lots,
+    expiring_report,
     parse_within,
-    renewals_due,
+    renewals_report,
 )
 from ledger.presenters import event_view
 from ledger.projections import PROJECTIONS
@@ -332,11 +332,8 @@ def revenue_report(
         bool, Query(description="Recompute every figure from the events; list differences.")
     ] = False,
     catch_up: CatchUp = True,
-    format: Annotated[  # noqa: A002 - the query parameter is called format
-        Literal["json", "csv"] | None,
-        Query(description="json or csv (default: by the Accept header, else json)."),
-    ] = None,
-    accept: Annotated[str | None, Header(include_in_schema=False)] = None,
+    format: Format = None,  # noqa: A002 - the query parameter is called format
+    accept: AcceptHeader = None,
 ) -> Response:
     """Per contract: fees and packages deferred at the window's start, billed, recognised (and
     breakage) within it, deferred at its end; totals per currency (docs/decisions.md).
@@ -346,7 +343,7 @@ def revenue_report(
     """
     if (period is None) == (term is None):
         raise InvalidInputError("give period=YYYY-MM or term=N (one of them)")
-    as_csv = format == "csv" or (format is None and "text/csv" in (accept or ""))
+    as_csv = wants_csv(format, accept)
     if check and not catch_up:
         raise InvalidInputError(
             "check compares with the whole log: it cannot read a view that is not caught up"
@@ -371,17 +368,7 @@ def revenue_report(
         )
     if as_csv:
         window = f"period-{period}" if period else f"term-{term}"
-        return Response(
-            revenue_csv(rows),
-            media_type="text/csv; charset=utf-8",
-            headers={
-                "Content-Disposition": f'attachment; filename="revenue-{window}.csv"',
-                "X-Ledger-Position": str(position),
-                "X-Ledger-Head": str(head),
-                "X-Ledger-Behind": str(max(head - position, 0)),
-                "X-Ledger-Read-From": source,
-            },
-        )
+        return csv_answer(revenue_csv(rows), f"revenue-{window}", position, head, source)
     data: dict[str, object] = {
         "projection": name, **position_fields(position, head, source), "revenue": rows,
         "totals": revenue_totals(rows),
@@ -418,22 +405,17 @@ def credits_expiring(
     services: Svc,
     within: Within,
     at: WindowStart = None,
-    format: Annotated[  # noqa: A002 - the query parameter is called format
-        Literal["json", "csv"] | None,
-        Query(description="json or csv (default: by the Accept header, else json)."),
-    ] = None,
-    accept: Annotated[str | None, Header(include_in_schema=False)] = None,
+    format: Format = None,  # noqa: A002 - the query parameter is called format
+    accept: AcceptHeader = None,
 ) -> Response:
     """Lots that expire in [at, at + within) with points or sessions left, and the value of a
     bought package's points left (price / points each), soonest first."""
     days, start = parse_within(within, "within"), at_or_now(at, now())
-    rows = expiring_lots(services.ledger, at=start, within=days)
-    if format == "csv" or (format is None and "text/csv" in (accept or "")):
-        columns = [key for key, _ in EXPIRING_COLUMNS]
-        return Response(csv_table(columns, rows), media_type="text/csv; charset=utf-8")
-    valued = [r for r in rows if r["value"] is not None]
-    return answer({"at": start, "until": start + days, "lots": rows,
-                   "totals": money_totals(valued, ("value",))})  # fmt: skip
+    data = expiring_report(services.ledger, services.replayed, at=start, within=days)
+    if wants_csv(format, accept):
+        text = csv_table([key for key, _ in EXPIRING_COLUMNS], data["lots"])
+        return lookahead_csv(text, "credits-expiring", data)
+    return answer(data)
 
 
 @router.get(
@@ -447,20 +429,23 @@ def renewals(
     services: Svc,
     within: Within,
     at: WindowStart = None,
-    format: Annotated[  # noqa: A002 - the query parameter is called format
-        Literal["json", "csv"] | None,
-        Query(description="json or csv (default: by the Accept header, else json)."),
-    ] = None,
-    accept: Annotated[str | None, Header(include_in_schema=False)] = None,
+    format: Format = None,  # noqa: A002 - the query parameter is called format
+    accept: AcceptHeader = None,
 ) -> Response:
     """Active agreements whose term ends in [at, at + within) unrenewed: the fee a renewal
     would assess, and the reinstatement fee (80 %) if it lapses, soonest first."""
     days, start = parse_within(within, "within"), at_or_now(at, now())
-    rows = renewals_due(services.ledger, at=start, within=days)
-    if format == "csv" or (format is None and "text/csv" in (accept or "")):
-        columns = [key for key, _ in RENEWAL_COLUMNS]
-        return Response(csv_table(columns, rows), media_type="text/csv; charset=utf-8")
-    return answer({"at": start, "until": start + days, "renewals": rows})
+    data = renewals_report(services.ledger, services.replayed, at=start, within=days)
+    if wants_csv(format, accept):
+        text = csv_table([key for key, _ in RENEWAL_COLUMNS], data["renewals"])
+        return lookahead_csv(text, "renewals", data)
+    return answer(data)
+
+
+def lookahead_csv(text: str, name: str, data: dict[str, Any]) -> Response:
+    """A look-ahead's CSV, named after its window's start, with where it was read."""
+    named = f"{name}-from-{data['at']:%Y%m%dT%H%M%SZ}"
+    return csv_answer(text, named, data["position"], data["head"], data["read_from"])
 
 
 @router.get(
