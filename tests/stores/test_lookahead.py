@@ -9,7 +9,6 @@ from typing import TYPE_CHECKING
 
 import pytest
 
-from ledger.application import SupportLedger
 from ledger.domain.errors import InvalidInputError
 from ledger.lookahead import (
     expiring_lots,
@@ -21,19 +20,10 @@ from ledger.lookahead import (
 from tests.scenario import World, at, build_world
 
 if TYPE_CHECKING:
-    from collections.abc import Iterator
-
-    from ledger.settings import DatabaseSettings
+    from ledger.application import SupportLedger
 
 D = Decimal
 DAYS = timedelta(days=1)
-
-
-@pytest.fixture
-def app(store_settings: DatabaseSettings) -> Iterator[SupportLedger]:
-    application = SupportLedger(settings=store_settings)
-    yield application
-    application.close()
 
 
 @pytest.fixture
