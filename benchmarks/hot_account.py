@@ -47,15 +47,7 @@ from ledger.settings import DatabaseSettings, parse_database_url
 from ledger.web.tokens import create_token
 
 sys.path.append(str(Path(__file__).resolve().parent))  # last: it shadows nothing there
-from _http_load import (
-    RawClient,
-    drive,
-    drop_schema,
-    fresh_schema,
-    percentile,
-    serve,
-    url_of,
-)
+import _http_load as http_load
 
 if TYPE_CHECKING:
     from uuid import UUID
@@ -79,7 +71,7 @@ class Run:
 
     def percentile(self, percent: float) -> float:
         """Nearest-rank percentile of the latencies, in milliseconds."""
-        return percentile(self.latencies, percent) * 1000
+        return http_load.percentile(self.latencies, percent) * 1000
 
 
 # -- the stores ----------------------------------------------------------------------------------
@@ -90,8 +82,8 @@ def fresh_store(store: str, pg: str, folder: Path) -> tuple[DatabaseSettings, st
     if store == "sqlite":
         url = f"sqlite:///{folder / f'hot-{uuid.uuid4().hex[:8]}.db'}"
         return parse_database_url(url), url
-    settings = fresh_schema(parse_database_url(pg), "bench_hot")
-    return settings, url_of(settings)
+    settings = http_load.fresh_schema(parse_database_url(pg), "bench_hot")
+    return settings, http_load.url_of(settings)
 
 
 def build_account(settings: DatabaseSettings, points: int) -> tuple[UUID, str]:
@@ -126,21 +118,21 @@ def measure(
     try:
         contract, token = build_account(settings, total)
         log = args.folder / f"serve-{store}-{mode}.log"
-        server = serve(url, args.workers, log, pythonpath=pythonpath)
+        server = http_load.serve(url, args.workers, log, pythonpath=pythonpath)
         base, _pid = next(server)
         try:
             return asyncio.run(load(base, token, contract, store=store, mode=mode, args=args))
         finally:
             server.close()
     finally:
-        drop_schema(settings)
+        http_load.drop_schema(settings)
 
 
 async def load(
     base: str, token: str, contract: UUID, *, store: str, mode: str, args: argparse.Namespace
 ) -> Run:
     """Warm up (not counted), then the measured open-loop run."""
-    raw = RawClient(base, token)
+    raw = http_load.RawClient(base, token)
     path = f"/api/v1/contracts/{contract}/credits/consumptions"
     tag = uuid.uuid4().hex[:8]
     answers: Counter[str] = Counter()
@@ -156,10 +148,10 @@ async def load(
         answers[kind] += 1
         return None if kind == "2xx" else kind
 
-    await drive(send, rate=args.rate, seconds=args.warmup, clients=args.clients)
+    await http_load.drive(send, rate=args.rate, seconds=args.warmup, clients=args.clients)
     answers.clear()
     warm = int(args.rate * args.warmup)
-    _ok, seconds, latencies, _errors = await drive(
+    _ok, seconds, latencies, _errors = await http_load.drive(
         send, rate=args.rate, seconds=args.duration, clients=args.clients, first=warm
     )
     raw.close()

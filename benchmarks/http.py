@@ -58,19 +58,7 @@ from ledger.settings import DatabaseSettings, parse_database_url
 from ledger.web.tokens import create_token
 
 sys.path.append(str(Path(__file__).resolve().parent))  # last: it shadows nothing there
-from _http_load import (
-    VERSION,
-    RawClient,
-    build_world,
-    cpu_seconds,
-    drive,
-    drop_schema,
-    fresh_schema,
-    percentile,
-    request_body,
-    serve,
-    url_of,
-)
+import _http_load as http_load
 
 if TYPE_CHECKING:
     from collections.abc import Awaitable, Callable
@@ -101,7 +89,7 @@ class Run:
 
     def percentile(self, percent: float) -> float:
         """Nearest-rank percentile of the latencies, in milliseconds."""
-        return percentile(self.latencies, percent) * 1000
+        return http_load.percentile(self.latencies, percent) * 1000
 
 
 # -- in process ------------------------------------------------------------------------------
@@ -114,9 +102,9 @@ def measure(
     warm = int(args.rate * args.warmup)
 
     async def both() -> Run:
-        await drive(send, rate=args.rate, seconds=args.warmup, clients=args.clients)
+        await http_load.drive(send, rate=args.rate, seconds=args.warmup, clients=args.clients)
         before = time.process_time()
-        ok, seconds, latencies, errors = await drive(
+        ok, seconds, latencies, errors = await http_load.drive(
             send, rate=args.rate, seconds=args.duration, clients=args.clients, first=warm,
             timeline=TIMELINE,
         )  # fmt: skip
@@ -129,16 +117,16 @@ def measure(
 def in_process(settings: DatabaseSettings, args: argparse.Namespace) -> Run:
     """SupportLedger.open_ticket called by `clients` threads on the open-loop schedule."""
     app = SupportLedger(settings=settings)
-    world = build_world(app, args.contracts)
+    world = http_load.build_world(app, args.contracts)
     pool = ThreadPoolExecutor(max_workers=args.clients)
     tag = uuid.uuid4().hex[:8]
 
     def call(n: int) -> str | None:
-        body = request_body(world, n, tag)
+        body = http_load.request_body(world, n, tag)
         try:
             opening = app.open_ticket(
                 contract_id=world[n % len(world)][0], reporter=body["reporter"],
-                severity=body["severity"], version=VERSION, platform="linux",
+                severity=body["severity"], version=http_load.VERSION, platform="linux",
                 key=body["key"], at=datetime.now(UTC),
             )  # fmt: skip
         except Exception as exc:  # noqa: BLE001 - counted and reported
@@ -162,7 +150,7 @@ def over_http(settings: DatabaseSettings, workers: int, args: argparse.Namespace
     """POST /api/v1/tickets to a `ledger serve` with `workers` processes."""
     app = SupportLedger(settings=settings)
     try:
-        world = build_world(app, args.contracts)
+        world = http_load.build_world(app, args.contracts)
     finally:
         app.close()
     db = ViewDatabase(settings)
@@ -173,7 +161,7 @@ def over_http(settings: DatabaseSettings, workers: int, args: argparse.Namespace
         db.close()
     tag = uuid.uuid4().hex[:8]
     log = args.logs / f"serve-{workers}.log"
-    server = serve(url_of(settings), workers, log, log_level=args.log_level)
+    server = http_load.serve(http_load.url_of(settings), workers, log, log_level=args.log_level)
     base, pid = next(server)
     mode = f"HTTP ({args.client}), {workers} worker{'s' if workers > 1 else ''}"
     try:
@@ -182,12 +170,12 @@ def over_http(settings: DatabaseSettings, workers: int, args: argparse.Namespace
             limits = httpx.Limits(max_connections=args.clients,
                                   max_keepalive_connections=args.clients)  # fmt: skip
             headers = {"Authorization": f"Bearer {token}"}
-            raw = RawClient(base, token)
+            raw = http_load.RawClient(base, token)
             async with httpx.AsyncClient(base_url=base, limits=limits, headers=headers,
                                          timeout=60) as client:  # fmt: skip
 
                 async def send(n: int) -> str | None:
-                    body = request_body(world, n, tag)
+                    body = http_load.request_body(world, n, tag)
                     try:
                         if args.client == "raw":
                             status = await raw.post("/api/v1/tickets", body)
@@ -198,13 +186,15 @@ def over_http(settings: DatabaseSettings, workers: int, args: argparse.Namespace
                     return None if status == 201 else f"HTTP {status}"
 
                 warm = int(args.rate * args.warmup)
-                await drive(send, rate=args.rate, seconds=args.warmup, clients=args.clients)
-                server_before, client_before = cpu_seconds(pid), time.process_time()
-                ok, seconds, latencies, errors = await drive(
+                await http_load.drive(
+                    send, rate=args.rate, seconds=args.warmup, clients=args.clients
+                )
+                server_before, client_before = http_load.cpu_seconds(pid), time.process_time()
+                ok, seconds, latencies, errors = await http_load.drive(
                     send, rate=args.rate, seconds=args.duration, clients=args.clients,
                     first=warm, timeline=TIMELINE,
                 )  # fmt: skip
-                server_cpu = cpu_seconds(pid) - server_before
+                server_cpu = http_load.cpu_seconds(pid) - server_before
                 client_cpu = time.process_time() - client_before
                 raw.close()
                 return Run(mode, len(latencies), ok, seconds, latencies, errors, server_cpu,
@@ -267,11 +257,11 @@ def main() -> int:
     runs: dict[str, list[Run]] = {}
     for repeat in range(args.repeat):
         for key, measured in modes:
-            settings = fresh_schema(base)
+            settings = http_load.fresh_schema(base)
             try:
                 done = measured(settings)
             finally:
-                drop_schema(settings)
+                http_load.drop_schema(settings)
             runs.setdefault(done.mode, []).append(done)
             print(f"  run {repeat + 1} {done.mode:<18} {done.rate:7.1f}/s  "
                   f"p50 {done.percentile(50):7.1f} ms  p99 {done.percentile(99):7.1f} ms  "
