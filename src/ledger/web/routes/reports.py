@@ -2,7 +2,11 @@
 revenue (JSON or CSV), projection status, as-of replays and the events of an aggregate
 (`ledger report ...`, `ledger projections status`, `ledger audit replay`, `ledger events`)."""
 
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
 from typing import Annotated, Any, Literal
+from uuid import UUID
 
 from fastapi import Header, Path, Query, Request
 from fastapi.responses import JSONResponse, Response
@@ -20,6 +24,7 @@ from ledger.lookahead import (
 from ledger.presenters import event_view
 from ledger.projections import PROJECTIONS
 from ledger.projections.credit_usage import CreditUsageProjection, CreditUsageView, reconcile
+from ledger.projections.db import ViewDatabase
 from ledger.projections.revenue import RevenueView, reconcile_revenue
 from ledger.projections.runner import status
 from ledger.projections.sla_breaches import MAX_PAGE, SlaBreachProjection, SlaBreachView
@@ -55,7 +60,7 @@ from ledger.web.report_schemas import (
 )
 from ledger.web.routing import REPORT_ERRORS, answer, api_router, documented
 from ledger.web.schemas import Event
-from ledger.web.services import Svc, now
+from ledger.web.services import Services, Svc, now
 
 router = api_router("reports")
 
@@ -129,6 +134,55 @@ def csv_answer(
             "X-Ledger-Behind": str(max(head - position, 0)), "X-Ledger-Read-From": source,
         })  # fmt: skip
     return Response(text, media_type="text/csv; charset=utf-8", headers=headers)
+
+
+@dataclass(frozen=True)
+class WindowRead:
+    """The credit-usage view open for a month or a term (`window_read`), and where it is."""
+
+    db: ViewDatabase
+    chosen: UUID | None  # the contract asked for, if one was
+    window: str  # period-YYYY-MM or term-N, for a CSV's name
+    fields: dict[str, Any]  # the projection and `position_fields`
+
+    def csv(self, text: str, name: str) -> Response:
+        """The CSV download `name`-`window`.csv, with where it was read."""
+        f = self.fields
+        return csv_answer(text, f"{name}-{self.window}", f["position"], f["head"], f["read_from"])
+
+
+@contextmanager
+def window_read(
+    services: Services,
+    period: str | None,
+    term: int | None,
+    contract: str | None,
+    *,
+    check: bool,
+    catch_up: bool,
+    as_csv: bool,
+) -> Iterator[WindowRead]:
+    """The credit-usage view for a month or a term (statements, revenue), the request's
+    refusals first: on the standby when one is set, except for `check`, which compares with
+    the whole log and so reads the primary's view, caught up."""
+    if (period is None) == (term is None):
+        raise InvalidInputError("give period=YYYY-MM or term=N (one of them)")
+    if check and not catch_up:
+        raise InvalidInputError(
+            "check compares with the whole log: it cannot read a view that is not caught up"
+        )
+    if check and as_csv:
+        raise InvalidInputError("check: the differences come as JSON; ask for format=json")
+    chosen = None if contract is None else services.ledger.contract_id(contract, "contract")
+    name = CreditUsageProjection.name
+    reads = None if check else services.read_database
+    position, head = caught_up(
+        services.settings.database, services.ledger, name, catch_up=catch_up, reads=reads
+    )
+    fields = {"projection": name, **position_fields(position, head, read_from(reads))}
+    window = f"period-{period}" if period else f"term-{term}"
+    with (services.views if check else services.read_views).lease() as db:
+        yield WindowRead(db, chosen, window, fields)
 
 
 def csv_responses(model: Any, description: str) -> dict[int | str, dict[str, Any]]:
@@ -267,39 +321,20 @@ def credit_statements(
     With `check=true` every figure is recomputed from the contracts' and accounts' events and
     `differences` lists each one that disagrees (empty: the view agrees with the log).
     """
-    if (period is None) == (term is None):
-        raise InvalidInputError("give period=YYYY-MM or term=N (one of them)")
     as_csv = wants_csv(format, accept)
-    if check and not catch_up:
-        raise InvalidInputError(
-            "check compares with the whole log: it cannot read a view that is not caught up"
-        )
-    if check and as_csv:
-        raise InvalidInputError("check: the differences come as JSON; ask for format=json")
-    name = CreditUsageProjection.name
-    chosen = None if contract is None else services.ledger.contract_id(contract, "contract")
-    # check compares with the whole log: it reads the primary's view, caught up.
-    reads = None if check else services.read_database
-    position, head = caught_up(
-        services.settings.database, services.ledger, name, catch_up=catch_up, reads=reads
-    )
-    source = read_from(reads)
-    with (services.views if check else services.read_views).lease() as db:
-        view = CreditUsageView(db)
-        statements = view.statement(period=period, term=term, contract_id=chosen)
+    with window_read(services, period, term, contract, check=check, catch_up=catch_up,
+                     as_csv=as_csv) as read:  # fmt: skip
+        view = CreditUsageView(read.db)
+        statements = view.statement(period=period, term=term, contract_id=read.chosen)
         differences = (
-            reconcile(services.ledger, view, period=period, term=term, contract_id=chosen)
+            reconcile(services.ledger, view, period=period, term=term, contract_id=read.chosen)
             if check
             else None
         )
     if as_csv:
-        window = f"period-{period}" if period else f"term-{term}"
-        return csv_answer(
-            statements_csv(statements), f"credit-statements-{window}", position, head, source
-        )
+        return read.csv(statements_csv(statements), "credit-statements")
     data: dict[str, object] = {
-        "projection": name, **position_fields(position, head, source), "statements": statements,
-        "totals": money_totals(statements),
+        **read.fields, "statements": statements, "totals": money_totals(statements),
     }  # fmt: skip
     if differences is not None:
         names = services.ledger.customers_of([d.contract_id for d in differences])
@@ -341,38 +376,21 @@ def revenue_report(
     With `check=true` every figure is recomputed from the events and `differences` lists each
     one that disagrees, and each row whose identity does not hold.
     """
-    if (period is None) == (term is None):
-        raise InvalidInputError("give period=YYYY-MM or term=N (one of them)")
     as_csv = wants_csv(format, accept)
-    if check and not catch_up:
-        raise InvalidInputError(
-            "check compares with the whole log: it cannot read a view that is not caught up"
-        )
-    if check and as_csv:
-        raise InvalidInputError("check: the differences come as JSON; ask for format=json")
-    chosen = None if contract is None else services.ledger.contract_id(contract, "contract")
-    name = CreditUsageProjection.name
-    # check compares with the whole log: it reads the primary's view, caught up.
-    reads = None if check else services.read_database
-    position, head = caught_up(
-        services.settings.database, services.ledger, name, catch_up=catch_up, reads=reads
-    )
-    source = read_from(reads)
-    with (services.views if check else services.read_views).lease() as db:
-        view = RevenueView(db)
-        rows = view.revenue(period=period, term=term, contract_id=chosen)
+    with window_read(services, period, term, contract, check=check, catch_up=catch_up,
+                     as_csv=as_csv) as read:  # fmt: skip
+        view = RevenueView(read.db)
+        rows = view.revenue(period=period, term=term, contract_id=read.chosen)
         differences = (
-            reconcile_revenue(services.ledger, view, period=period, term=term, contract_id=chosen)
+            reconcile_revenue(
+                services.ledger, view, period=period, term=term, contract_id=read.chosen
+            )
             if check
             else None
         )
     if as_csv:
-        window = f"period-{period}" if period else f"term-{term}"
-        return csv_answer(revenue_csv(rows), f"revenue-{window}", position, head, source)
-    data: dict[str, object] = {
-        "projection": name, **position_fields(position, head, source), "revenue": rows,
-        "totals": revenue_totals(rows),
-    }  # fmt: skip
+        return read.csv(revenue_csv(rows), "revenue")
+    data: dict[str, object] = {**read.fields, "revenue": rows, "totals": revenue_totals(rows)}
     if differences is not None:
         data["differences"] = [vars(d) for d in differences]
     return answer(data)
