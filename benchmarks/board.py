@@ -32,7 +32,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import importlib.util
 import json
 import os
 import platform
@@ -60,33 +59,14 @@ from ledger.store import connect
 from ledger.terms import DEFAULT_VERSION
 from ledger.web.tokens import create_token
 
+sys.path.append(str(Path(__file__).resolve().parent))  # last: it shadows nothing there
+import _http_load as http_load
+
 if TYPE_CHECKING:
     from collections.abc import Callable
-    from types import ModuleType
     from uuid import UUID
 
 HOUR_US = 3_600_000_000
-
-
-def load_http() -> ModuleType:
-    """benchmarks/http.py (its world, open-loop driver, server and client), as a module."""
-    path = Path(__file__).with_name("http.py")
-    spec = importlib.util.spec_from_file_location("bench_http", path)
-    if spec is None or spec.loader is None:
-        msg = f"cannot load {path}"
-        raise RuntimeError(msg)
-    module = importlib.util.module_from_spec(spec)
-    sys.modules["bench_http"] = module
-    spec.loader.exec_module(module)
-    return module
-
-
-HTTP = load_http()
-
-
-def percentile(values: list[float], percent: float) -> float:
-    ordered = sorted(values)
-    return ordered[max(int(-(-percent * len(ordered) // 100)), 1) - 1]
 
 
 # -- the world -----------------------------------------------------------------------------------
@@ -132,7 +112,7 @@ def seed(settings: DatabaseSettings, args: argparse.Namespace) -> list[tuple[UUI
     """The contracts as events, the views caught up, then the clocks written into the view."""
     app = SupportLedger(settings=settings)
     try:
-        world: list[tuple[UUID, str]] = HTTP.build_world(app, args.contracts)
+        world: list[tuple[UUID, str]] = http_load.build_world(app, args.contracts)
         run_projections(settings, app, [SlaBreachProjection], once=True)
     finally:
         app.close()
@@ -229,35 +209,6 @@ def in_process(
 # -- 2. over HTTP ----------------------------------------------------------------------------------
 
 
-class Client(HTTP.RawClient):  # type: ignore[misc, name-defined]
-    """The raw keep-alive client of benchmarks/http.py, with GET too."""
-
-    async def get(self, path: str) -> int:
-        request = (
-            f"GET {path} HTTP/1.1\r\nHost: {self.host}:{self.port}\r\n"
-            f"Authorization: {self.auth}\r\n\r\n"
-        ).encode()
-        while True:
-            reused = bool(self.idle)
-            reader, writer = (
-                self.idle.pop() if reused else await asyncio.open_connection(self.host, self.port)
-            )
-            try:
-                writer.write(request)
-                head = await reader.readuntil(b"\r\n\r\n")
-            except (asyncio.IncompleteReadError, ConnectionError) as exc:
-                writer.close()
-                if reused and not getattr(exc, "partial", b""):
-                    continue
-                raise
-            lines = head.decode("latin-1").split("\r\n")
-            length = next(int(line.split(":", 1)[1]) for line in lines
-                          if line.lower().startswith("content-length:"))  # fmt: skip
-            await reader.readexactly(length)
-            self.idle.append((reader, writer))
-            return int(lines[0].split()[1])
-
-
 def over_http(
     settings: DatabaseSettings, world: list[tuple[UUID, str]], args: argparse.Namespace, share: int
 ) -> dict[str, Any]:
@@ -271,21 +222,20 @@ def over_http(
     tag = uuid.uuid4().hex[:8]
     projector = None
     if args.projector:  # as deployed: a runner keeps the view current, readers do not catch up
-        env = {**os.environ, "LEDGER_DATABASE_URL": HTTP.url_of(settings),
+        env = {**os.environ, "LEDGER_DATABASE_URL": http_load.url_of(settings),
                "LEDGER_LOG_LEVEL": "warning"}  # fmt: skip
         with (args.logs / "projector.log").open("ab") as out:
             projector = subprocess.Popen(
-                [HTTP.LEDGER, "projections", "run", SlaBreachProjection.name],
+                [http_load.LEDGER, "projections", "run", SlaBreachProjection.name],
                 env=env, stdout=out, stderr=out,
             )  # fmt: skip
-    server = HTTP.serve(settings, args.workers, "warning", args.logs / "serve.log")
+    server = http_load.serve(http_load.url_of(settings), args.workers, args.logs / "serve.log")
     base, pid = next(server)
     kinds: dict[str, list[float]] = {"open": [], "board": []}
     try:
 
         async def run() -> tuple[int, float, list[float], Any, float]:
-            client = Client(base, token)
-            client.auth = f"Bearer {token}"
+            client = http_load.RawClient(base, token)
 
             async def send(n: int) -> str | None:
                 start = time.perf_counter()
@@ -294,7 +244,7 @@ def over_http(
                         status = await client.get("/api/v1/reports/breaches?limit=100")
                         expected, kind = 200, "board"
                     else:
-                        body = HTTP.request_body(world, n, tag)
+                        body = http_load.request_body(world, n, tag)
                         status = await client.post("/api/v1/tickets", body)
                         expected, kind = 201, "open"
                 except (OSError, asyncio.IncompleteReadError) as exc:
@@ -303,14 +253,14 @@ def over_http(
                 return None if status == expected else f"HTTP {status}"
 
             warm = int(args.rate * args.warmup)
-            await HTTP.drive(send, rate=args.rate, seconds=args.warmup, clients=args.clients)
+            await http_load.drive(send, rate=args.rate, seconds=args.warmup, clients=args.clients)
             for found in kinds.values():
                 found.clear()
-            before = HTTP.cpu_seconds(pid)
-            ok, seconds, latencies, errors = await HTTP.drive(
+            before = http_load.cpu_seconds(pid)
+            ok, seconds, latencies, errors = await http_load.drive(
                 send, rate=args.rate, seconds=args.duration, clients=args.clients, first=warm
             )
-            used = HTTP.cpu_seconds(pid) - before
+            used = http_load.cpu_seconds(pid) - before
             client.close()
             return ok, seconds, latencies, errors, used
 
@@ -357,7 +307,7 @@ def main() -> int:
     print(f"python {platform.python_version()} on {platform.machine()}, {os.cpu_count()} cores; "
           f"PostgreSQL; {args.open} open and {args.answered} answered clocks seeded into the "
           f"view, {args.contracts} contracts")  # fmt: skip
-    settings = HTTP.fresh_schema(parse_database_url(args.pg))
+    settings = http_load.fresh_schema(parse_database_url(args.pg))
     try:
         started = time.perf_counter()
         world = seed(settings, args)
@@ -365,7 +315,7 @@ def main() -> int:
         print("| read | reads | median ms | p99 ms | max ms | p99 <= 50 ms |")
         print("|---|---:|---:|---:|---:|---|")
         for name, took in in_process(settings, args):
-            p99 = percentile(took, 99)
+            p99 = http_load.percentile(took, 99)
             print(f"| {name} | {len(took)} | {statistics.median(took):.1f} | {p99:.1f} "
                   f"| {max(took):.1f} | {'yes' if p99 <= 50 else 'no'} |")  # fmt: skip
         if args.http:
@@ -379,19 +329,19 @@ def main() -> int:
             for share in (int(x) for x in args.board_shares.split(",") if x.strip()):
                 done = over_http(settings, world, args, share)
                 lat, kinds = done["latencies"], done["kinds"]
-                p99 = percentile(lat, 99)
+                p99 = http_load.percentile(lat, 99)
                 print(f"| {share} % | {done['ok'] / done['seconds']:.1f} "
                       f"| {statistics.median(lat):.1f} | {p99:.1f} | {max(lat):.1f} "
                       f"| {sum(done['errors'].values())} | {'yes' if p99 < 100 else 'no'} "
                       f"| {1000 * done['server_cpu'] / max(len(lat), 1):.2f} | "
-                      + " | ".join(f"{percentile(kinds[k], 99):.1f}" if kinds[k] else "-"
+                      + " | ".join(f"{http_load.percentile(kinds[k], 99):.1f}" if kinds[k] else "-"
                                    for k in ("open", "board"))
                       + " |")  # fmt: skip
                 if done["errors"]:
                     print("  errors:", done["errors"])
             print(f"  load average after: {os.getloadavg()[0]:.1f}")
     finally:
-        HTTP.drop_schema(settings)
+        http_load.drop_schema(settings)
     return 0
 
 

@@ -5,9 +5,10 @@ its own, a PostgreSQL schema of its own, dropped afterwards), one Premium contra
 points for the whole run, and a finance token. --clients senders `POST
 /api/v1/contracts/{id}/credits/consumptions` (1 point, a new idempotency key each) at --rate
 requests per second, open loop: request i is due at start + i / rate whatever happened before,
-and its latency counts from that instant (no coordinated omission; see benchmarks/http.py,
-whose driver and minimal HTTP client this reuses). Every consumption conflicts with the ones
-in flight on the same account, so this measures how conflicts are settled inside the server.
+and its latency counts from that instant (no coordinated omission; the driver, the server's
+start-up and the minimal HTTP client are benchmarks/_http_load.py's, shared with http.py).
+Every consumption conflicts with the ones in flight on the same account, so this measures how
+conflicts are settled inside the server.
 Prints each run's counts of 2xx / 409 / other answers and p50 / p99 / max, then the medians.
 
 The baseline in the same run: with --baseline-ref REF (a git commit or branch, e.g. `main`
@@ -24,16 +25,13 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import importlib.util
 import os
 import platform
 import shutil
-import signal
 import statistics
 import subprocess
 import sys
 import tempfile
-import time
 import uuid
 from collections import Counter
 from dataclasses import dataclass, field
@@ -42,37 +40,19 @@ from decimal import Decimal
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-import httpx
-
 from ledger.application import SupportLedger
 from ledger.logs import configure_logging
 from ledger.projections.db import ViewDatabase
 from ledger.settings import DatabaseSettings, parse_database_url
-from ledger.store import connect
 from ledger.web.tokens import create_token
 
+sys.path.append(str(Path(__file__).resolve().parent))  # last: it shadows nothing there
+import _http_load as http_load
+
 if TYPE_CHECKING:
-    from collections.abc import Iterator
-    from types import ModuleType
     from uuid import UUID
 
 ROOT = Path(__file__).resolve().parents[1]
-LEDGER = str(Path(sys.executable).parent / "ledger")
-
-
-def load_http_bench() -> ModuleType:
-    """benchmarks/http.py (its driver and client), loaded under a name that shadows nothing."""
-    spec = importlib.util.spec_from_file_location("bench_http", Path(__file__).with_name("http.py"))
-    if spec is None or spec.loader is None:  # pragma: no cover - the file is beside this one
-        msg = "benchmarks/http.py not found"
-        raise RuntimeError(msg)
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module  # its dataclasses look their module up there
-    spec.loader.exec_module(module)
-    return module
-
-
-BENCH = load_http_bench()
 
 
 @dataclass
@@ -91,9 +71,7 @@ class Run:
 
     def percentile(self, percent: float) -> float:
         """Nearest-rank percentile of the latencies, in milliseconds."""
-        ordered = sorted(self.latencies)
-        rank = max(int(-(-percent * len(ordered) // 100)), 1)
-        return ordered[rank - 1] * 1000
+        return http_load.percentile(self.latencies, percent) * 1000
 
 
 # -- the stores ----------------------------------------------------------------------------------
@@ -104,21 +82,8 @@ def fresh_store(store: str, pg: str, folder: Path) -> tuple[DatabaseSettings, st
     if store == "sqlite":
         url = f"sqlite:///{folder / f'hot-{uuid.uuid4().hex[:8]}.db'}"
         return parse_database_url(url), url
-    base = parse_database_url(pg)
-    schema = f"bench_hot_{uuid.uuid4().hex[:10]}"
-    with connect(base) as conn:
-        conn.execute(f'CREATE SCHEMA "{schema}"')
-    settings = base.with_schema(schema)
-    password = f":{settings.password}" if settings.password else ""
-    url = (f"postgresql://{settings.user}{password}@{settings.host}:{settings.port}/"
-           f"{settings.dbname}?schema={schema}")  # fmt: skip
-    return settings, url
-
-
-def drop_store(settings: DatabaseSettings) -> None:
-    if settings.backend == "postgresql":
-        with connect(settings) as conn:
-            conn.execute(f'DROP SCHEMA IF EXISTS "{settings.schema}" CASCADE')
+    settings = http_load.fresh_schema(parse_database_url(pg), "bench_hot")
+    return settings, http_load.url_of(settings)
 
 
 def build_account(settings: DatabaseSettings, points: int) -> tuple[UUID, str]:
@@ -141,39 +106,7 @@ def build_account(settings: DatabaseSettings, points: int) -> tuple[UUID, str]:
     return contract, token
 
 
-# -- the server ------------------------------------------------------------------------------------
-
-
-def serve(url: str, workers: int, log: Path, pythonpath: str | None) -> Iterator[tuple[str, int]]:
-    """`ledger serve --workers N` on `url` until the generator is closed; its URL and pid."""
-    port = BENCH.free_port()
-    env = {**os.environ, "LEDGER_DATABASE_URL": url, "LEDGER_LOG_FORMAT": "json",
-           "LEDGER_LOG_LEVEL": "warning"}  # fmt: skip
-    if pythonpath is not None:
-        env["PYTHONPATH"] = pythonpath
-    with log.open("ab") as out:
-        server = subprocess.Popen(
-            [LEDGER, "serve", "--port", str(port), "--workers", str(workers)],
-            env=env, stdout=out, stderr=out,
-        )  # fmt: skip
-    base = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 60
-        while True:
-            if server.poll() is not None:
-                msg = f"ledger serve exited with {server.returncode}; see {log}"
-                raise RuntimeError(msg)
-            try:
-                if httpx.get(f"{base}/healthz", timeout=1).status_code == 200:
-                    break
-            except httpx.TransportError:
-                if time.monotonic() > deadline:
-                    raise
-                time.sleep(0.2)
-        yield base, server.pid
-    finally:
-        server.send_signal(signal.SIGTERM)
-        server.wait(timeout=60)
+# -- the load ----------------------------------------------------------------------------------
 
 
 def measure(
@@ -184,21 +117,22 @@ def measure(
     settings, url = fresh_store(store, args.pg, args.folder)
     try:
         contract, token = build_account(settings, total)
-        server = serve(url, args.workers, args.folder / f"serve-{store}-{mode}.log", pythonpath)
+        log = args.folder / f"serve-{store}-{mode}.log"
+        server = http_load.serve(url, args.workers, log, pythonpath=pythonpath)
         base, _pid = next(server)
         try:
             return asyncio.run(load(base, token, contract, store=store, mode=mode, args=args))
         finally:
             server.close()
     finally:
-        drop_store(settings)
+        http_load.drop_schema(settings)
 
 
 async def load(
     base: str, token: str, contract: UUID, *, store: str, mode: str, args: argparse.Namespace
 ) -> Run:
     """Warm up (not counted), then the measured open-loop run."""
-    raw = BENCH.RawClient(base, token)
+    raw = http_load.RawClient(base, token)
     path = f"/api/v1/contracts/{contract}/credits/consumptions"
     tag = uuid.uuid4().hex[:8]
     answers: Counter[str] = Counter()
@@ -214,10 +148,10 @@ async def load(
         answers[kind] += 1
         return None if kind == "2xx" else kind
 
-    await BENCH.drive(send, rate=args.rate, seconds=args.warmup, clients=args.clients)
+    await http_load.drive(send, rate=args.rate, seconds=args.warmup, clients=args.clients)
     answers.clear()
     warm = int(args.rate * args.warmup)
-    _ok, seconds, latencies, _errors = await BENCH.drive(
+    _ok, seconds, latencies, _errors = await http_load.drive(
         send, rate=args.rate, seconds=args.duration, clients=args.clients, first=warm
     )
     raw.close()

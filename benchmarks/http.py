@@ -37,22 +37,17 @@ if sys.path and Path(sys.path[0]).resolve() == Path(__file__).resolve().parent:
 
 import argparse
 import asyncio
-import json
 import os
 import platform
-import signal
-import socket
 import statistics
-import subprocess
 import tempfile
 import time
 import uuid
 from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
-from decimal import Decimal
-from typing import TYPE_CHECKING, Any
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING
 
 import httpx
 
@@ -60,16 +55,15 @@ from ledger.application import SupportLedger
 from ledger.logs import configure_logging
 from ledger.projections.db import ViewDatabase
 from ledger.settings import DatabaseSettings, parse_database_url
-from ledger.store import connect
 from ledger.web.tokens import create_token
 
-if TYPE_CHECKING:
-    from collections.abc import Awaitable, Callable, Iterator
-    from uuid import UUID
+sys.path.append(str(Path(__file__).resolve().parent))  # last: it shadows nothing there
+import _http_load as http_load
 
-LEDGER = str(Path(sys.executable).parent / "ledger")
+if TYPE_CHECKING:
+    from collections.abc import Awaitable, Callable
+
 TIMELINE: list[tuple[float, float]] | None = None  # (due second, latency) with --timeline
-VERSION = "24.2.1"
 
 
 @dataclass
@@ -95,94 +89,10 @@ class Run:
 
     def percentile(self, percent: float) -> float:
         """Nearest-rank percentile of the latencies, in milliseconds."""
-        ordered = sorted(self.latencies)
-        rank = max(int(-(-percent * len(ordered) // 100)), 1)
-        return ordered[rank - 1] * 1000
+        return http_load.percentile(self.latencies, percent) * 1000
 
 
-# -- the world ---------------------------------------------------------------------------------
-
-
-def fresh_schema(base: DatabaseSettings) -> DatabaseSettings:
-    schema = f"bench_http_{uuid.uuid4().hex[:10]}"
-    with connect(base) as conn:
-        conn.execute(f'CREATE SCHEMA "{schema}"')
-    return base.with_schema(schema)
-
-
-def drop_schema(settings: DatabaseSettings) -> None:
-    with connect(settings) as conn:
-        conn.execute(f'DROP SCHEMA IF EXISTS "{settings.schema}" CASCADE')
-
-
-def url_of(settings: DatabaseSettings) -> str:
-    password = f":{settings.password}" if settings.password else ""
-    return (
-        f"postgresql://{settings.user}{password}@{settings.host}:{settings.port}/"
-        f"{settings.dbname}?schema={settings.schema}"
-    )
-
-
-def build_world(app: SupportLedger, contracts: int) -> list[tuple[UUID, str]]:
-    """The catalog and Premium contracts in force now, each with one named contact."""
-    now = datetime.now(UTC)
-    signed = now - timedelta(days=30)
-    app.publish_release(VERSION, prerelease=False, at=now - timedelta(days=60))
-    world = []
-    for n in range(contracts):
-        contract = app.sign_contract(
-            customer=f"Customer {n}", tier="premium", licenses=2, license_kind="commercial",
-            list_price=Decimal(40000), start=signed.date(), at=signed,
-        )  # fmt: skip
-        contact = f"ops@c{n}.example"
-        app.add_contact(contract, email=contact, at=signed)
-        world.append((contract, contact))
-    return world
-
-
-def request_body(world: list[tuple[UUID, str]], n: int, tag: str) -> dict[str, Any]:
-    contract, contact = world[n % len(world)]
-    return {
-        "contract_id": str(contract), "reporter": contact, "severity": 1 + n % 3,
-        "version": VERSION, "platform": "linux", "key": f"{tag}-{n}",
-    }  # fmt: skip
-
-
-# -- the open-loop driver ------------------------------------------------------------------------
-
-
-async def drive(
-    send: Callable[[int], Awaitable[str | None]], *, rate: float, seconds: float, clients: int,
-    first: int = 0,
-) -> tuple[int, float, list[float], Counter[str]]:  # fmt: skip
-    """Send requests `first`.. at `rate` for `seconds` with `clients` senders; each latency is
-    measured from the instant its request was due. `send` returns None or an error name."""
-    total = int(rate * seconds)
-    start = time.perf_counter() + 0.1
-    latencies: list[float] = []
-    errors: Counter[str] = Counter()
-    ok = 0
-    cursor = iter(range(total))
-    timeline = TIMELINE if TIMELINE is not None and first else None
-
-    async def client() -> None:
-        nonlocal ok
-        for i in cursor:
-            due = start + i / rate
-            delay = due - time.perf_counter()
-            if delay > 0:
-                await asyncio.sleep(delay)
-            error = await send(first + i)
-            latencies.append(time.perf_counter() - due)
-            if timeline is not None:
-                timeline.append((i / rate, latencies[-1]))
-            if error is None:
-                ok += 1
-            else:
-                errors[error] += 1
-
-    await asyncio.gather(*(client() for _ in range(clients)))
-    return ok, time.perf_counter() - start, latencies, errors
+# -- in process ------------------------------------------------------------------------------
 
 
 def measure(
@@ -192,33 +102,31 @@ def measure(
     warm = int(args.rate * args.warmup)
 
     async def both() -> Run:
-        await drive(send, rate=args.rate, seconds=args.warmup, clients=args.clients)
+        await http_load.drive(send, rate=args.rate, seconds=args.warmup, clients=args.clients)
         before = time.process_time()
-        ok, seconds, latencies, errors = await drive(
-            send, rate=args.rate, seconds=args.duration, clients=args.clients, first=warm
-        )
+        ok, seconds, latencies, errors = await http_load.drive(
+            send, rate=args.rate, seconds=args.duration, clients=args.clients, first=warm,
+            timeline=TIMELINE,
+        )  # fmt: skip
         used = time.process_time() - before
         return Run(mode, len(latencies), ok, seconds, latencies, errors, used, used)
 
     return asyncio.run(both())
 
 
-# -- in process ------------------------------------------------------------------------------
-
-
 def in_process(settings: DatabaseSettings, args: argparse.Namespace) -> Run:
     """SupportLedger.open_ticket called by `clients` threads on the open-loop schedule."""
     app = SupportLedger(settings=settings)
-    world = build_world(app, args.contracts)
+    world = http_load.build_world(app, args.contracts)
     pool = ThreadPoolExecutor(max_workers=args.clients)
     tag = uuid.uuid4().hex[:8]
 
     def call(n: int) -> str | None:
-        body = request_body(world, n, tag)
+        body = http_load.request_body(world, n, tag)
         try:
             opening = app.open_ticket(
                 contract_id=world[n % len(world)][0], reporter=body["reporter"],
-                severity=body["severity"], version=VERSION, platform="linux",
+                severity=body["severity"], version=http_load.VERSION, platform="linux",
                 key=body["key"], at=datetime.now(UTC),
             )  # fmt: skip
         except Exception as exc:  # noqa: BLE001 - counted and reported
@@ -238,113 +146,11 @@ def in_process(settings: DatabaseSettings, args: argparse.Namespace) -> Run:
 # -- over HTTP -------------------------------------------------------------------------------------
 
 
-def cpu_seconds(pid: int) -> float:
-    """CPU seconds (user + system) used so far by process `pid` and its children (Linux)."""
-    tick = os.sysconf("SC_CLK_TCK")
-    total = 0.0
-    for stat in Path("/proc").glob("[0-9]*/stat"):
-        try:
-            fields = stat.read_text().rpartition(")")[2].split()
-        except OSError:
-            continue
-        if int(stat.parent.name) == pid or int(fields[1]) == pid:
-            total += (int(fields[11]) + int(fields[12])) / tick
-    return total
-
-
-class RawClient:
-    """A minimal HTTP/1.1 client: one kept-alive connection per sender, JSON posts only.
-
-    httpx costs the load generator about 2.5 ms of CPU per request, which on a 2-core machine
-    is taken from the server it measures; this costs a tenth of that.
-    """
-
-    def __init__(self, base: str, token: str) -> None:
-        host, _, port = base.removeprefix("http://").partition(":")
-        self.host, self.port = host, int(port)
-        self.head = (f"POST {{path}} HTTP/1.1\r\nHost: {base.removeprefix('http://')}\r\n"
-                     f"Authorization: Bearer {token}\r\nContent-Type: application/json\r\n"
-                     "Content-Length: {length}\r\n\r\n")  # fmt: skip
-        self.idle: list[tuple[asyncio.StreamReader, asyncio.StreamWriter]] = []
-
-    async def post(self, path: str, body: dict[str, Any]) -> int:
-        """POST `body` as JSON; the status of the answer (its body is read and dropped).
-
-        A kept-alive connection the server has closed meanwhile (uvicorn closes those idle for
-        5 seconds) fails before any answer: the request is sent again on a new connection.
-        """
-        data = json.dumps(body).encode()
-        request = self.head.format(path=path, length=len(data)).encode() + data
-        while True:
-            reused = bool(self.idle)
-            reader, writer = (
-                self.idle.pop() if reused else await asyncio.open_connection(self.host, self.port)
-            )
-            try:
-                writer.write(request)
-                head = await reader.readuntil(b"\r\n\r\n")
-            except (asyncio.IncompleteReadError, ConnectionError) as exc:
-                writer.close()
-                if reused and not getattr(exc, "partial", b""):
-                    continue
-                raise
-            lines = head.decode("latin-1").split("\r\n")
-            status = int(lines[0].split()[1])
-            length = next(int(line.split(":", 1)[1]) for line in lines
-                          if line.lower().startswith("content-length:"))  # fmt: skip
-            await reader.readexactly(length)
-            self.idle.append((reader, writer))
-            return status
-
-    def close(self) -> None:
-        for _, writer in self.idle:
-            writer.close()
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-def serve(
-    settings: DatabaseSettings, workers: int, log_level: str, log: Path
-) -> Iterator[tuple[str, int]]:
-    """`ledger serve` with `workers` processes until the generator is closed; yields its URL
-    and process id."""
-    port = free_port()
-    env = {**os.environ, "LEDGER_DATABASE_URL": url_of(settings), "LEDGER_LOG_FORMAT": "json",
-           "LEDGER_LOG_LEVEL": log_level}  # fmt: skip
-    with log.open("ab") as out:
-        server = subprocess.Popen(
-            [LEDGER, "serve", "--port", str(port), "--workers", str(workers)],
-            env=env, stdout=out, stderr=out,
-        )  # fmt: skip
-    base = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 60
-        while True:
-            if server.poll() is not None:
-                msg = f"ledger serve exited with {server.returncode}; see {log}"
-                raise RuntimeError(msg)
-            try:
-                if httpx.get(f"{base}/healthz", timeout=1).status_code == 200:
-                    break
-            except httpx.TransportError:
-                if time.monotonic() > deadline:
-                    raise
-                time.sleep(0.2)
-        yield base, server.pid
-    finally:
-        server.send_signal(signal.SIGTERM)
-        server.wait(timeout=60)
-
-
 def over_http(settings: DatabaseSettings, workers: int, args: argparse.Namespace) -> Run:
     """POST /api/v1/tickets to a `ledger serve` with `workers` processes."""
     app = SupportLedger(settings=settings)
     try:
-        world = build_world(app, args.contracts)
+        world = http_load.build_world(app, args.contracts)
     finally:
         app.close()
     db = ViewDatabase(settings)
@@ -354,7 +160,8 @@ def over_http(settings: DatabaseSettings, workers: int, args: argparse.Namespace
     finally:
         db.close()
     tag = uuid.uuid4().hex[:8]
-    server = serve(settings, workers, args.log_level, args.logs / f"serve-{workers}.log")
+    log = args.logs / f"serve-{workers}.log"
+    server = http_load.serve(http_load.url_of(settings), workers, log, log_level=args.log_level)
     base, pid = next(server)
     mode = f"HTTP ({args.client}), {workers} worker{'s' if workers > 1 else ''}"
     try:
@@ -363,12 +170,12 @@ def over_http(settings: DatabaseSettings, workers: int, args: argparse.Namespace
             limits = httpx.Limits(max_connections=args.clients,
                                   max_keepalive_connections=args.clients)  # fmt: skip
             headers = {"Authorization": f"Bearer {token}"}
-            raw = RawClient(base, token)
+            raw = http_load.RawClient(base, token)
             async with httpx.AsyncClient(base_url=base, limits=limits, headers=headers,
                                          timeout=60) as client:  # fmt: skip
 
                 async def send(n: int) -> str | None:
-                    body = request_body(world, n, tag)
+                    body = http_load.request_body(world, n, tag)
                     try:
                         if args.client == "raw":
                             status = await raw.post("/api/v1/tickets", body)
@@ -379,13 +186,15 @@ def over_http(settings: DatabaseSettings, workers: int, args: argparse.Namespace
                     return None if status == 201 else f"HTTP {status}"
 
                 warm = int(args.rate * args.warmup)
-                await drive(send, rate=args.rate, seconds=args.warmup, clients=args.clients)
-                server_before, client_before = cpu_seconds(pid), time.process_time()
-                ok, seconds, latencies, errors = await drive(
+                await http_load.drive(
+                    send, rate=args.rate, seconds=args.warmup, clients=args.clients
+                )
+                server_before, client_before = http_load.cpu_seconds(pid), time.process_time()
+                ok, seconds, latencies, errors = await http_load.drive(
                     send, rate=args.rate, seconds=args.duration, clients=args.clients,
-                    first=warm,
+                    first=warm, timeline=TIMELINE,
                 )  # fmt: skip
-                server_cpu = cpu_seconds(pid) - server_before
+                server_cpu = http_load.cpu_seconds(pid) - server_before
                 client_cpu = time.process_time() - client_before
                 raw.close()
                 return Run(mode, len(latencies), ok, seconds, latencies, errors, server_cpu,
@@ -448,11 +257,11 @@ def main() -> int:
     runs: dict[str, list[Run]] = {}
     for repeat in range(args.repeat):
         for key, measured in modes:
-            settings = fresh_schema(base)
+            settings = http_load.fresh_schema(base)
             try:
                 done = measured(settings)
             finally:
-                drop_schema(settings)
+                http_load.drop_schema(settings)
             runs.setdefault(done.mode, []).append(done)
             print(f"  run {repeat + 1} {done.mode:<18} {done.rate:7.1f}/s  "
                   f"p50 {done.percentile(50):7.1f} ms  p99 {done.percentile(99):7.1f} ms  "

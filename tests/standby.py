@@ -16,6 +16,7 @@ import socket
 import subprocess
 import tempfile
 import time
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -25,6 +26,8 @@ import psycopg
 from ledger.settings import parse_database_url
 
 if TYPE_CHECKING:
+    from collections.abc import Iterator
+
     from ledger.settings import DatabaseSettings
 
 BIN_DIR = Path(os.environ.get("LEDGER_TEST_PG_BINDIR", "/usr/lib/postgresql/15/bin"))
@@ -169,3 +172,21 @@ def wait_for_replay(primary: DatabaseSettings, standby: Standby, timeout: float 
             time.sleep(0.05)
     msg = f"the standby did not replay {target} within {timeout} s"
     raise TimeoutError(msg)
+
+
+@contextmanager
+def replay_paused(standby: Standby, timeout: float = 60) -> Iterator[None]:
+    """The standby stops replaying what it receives until the block ends (it still answers
+    queries, with what it had replayed when it paused), then resumes."""
+    with psycopg.connect(**standby.settings.psycopg_conninfo(), autocommit=True) as conn:  # type: ignore[arg-type]
+        conn.execute("SELECT pg_wal_replay_pause()")
+        try:
+            deadline = time.monotonic() + timeout
+            while conn.execute("SELECT pg_get_wal_replay_pause_state()").fetchone() != ("paused",):
+                if time.monotonic() > deadline:
+                    msg = f"the standby did not pause its replay within {timeout} s"
+                    raise TimeoutError(msg)
+                time.sleep(0.05)
+            yield
+        finally:
+            conn.execute("SELECT pg_wal_replay_resume()")

@@ -3,7 +3,9 @@
 Both read the contracts and credit accounts as the ledger stands now (the aggregates, not a
 view), for a window `[at, at + within)`: `ledger report credits expiring --within 30d` and
 `ledger report renewals --within 60d`, and the API's `/reports/credits/expiring` and
-`/reports/renewals`.
+`/reports/renewals`. With a read database (`LEDGER_READ_DATABASE_URL`, a standby) the
+aggregates are read from the standby's log, and the answer says the position it held and how
+far behind the primary's head that is (`expiring_report`, `renewals_report`).
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ from typing import TYPE_CHECKING, Any
 from ledger.domain.base import money
 from ledger.domain.errors import InvalidInputError
 from ledger.projections.credit_reconcile import signed_contracts
+from ledger.reports import log_read, money_totals, position_fields
 from ledger.terms import DEFAULT_VERSION, load_terms
 
 if TYPE_CHECKING:
@@ -103,3 +106,31 @@ def renewals_due(app: SupportLedger, *, at: datetime, within: timedelta) -> list
             }
         )  # fmt: skip
     return sorted(rows, key=lambda r: (r["ends_at"], r["customer"]))
+
+
+def _where(app: SupportLedger, reader: SupportLedger) -> dict[str, Any]:
+    """Where the aggregates were read (`position_fields`): `reader`'s log (a standby's, or
+    the primary's when `reader` is `app`) and the primary's head."""
+    position, head = log_read(app, reader)
+    return position_fields(position, head, "primary" if reader is app else "replica")
+
+
+def expiring_report(
+    app: SupportLedger, reader: SupportLedger, *, at: datetime, within: timedelta
+) -> dict[str, Any]:
+    """The lots expiring in the window (`expiring_lots`) read from `reader`'s log, where they
+    were read, and the value of the priced ones per currency."""
+    where = _where(app, reader)
+    rows = expiring_lots(reader, at=at, within=within)
+    totals = money_totals([r for r in rows if r["value"] is not None], ("value",))
+    return {"at": at, "until": at + within, **where, "lots": rows, "totals": totals}
+
+
+def renewals_report(
+    app: SupportLedger, reader: SupportLedger, *, at: datetime, within: timedelta
+) -> dict[str, Any]:
+    """The renewals due in the window (`renewals_due`) read from `reader`'s log, and where
+    they were read."""
+    where = _where(app, reader)
+    rows = renewals_due(reader, at=at, within=within)
+    return {"at": at, "until": at + within, **where, "renewals": rows}

@@ -43,6 +43,7 @@ __all__ = [
     "csv_table",
     "csv_text",
     "csv_value",
+    "log_read",
     "money_totals",
     "position_fields",
     "read_from",
@@ -125,10 +126,12 @@ def contract_list(
     limit: int = 100,
     after: str | None = None,
     catch_up: bool = True,
+    reads: DatabaseSettings | None = None,
 ) -> dict[str, Any]:
     """A page of the contract directory at `at` (customer: any part of the name, any case),
     after the views took in the newest events: rows, `next` (the cursor of the next page,
-    None on the last), and the directory's position in the log."""
+    None on the last), and the directory's position in the log (`position_fields`). With
+    `reads` (a standby) the directory is read there as it stands, nothing caught up."""
     from ledger.domain.terms import Tier  # noqa: PLC0415 - the terms are heavy
     from ledger.projections.contracts import (  # noqa: PLC0415 - read when listing only
         ContractDirectoryProjection,
@@ -139,17 +142,18 @@ def contract_list(
 
     chosen_tier = None if tier is None else str(Tier.parse(tier))
     name = ContractDirectoryProjection.name
-    caught_up(settings, app, CreditUsageProjection.name, catch_up=catch_up)
-    position, head = caught_up(settings, app, name, catch_up=catch_up)
-    db = ViewDatabase(settings)
+    if reads is None:  # the balances come from the credit-usage view: caught up too
+        caught_up(settings, app, CreditUsageProjection.name, catch_up=catch_up)
+    position, head = caught_up(settings, app, name, catch_up=catch_up, reads=reads)
+    db = ViewDatabase(reads or settings)
     try:
         rows, following = ContractDirectoryView(db).listing(
             at, customer=customer, tier=chosen_tier, status=status, limit=limit, after=after
         )
     finally:
         db.close()
-    return {"projection": name, "position": position, "head": head, "rows": rows,
-            "next": following}  # fmt: skip
+    where = position_fields(position, head, read_from(reads))
+    return {"projection": name, **where, "rows": rows, "next": following}
 
 
 CREDIT_HISTORY_COLUMNS = [
@@ -161,11 +165,20 @@ CREDIT_HISTORY_COLUMNS = [
 
 
 def credit_history(
-    settings: DatabaseSettings, app: SupportLedger, contract_id: UUID, *, catch_up: bool = True
+    settings: DatabaseSettings,
+    app: SupportLedger,
+    contract_id: UUID,
+    *,
+    catch_up: bool = True,
+    reads: DatabaseSettings | None = None,
+    reader: SupportLedger | None = None,
 ) -> dict[str, Any]:
     """Every movement of a contract's credit account (grants, purchases, draws, reversals,
     expiries), by business instant, with the balance of its unit available after it, the
-    idempotency key and the ticket (its key) it was for; from the credit-usage view."""
+    idempotency key and the ticket (its key) it was for; from the credit-usage view.
+
+    With `reads` (a standby) the view is read there as it stands, and the contract and the
+    tickets come from `reader` (the application on the standby's log)."""
     from ledger.domain.credit_account import CreditAccount  # noqa: PLC0415 - listing only
     from ledger.figures import AVAILABLE  # noqa: PLC0415 - same
     from ledger.projections.credit_usage import (  # noqa: PLC0415 - same
@@ -174,10 +187,11 @@ def credit_history(
     )
     from ledger.projections.db import ViewDatabase  # noqa: PLC0415 - same
 
-    contract = app.get_contract(contract_id)
+    known = app if reads is None or reader is None else reader
+    contract = known.get_contract(contract_id)
     name = CreditUsageProjection.name
-    position, head = caught_up(settings, app, name, catch_up=catch_up)
-    db = ViewDatabase(settings)
+    position, head = caught_up(settings, app, name, catch_up=catch_up, reads=reads)
+    db = ViewDatabase(reads or settings)
     try:
         movements = CreditUsageView(db).movements(contract_id)
     finally:
@@ -191,7 +205,7 @@ def credit_history(
         )
         balances[m.unit] = balances.get(m.unit, Decimal(0)) + change
         if m.ticket_id is not None and m.ticket_id not in keys:
-            keys[m.ticket_id] = app.get_ticket(m.ticket_id).external_key
+            keys[m.ticket_id] = known.get_ticket(m.ticket_id).external_key
         rows.append({
             "at": m.at, "unit": m.unit, "kind": m.kind, "amount": m.amount,
             "available_after": balances[m.unit], "lot_id": m.lot_id, "key": m.idempotency_key,
@@ -200,10 +214,19 @@ def credit_history(
             "to_account": m.to_account, "position": m.position,
         })  # fmt: skip
     return {
-        "projection": name, "position": position, "head": head, "contract_id": contract_id,
-        "customer": contract.customer, "account_id": CreditAccount.create_id(contract_id),
-        "rows": rows,
+        "projection": name, **position_fields(position, head, read_from(reads)),
+        "contract_id": contract_id, "customer": contract.customer,
+        "account_id": CreditAccount.create_id(contract_id), "rows": rows,
     }  # fmt: skip
+
+
+def log_read(app: SupportLedger, reader: SupportLedger) -> tuple[int, int]:
+    """Where a read of the aggregates stands: the head of the log `reader` reads (the
+    standby's, taken before the aggregates are read: they hold at least that much) and the
+    primary's head (from `app`); the same number twice when `reader` is `app`."""
+    position = int(reader.recorder.max_notification_id() or 0)
+    head = position if reader is app else int(app.recorder.max_notification_id() or 0)
+    return position, head
 
 
 def read_from(reads: DatabaseSettings | None) -> str:

@@ -15,47 +15,27 @@ from ledger.alerts import outbox, service
 from ledger.alerts.channels import AlertSettings
 from ledger.alerts.outbox import AlertOutboxProjection
 from ledger.alerts.worker import AlertWorker
-from ledger.application import SupportLedger
 from ledger.domain.contract_watch import ContractWatch
 from ledger.domain.credit_account import POINTS
 from ledger.domain.errors import LedgerError, UnknownAggregateError
 from ledger.parsing import format_instant
-from ledger.projections.db import ViewDatabase
 from ledger.projections.runner import Worker
 from ledger.scheduler.clock import FakeClock
 from ledger.scheduler.service import Scheduler
 from tests.e2e.alert_receivers import Receiver
-from tests.scenario import build_world
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
     from uuid import UUID
 
+    from ledger.application import SupportLedger
+    from ledger.projections.db import ViewDatabase
     from ledger.settings import DatabaseSettings
     from tests.scenario import World
 
 SETTINGS = AlertSettings(allow_private=True)
 NOW = datetime.now(UTC)
 MARCH = datetime(2025, 3, 3, 9, 0, tzinfo=UTC)
-
-
-@pytest.fixture
-def app(store_settings: DatabaseSettings) -> Iterator[SupportLedger]:
-    application = SupportLedger(settings=store_settings)
-    yield application
-    application.close()
-
-
-@pytest.fixture
-def db(store_settings: DatabaseSettings) -> Iterator[ViewDatabase]:
-    views = ViewDatabase(store_settings)
-    yield views
-    views.close()
-
-
-@pytest.fixture
-def world(app: SupportLedger) -> World:
-    return build_world(app)
 
 
 def project(settings: DatabaseSettings, app: SupportLedger) -> None:

@@ -17,42 +17,20 @@ from ledger.alerts.channels import AlertSettings
 from ledger.alerts.outbox import AlertOutboxProjection, RetryPolicy
 from ledger.alerts.secrets import SECRETS_DDL, read_secret
 from ledger.alerts.worker import AlertWorker
-from ledger.application import SupportLedger
 from ledger.audit.export import export_events, read_export
 from ledger.domain.alerts import InvalidAlertTargetError
-from ledger.projections.db import ViewDatabase
 from ledger.projections.runner import Worker, rebuild
 from tests.e2e.alert_receivers import Receiver
-from tests.scenario import build_world
 
 if TYPE_CHECKING:
-    from collections.abc import Iterator
-
+    from ledger.application import SupportLedger
+    from ledger.projections.db import ViewDatabase
     from ledger.settings import DatabaseSettings
     from tests.scenario import World
 
 MONDAY = datetime(2025, 3, 3, 8, 15, tzinfo=UTC)  # 09:15 in Berlin
 SETTINGS = AlertSettings(allow_private=True)
 NOW = datetime.now(UTC)
-
-
-@pytest.fixture
-def app(store_settings: DatabaseSettings) -> Iterator[SupportLedger]:
-    application = SupportLedger(settings=store_settings)
-    yield application
-    application.close()
-
-
-@pytest.fixture
-def db(store_settings: DatabaseSettings) -> Iterator[ViewDatabase]:
-    views = ViewDatabase(store_settings)
-    yield views
-    views.close()
-
-
-@pytest.fixture
-def world(app: SupportLedger) -> World:
-    return build_world(app)
 
 
 def subscribe(app: SupportLedger, db: ViewDatabase, **options: Any) -> str:

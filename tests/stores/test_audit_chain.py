@@ -15,7 +15,6 @@ from uuid import UUID, uuid4
 
 import pytest
 
-from ledger.application import SupportLedger
 from ledger.audit.chain import (
     Digest,
     Verification,
@@ -31,21 +30,8 @@ from tests.scenario import at, build_world
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterator
 
+    from ledger.application import SupportLedger
     from ledger.settings import DatabaseSettings
-
-
-@pytest.fixture
-def app(store_settings: DatabaseSettings) -> Iterator[SupportLedger]:
-    application = SupportLedger(settings=store_settings)
-    yield application
-    application.close()
-
-
-@pytest.fixture
-def db(store_settings: DatabaseSettings) -> Iterator[ViewDatabase]:
-    database = ViewDatabase(store_settings)
-    yield database
-    database.close()
 
 
 def record_business(app: SupportLedger, key: str = "T-1", day: int = 3) -> None:

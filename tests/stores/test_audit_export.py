@@ -25,18 +25,17 @@ from ledger.audit.export import EVENT_TYPES, export_events, parse_since, read_ex
 from ledger.audit.rederive import Difference, reconcile_export, rederive
 from ledger.domain.errors import InvalidInputError, UnknownContractError
 from ledger.projections.credit_usage import CreditUsageProjection, CreditUsageView
-from ledger.projections.db import ViewDatabase
 from ledger.projections.runner import run_projections
 from ledger.projections.sla_breaches import SlaBreachProjection, SlaBreachView
 from ledger.serialize import jsonable
 from tests.scenario import World, at, build_world
 
 if TYPE_CHECKING:
-    from collections.abc import Iterator
     from datetime import datetime
     from pathlib import Path
     from uuid import UUID
 
+    from ledger.projections.db import ViewDatabase
     from ledger.settings import DatabaseSettings
 
 D = Decimal
@@ -153,22 +152,8 @@ def line_of(lines: list[str], kind: str, **payload: Any) -> dict[str, Any]:
 
 
 @pytest.fixture
-def app(store_settings: DatabaseSettings) -> Iterator[SupportLedger]:
-    application = SupportLedger(settings=store_settings)
-    yield application
-    application.close()
-
-
-@pytest.fixture
 def history(app: SupportLedger) -> History:
     return record_history(app)
-
-
-@pytest.fixture
-def db(store_settings: DatabaseSettings) -> Iterator[ViewDatabase]:
-    database = ViewDatabase(store_settings)
-    yield database
-    database.close()
 
 
 @pytest.fixture

@@ -9,7 +9,6 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 
-from ledger.application import SupportLedger
 from ledger.audit.replay import as_of_views
 from ledger.domain.errors import InvalidInputError
 from ledger.projections.credit_usage import CreditUsageProjection, CreditUsageView
@@ -20,19 +19,11 @@ from ledger.store import connect
 from tests.scenario import World, at, build_world
 
 if TYPE_CHECKING:
-    from collections.abc import Iterator
-
+    from ledger.application import SupportLedger
     from ledger.settings import DatabaseSettings
 
 BOARD_AT = at(3, 14, 18)
 D = Decimal
-
-
-@pytest.fixture
-def app(store_settings: DatabaseSettings) -> Iterator[SupportLedger]:
-    application = SupportLedger(settings=store_settings)
-    yield application
-    application.close()
 
 
 def first_week(app: SupportLedger) -> World:

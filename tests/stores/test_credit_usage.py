@@ -10,7 +10,6 @@ from uuid import uuid4
 
 import pytest
 
-from ledger.application import SupportLedger
 from ledger.domain.errors import InvalidInputError, UnknownContractError
 from ledger.projections.credit_usage import (
     CreditUsageProjection,
@@ -18,31 +17,17 @@ from ledger.projections.credit_usage import (
     Discrepancy,
     reconcile,
 )
-from ledger.projections.db import ViewDatabase
 from ledger.projections.runner import run_projections, verify
 from tests.scenario import World, at, build_world
 
 if TYPE_CHECKING:
-    from collections.abc import Iterator
     from uuid import UUID
 
+    from ledger.application import SupportLedger
+    from ledger.projections.db import ViewDatabase
     from ledger.settings import DatabaseSettings
 
 D = Decimal
-
-
-@pytest.fixture
-def app(store_settings: DatabaseSettings) -> Iterator[SupportLedger]:
-    application = SupportLedger(settings=store_settings)
-    yield application
-    application.close()
-
-
-@pytest.fixture
-def db(store_settings: DatabaseSettings) -> Iterator[ViewDatabase]:
-    database = ViewDatabase(store_settings)
-    yield database
-    database.close()
 
 
 @pytest.fixture

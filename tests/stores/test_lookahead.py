@@ -9,25 +9,21 @@ from typing import TYPE_CHECKING
 
 import pytest
 
-from ledger.application import SupportLedger
 from ledger.domain.errors import InvalidInputError
-from ledger.lookahead import expiring_lots, parse_within, renewals_due
+from ledger.lookahead import (
+    expiring_lots,
+    expiring_report,
+    parse_within,
+    renewals_due,
+    renewals_report,
+)
 from tests.scenario import World, at, build_world
 
 if TYPE_CHECKING:
-    from collections.abc import Iterator
-
-    from ledger.settings import DatabaseSettings
+    from ledger.application import SupportLedger
 
 D = Decimal
 DAYS = timedelta(days=1)
-
-
-@pytest.fixture
-def app(store_settings: DatabaseSettings) -> Iterator[SupportLedger]:
-    application = SupportLedger(settings=store_settings)
-    yield application
-    application.close()
 
 
 @pytest.fixture
@@ -81,6 +77,23 @@ def test_renewals_due_show_the_renewal_fee_and_the_fee_after_a_lapse(
     ]
     assert rows[0]["ends_at"] == at(1, 1, 0, year=2026)
     assert renewals_due(app, at=at(11, 15, 0), within=30 * DAYS) == []
+
+
+def test_a_look_ahead_on_the_primary_says_it_read_the_whole_log(
+    app: SupportLedger, world: World
+) -> None:
+    """Read from the application that records, a look-ahead read the log up to its head: the
+    primary, nothing behind; its rows are the lots and renewals of the window."""
+    head = int(app.recorder.max_notification_id() or 0)
+    expiring = expiring_report(app, app, at=at(4, 1, 0), within=30 * DAYS)
+    renewals = renewals_report(app, app, at=at(11, 15, 0), within=60 * DAYS)
+    for report in (expiring, renewals):
+        assert (report["read_from"], report["position"], report["head"], report["behind"]) == (
+            "primary", head, head, 0,
+        )  # fmt: skip
+    assert expiring["lots"] == expiring_lots(app, at=at(4, 1, 0), within=30 * DAYS)
+    assert expiring["totals"] == [{"currency": "EUR", "value": D("900.00")}]
+    assert len(renewals["renewals"]) == 3
 
 
 @pytest.mark.parametrize("text", ["30", "0d", "-3d", "3661d", "thirty days", "", "3w"], ids=repr)

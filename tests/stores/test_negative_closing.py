@@ -7,9 +7,6 @@ import io
 from decimal import Decimal
 from typing import TYPE_CHECKING
 
-import pytest
-
-from ledger.application import SupportLedger
 from ledger.audit.export import export_events
 from ledger.audit.rederive import reconcile_export
 from ledger.domain.credit_account import CreditAccount
@@ -21,16 +18,8 @@ from ledger.projections.sla_breaches import SlaBreachProjection
 from tests.scenario import at, build_world
 
 if TYPE_CHECKING:
-    from collections.abc import Iterator
-
+    from ledger.application import SupportLedger
     from ledger.settings import DatabaseSettings
-
-
-@pytest.fixture
-def app(store_settings: DatabaseSettings) -> Iterator[SupportLedger]:
-    application = SupportLedger(settings=store_settings)
-    yield application
-    application.close()
 
 
 def forge_an_expiry_beyond_the_balance(app: SupportLedger) -> str:

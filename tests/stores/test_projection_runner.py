@@ -16,10 +16,8 @@ from typing import TYPE_CHECKING, Any, ClassVar
 
 import pytest
 
-from ledger.application import SupportLedger
 from ledger.domain.ticket import Ticket
 from ledger.projections.base import Projection, ensure_state, read_state, take_lease
-from ledger.projections.db import ViewDatabase
 from ledger.projections.deadlines import DeadlinesProjection, DeadlinesView
 from ledger.projections.runner import (
     LEASE_SECONDS,
@@ -30,34 +28,16 @@ from ledger.projections.runner import (
     status,
     verify,
 )
-from tests.scenario import World, at, build_world
+from tests.scenario import World, at
 
 if TYPE_CHECKING:
-    from collections.abc import Callable, Iterator
+    from collections.abc import Callable
 
-    from ledger.projections.db import Transaction
+    from ledger.application import SupportLedger
+    from ledger.projections.db import Transaction, ViewDatabase
     from ledger.settings import DatabaseSettings
 
 ROOT = Path(__file__).parents[2]
-
-
-@pytest.fixture
-def app(store_settings: DatabaseSettings) -> Iterator[SupportLedger]:
-    application = SupportLedger(settings=store_settings)
-    yield application
-    application.close()
-
-
-@pytest.fixture
-def world(app: SupportLedger) -> World:
-    return build_world(app)
-
-
-@pytest.fixture
-def db(store_settings: DatabaseSettings) -> Iterator[ViewDatabase]:
-    database = ViewDatabase(store_settings)
-    yield database
-    database.close()
 
 
 def open_ticket(app: SupportLedger, world: World, key: str, **change: Any) -> Any:

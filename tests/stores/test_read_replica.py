@@ -2,14 +2,16 @@
 
 The session makes a PostgreSQL 15 standby of the test server with `pg_basebackup -R` and
 drops it afterwards. Commands, the projection runner and the history are recorded on the
-primary; the reports, the API, `audit replay` and the metrics read the standby, write
-nothing there, and say how far behind the primary's head they read.
+primary; the reports, the contract list, the credit history, the look-aheads, the API,
+`audit replay` and the metrics read the standby, write nothing there, and say how far behind
+the primary's head they read.
 """
 
 from __future__ import annotations
 
 from dataclasses import replace
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
+from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
 import psycopg
@@ -26,6 +28,7 @@ from tests.scenario import at, build_world
 from tests.standby import (
     Standby,
     StandbyUnavailableError,
+    replay_paused,
     start_standby,
     stop_standby,
     wait_for_replay,
@@ -41,6 +44,8 @@ if TYPE_CHECKING:
 
 TICKET = {"version": "24.2.1", "platform": "linux"}
 BOARD_AT = "2025-03-03T12:00:00Z"
+# A window that holds the end of Delta's first term (1 February 2026) and no other contract's.
+AHEAD = ("--within", "30d", "--at", "2026-01-15T00:00:00Z")
 
 
 @pytest.fixture(scope="session")
@@ -206,6 +211,84 @@ def test_the_api_and_the_metrics_read_the_standby_and_say_so(replicated: Replica
         assert f"read on the standby, {board['behind']} behind the primary" in page.text
 
 
+def test_the_contract_list_history_and_look_aheads_show_what_the_standby_replayed(
+    replicated: Replicated,
+) -> None:
+    """A contract signed and points drawn on the primary (its views caught up there) reach the
+    contract list, the credit history and the look-aheads of the CLI, the API and the page
+    only once the standby has replayed them; until then each says how far behind it is."""
+    app, world = replicated.app, replicated.world
+    settings = Settings.from_env(replicated.env)
+    with TestClient(create_app(settings)) as client, replay_paused(replicated.standby):
+        auth = {"Authorization": f"Bearer {issue_tokens(replicated.primary)['finance']}"}
+        before = replicated.head(replicated.reads)
+        app.sign_contract(
+            customer="Delta Customer", tier="advanced", licenses=2, license_kind="commercial",
+            list_price=Decimal(20000), start=date(2025, 2, 1), at=at(1, 20),
+        )  # fmt: skip
+        app.consume_credits(world.advanced, points=Decimal(2), activity="analysis", key="R-1",
+                            at=at(3, 5))  # fmt: skip
+        run_projections(replicated.primary, app, list(PROJECTIONS.values()), once=True)
+        head = replicated.head(replicated.primary)
+        assert head > before == replicated.head(replicated.reads)
+        seen = read_everything(replicated, client, auth)
+        assert "Delta Customer" not in seen["customers"]
+        assert "R-1" not in seen["keys"]
+        assert (seen["expiring"], seen["renewals"]) == ([], [])
+        for answer in seen["answers"]:
+            assert (answer["read_from"], answer["head"]) == ("replica", head), answer
+            assert answer["behind"] == head - answer["position"] > 0, answer
+        assert seen["expiring_position"] == before
+        assert "read on the standby" in seen["page"]
+        assert "the primary's log is at" in seen["table"]
+    replicated.replayed()
+    with TestClient(create_app(settings)) as client:
+        seen = read_everything(replicated, client, auth)
+    assert "Delta Customer" in seen["customers"]
+    assert "R-1" in seen["keys"]
+    assert {lot["customer"] for lot in seen["expiring"]} == {"Delta Customer"}
+    assert [r["customer"] for r in seen["renewals"]] == ["Delta Customer"] * 2
+    assert {(a["read_from"], a["behind"]) for a in seen["answers"]} == {("replica", 0)}
+
+
+def read_everything(replicated: Replicated, client: TestClient, auth: dict[str, str]) -> Any:
+    """The contract list, Advanced's credit history and the look-aheads, from the CLI (JSON
+    and a table), the API and the contracts page, with both URLs set."""
+    advanced = str(replicated.world.advanced)
+    listed = replicated.ledger("contract", "list")
+    table = run("contract", "list", env=replicated.env)
+    assert table.code == 0, table.err
+    api_list = client.get("/api/v1/contracts", headers=auth).json()
+    history = replicated.ledger("credits", "history", advanced)
+    api_history = client.get(f"/api/v1/contracts/{advanced}/credits/history", headers=auth).json()
+    expiring = replicated.ledger("report", "credits", "expiring", *AHEAD)
+    renewals = replicated.ledger("report", "renewals", *AHEAD)
+    window = {"within": "30d", "at": "2026-01-15T00:00:00Z"}
+    api_expiring = client.get(
+        "/api/v1/reports/credits/expiring", params=window, headers=auth
+    ).json()
+    api_renewals = client.get("/api/v1/reports/renewals", params=window, headers=auth).json()
+    signed_in = client.post(
+        "/signin", data={"token": auth["Authorization"].removeprefix("Bearer "),
+                         "next": "/contracts"},
+        headers={"Origin": "http://testserver"}, follow_redirects=False,
+    )  # fmt: skip
+    assert signed_in.status_code == 303, signed_in.text
+    page = client.get("/contracts")
+    assert page.status_code == 200, page.text
+    return {
+        "customers": {r["customer"] for r in [*listed, *api_list["rows"]]},
+        "keys": {r["key"] for r in [*history["rows"], *api_history["rows"]]},
+        "expiring": [*expiring["lots"], *api_expiring["lots"]],
+        "expiring_position": expiring["position"],
+        "renewals": [*renewals["renewals"], *api_renewals["renewals"]],
+        "answers": [api_list, history, api_history, expiring, renewals, api_expiring,
+                    api_renewals],
+        "page": page.text,
+        "table": table.err,
+    }  # fmt: skip
+
+
 def test_audit_replay_reads_the_standby_log_into_a_file(replicated: Replicated) -> None:
     """`audit replay` reads the events on the standby and replays them outside it."""
     then = replicated.ledger(
@@ -246,6 +329,10 @@ def test_the_standby_refuses_writes_and_the_reads_attempt_none(
     replicated.ledger("report", "breaches", "--at", BOARD_AT)
     replicated.ledger("report", "breach-stats", "--by", "tier", "--at", BOARD_AT)
     replicated.ledger("report", "credits", "--period", "2025-03")
+    replicated.ledger("contract", "list")
+    replicated.ledger("credits", "history", str(replicated.world.advanced))
+    replicated.ledger("report", "credits", "expiring", *AHEAD)
+    replicated.ledger("report", "renewals", *AHEAD)
     replicated.ledger(
         "audit", "replay", "--as-of", datetime.now(UTC).isoformat(), "--report", "credits",
         "--period", "2025-03",

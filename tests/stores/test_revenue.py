@@ -9,36 +9,20 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 
-from ledger.application import SupportLedger
 from ledger.domain.errors import InvalidInputError, UnknownContractError
 from ledger.domain.revenue import identity_holds
 from ledger.figures import REVENUE_FIGURE_NAMES
-from ledger.projections.db import ViewDatabase
 from ledger.projections.revenue import RevenueView, reconcile_revenue
 from tests.scenario import at, build_world
 from tests.stores.test_credit_usage import History, project, record_history
 
 if TYPE_CHECKING:
-    from collections.abc import Iterator
-
+    from ledger.application import SupportLedger
+    from ledger.projections.db import ViewDatabase
     from ledger.settings import DatabaseSettings
 
 D = Decimal
 MONTHS = [f"2025-{m:02d}" for m in range(1, 13)] + ["2026-01", "2026-02"]
-
-
-@pytest.fixture
-def app(store_settings: DatabaseSettings) -> Iterator[SupportLedger]:
-    application = SupportLedger(settings=store_settings)
-    yield application
-    application.close()
-
-
-@pytest.fixture
-def db(store_settings: DatabaseSettings) -> Iterator[ViewDatabase]:
-    database = ViewDatabase(store_settings)
-    yield database
-    database.close()
 
 
 @pytest.fixture

@@ -12,24 +12,12 @@ import pytest
 from ledger.application import SupportLedger
 from ledger.scheduler.clock import FakeClock
 from ledger.scheduler.service import Scheduler, catch_up
-from tests.scenario import World, at, build_world
+from tests.scenario import World, at
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
 
     from ledger.settings import DatabaseSettings
-
-
-@pytest.fixture
-def app(store_settings: DatabaseSettings) -> Iterator[SupportLedger]:
-    application = SupportLedger(settings=store_settings)
-    yield application
-    application.close()
-
-
-@pytest.fixture
-def world(app: SupportLedger) -> World:
-    return build_world(app)
 
 
 @pytest.fixture

@@ -13,17 +13,16 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 
-from ledger.application import SupportLedger
 from ledger.domain.errors import InvalidInputError
-from ledger.projections.db import ViewDatabase
 from ledger.projections.runner import run_projections, verify
 from ledger.projections.sla_breaches import SlaBreachProjection, SlaBreachView
-from tests.scenario import World, at, build_world
+from tests.scenario import World, at
 
 if TYPE_CHECKING:
-    from collections.abc import Iterator
     from datetime import datetime
 
+    from ledger.application import SupportLedger
+    from ledger.projections.db import ViewDatabase
     from ledger.settings import DatabaseSettings
 
 HOUR = 3600
@@ -34,25 +33,6 @@ REPORTERS = {
     "advanced": "support@borealis.example",
     "basic": "it@cobalt.example",
 }
-
-
-@pytest.fixture
-def app(store_settings: DatabaseSettings) -> Iterator[SupportLedger]:
-    application = SupportLedger(settings=store_settings)
-    yield application
-    application.close()
-
-
-@pytest.fixture
-def world(app: SupportLedger) -> World:
-    return build_world(app)
-
-
-@pytest.fixture
-def db(store_settings: DatabaseSettings) -> Iterator[ViewDatabase]:
-    database = ViewDatabase(store_settings)
-    yield database
-    database.close()
 
 
 @pytest.fixture

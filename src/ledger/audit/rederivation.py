@@ -467,30 +467,10 @@ class Rederivation:
         window and their total. Ordered by customer, then contract id.
         """
         window = statement_window(period, term)
-        key = contract_key(contract_id)
-        if key is not None and key not in self.contracts:
-            raise UnknownContractError(f"no contract {key} in the export")
-        chosen = [self.contracts[key]] if key is not None else list(self.contracts.values())
         result = []
-        for contract in sorted(chosen, key=lambda c: (c.customer, str(c.contract_id))):
-            if window.month is not None:
-                start, end = month_bounds(*window.month, contract.zone)
-            elif window.term in contract.terms:
-                start, end = contract.terms[window.term]
-            elif key is not None:
-                raise InvalidInputError(f"contract {key} has no term {window.term}")
-            else:
-                continue
-            statement: dict[str, Any] = {
-                "contract_id": contract.contract_id,
-                "customer": contract.customer,
-                "currency": contract.currency,
-                "timezone": contract.zone.key,
-                "period": window.period,
-                "term": window.term,
-                "start": start,
-                "end": end,
-            }
+        for contract, heading in self.windows(window, contract_id):
+            statement: dict[str, Any] = dict(heading)
+            start, end = heading["start"], heading["end"]
             for unit in UNITS:
                 statement[unit] = contract.flows[unit].figures(start, end)
             # a term's fees: those paying for it, whenever charged; a month's: charged in it
@@ -512,6 +492,34 @@ class Rederivation:
             statement["packages_total"] = sum((b["price"] for b in bought), Decimal("0.00"))
             result.append(statement)
         return result
+
+    def windows(
+        self, window: Window, contract_id: UUID | str | None
+    ) -> list[tuple[_Contract, dict[str, Any]]]:
+        """Each contract (or the one given) with its window's heading: contract_id, customer,
+        currency, timezone, period, term, and the window's bounds `start` and `end` (the month
+        in the contract's zone, or its term N; a contract without term N is passed over,
+        unless it is the one given). Ordered by customer, then contract id."""
+        key = contract_key(contract_id)
+        if key is not None and key not in self.contracts:
+            raise UnknownContractError(f"no contract {key} in the export")
+        chosen = [self.contracts[key]] if key is not None else list(self.contracts.values())
+        found = []
+        for contract in sorted(chosen, key=lambda c: (c.customer, str(c.contract_id))):
+            if window.month is not None:
+                start, end = month_bounds(*window.month, contract.zone)
+            elif window.term in contract.terms:
+                start, end = contract.terms[window.term]
+            elif key is not None:
+                raise InvalidInputError(f"contract {key} has no term {window.term}")
+            else:
+                continue
+            found.append((contract, {
+                "contract_id": contract.contract_id, "customer": contract.customer,
+                "currency": contract.currency, "timezone": contract.zone.key,
+                "period": window.period, "term": window.term, "start": start, "end": end,
+            }))  # fmt: skip
+        return found
 
     def stats(
         self,

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from ledger.audit.rederivation import contract_key, month_bounds, statement_window
+from ledger.audit.rederivation import statement_window
 from ledger.domain.errors import InvalidInputError, UnknownContractError
 from ledger.domain.revenue import BilledFee, PackageLot, identity_holds, revenue_figures
 from ledger.figures import REVENUE_FIGURE_NAMES
@@ -43,36 +43,12 @@ class RederivedRevenue:
         """The revenue of each contract (or of the one given) for a month or a term, ordered
         by customer, then contract id; the same fields and figures as `RevenueView.revenue`."""
         window = statement_window(period, term)
-        key = contract_key(contract_id)
-        contracts = self.derived.contracts
-        if key is not None and key not in contracts:
-            raise UnknownContractError(f"no contract {key} in the export")
-        chosen = [contracts[key]] if key is not None else list(contracts.values())
         rows = []
-        for contract in sorted(chosen, key=lambda c: (c.customer, str(c.contract_id))):
-            if window.month is not None:
-                start, end = month_bounds(*window.month, contract.zone)
-            elif window.term in contract.terms:
-                start, end = contract.terms[window.term]
-            elif key is not None:
-                raise InvalidInputError(f"contract {key} has no term {window.term}")
-            else:
-                continue
+        for contract, heading in self.derived.windows(window, contract_id):
+            start, end = heading["start"], heading["end"]
             figures = revenue_figures(_fees(contract), _packages(contract), start, end,
                                       contract.zone)  # fmt: skip
-            rows.append(
-                {
-                    "contract_id": contract.contract_id,
-                    "customer": contract.customer,
-                    "currency": contract.currency,
-                    "timezone": contract.zone.key,
-                    "period": window.period,
-                    "term": window.term,
-                    "start": start,
-                    "end": end,
-                    **{name: figures[name] for name in REVENUE_FIGURE_NAMES},
-                }
-            )
+            rows.append({**heading, **{name: figures[name] for name in REVENUE_FIGURE_NAMES}})
         return rows
 
 

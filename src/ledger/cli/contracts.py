@@ -127,6 +127,7 @@ def contract_list_command(
     as_csv: bool,
 ) -> None:
     """Every contract by customer: tier, licenses, term, status, contacts, credit balance."""
+    from ledger.cli.reports import report_position  # noqa: PLC0415 - not needed at start-up
     from ledger.reports import (  # noqa: PLC0415 - not needed at start-up
         CONTRACT_LIST_COLUMNS,
         contract_list,
@@ -135,11 +136,13 @@ def contract_list_command(
     at = resolve_at(at_text)
     rows: list[dict[str, Any]] = []
     after = None
+    first: dict[str, Any] | None = None
     while True:
         page = contract_list(
             runtime.database, runtime.ledger, at, customer=customer, tier=tier, status=status,
-            limit=1000, after=after, catch_up=after is None,
+            limit=1000, after=after, catch_up=after is None, reads=runtime.read_database,
         )  # fmt: skip
+        first = first or page
         rows.extend(page["rows"])
         after = page["next"]
         if after is None:
@@ -150,6 +153,9 @@ def contract_list_command(
         )
     columns = CONTRACT_LIST_COLUMNS if as_csv else CONTRACT_LIST_COLUMNS[:10]
     emit_rows(rows, columns, as_json=as_json, as_csv=as_csv, title="contracts")
+    if first is not None and not (as_json or as_csv):
+        where = (first["projection"], first["position"], first["head"], first["read_from"])
+        err_console.print(report_position(*where))
 
 
 def _contract_result(

@@ -20,7 +20,7 @@ from ledger.cli.support import (
 )
 from ledger.display import time_text
 from ledger.parsing import parse_decimal, parse_instant
-from ledger.render import console, fmt
+from ledger.render import console, err_console, fmt
 
 
 @click.group("credits")
@@ -252,16 +252,23 @@ def credits_balance(
 def credits_history(runtime: Runtime, *, contract_ref: str, as_json: bool, as_csv: bool) -> None:
     """Every movement of the credit account: grants, purchases, draws, reversals, expiries,
     with their lots, keys and tickets, and the balance after each."""
+    from ledger.cli.reports import report_position  # noqa: PLC0415 - not needed at start-up
     from ledger.reports import (  # noqa: PLC0415 - not needed at start-up
         CREDIT_HISTORY_COLUMNS,
         credit_history,
     )
 
     contract_id = runtime.ledger.contract_id(contract_ref, "CONTRACT")
-    data = credit_history(runtime.database, runtime.ledger, contract_id)
+    data = credit_history(
+        runtime.database, runtime.ledger, contract_id, reads=runtime.read_database,
+        reader=runtime.reader,
+    )  # fmt: skip
     if as_json:
         emit(data, as_json, lambda: None)
         return
     columns = CREDIT_HISTORY_COLUMNS if as_csv else CREDIT_HISTORY_COLUMNS[:9]
     title = f"credits of {data['customer']} (account {data['account_id']})"
     emit_rows(data["rows"], columns, as_json=False, as_csv=as_csv, title=title)
+    if not as_csv:
+        where = (data["projection"], data["position"], data["head"], data["read_from"])
+        err_console.print(report_position(*where))

@@ -38,7 +38,7 @@ from ledger.render import console, err_console, fmt, statement_table
 from ledger.serialize import dumps
 
 if TYPE_CHECKING:
-    from collections.abc import Sequence
+    from collections.abc import Callable, Sequence
     from datetime import datetime
 
     from ledger.projections.db import ViewDatabase
@@ -445,7 +445,11 @@ def report_revenue(
         reconcile_revenue,
     )
     from ledger.render import money_table  # noqa: PLC0415 - not needed at start-up
-    from ledger.reports import revenue_rows, revenue_totals  # noqa: PLC0415 - as above
+    from ledger.reports import (  # noqa: PLC0415 - as above
+        position_fields,
+        revenue_rows,
+        revenue_totals,
+    )
 
     if (period is None) == (term_text is None):
         raise InvalidInputError("give --period YYYY-MM or --term N (one of them)")
@@ -460,6 +464,7 @@ def report_revenue(
             "--check compares with the whole log: it cannot read a view that is not caught up"
         )
     db, position, head = read_model(runtime, CreditUsageProjection.name, catch_up, on_primary=check)
+    source = source_of(runtime, on_primary=check)
     try:
         view = RevenueView(db)
         rows = view.revenue(period=period, term=term, contract_id=contract_id)
@@ -474,7 +479,7 @@ def report_revenue(
         db.close()
     if as_json:
         data: dict[str, Any] = {
-            "projection": CreditUsageProjection.name, "position": position, "head": head,
+            "projection": CreditUsageProjection.name, **position_fields(position, head, source),
             "revenue": rows, "totals": revenue_totals(rows),
         }  # fmt: skip
         if check:
@@ -489,7 +494,7 @@ def report_revenue(
             console.print(money_table(rows, columns, f"revenue from {part}, {window}"))
         if not rows:
             console.print("(none)")
-        err_console.print(report_position(CreditUsageProjection.name, position, head))
+        err_console.print(report_position(CreditUsageProjection.name, position, head, source))
     if check:
         for d in differences:
             err_console.print(
@@ -513,24 +518,14 @@ def report_credits_expiring(
     """Lots that expire within the window, with what is left and its value, soonest first."""
     from ledger.lookahead import (  # noqa: PLC0415 - not needed at start-up
         EXPIRING_COLUMNS,
-        expiring_lots,
-        parse_within,
+        expiring_report,
     )
 
-    within = parse_within(within_text)
-    at = resolve_at(at_text)
-    if as_json and as_csv:
-        raise InvalidInputError("give --json or --csv, not both")
-    rows = expiring_lots(runtime.ledger, at=at, within=within)
-    if as_json:
-        click.echo(dumps({"at": at, "until": at + within, "lots": rows, "totals": _valued(rows)}))
-        return
-    columns = EXPIRING_COLUMNS
-    if not as_csv:
-        rows = [_money_cells(r, ("unit_value", "value")) for r in rows]
-        columns = [c for c in columns if c[0] not in {"contract_id", "currency"}]
-    title = f"credits expiring from {time_text(at)} within {within.days} days"
-    emit_rows(rows, columns, as_json=False, as_csv=as_csv, title=title)
+    emit_lookahead(
+        runtime, expiring_report, "lots", within_text, at_text, as_csv=as_csv, as_json=as_json,
+        columns=EXPIRING_COLUMNS, money=("unit_value", "value"),
+        hidden={"contract_id", "currency"}, title="credits expiring",
+    )  # fmt: skip
 
 
 @report.command("renewals")
@@ -545,26 +540,65 @@ def report_renewals(
     """Terms ending within the window with no renewal ordered: the renewal fee, and the 80 %."""
     from ledger.lookahead import (  # noqa: PLC0415 - not needed at start-up
         RENEWAL_COLUMNS,
-        parse_within,
-        renewals_due,
+        renewals_report,
     )
+
+    # a table within 100 columns: the list price and fee share are in CSV and JSON
+    emit_lookahead(
+        runtime, renewals_report, "renewals", within_text, at_text, as_csv=as_csv,
+        as_json=as_json, columns=RENEWAL_COLUMNS,
+        money=("list_price", "renewal_fee", "reinstatement_fee"),
+        hidden={"contract_id", "currency", "licenses", "list_price", "fee_share"},
+        title="renewals due",
+    )  # fmt: skip
+
+
+def emit_lookahead(
+    runtime: Runtime,
+    report_of: Callable[..., dict[str, Any]],
+    key: str,
+    within_text: str,
+    at_text: str | None,
+    *,
+    as_csv: bool,
+    as_json: bool,
+    columns: Sequence[tuple[str, str]],
+    money: Sequence[str],
+    hidden: set[str],
+    title: str,
+) -> None:
+    """A look-ahead (`ledger.lookahead`) over `--within` from `--at`, read where the reports
+    read (the standby when one is set): JSON, CSV, or a table (its amounts of `money` with
+    separators and currency, the `hidden` columns left to CSV and JSON) and where it was read."""
+    from ledger.lookahead import parse_within  # noqa: PLC0415 - not needed at start-up
 
     within = parse_within(within_text)
     at = resolve_at(at_text)
     if as_json and as_csv:
         raise InvalidInputError("give --json or --csv, not both")
-    rows = renewals_due(runtime.ledger, at=at, within=within)
+    data = report_of(runtime.ledger, runtime.reader, at=at, within=within)
     if as_json:
-        click.echo(dumps({"at": at, "until": at + within, "renewals": rows}))
+        click.echo(dumps(data))
         return
-    columns = RENEWAL_COLUMNS
+    rows = data[key]
     if not as_csv:
-        rows = [_money_cells(r, ("list_price", "renewal_fee", "reinstatement_fee")) for r in rows]
-        # a table within 100 columns: the list price and fee share are in CSV and JSON
-        hidden = {"contract_id", "currency", "licenses", "list_price", "fee_share"}
+        rows = [_money_cells(r, money) for r in rows]
         columns = [c for c in columns if c[0] not in hidden]
-    title = f"renewals due from {time_text(at)} within {within.days} days"
-    emit_rows(rows, columns, as_json=False, as_csv=as_csv, title=title)
+    heading = f"{title} from {time_text(at)} within {within.days} days"
+    emit_rows(rows, columns, as_json=False, as_csv=as_csv, title=heading)
+    if not as_csv:
+        err_console.print(log_position(data["position"], data["head"], data["read_from"]))
+
+
+def log_position(position: int, head: int, source: str) -> str:
+    """Where a read of the aggregates stood: the log's position it read, and on a standby the
+    primary's head and how far behind it that is."""
+    if source == "replica":
+        return (
+            f"read on the read database (a standby) at position {position} of the log; "
+            f"the primary's log is at {head}, {max(head - position, 0)} event(s) behind"
+        )
+    return f"read at position {position} of the log"
 
 
 def _money_cells(row: dict[str, Any], keys: Sequence[str]) -> dict[str, Any]:
@@ -573,10 +607,3 @@ def _money_cells(row: dict[str, Any], keys: Sequence[str]) -> dict[str, Any]:
 
     shown = {k: None if row[k] is None else money(row[k], row["currency"]) for k in keys}
     return {**row, **shown}
-
-
-def _valued(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """The value of the priced lots, per currency."""
-    from ledger.reports import money_totals  # noqa: PLC0415 - not needed at start-up
-
-    return money_totals([r for r in rows if r["value"] is not None], ("value",))

@@ -134,7 +134,7 @@ def contracts_page(
         wanted = _line(customer, "customer")
         listing = contract_list(
             services.settings.database, services.ledger, now(), customer=wanted,
-            limit=PAGE_SIZE, after=_cursor(after),
+            limit=PAGE_SIZE, after=_cursor(after), reads=services.read_database,
         )  # fmt: skip
     except InvalidInputError as exc:
         return render(

@@ -34,19 +34,13 @@ from ledger.figures import (
     UNITS,
     Figure,
 )
-from ledger.web.schemas import Out
+from ledger.web.schemas import Out, ReadAt
 
 
-class Report(Out):
+class Report(ReadAt):
     """Rows of a read model and the position in the log it had read."""
 
     projection: str
-    position: int
-    head: int
-    behind: int = Field(description="Events the view is behind the primary's head.")
-    read_from: Literal["primary", "replica"] = Field(
-        description="primary, or replica: read on LEDGER_READ_DATABASE_URL (a standby)."
-    )
     rows: list[dict[str, Any]]
 
 
@@ -123,16 +117,10 @@ class BreachStatsReport(Report):
     rows: list[dict[str, Any]] = Field(json_schema_extra={"items": BREACH_STATS_SCHEMA})
 
 
-class StatementReport(Out):
+class StatementReport(ReadAt):
     """Credit statements; with `check=true` the figures that differ from the events."""
 
     projection: str
-    position: int
-    head: int
-    behind: int = Field(description="Events the view is behind the primary's head.")
-    read_from: Literal["primary", "replica"] = Field(
-        description="primary, or replica: read on LEDGER_READ_DATABASE_URL (a standby)."
-    )
     statements: list[dict[str, Any]] = Field(json_schema_extra={"items": STATEMENT_SCHEMA})
     totals: list[dict[str, Any]] = Field(
         default_factory=list, json_schema_extra={"items": MONEY_TOTALS_SCHEMA}
@@ -148,21 +136,19 @@ REVENUE_SCHEMA = figures_schema(
 )
 
 
-class RevenueReport(Out):
+class RevenueReport(ReadAt):
     """Revenue per contract and its totals per currency; with `check=true` the figures that
     differ from the events."""
 
     projection: str
-    position: int
-    head: int
     revenue: list[dict[str, Any]] = Field(json_schema_extra={"items": REVENUE_SCHEMA})
     totals: list[dict[str, Any]]
     differences: list[dict[str, Any]] | None = None
 
 
-class ExpiringReport(Out):
+class ExpiringReport(ReadAt):
     """Lots expiring in [at, until) with what is left and its value, and the value per
-    currency."""
+    currency; read from the contracts and accounts at `position` of the log."""
 
     at: datetime
     until: datetime
@@ -170,9 +156,9 @@ class ExpiringReport(Out):
     totals: list[dict[str, Any]]
 
 
-class RenewalsReport(Out):
+class RenewalsReport(ReadAt):
     """Terms ending in [at, until) with no renewal ordered, and the fees a renewal and a
-    reinstatement would assess."""
+    reinstatement would assess; read from the contracts at `position` of the log."""
 
     at: datetime
     until: datetime

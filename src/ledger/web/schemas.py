@@ -6,7 +6,7 @@ document them in the OpenAPI document, where they allow keys beyond those listed
 """
 
 from datetime import datetime
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 from uuid import UUID
 from zoneinfo import available_timezones
 
@@ -258,6 +258,18 @@ class Out(BaseModel):
     model_config = ConfigDict(extra="allow")
 
 
+class ReadAt(Out):
+    """An answer read from the log or a view: where it was read, and how far behind the
+    primary's head that is (`ledger.reports.position_fields`)."""
+
+    position: int = Field(description="The position of the log the answer was read at.")
+    head: int = Field(description="The newest position of the primary's log.")
+    behind: int = Field(description="Events the answer is behind the primary's head.")
+    read_from: Literal["primary", "replica"] = Field(
+        description="primary, or replica: read on LEDGER_READ_DATABASE_URL (a standby)."
+    )
+
+
 class Release(Out):
     """A release of the catalog."""
 
@@ -311,12 +323,10 @@ class CreditMovement(Out):
     position: int
 
 
-class CreditHistory(Out):
+class CreditHistory(ReadAt):
     """Every movement of a contract's credit account (`ledger credits history --json`)."""
 
     projection: str
-    position: int
-    head: int
     contract_id: UUID
     customer: str
     account_id: UUID
@@ -342,12 +352,10 @@ class ListedContract(Out):
     credit_balance: str | None = Field(description="Points available (decimal as text).")
 
 
-class ContractList(Out):
+class ContractList(ReadAt):
     """A page of contracts by customer; `next` is the `after` of the next page (None: last)."""
 
     projection: str
-    position: int
-    head: int
     rows: list[ListedContract]
     next: UUID | None
 

@@ -191,5 +191,9 @@ def training(
 def history(contract_id: ContractId, services: Svc) -> JSONResponse:
     """Every movement of the credit account: grants, purchases, draws, reversals, expiries, with
     their lots, keys and tickets and the balance after each (from the credit-usage view,
-    caught up first)."""
-    return answer(credit_history(services.settings.database, services.ledger, contract_id))
+    caught up first; on the standby as it stands when `LEDGER_READ_DATABASE_URL` is set)."""
+    history = credit_history(
+        services.settings.database, services.ledger, contract_id,
+        reads=services.read_database, reader=services.replayed,
+    )  # fmt: skip
+    return answer(history)

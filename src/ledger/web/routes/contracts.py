@@ -142,11 +142,12 @@ def list_contracts(
     ] = None,
 ) -> JSONResponse:
     """The contracts by customer name, then id: tier, licenses, current term, status, named
-    contacts, credit account and balance, read from the contract directory (caught up first)."""
+    contacts, credit account and balance, read from the contract directory (caught up first;
+    on the standby as it stands when `LEDGER_READ_DATABASE_URL` is set)."""
     page = contract_list(
         services.settings.database, services.ledger, at_or_now(at, now()),
         customer=customer, tier=tier, status=status, limit=limit,
-        after=None if after is None else str(after),
+        after=None if after is None else str(after), reads=services.read_database,
     )  # fmt: skip
     return answer(page)
 

@@ -2,7 +2,11 @@
 revenue (JSON or CSV), projection status, as-of replays and the events of an aggregate
 (`ledger report ...`, `ledger projections status`, `ledger audit replay`, `ledger events`)."""
 
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
 from typing import Annotated, Any, Literal
+from uuid import UUID
 
 from fastapi import Header, Path, Query, Request
 from fastapi.responses import JSONResponse, Response
@@ -13,13 +17,14 @@ from ledger.figures import BOARD_COLUMNS, BREACH_STAT_COLUMNS
 from ledger.lookahead import (
     EXPIRING_COLUMNS,
     RENEWAL_COLUMNS,
-    expiring_lots,
+    expiring_report,
     parse_within,
-    renewals_due,
+    renewals_report,
 )
 from ledger.presenters import event_view
 from ledger.projections import PROJECTIONS
 from ledger.projections.credit_usage import CreditUsageProjection, CreditUsageView, reconcile
+from ledger.projections.db import ViewDatabase
 from ledger.projections.revenue import RevenueView, reconcile_revenue
 from ledger.projections.runner import status
 from ledger.projections.sla_breaches import MAX_PAGE, SlaBreachProjection, SlaBreachView
@@ -55,7 +60,7 @@ from ledger.web.report_schemas import (
 )
 from ledger.web.routing import REPORT_ERRORS, answer, api_router, documented
 from ledger.web.schemas import Event
-from ledger.web.services import Svc, now
+from ledger.web.services import Services, Svc, now
 
 router = api_router("reports")
 
@@ -129,6 +134,55 @@ def csv_answer(
             "X-Ledger-Behind": str(max(head - position, 0)), "X-Ledger-Read-From": source,
         })  # fmt: skip
     return Response(text, media_type="text/csv; charset=utf-8", headers=headers)
+
+
+@dataclass(frozen=True)
+class WindowRead:
+    """The credit-usage view open for a month or a term (`window_read`), and where it is."""
+
+    db: ViewDatabase
+    chosen: UUID | None  # the contract asked for, if one was
+    window: str  # period-YYYY-MM or term-N, for a CSV's name
+    fields: dict[str, Any]  # the projection and `position_fields`
+
+    def csv(self, text: str, name: str) -> Response:
+        """The CSV download `name`-`window`.csv, with where it was read."""
+        f = self.fields
+        return csv_answer(text, f"{name}-{self.window}", f["position"], f["head"], f["read_from"])
+
+
+@contextmanager
+def window_read(
+    services: Services,
+    period: str | None,
+    term: int | None,
+    contract: str | None,
+    *,
+    check: bool,
+    catch_up: bool,
+    as_csv: bool,
+) -> Iterator[WindowRead]:
+    """The credit-usage view for a month or a term (statements, revenue), the request's
+    refusals first: on the standby when one is set, except for `check`, which compares with
+    the whole log and so reads the primary's view, caught up."""
+    if (period is None) == (term is None):
+        raise InvalidInputError("give period=YYYY-MM or term=N (one of them)")
+    if check and not catch_up:
+        raise InvalidInputError(
+            "check compares with the whole log: it cannot read a view that is not caught up"
+        )
+    if check and as_csv:
+        raise InvalidInputError("check: the differences come as JSON; ask for format=json")
+    chosen = None if contract is None else services.ledger.contract_id(contract, "contract")
+    name = CreditUsageProjection.name
+    reads = None if check else services.read_database
+    position, head = caught_up(
+        services.settings.database, services.ledger, name, catch_up=catch_up, reads=reads
+    )
+    fields = {"projection": name, **position_fields(position, head, read_from(reads))}
+    window = f"period-{period}" if period else f"term-{term}"
+    with (services.views if check else services.read_views).lease() as db:
+        yield WindowRead(db, chosen, window, fields)
 
 
 def csv_responses(model: Any, description: str) -> dict[int | str, dict[str, Any]]:
@@ -267,39 +321,20 @@ def credit_statements(
     With `check=true` every figure is recomputed from the contracts' and accounts' events and
     `differences` lists each one that disagrees (empty: the view agrees with the log).
     """
-    if (period is None) == (term is None):
-        raise InvalidInputError("give period=YYYY-MM or term=N (one of them)")
     as_csv = wants_csv(format, accept)
-    if check and not catch_up:
-        raise InvalidInputError(
-            "check compares with the whole log: it cannot read a view that is not caught up"
-        )
-    if check and as_csv:
-        raise InvalidInputError("check: the differences come as JSON; ask for format=json")
-    name = CreditUsageProjection.name
-    chosen = None if contract is None else services.ledger.contract_id(contract, "contract")
-    # check compares with the whole log: it reads the primary's view, caught up.
-    reads = None if check else services.read_database
-    position, head = caught_up(
-        services.settings.database, services.ledger, name, catch_up=catch_up, reads=reads
-    )
-    source = read_from(reads)
-    with (services.views if check else services.read_views).lease() as db:
-        view = CreditUsageView(db)
-        statements = view.statement(period=period, term=term, contract_id=chosen)
+    with window_read(services, period, term, contract, check=check, catch_up=catch_up,
+                     as_csv=as_csv) as read:  # fmt: skip
+        view = CreditUsageView(read.db)
+        statements = view.statement(period=period, term=term, contract_id=read.chosen)
         differences = (
-            reconcile(services.ledger, view, period=period, term=term, contract_id=chosen)
+            reconcile(services.ledger, view, period=period, term=term, contract_id=read.chosen)
             if check
             else None
         )
     if as_csv:
-        window = f"period-{period}" if period else f"term-{term}"
-        return csv_answer(
-            statements_csv(statements), f"credit-statements-{window}", position, head, source
-        )
+        return read.csv(statements_csv(statements), "credit-statements")
     data: dict[str, object] = {
-        "projection": name, **position_fields(position, head, source), "statements": statements,
-        "totals": money_totals(statements),
+        **read.fields, "statements": statements, "totals": money_totals(statements),
     }  # fmt: skip
     if differences is not None:
         names = services.ledger.customers_of([d.contract_id for d in differences])
@@ -332,11 +367,8 @@ def revenue_report(
         bool, Query(description="Recompute every figure from the events; list differences.")
     ] = False,
     catch_up: CatchUp = True,
-    format: Annotated[  # noqa: A002 - the query parameter is called format
-        Literal["json", "csv"] | None,
-        Query(description="json or csv (default: by the Accept header, else json)."),
-    ] = None,
-    accept: Annotated[str | None, Header(include_in_schema=False)] = None,
+    format: Format = None,  # noqa: A002 - the query parameter is called format
+    accept: AcceptHeader = None,
 ) -> Response:
     """Per contract: fees and packages deferred at the window's start, billed, recognised (and
     breakage) within it, deferred at its end; totals per currency (docs/decisions.md).
@@ -344,48 +376,21 @@ def revenue_report(
     With `check=true` every figure is recomputed from the events and `differences` lists each
     one that disagrees, and each row whose identity does not hold.
     """
-    if (period is None) == (term is None):
-        raise InvalidInputError("give period=YYYY-MM or term=N (one of them)")
-    as_csv = format == "csv" or (format is None and "text/csv" in (accept or ""))
-    if check and not catch_up:
-        raise InvalidInputError(
-            "check compares with the whole log: it cannot read a view that is not caught up"
-        )
-    if check and as_csv:
-        raise InvalidInputError("check: the differences come as JSON; ask for format=json")
-    chosen = None if contract is None else services.ledger.contract_id(contract, "contract")
-    name = CreditUsageProjection.name
-    # check compares with the whole log: it reads the primary's view, caught up.
-    reads = None if check else services.read_database
-    position, head = caught_up(
-        services.settings.database, services.ledger, name, catch_up=catch_up, reads=reads
-    )
-    source = read_from(reads)
-    with (services.views if check else services.read_views).lease() as db:
-        view = RevenueView(db)
-        rows = view.revenue(period=period, term=term, contract_id=chosen)
+    as_csv = wants_csv(format, accept)
+    with window_read(services, period, term, contract, check=check, catch_up=catch_up,
+                     as_csv=as_csv) as read:  # fmt: skip
+        view = RevenueView(read.db)
+        rows = view.revenue(period=period, term=term, contract_id=read.chosen)
         differences = (
-            reconcile_revenue(services.ledger, view, period=period, term=term, contract_id=chosen)
+            reconcile_revenue(
+                services.ledger, view, period=period, term=term, contract_id=read.chosen
+            )
             if check
             else None
         )
     if as_csv:
-        window = f"period-{period}" if period else f"term-{term}"
-        return Response(
-            revenue_csv(rows),
-            media_type="text/csv; charset=utf-8",
-            headers={
-                "Content-Disposition": f'attachment; filename="revenue-{window}.csv"',
-                "X-Ledger-Position": str(position),
-                "X-Ledger-Head": str(head),
-                "X-Ledger-Behind": str(max(head - position, 0)),
-                "X-Ledger-Read-From": source,
-            },
-        )
-    data: dict[str, object] = {
-        "projection": name, **position_fields(position, head, source), "revenue": rows,
-        "totals": revenue_totals(rows),
-    }  # fmt: skip
+        return read.csv(revenue_csv(rows), "revenue")
+    data: dict[str, object] = {**read.fields, "revenue": rows, "totals": revenue_totals(rows)}
     if differences is not None:
         data["differences"] = [vars(d) for d in differences]
     return answer(data)
@@ -418,22 +423,17 @@ def credits_expiring(
     services: Svc,
     within: Within,
     at: WindowStart = None,
-    format: Annotated[  # noqa: A002 - the query parameter is called format
-        Literal["json", "csv"] | None,
-        Query(description="json or csv (default: by the Accept header, else json)."),
-    ] = None,
-    accept: Annotated[str | None, Header(include_in_schema=False)] = None,
+    format: Format = None,  # noqa: A002 - the query parameter is called format
+    accept: AcceptHeader = None,
 ) -> Response:
     """Lots that expire in [at, at + within) with points or sessions left, and the value of a
     bought package's points left (price / points each), soonest first."""
     days, start = parse_within(within, "within"), at_or_now(at, now())
-    rows = expiring_lots(services.ledger, at=start, within=days)
-    if format == "csv" or (format is None and "text/csv" in (accept or "")):
-        columns = [key for key, _ in EXPIRING_COLUMNS]
-        return Response(csv_table(columns, rows), media_type="text/csv; charset=utf-8")
-    valued = [r for r in rows if r["value"] is not None]
-    return answer({"at": start, "until": start + days, "lots": rows,
-                   "totals": money_totals(valued, ("value",))})  # fmt: skip
+    data = expiring_report(services.ledger, services.replayed, at=start, within=days)
+    if wants_csv(format, accept):
+        text = csv_table([key for key, _ in EXPIRING_COLUMNS], data["lots"])
+        return lookahead_csv(text, "credits-expiring", data)
+    return answer(data)
 
 
 @router.get(
@@ -447,20 +447,23 @@ def renewals(
     services: Svc,
     within: Within,
     at: WindowStart = None,
-    format: Annotated[  # noqa: A002 - the query parameter is called format
-        Literal["json", "csv"] | None,
-        Query(description="json or csv (default: by the Accept header, else json)."),
-    ] = None,
-    accept: Annotated[str | None, Header(include_in_schema=False)] = None,
+    format: Format = None,  # noqa: A002 - the query parameter is called format
+    accept: AcceptHeader = None,
 ) -> Response:
     """Active agreements whose term ends in [at, at + within) unrenewed: the fee a renewal
     would assess, and the reinstatement fee (80 %) if it lapses, soonest first."""
     days, start = parse_within(within, "within"), at_or_now(at, now())
-    rows = renewals_due(services.ledger, at=start, within=days)
-    if format == "csv" or (format is None and "text/csv" in (accept or "")):
-        columns = [key for key, _ in RENEWAL_COLUMNS]
-        return Response(csv_table(columns, rows), media_type="text/csv; charset=utf-8")
-    return answer({"at": start, "until": start + days, "renewals": rows})
+    data = renewals_report(services.ledger, services.replayed, at=start, within=days)
+    if wants_csv(format, accept):
+        text = csv_table([key for key, _ in RENEWAL_COLUMNS], data["renewals"])
+        return lookahead_csv(text, "renewals", data)
+    return answer(data)
+
+
+def lookahead_csv(text: str, name: str, data: dict[str, Any]) -> Response:
+    """A look-ahead's CSV, named after its window's start, with where it was read."""
+    named = f"{name}-from-{data['at']:%Y%m%dT%H%M%SZ}"
+    return csv_answer(text, named, data["position"], data["head"], data["read_from"])
 
 
 @router.get(
