@@ -1,0 +1,454 @@
+"""How cost grows with the log: rebuild, verify, as-of, a board page and two commands at several
+sizes of one PostgreSQL log, each per event or per request, beside the smallest size's column.
+
+Each log is a prefix of the shared log (--source, the 1,000,000-event log that
+`benchmarks/projections.py --keep` leaves in schema `bench_projections`, only ever read): its
+first N events, their links of the audit chain and the snapshots of their aggregates, copied
+into a schema of this script's own (`growth_N`, kept with --keep and reused by later runs).
+On each copy, in this order:
+1. rebuild of every read model, the path of `ledger projections rebuild` (µs per event);
+2. `audit verify`'s check (`verify_chain`: the chain recomputed, the snapshots compared), per
+   event;
+3. one board page (`SlaBreachView.page`, 100 rows of every state and the counts): the first
+   page and one after a cursor taken at random from the first ten, --reads times each (p50 and
+   p99 ms per request);
+4. `audit replay --as-of T` (`as_of_views`, the CLI's function, reading a board's figures and a
+   statement from it) at --instants instants: the recording times of the events at positions
+   N/k, 2N/k ... N (seconds per request, the median of the instants);
+5. open-ticket and consume-credits through the application (p50 and p99 ms per command,
+   --commands of each, taking turns, after ten of each to warm up), for contracts signed in
+   the first 5,000 events (the same aggregates at every size: only the log around them grows).
+The events the commands recorded are deleted afterwards (the copy is the prefix again).
+Rebuild, verify, the board pages and the commands are run --repeat times (median of the runs;
+the commands' and pages' percentiles are over every run's requests); the as-of replays once per
+instant and run. The baseline in the same run is the first (smallest) size: each cost is also
+given as its ratio to it, and a row is flat when every ratio is within 20 %.
+
+Time: a full run at 10,000, 100,000 and 1,000,000 events with the defaults (--repeat 2
+--instants 3 --commands 200 --reads 50) takes about 15 minutes on 2 shared cores (most of it
+rebuilding and replaying the 1,000,000 events; copying that prefix takes about 2 minutes more
+on the first run). Usage:
+  python -P benchmarks/growth.py --sizes 10000 100000 1000000 --keep
+  python -P benchmarks/growth.py --sizes 10000 100000 --repeat 3
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+# benchmarks/calendar.py would shadow the standard library's calendar module (see its header).
+if sys.path and Path(sys.path[0]).resolve() == Path(__file__).resolve().parent:
+    sys.path.pop(0)
+
+import argparse
+import os
+import platform
+import random
+import statistics
+import time
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+from functools import partial
+from typing import TYPE_CHECKING, Any
+
+from ledger.application import SupportLedger
+from ledger.audit.chain import verify_chain
+from ledger.audit.replay import as_of_views
+from ledger.figures import STATES
+from ledger.logs import configure_logging
+from ledger.projections import PROJECTIONS
+from ledger.projections.db import ViewDatabase
+from ledger.projections.runner import rebuild
+from ledger.projections.sla_breaches import SlaBreachView
+from ledger.settings import DatabaseSettings, parse_database_url
+from ledger.store import connect
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
+    from uuid import UUID
+
+FLAT = 0.20  # the goal: per-event or per-request cost within 20 % of the smallest log's
+CONTRACTS_WITHIN = 5_000  # the commands' contracts are signed in the log's first events
+Row = tuple[str, str, dict[int, float]]  # a cost's name, its unit, its value at each size
+CONTACT_ADDED = "ledger.domain.contract:Contract.ContactAdded"
+COMMANDS_AT = datetime(2025, 6, 2, 8, tzinfo=UTC)  # within the generated contracts' first term
+
+
+def percentile(values: list[float], percent: float) -> float:
+    ordered = sorted(values)
+    return ordered[max(int(-(-percent * len(ordered) // 100)), 1) - 1]
+
+
+# -- the copies ----------------------------------------------------------------------------------
+
+
+def bound_of(base: DatabaseSettings, source: str, size: int) -> int:
+    """The position of the source log's `size`-th event (positions may have gaps)."""
+    with connect(base) as conn:
+        row = conn.execute(
+            f'SELECT notification_id FROM "{source}".ledger_events '
+            "ORDER BY notification_id OFFSET %s LIMIT 1",
+            (size - 1,),
+        ).fetchone()
+    if row is None:
+        msg = f"the log in schema {source} holds fewer than {size:,} events"
+        raise SystemExit(msg)
+    return int(str(row[0]))
+
+
+def schema_exists(base: DatabaseSettings, schema: str) -> bool:
+    with connect(base) as conn:
+        found = conn.execute(
+            "SELECT 1 FROM information_schema.schemata WHERE schema_name = %s", (schema,)
+        ).fetchone()
+    return found is not None
+
+
+def copy_prefix(base: DatabaseSettings, source: str, schema: str, bound: int) -> None:
+    """A new schema holding the source's events up to `bound`, their chain and snapshots."""
+    with connect(base) as conn:
+        conn.execute(f'CREATE SCHEMA "{schema}"')
+    SupportLedger(settings=base.with_schema(schema)).close()  # the store's tables and functions
+    columns = "originator_id, originator_version, topic, state"
+    with connect(base, autocommit=False) as conn, conn.transaction():
+        conn.execute(
+            f'INSERT INTO "{schema}".ledger_events ({columns}, notification_id) '
+            f'SELECT {columns}, notification_id FROM "{source}".ledger_events '
+            "WHERE notification_id <= %s ORDER BY notification_id",
+            (bound,),
+        )
+        conn.execute(
+            f'INSERT INTO "{schema}".audit_chain SELECT * FROM "{source}".audit_chain '
+            "WHERE position <= %s ORDER BY position",
+            (bound,),
+        )
+        conn.execute(
+            f'INSERT INTO "{schema}".ledger_snapshots ({columns}) '
+            f'SELECT {columns} FROM "{source}".ledger_snapshots s WHERE EXISTS (SELECT 1 FROM '
+            f'"{schema}".ledger_events e WHERE e.originator_id = s.originator_id '
+            "AND e.originator_version = s.originator_version)"
+        )
+    with connect(base) as conn:
+        for table in ("ledger_events", "audit_chain", "ledger_snapshots"):
+            conn.execute(f'VACUUM ANALYZE "{schema}".{table}')  # as autovacuum would
+
+
+def trim(base: DatabaseSettings, schema: str, bound: int) -> int:
+    """Delete what was recorded after `bound` (the commands' events, their links and snapshots);
+    returns the number of events left."""
+    with connect(base, autocommit=False) as conn, conn.transaction():
+        conn.execute(f'DELETE FROM "{schema}".ledger_events WHERE notification_id > %s', (bound,))
+        conn.execute(f'DELETE FROM "{schema}".audit_chain WHERE position > %s', (bound,))
+        conn.execute(
+            f'DELETE FROM "{schema}".ledger_snapshots s WHERE NOT EXISTS (SELECT 1 FROM '
+            f'"{schema}".ledger_events e WHERE e.originator_id = s.originator_id '
+            "AND e.originator_version = s.originator_version)"
+        )
+        conn.execute(
+            "SELECT setval(pg_get_serial_sequence(%s, 'notification_id'), %s)",
+            (f'"{schema}".ledger_events', bound),
+        )
+        row = conn.execute(f'SELECT count(*) FROM "{schema}".ledger_events').fetchone()
+    return int(str(row[0])) if row else 0
+
+
+def prepare(base: DatabaseSettings, source: str, schema: str, size: int) -> int:
+    """The copy of the first `size` events in `schema` (made, or reused and trimmed); returns
+    the position of its last event."""
+    bound = bound_of(base, source, size)
+    if schema_exists(base, schema) and trim(base, schema, bound) == size:
+        return bound
+    with connect(base) as conn:
+        conn.execute(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')
+    t0 = time.perf_counter()
+    copy_prefix(base, source, schema, bound)
+    trim(base, schema, bound)  # the sequence set after the copied positions
+    print(f"  copied the first {size:,} events into {schema} in {time.perf_counter() - t0:.0f} s")
+    return bound
+
+
+# -- the measures --------------------------------------------------------------------------------
+
+
+@dataclass
+class Samples:
+    """What one size measured: seconds per run of each per-event cost, milliseconds per request
+    of each per-request one, seconds per as-of replay."""
+
+    per_event: dict[str, list[float]] = field(default_factory=dict)
+    per_request: dict[str, list[float]] = field(default_factory=dict)
+    replays: dict[str, list[float]] = field(default_factory=dict)
+
+    def event(self, name: str, seconds: float) -> None:
+        self.per_event.setdefault(name, []).append(seconds)
+
+    def request(self, name: str, ms: float) -> None:
+        self.per_request.setdefault(name, []).append(ms)
+
+    def replay(self, name: str, seconds: float) -> None:
+        self.replays.setdefault(name, []).append(seconds)
+
+
+def timed_ms(call: Callable[[], object]) -> float:
+    start = time.perf_counter()
+    call()
+    return (time.perf_counter() - start) * 1000
+
+
+def rebuild_all(settings: DatabaseSettings, app: SupportLedger, found: Samples) -> None:
+    """Every read model rebuilt as `ledger projections rebuild NAME` does."""
+    total = 0.0
+    for name, projection in PROJECTIONS.items():
+        t0 = time.perf_counter()
+        rebuild(settings, app, projection)
+        took = time.perf_counter() - t0
+        found.event(f"rebuild {name}", took)
+        total += took
+    found.event("rebuild, every view", total)
+
+
+def verify(app: SupportLedger, db: ViewDatabase, size: int, found: Samples) -> None:
+    """`ledger audit verify` without anchors: the chain and the snapshots."""
+    t0 = time.perf_counter()
+    result = verify_chain(app, db)
+    found.event("audit verify", time.perf_counter() - t0)
+    if not result.ok or result.checked != size:
+        msg = f"verification failed: {result.as_dict()}"
+        raise RuntimeError(msg)
+
+
+def cursors_of(view: SlaBreachView, now: datetime, every: list[str]) -> list[str]:
+    """The cursors of the board's first ten pages (of every state)."""
+    cursors, after = [], None
+    for _ in range(10):
+        after = view.page(now, limit=100, states=every, after=after)["next"]
+        if after is None:
+            break
+        cursors.append(after)
+    return cursors
+
+
+def board_pages(
+    db: ViewDatabase, reads: int, found: Samples, rng: random.Random, *, fresh: bool = False
+) -> None:
+    """The board's first page of every state, and a page after a cursor among the first ten's
+    (`fresh`: only the latter, right after the rebuild, before the tables' statistics)."""
+    view = SlaBreachView(db)
+    now = datetime.now(UTC)
+    every = list(STATES)
+    cursors = cursors_of(view, now, every)
+    first = partial(view.page, now, limit=100, states=every)
+    for _ in range(reads):
+        if not fresh:
+            found.request("board page: the first", timed_ms(first))
+        cursor = rng.choice(cursors) if cursors else None
+        name = "board page: after a cursor" + (", no statistics" if fresh else "")
+        found.request(name, timed_ms(partial(first, after=cursor)))
+
+
+def analyze(base: DatabaseSettings, schema: str) -> None:
+    """ANALYZE every table of the copy, as autovacuum does after a rebuild's inserts (it is
+    off on the benchmark's server)."""
+    with connect(base) as conn:
+        tables = conn.execute(
+            "SELECT tablename FROM pg_tables WHERE schemaname = %s", (schema,)
+        ).fetchall()
+        for (table,) in tables:
+            conn.execute(f'ANALYZE "{schema}"."{table}"')
+
+
+def instants(app: SupportLedger, bound: int, count: int) -> list[datetime]:
+    """The recording times of the events at positions bound/count, 2 bound/count ... bound."""
+    found = []
+    for k in range(1, count + 1):
+        (notification,) = app.recorder.select_notifications(start=bound * k // count, limit=1)
+        event: Any = app.mapper.to_domain_event(notification)
+        found.append(event.timestamp)
+    return found
+
+
+def as_of(
+    settings: DatabaseSettings, app: SupportLedger, at: list[datetime], found: Samples
+) -> None:
+    """`ledger audit replay --as-of T` (its function), a board's figures and a statement read."""
+    for instant in at:
+        t0 = time.perf_counter()
+        with as_of_views(settings, app, instant) as then:
+            then.breaches.stats("tier", instant)
+            then.credits.statement(period="2025-03")
+        found.replay("audit replay --as-of", time.perf_counter() - t0)
+
+
+def contracts_of(app: SupportLedger, bound: int) -> list[tuple[UUID, str]]:
+    """The contracts named in the log's first events, each with its first named contact."""
+    rows = app.recorder.select_notifications(
+        start=1, limit=CONTRACTS_WITHIN, stop=min(bound, CONTRACTS_WITHIN), topics=[CONTACT_ADDED]
+    )
+    found: dict[UUID, str] = {}
+    for notification in rows:
+        event: Any = app.mapper.to_domain_event(notification)
+        found.setdefault(event.originator_id, event.email)
+    if not found:
+        msg = "no contract with a named contact in the log's first events"
+        raise RuntimeError(msg)
+    return list(found.items())
+
+
+def commands(
+    app: SupportLedger, world: list[tuple[UUID, str]], n: int, run: int, found: Samples | None
+) -> None:
+    """`n` open-ticket and `n` consume-credits commands, taking turns (keys of run `run`)."""
+    rng = random.Random(run)
+    for i in range(n):
+        contract, contact = rng.choice(world)
+        at = COMMANDS_AT + timedelta(hours=3 * (run + 1), seconds=37 * i)
+        key = f"G-{run}-{i}"
+        opened = timed_ms(partial(
+            app.open_ticket, contract_id=contract, reporter=contact, version="24.2.1",
+            platform="linux", severity=rng.randint(1, 3), key=key, at=at,
+        ))  # fmt: skip
+        consumed = timed_ms(partial(
+            app.consume_credits, contract, points=Decimal("0.5"), activity="growth", key=key,
+            at=at,
+        ))  # fmt: skip
+        if found is not None:
+            found.request("open-ticket", opened)
+            found.request("consume-credits", consumed)
+
+
+def measure(
+    base: DatabaseSettings, schema: str, size: int, bound: int, args: argparse.Namespace
+) -> Samples:
+    """Every cost on the copy in `schema`, --repeat times; the copy is the prefix again after
+    each run (the commands' events deleted)."""
+    settings = base.with_schema(schema)
+    found = Samples()
+    app = SupportLedger(settings=settings)
+    db = ViewDatabase(settings)
+    rng = random.Random(size)
+    try:
+        world = contracts_of(app, bound)
+        at = instants(app, bound, args.instants)
+        for run in range(args.repeat):
+            rebuild_all(settings, app, found)
+            board_pages(db, max(args.reads // 5, 1), found, rng, fresh=True)
+            analyze(base, schema)
+            verify(app, db, size, found)
+            board_pages(db, args.reads, found, rng)
+            as_of(settings, app, at, found)
+            writer = SupportLedger(settings=settings)  # its kept aggregates go with the trim
+            try:
+                commands(writer, world, 10, -1, None)  # warm: the aggregates read once
+                commands(writer, world, args.commands, run, found)
+            finally:
+                writer.close()
+                trim(base, schema, bound)
+    finally:
+        db.close()
+        app.close()
+    return found
+
+
+# -- the table -----------------------------------------------------------------------------------
+
+
+def verdict(ratios: list[float]) -> str:
+    if all(1 - FLAT <= r <= 1 + FLAT for r in ratios):
+        return "flat"
+    return "grows" if any(r > 1 + FLAT for r in ratios) else "falls"
+
+
+def rows_of(sizes: list[int], results: dict[int, Samples]) -> list[Row]:
+    """Each cost at each size: per event (medians of the runs), per request (percentiles of
+    every request), per replay (median and slowest of the instants)."""
+    first = results[sizes[0]]
+    rows = [
+        (name, "µs/event", {s: statistics.median(results[s].per_event[name]) / s * 1e6
+                            for s in sizes})
+        for name in first.per_event
+    ]  # fmt: skip
+    rows += [
+        (f"{name} {label}", "ms", {s: percentile(results[s].per_request[name], p) for s in sizes})
+        for name in first.per_request
+        for label, p in (("p50", 50.0), ("p99", 99.0))
+    ]
+    rows += [
+        (f"{name} ({label})", "s/request", {s: pick(results[s].replays[name]) for s in sizes})
+        for name in first.replays
+        for label, pick in (("median", statistics.median), ("slowest", max))
+    ]
+    return rows
+
+
+def table(sizes: list[int], results: dict[int, Samples]) -> list[str]:
+    """Each cost at each size, its ratio to the first size's, and whether it is flat."""
+    first = sizes[0]
+    head = f"{'cost':36}{'unit':>10}" + "".join(f"{s:>11,}" for s in sizes)
+    head += "".join(f"{'x ' + f'{s:,}':>12}" for s in sizes[1:]) + "  verdict"
+    lines = [head]
+    for name, unit, values in rows_of(sizes, results):
+        ratios = [values[s] / values[first] for s in sizes[1:]]
+        digits = 3 if unit == "s/request" else 2
+        line = f"{name:36}{unit:>10}" + "".join(f"{values[s]:>11.{digits}f}" for s in sizes)
+        line += "".join(f"{r:>12.2f}" for r in ratios) + f"  {verdict(ratios)}"
+        lines.append(line)
+    return lines
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(
+        description=__doc__.splitlines()[0],
+        epilog=__doc__.split("Time: ", 1)[1],
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("--sizes", type=int, nargs="+", default=[10_000, 100_000, 1_000_000])
+    parser.add_argument("--repeat", type=int, default=2, help="runs of each measure (medians)")
+    parser.add_argument("--instants", type=int, default=3, help="as-of replays per run")
+    parser.add_argument("--commands", type=int, default=200, help="of each kind per run")
+    parser.add_argument("--reads", type=int, default=50, help="board pages of each kind per run")
+    parser.add_argument("--source", default="bench_projections", help="the log's schema (read)")
+    parser.add_argument("--prefix", default="growth", help="the copies' schemas: PREFIX_SIZE")
+    parser.add_argument("--keep", action="store_true", help="keep the copies for later runs")
+    parser.add_argument("--pg", default="postgresql://postgres@127.0.0.1:5432/test")
+    args = parser.parse_args()
+    configure_logging("json", "warning")
+    sizes = sorted(set(args.sizes))
+    if sizes[0] < 1 or args.repeat < 1 or args.instants < 1 or args.commands < 1:
+        parser.error("--sizes, --repeat, --instants and --commands must be positive")
+    base = parse_database_url(args.pg)
+    python = f"{platform.python_implementation()} {platform.python_version()}"
+    print(f"machine: {platform.machine()}, {os.cpu_count()} cores, {python}; "
+          f"store: {base.display_url}, prefixes of schema {args.source}")  # fmt: skip
+    print(f"medians of {args.repeat} runs; {args.instants} as-of instants, {args.commands} "
+          f"commands of each kind and {args.reads} board pages of each kind per run")  # fmt: skip
+    results: dict[int, Samples] = {}
+    made: list[str] = []
+    try:
+        for size in sizes:
+            schema = f"{args.prefix}_{size}"
+            made.append(schema)
+            load = os.getloadavg()
+            t0 = time.perf_counter()
+            bound = prepare(base, args.source, schema, size)
+            results[size] = measure(base, schema, size, bound, args)
+            took = time.perf_counter() - t0
+            print(
+                f"  {size:,} events (up to position {bound:,}): {took:.0f} s; "
+                f"load average before / after: {load[0]:.2f} / {os.getloadavg()[0]:.2f}"
+            )
+    finally:
+        if not args.keep:
+            with connect(base) as conn:
+                for schema in made:
+                    conn.execute(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')
+    print()
+    print("\n".join(table(sizes, results)))
+    print(f"goal: each cost per event or per request within {FLAT:.0%} of the "
+          f"{sizes[0]:,}-event log's (the baseline column, same run)")  # fmt: skip
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
