@@ -5,7 +5,7 @@ Each log is a prefix of the shared log (--source, the 1,000,000-event log that
 `benchmarks/projections.py --keep` leaves in schema `bench_projections`, only ever read): its
 first N events, their links of the audit chain and the snapshots of their aggregates, copied
 into a schema of this script's own (`growth_N`, kept with --keep and reused by later runs).
-On each copy, in this order:
+On each copy:
 1. rebuild of every read model, the path of `ledger projections rebuild` (µs per event);
    right after it, a board page after a cursor (below) while the new tables have no
    statistics yet; then ANALYZE, as autovacuum would (it is off on the benchmark's server);
@@ -14,22 +14,24 @@ On each copy, in this order:
 3. one board page (`SlaBreachView.page`, 100 rows of every state and the counts): the first
    page and one after a cursor taken at random from the first ten pages', --reads times each
    (p50 and p99 ms per request);
-4. `audit replay --as-of T` (`as_of_views`, the CLI's function, reading a board's figures and a
-   statement from it) at --instants instants: the recording times of the events at positions
-   N/k, 2N/k ... N (seconds per request: the median and the slowest of the instants);
-5. open-ticket and consume-credits through the application (p50 and p99 ms per command,
+4. open-ticket and consume-credits through the application (p50 and p99 ms per command,
    --commands of each, taking turns, after ten of each to warm up), for contracts signed in
-   the first 5,000 events (the same aggregates at every size: only the log around them grows).
-The events the commands recorded are deleted afterwards (the copy is the prefix again).
-Rebuild, verify, the board pages and the commands are run --repeat times (median of the runs;
-the commands' and pages' percentiles are over every run's requests); the as-of replays once per
-instant and run. The baseline in the same run is the first (smallest) size: each cost is also
-given as its ratio to it, and a row is flat when every ratio is within 20 %.
+   the first 5,000 events (the same aggregates at every size: only the log around them grows);
+5. `audit replay --as-of T` (`as_of_views`, the CLI's function, reading a board's figures and a
+   statement from it) at --instants instants: the recording times of the events at positions
+   N/k, 2N/k ... N (seconds per request: the median and the slowest of the instants).
+Steps 1-4 run --repeat times (medians of the runs per event; the percentiles are over every
+run's requests), step 5 in the first run only. The sizes take turns, in another order at each
+turn: each run's rebuilds and verifications, chunks of ten board reads and of ten commands,
+and the replays, so that a slow stretch of the (shared, noisy) machine falls on every size
+alike. The events the commands recorded are deleted after each run (each copy is its prefix
+again). The baseline in the same run is the first (smallest) size: each cost is also given as
+its ratio to it, and a row is flat when every ratio is within 20 %.
 
 Time: a full run at 10,000, 100,000 and 1,000,000 events with the defaults (--repeat 2
---instants 3 --commands 200 --reads 50) takes about 15 minutes on 2 shared cores (most of it
-rebuilding and replaying the 1,000,000 events; copying that prefix takes about 2 minutes more
-on the first run). Usage:
+--instants 3 --commands 200 --reads 50) takes about 15 minutes on 2 shared cores at a load
+average near 2 (two rebuilds of the 1,000,000 events, and three replays, make most of it;
+copying that prefix adds a minute or two on the first run); twice that at a load of 10. Usage:
   python -P benchmarks/growth.py --sizes 10000 100000 1000000 --keep
   python -P benchmarks/growth.py --sizes 10000 100000 --repeat 3
 """
@@ -221,39 +223,37 @@ def verify(app: SupportLedger, db: ViewDatabase, size: int, found: Samples) -> N
         raise RuntimeError(msg)
 
 
-def cursors_of(view: SlaBreachView, now: datetime, every: list[str]) -> list[str]:
-    """The cursors of the board's first ten pages (of every state)."""
-    cursors, after = [], None
-    for _ in range(10):
-        after = view.page(now, limit=100, states=every, after=after)["next"]
-        if after is None:
-            break
-        cursors.append(after)
-    return cursors
+class Board:
+    """The board of one copy, read on a connection of its own: one that planned its reads
+    before the tables had statistics keeps those plans after them (psycopg prepares a
+    statement on its fifth run, and the server keeps choosing the generic plan)."""
 
-
-def board_pages(
-    settings: DatabaseSettings, reads: int, found: Samples, rng: random.Random, *, fresh: bool
-) -> None:
-    """The board's first page of every state, and a page after a cursor among the first ten
-    pages' (`fresh`: only the latter, right after the rebuild, before the tables' statistics).
-    On a connection of their own: one that planned the reads before the statistics keeps its
-    plans after them (psycopg prepares a statement on its fifth run)."""
-    db = ViewDatabase(settings)
-    try:
-        view = SlaBreachView(db)
+    def __init__(self, settings: DatabaseSettings, rng: random.Random) -> None:
+        self.db = ViewDatabase(settings)
+        self.rng = rng
+        view = SlaBreachView(self.db)
         now = datetime.now(UTC)
-        every = list(STATES)
-        cursors = cursors_of(view, now, every)
-        first = partial(view.page, now, limit=100, states=every)
+        self.first = partial(view.page, now, limit=100, states=list(STATES))
+        self.cursors: list[str] = []
+        after = None
+        for _ in range(10):  # the cursors of the first ten pages
+            after = self.first(after=after)["next"]
+            if after is None:
+                break
+            self.cursors.append(after)
+
+    def read(self, reads: int, found: Samples, *, fresh: bool = False) -> None:
+        """The first page of every state, and a page after a cursor among the first ten
+        pages' (`fresh`: only the latter, right after the rebuild, before the statistics)."""
         for _ in range(reads):
             if not fresh:
-                found.request("board page: the first", timed_ms(first))
-            cursor = rng.choice(cursors) if cursors else None
+                found.request("board page: the first", timed_ms(self.first))
+            cursor = self.rng.choice(self.cursors) if self.cursors else None
             name = "board page: after a cursor" + (", no statistics" if fresh else "")
-            found.request(name, timed_ms(partial(first, after=cursor)))
-    finally:
-        db.close()
+            found.request(name, timed_ms(partial(self.first, after=cursor)))
+
+    def close(self) -> None:
+        self.db.close()
 
 
 def analyze(base: DatabaseSettings, schema: str) -> None:
@@ -277,16 +277,13 @@ def instants(app: SupportLedger, bound: int, count: int) -> list[datetime]:
     return found
 
 
-def as_of(
-    settings: DatabaseSettings, app: SupportLedger, at: list[datetime], found: Samples
-) -> None:
+def as_of(settings: DatabaseSettings, app: SupportLedger, at: datetime, found: Samples) -> None:
     """`ledger audit replay --as-of T` (its function), a board's figures and a statement read."""
-    for instant in at:
-        t0 = time.perf_counter()
-        with as_of_views(settings, app, instant) as then:
-            then.breaches.stats("tier", instant)
-            then.credits.statement(period="2025-03")
-        found.replay("audit replay --as-of", time.perf_counter() - t0)
+    t0 = time.perf_counter()
+    with as_of_views(settings, app, at) as then:
+        then.breaches.stats("tier", at)
+        then.credits.statement(period="2025-03")
+    found.replay("audit replay --as-of", time.perf_counter() - t0)
 
 
 def contracts_of(app: SupportLedger, bound: int) -> list[tuple[UUID, str]]:
@@ -305,11 +302,13 @@ def contracts_of(app: SupportLedger, bound: int) -> list[tuple[UUID, str]]:
 
 
 def commands(
-    app: SupportLedger, world: list[tuple[UUID, str]], n: int, run: int, found: Samples | None
-) -> None:
-    """`n` open-ticket and `n` consume-credits commands, taking turns (keys of run `run`)."""
-    rng = random.Random(run)
-    for i in range(n):
+    app: SupportLedger, world: list[tuple[UUID, str]], numbers: range, run: int,
+    found: Samples | None,
+) -> None:  # fmt: skip
+    """Open-ticket and consume-credits commands numbered `numbers`, taking turns (their keys
+    and instants those of run `run`; -1 is the warm-up)."""
+    rng = random.Random(numbers.start * 1000 + run)
+    for i in numbers:
         contract, contact = rng.choice(world)
         at = COMMANDS_AT + timedelta(hours=3 * (run + 1), seconds=37 * i)
         key = f"G-{run}-{i}"
@@ -326,37 +325,98 @@ def commands(
             found.request("consume-credits", consumed)
 
 
-def measure(
-    base: DatabaseSettings, schema: str, size: int, bound: int, args: argparse.Namespace
-) -> Samples:
-    """Every cost on the copy in `schema`, --repeat times; the copy is the prefix again after
-    each run (the commands' events deleted)."""
-    settings = base.with_schema(schema)
-    found = Samples()
-    app = SupportLedger(settings=settings)
-    db = ViewDatabase(settings)
-    rng = random.Random(size)
+@dataclass
+class Copy:
+    """One size: its copy of the log, and what was measured on it."""
+
+    size: int
+    schema: str
+    bound: int  # the position of its last event
+    settings: DatabaseSettings
+    world: list[tuple[UUID, str]] = field(default_factory=list)
+    instants: list[datetime] = field(default_factory=list)
+    found: Samples = field(default_factory=Samples)
+
+
+def rotated(copies: list[Copy], turn: int) -> list[Copy]:
+    """The copies in another order at each turn: a slow stretch of a noisy machine falls on
+    every size alike."""
+    shift = turn % len(copies)
+    return copies[shift:] + copies[:shift]
+
+
+def per_event(copy: Copy, base: DatabaseSettings, reads: int) -> None:
+    """Rebuild every view, read the board before its statistics, ANALYZE, verify."""
+    app = SupportLedger(settings=copy.settings)
+    db = ViewDatabase(copy.settings)
     try:
-        world = contracts_of(app, bound)
-        at = instants(app, bound, args.instants)
-        for run in range(args.repeat):
-            rebuild_all(settings, app, found)
-            board_pages(settings, max(args.reads // 5, 1), found, rng, fresh=True)
-            analyze(base, schema)
-            verify(app, db, size, found)
-            board_pages(settings, args.reads, found, rng, fresh=False)
-            as_of(settings, app, at, found)
-            writer = SupportLedger(settings=settings)  # its kept aggregates go with the trim
-            try:
-                commands(writer, world, 10, -1, None)  # warm: the aggregates read once
-                commands(writer, world, args.commands, run, found)
-            finally:
-                writer.close()
-                trim(base, schema, bound)
+        rebuild_all(copy.settings, app, copy.found)
+        board = Board(copy.settings, random.Random(copy.size))
+        try:
+            board.read(max(reads // 5, 1), copy.found, fresh=True)
+        finally:
+            board.close()
+        analyze(base, copy.schema)
+        verify(app, db, copy.size, copy.found)
     finally:
         db.close()
         app.close()
-    return found
+
+
+def per_request(copies: list[Copy], args: argparse.Namespace, run: int) -> None:
+    """The board pages, then the commands, on every copy in chunks taking turns."""
+    chunk = 10
+    boards = {c.size: Board(c.settings, random.Random(c.size + run)) for c in copies}
+    try:
+        for turn in range(-(-args.reads // chunk)):
+            for c in rotated(copies, run + turn):
+                boards[c.size].read(min(chunk, args.reads - turn * chunk), c.found)
+    finally:
+        for board in boards.values():
+            board.close()
+    writers = {c.size: SupportLedger(settings=c.settings) for c in copies}
+    try:
+        for c in copies:
+            commands(writers[c.size], c.world, range(10), -1, None)  # warm: aggregates read
+        for turn, start in enumerate(range(0, args.commands, chunk)):
+            numbers = range(start, min(start + chunk, args.commands))
+            for c in rotated(copies, run + turn):
+                commands(writers[c.size], c.world, numbers, run, c.found)
+    finally:
+        for writer in writers.values():
+            writer.close()  # its kept aggregates go with the trim
+
+
+def measure(base: DatabaseSettings, copies: list[Copy], args: argparse.Namespace) -> None:
+    """Every cost on every copy, --repeat times, the sizes taking turns; the as-of replays in
+    the first run only; each copy is its prefix again after each run."""
+    for c in copies:
+        app = SupportLedger(settings=c.settings)
+        try:
+            c.world = contracts_of(app, c.bound)
+            c.instants = instants(app, c.bound, args.instants)
+        finally:
+            app.close()
+    for run in range(args.repeat):
+        load = os.getloadavg()[0]
+        t0 = time.perf_counter()
+        try:
+            for c in rotated(copies, run):
+                per_event(c, base, args.reads)
+            per_request(copies, args, run)
+            if run == 0:
+                for k in range(args.instants):
+                    for c in rotated(copies, k):
+                        app = SupportLedger(settings=c.settings)
+                        try:
+                            as_of(c.settings, app, c.instants[k], c.found)
+                        finally:
+                            app.close()
+        finally:
+            for c in copies:
+                trim(base, c.schema, c.bound)
+        print(f"  run {run + 1}: {time.perf_counter() - t0:.0f} s; "
+              f"load average before / after: {load:.2f} / {os.getloadavg()[0]:.2f}")  # fmt: skip
 
 
 # -- the table -----------------------------------------------------------------------------------
@@ -393,13 +453,13 @@ def rows_of(sizes: list[int], results: dict[int, Samples]) -> list[Row]:
 def table(sizes: list[int], results: dict[int, Samples]) -> list[str]:
     """Each cost at each size, its ratio to the first size's, and whether it is flat."""
     first = sizes[0]
-    head = f"{'cost':36}{'unit':>10}" + "".join(f"{s:>11,}" for s in sizes)
+    head = f"{'cost':46}{'unit':>10}" + "".join(f"{s:>11,}" for s in sizes)
     head += "".join(f"{'x ' + f'{s:,}':>12}" for s in sizes[1:]) + "  verdict"
     lines = [head]
     for name, unit, values in rows_of(sizes, results):
         ratios = [values[s] / values[first] for s in sizes[1:]]
         digits = 3 if unit == "s/request" else 2
-        line = f"{name:36}{unit:>10}" + "".join(f"{values[s]:>11.{digits}f}" for s in sizes)
+        line = f"{name:46}{unit:>10}" + "".join(f"{values[s]:>11.{digits}f}" for s in sizes)
         line += "".join(f"{r:>12.2f}" for r in ratios) + f"  {verdict(ratios)}"
         lines.append(line)
     return lines
@@ -431,26 +491,19 @@ def main() -> int:
           f"store: {base.display_url}, prefixes of schema {args.source}")  # fmt: skip
     print(f"medians of {args.repeat} runs; {args.instants} as-of instants, {args.commands} "
           f"commands of each kind and {args.reads} board pages of each kind per run")  # fmt: skip
-    results: dict[int, Samples] = {}
-    made: list[str] = []
+    copies: list[Copy] = []
     try:
         for size in sizes:
             schema = f"{args.prefix}_{size}"
-            made.append(schema)
-            load = os.getloadavg()
-            t0 = time.perf_counter()
-            bound = prepare(base, args.source, schema, size)
-            results[size] = measure(base, schema, size, bound, args)
-            took = time.perf_counter() - t0
-            print(
-                f"  {size:,} events (up to position {bound:,}): {took:.0f} s; "
-                f"load average before / after: {load[0]:.2f} / {os.getloadavg()[0]:.2f}"
-            )
+            copies.append(Copy(size, schema, 0, base.with_schema(schema)))
+            copies[-1].bound = prepare(base, args.source, schema, size)
+        measure(base, copies, args)
     finally:
         if not args.keep:
             with connect(base) as conn:
-                for schema in made:
-                    conn.execute(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')
+                for c in copies:
+                    conn.execute(f'DROP SCHEMA IF EXISTS "{c.schema}" CASCADE')
+    results = {c.size: c.found for c in copies}
     print()
     print("\n".join(table(sizes, results)))
     print(f"goal: each cost per event or per request within {FLAT:.0%} of the "
