@@ -278,7 +278,9 @@ def instants(app: SupportLedger, bound: int, count: int) -> list[datetime]:
 
 
 def as_of(settings: DatabaseSettings, app: SupportLedger, at: datetime, found: Samples) -> None:
-    """`ledger audit replay --as-of T` (its function), a board's figures and a statement read."""
+    """`ledger audit replay --as-of T` (its function), a board's figures and a statement read.
+    An instant still ahead of the clock (a log made with shifted recording times) is now."""
+    at = min(at, datetime.now(UTC))
     t0 = time.perf_counter()
     with as_of_views(settings, app, at) as then:
         then.breaches.stats("tier", at)
