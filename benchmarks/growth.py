@@ -29,9 +29,10 @@ again). The baseline in the same run is the first (smallest) size: each cost is 
 its ratio to it, and a row is flat when every ratio is within 20 %.
 
 Time: a full run at 10,000, 100,000 and 1,000,000 events with the defaults (--repeat 2
---instants 3 --commands 200 --reads 50) takes about 15 minutes on 2 shared cores at a load
-average near 2 (two rebuilds of the 1,000,000 events, and three replays, make most of it;
-copying that prefix adds a minute or two on the first run); twice that at a load of 10. Usage:
+--instants 3 --commands 200 --reads 50) took 14.6 minutes on 2 shared cores at a load average
+of 5 to 6 (the first run, with the three replays, 10 minutes; the replays of the 1,000,000
+events, about 1.5 minutes each, and two rebuilds of them make most of it; copying that prefix
+took 23 s more on the first run). Fewer --instants or --repeat make it shorter. Usage:
   python -P benchmarks/growth.py --sizes 10000 100000 1000000 --keep
   python -P benchmarks/growth.py --sizes 10000 100000 --repeat 3
 """
@@ -470,7 +471,7 @@ def table(sizes: list[int], results: dict[int, Samples]) -> list[str]:
 def main() -> int:
     parser = argparse.ArgumentParser(
         description=__doc__.splitlines()[0],
-        epilog=__doc__.split("Time: ", 1)[1],
+        epilog="Time: " + __doc__.split("Time: ", 1)[1],
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument("--sizes", type=int, nargs="+", default=[10_000, 100_000, 1_000_000])
