@@ -395,17 +395,8 @@ class _Batch:
 
 
 def _insert(tx: Transaction, table: str, columns: str, rows: list[Row]) -> None:
-    """Append rows to a table: COPY on PostgreSQL (several times faster than INSERTs, which
-    matters for rebuilds), executemany on SQLite."""
-    if not rows:
-        return
-    if tx.db.backend == "postgresql":
-        with tx.cursor.copy(f"COPY {table} ({columns}) FROM STDIN") as copy:
-            for row in rows:
-                copy.write_row(row)
-        return
-    marks = ", ".join("?" * (columns.count(",") + 1))
-    tx.executemany(f"INSERT INTO {table} ({columns}) VALUES ({marks})", rows)
+    """Append rows to a table (COPY on PostgreSQL)."""
+    tx.append(table, [c.strip() for c in columns.split(",")], rows)
 
 
 def _millionths(share: Decimal | None) -> int | None:

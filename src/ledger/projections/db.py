@@ -94,6 +94,42 @@ class Transaction:
         if batch:
             self.cursor.executemany(self.db.adapt(sql), batch)
 
+    def append(self, table: str, columns: Sequence[str], rows: Sequence[Sequence[Any]]) -> None:
+        """Insert rows: one COPY on PostgreSQL (several times faster than INSERTs, which
+        matters for rebuilds), executemany on SQLite."""
+        if not rows:
+            return
+        if self.db.backend == "postgresql":
+            with self.cursor.copy(f"COPY {table} ({', '.join(columns)}) FROM STDIN") as copy:
+                for row in rows:
+                    copy.write_row(row)
+            return
+        marks = ", ".join("?" * len(columns))
+        self.executemany(f"INSERT INTO {table} ({', '.join(columns)}) VALUES ({marks})", rows)
+
+    def upsert(self, table: str, columns: Sequence[str], rows: Sequence[Sequence[Any]]) -> None:
+        """Insert rows, or update every other column of the row with the same first column.
+
+        On PostgreSQL the rows are copied into a temporary table of the same columns (emptied
+        at commit) and written by one statement: a batch of thousands of rows is two round
+        trips instead of a statement per row. SQLite runs a statement per row.
+        """
+        if not rows:
+            return
+        keys = ", ".join(columns)
+        updates = ", ".join(f"{c} = excluded.{c}" for c in columns[1:])
+        conflict = f"ON CONFLICT ({columns[0]}) DO UPDATE SET {updates}"
+        if self.db.backend == "sqlite":
+            marks = ", ".join("?" * len(columns))
+            self.executemany(f"INSERT INTO {table} ({keys}) VALUES ({marks}) {conflict}", rows)
+            return
+        stage = f"stage_{table}"
+        self.cursor.execute(
+            f"CREATE TEMPORARY TABLE IF NOT EXISTS {stage} (LIKE {table}) ON COMMIT DELETE ROWS"
+        )
+        self.append(stage, columns, rows)
+        self.cursor.execute(f"INSERT INTO {table} ({keys}) SELECT {keys} FROM {stage} {conflict}")
+
     def fetchall(self, sql: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
         """Rows of a query."""
         self.cursor.execute(self.db.adapt(sql), tuple(params))

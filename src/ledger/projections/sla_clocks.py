@@ -82,6 +82,7 @@ _CLOCK_DDL = (
     "breach_recorded BOOLEAN NOT NULL, breach_waived BOOLEAN NOT NULL, "
     "position BIGINT NOT NULL, priority_at BIGINT"
 )
+VERSION_COLUMNS = (*CLOCK_COLUMNS, "effective_at")
 CALENDAR_COLUMNS = ("contract_id", "customer", "timezone", "holiday_region", "appointments")
 
 
@@ -131,14 +132,10 @@ _clock_values = attrgetter(*CLOCK_COLUMNS)
 _calendar_values = attrgetter(*CALENDAR_COLUMNS)
 
 
-def _upsert(table: str, columns: tuple[str, ...]) -> str:
-    keys = ", ".join(columns)
-    marks = ", ".join("?" * len(columns))
-    updates = ", ".join(f"{c} = excluded.{c}" for c in columns[1:])
-    return (
-        f"INSERT INTO {table} ({keys}) VALUES ({marks}) "
-        f"ON CONFLICT ({columns[0]}) DO UPDATE SET {updates}"
-    )
+def _hour(column: str) -> str:
+    """SQL of the hour of an instant column, `column // HOUR_US` (floored on both stores)."""
+    whole = f"({column} / {HOUR_US})"  # integer division, towards zero on both stores
+    return f"({whole} - CASE WHEN {column} < {whole} * {HOUR_US} THEN 1 ELSE 0 END)"
 
 
 def _warning_at(warnings: list[dict[str, Any]]) -> int | None:
@@ -205,37 +202,19 @@ class SlaBreachProjection(Projection):
             f"INSERT INTO {self.times} (kind, clock, tier, hour, n) VALUES (?, ?, ?, ?, ?) "
             f"ON CONFLICT (kind, clock, tier, hour) DO UPDATE SET n = {self.times}.n + excluded.n"
         )
-        self.upsert_clock = _upsert(self.clocks, CLOCK_COLUMNS)
-        self.insert_version = (
-            f"INSERT INTO {self.versions} ({', '.join(CLOCK_COLUMNS)}, effective_at) "
-            f"VALUES ({', '.join('?' * (len(CLOCK_COLUMNS) + 1))})"
-        )
         self.add_count = (
             f"INSERT INTO {self.counts} (tier, bucket, n) VALUES (?, ?, ?) "
             f"ON CONFLICT (tier, bucket) DO UPDATE SET n = {self.counts}.n + excluded.n"
         )
-        self.upsert_calendar = _upsert(self.calendars, CALENDAR_COLUMNS)
 
     def ddl(self) -> list[str]:
         clocks, versions, counts = self.clocks, self.versions, self.counts
         return [
             f"CREATE TABLE IF NOT EXISTS {clocks} ({_CLOCK_DDL}, PRIMARY KEY (ticket_id))",
-            f"CREATE INDEX IF NOT EXISTS {clocks}_due ON {clocks} (due_at)",
-            f"CREATE INDEX IF NOT EXISTS {clocks}_received ON {clocks} (received_at)",
-            # the board's pages (keyset on its order), the live board's apart
-            f"CREATE INDEX IF NOT EXISTS {clocks}_board ON {clocks} ({BOARD_ORDER})",
-            f"CREATE INDEX IF NOT EXISTS {clocks}_live ON {clocks} ({BOARD_ORDER}) WHERE {LIVE}",
-            # the counts that depend on the instant: breached and at risk
-            f"CREATE INDEX IF NOT EXISTS {clocks}_clock_due ON {clocks} (clock, due_at)",
-            (
-                f"CREATE INDEX IF NOT EXISTS {clocks}_clock_warning "
-                f"ON {clocks} (clock, warning_at, due_at)"
-            ),
             (
                 f"CREATE TABLE IF NOT EXISTS {versions} ({_CLOCK_DDL}, "
                 "effective_at BIGINT NOT NULL, PRIMARY KEY (ticket_id, effective_at, position))"
             ),
-            f"CREATE INDEX IF NOT EXISTS {versions}_effective ON {versions} (effective_at)",
             (
                 f"CREATE TABLE IF NOT EXISTS {counts} (tier TEXT NOT NULL, bucket TEXT NOT NULL, "
                 "n BIGINT NOT NULL, PRIMARY KEY (tier, bucket))"
@@ -250,7 +229,56 @@ class SlaBreachProjection(Projection):
                 "contract_id TEXT PRIMARY KEY, customer TEXT NOT NULL, timezone TEXT NOT NULL, "
                 "holiday_region TEXT NOT NULL, appointments TEXT NOT NULL)"
             ),
+            *(f"CREATE INDEX IF NOT EXISTS {name} ON {on}" for name, on in self.indexes()),
         ]
+
+    def indexes(self) -> list[tuple[str, str]]:
+        """The reads' indexes (name, table and columns): a rebuild makes them at the end."""
+        clocks = self.clocks
+        return [
+            (f"{clocks}_due", f"{clocks} (due_at)"),
+            (f"{clocks}_received", f"{clocks} (received_at)"),
+            # the board's pages (keyset on its order), the live board's apart
+            (f"{clocks}_board", f"{clocks} ({BOARD_ORDER})"),
+            (f"{clocks}_live", f"{clocks} ({BOARD_ORDER}) WHERE {LIVE}"),
+            # the counts that depend on the instant: breached and at risk
+            (f"{clocks}_clock_due", f"{clocks} (clock, due_at)"),
+            (f"{clocks}_clock_warning", f"{clocks} (clock, warning_at, due_at)"),
+            (f"{self.versions}_effective", f"{self.versions} (effective_at)"),
+        ]
+
+    def rebuild_started(self, tx: Transaction) -> None:
+        """Rows without the reads' indexes; the kept counts wait for the final rows."""
+        super().rebuild_started(tx)
+        for name, _ in self.indexes():
+            tx.execute(f"DROP INDEX IF EXISTS {name}")
+
+    def rebuild_finished(self, tx: Transaction) -> None:
+        """The kept counts, counted from the final rows as `bucket` and `time_keys` count a
+        clock, and the reads' indexes."""
+        super().rebuild_finished(tx)
+        clocks = self.clocks
+        kept = f"status <> '{DECLINED}'"
+        tx.execute(
+            f"INSERT INTO {self.counts} (tier, bucket, n) "
+            f"SELECT COALESCE(tier, ''), CASE WHEN status = '{DECLINED}' THEN '{DECLINED}' "
+            f"WHEN clock = '{STOPPED}' THEN COALESCE(outcome, 'None') ELSE clock END, COUNT(*) "
+            f"FROM {clocks} GROUP BY 1, 2"
+        )
+        tx.execute(
+            f"INSERT INTO {self.times} (kind, clock, tier, hour, n) "
+            "SELECT kind, clock, tier, hour, COUNT(*) FROM ("
+            f"SELECT 'due' AS kind, clock, COALESCE(tier, '') AS tier, {_hour('due_at')} AS hour "
+            f"FROM {clocks} WHERE {kept} AND clock IN ('{RUNNING}', '{PAUSED}') "
+            "AND due_at IS NOT NULL "
+            f"UNION ALL SELECT 'warning', clock, COALESCE(tier, ''), {_hour('warning_at')} "
+            f"FROM {clocks} WHERE {kept} AND clock = '{RUNNING}' AND warning_at IS NOT NULL "
+            f"UNION ALL SELECT 'duew', clock, COALESCE(tier, ''), {_hour('due_at')} "
+            f"FROM {clocks} WHERE {kept} AND clock = '{RUNNING}' AND warning_at IS NOT NULL "
+            "AND due_at IS NOT NULL) AS keys GROUP BY kind, clock, tier, hour"
+        )
+        for name, on in self.indexes():
+            tx.execute(f"CREATE INDEX IF NOT EXISTS {name} ON {on}")
 
     def tables(self) -> list[str]:
         return [self.clocks, self.versions, self.counts, self.times, self.calendars]
@@ -295,9 +323,11 @@ class _Batch:
                 view.calendars, CALENDAR_COLUMNS, contract_ids - created_contracts
             )
         }
-        # what each loaded clock counted as before the batch (sla_counts moves by the difference)
-        self.buckets = {t: bucket(c) for t, c in self.clocks.items()}
-        self.hours = {t: time_keys(c) for t, c in self.clocks.items()}
+        # what each loaded clock counted as before the batch (sla_counts moves by the difference;
+        # a rebuild counts the final rows once instead)
+        self.counted = not view.rebuilding
+        self.buckets = {t: bucket(c) for t, c in self.clocks.items()} if self.counted else {}
+        self.hours = {t: time_keys(c) for t, c in self.clocks.items()} if self.counted else {}
         self.versions: list[tuple[Any, ...]] = []
         self.changed_clocks: set[str] = set()
         self.changed_calendars: set[str] = set()
@@ -508,15 +538,23 @@ class _Batch:
     # -- writing -------------------------------------------------------------------------------
 
     def flush(self) -> None:
-        self.tx.executemany(
-            self.view.upsert_calendar,
+        view, tx = self.view, self.tx
+        tx.upsert(
+            view.calendars,
+            CALENDAR_COLUMNS,
             [_calendar_values(self.calendars[c]) for c in sorted(self.changed_calendars)],
         )
-        self.tx.executemany(
-            self.view.upsert_clock,
+        tx.upsert(
+            view.clocks,
+            CLOCK_COLUMNS,
             [_clock_values(self.clocks[t]) for t in sorted(self.changed_clocks)],
         )
-        self.tx.executemany(self.view.insert_version, self.versions)
+        tx.append(view.versions, VERSION_COLUMNS, self.versions)
+        if self.counted:
+            self._count()
+
+    def _count(self) -> None:
+        """Move the kept counts by what the batch changed."""
         moves: dict[tuple[str, str], int] = {}
         for ticket in self.changed_clocks:
             before, after = self.buckets.get(ticket), bucket(self.clocks[ticket])
