@@ -107,8 +107,11 @@ class Transaction:
         marks = ", ".join("?" * len(columns))
         self.executemany(f"INSERT INTO {table} ({', '.join(columns)}) VALUES ({marks})", rows)
 
-    def upsert(self, table: str, columns: Sequence[str], rows: Sequence[Sequence[Any]]) -> None:
-        """Insert rows, or update every other column of the row with the same first column.
+    def upsert(
+        self, table: str, columns: Sequence[str], rows: Sequence[Sequence[Any]], *, key: int = 1
+    ) -> None:
+        """Insert rows, or update the other columns of the row with the same first `key`
+        columns (the table's primary key).
 
         On PostgreSQL the rows are copied into a temporary table of the same columns (emptied
         at commit) and written by one statement: a batch of thousands of rows is two round
@@ -117,8 +120,8 @@ class Transaction:
         if not rows:
             return
         keys = ", ".join(columns)
-        updates = ", ".join(f"{c} = excluded.{c}" for c in columns[1:])
-        conflict = f"ON CONFLICT ({columns[0]}) DO UPDATE SET {updates}"
+        updates = ", ".join(f"{c} = excluded.{c}" for c in columns[key:])
+        conflict = f"ON CONFLICT ({', '.join(columns[:key])}) DO UPDATE SET {updates}"
         if self.db.backend == "sqlite":
             marks = ", ".join("?" * len(columns))
             self.executemany(f"INSERT INTO {table} ({keys}) VALUES ({marks}) {conflict}", rows)

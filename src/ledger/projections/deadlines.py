@@ -48,6 +48,9 @@ TERM_ENDING = "term_ending"
 KINDS = (WARNING, BREACH, LAPSE, TERM_GRANT, LOT_EXPIRY, LOTS_EXPIRING, TERM_ENDING)
 
 Key = tuple[str, str, str]
+DEADLINE_COLUMNS = ("kind", "aggregate_id", "detail", "contract_id", "due_at")
+TICKET_COLUMNS = ("ticket_id", "contract_id", "breach_recorded", "responded")
+ACCOUNT_COLUMNS = ("account_id", "contract_id", "ended_at")
 VIEW_CONNECTIONS = 2  # idle connections to the view kept open for the application
 CLOCK_EVENTS = (Ticket.Held, Ticket.Resumed, Ticket.SeverityChanged, Ticket.DeadlineRecalculated)
 
@@ -323,46 +326,25 @@ class _Batch:
         tickets = [self.tickets[t] for t in sorted(self.changed_tickets)]
         accounts = [self.accounts[a] for a in sorted(self.changed_accounts)]
         if self.view.db.backend == "postgresql":
-            self._flush_arrays(table, deleted, written, tickets, accounts)
-            return
-        self.tx.executemany(
-            f"DELETE FROM {table} WHERE kind = ? AND aggregate_id = ?", sorted(self.cleared)
-        )
-        self.tx.executemany(
-            f"DELETE FROM {table} WHERE kind = ? AND aggregate_id = ? AND detail = ?", deleted
-        )
-        self.tx.executemany(
-            f"UPDATE {table} SET due_at = ? WHERE kind = '{LOT_EXPIRY}' AND aggregate_id = ? "
-            "AND due_at > ?",
-            self.capped,
-        )
-        self.tx.executemany(
-            f"INSERT INTO {table} (kind, aggregate_id, detail, contract_id, due_at) "
-            "VALUES (?, ?, ?, ?, ?) ON CONFLICT (kind, aggregate_id, detail) "
-            "DO UPDATE SET contract_id = excluded.contract_id, due_at = excluded.due_at",
-            written,
-        )
-        self.tx.executemany(
-            f"INSERT INTO {self.view.tickets} (ticket_id, contract_id, breach_recorded, responded) "
-            "VALUES (?, ?, ?, ?) ON CONFLICT (ticket_id) DO UPDATE SET "
-            "breach_recorded = excluded.breach_recorded, responded = excluded.responded",
-            tickets,
-        )
-        self.tx.executemany(
-            f"INSERT INTO {self.view.accounts} (account_id, contract_id, ended_at) "
-            "VALUES (?, ?, ?) ON CONFLICT (account_id) DO UPDATE SET ended_at = excluded.ended_at",
-            accounts,
-        )
+            self._delete_arrays(table, deleted)
+        else:
+            self.tx.executemany(
+                f"DELETE FROM {table} WHERE kind = ? AND aggregate_id = ?", sorted(self.cleared)
+            )
+            self.tx.executemany(
+                f"DELETE FROM {table} WHERE kind = ? AND aggregate_id = ? AND detail = ?", deleted
+            )
+            self.tx.executemany(
+                f"UPDATE {table} SET due_at = ? WHERE kind = '{LOT_EXPIRY}' "
+                "AND aggregate_id = ? AND due_at > ?",
+                self.capped,
+            )
+        self.tx.upsert(table, DEADLINE_COLUMNS, written, key=3)
+        self.tx.upsert(self.view.tickets, TICKET_COLUMNS, tickets)
+        self.tx.upsert(self.view.accounts, ACCOUNT_COLUMNS, accounts)
 
-    def _flush_arrays(
-        self,
-        table: str,
-        deleted: list[Key],
-        written: list[tuple[Any, ...]],
-        tickets: list[list[Any]],
-        accounts: list[list[Any]],
-    ) -> None:
-        """The same writes on PostgreSQL, one statement each with arrays (unnest) instead of a
+    def _delete_arrays(self, table: str, deleted: list[Key]) -> None:
+        """The deletes on PostgreSQL, one statement each with arrays (unnest) instead of a
         statement per row: a batch's thousands of small writes cost a few round trips."""
         if self.cleared:
             kinds, owners = _columns(sorted(self.cleared), 2)
@@ -384,29 +366,6 @@ class _Batch:
                 f"UPDATE {table} SET due_at = ? WHERE kind = '{LOT_EXPIRY}' "
                 "AND aggregate_id = ? AND due_at > ?",
                 (end, account, end),
-            )
-        if written:
-            self.tx.execute(
-                f"INSERT INTO {table} (kind, aggregate_id, detail, contract_id, due_at) "
-                "SELECT * FROM unnest(?::text[], ?::text[], ?::text[], ?::text[], ?::bigint[]) "
-                "ON CONFLICT (kind, aggregate_id, detail) "
-                "DO UPDATE SET contract_id = excluded.contract_id, due_at = excluded.due_at",
-                _columns(written, 5),
-            )
-        if tickets:
-            self.tx.execute(
-                f"INSERT INTO {self.view.tickets} (ticket_id, contract_id, breach_recorded, "
-                "responded) SELECT * FROM unnest(?::text[], ?::text[], ?::boolean[], "
-                "?::boolean[]) ON CONFLICT (ticket_id) DO UPDATE SET "
-                "breach_recorded = excluded.breach_recorded, responded = excluded.responded",
-                _columns(tickets, 4),
-            )
-        if accounts:
-            self.tx.execute(
-                f"INSERT INTO {self.view.accounts} (account_id, contract_id, ended_at) "
-                "SELECT * FROM unnest(?::text[], ?::text[], ?::bigint[]) "
-                "ON CONFLICT (account_id) DO UPDATE SET ended_at = excluded.ended_at",
-                _columns(accounts, 3),
             )
 
 

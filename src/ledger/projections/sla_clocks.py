@@ -15,6 +15,7 @@ count business time on its own tables. The questions asked of these tables are i
 
 from __future__ import annotations
 
+import itertools
 import json
 from dataclasses import dataclass
 from operator import attrgetter
@@ -39,6 +40,9 @@ STOPPED = "stopped"
 NO_CLOCK = "none"
 
 CHUNK = 500  # ids per IN (...) lookup
+# A rebuild holds the clocks it touched last in memory between batches (the events of a ticket
+# come close together in the log) and writes each row when it leaves them, not every batch.
+HELD_CLOCKS = 20_000
 
 CLOCK_COLUMNS = (
     "ticket_id",
@@ -206,6 +210,7 @@ class SlaBreachProjection(Projection):
             f"INSERT INTO {self.counts} (tier, bucket, n) VALUES (?, ?, ?) "
             f"ON CONFLICT (tier, bucket) DO UPDATE SET n = {self.counts}.n + excluded.n"
         )
+        self.held: dict[str, ClockRow] = {}  # a rebuild's clocks in memory (rebuild_started)
 
     def ddl(self) -> list[str]:
         clocks, versions, counts = self.clocks, self.versions, self.counts
@@ -248,15 +253,19 @@ class SlaBreachProjection(Projection):
         ]
 
     def rebuild_started(self, tx: Transaction) -> None:
-        """Rows without the reads' indexes; the kept counts wait for the final rows."""
+        """Rows without the reads' indexes; the kept counts wait for the final rows, and the
+        clocks touched last are held in memory (`held`, oldest first) until they leave it."""
         super().rebuild_started(tx)
+        self.held = {}
         for name, _ in self.indexes():
             tx.execute(f"DROP INDEX IF EXISTS {name}")
 
     def rebuild_finished(self, tx: Transaction) -> None:
-        """The kept counts, counted from the final rows as `bucket` and `time_keys` count a
-        clock, and the reads' indexes."""
+        """The clocks still held written, the kept counts counted from the final rows as
+        `bucket` and `time_keys` count a clock, and the reads' indexes."""
         super().rebuild_finished(tx)
+        held, self.held = self.held, {}
+        tx.upsert(self.clocks, CLOCK_COLUMNS, [_clock_values(c) for c in held.values()])
         clocks = self.clocks
         kept = f"status <> '{DECLINED}'"
         tx.execute(
@@ -285,8 +294,8 @@ class SlaBreachProjection(Projection):
 
     def apply(self, tx: Transaction, events: list[tuple[int, Any]]) -> None:
         batch = _Batch(self, tx, events)
-        for position, event in events:
-            batch.apply(position, event)
+        for (position, event), key in zip(events, batch.keys, strict=True):
+            batch.apply(position, event, key)
         batch.flush()
 
 
@@ -302,21 +311,29 @@ class _Batch:
         ticket_ids: set[str] = set()
         created_contracts: set[str] = set()
         contract_ids: set[str] = set()
-        for _, event in events:
+        self.keys = [str(event.originator_id) for _, event in events]  # each event's, once
+        for (_, event), key in zip(events, self.keys, strict=True):
             kind = type(event)
             if kind is Ticket.Opened or kind is Ticket.RequestDeclined:
-                created_tickets.add(str(event.originator_id))
+                created_tickets.add(key)
                 contract_ids.add(str(event.contract_id))
             elif kind is Contract.Signed:
-                created_contracts.add(str(event.originator_id))
+                created_contracts.add(key)
             elif kind is Contract.AppointmentBooked or kind is Contract.AppointmentCancelled:
-                contract_ids.add(str(event.originator_id))
+                contract_ids.add(key)
             else:
-                ticket_ids.add(str(event.originator_id))
-        self.clocks: dict[str, ClockRow] = {
-            row[0]: load_clock(row)
-            for row in self._load(view.clocks, CLOCK_COLUMNS, ticket_ids - created_tickets)
-        }
+                ticket_ids.add(key)
+        self.held = view.held if view.rebuilding else None
+        self.clocks: dict[str, ClockRow] = {}
+        if self.held is not None:  # a rebuild: the clocks it holds, written or not yet
+            for ticket in ticket_ids & self.held.keys():
+                self.clocks[ticket] = self.held.pop(ticket)
+        self.clocks.update(
+            (row[0], load_clock(row))
+            for row in self._load(
+                view.clocks, CLOCK_COLUMNS, ticket_ids - created_tickets - self.clocks.keys()
+            )
+        )
         self.calendars: dict[str, _Calendar] = {
             row[0]: _Calendar(*row)
             for row in self._load(
@@ -363,18 +380,19 @@ class _Batch:
 
     # -- events --------------------------------------------------------------------------------
 
-    def apply(self, position: int, event: Any) -> None:
+    def apply(self, position: int, event: Any, key: str) -> None:
+        """Apply an event; `key` is its aggregate's id as text."""
         kind = type(event)
         if kind is Ticket.Opened:
-            self._opened(position, event)
+            self._opened(position, event, key)
         elif kind is Ticket.RequestDeclined:
-            self._declined(position, event)
+            self._declined(position, event, key)
         elif kind is Contract.Signed:
-            self._signed(event)
+            self._signed(event, key)
         elif kind is Contract.AppointmentBooked or kind is Contract.AppointmentCancelled:
-            self._appointment(event)
+            self._appointment(event, key)
         else:
-            ticket = str(event.originator_id)
+            ticket = key
             clock = self.clocks.get(ticket)
             handler = self.handlers.get(kind)
             if clock is None or handler is None:  # pragma: no cover - follows its Opened
@@ -388,15 +406,13 @@ class _Batch:
         """Keep the row as it stands after an event, from the instant the event took effect."""
         self.versions.append((*_clock_values(clock), effective))
 
-    def _signed(self, event: Any) -> None:
-        contract = str(event.originator_id)
+    def _signed(self, event: Any, contract: str) -> None:
         self.calendars[contract] = _Calendar(
             contract, event.customer, event.timezone, event.holiday_region or "", "[]"
         )
         self.changed_calendars.add(contract)
 
-    def _appointment(self, event: Any) -> None:
-        contract = str(event.originator_id)
+    def _appointment(self, event: Any, contract: str) -> None:
         calendar = self.calendars.get(contract)
         if calendar is None:  # pragma: no cover - an appointment follows its contract's Signed
             return
@@ -420,8 +436,8 @@ class _Batch:
         local = received_at.astimezone(zone)
         return f"{local.year:04d}-{local.month:02d}"
 
-    def _opened(self, position: int, event: Any) -> None:
-        ticket, contract = str(event.originator_id), str(event.contract_id)
+    def _opened(self, position: int, event: Any, ticket: str) -> None:
+        contract = str(event.contract_id)
         received, due = to_us(event.received_at), us(event.due_at)
         self.clocks[ticket] = ClockRow(
             ticket_id=ticket,
@@ -452,8 +468,8 @@ class _Batch:
         self.changed_clocks.add(ticket)
         self._version(self.clocks[ticket], received)
 
-    def _declined(self, position: int, event: Any) -> None:
-        ticket, contract = str(event.originator_id), str(event.contract_id)
+    def _declined(self, position: int, event: Any, ticket: str) -> None:
+        contract = str(event.contract_id)
         self.clocks[ticket] = ClockRow(
             ticket_id=ticket,
             external_key=event.external_key,
@@ -544,11 +560,13 @@ class _Batch:
             CALENDAR_COLUMNS,
             [_calendar_values(self.calendars[c]) for c in sorted(self.changed_calendars)],
         )
-        tx.upsert(
-            view.clocks,
-            CLOCK_COLUMNS,
-            [_clock_values(self.clocks[t]) for t in sorted(self.changed_clocks)],
-        )
+        if self.held is None:
+            written = [self.clocks[t] for t in sorted(self.changed_clocks)]
+        else:  # the batch's clocks held as the newest; the oldest beyond HELD_CLOCKS written
+            self.held.update(self.clocks)
+            leaving = max(len(self.held) - HELD_CLOCKS, 0)
+            written = [self.held.pop(t) for t in list(itertools.islice(self.held, leaving))]
+        tx.upsert(view.clocks, CLOCK_COLUMNS, [_clock_values(c) for c in written])
         tx.append(view.versions, VERSION_COLUMNS, self.versions)
         if self.counted:
             self._count()
