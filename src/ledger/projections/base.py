@@ -111,17 +111,29 @@ class Projection(ABC):
         A raw projection gets (position, Notification) for every notification instead.
         """
 
+    def indexes(self) -> list[tuple[str, str]]:
+        """The indexes only reads use, as (name, `table (columns)`): `ddl` makes them, and a
+        rebuild makes them once at the end instead of keeping them row by row."""
+        return []
+
+    def index_ddl(self) -> list[str]:
+        """The statements making `indexes()` (idempotent)."""
+        return [f"CREATE INDEX IF NOT EXISTS {name} ON {on}" for name, on in self.indexes()]
+
     def rebuild_started(self, tx: Transaction) -> None:
         """Before the first batch of a rebuild into empty tables: drop what is cheaper made
-        once at the end (indexes, tables derived from the final rows). Nothing by default."""
-        del tx
+        once at the end (the reads' indexes; a view may also leave out what it derives from
+        its final rows)."""
         self.rebuilding = True
+        for name, _ in self.indexes():
+            tx.execute(f"DROP INDEX IF EXISTS {name}")
 
     def rebuild_finished(self, tx: Transaction) -> None:
         """In the transaction that ends a rebuild: make what `rebuild_started` left out, so
         the tables are those an event-by-event projection would have written."""
-        del tx
         self.rebuilding = False
+        for statement in self.index_ddl():
+            tx.execute(statement)
 
     def create(self) -> None:
         """Create the view's tables if they do not exist."""
@@ -131,8 +143,9 @@ class Projection(ABC):
         """Drop the view's tables (a rebuild creates them anew)."""
         for table in self.tables():
             tx.execute(f"DROP TABLE IF EXISTS {table}")
-            if self.db.backend == "postgresql":  # `Transaction.upsert`'s, made like the table
-                tx.execute(f"DROP TABLE IF EXISTS pg_temp.stage_{table}")
+            if self.db.backend == "postgresql":  # the stages of `upsert` and `delete`
+                for stage in (f"stage_{table}", *(f"stage_{table}_{n}" for n in range(1, 4))):
+                    tx.execute(f"DROP TABLE IF EXISTS pg_temp.{stage}")
         self.db.forget_created()
 
 

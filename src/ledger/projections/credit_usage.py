@@ -136,19 +136,11 @@ class CreditUsageProjection(Projection):
                 "PRIMARY KEY (position, seq))"
             ),
             (
-                f"CREATE INDEX IF NOT EXISTS {self.movements}_contract_at "
-                f"ON {self.movements} (contract_id, at)"
-            ),
-            (
                 f"CREATE TABLE IF NOT EXISTS {self.fees} ("
                 "position BIGINT NOT NULL, seq INTEGER NOT NULL, contract_id TEXT NOT NULL, "
                 "term_number INTEGER NOT NULL, kind TEXT NOT NULL, fee BIGINT NOT NULL, "
                 "fee_share BIGINT, remaining_share BIGINT, assessed_at BIGINT NOT NULL, "
                 "PRIMARY KEY (position, seq))"
-            ),
-            (
-                f"CREATE INDEX IF NOT EXISTS {self.fees}_contract_at "
-                f"ON {self.fees} (contract_id, assessed_at)"
             ),
             (
                 f"CREATE TABLE IF NOT EXISTS {self.contracts} ("
@@ -170,6 +162,13 @@ class CreditUsageProjection(Projection):
                 "position BIGINT PRIMARY KEY, contract_id TEXT NOT NULL, lot_id TEXT NOT NULL, "
                 "points BIGINT NOT NULL, price BIGINT NOT NULL, purchased_at BIGINT NOT NULL)"
             ),
+            *self.index_ddl(),
+        ]
+
+    def indexes(self) -> list[tuple[str, str]]:
+        return [
+            (f"{self.movements}_contract_at", f"{self.movements} (contract_id, at)"),
+            (f"{self.fees}_contract_at", f"{self.fees} (contract_id, assessed_at)"),
         ]
 
     def tables(self) -> list[str]:

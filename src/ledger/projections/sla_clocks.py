@@ -234,7 +234,7 @@ class SlaBreachProjection(Projection):
                 "contract_id TEXT PRIMARY KEY, customer TEXT NOT NULL, timezone TEXT NOT NULL, "
                 "holiday_region TEXT NOT NULL, appointments TEXT NOT NULL)"
             ),
-            *(f"CREATE INDEX IF NOT EXISTS {name} ON {on}" for name, on in self.indexes()),
+            *self.index_ddl(),
         ]
 
     def indexes(self) -> list[tuple[str, str]]:
@@ -257,13 +257,10 @@ class SlaBreachProjection(Projection):
         clocks touched last are held in memory (`held`, oldest first) until they leave it."""
         super().rebuild_started(tx)
         self.held = {}
-        for name, _ in self.indexes():
-            tx.execute(f"DROP INDEX IF EXISTS {name}")
 
     def rebuild_finished(self, tx: Transaction) -> None:
         """The clocks still held written, the kept counts counted from the final rows as
         `bucket` and `time_keys` count a clock, and the reads' indexes."""
-        super().rebuild_finished(tx)
         held, self.held = self.held, {}
         tx.upsert(self.clocks, CLOCK_COLUMNS, [_clock_values(c) for c in held.values()])
         clocks = self.clocks
@@ -286,8 +283,7 @@ class SlaBreachProjection(Projection):
             f"FROM {clocks} WHERE {kept} AND clock = '{RUNNING}' AND warning_at IS NOT NULL "
             "AND due_at IS NOT NULL) AS keys GROUP BY kind, clock, tier, hour"
         )
-        for name, on in self.indexes():
-            tx.execute(f"CREATE INDEX IF NOT EXISTS {name} ON {on}")
+        super().rebuild_finished(tx)
 
     def tables(self) -> list[str]:
         return [self.clocks, self.versions, self.counts, self.times, self.calendars]
