@@ -143,9 +143,8 @@ class Projection(ABC):
         """Drop the view's tables (a rebuild creates them anew)."""
         for table in self.tables():
             tx.execute(f"DROP TABLE IF EXISTS {table}")
-            if self.db.backend == "postgresql":  # the stages of `upsert` and `delete`
-                for stage in (f"stage_{table}", *(f"stage_{table}_{n}" for n in range(1, 4))):
-                    tx.execute(f"DROP TABLE IF EXISTS pg_temp.{stage}")
+            if self.db.backend == "postgresql":  # `Transaction.upsert`'s, made like the table
+                tx.execute(f"DROP TABLE IF EXISTS pg_temp.stage_{table}")
         self.db.forget_created()
 
 

@@ -134,26 +134,26 @@ class Transaction:
         self.cursor.execute(f"INSERT INTO {table} ({keys}) SELECT {keys} FROM {stage} {conflict}")
 
     def delete(self, table: str, columns: Sequence[str], rows: Sequence[Sequence[Any]]) -> None:
-        """Delete the rows whose `columns` hold the values of one of `rows`.
+        """Delete the rows whose (text) `columns` hold the values of one of `rows`.
 
-        On PostgreSQL the values are copied into a temporary table (emptied at commit) and
-        deleted by one statement; SQLite runs a statement per row.
+        On PostgreSQL one statement joins the table with the values as arrays (`unnest`, which
+        the planner takes for a few rows: a lookup by the primary key each, where a staged table
+        of thousands of rows is hashed against a scan of the whole table); SQLite runs a
+        statement per row.
         """
         if not rows:
             return
-        match = " AND ".join(f"t.{c} = d.{c}" for c in columns)
         if self.db.backend == "sqlite":
             where = " AND ".join(f"{c} = ?" for c in columns)
             self.executemany(f"DELETE FROM {table} WHERE {where}", rows)
             return
-        stage = f"stage_{table}_{len(columns)}"
-        keys = ", ".join(columns)
-        self.cursor.execute(
-            f"CREATE TEMPORARY TABLE IF NOT EXISTS {stage} ON COMMIT DELETE ROWS AS "
-            f"SELECT {keys} FROM {table} WITH NO DATA"
+        arrays = ", ".join("?::text[]" for _ in columns)
+        match = " AND ".join(f"t.{c} = d.{c}" for c in columns)
+        self.execute(
+            f"DELETE FROM {table} t USING unnest({arrays}) AS d({', '.join(columns)}) "
+            f"WHERE {match}",
+            [[row[i] for row in rows] for i in range(len(columns))],
         )
-        self.append(stage, columns, rows)
-        self.cursor.execute(f"DELETE FROM {table} t USING {stage} d WHERE {match}")
 
     def fetchall(self, sql: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
         """Rows of a query."""
