@@ -14,6 +14,7 @@ from ledger.projections.base import REBUILDING, read_state
 from ledger.projections.db import ViewDatabase
 from ledger.projections.deadlines import DeadlinesProjection
 from ledger.projections.runner import UnknownProjectionError, rebuild, run_projections, verify
+from ledger.projections.sla_clocks import SlaBreachProjection
 from tests.scenario import World, at, build_world
 
 if TYPE_CHECKING:
@@ -151,3 +152,22 @@ def test_a_rebuild_cut_short_is_started_again_from_scratch_by_the_next_runner(
     head = app.recorder.max_notification_id()
     assert read_state(db, "deadlines").shape == DeadlinesProjection.shape  # type: ignore[union-attr]
     assert verify(store_settings, app, DeadlinesProjection) == (head, [])
+
+
+def test_a_rebuilt_view_has_statistics_for_the_planner(
+    store_settings: DatabaseSettings, app: SupportLedger, world: World, db: ViewDatabase
+) -> None:
+    """On PostgreSQL a rebuild ends by analyzing its tables: the board's keyset pages need the
+    planner's statistics at once, not when autovacuum comes by."""
+    if store_settings.backend != "postgresql":
+        pytest.skip("statistics of the planner are PostgreSQL's")
+    business(store_settings, app, world, SlaBreachProjection)
+
+    rebuild(store_settings, app, SlaBreachProjection)
+
+    with db.transaction() as tx:
+        columns = tx.fetchall(
+            "SELECT attname FROM pg_stats WHERE schemaname = current_schema() "
+            "AND tablename = 'sla_clocks'"
+        )
+    assert ("tier",) in columns  # a column's statistics come from ANALYZE alone

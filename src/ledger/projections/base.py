@@ -134,6 +134,9 @@ class Projection(ABC):
         self.rebuilding = False
         for statement in self.index_ddl():
             tx.execute(statement)
+        if self.db.backend == "postgresql":  # fresh tables have no statistics: a board page
+            for table in self.tables():  # would read every row after its cursor until
+                tx.execute(f"ANALYZE {table}")  # autovacuum (if on) got to them
 
     def create(self) -> None:
         """Create the view's tables if they do not exist."""
