@@ -149,21 +149,46 @@ def read_rates(settings: DatabaseSettings, batch: int) -> tuple[float, float]:
 
 
 def rebuild_child(url: str, name: str) -> None:
-    """In a process of its own: rebuild one read model, print the seconds it took."""
+    """In a process of its own: rebuild one read model, print the seconds it took and the CPU
+    seconds spent on it by this process and by the PostgreSQL backends serving it (on a
+    shared machine the wall time says as much about the neighbours as about the rebuild)."""
+    os.environ["PGAPPNAME"] = tag = f"ledger-rebuild-bench-{os.getpid()}"  # read by libpq
     configure_logging("json", "warning")
     from ledger.projections import projections_named  # noqa: PLC0415
     from ledger.projections.runner import rebuild  # noqa: PLC0415
 
     settings = parse_database_url(url)
     app = SupportLedger(settings=settings)
-    t0 = time.perf_counter()
-    position = rebuild(settings, app, projections_named([name])[0], batch_size=5000)
-    print(json.dumps({"seconds": time.perf_counter() - t0, "position": position}))
+    server: dict[int, float] = {}  # backend pid -> its CPU seconds when last seen
+    t0, cpu0 = time.perf_counter(), time.process_time()
+    position = rebuild(settings, app, projections_named([name])[0], batch_size=5000,
+                       progress=lambda _d, _h: backend_cpu(settings, tag, server))  # fmt: skip
+    seconds, cpu = time.perf_counter() - t0, time.process_time() - cpu0
+    print(json.dumps({"seconds": seconds, "position": position, "cpu": cpu,
+                      "server_cpu": sum(server.values()) if server else None}))  # fmt: skip
     app.close()
 
 
-def rebuild_measured(url: str, name: str) -> tuple[float, int, float]:
-    """Rebuild in a child process: (seconds, position, peak RSS in MB)."""
+def backend_cpu(settings: DatabaseSettings, tag: str, seen: dict[int, float]) -> None:
+    """Note the CPU seconds of the PostgreSQL backends whose application name is `tag` (read
+    from /proc: the server runs on this machine); nothing on SQLite."""
+    if settings.backend != "postgresql":
+        return
+    with connect(settings) as conn:
+        pids = [r[0] for r in conn.execute(
+            "SELECT pid FROM pg_stat_activity WHERE application_name = %s AND pid <> "
+            "pg_backend_pid()", [tag]
+        )]  # fmt: skip
+    for pid in pids:
+        try:
+            fields = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
+        except OSError:
+            continue
+        seen[pid] = (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def rebuild_measured(url: str, name: str) -> dict[str, Any]:
+    """Rebuild in a child process: seconds, position, CPU seconds and peak RSS in MB."""
     proc = subprocess.Popen(
         [sys.executable, "-P", __file__, "--rebuild-child", name, "--url", url],
         stdout=subprocess.PIPE,
@@ -174,8 +199,9 @@ def rebuild_measured(url: str, name: str) -> tuple[float, int, float]:
     if status != 0:
         msg = f"rebuild of {name} failed (status {status})"
         raise RuntimeError(msg)
-    result = json.loads(output.strip().splitlines()[-1])
-    return result["seconds"], result["position"], usage.ru_maxrss / 1024
+    result: dict[str, Any] = json.loads(output.strip().splitlines()[-1])
+    result["peak"] = usage.ru_maxrss / 1024
+    return result
 
 
 # -- 4. the library's stock runner --------------------------------------------------------------
@@ -248,6 +274,9 @@ def main() -> int:
     )
     parser.add_argument("--pg", default="postgresql://postgres@127.0.0.1:5432/test")
     parser.add_argument(
+        "--schema", help=f"PostgreSQL schema of the log (default: {KEEP_SCHEMA} with --keep)"
+    )
+    parser.add_argument(
         "--sqlite-path", default=str(Path(tempfile.gettempdir()) / "ledger-bench-projections.db")
     )
     parser.add_argument("--rebuild-child", help=argparse.SUPPRESS)
@@ -267,7 +296,7 @@ def main() -> int:
         settings = parse_database_url(f"sqlite:///{args.sqlite_path}")
     else:
         base = parse_database_url(args.pg)
-        schema = KEEP_SCHEMA if args.keep else f"bench_{os.getpid()}"
+        schema = args.schema or (KEEP_SCHEMA if args.keep else f"bench_{os.getpid()}")
         with connect(base) as conn:
             conn.execute(f'CREATE SCHEMA IF NOT EXISTS "{schema}"')
         settings = base.with_schema(schema)
@@ -299,23 +328,32 @@ def main() -> int:
         print(f"machine: {platform.machine()}, {python}; store: {settings.display_url}")
         print(f"log: {have:,} events; medians of {args.repeat} runs")
         only_read, decoded = read_rates(settings, 5000)
-        print(f"{'what':34}{'events/s':>12}{'seconds':>10}{'peak MB':>10}")
+        print(f"{'what':34}{'events/s':>12}{'seconds':>10}{'peak MB':>10}{'ratio':>8}"
+              f"{'CPU s':>8}{'server':>8}")  # fmt: skip
         print(f"{'read the log (notifications)':34}{only_read:>12,.0f}{have / only_read:>10.1f}")
-        print(f"{'read + decode':34}{decoded:>12,.0f}{have / decoded:>10.1f}")
+        print(f"{'read + decode every event':34}{decoded:>12,.0f}{have / decoded:>10.1f}"
+              f"{'':>10}{1:>8.2f}")  # fmt: skip
         from ledger.projections import PROJECTIONS  # noqa: PLC0415
 
         for name in PROJECTIONS if args.views is None else args.views:
             runs = [rebuild_measured(url, name) for _ in range(args.repeat)]
-            seconds = statistics.median(r[0] for r in runs)
-            peak = max(r[2] for r in runs)
-            print(f"{'rebuild ' + name:34}{have / seconds:>12,.0f}{seconds:>10.1f}{peak:>10.0f}")
-        if settings.backend == "postgresql":
+            seconds = statistics.median(r["seconds"] for r in runs)
+            peak = max(r["peak"] for r in runs)
+            cpu = statistics.median(r["cpu"] for r in runs)
+            server = [r["server_cpu"] for r in runs if r["server_cpu"] is not None]
+            rate = have / seconds
+            print(f"{'rebuild ' + name:34}{rate:>12,.0f}{seconds:>10.1f}{peak:>10.0f}"
+                  f"{rate / decoded:>8.2f}{cpu:>8.1f}"
+                  f"{statistics.median(server) if server else float('nan'):>8.1f}")  # fmt: skip
+        if settings.backend == "postgresql" and args.stock_events > 0:
             rate = stock_rate(settings, min(args.stock_events, have))
             label = f"stock runner ({args.stock_events:,} events)"
             print(f"{label:34}{rate:>12,.0f}")
-        print("goal (PostgreSQL): >= 25,000 events/s per rebuild, peak memory < 500 MB")
+        print("ratio: the rebuild's rate over reading and decoding every event, in this run")
+        print("CPU s: the rebuild process's CPU seconds; server: its PostgreSQL backends'")
+        print("goal (PostgreSQL): >= 50,000 events/s per rebuild, peak memory < 500 MB")
     finally:
-        if settings.backend == "postgresql" and not args.keep:
+        if settings.backend == "postgresql" and not args.keep and not args.schema:
             with connect(base) as conn:
                 conn.execute(f'DROP SCHEMA IF EXISTS "{settings.schema}" CASCADE')
     return 0

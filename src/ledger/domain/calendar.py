@@ -53,9 +53,13 @@ def require_aware(value: datetime, name: str = "instant") -> datetime:
 
 
 def to_us(value: datetime) -> int:
-    """Microseconds since the Unix epoch of an aware instant."""
-    require_aware(value)
-    return (value - EPOCH) // MICROSECOND
+    """Microseconds since the Unix epoch of an aware instant (a naive one cannot be taken from
+    the aware epoch: it is refused as `require_aware` refuses it)."""
+    try:
+        return (value - EPOCH) // MICROSECOND
+    except TypeError:
+        require_aware(value)
+        raise
 
 
 def from_us(us: int) -> datetime:

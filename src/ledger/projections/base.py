@@ -43,6 +43,9 @@ STATE_DDL = (
 )
 
 
+REBUILDING = 0  # the shape stored while a rebuild runs: no projection has it
+
+
 class PositionMovedError(Exception):
     """Another runner applied events of this projection meanwhile (nothing was written)."""
 
@@ -80,6 +83,9 @@ class Projection(ABC):
     def __init__(self, db: ViewDatabase, *, prefix: str = "") -> None:
         self.db = db
         self.prefix = prefix
+        # True from `rebuild_started` to `rebuild_finished`: the tables began empty and every
+        # event of the log comes in order, so what can be made from the final rows may wait
+        self.rebuilding = False
 
     @classmethod
     def topics(cls) -> frozenset[str]:
@@ -105,6 +111,33 @@ class Projection(ABC):
         A raw projection gets (position, Notification) for every notification instead.
         """
 
+    def indexes(self) -> list[tuple[str, str]]:
+        """The indexes only reads use, as (name, `table (columns)`): `ddl` makes them, and a
+        rebuild makes them once at the end instead of keeping them row by row."""
+        return []
+
+    def index_ddl(self) -> list[str]:
+        """The statements making `indexes()` (idempotent)."""
+        return [f"CREATE INDEX IF NOT EXISTS {name} ON {on}" for name, on in self.indexes()]
+
+    def rebuild_started(self, tx: Transaction) -> None:
+        """Before the first batch of a rebuild into empty tables: drop what is cheaper made
+        once at the end (the reads' indexes; a view may also leave out what it derives from
+        its final rows)."""
+        self.rebuilding = True
+        for name, _ in self.indexes():
+            tx.execute(f"DROP INDEX IF EXISTS {name}")
+
+    def rebuild_finished(self, tx: Transaction) -> None:
+        """In the transaction that ends a rebuild: make what `rebuild_started` left out, so
+        the tables are those an event-by-event projection would have written."""
+        self.rebuilding = False
+        for statement in self.index_ddl():
+            tx.execute(statement)
+        if self.db.backend == "postgresql":  # fresh tables have no statistics: a board page
+            for table in self.tables():  # would read every row after its cursor until
+                tx.execute(f"ANALYZE {table}")  # autovacuum (if on) got to them
+
     def create(self) -> None:
         """Create the view's tables if they do not exist."""
         self.db.create(self.ddl())
@@ -113,6 +146,8 @@ class Projection(ABC):
         """Drop the view's tables (a rebuild creates them anew)."""
         for table in self.tables():
             tx.execute(f"DROP TABLE IF EXISTS {table}")
+            if self.db.backend == "postgresql":  # `Transaction.upsert`'s, made like the table
+                tx.execute(f"DROP TABLE IF EXISTS pg_temp.stage_{table}")
         self.db.forget_created()
 
 
@@ -218,6 +253,15 @@ def advance(tx: Transaction, name: str, start: int, end: int, now: datetime) -> 
         raise PositionMovedError(msg)
 
 
+def finish_rebuild(
+    tx: Transaction, name: str, start: int, end: int, *, shape: int, now: datetime
+) -> None:
+    """End a rebuild in `tx`: the position moves from `start` to `end` (the head the rebuild
+    read to) and the shape, 0 while the rebuild ran, becomes the projection's."""
+    advance(tx, name, start, end, now)
+    tx.execute(f"UPDATE {STATE_TABLE} SET shape = ? WHERE name = ?", (shape, name))
+
+
 def record_error(db: ViewDatabase, name: str, position: int, error: str, now: datetime) -> None:
     """Keep the error that stopped a projection, and the event it stopped at."""
     with db.transaction() as tx:
@@ -228,7 +272,8 @@ def record_error(db: ViewDatabase, name: str, position: int, error: str, now: da
 
 
 def reset(tx: Transaction, name: str, shape: int) -> None:
-    """Back to position 0 with the current shape (a rebuild)."""
+    """Back to position 0 with the current shape (or with shape 0, `REBUILDING`: a rebuild
+    until it finishes; a runner finding it so starts the view again from scratch)."""
     tx.execute(
         f"UPDATE {STATE_TABLE} SET position = 0, shape = ?, updated_at = NULL, error = NULL, "
         "error_position = NULL, error_at = NULL WHERE name = ?",

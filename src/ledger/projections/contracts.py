@@ -75,10 +75,6 @@ class ContractDirectoryProjection(Projection):
                 "status TEXT NOT NULL, terminated_at BIGINT, account_id TEXT)"
             ),
             (
-                f"CREATE INDEX IF NOT EXISTS {self.contracts}_customer "
-                f"ON {self.contracts} (customer_key, contract_id)"
-            ),
-            (
                 f"CREATE TABLE IF NOT EXISTS {self.terms} ("
                 "contract_id TEXT NOT NULL, term_number INTEGER NOT NULL, tier TEXT NOT NULL, "
                 "licenses INTEGER NOT NULL, starts_at BIGINT NOT NULL, ends_at BIGINT NOT NULL, "
@@ -89,10 +85,13 @@ class ContractDirectoryProjection(Projection):
                 "contract_id TEXT NOT NULL, email TEXT NOT NULL, "
                 "PRIMARY KEY (contract_id, email))"
             ),
-            (
-                f"CREATE INDEX IF NOT EXISTS {self.contacts}_email "
-                f"ON {self.contacts} (email, contract_id)"
-            ),
+            *self.index_ddl(),
+        ]
+
+    def indexes(self) -> list[tuple[str, str]]:
+        return [
+            (f"{self.contracts}_customer", f"{self.contracts} (customer_key, contract_id)"),
+            (f"{self.contacts}_email", f"{self.contacts} (email, contract_id)"),
         ]
 
     def tables(self) -> list[str]:

@@ -136,19 +136,11 @@ class CreditUsageProjection(Projection):
                 "PRIMARY KEY (position, seq))"
             ),
             (
-                f"CREATE INDEX IF NOT EXISTS {self.movements}_contract_at "
-                f"ON {self.movements} (contract_id, at)"
-            ),
-            (
                 f"CREATE TABLE IF NOT EXISTS {self.fees} ("
                 "position BIGINT NOT NULL, seq INTEGER NOT NULL, contract_id TEXT NOT NULL, "
                 "term_number INTEGER NOT NULL, kind TEXT NOT NULL, fee BIGINT NOT NULL, "
                 "fee_share BIGINT, remaining_share BIGINT, assessed_at BIGINT NOT NULL, "
                 "PRIMARY KEY (position, seq))"
-            ),
-            (
-                f"CREATE INDEX IF NOT EXISTS {self.fees}_contract_at "
-                f"ON {self.fees} (contract_id, assessed_at)"
             ),
             (
                 f"CREATE TABLE IF NOT EXISTS {self.contracts} ("
@@ -170,6 +162,13 @@ class CreditUsageProjection(Projection):
                 "position BIGINT PRIMARY KEY, contract_id TEXT NOT NULL, lot_id TEXT NOT NULL, "
                 "points BIGINT NOT NULL, price BIGINT NOT NULL, purchased_at BIGINT NOT NULL)"
             ),
+            *self.index_ddl(),
+        ]
+
+    def indexes(self) -> list[tuple[str, str]]:
+        return [
+            (f"{self.movements}_contract_at", f"{self.movements} (contract_id, at)"),
+            (f"{self.fees}_contract_at", f"{self.fees} (contract_id, assessed_at)"),
         ]
 
     def tables(self) -> list[str]:
@@ -395,17 +394,8 @@ class _Batch:
 
 
 def _insert(tx: Transaction, table: str, columns: str, rows: list[Row]) -> None:
-    """Append rows to a table: COPY on PostgreSQL (several times faster than INSERTs, which
-    matters for rebuilds), executemany on SQLite."""
-    if not rows:
-        return
-    if tx.db.backend == "postgresql":
-        with tx.cursor.copy(f"COPY {table} ({columns}) FROM STDIN") as copy:
-            for row in rows:
-                copy.write_row(row)
-        return
-    marks = ", ".join("?" * (columns.count(",") + 1))
-    tx.executemany(f"INSERT INTO {table} ({columns}) VALUES ({marks})", rows)
+    """Append rows to a table (COPY on PostgreSQL)."""
+    tx.append(table, [c.strip() for c in columns.split(",")], rows)
 
 
 def _millionths(share: Decimal | None) -> int | None:

@@ -48,6 +48,9 @@ TERM_ENDING = "term_ending"
 KINDS = (WARNING, BREACH, LAPSE, TERM_GRANT, LOT_EXPIRY, LOTS_EXPIRING, TERM_ENDING)
 
 Key = tuple[str, str, str]
+DEADLINE_COLUMNS = ("kind", "aggregate_id", "detail", "contract_id", "due_at")
+TICKET_COLUMNS = ("ticket_id", "contract_id", "breach_recorded", "responded")
+ACCOUNT_COLUMNS = ("account_id", "contract_id", "ended_at")
 VIEW_CONNECTIONS = 2  # idle connections to the view kept open for the application
 CLOCK_EVENTS = (Ticket.Held, Ticket.Resumed, Ticket.SeverityChanged, Ticket.DeadlineRecalculated)
 
@@ -110,17 +113,22 @@ class DeadlinesProjection(Projection):
                 "contract_id TEXT NOT NULL, due_at BIGINT NOT NULL, "
                 "PRIMARY KEY (kind, aggregate_id, detail))"
             ),
-            f"CREATE INDEX IF NOT EXISTS {self.deadlines}_due ON {self.deadlines} (due_at)",
             (
                 f"CREATE TABLE IF NOT EXISTS {self.tickets} ("
                 "ticket_id TEXT PRIMARY KEY, contract_id TEXT NOT NULL, "
                 "breach_recorded BOOLEAN NOT NULL, responded BOOLEAN NOT NULL)"
             ),
-            f"CREATE INDEX IF NOT EXISTS {self.tickets}_contract ON {self.tickets} (contract_id)",
             (
                 f"CREATE TABLE IF NOT EXISTS {self.accounts} ("
                 "account_id TEXT PRIMARY KEY, contract_id TEXT NOT NULL, ended_at BIGINT)"
             ),
+            *self.index_ddl(),
+        ]
+
+    def indexes(self) -> list[tuple[str, str]]:
+        return [
+            (f"{self.deadlines}_due", f"{self.deadlines} (due_at)"),
+            (f"{self.tickets}_contract", f"{self.tickets} (contract_id)"),
         ]
 
     def tables(self) -> list[str]:
@@ -322,97 +330,16 @@ class _Batch:
         written = [(*key, *value) for key, value in self.rows.items() if value is not None]
         tickets = [self.tickets[t] for t in sorted(self.changed_tickets)]
         accounts = [self.accounts[a] for a in sorted(self.changed_accounts)]
-        if self.view.db.backend == "postgresql":
-            self._flush_arrays(table, deleted, written, tickets, accounts)
-            return
+        self.tx.delete(table, ("kind", "aggregate_id"), sorted(self.cleared))
+        self.tx.delete(table, ("kind", "aggregate_id", "detail"), deleted)
         self.tx.executemany(
-            f"DELETE FROM {table} WHERE kind = ? AND aggregate_id = ?", sorted(self.cleared)
-        )
-        self.tx.executemany(
-            f"DELETE FROM {table} WHERE kind = ? AND aggregate_id = ? AND detail = ?", deleted
-        )
-        self.tx.executemany(
-            f"UPDATE {table} SET due_at = ? WHERE kind = '{LOT_EXPIRY}' AND aggregate_id = ? "
-            "AND due_at > ?",
+            f"UPDATE {table} SET due_at = ? WHERE kind = '{LOT_EXPIRY}' "
+            "AND aggregate_id = ? AND due_at > ?",
             self.capped,
         )
-        self.tx.executemany(
-            f"INSERT INTO {table} (kind, aggregate_id, detail, contract_id, due_at) "
-            "VALUES (?, ?, ?, ?, ?) ON CONFLICT (kind, aggregate_id, detail) "
-            "DO UPDATE SET contract_id = excluded.contract_id, due_at = excluded.due_at",
-            written,
-        )
-        self.tx.executemany(
-            f"INSERT INTO {self.view.tickets} (ticket_id, contract_id, breach_recorded, responded) "
-            "VALUES (?, ?, ?, ?) ON CONFLICT (ticket_id) DO UPDATE SET "
-            "breach_recorded = excluded.breach_recorded, responded = excluded.responded",
-            tickets,
-        )
-        self.tx.executemany(
-            f"INSERT INTO {self.view.accounts} (account_id, contract_id, ended_at) "
-            "VALUES (?, ?, ?) ON CONFLICT (account_id) DO UPDATE SET ended_at = excluded.ended_at",
-            accounts,
-        )
-
-    def _flush_arrays(
-        self,
-        table: str,
-        deleted: list[Key],
-        written: list[tuple[Any, ...]],
-        tickets: list[list[Any]],
-        accounts: list[list[Any]],
-    ) -> None:
-        """The same writes on PostgreSQL, one statement each with arrays (unnest) instead of a
-        statement per row: a batch's thousands of small writes cost a few round trips."""
-        if self.cleared:
-            kinds, owners = _columns(sorted(self.cleared), 2)
-            self.tx.execute(
-                f"DELETE FROM {table} t USING unnest(?::text[], ?::text[]) AS d(kind, agg) "
-                "WHERE t.kind = d.kind AND t.aggregate_id = d.agg",
-                (kinds, owners),
-            )
-        if deleted:
-            kinds, owners, details = _columns(deleted, 3)
-            self.tx.execute(
-                f"DELETE FROM {table} t USING unnest(?::text[], ?::text[], ?::text[]) "
-                "AS d(kind, agg, detail) "
-                "WHERE t.kind = d.kind AND t.aggregate_id = d.agg AND t.detail = d.detail",
-                (kinds, owners, details),
-            )
-        for end, account, _ in self.capped:
-            self.tx.execute(
-                f"UPDATE {table} SET due_at = ? WHERE kind = '{LOT_EXPIRY}' "
-                "AND aggregate_id = ? AND due_at > ?",
-                (end, account, end),
-            )
-        if written:
-            self.tx.execute(
-                f"INSERT INTO {table} (kind, aggregate_id, detail, contract_id, due_at) "
-                "SELECT * FROM unnest(?::text[], ?::text[], ?::text[], ?::text[], ?::bigint[]) "
-                "ON CONFLICT (kind, aggregate_id, detail) "
-                "DO UPDATE SET contract_id = excluded.contract_id, due_at = excluded.due_at",
-                _columns(written, 5),
-            )
-        if tickets:
-            self.tx.execute(
-                f"INSERT INTO {self.view.tickets} (ticket_id, contract_id, breach_recorded, "
-                "responded) SELECT * FROM unnest(?::text[], ?::text[], ?::boolean[], "
-                "?::boolean[]) ON CONFLICT (ticket_id) DO UPDATE SET "
-                "breach_recorded = excluded.breach_recorded, responded = excluded.responded",
-                _columns(tickets, 4),
-            )
-        if accounts:
-            self.tx.execute(
-                f"INSERT INTO {self.view.accounts} (account_id, contract_id, ended_at) "
-                "SELECT * FROM unnest(?::text[], ?::text[], ?::bigint[]) "
-                "ON CONFLICT (account_id) DO UPDATE SET ended_at = excluded.ended_at",
-                _columns(accounts, 3),
-            )
-
-
-def _columns(rows: Any, width: int) -> list[list[Any]]:
-    """Rows as columns (for unnest)."""
-    return [[row[i] for row in rows] for i in range(width)]
+        self.tx.upsert(table, DEADLINE_COLUMNS, written, key=3)
+        self.tx.upsert(self.view.tickets, TICKET_COLUMNS, tickets)
+        self.tx.upsert(self.view.accounts, ACCOUNT_COLUMNS, accounts)
 
 
 def _share(value: Any) -> str:

@@ -18,6 +18,7 @@ from __future__ import annotations
 import threading
 import time
 import traceback
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
@@ -25,10 +26,12 @@ from typing import TYPE_CHECKING, Any
 from ledger.domain.errors import LedgerError
 from ledger.logs import get_logger
 from ledger.projections.base import (
+    REBUILDING,
     PositionMovedError,
     advance,
     all_states,
     ensure_state,
+    finish_rebuild,
     holds_lease,
     owner_name,
     read_state,
@@ -42,7 +45,7 @@ from ledger.projections.db import ViewDatabase
 from ledger.store import StoreUnavailableError, lock_key
 
 if TYPE_CHECKING:
-    from collections.abc import Callable, Sequence
+    from collections.abc import Callable, Iterator, Sequence
 
     from ledger.application import SupportLedger
     from ledger.projections.base import Projection, State
@@ -230,12 +233,78 @@ class Worker:
             self.projection.create()
         self.position = read_state(self.db, self.name).position  # type: ignore[union-attr]
 
-    def _reset(self) -> None:
+    def _reset(self, shape: int | None = None) -> None:
         with self.db.transaction() as tx:
             self.projection.drop(tx)
-            reset(tx, self.name, self.projection_class.shape)
+            reset(tx, self.name, self.projection_class.shape if shape is None else shape)
         self.projection.create()
         self.position = 0
+
+    def replay(
+        self, *, stop_at: int, progress: Callable[[int, int], None] | None = None
+    ) -> Outcome | None:
+        """A rebuild: reset the view and apply the log up to `stop_at` in its rebuilding mode.
+
+        Only the events the view follows are read, a batch ahead and decoded in a thread of
+        their own while the view writes the batch before. The shape stays `REBUILDING` until
+        the transaction that finishes the view: a rebuild cut short leaves a view the next
+        runner starts again from scratch. An Outcome when it must stop."""
+        self._reset(REBUILDING)
+        with self.db.transaction() as tx:
+            self._check_owner(tx)
+            self.projection.rebuild_started(tx)
+        try:
+            for batch, events in self.read_ahead(self.position, stop_at):
+                if self.stop.is_set():
+                    return Outcome(self.name, self.position, "stopped")
+                failure = self._apply_batch(batch, events)
+                if failure is not None:
+                    return failure
+                if progress is not None:
+                    progress(self.position, stop_at)
+            with self.db.transaction() as tx:
+                self._check_owner(tx)
+                self.projection.rebuild_finished(tx)
+                finish_rebuild(
+                    tx, self.name, self.position, stop_at,
+                    shape=self.projection_class.shape, now=self.clock(),
+                )  # fmt: skip
+        except (OwnershipLostError, PositionMovedError) as exc:
+            raise OwnershipLostError(str(exc)) from exc
+        finally:
+            self.projection.rebuilding = False
+        self.position = stop_at
+        if progress is not None:
+            progress(stop_at, stop_at)
+        return None
+
+    def read_ahead(
+        self, after: int, stop_at: int
+    ) -> Iterator[tuple[Sequence[Notification], list[tuple[int, Any]]]]:
+        """The notifications after `after` up to `stop_at` that the projection follows, in
+        batches with their decoded events; each batch is read and decoded in a thread while
+        the caller applies the one before (reading waits on the database, applying too)."""
+        topics = () if self.projection_class.raw else tuple(sorted(self.topics))
+
+        def read(start: int) -> tuple[Sequence[Notification], list[tuple[int, Any]]]:
+            batch = self.app.recorder.select_notifications(
+                start=start, limit=self.batch_size, stop=stop_at, topics=topics
+            )
+            return batch, self._decode(batch)
+
+        if after >= stop_at:
+            return
+        with ThreadPoolExecutor(1, thread_name_prefix=f"read-{self.name}") as reader:
+            ahead = reader.submit(read, after + 1)
+            while True:
+                batch, events = ahead.result()
+                if not batch:
+                    return
+                if batch[-1].id < stop_at:
+                    ahead = reader.submit(read, batch[-1].id + 1)
+                yield batch, events
+                if batch[-1].id >= stop_at:
+                    return
 
     def head(self) -> int:
         """The position of the newest event in the log."""
@@ -270,10 +339,13 @@ class Worker:
             return [(n.id, n) for n in batch]  # every notification, as stored
         return [(n.id, self.app.mapper.to_domain_event(n)) for n in batch if n.topic in self.topics]
 
-    def _apply_batch(self, batch: Sequence[Notification]) -> Outcome | None:
+    def _apply_batch(
+        self, batch: Sequence[Notification], events: list[tuple[int, Any]] | None = None
+    ) -> Outcome | None:
         start, end = self.position, batch[-1].id
         try:
-            events = self._decode(batch)
+            if events is None:
+                events = self._decode(batch)
             with self.db.transaction() as tx:
                 self._check_owner(tx)
                 if events:
@@ -432,9 +504,8 @@ def rebuild(
             "stop that runner (or pass --wait SECONDS) and rebuild again"
         )
     try:
-        worker._reset()
         log.info("projection_rebuilding", projection=worker.name)
-        outcome = worker.catch_up(stop_at=worker.head(), progress=progress)
+        outcome = worker.replay(stop_at=worker.head(), progress=progress)
         if outcome is not None:
             raise UnknownProjectionError(  # pragma: no cover - rebuilds of broken projections
                 f"rebuilding {worker.name} stopped at {outcome.position}: {outcome.error}"
@@ -478,19 +549,15 @@ def verify(
     try:
         state = read_state(worker.db, worker.name)
         target = state.position if state else 0
-        shadow.create()
-        position = 0
-        while position < target:
-            batch = app.recorder.select_notifications(
-                start=position + 1, limit=min(batch_size, target - position), stop=target
-            )
-            if not batch:
-                break
-            events = worker._decode(batch)
+        shadow.create()  # built as a rebuild builds the view
+        with worker.db.transaction() as tx:
+            shadow.rebuild_started(tx)
+        for _, events in worker.read_ahead(0, target):
             if events:
                 with worker.db.transaction() as tx:
                     shadow.apply(tx, events)
-            position = batch[-1].id
+        with worker.db.transaction() as tx:
+            shadow.rebuild_finished(tx)
         differences = []
         for live, rebuilt in zip(worker.projection.tables(), shadow.tables(), strict=True):
             with worker.db.transaction() as tx:

@@ -15,6 +15,7 @@ count business time on its own tables. The questions asked of these tables are i
 
 from __future__ import annotations
 
+import itertools
 import json
 from dataclasses import dataclass
 from operator import attrgetter
@@ -39,6 +40,9 @@ STOPPED = "stopped"
 NO_CLOCK = "none"
 
 CHUNK = 500  # ids per IN (...) lookup
+# A rebuild holds the clocks it touched last in memory between batches (the events of a ticket
+# come close together in the log) and writes each row when it leaves them, not every batch.
+HELD_CLOCKS = 20_000
 
 CLOCK_COLUMNS = (
     "ticket_id",
@@ -82,6 +86,7 @@ _CLOCK_DDL = (
     "breach_recorded BOOLEAN NOT NULL, breach_waived BOOLEAN NOT NULL, "
     "position BIGINT NOT NULL, priority_at BIGINT"
 )
+VERSION_COLUMNS = (*CLOCK_COLUMNS, "effective_at")
 CALENDAR_COLUMNS = ("contract_id", "customer", "timezone", "holiday_region", "appointments")
 
 
@@ -131,14 +136,10 @@ _clock_values = attrgetter(*CLOCK_COLUMNS)
 _calendar_values = attrgetter(*CALENDAR_COLUMNS)
 
 
-def _upsert(table: str, columns: tuple[str, ...]) -> str:
-    keys = ", ".join(columns)
-    marks = ", ".join("?" * len(columns))
-    updates = ", ".join(f"{c} = excluded.{c}" for c in columns[1:])
-    return (
-        f"INSERT INTO {table} ({keys}) VALUES ({marks}) "
-        f"ON CONFLICT ({columns[0]}) DO UPDATE SET {updates}"
-    )
+def _hour(column: str) -> str:
+    """SQL of the hour of an instant column, `column // HOUR_US` (floored on both stores)."""
+    whole = f"({column} / {HOUR_US})"  # integer division, towards zero on both stores
+    return f"({whole} - CASE WHEN {column} < {whole} * {HOUR_US} THEN 1 ELSE 0 END)"
 
 
 def _warning_at(warnings: list[dict[str, Any]]) -> int | None:
@@ -205,37 +206,20 @@ class SlaBreachProjection(Projection):
             f"INSERT INTO {self.times} (kind, clock, tier, hour, n) VALUES (?, ?, ?, ?, ?) "
             f"ON CONFLICT (kind, clock, tier, hour) DO UPDATE SET n = {self.times}.n + excluded.n"
         )
-        self.upsert_clock = _upsert(self.clocks, CLOCK_COLUMNS)
-        self.insert_version = (
-            f"INSERT INTO {self.versions} ({', '.join(CLOCK_COLUMNS)}, effective_at) "
-            f"VALUES ({', '.join('?' * (len(CLOCK_COLUMNS) + 1))})"
-        )
         self.add_count = (
             f"INSERT INTO {self.counts} (tier, bucket, n) VALUES (?, ?, ?) "
             f"ON CONFLICT (tier, bucket) DO UPDATE SET n = {self.counts}.n + excluded.n"
         )
-        self.upsert_calendar = _upsert(self.calendars, CALENDAR_COLUMNS)
+        self.held: dict[str, ClockRow] = {}  # a rebuild's clocks in memory (rebuild_started)
 
     def ddl(self) -> list[str]:
         clocks, versions, counts = self.clocks, self.versions, self.counts
         return [
             f"CREATE TABLE IF NOT EXISTS {clocks} ({_CLOCK_DDL}, PRIMARY KEY (ticket_id))",
-            f"CREATE INDEX IF NOT EXISTS {clocks}_due ON {clocks} (due_at)",
-            f"CREATE INDEX IF NOT EXISTS {clocks}_received ON {clocks} (received_at)",
-            # the board's pages (keyset on its order), the live board's apart
-            f"CREATE INDEX IF NOT EXISTS {clocks}_board ON {clocks} ({BOARD_ORDER})",
-            f"CREATE INDEX IF NOT EXISTS {clocks}_live ON {clocks} ({BOARD_ORDER}) WHERE {LIVE}",
-            # the counts that depend on the instant: breached and at risk
-            f"CREATE INDEX IF NOT EXISTS {clocks}_clock_due ON {clocks} (clock, due_at)",
-            (
-                f"CREATE INDEX IF NOT EXISTS {clocks}_clock_warning "
-                f"ON {clocks} (clock, warning_at, due_at)"
-            ),
             (
                 f"CREATE TABLE IF NOT EXISTS {versions} ({_CLOCK_DDL}, "
                 "effective_at BIGINT NOT NULL, PRIMARY KEY (ticket_id, effective_at, position))"
             ),
-            f"CREATE INDEX IF NOT EXISTS {versions}_effective ON {versions} (effective_at)",
             (
                 f"CREATE TABLE IF NOT EXISTS {counts} (tier TEXT NOT NULL, bucket TEXT NOT NULL, "
                 "n BIGINT NOT NULL, PRIMARY KEY (tier, bucket))"
@@ -250,15 +234,64 @@ class SlaBreachProjection(Projection):
                 "contract_id TEXT PRIMARY KEY, customer TEXT NOT NULL, timezone TEXT NOT NULL, "
                 "holiday_region TEXT NOT NULL, appointments TEXT NOT NULL)"
             ),
+            *self.index_ddl(),
         ]
+
+    def indexes(self) -> list[tuple[str, str]]:
+        """The reads' indexes (name, table and columns): a rebuild makes them at the end."""
+        clocks = self.clocks
+        return [
+            (f"{clocks}_due", f"{clocks} (due_at)"),
+            (f"{clocks}_received", f"{clocks} (received_at)"),
+            # the board's pages (keyset on its order), the live board's apart
+            (f"{clocks}_board", f"{clocks} ({BOARD_ORDER})"),
+            (f"{clocks}_live", f"{clocks} ({BOARD_ORDER}) WHERE {LIVE}"),
+            # the counts that depend on the instant: breached and at risk
+            (f"{clocks}_clock_due", f"{clocks} (clock, due_at)"),
+            (f"{clocks}_clock_warning", f"{clocks} (clock, warning_at, due_at)"),
+            (f"{self.versions}_effective", f"{self.versions} (effective_at)"),
+        ]
+
+    def rebuild_started(self, tx: Transaction) -> None:
+        """Rows without the reads' indexes; the kept counts wait for the final rows, and the
+        clocks touched last are held in memory (`held`, oldest first) until they leave it."""
+        super().rebuild_started(tx)
+        self.held = {}
+
+    def rebuild_finished(self, tx: Transaction) -> None:
+        """The clocks still held written, the kept counts counted from the final rows as
+        `bucket` and `time_keys` count a clock, and the reads' indexes."""
+        held, self.held = self.held, {}
+        tx.upsert(self.clocks, CLOCK_COLUMNS, [_clock_values(c) for c in held.values()])
+        clocks = self.clocks
+        kept = f"status <> '{DECLINED}'"
+        tx.execute(
+            f"INSERT INTO {self.counts} (tier, bucket, n) "
+            f"SELECT COALESCE(tier, ''), CASE WHEN status = '{DECLINED}' THEN '{DECLINED}' "
+            f"WHEN clock = '{STOPPED}' THEN COALESCE(outcome, 'None') ELSE clock END, COUNT(*) "
+            f"FROM {clocks} GROUP BY 1, 2"
+        )
+        tx.execute(
+            f"INSERT INTO {self.times} (kind, clock, tier, hour, n) "
+            "SELECT kind, clock, tier, hour, COUNT(*) FROM ("
+            f"SELECT 'due' AS kind, clock, COALESCE(tier, '') AS tier, {_hour('due_at')} AS hour "
+            f"FROM {clocks} WHERE {kept} AND clock IN ('{RUNNING}', '{PAUSED}') "
+            "AND due_at IS NOT NULL "
+            f"UNION ALL SELECT 'warning', clock, COALESCE(tier, ''), {_hour('warning_at')} "
+            f"FROM {clocks} WHERE {kept} AND clock = '{RUNNING}' AND warning_at IS NOT NULL "
+            f"UNION ALL SELECT 'duew', clock, COALESCE(tier, ''), {_hour('due_at')} "
+            f"FROM {clocks} WHERE {kept} AND clock = '{RUNNING}' AND warning_at IS NOT NULL "
+            "AND due_at IS NOT NULL) AS keys GROUP BY kind, clock, tier, hour"
+        )
+        super().rebuild_finished(tx)
 
     def tables(self) -> list[str]:
         return [self.clocks, self.versions, self.counts, self.times, self.calendars]
 
     def apply(self, tx: Transaction, events: list[tuple[int, Any]]) -> None:
         batch = _Batch(self, tx, events)
-        for position, event in events:
-            batch.apply(position, event)
+        for (position, event), key in zip(events, batch.keys, strict=True):
+            batch.apply(position, event, key)
         batch.flush()
 
 
@@ -274,30 +307,40 @@ class _Batch:
         ticket_ids: set[str] = set()
         created_contracts: set[str] = set()
         contract_ids: set[str] = set()
-        for _, event in events:
+        self.keys = [str(event.originator_id) for _, event in events]  # each event's, once
+        for (_, event), key in zip(events, self.keys, strict=True):
             kind = type(event)
             if kind is Ticket.Opened or kind is Ticket.RequestDeclined:
-                created_tickets.add(str(event.originator_id))
+                created_tickets.add(key)
                 contract_ids.add(str(event.contract_id))
             elif kind is Contract.Signed:
-                created_contracts.add(str(event.originator_id))
+                created_contracts.add(key)
             elif kind is Contract.AppointmentBooked or kind is Contract.AppointmentCancelled:
-                contract_ids.add(str(event.originator_id))
+                contract_ids.add(key)
             else:
-                ticket_ids.add(str(event.originator_id))
-        self.clocks: dict[str, ClockRow] = {
-            row[0]: load_clock(row)
-            for row in self._load(view.clocks, CLOCK_COLUMNS, ticket_ids - created_tickets)
-        }
+                ticket_ids.add(key)
+        self.held = view.held if view.rebuilding else None
+        self.clocks: dict[str, ClockRow] = {}
+        if self.held is not None:  # a rebuild: the clocks it holds, written or not yet
+            for ticket in ticket_ids & self.held.keys():
+                self.clocks[ticket] = self.held.pop(ticket)
+        self.clocks.update(
+            (row[0], load_clock(row))
+            for row in self._load(
+                view.clocks, CLOCK_COLUMNS, ticket_ids - created_tickets - self.clocks.keys()
+            )
+        )
         self.calendars: dict[str, _Calendar] = {
             row[0]: _Calendar(*row)
             for row in self._load(
                 view.calendars, CALENDAR_COLUMNS, contract_ids - created_contracts
             )
         }
-        # what each loaded clock counted as before the batch (sla_counts moves by the difference)
-        self.buckets = {t: bucket(c) for t, c in self.clocks.items()}
-        self.hours = {t: time_keys(c) for t, c in self.clocks.items()}
+        # what each loaded clock counted as before the batch (sla_counts moves by the difference;
+        # a rebuild counts the final rows once instead)
+        self.counted = not view.rebuilding
+        self.buckets = {t: bucket(c) for t, c in self.clocks.items()} if self.counted else {}
+        self.hours = {t: time_keys(c) for t, c in self.clocks.items()} if self.counted else {}
         self.versions: list[tuple[Any, ...]] = []
         self.changed_clocks: set[str] = set()
         self.changed_calendars: set[str] = set()
@@ -333,18 +376,19 @@ class _Batch:
 
     # -- events --------------------------------------------------------------------------------
 
-    def apply(self, position: int, event: Any) -> None:
+    def apply(self, position: int, event: Any, key: str) -> None:
+        """Apply an event; `key` is its aggregate's id as text."""
         kind = type(event)
         if kind is Ticket.Opened:
-            self._opened(position, event)
+            self._opened(position, event, key)
         elif kind is Ticket.RequestDeclined:
-            self._declined(position, event)
+            self._declined(position, event, key)
         elif kind is Contract.Signed:
-            self._signed(event)
+            self._signed(event, key)
         elif kind is Contract.AppointmentBooked or kind is Contract.AppointmentCancelled:
-            self._appointment(event)
+            self._appointment(event, key)
         else:
-            ticket = str(event.originator_id)
+            ticket = key
             clock = self.clocks.get(ticket)
             handler = self.handlers.get(kind)
             if clock is None or handler is None:  # pragma: no cover - follows its Opened
@@ -358,15 +402,13 @@ class _Batch:
         """Keep the row as it stands after an event, from the instant the event took effect."""
         self.versions.append((*_clock_values(clock), effective))
 
-    def _signed(self, event: Any) -> None:
-        contract = str(event.originator_id)
+    def _signed(self, event: Any, contract: str) -> None:
         self.calendars[contract] = _Calendar(
             contract, event.customer, event.timezone, event.holiday_region or "", "[]"
         )
         self.changed_calendars.add(contract)
 
-    def _appointment(self, event: Any) -> None:
-        contract = str(event.originator_id)
+    def _appointment(self, event: Any, contract: str) -> None:
         calendar = self.calendars.get(contract)
         if calendar is None:  # pragma: no cover - an appointment follows its contract's Signed
             return
@@ -390,8 +432,8 @@ class _Batch:
         local = received_at.astimezone(zone)
         return f"{local.year:04d}-{local.month:02d}"
 
-    def _opened(self, position: int, event: Any) -> None:
-        ticket, contract = str(event.originator_id), str(event.contract_id)
+    def _opened(self, position: int, event: Any, ticket: str) -> None:
+        contract = str(event.contract_id)
         received, due = to_us(event.received_at), us(event.due_at)
         self.clocks[ticket] = ClockRow(
             ticket_id=ticket,
@@ -422,8 +464,8 @@ class _Batch:
         self.changed_clocks.add(ticket)
         self._version(self.clocks[ticket], received)
 
-    def _declined(self, position: int, event: Any) -> None:
-        ticket, contract = str(event.originator_id), str(event.contract_id)
+    def _declined(self, position: int, event: Any, ticket: str) -> None:
+        contract = str(event.contract_id)
         self.clocks[ticket] = ClockRow(
             ticket_id=ticket,
             external_key=event.external_key,
@@ -508,15 +550,25 @@ class _Batch:
     # -- writing -------------------------------------------------------------------------------
 
     def flush(self) -> None:
-        self.tx.executemany(
-            self.view.upsert_calendar,
+        view, tx = self.view, self.tx
+        tx.upsert(
+            view.calendars,
+            CALENDAR_COLUMNS,
             [_calendar_values(self.calendars[c]) for c in sorted(self.changed_calendars)],
         )
-        self.tx.executemany(
-            self.view.upsert_clock,
-            [_clock_values(self.clocks[t]) for t in sorted(self.changed_clocks)],
-        )
-        self.tx.executemany(self.view.insert_version, self.versions)
+        if self.held is None:
+            written = [self.clocks[t] for t in sorted(self.changed_clocks)]
+        else:  # the batch's clocks held as the newest; the oldest beyond HELD_CLOCKS written
+            self.held.update(self.clocks)
+            leaving = max(len(self.held) - HELD_CLOCKS, 0)
+            written = [self.held.pop(t) for t in list(itertools.islice(self.held, leaving))]
+        tx.upsert(view.clocks, CLOCK_COLUMNS, [_clock_values(c) for c in written])
+        tx.append(view.versions, VERSION_COLUMNS, self.versions)
+        if self.counted:
+            self._count()
+
+    def _count(self) -> None:
+        """Move the kept counts by what the batch changed."""
         moves: dict[tuple[str, str], int] = {}
         for ticket in self.changed_clocks:
             before, after = self.buckets.get(ticket), bucket(self.clocks[ticket])

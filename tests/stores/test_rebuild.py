@@ -1,0 +1,173 @@
+"""Rebuilds on SQLite and PostgreSQL: the rows a live projection wrote, made again from the log."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from decimal import Decimal
+from typing import TYPE_CHECKING, Any
+
+import pytest
+
+from ledger.application import SupportLedger
+from ledger.projections import PROJECTIONS, sla_clocks
+from ledger.projections.base import REBUILDING, read_state
+from ledger.projections.db import ViewDatabase
+from ledger.projections.deadlines import DeadlinesProjection
+from ledger.projections.runner import UnknownProjectionError, rebuild, run_projections, verify
+from ledger.projections.sla_clocks import SlaBreachProjection
+from tests.scenario import World, at, build_world
+
+if TYPE_CHECKING:
+    from collections.abc import Iterator
+
+    from ledger.projections.base import Projection
+    from ledger.projections.db import Transaction
+    from ledger.settings import DatabaseSettings
+
+
+@pytest.fixture
+def app(store_settings: DatabaseSettings) -> Iterator[SupportLedger]:
+    application = SupportLedger(settings=store_settings)
+    yield application
+    application.close()
+
+
+@pytest.fixture
+def world(app: SupportLedger) -> World:
+    return build_world(app)
+
+
+@pytest.fixture
+def db(store_settings: DatabaseSettings) -> Iterator[ViewDatabase]:
+    database = ViewDatabase(store_settings)
+    yield database
+    database.close()
+
+
+def project(settings: DatabaseSettings, app: SupportLedger, projection: type[Projection]) -> None:
+    """Catch the projection up as a live runner does, a few events per batch."""
+    outcome = run_projections(settings, app, [projection], once=True, batch_size=3)[0]
+    assert outcome.status == "caught_up", outcome.error
+
+
+def business(
+    settings: DatabaseSettings, app: SupportLedger, world: World, projection: type[Projection]
+) -> None:
+    """Tickets held, answered late and in time, resolved and declined; credits bought, used,
+    given back and expired; an appointment; the view projected live between the commands."""
+    clock = at(3, 3, 9)
+    contacts = {"premium": "ops@acme.example", "advanced": "support@borealis.example"}
+    app.book_appointment(
+        world.premium, starts_at=at(3, 3, 19), ends_at=at(3, 3, 22), at=at(3, 3, 8)
+    )
+    for n in range(12):
+        tier = "premium" if n % 3 else "advanced"
+        key = f"R-{n}"
+        app.open_ticket(
+            contract_id=world.by_tier(tier), reporter=contacts[tier], version="24.2.1",
+            platform="linux", severity=1 + n % 3, key=key, at=clock + timedelta(hours=n),
+        )  # fmt: skip
+        if n % 4 == 0:
+            app.hold_ticket(key, at=clock + timedelta(hours=n, minutes=20))
+            app.resume_ticket(key, at=clock + timedelta(hours=n + 2))
+        if n % 5 != 4:  # some stay unanswered
+            app.record_first_response(key, at=clock + timedelta(hours=n + 3 + 9 * (n % 3)))
+        if n % 2 == 0:
+            app.resolve_ticket(key, at=clock + timedelta(hours=n + 30))
+        if n % 3 == 1:
+            app.consume_credits(
+                world.premium, points=Decimal(2), activity="analysis", key=f"c-{n}",
+                ticket=key, at=clock + timedelta(hours=n + 31),
+            )  # fmt: skip
+        if n == 4:
+            project(settings, app, projection)  # a live view part of the way
+    app.open_ticket(
+        contract_id=world.premium, reporter="stranger@nowhere.example", version="24.2.1",
+        platform="linux", severity=2, key="R-declined", at=clock,
+    )  # fmt: skip
+    app.purchase_credits(
+        world.premium, points=Decimal(50), price=Decimal(900), key="pkg", at=at(3, 6)
+    )
+    app.reverse_consumption(
+        world.premium, key="c-1", points=Decimal(1), reason="goodwill", at=at(3, 7)
+    )
+    app.hold_training(world.premium, key="t1", topic="intro", at=at(3, 8))
+    project(settings, app, projection)
+
+
+def contents(db: ViewDatabase, projection: Projection) -> dict[str, list[tuple[Any, ...]]]:
+    """Every row of every table of the view, in a stable order."""
+    with db.transaction() as tx:
+        return {t: sorted(tx.fetchall(f"SELECT * FROM {t}"), key=repr) for t in projection.tables()}
+
+
+@pytest.mark.parametrize("name", list(PROJECTIONS))
+def test_a_rebuild_writes_the_rows_the_live_projection_wrote(
+    store_settings: DatabaseSettings,
+    app: SupportLedger,
+    world: World,
+    db: ViewDatabase,
+    *,
+    name: str,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A rebuild's tables hold exactly the rows projected event by event, in small batches."""
+    monkeypatch.setattr(sla_clocks, "HELD_CLOCKS", 2)  # clocks leave memory and come back
+    projection = PROJECTIONS[name]
+    business(store_settings, app, world, projection)
+    live = contents(db, projection(db))
+    assert any(live.values())
+
+    position = rebuild(store_settings, app, projection, batch_size=4)
+
+    assert position == app.recorder.max_notification_id()
+    assert contents(db, projection(db)) == live
+    state = read_state(db, name)
+    assert state is not None
+    assert (state.position, state.shape) == (position, projection.shape)
+
+
+class CutShort(DeadlinesProjection):
+    """The deadlines view, failing in a rebuild once past its first batch."""
+
+    def apply(self, tx: Transaction, events: list[tuple[int, Any]]) -> None:
+        if self.rebuilding and events[0][0] > 20:
+            msg = "the rebuild's process was stopped"
+            raise RuntimeError(msg)
+        super().apply(tx, events)
+
+
+def test_a_rebuild_cut_short_is_started_again_from_scratch_by_the_next_runner(
+    store_settings: DatabaseSettings, app: SupportLedger, world: World, db: ViewDatabase
+) -> None:
+    """A rebuild that stops half way leaves its view marked as rebuilding: the next runner
+    builds it again from the first event, to the rows a full rebuild writes."""
+    business(store_settings, app, world, DeadlinesProjection)
+    with pytest.raises(UnknownProjectionError):
+        rebuild(store_settings, app, CutShort, batch_size=4)
+    assert read_state(db, "deadlines").shape == REBUILDING  # type: ignore[union-attr]
+
+    project(store_settings, app, DeadlinesProjection)
+
+    head = app.recorder.max_notification_id()
+    assert read_state(db, "deadlines").shape == DeadlinesProjection.shape  # type: ignore[union-attr]
+    assert verify(store_settings, app, DeadlinesProjection) == (head, [])
+
+
+def test_a_rebuilt_view_has_statistics_for_the_planner(
+    store_settings: DatabaseSettings, app: SupportLedger, world: World, db: ViewDatabase
+) -> None:
+    """On PostgreSQL a rebuild ends by analyzing its tables: the board's keyset pages need the
+    planner's statistics at once, not when autovacuum comes by."""
+    if store_settings.backend != "postgresql":
+        pytest.skip("statistics of the planner are PostgreSQL's")
+    business(store_settings, app, world, SlaBreachProjection)
+
+    rebuild(store_settings, app, SlaBreachProjection)
+
+    with db.transaction() as tx:
+        columns = tx.fetchall(
+            "SELECT attname FROM pg_stats WHERE schemaname = current_schema() "
+            "AND tablename = 'sla_clocks'"
+        )
+    assert ("tier",) in columns  # a column's statistics come from ANALYZE alone
