@@ -136,16 +136,22 @@ def audit_replay(
         else:
             rows = then.credits.statement(period=period, term=term, contract_id=contract_id)
             columns, title = STATEMENT_COLUMNS, "credit statements"
+    starts = ", ".join(
+        f"{name} from {'checkpoint ' + str(position) if position else 'the start'}"
+        for name, position in then.started_from.items()
+    )
     note = (
-        f"as recorded by {time_text(as_of, seconds=True)}: {then.applied} events up to position "
-        f"{then.last_position} (the log now holds {then.head}"
-        f"{', read on the standby' if standby else ''})"
+        f"as recorded by {time_text(as_of, seconds=True)}: {then.applied} events applied, up to "
+        f"position {then.last_position} (the log now holds {then.head}"
+        f"{', read on the standby' if standby else ''}); {starts}"
+        f"{f'; {then.rejected} checkpoint(s) failed verification' if then.rejected else ''}"
     )
     if as_json:
         key = "statements" if kind == "credits" else "rows"
         click.echo(dumps({
             "as_of": as_of, "report": kind, "applied": then.applied,
             "last_position": then.last_position, "head": then.head,
+            "started_from": then.started_from, "rejected_checkpoints": then.rejected,
             "read_from": "replica" if standby else "primary", key: rows,
         }))  # fmt: skip
         return
