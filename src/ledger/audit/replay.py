@@ -27,6 +27,7 @@ from ledger.domain.errors import InvalidInputError
 from ledger.logs import get_logger
 from ledger.projections.checkpoints import (
     Checkpoint,
+    Overlay,
     Source,
     chain_link,
     list_checkpoints,
@@ -97,6 +98,9 @@ def as_of_views(
         try:
             head = int(app.recorder.max_notification_id() or 0)
             plans = [_plan(p(db), live, as_of, store, use=checkpoints) for p in REPLAYED]
+            for plan in plans:
+                if plan.overlay is not None:  # the view's tables are SQL views: no DDL again
+                    db.mark_created(type(plan.projection)(db).ddl())
             applied, last = _replay(
                 app, db, plans, as_of, head, batch_size=batch_size, progress=progress
             )
@@ -131,6 +135,7 @@ class _Plan:
     last: int = 0  # the view's last event in the checkpoint
     skipped: list[tuple[int, int]] = field(default_factory=list)  # (a, b]: nothing by as_of
     rejected: int = 0
+    overlay: Overlay | None = None  # PostgreSQL: the checkpoint read in place, replayed beside
 
     def wants(self, position: int) -> bool:
         """Whether the event at `position` may be one this view replays."""
@@ -158,8 +163,9 @@ def _plan(
         if checkpoint.recorded_max is not None and checkpoint.recorded_max > limit:
             continue
         reason = _unusable(checkpoint, type(projection).shape, live)
+        overlay = None if source.qualifier is None else Overlay(source, projection, checkpoint)
         if reason is None:
-            differ = restore(source, projection, checkpoint)
+            differ = restore(source, projection, checkpoint) if overlay is None else overlay.build()
             if differ:
                 reason = f"its rows do not match their digests: {', '.join(differ)}"
         if reason is not None:
@@ -170,6 +176,8 @@ def _plan(
             )  # fmt: skip
             continue
         plan.start, plan.last = checkpoint.position, checkpoint.last_event
+        if overlay is not None:
+            plan.projection, plan.overlay = overlay.delta, overlay
         break
     if plan.start == 0:
         projection.create()
@@ -250,6 +258,8 @@ def _replay(
                             (pos, e) for pos, topic, e in chosen
                             if topic in plan.topics and plan.wants(pos)
                         ]  # fmt: skip
+                        if events and plan.overlay is not None:
+                            plan.overlay.preload(tx, events)
                         if events:
                             plan.projection.apply(tx, events)
                 applied += len(chosen)

@@ -1,6 +1,6 @@
 """View checkpoints: the views an as-of replay answers, as they stood at positions of the log.
 
-Every `LEDGER_CHECKPOINT_EVERY` events (50,000 by default) the runner of `sla_breaches` and
+Every `LEDGER_CHECKPOINT_EVERY` events (20,000 by default) the runner of `sla_breaches` and
 `credit_usage` records, in the transaction of the batch that crosses the multiple (rows,
 position and checkpoint together, so a checkpoint is never ahead of or behind its position),
 a row of `view_checkpoints`: the view, the position, the view's shape, the chain's link at
@@ -45,7 +45,7 @@ if TYPE_CHECKING:
 log = get_logger("ledger.projections")
 
 EVERY_VARIABLE = "LEDGER_CHECKPOINT_EVERY"
-DEFAULT_EVERY = 50_000
+DEFAULT_EVERY = 20_000
 CHECKPOINTS = "view_checkpoints"
 MARKS = "view_checkpoint_marks"
 CHAIN = "audit_chain"
@@ -91,7 +91,7 @@ _COLUMNS = (
 )
 _MARK_COLUMNS = "name, position, recorded_max, range_start, range_min, last_event, seal"
 
-Digests = dict[str, list[int]]  # table -> [rows, sum of 60-bit MD5 prefixes]
+Digests = dict[str, list[int]]  # table -> [rows, sum of the rows' hashes]
 
 
 def every_from_env() -> int:
@@ -201,18 +201,16 @@ def chain_link(db: ViewDatabase, position: int) -> str | None:
 
 # -- digests -------------------------------------------------------------------------------------
 
-_PG_DIGEST = (
-    "SELECT count(*), COALESCE(SUM(('x' || substr(md5(CAST(t AS text)), 1, 15))::bit(60)::bigint),"
-    " 0) FROM {table} t"
-)
+_PG_DIGEST = "SELECT count(*), COALESCE(SUM(hash_record_extended(t, 0)), 0) FROM {table} t"
 
 
 def digest(tx: Transaction, table: str, where: str = "", params: tuple[Any, ...] = ()) -> list[int]:
-    """[rows, sum of the rows' 60-bit MD5 prefixes] of a table (optionally of some rows).
+    """[rows, sum of the rows' hashes] of a table (optionally of some rows).
 
-    PostgreSQL hashes each row's text in the server; SQLite's rows are hashed here, as
-    their Python tuples' text. Either way the digest of a union of rows is the sum of their
-    digests, and a store compares only digests it computed itself."""
+    PostgreSQL hashes each row in the server (`hash_record_extended`, 64 bits); SQLite's rows
+    are hashed here (the first 60 bits of the MD5 of their Python tuples' text). Either way
+    the digest of a union of rows is the sum of their digests, and a store compares only
+    digests it computed itself."""
     if tx.db.backend == "postgresql":
         row = tx.fetchone(_PG_DIGEST.format(table=table) + where, params)
         return [int(row[0]), int(row[1])] if row else [0, 0]
@@ -458,3 +456,107 @@ def _source_digest(db: ViewDatabase, select: str, position: int) -> list[int]:
     """The digest of a checkpoint's rows as the source (a PostgreSQL standby) holds them."""
     rows = db.select(_PG_DIGEST.format(table=f"({select})"), (position,))
     return [int(rows[0][0]), int(rows[0][1])] if rows else [0, 0]
+
+
+# -- overlaid (PostgreSQL, the same database) ----------------------------------------------------
+
+REPLAYED_PREFIX = "replayed_"  # the tables the events after the checkpoint are applied to
+
+
+class Overlay:
+    """A view at a checkpoint without copying its append-only rows (PostgreSQL, same database).
+
+    In the temporary schema, each table of the view becomes an SQL view of the same name: an
+    append-only table reads the live rows up to the position, then the replayed ones; a
+    copied table reads its copy (`replayed_<table>`, where the replay goes on); `sla_clocks`
+    reads the replayed clocks, then the clocks as they stood at the position (the live rows
+    not changed since, else their newest version up to it) for tickets the replay did not
+    touch. The replay applies the events after the position to `replayed_` tables (a
+    projection with that prefix); a clock is copied there from the position before its
+    first event (`preload`)."""
+
+    def __init__(self, source: Source, projection: Projection, checkpoint: Checkpoint) -> None:
+        self.source = source
+        self.delta = type(projection)(projection.db, prefix=REPLAYED_PREFIX)
+        self.checkpoint = checkpoint
+        self.name = projection.name
+
+    def _at(self, base: str) -> str:
+        return f"at_checkpoint_{base}"
+
+    def build(self) -> list[str]:
+        """Create the tables and views, check the digests: the tables whose digests differ
+        (then everything made is dropped)."""
+        src, position = self.source.qualifier or "", int(self.checkpoint.position)
+        db = self.delta.db
+        found: Digests = {}
+        with db.transaction() as tx:
+            for statement in self.delta.ddl():
+                if statement.startswith("CREATE TABLE"):
+                    tx.execute(statement)
+            for table in self.delta.tables():
+                tx.execute(f"ALTER TABLE {table} SET UNLOGGED")
+            for base, kind in PLANS[self.name].items():
+                mine = self.delta.table(base)
+                names = _names(tx, mine)
+                if kind == APPEND:
+                    at = f"SELECT * FROM {src}{base} WHERE position <= {position}"
+                    found[base] = digest(tx, f"({at})")
+                    tx.execute(f"CREATE VIEW {base} AS {at} UNION ALL SELECT * FROM {mine}")
+                elif kind == COPY:
+                    tx.execute(
+                        f"INSERT INTO {mine} SELECT {names} FROM {src}{copy_table(base)} "
+                        "WHERE checkpoint_position = ?",
+                        (position,),
+                    )
+                    found[base] = digest(tx, mine)
+                    tx.execute(f"CREATE VIEW {base} AS SELECT * FROM {mine}")
+                else:
+                    versions, key = LATEST_OF[base]
+                    qualified = ", ".join(f"v.{n}" for n in names.split(", "))
+                    tx.execute(
+                        f"CREATE VIEW {self._at(base)} AS SELECT {names} FROM {src}{base} "
+                        f"WHERE position <= {position} UNION ALL SELECT {names} FROM ("
+                        f"SELECT DISTINCT ON (v.{key}) {qualified} FROM {src}{base} c "
+                        f"JOIN {src}{versions} v ON v.{key} = c.{key} "
+                        f"WHERE c.position > {position} AND v.position <= {position} "
+                        f"ORDER BY v.{key}, v.position DESC) older"
+                    )
+                    found[base] = digest(tx, self._at(base))
+                    tx.execute(
+                        f"CREATE VIEW {base} AS SELECT * FROM {mine} UNION ALL SELECT * FROM "
+                        f"{self._at(base)} b WHERE NOT EXISTS (SELECT 1 FROM {mine} r "
+                        f"WHERE r.{key} = b.{key})"
+                    )
+        expected = self.checkpoint.digests
+        differ = sorted(t for t in {*found, *expected} if found.get(t) != expected.get(t))
+        if differ:
+            self.drop()
+            return differ
+        db.forget_created()
+        self.delta.create()  # the replayed tables' indexes
+        return []
+
+    def drop(self) -> None:
+        """Drop the views and the replayed tables."""
+        with self.delta.db.transaction() as tx:
+            for base, kind in PLANS[self.name].items():
+                tx.execute(f"DROP VIEW IF EXISTS {base}")
+                if kind == LATEST:
+                    tx.execute(f"DROP VIEW IF EXISTS {self._at(base)}")
+            self.delta.drop(tx)
+
+    def preload(self, tx: Transaction, events: list[tuple[int, Any]]) -> None:
+        """Copy the clocks these events touch, as they stood at the position, to the replayed
+        table (once: a clock replayed already is left alone)."""
+        ids = sorted({str(event.originator_id) for _, event in events})
+        for base, kind in PLANS[self.name].items():
+            if kind != LATEST or not ids:
+                continue
+            key = LATEST_OF[base][1]
+            mine = self.delta.table(base)
+            tx.execute(
+                f"INSERT INTO {mine} SELECT * FROM {self._at(base)} WHERE {key} = ANY(?) "
+                f"ON CONFLICT ({key}) DO NOTHING",
+                (ids,),
+            )
