@@ -26,14 +26,19 @@ import platform
 import statistics
 import time
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 from ledger.application import SupportLedger
 from ledger.audit.replay import as_of_views
 from ledger.logs import configure_logging
-from ledger.projections.checkpoints import CHECKPOINTS, MARKS, PLANS, COPY, copy_table
-from ledger.projections.checkpoints import list_checkpoints
+from ledger.projections.checkpoints import (
+    CHECKPOINTS,
+    COPY,
+    MARKS,
+    PLANS,
+    copy_table,
+    list_checkpoints,
+)
 from ledger.projections.credit_usage import CreditUsageProjection
 from ledger.projections.db import ViewDatabase
 from ledger.projections.runner import rebuild
@@ -41,6 +46,8 @@ from ledger.projections.sla_breaches import SlaBreachProjection
 from ledger.settings import parse_database_url
 
 if TYPE_CHECKING:
+    from datetime import datetime
+
     from ledger.settings import DatabaseSettings
 
 SPREAD = (0.05, 0.2, 0.35, 0.5, 0.65, 0.8, 0.95)
@@ -137,9 +144,7 @@ def main() -> int:
     head = int(app.recorder.max_notification_id() or 0)
     python = f"{platform.python_implementation()} {platform.python_version()}"
     print(f"machine: {platform.machine()}, {python}; store: {settings.display_url}")
-    print(
-        f"log: {head:,} events; checkpoints every {os.environ.get('LEDGER_CHECKPOINT_EVERY', '20000')}"
-    )
+    print(f"log: {head:,} events; checkpoints every {every_from_env():,} events")
     db = ViewDatabase(settings)
     have = list_checkpoints(db, "sla_breaches") if settings.backend else []
     db.close()
@@ -154,9 +159,7 @@ def main() -> int:
     db = ViewDatabase(settings)
     counts = {name: len(list_checkpoints(db, name)) for name in PLANS}
     db.close()
-    print(
-        f"checkpoints: {counts}; their own tables {own:,.1f} MB beside the views' {views:,.1f} MB"
-    )
+    print(f"checkpoints: {counts}; their own tables {own:,.1f} MB, the views' {views:,.1f} MB")
     instants = [(int(head * f), instant_at(app, int(head * f))) for f in SPREAD]
     baseline_at = {
         instants[i][0]
@@ -180,8 +183,8 @@ def main() -> int:
             differ += full.answers != runs[0].answers
         started = ",".join(str(v) for v in runs[0].started_from.values())
         print(f"{position:>10,} {fast:>12.2f} {started:>26} {runs[0].applied:>8,} {full_text}")
-    print(f"from the checkpoints: median {statistics.median(fast_all):.2f} s, max {max(fast_all):.2f} s "
-          f"({len(fast_all)} instants x {args.repeat} runs)")  # fmt: skip
+    print(f"from the checkpoints: median {statistics.median(fast_all):.2f} s, "
+          f"max {max(fast_all):.2f} s ({len(fast_all)} instants x {args.repeat} runs)")  # fmt: skip
     if full_all:
         median_full = statistics.median(full_all)
         print(f"from the log's start: median {median_full:.2f} s, max {max(full_all):.2f} s "
