@@ -37,6 +37,7 @@ from ledger.projections.checkpoints import (
     MARKS,
     PLANS,
     copy_table,
+    every_from_env,
     list_checkpoints,
 )
 from ledger.projections.credit_usage import CreditUsageProjection
@@ -165,9 +166,8 @@ def main() -> int:
         instants[i][0]
         for i in range(0, len(instants), max(len(instants) // max(args.baseline, 1), 1))
     }
-    print(
-        f"{'position':>10} {'from ckpt s':>12} {'started from':>26} {'applied':>8} {'from zero s':>12}"
-    )
+    header = f"{'position':>10} {'from ckpt s':>12} {'started from':>26} {'applied':>8}"
+    print(f"{header} {'from zero s':>12}")
     fast_all: list[float] = []
     full_all: list[float] = []
     differ = 0
