@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import itertools
 import random
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
@@ -14,7 +15,8 @@ import pytest
 
 from ledger.application import SupportLedger
 from ledger.audit.replay import AsOf, as_of_views
-from ledger.projections.checkpoints import list_checkpoints
+from ledger.errors import ConfigurationError
+from ledger.projections.checkpoints import every_from_env, list_checkpoints
 from ledger.projections.credit_usage import CreditUsageProjection
 from ledger.projections.db import ViewDatabase
 from ledger.projections.runner import rebuild, run_projections
@@ -215,3 +217,50 @@ def test_a_missing_checkpoint_is_made_again_by_a_rebuild(
         assert {c.position: c.digests for c in list_checkpoints(db, "sla_breaches")} == kept
     finally:
         db.close()
+
+
+def test_a_replay_on_a_standby_reads_its_checkpoints_and_writes_nothing_there(
+    store_settings: DatabaseSettings, app: SupportLedger
+) -> None:
+    """Read as a standby (`LEDGER_READ_DATABASE_URL`), the checkpoints are read there, their
+    rows copied into a SQLite file and their digests computed there; nothing is written."""
+    if store_settings.backend != "postgresql":
+        pytest.skip("a standby is PostgreSQL")
+    checkpointed(store_settings, app)
+    standby = replace(store_settings, read_only=True)
+    before = table_sizes(store_settings)
+    now = datetime.now(UTC)
+    with as_of_views(standby, app, now, standby=True) as then:
+        assert then.breaches.db.settings.backend == "sqlite"
+        fast, started_from, rejected = rows_of(then), then.started_from, then.rejected
+    full, _, _, _ = replay(store_settings, app, now, use=False)
+    assert fast == full
+    assert min(started_from.values()) > 0
+    assert rejected == 0
+    assert table_sizes(store_settings) == before
+
+
+def table_sizes(settings: DatabaseSettings) -> dict[str, int]:
+    """Every table of the schema and its rows."""
+    db = ViewDatabase(settings)
+    try:
+        names = db.read(
+            "SELECT table_name FROM information_schema.tables WHERE table_schema = ? "
+            "AND table_type = 'BASE TABLE'",
+            (settings.schema,),
+        )
+        return {n: db.read(f'SELECT count(*) FROM "{n}"')[0][0] for (n,) in names}
+    finally:
+        db.close()
+
+
+@pytest.mark.parametrize("text", ["ten", "-5", "1e4"], ids=["word", "negative", "float"])
+def test_a_checkpoint_interval_that_is_not_a_whole_number_is_refused(
+    monkeypatch: pytest.MonkeyPatch, text: str
+) -> None:
+    """`LEDGER_CHECKPOINT_EVERY` is a whole number of events, or a coded error naming it."""
+    monkeypatch.setenv("LEDGER_CHECKPOINT_EVERY", text)
+    with pytest.raises(ConfigurationError) as refused:
+        every_from_env()
+    assert refused.value.code == "invalid_configuration"
+    assert "LEDGER_CHECKPOINT_EVERY" in refused.value.message

@@ -36,6 +36,7 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 from ledger.domain.calendar import to_us
+from ledger.errors import ConfigurationError
 from ledger.logs import get_logger
 
 if TYPE_CHECKING:
@@ -97,7 +98,14 @@ Digests = dict[str, list[int]]  # table -> [rows, sum of the rows' hashes]
 def every_from_env() -> int:
     """Events between checkpoints (`LEDGER_CHECKPOINT_EVERY`; 0 turns them off)."""
     text = os.environ.get(EVERY_VARIABLE, "").strip()
-    return int(text) if text.isdigit() else DEFAULT_EVERY
+    if not text:
+        return DEFAULT_EVERY
+    if not text.isdigit():
+        raise ConfigurationError(
+            f"{EVERY_VARIABLE} is {text!r}: give the events between checkpoints as a whole "
+            f"number (0 turns them off; default {DEFAULT_EVERY})"
+        )
+    return int(text)
 
 
 def copy_table(table: str) -> str:
