@@ -121,6 +121,23 @@ def storage_mb(settings: DatabaseSettings) -> tuple[float, float]:
         db.close()
 
 
+def rebuild_cost(settings: DatabaseSettings, app: SupportLedger, head: int, repeat: int) -> None:
+    """Rebuild each view without checkpoints and with them, alternately: medians side by side
+    (the views end with their checkpoints made)."""
+    every = every_from_env()
+    print(f"{'view':14}{'no checkpoints s':>18}{'checkpoints s':>15}{'ratio':>7}")
+    for projection in (SlaBreachProjection, CreditUsageProjection):
+        runs: dict[int, list[float]] = {0: [], every: []}
+        for _ in range(repeat):
+            for interval in (0, every):
+                t0 = time.perf_counter()
+                rebuild(settings, app, projection, checkpoint_every=interval)
+                runs[interval].append(time.perf_counter() - t0)
+        without, with_ = statistics.median(runs[0]), statistics.median(runs[every])
+        print(f"{projection.name:14}{without:>18.1f}{with_:>15.1f}{with_ / without:>7.2f}"
+              f"   ({head / without:,.0f} and {head / with_:,.0f} events/s)")  # fmt: skip
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--store", choices=["sqlite", "postgresql"], default="postgresql")
@@ -130,6 +147,11 @@ def main() -> int:
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--baseline", type=int, default=3, help="instants replayed from zero")
     parser.add_argument("--rebuild", action="store_true", help="make the checkpoints anew")
+    parser.add_argument(
+        "--rebuild-cost",
+        action="store_true",
+        help="time rebuilds without and with checkpoints, alternately (then exit)",
+    )
     args = parser.parse_args()
     configure_logging("json", "warning")
     if args.schema == "bench_projections":
@@ -146,6 +168,10 @@ def main() -> int:
     python = f"{platform.python_implementation()} {platform.python_version()}"
     print(f"machine: {platform.machine()}, {python}; store: {settings.display_url}")
     print(f"log: {head:,} events; checkpoints every {every_from_env():,} events")
+    if args.rebuild_cost:
+        rebuild_cost(settings, app, head, args.repeat)
+        app.close()
+        return 0
     db = ViewDatabase(settings)
     have = list_checkpoints(db, "sla_breaches") if settings.backend else []
     db.close()
