@@ -26,6 +26,7 @@ import platform
 import statistics
 import time
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 from ledger.application import SupportLedger
@@ -47,8 +48,6 @@ from ledger.projections.sla_breaches import SlaBreachProjection
 from ledger.settings import parse_database_url
 
 if TYPE_CHECKING:
-    from datetime import datetime
-
     from ledger.settings import DatabaseSettings
 
 SPREAD = (0.05, 0.2, 0.35, 0.5, 0.65, 0.8, 0.95)
@@ -187,7 +186,12 @@ def main() -> int:
     counts = {name: len(list_checkpoints(db, name)) for name in PLANS}
     db.close()
     print(f"checkpoints: {counts}; their own tables {own:,.1f} MB, the views' {views:,.1f} MB")
-    instants = [(int(head * f), instant_at(app, int(head * f))) for f in SPREAD]
+    spread = [(int(head * f), instant_at(app, int(head * f))) for f in SPREAD]
+    now = datetime.now(UTC)
+    instants = [(p, i) for p, i in spread if i < now]  # as-of the future is refused
+    for position, instant in spread:
+        if instant >= now:
+            print(f"skipped position {position:,}: recorded at {instant:%H:%M:%S}, in the future")
     baseline_at = {
         instants[i][0]
         for i in range(0, len(instants), max(len(instants) // max(args.baseline, 1), 1))

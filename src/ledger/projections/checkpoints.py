@@ -72,6 +72,10 @@ PLANS: dict[str, dict[str, str]] = {
     },
 }
 LATEST_OF = {"sla_clocks": ("sla_clock_versions", "ticket_id")}
+# Append-only tables whose key does not start with `position`: a checkpoint digests their new
+# rows (position after the previous checkpoint's) through an index of its own; without it,
+# every checkpoint scanned the whole table (a rebuild of 1M events took 9x as long).
+POSITION_INDEXED = ("sla_clock_versions",)
 
 DDL = [
     (
@@ -273,6 +277,10 @@ class Checkpointer:
                 log.info("checkpoints_need_rebuild", projection=self.name, position=position)
 
     def _create_copies(self, tx: Transaction) -> None:
+        for base in POSITION_INDEXED:
+            if base in PLANS[self.name]:
+                table = self.projection.table(base)
+                tx.execute(f"CREATE INDEX IF NOT EXISTS {table}_position ON {table} (position)")
         for table, kind in self.plan.items():
             if kind == COPY:
                 copies = copy_table(table)
