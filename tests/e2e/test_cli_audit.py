@@ -235,3 +235,21 @@ def test_a_changed_snapshot_decides_no_command_and_audit_verify_names_it(tmp_pat
     shown = audit("audit", "verify")
     assert shown.code == 1
     assert "snapshot_mismatch" in shown.out
+
+
+def test_replay_says_which_checkpoint_it_started_from_and_can_start_from_zero(
+    history: tuple[Audit, World, datetime],
+) -> None:
+    """With checkpoints kept (every 5 events here), `audit replay` names the checkpoint each
+    view started from; `--from-start` replays the whole log to the same rows."""
+    audit, _, _ = history
+    audit.env["LEDGER_CHECKPOINT_EVERY"] = "5"
+    assert audit("projections", "rebuild", "sla_breaches").code == 0
+    now = datetime.now(UTC).isoformat()
+    args = ("audit", "replay", "--as-of", now, "--report", "breaches", "--state", "all")
+    fast, full = audit.json(*args), audit.json(*args, "--from-start")
+    assert fast["started_from"]["sla_breaches"] > 0
+    assert full["started_from"] == {"sla_breaches": 0, "credit_usage": 0}
+    assert fast["rows"] == full["rows"]
+    note = audit(*args).err
+    assert f"sla_breaches from checkpoint {fast['started_from']['sla_breaches']}" in note

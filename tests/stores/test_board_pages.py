@@ -23,7 +23,7 @@ if TYPE_CHECKING:
     from ledger.projections.sla_breaches import SlaBreachView
 
 # the fixtures of the board's own tests
-app, world, db, view = shared.app, shared.world, shared.db, shared.view
+view = shared.view  # app, world and db come from tests/stores/conftest.py
 ledger, board = shared.ledger, shared.board
 
 

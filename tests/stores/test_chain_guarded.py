@@ -37,10 +37,8 @@ from tests.scenario import at
 from tests.stores.test_audit_chain import (  # the fixtures and the attacker's SQL
     WORLD_CONTRACT,
     Log,
-    app,
     chained,
     check,
-    db,
     flipped,
     kind_at,
     log,
@@ -54,7 +52,7 @@ if TYPE_CHECKING:
     from ledger.projections.db import ViewDatabase
     from ledger.settings import DatabaseSettings
 
-__all__ = ["app", "chained", "db", "log"]  # fixtures, used by name
+__all__ = ["chained", "log"]  # fixtures, used by name (app and db: tests/stores/conftest.py)
 
 ROOT = Path(__file__).parents[2]
 KEY = b"k" * 40

@@ -70,6 +70,9 @@ def audit() -> None:
 @click.option("--term", "term_text", help="credits: a term number.")
 @click.option("--contract", "contract_ref", help="credits: one contract (id).")
 @at_option("breaches, breach-stats: the instant the figures are drawn for (default: --as-of).")
+@click.option("--from-start", is_flag=True,
+              help="Replay every event from the log's start, not from the views' checkpoints "
+                   "(slower; the same answer).")  # fmt: skip
 @csv_option
 @json_option
 @pass_runtime
@@ -88,11 +91,13 @@ def audit_replay(
     term_text: str | None,
     contract_ref: str | None,
     at_text: str | None,
+    from_start: bool,
     as_csv: bool,
     as_json: bool,
 ) -> None:
-    """A report as it stood at an instant: the views rebuilt from the events recorded by then
-    in a temporary store (the live views are not touched)."""
+    """A report as it stood at an instant: the views rebuilt in a temporary store from their
+    newest verified checkpoint whose events were all recorded by then, and the events after it
+    recorded by then (the live views are not touched)."""
     from rich.progress import Progress  # noqa: PLC0415 - not needed at start-up
 
     from ledger.audit.replay import as_of_views  # noqa: PLC0415 - not needed at start-up
@@ -122,6 +127,7 @@ def audit_replay(
         as_of_views(
             runtime.read_database or runtime.database, app, as_of, standby=standby,
             progress=lambda done, head: bar.update(task, completed=done, total=head),
+            checkpoints=not from_start,
         ) as then,
     ):  # fmt: skip
         if kind == "breaches":
@@ -136,16 +142,22 @@ def audit_replay(
         else:
             rows = then.credits.statement(period=period, term=term, contract_id=contract_id)
             columns, title = STATEMENT_COLUMNS, "credit statements"
+    starts = ", ".join(
+        f"{name} from {'checkpoint ' + str(position) if position else 'the start'}"
+        for name, position in then.started_from.items()
+    )
     note = (
-        f"as recorded by {time_text(as_of, seconds=True)}: {then.applied} events up to position "
-        f"{then.last_position} (the log now holds {then.head}"
-        f"{', read on the standby' if standby else ''})"
+        f"as recorded by {time_text(as_of, seconds=True)}: {then.applied} events applied, up to "
+        f"position {then.last_position} (the log now holds {then.head}"
+        f"{', read on the standby' if standby else ''}); {starts}"
+        f"{f'; {then.rejected} checkpoint(s) failed verification' if then.rejected else ''}"
     )
     if as_json:
         key = "statements" if kind == "credits" else "rows"
         click.echo(dumps({
             "as_of": as_of, "report": kind, "applied": then.applied,
             "last_position": then.last_position, "head": then.head,
+            "started_from": then.started_from, "rejected_checkpoints": then.rejected,
             "read_from": "replica" if standby else "primary", key: rows,
         }))  # fmt: skip
         return

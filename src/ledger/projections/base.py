@@ -120,6 +120,18 @@ class Projection(ABC):
         """The statements making `indexes()` (idempotent)."""
         return [f"CREATE INDEX IF NOT EXISTS {name} ON {on}" for name, on in self.indexes()]
 
+    def before_checkpoint(self, tx: Transaction) -> None:
+        """Before a checkpoint is taken in `tx`: write what the view holds in memory (during
+        a rebuild), so its tables are those the checkpoint claims. Nothing by default."""
+        del tx
+
+    def derive_from(self, tx: Transaction, table: str) -> None:
+        """Fill the tables the view derives from the rows of another of its tables (`table`:
+        that table, or a view of the same columns), replacing what they held. Checkpoints
+        keep no derived table (`checkpoints.DERIVED`): an as-of replay derives them from the
+        restored rows. Nothing to derive by default."""
+        del tx, table
+
     def rebuild_started(self, tx: Transaction) -> None:
         """Before the first batch of a rebuild into empty tables: drop what is cheaper made
         once at the end (the reads' indexes; a view may also leave out what it derives from

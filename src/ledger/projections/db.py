@@ -259,6 +259,11 @@ class ViewDatabase:
             self.close()
             raise StoreUnavailableError(f"the read-model database failed: {exc}") from exc
 
+    def mark_created(self, statements: Sequence[str]) -> None:
+        """Note DDL as run: what it makes stands already, made otherwise (the as-of replay's
+        views over a checkpoint, which a `CREATE INDEX` would refuse)."""
+        self._created.add(tuple(statements))
+
     def forget_created(self) -> None:
         """Forget which DDL ran (after tables were dropped, `create` must run it again)."""
         self._created.clear()

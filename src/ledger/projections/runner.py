@@ -41,6 +41,8 @@ from ledger.projections.base import (
     set_owner,
     take_lease,
 )
+from ledger.projections.checkpoints import DDL as CHECKPOINT_DDL
+from ledger.projections.checkpoints import Checkpointer
 from ledger.projections.db import ViewDatabase
 from ledger.store import StoreUnavailableError, lock_key
 
@@ -111,12 +113,14 @@ class Worker:
     clock: Callable[[], datetime] = utcnow
     owner: str = field(default_factory=owner_name)
     on_batch: Callable[[int], None] | None = None  # called with the new position
+    checkpoint_every: int | None = None  # None: LEDGER_CHECKPOINT_EVERY (0: no checkpoints)
 
     def __post_init__(self) -> None:
         self.name = self.projection_class.name
         self.topics = self.projection_class.topics()
         self.db = ViewDatabase(self.settings)
         self.projection = self.projection_class(self.db)
+        self.checkpoints = Checkpointer.of(self.projection, self.checkpoint_every)
         self.position = 0
         self._owned = False
         self._listening = False
@@ -232,13 +236,21 @@ class Worker:
         else:
             self.projection.create()
         self.position = read_state(self.db, self.name).position  # type: ignore[union-attr]
+        if self.checkpoints is not None:
+            self.checkpoints.prepare(self.db, self.position)
 
     def _reset(self, shape: int | None = None) -> None:
+        if self.checkpoints is not None:
+            self.db.create(CHECKPOINT_DDL)
         with self.db.transaction() as tx:
+            if self.checkpoints is not None:
+                self.checkpoints.clear(tx)  # derived from the rows dropped here
             self.projection.drop(tx)
             reset(tx, self.name, self.projection_class.shape if shape is None else shape)
         self.projection.create()
         self.position = 0
+        if self.checkpoints is not None:
+            self.checkpoints.prepare(self.db, 0)
 
     def replay(
         self, *, stop_at: int, progress: Callable[[int, int], None] | None = None
@@ -350,6 +362,8 @@ class Worker:
                 self._check_owner(tx)
                 if events:
                     self.projection.apply(tx, events)
+                if self.checkpoints is not None:
+                    self.checkpoints.after_batch(tx, start, end, events)
                 advance(tx, self.name, start, end, self.clock())
         except (OwnershipLostError, PositionMovedError) as exc:
             raise OwnershipLostError(str(exc)) from exc
@@ -391,6 +405,8 @@ class Worker:
                     self._check_owner(tx)
                     if events:
                         self.projection.apply(tx, events)
+                    if self.checkpoints is not None:
+                        self.checkpoints.after_batch(tx, start, notification.id, events)
                     advance(tx, self.name, start, notification.id, self.clock())
             except (OwnershipLostError, PositionMovedError) as exc:
                 raise OwnershipLostError(str(exc)) from exc
@@ -436,11 +452,20 @@ def run_projections(
     stop: threading.Event | None = None,
     batch_size: int = 1000,
     poll_interval: float = 1.0,
+    checkpoint_every: int | None = None,
 ) -> list[Outcome]:
     """Run the projections, each in a thread of its own, until stopped (or caught up)."""
     stop = stop or threading.Event()
     workers = [
-        Worker(p, settings, app, batch_size=batch_size, poll_interval=poll_interval, stop=stop)
+        Worker(
+            p,
+            settings,
+            app,
+            batch_size=batch_size,
+            poll_interval=poll_interval,
+            stop=stop,
+            checkpoint_every=checkpoint_every,
+        )
         for p in projections
     ]
     outcomes: dict[str, Outcome] = {}
@@ -493,9 +518,13 @@ def rebuild(
     wait: float = 0.0,
     progress: Callable[[int, int], None] | None = None,
     batch_size: int = 5000,
+    checkpoint_every: int | None = None,
 ) -> int:
-    """Drop a projection's tables and replay the whole log into them; returns the position."""
-    worker = Worker(projection, settings, app, batch_size=batch_size)
+    """Drop a projection's tables (and checkpoints) and replay the whole log into them (making
+    the checkpoints anew); returns the position."""
+    worker = Worker(
+        projection, settings, app, batch_size=batch_size, checkpoint_every=checkpoint_every
+    )
     if not worker.wait_to_own(timeout=wait):
         state = read_state(worker.db, worker.name)
         worker.db.close()

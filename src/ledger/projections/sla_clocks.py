@@ -211,6 +211,7 @@ class SlaBreachProjection(Projection):
             f"ON CONFLICT (tier, bucket) DO UPDATE SET n = {self.counts}.n + excluded.n"
         )
         self.held: dict[str, ClockRow] = {}  # a rebuild's clocks in memory (rebuild_started)
+        self.unwritten: set[str] = set()  # of them, changed since they were last written
 
     def ddl(self) -> list[str]:
         clocks, versions, counts = self.clocks, self.versions, self.counts
@@ -256,15 +257,32 @@ class SlaBreachProjection(Projection):
         """Rows without the reads' indexes; the kept counts wait for the final rows, and the
         clocks touched last are held in memory (`held`, oldest first) until they leave it."""
         super().rebuild_started(tx)
-        self.held = {}
+        self.held, self.unwritten = {}, set()
+
+    def before_checkpoint(self, tx: Transaction) -> None:
+        """During a rebuild, the held clocks changed since they were last written are written
+        (and kept held), so `sla_clocks` is what a checkpoint at this position digests."""
+        if self.rebuilding and self.unwritten:
+            changed = [self.held[t] for t in sorted(self.unwritten) if t in self.held]
+            tx.upsert(self.clocks, CLOCK_COLUMNS, [_clock_values(c) for c in changed])
+        self.unwritten = set()
 
     def rebuild_finished(self, tx: Transaction) -> None:
-        """The clocks still held written, the kept counts counted from the final rows as
-        `bucket` and `time_keys` count a clock, and the reads' indexes."""
-        held, self.held = self.held, {}
+        """The clocks still held written, the kept counts counted from the final rows, and the
+        reads' indexes."""
+        held, self.held, self.unwritten = self.held, {}, set()
         tx.upsert(self.clocks, CLOCK_COLUMNS, [_clock_values(c) for c in held.values()])
-        clocks = self.clocks
+        self.derive_from(tx, self.clocks)
+        super().rebuild_finished(tx)
+
+    def derive_from(self, tx: Transaction, clocks: str) -> None:
+        """The kept counts (`sla_counts`, `sla_count_times`) counted anew from the rows of
+        `clocks` (a table or a view of the clocks) as `bucket` and `time_keys` count a clock:
+        at the end of a rebuild, and where an as-of replay restores the clocks of a
+        checkpoint (the counts are derived from the clocks, so checkpoints do not keep them)."""
         kept = f"status <> '{DECLINED}'"
+        tx.execute(f"DELETE FROM {self.counts}")
+        tx.execute(f"DELETE FROM {self.times}")
         tx.execute(
             f"INSERT INTO {self.counts} (tier, bucket, n) "
             f"SELECT COALESCE(tier, ''), CASE WHEN status = '{DECLINED}' THEN '{DECLINED}' "
@@ -283,7 +301,6 @@ class SlaBreachProjection(Projection):
             f"FROM {clocks} WHERE {kept} AND clock = '{RUNNING}' AND warning_at IS NOT NULL "
             "AND due_at IS NOT NULL) AS keys GROUP BY kind, clock, tier, hour"
         )
-        super().rebuild_finished(tx)
 
     def tables(self) -> list[str]:
         return [self.clocks, self.versions, self.counts, self.times, self.calendars]
@@ -560,8 +577,10 @@ class _Batch:
             written = [self.clocks[t] for t in sorted(self.changed_clocks)]
         else:  # the batch's clocks held as the newest; the oldest beyond HELD_CLOCKS written
             self.held.update(self.clocks)
+            view.unwritten.update(self.changed_clocks)
             leaving = max(len(self.held) - HELD_CLOCKS, 0)
             written = [self.held.pop(t) for t in list(itertools.islice(self.held, leaving))]
+            view.unwritten.difference_update(c.ticket_id for c in written)
         tx.upsert(view.clocks, CLOCK_COLUMNS, [_clock_values(c) for c in written])
         tx.append(view.versions, VERSION_COLUMNS, self.versions)
         if self.counted:

@@ -184,9 +184,16 @@ class Replay(Out):
 
     as_of: datetime
     report: str
-    applied: int
+    applied: int = Field(description="Events applied after the checkpoints the views started from.")
     last_position: int
     head: int
+    started_from: dict[str, int] = Field(
+        description="Per view, the position of the verified checkpoint it started from (0: the "
+        "log's start)."
+    )
+    rejected_checkpoints: int = Field(
+        description="Checkpoints that failed their verification and were not used."
+    )
     read_from: Literal["primary", "replica"] = Field(
         description="primary, or replica: the events read on LEDGER_READ_DATABASE_URL."
     )

@@ -547,6 +547,7 @@ def audit_replay(
     return answer({
         "as_of": recorded_by, "report": report, "applied": then.applied,
         "last_position": then.last_position, "head": then.head,
+        "started_from": then.started_from, "rejected_checkpoints": then.rejected,
         "read_from": services.read_from, "statements" if report == "credits" else "rows": rows,
     })  # fmt: skip
 

@@ -1,0 +1,598 @@
+"""View checkpoints: the views an as-of replay answers, as they stood at positions of the log.
+
+Every `LEDGER_CHECKPOINT_EVERY` events (20,000 by default) the runner of `sla_breaches` and
+`credit_usage` records, in the transaction of the batch that crosses the multiple (rows,
+position and checkpoint together, so a checkpoint is never ahead of or behind its position),
+a row of `view_checkpoints`: the view, the position, the view's shape, the chain's link at
+that position, and what an as-of replay needs to know of the events up to it:
+
+- `recorded_max`: the greatest recording time (`timestamp`) of the view's events up to the
+  position (recording time is not monotonic in log order: a checkpoint serves `--as-of T` only
+  when every event in it was recorded by T);
+- `range_start`, `range_min`: the previous checkpoint's position and the least recording time
+  of the view's events after it up to this position (a replay skips a range whose events were
+  all recorded after T);
+- `last_event`: the position of the view's last event up to the position;
+- `digests`: per table, the number of rows and the sum of their rows' MD5 (first 60 bits), a
+  digest that adds up, so the append-only tables' digests grow by their new rows only;
+- `seal`: SHA-256 over all of the above; a row whose seal does not match is not used.
+
+The rows themselves are kept by the kind of each table (`PLANS`): an append-only table with a
+`position` column keeps nothing (its rows at the position are the live rows up to it); a
+table whose rows change is copied into `checkpoint_<table>` (small tables: calendars,
+contracts); `sla_clocks` is the newest version of each clock in `sla_clock_versions`; the
+board's kept counts are derived from the restored clocks (`DERIVED`), not kept.
+`view_checkpoint_marks` carries the running figures between checkpoints (sealed too).
+Checkpoints are derived: a rebuild drops and recreates them; a view that ran before them
+gets them with `ledger projections rebuild`.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Any
+
+from ledger.domain.calendar import to_us
+from ledger.errors import ConfigurationError
+from ledger.logs import get_logger
+
+if TYPE_CHECKING:
+    from ledger.projections.base import Projection
+    from ledger.projections.db import Transaction, ViewDatabase
+
+log = get_logger("ledger.projections")
+
+EVERY_VARIABLE = "LEDGER_CHECKPOINT_EVERY"
+DEFAULT_EVERY = 20_000
+CHECKPOINTS = "view_checkpoints"
+MARKS = "view_checkpoint_marks"
+CHAIN = "audit_chain"
+
+APPEND, COPY, LATEST, DERIVED = "append", "copy", "latest", "derived"
+# Per view, each table (as the projection names it, unprefixed) and how a checkpoint keeps it;
+# tables are restored in this order (LATEST reads the restored versions).
+PLANS: dict[str, dict[str, str]] = {
+    "sla_breaches": {
+        "sla_clock_versions": APPEND,
+        "sla_calendars": COPY,
+        "sla_clocks": LATEST,
+        "sla_counts": DERIVED,
+        "sla_count_times": DERIVED,
+    },
+    "credit_usage": {
+        "credit_movements": APPEND,
+        "credit_fees": APPEND,
+        "credit_packages": APPEND,
+        "credit_contracts": COPY,
+        "credit_terms": COPY,
+        "credit_accounts": COPY,
+    },
+}
+LATEST_OF = {"sla_clocks": ("sla_clock_versions", "ticket_id")}
+# A DERIVED table is neither kept nor digested: the projection's `derive_from` fills it from the
+# restored rows of its source (the board's kept counts are counts of the clocks; a rebuild
+# makes them only at its end, so a checkpoint taken during a rebuild could not copy them).
+DERIVED_FROM = {"sla_counts": "sla_clocks", "sla_count_times": "sla_clocks"}
+# Append-only tables whose key does not start with `position`: a checkpoint digests their new
+# rows (position after the previous checkpoint's) through an index of its own; without it,
+# every checkpoint scanned the whole table (a rebuild of 1M events took 9x as long).
+POSITION_INDEXED = ("sla_clock_versions",)
+
+DDL = [
+    (
+        f"CREATE TABLE IF NOT EXISTS {CHECKPOINTS} (name TEXT NOT NULL, position BIGINT NOT NULL, "
+        "shape INTEGER NOT NULL, recorded_max BIGINT, range_start BIGINT NOT NULL, "
+        "range_min BIGINT, last_event BIGINT NOT NULL, link TEXT NOT NULL, digests TEXT NOT NULL, "
+        "seal TEXT NOT NULL, made_at BIGINT NOT NULL, PRIMARY KEY (name, position))"
+    ),
+    (
+        f"CREATE TABLE IF NOT EXISTS {MARKS} (name TEXT PRIMARY KEY, position BIGINT NOT NULL, "
+        "recorded_max BIGINT, range_start BIGINT NOT NULL, range_min BIGINT, "
+        "last_event BIGINT NOT NULL, seal TEXT NOT NULL)"
+    ),
+]
+_COLUMNS = (
+    "name, position, shape, recorded_max, range_start, range_min, last_event, link, digests, "
+    "seal, made_at"
+)
+_MARK_COLUMNS = "name, position, recorded_max, range_start, range_min, last_event, seal"
+
+Digests = dict[str, list[int]]  # table -> [rows, sum of the rows' hashes]
+
+
+def every_from_env() -> int:
+    """Events between checkpoints (`LEDGER_CHECKPOINT_EVERY`; 0 turns them off)."""
+    text = os.environ.get(EVERY_VARIABLE, "").strip()
+    if not text:
+        return DEFAULT_EVERY
+    if not text.isdigit():
+        raise ConfigurationError(
+            f"{EVERY_VARIABLE} is {text!r}: give the events between checkpoints as a whole "
+            f"number (0 turns them off; default {DEFAULT_EVERY})"
+        )
+    return int(text)
+
+
+def copy_table(table: str) -> str:
+    """Where a checkpoint keeps the copies of a table's rows."""
+    return f"checkpoint_{table}"
+
+
+@dataclass(frozen=True)
+class Checkpoint:
+    """A row of view_checkpoints."""
+
+    name: str
+    position: int
+    shape: int
+    recorded_max: int | None
+    range_start: int
+    range_min: int | None
+    last_event: int
+    link: str
+    digests: Digests
+    seal: str
+    made_at: int
+
+    @property
+    def sealed(self) -> bool:
+        """Whether the seal matches the fields (no field was edited since it was made)."""
+        return self.seal == seal_of(
+            self.name, self.position, self.shape, self.recorded_max, self.range_start,
+            self.range_min, self.last_event, self.link, self.digests,
+        )  # fmt: skip
+
+
+@dataclass(frozen=True)
+class Marks:
+    """The running figures of a view since its last checkpoint (view_checkpoint_marks)."""
+
+    name: str
+    position: int
+    recorded_max: int | None
+    range_start: int
+    range_min: int | None
+    last_event: int
+    seal: str
+
+    @property
+    def sealed(self) -> bool:
+        """Whether the seal matches the fields."""
+        return self.seal == seal_of(
+            self.name, self.position, self.recorded_max, self.range_start, self.range_min,
+            self.last_event,
+        )  # fmt: skip
+
+
+def seal_of(*fields: Any) -> str:
+    """SHA-256 of the fields as canonical JSON."""
+    text = json.dumps(fields, sort_keys=True, separators=(",", ":"))
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+def _checkpoint(row: tuple[Any, ...]) -> Checkpoint:
+    try:
+        digests = json.loads(row[8])
+    except ValueError:
+        digests = {}
+    return Checkpoint(
+        str(row[0]), int(row[1]), int(row[2]), _int(row[3]), int(row[4]), _int(row[5]),
+        int(row[6]), str(row[7]), digests, str(row[9]), int(row[10]),
+    )  # fmt: skip
+
+
+def _int(value: Any) -> int | None:
+    return None if value is None else int(value)
+
+
+def _marks(row: tuple[Any, ...]) -> Marks:
+    return Marks(
+        str(row[0]), int(row[1]), _int(row[2]), int(row[3]), _int(row[4]), int(row[5]), str(row[6])
+    )
+
+
+def list_checkpoints(db: ViewDatabase, name: str) -> list[Checkpoint]:
+    """A view's checkpoints, oldest first, read without writing (a standby too); none when
+    the table does not exist."""
+    rows = db.select(
+        f"SELECT {_COLUMNS} FROM {CHECKPOINTS} WHERE name = ? ORDER BY position", (name,)
+    )
+    return [_checkpoint(r) for r in rows or []]
+
+
+def read_marks(db: ViewDatabase, name: str) -> Marks | None:
+    """A view's running figures, read without writing; None when there are none."""
+    rows = db.select(f"SELECT {_MARK_COLUMNS} FROM {MARKS} WHERE name = ?", (name,))
+    return _marks(rows[0]) if rows else None
+
+
+def chain_link(db: ViewDatabase, position: int) -> str | None:
+    """The chain's link at a position, as the chain's table holds it (None: no such row)."""
+    rows = db.select(f"SELECT link FROM {CHAIN} WHERE position = ?", (position,))
+    return str(rows[0][0]) if rows else None
+
+
+# -- digests -------------------------------------------------------------------------------------
+
+_PG_DIGEST = "SELECT count(*), COALESCE(SUM(hash_record_extended(t, 0)), 0) FROM {table} t"
+
+
+def digest(tx: Transaction, table: str, where: str = "", params: tuple[Any, ...] = ()) -> list[int]:
+    """[rows, sum of the rows' hashes] of a table (optionally of some rows).
+
+    PostgreSQL hashes each row in the server (`hash_record_extended`, 64 bits); SQLite's rows
+    are hashed here (the first 60 bits of the MD5 of their Python tuples' text). Either way
+    the digest of a union of rows is the sum of their digests, and a store compares only
+    digests it computed itself."""
+    if tx.db.backend == "postgresql":
+        row = tx.fetchone(_PG_DIGEST.format(table=table) + where, params)
+        return [int(row[0]), int(row[1])] if row else [0, 0]
+    count = total = 0
+    tx.cursor.execute(f"SELECT * FROM {table} t{where}", params)
+    md5 = hashlib.md5
+    for found in iter(lambda: tx.cursor.fetchmany(5000), []):
+        for values in found:
+            text = repr(tuple(values)).encode()
+            total += int(md5(text, usedforsecurity=False).hexdigest()[:15], 16)
+            count += 1
+    return [count, total]
+
+
+def utcnow() -> datetime:
+    """The wall clock (when a checkpoint was made: for people, it decides nothing)."""
+    return datetime.now(UTC)
+
+
+# -- writing (the runner) ------------------------------------------------------------------------
+
+
+class Checkpointer:
+    """Keeps a view's checkpoints in the transactions of its runner's batches."""
+
+    def __init__(self, projection: Projection, every: int) -> None:
+        self.projection = projection
+        self.name = projection.name
+        self.every = every
+        self.plan = {projection.table(t): kind for t, kind in PLANS[self.name].items()}
+        self.enabled = True
+
+    @classmethod
+    def of(cls, projection: Projection, every: int | None = None) -> Checkpointer | None:
+        """The checkpointer of a projection the as-of replay answers from (else None)."""
+        every = every_from_env() if every is None else every
+        if projection.name not in PLANS or projection.prefix or every <= 0:
+            return None
+        return cls(projection, every)
+
+    def prepare(self, db: ViewDatabase, position: int) -> None:
+        """Create the tables; a view that ran before checkpoints (no marks past position 0)
+        keeps none until it is rebuilt."""
+        db.create(DDL)
+        with db.transaction() as tx:
+            self._create_copies(tx)
+            marks = tx.fetchone(f"SELECT position FROM {MARKS} WHERE name = ?", (self.name,))
+            if position == 0:
+                self._reset_marks(tx)
+            elif marks is None:
+                self.enabled = False
+                log.info("checkpoints_need_rebuild", projection=self.name, position=position)
+
+    def _create_copies(self, tx: Transaction) -> None:
+        for base in POSITION_INDEXED:
+            if base in PLANS[self.name]:
+                table = self.projection.table(base)
+                tx.execute(f"CREATE INDEX IF NOT EXISTS {table}_position ON {table} (position)")
+        for table, kind in self.plan.items():
+            if kind == COPY:
+                copies = copy_table(table)
+                tx.execute(
+                    f"CREATE TABLE IF NOT EXISTS {copies} AS SELECT CAST(0 AS BIGINT) AS "
+                    f"checkpoint_position, t.* FROM {table} t WHERE 1 = 0"
+                )
+                tx.execute(
+                    f"CREATE INDEX IF NOT EXISTS {copies}_position "
+                    f"ON {copies} (checkpoint_position)"
+                )
+
+    def clear(self, tx: Transaction) -> None:
+        """Forget every checkpoint of the view (a rebuild; the view's tables are dropped)."""
+        tx.execute(f"DELETE FROM {CHECKPOINTS} WHERE name = ?", (self.name,))
+        for table, kind in self.plan.items():
+            if kind == COPY:
+                tx.execute(f"DROP TABLE IF EXISTS {copy_table(table)}")
+        tx.execute(f"DELETE FROM {MARKS} WHERE name = ?", (self.name,))
+        self.enabled = True
+
+    def _reset_marks(self, tx: Transaction) -> None:
+        tx.execute(f"DELETE FROM {MARKS} WHERE name = ?", (self.name,))
+        self._write_marks(tx, Marks(self.name, 0, None, 0, None, 0, ""))
+
+    def _write_marks(self, tx: Transaction, marks: Marks) -> None:
+        fields = (marks.position, marks.recorded_max, marks.range_start, marks.range_min,
+                  marks.last_event)  # fmt: skip
+        tx.execute(
+            f"INSERT INTO {MARKS} ({_MARK_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?) "
+            "ON CONFLICT (name) DO UPDATE SET position = excluded.position, "
+            "recorded_max = excluded.recorded_max, range_start = excluded.range_start, "
+            "range_min = excluded.range_min, last_event = excluded.last_event, "
+            "seal = excluded.seal",
+            (self.name, *fields, seal_of(self.name, *fields)),
+        )
+
+    def after_batch(
+        self, tx: Transaction, start: int, end: int, events: list[tuple[int, Any]]
+    ) -> None:
+        """Carry the running figures to `end`; a checkpoint at `end` when the batch crosses a
+        multiple of `every` (inside the batch's transaction, after its rows)."""
+        if not self.enabled:
+            return
+        row = tx.fetchone(f"SELECT {_MARK_COLUMNS} FROM {MARKS} WHERE name = ?", (self.name,))
+        marks = None if row is None else _marks(row)
+        if marks is None or marks.position != start:
+            self.enabled = False  # pragma: no cover - the marks and the position move together
+            log.warning("checkpoints_out_of_step", projection=self.name, position=start)
+            return
+        recorded_max, range_min, last = marks.recorded_max, marks.range_min, marks.last_event
+        if events:
+            times = [to_us(event.timestamp) for _, event in events]
+            high, low = max(times), min(times)
+            recorded_max = high if recorded_max is None else max(recorded_max, high)
+            range_min = low if range_min is None else min(range_min, low)
+            last = events[-1][0]
+        marks = Marks(self.name, end, recorded_max, marks.range_start, range_min, last, "")
+        if end // self.every > start // self.every and self._write(tx, marks):
+            marks = Marks(self.name, end, recorded_max, end, None, last, "")
+        self._write_marks(tx, marks)
+
+    def _write(self, tx: Transaction, marks: Marks) -> bool:
+        row = tx.fetchone(f"SELECT link FROM {CHAIN} WHERE position = ?", (marks.position,))
+        if row is None:
+            log.warning("checkpoint_without_link", projection=self.name, position=marks.position)
+            return False
+        self.projection.before_checkpoint(tx)
+        previous = tx.fetchone(
+            f"SELECT {_COLUMNS} FROM {CHECKPOINTS} WHERE name = ? ORDER BY position DESC LIMIT 1",
+            (self.name,),
+        )
+        before = _checkpoint(previous) if previous is not None else None
+        if before is not None and not before.sealed:
+            before = None  # its digests cannot be carried on: count every row again
+        digests: Digests = {}
+        for table, kind in self.plan.items():
+            if kind == DERIVED:
+                continue
+            if kind == APPEND and before is not None and table in before.digests:
+                rows, total = before.digests[table]
+                new = digest(tx, table, " WHERE position > ?", (before.position,))
+                digests[table] = [rows + new[0], total + new[1]]
+            else:
+                digests[table] = digest(tx, table)
+            if kind == COPY:
+                tx.execute(
+                    f"INSERT INTO {copy_table(table)} SELECT ?, t.* FROM {table} t",
+                    (marks.position,),
+                )
+        link = str(row[0])
+        fields = (self.name, marks.position, self.projection.shape, marks.recorded_max,
+                  marks.range_start, marks.range_min, marks.last_event, link, digests)  # fmt: skip
+        tx.execute(
+            f"INSERT INTO {CHECKPOINTS} ({_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            (*fields[:8], json.dumps(digests, sort_keys=True), seal_of(*fields), to_us(utcnow())),
+        )
+        log.info("checkpoint_made", projection=self.name, position=marks.position)
+        return True
+
+
+# -- reading back (the as-of replay) -------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Source:
+    """The live views' database a checkpoint is read from (the primary or a standby).
+
+    `qualifier`: how the temporary store names the source's tables in its own SQL (a schema
+    of the same PostgreSQL database, or the live SQLite file attached); None when they are in
+    another database (a standby read into a SQLite file): the rows are then streamed, and the
+    digests computed on the source."""
+
+    db: ViewDatabase
+    qualifier: str | None
+
+
+def _selects(
+    checkpoint: Checkpoint, target: Projection, tx: Transaction, src: str
+) -> list[tuple[str, str, str]]:
+    """(kind, target table, SELECT of its rows at the checkpoint) in restoring order."""
+    found = []
+    for base, kind in PLANS[checkpoint.name].items():
+        table = target.table(base)
+        if kind == DERIVED:
+            continue
+        if kind == APPEND:
+            select = f"SELECT * FROM {src}{base} WHERE position <= ?"
+        elif kind == COPY:
+            select = f"SELECT {_names(tx, table)} FROM {src}{copy_table(base)} WHERE "
+            select += "checkpoint_position = ?"
+        else:
+            select = _latest(base, _names(tx, table), src)
+        found.append((kind, table, select))
+    return found
+
+
+def _latest(base: str, names: str, src: str) -> str:
+    """The SELECT of a LATEST table's rows: the newest version of each, up to a position."""
+    versions, key = LATEST_OF[base]
+    return (
+        f"SELECT {names} FROM (SELECT {names}, ROW_NUMBER() OVER (PARTITION BY {key} "
+        f"ORDER BY position DESC) AS newest FROM {src}{versions} WHERE position <= ?) v "
+        "WHERE newest = 1"
+    )
+
+
+def _names(tx: Transaction, table: str) -> str:
+    """The columns of a table, in order."""
+    tx.cursor.execute(f"SELECT * FROM {table} WHERE 1 = 0")
+    return ", ".join(str(d[0]) for d in tx.cursor.description)
+
+
+def restore(source: Source, target: Projection, checkpoint: Checkpoint) -> list[str]:
+    """Fill `target`'s fresh tables (in the temporary store) with the view as the checkpoint
+    holds it and check their digests: the tables whose digests differ (then dropped)."""
+    creates = [s for s in target.ddl() if s.startswith("CREATE TABLE")]
+    db = target.db
+    position = checkpoint.position
+    here = source.db.backend == db.backend  # else: a standby's rows, digested there
+    with db.transaction() as tx:
+        for statement in creates:
+            tx.execute(statement)
+        if db.backend == "postgresql":  # a scratch copy: no WAL, nothing sent to standbys
+            for table in target.tables():
+                tx.execute(f"ALTER TABLE {table} SET UNLOGGED")
+        found: Digests = {}
+        for kind, table, select in _selects(checkpoint, target, tx, source.qualifier or ""):
+            if kind == LATEST and here:  # from the versions just restored, here
+                local = _latest(table, _names(tx, table), "")
+                tx.execute(f"INSERT INTO {table} ({_names(tx, table)}) {local}", (position,))
+            elif source.qualifier is not None:
+                tx.execute(f"INSERT INTO {table} {select}", (position,))
+            else:
+                rows = source.db.select(select, (position,)) or []
+                marks = ", ".join("?" * len(rows[0])) if rows else ""
+                tx.executemany(f"INSERT INTO {table} VALUES ({marks})", rows)
+            found[table] = (
+                digest(tx, table) if here else _source_digest(source.db, select, position)
+            )
+        for base in sorted(
+            {DERIVED_FROM[b] for b, k in PLANS[checkpoint.name].items() if k == DERIVED}
+        ):
+            target.derive_from(tx, target.table(base))
+    differ = sorted(
+        t for t in {*found, *checkpoint.digests} if found.get(t) != checkpoint.digests.get(t)
+    )
+    if differ:
+        with db.transaction() as tx:
+            target.drop(tx)
+        return differ
+    db.forget_created()
+    target.create()  # the indexes, on the rows in place
+    return []
+
+
+def _source_digest(db: ViewDatabase, select: str, position: int) -> list[int]:
+    """The digest of a checkpoint's rows as the source (a PostgreSQL standby) holds them."""
+    rows = db.select(_PG_DIGEST.format(table=f"({select})"), (position,))
+    return [int(rows[0][0]), int(rows[0][1])] if rows else [0, 0]
+
+
+# -- overlaid (PostgreSQL, the same database) ----------------------------------------------------
+
+REPLAYED_PREFIX = "replayed_"  # the tables the events after the checkpoint are applied to
+
+
+class Overlay:
+    """A view at a checkpoint without copying its append-only rows (PostgreSQL, same database).
+
+    In the temporary schema, each table of the view becomes an SQL view of the same name: an
+    append-only table reads the live rows up to the position, then the replayed ones; a
+    copied table reads its copy (`replayed_<table>`, where the replay goes on); `sla_clocks`
+    reads the replayed clocks, then the clocks as they stood at the position (the live rows
+    not changed since, else their newest version up to it) for tickets the replay did not
+    touch. The replay applies the events after the position to `replayed_` tables (a
+    projection with that prefix); a clock is copied there from the position before its
+    first event (`preload`)."""
+
+    def __init__(self, source: Source, projection: Projection, checkpoint: Checkpoint) -> None:
+        self.source = source
+        self.delta = type(projection)(projection.db, prefix=REPLAYED_PREFIX)
+        self.checkpoint = checkpoint
+        self.name = projection.name
+
+    def _at(self, base: str) -> str:
+        return f"at_checkpoint_{base}"
+
+    def build(self) -> list[str]:
+        """Create the tables and views, check the digests: the tables whose digests differ
+        (then everything made is dropped)."""
+        src, position = self.source.qualifier or "", int(self.checkpoint.position)
+        db = self.delta.db
+        found: Digests = {}
+        derived: set[str] = set()
+        with db.transaction() as tx:
+            for statement in self.delta.ddl():
+                if statement.startswith("CREATE TABLE"):
+                    tx.execute(statement)
+            for table in self.delta.tables():
+                tx.execute(f"ALTER TABLE {table} SET UNLOGGED")
+            for base, kind in PLANS[self.name].items():
+                mine = self.delta.table(base)
+                names = _names(tx, mine)
+                if kind == DERIVED:  # from the clocks as they stood (made just before)
+                    if DERIVED_FROM[base] not in derived:
+                        derived.add(DERIVED_FROM[base])
+                        self.delta.derive_from(tx, DERIVED_FROM[base])
+                    tx.execute(f"CREATE VIEW {base} AS SELECT * FROM {mine}")
+                elif kind == APPEND:
+                    at = f"SELECT * FROM {src}{base} WHERE position <= {position}"
+                    found[base] = digest(tx, f"({at})")
+                    tx.execute(f"CREATE VIEW {base} AS {at} UNION ALL SELECT * FROM {mine}")
+                elif kind == COPY:
+                    tx.execute(
+                        f"INSERT INTO {mine} SELECT {names} FROM {src}{copy_table(base)} "
+                        "WHERE checkpoint_position = ?",
+                        (position,),
+                    )
+                    found[base] = digest(tx, mine)
+                    tx.execute(f"CREATE VIEW {base} AS SELECT * FROM {mine}")
+                else:
+                    versions, key = LATEST_OF[base]
+                    qualified = ", ".join(f"v.{n}" for n in names.split(", "))
+                    tx.execute(
+                        f"CREATE VIEW {self._at(base)} AS SELECT {names} FROM {src}{base} "
+                        f"WHERE position <= {position} UNION ALL SELECT {names} FROM ("
+                        f"SELECT DISTINCT ON (v.{key}) {qualified} FROM {src}{base} c "
+                        f"JOIN {src}{versions} v ON v.{key} = c.{key} "
+                        f"WHERE c.position > {position} AND v.position <= {position} "
+                        f"ORDER BY v.{key}, v.position DESC) older"
+                    )
+                    found[base] = digest(tx, self._at(base))
+                    tx.execute(
+                        f"CREATE VIEW {base} AS SELECT * FROM {mine} UNION ALL SELECT * FROM "
+                        f"{self._at(base)} b WHERE NOT EXISTS (SELECT 1 FROM {mine} r "
+                        f"WHERE r.{key} = b.{key})"
+                    )
+        expected = self.checkpoint.digests
+        differ = sorted(t for t in {*found, *expected} if found.get(t) != expected.get(t))
+        if differ:
+            self.drop()
+            return differ
+        db.forget_created()
+        self.delta.create()  # the replayed tables' indexes
+        return []
+
+    def drop(self) -> None:
+        """Drop the views and the replayed tables."""
+        with self.delta.db.transaction() as tx:
+            for base, kind in PLANS[self.name].items():
+                tx.execute(f"DROP VIEW IF EXISTS {base}")
+                if kind == LATEST:
+                    tx.execute(f"DROP VIEW IF EXISTS {self._at(base)}")
+            self.delta.drop(tx)
+
+    def preload(self, tx: Transaction, events: list[tuple[int, Any]]) -> None:
+        """Copy the clocks these events touch, as they stood at the position, to the replayed
+        table (once: a clock replayed already is left alone)."""
+        ids = sorted({str(event.originator_id) for _, event in events})
+        for base, kind in PLANS[self.name].items():
+            if kind != LATEST or not ids:
+                continue
+            key = LATEST_OF[base][1]
+            mine = self.delta.table(base)
+            tx.execute(
+                f"INSERT INTO {mine} SELECT * FROM {self._at(base)} WHERE {key} = ANY(?) "
+                f"ON CONFLICT ({key}) DO NOTHING",
+                (ids,),
+            )

@@ -1,0 +1,273 @@
+"""As-of replay from view checkpoints on SQLite and PostgreSQL: the same rows as a replay from
+the log's start, at any instant, with checkpoints that are verified, skipped when tampered
+with, and made anew by a rebuild."""
+
+from __future__ import annotations
+
+import itertools
+import random
+from dataclasses import replace
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+from typing import TYPE_CHECKING, Any
+
+import pytest
+
+from ledger.application import SupportLedger
+from ledger.audit.replay import AsOf, as_of_views
+from ledger.errors import ConfigurationError
+from ledger.projections.checkpoints import every_from_env, list_checkpoints
+from ledger.projections.credit_usage import CreditUsageProjection
+from ledger.projections.db import ViewDatabase
+from ledger.projections.runner import rebuild, run_projections
+from ledger.projections.sla_breaches import SlaBreachProjection
+from tests.scenario import at, build_world
+
+if TYPE_CHECKING:
+    from collections.abc import Iterator
+
+    from ledger.settings import DatabaseSettings
+
+EVERY = 10  # events between checkpoints
+BATCH = 7  # the runner's batches end off the multiples, as they do in production
+START = datetime(2026, 1, 5, 8, tzinfo=UTC)
+REPLAYED = [SlaBreachProjection, CreditUsageProjection]
+D = Decimal
+
+
+class SteppingClock:
+    """Recording time one minute apart that steps back 90 seconds now and then (a clock set
+    back, two writers): recording time is not monotonic in log order."""
+
+    def __init__(self) -> None:
+        self.calls = 0
+        self.stamps: list[datetime] = []
+
+    def __call__(self) -> datetime:
+        self.calls += 1
+        back = timedelta(seconds=90) if self.calls % 9 == 0 and self.calls > 20 else timedelta(0)
+        stamp = START + timedelta(minutes=self.calls) - back
+        self.stamps.append(stamp)
+        return stamp
+
+
+@pytest.fixture
+def clock() -> SteppingClock:
+    return SteppingClock()
+
+
+@pytest.fixture
+def app(store_settings: DatabaseSettings, clock: SteppingClock) -> Iterator[SupportLedger]:
+    application = SupportLedger(settings=store_settings, recording_clock=clock)
+    yield application
+    application.close()
+
+
+def business(app: SupportLedger) -> None:
+    """Contracts, tickets answered in time or late, credits consumed and reversed."""
+    world = build_world(app)
+    contracts = [world.premium, world.advanced, world.basic]
+    reporters = ["ops@acme.example", "support@borealis.example", "it@cobalt.example"]
+    for n in range(24):
+        which = n % 3
+        key = f"T-{n}"
+        app.open_ticket(
+            contract_id=contracts[which], reporter=reporters[which], severity=1 + n % 3,
+            version="24.2.1", platform="linux", key=key, at=at(3, 3 + n, 9),
+        )  # fmt: skip
+        if n % 4 != 3:
+            app.record_first_response(key, at=at(3, 3 + n, 10 + n % 9))
+        if which == 1:
+            app.consume_credits(
+                world.advanced, points=D(1), activity="review", key=f"c{n}", at=at(3, 3 + n, 12)
+            )
+    app.reverse_consumption(world.advanced, key="c1", reason="mistake", at=at(3, 30))
+
+
+def rows_of(then: AsOf) -> dict[str, list[tuple[Any, ...]]]:
+    """Every row of every table of the replayed views, in a stable order."""
+    db = then.breaches.db
+    tables = [*SlaBreachProjection(db).tables(), *CreditUsageProjection(db).tables()]
+    return {t: sorted(db.read(f"SELECT * FROM {t}"), key=repr) for t in tables}
+
+
+def replay(settings: DatabaseSettings, app: SupportLedger, as_of: datetime, *, use: bool) -> Any:
+    with as_of_views(settings, app, as_of, checkpoints=use) as then:
+        return rows_of(then), then.started_from, then.rejected, then.last_position
+
+
+def checkpointed(settings: DatabaseSettings, app: SupportLedger) -> None:
+    business(app)
+    run_projections(settings, app, REPLAYED, once=True, batch_size=BATCH, checkpoint_every=EVERY)
+
+
+def positions(settings: DatabaseSettings, name: str) -> list[int]:
+    db = ViewDatabase(settings)
+    try:
+        return [c.position for c in list_checkpoints(db, name)]
+    finally:
+        db.close()
+
+
+def test_a_replay_from_the_nearest_checkpoint_equals_one_from_the_start_at_random_instants(
+    store_settings: DatabaseSettings, app: SupportLedger, clock: SteppingClock
+) -> None:
+    """At random instants (recording time stepping back now and then), the views replayed
+    from the newest usable checkpoint hold the same rows as a replay of the whole log."""
+    checkpointed(store_settings, app)
+    assert len(positions(store_settings, "sla_breaches")) >= 8
+    rng = random.Random(18)
+    instants = [*rng.sample(clock.stamps, 10), clock.stamps[-1] + timedelta(seconds=1)]
+    instants += [s - timedelta(microseconds=1) for s in rng.sample(clock.stamps, 4)]
+    started = set()
+    for instant in instants:
+        fast, started_from, rejected, last = replay(store_settings, app, instant, use=True)
+        full, _, _, full_last = replay(store_settings, app, instant, use=False)
+        assert fast == full, instant
+        assert last == full_last
+        assert rejected == 0
+        started.update(started_from.values())
+    assert max(started) > 0  # checkpoints were used, not only the log's start
+
+
+def test_instants_around_a_clock_stepping_back_answer_as_a_full_replay(
+    store_settings: DatabaseSettings, app: SupportLedger
+) -> None:
+    """Around an event recorded earlier than the one before it, a checkpoint holding the later
+    recorded one is not used, and the views equal a replay of the whole log."""
+    checkpointed(store_settings, app)
+    stamps = [
+        (n.id, n.topic, app.mapper.to_domain_event(n).timestamp)
+        for n in app.recorder.select_notifications(start=1, limit=10_000)
+    ]
+    stepped = [
+        (previous, topic, stamp, before)
+        for (previous, topic, before), (_, _, stamp) in itertools.pairwise(stamps)
+        if stamp < before
+    ]
+    assert len(stepped) >= 3
+    for previous, topic, stamp, before in stepped:
+        for instant in (stamp, before - timedelta(microseconds=1)):
+            fast, started_from, _, _ = replay(store_settings, app, instant, use=True)
+            full, _, _, _ = replay(store_settings, app, instant, use=False)
+            assert fast == full, (previous, instant)
+            for view in REPLAYED:  # the event before, recorded after the instant, is not in
+                if topic in view.topics():
+                    assert started_from[view.name] < previous
+
+
+def test_a_tampered_checkpoint_is_not_used_and_the_answer_is_still_right(
+    store_settings: DatabaseSettings, app: SupportLedger
+) -> None:
+    """Edited copies, edited fields, or a view's rows edited under a checkpoint: the replay
+    starts from an earlier checkpoint (counted as rejected) and answers as a full replay."""
+    checkpointed(store_settings, app)
+    sla = positions(store_settings, "sla_breaches")
+    credit = positions(store_settings, "credit_usage")
+    db = ViewDatabase(store_settings)
+    try:
+        with db.transaction() as tx:
+            tx.execute(
+                "UPDATE checkpoint_sla_calendars SET customer = customer || ' (edited)' "
+                "WHERE checkpoint_position = ?",
+                (sla[-1],),
+            )
+            tx.execute(
+                "UPDATE view_checkpoints SET recorded_max = recorded_max - 1 "
+                "WHERE name = ? AND position = ?",
+                ("sla_breaches", sla[-2]),
+            )
+            tx.execute(  # a row of the live view that the newest credit checkpoint holds
+                "UPDATE credit_movements SET amount = amount + 100 WHERE position = "
+                "(SELECT MAX(position) FROM credit_movements WHERE position <= ?)",
+                (credit[-1],),
+            )
+    finally:
+        db.close()
+    now = datetime.now(UTC)
+    fast, started_from, rejected, _ = replay(store_settings, app, now, use=True)
+    full, _, _, _ = replay(store_settings, app, now, use=False)
+    assert fast == full
+    assert started_from["sla_breaches"] == sla[-3]
+    assert started_from["credit_usage"] < credit[-1]
+    assert rejected >= 3
+
+
+def test_a_missing_checkpoint_is_made_again_by_a_rebuild(
+    store_settings: DatabaseSettings, app: SupportLedger, clock: SteppingClock
+) -> None:
+    """A deleted checkpoint is skipped by the replay; a rebuild (which reads only the events
+    the view follows and counts the board once at its end) makes the checkpoints again, and
+    replays from them answer as replays of the whole log."""
+    checkpointed(store_settings, app)
+    before = positions(store_settings, "sla_breaches")
+    gone = before[len(before) // 2]
+    db = ViewDatabase(store_settings)
+    try:
+        with db.transaction() as tx:
+            tx.execute(
+                "DELETE FROM view_checkpoints WHERE name = ? AND position = ?",
+                ("sla_breaches", gone),
+            )
+    finally:
+        db.close()
+    assert gone not in positions(store_settings, "sla_breaches")
+    rebuild(store_settings, app, SlaBreachProjection, batch_size=BATCH, checkpoint_every=EVERY)
+    after = positions(store_settings, "sla_breaches")
+    assert len(after) >= 3  # a batch of the rebuild spans more positions: maybe fewer
+    rng = random.Random(17)
+    started = set()
+    for instant in [*rng.sample(clock.stamps, 6), clock.stamps[-1] + timedelta(seconds=1)]:
+        fast, started_from, rejected, _ = replay(store_settings, app, instant, use=True)
+        full, _, _, _ = replay(store_settings, app, instant, use=False)
+        assert fast == full, instant
+        assert rejected == 0
+        started.add(started_from["sla_breaches"])
+    assert max(started) in after  # a checkpoint the rebuild made was used
+
+
+def test_a_replay_on_a_standby_reads_its_checkpoints_and_writes_nothing_there(
+    store_settings: DatabaseSettings, app: SupportLedger
+) -> None:
+    """Read as a standby (`LEDGER_READ_DATABASE_URL`), the checkpoints are read there, their
+    rows copied into a SQLite file and their digests computed there; nothing is written."""
+    if store_settings.backend != "postgresql":
+        pytest.skip("a standby is PostgreSQL")
+    checkpointed(store_settings, app)
+    standby = replace(store_settings, read_only=True)
+    before = table_sizes(store_settings)
+    now = datetime.now(UTC)
+    with as_of_views(standby, app, now, standby=True) as then:
+        assert then.breaches.db.settings.backend == "sqlite"
+        fast, started_from, rejected = rows_of(then), then.started_from, then.rejected
+    full, _, _, _ = replay(store_settings, app, now, use=False)
+    assert fast == full
+    assert min(started_from.values()) > 0
+    assert rejected == 0
+    assert table_sizes(store_settings) == before
+
+
+def table_sizes(settings: DatabaseSettings) -> dict[str, int]:
+    """Every table of the schema and its rows."""
+    db = ViewDatabase(settings)
+    try:
+        names = db.read(
+            "SELECT table_name FROM information_schema.tables WHERE table_schema = ? "
+            "AND table_type = 'BASE TABLE'",
+            (settings.schema,),
+        )
+        return {n: db.read(f'SELECT count(*) FROM "{n}"')[0][0] for (n,) in names}
+    finally:
+        db.close()
+
+
+@pytest.mark.parametrize("text", ["ten", "-5", "1e4"], ids=["word", "negative", "float"])
+def test_a_checkpoint_interval_that_is_not_a_whole_number_is_refused(
+    monkeypatch: pytest.MonkeyPatch, text: str
+) -> None:
+    """`LEDGER_CHECKPOINT_EVERY` is a whole number of events, or a coded error naming it."""
+    monkeypatch.setenv("LEDGER_CHECKPOINT_EVERY", text)
+    with pytest.raises(ConfigurationError) as refused:
+        every_from_env()
+    assert refused.value.code == "invalid_configuration"
+    assert "LEDGER_CHECKPOINT_EVERY" in refused.value.message
