@@ -218,7 +218,7 @@ def measure(args: argparse.Namespace, code: str, pythonpath: str | None) -> Run:
         )
     else:
         base = parse_database_url(args.pg)
-        schema = f"bench_sched_{os.getpid()}"
+        schema = f"{args.schema_prefix}_{os.getpid()}"
         with connect(base) as conn:
             conn.execute(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')
             conn.execute(f'CREATE SCHEMA "{schema}"')
@@ -307,6 +307,7 @@ def main() -> int:
     parser.add_argument("--missed", type=int, default=10_000)
     parser.add_argument("--contracts", type=int, default=500)
     parser.add_argument("--pg", default="postgresql://postgres@127.0.0.1:5432/test")
+    parser.add_argument("--schema-prefix", default="bench_sched", help="The store's schema name.")
     parser.add_argument("--profile", help="py-spy flame graph (SVG) of the lag phase's scheduler.")
     parser.add_argument("--log", help="The lag phase's scheduler logs (debug, JSON lines) here.")
     parser.add_argument(
