@@ -5,8 +5,13 @@
    its due instant to the recording of its LotExpired event: p50, p99, max.
 2. Catch-up: --missed expiries fall due while no scheduler runs; then one starts: facts per
    second until all are recorded (each marked late).
-Peak memory is the scheduler process's maximum resident set size. Usage:
-  python -P benchmarks/scheduler.py --store postgresql --pending 100000 --spread 180
+--ballast N gives each account N more lots that expire in a year (an account with a history:
+a bigger state to keep in memory, no more facts due). Peak memory is the scheduler process's
+peak resident set (VmHWM). --baseline-ref REF first runs the same on a fresh store of the same
+shape with REF's scheduler (its src/ extracted with `git archive`, first on PYTHONPATH).
+Usage:
+  python -P benchmarks/scheduler.py --store postgresql --contracts 10000 --pending 100000
+      [--spread 180] [--missed 10000] [--ballast 0] [--baseline-ref main]
 """
 
 from __future__ import annotations
@@ -250,6 +255,9 @@ def measure(args: argparse.Namespace, code: str, pythonpath: str | None) -> Run:
         app = SupportLedger(settings=settings)
         set_up = time.perf_counter()
         contracts = contracts_for(app, args.contracts)
+        if args.ballast:
+            later = datetime.now(UTC) + timedelta(days=365)
+            buy_lots(app, contracts, [later] * (args.ballast * len(contracts)), "ballast")
 
         # 2. catch-up first: facts missed while no scheduler ran
         missed_at = datetime.now(UTC) - timedelta(hours=2)
@@ -328,6 +336,7 @@ def main() -> int:
     )
     parser.add_argument("--missed", type=int, default=10_000)
     parser.add_argument("--contracts", type=int, default=500)
+    parser.add_argument("--ballast", type=int, default=0, help="Lots per account due in a year.")
     parser.add_argument("--pg", default="postgresql://postgres@127.0.0.1:5432/test")
     parser.add_argument("--schema-prefix", default="bench_sched", help="The store's schema name.")
     parser.add_argument("--profile", help="py-spy flame graph (SVG) of the lag phase's scheduler.")
@@ -351,7 +360,8 @@ def main() -> int:
     print(f"machine: {platform.machine()}, {os.cpu_count()} cores, {python}; store: {args.store}")
     print(
         f"lag: {args.pending:,} lot expiries falling due over {args.spread:.0f} s "
-        f"({args.pending / args.spread:,.0f} per second), {args.contracts:,} accounts; "
+        f"({args.pending / args.spread:,.0f} per second), {args.contracts:,} accounts "
+        f"(+{args.ballast} lots each due in a year); "
         f"catch-up: {args.missed:,} expiries missed 2 hours earlier (goal: p99 <= 1 s, "
         "peak <= 300 MB)"
     )
