@@ -48,7 +48,7 @@ if TYPE_CHECKING:
 
 LEDGER = str(Path(sys.executable).parent / "ledger")
 ROOT = Path(__file__).resolve().parent.parent
-LOTS_PER_SAVE = 200
+LOTS_PER_SAVE = 100
 
 
 def url_of(settings: DatabaseSettings) -> str:
