@@ -272,6 +272,10 @@ def measure(args: argparse.Namespace, code: str, pythonpath: str | None) -> Run:
         catch_up_seconds, catch_up_peak = run_scheduler_until(
             url, lambda: recorded_expiries(settings) >= args.missed, 3600, pythonpath=pythonpath
         )
+        # The scheduler wrote every account: start again from fresh reads, not stale copies
+        # (at 10,000 accounts a save of 100 of them, some stale, ended in PipelineAborted).
+        app.close()
+        app = SupportLedger(settings=settings)
 
         # 1. lag: facts falling due over the spread while a scheduler runs
         probe = max(args.pending // 20, 100)
