@@ -257,7 +257,9 @@ def measure(args: argparse.Namespace, code: str, pythonpath: str | None) -> Run:
         contracts = contracts_for(app, args.contracts)
         if args.ballast:
             later = datetime.now(UTC) + timedelta(days=365)
-            buy_lots(app, contracts, [later] * (args.ballast * len(contracts)), "ballast")
+            bought = datetime.now(UTC) - timedelta(hours=5, minutes=30)  # before the missed lots
+            lots = [later] * (args.ballast * len(contracts))
+            buy_lots(app, contracts, lots, "ballast", bought=bought)
 
         # 2. catch-up first: facts missed while no scheduler ran
         missed_at = datetime.now(UTC) - timedelta(hours=2)
