@@ -36,6 +36,9 @@ SNAPSHOT_KEY = "LEDGER_SNAPSHOT_KEY"
 DATABASE_URL = "LEDGER_DATABASE_URL"
 READ_DATABASE_URL = "LEDGER_READ_DATABASE_URL"
 SNAPSHOT_KEY_MIN_LENGTH = 32
+COPIES_MB = "LEDGER_COPIES_MB"
+DEFAULT_COPIES_MB = 192
+COPIES_MB_MAX = 1_000_000
 # Anchors of the audit chain (read by ledger.audit.anchors): the signing key, kept outside the
 # database, and where and how often the scheduler sends one.
 ANCHOR_KEY = "LEDGER_ANCHOR_KEY"
@@ -282,6 +285,24 @@ def parse_snapshot_key(text: str | None) -> bytes | None:
             "print(secrets.token_hex(32))'`)"
         )
     return key.encode("utf-8")
+
+
+def parse_copies_mb(text: str | None) -> float:
+    """The megabytes a process keeps aggregates in between commands (`LEDGER_COPIES_MB`,
+    default 192): a number above 0 and at most 1,000,000, else a ConfigurationError."""
+    value = (text or "").strip()
+    if not value:
+        return DEFAULT_COPIES_MB
+    try:
+        megabytes = float(value)
+    except ValueError:
+        megabytes = float("nan")
+    if not 0 < megabytes <= COPIES_MB_MAX:
+        raise ConfigurationError(
+            f"{COPIES_MB} is {value!r}; use a number of megabytes above 0 and at most "
+            f"{COPIES_MB_MAX:,} (default {DEFAULT_COPIES_MB})"
+        )
+    return megabytes
 
 
 @dataclass(frozen=True)

@@ -14,6 +14,11 @@ if TYPE_CHECKING:
 
     from ledger.settings import DatabaseSettings
 
+# The scheduler keeps the aggregates it records facts on in its unit of work's copies, bounded
+# in bytes (`LEDGER_COPIES_MB`); the library's aggregate cache, bounded by count only, would
+# hold a second copy of each (docs/decisions.md, "The scheduler's memory").
+SCHEDULER_ENV = {"AGGREGATE_CACHE_MAXSIZE": ""}
+
 
 def open_ledger(
     settings: DatabaseSettings,

@@ -205,8 +205,9 @@ class UnitsOfWork:
         self.app = app
         self.deadline = deadline
         self.max_attempts = max_attempts  # None: as many as the deadline allows
-        self.saved = SavedAggregates()
-        self.references = ReferenceCopies()
+        budget = app.copies_budget
+        self.saved = SavedAggregates(budget=budget * 3 // 4)
+        self.references = ReferenceCopies(budget=budget // 4)
         self.writers = WriterLocks()
 
     def run(self, use_case: str, attempt: Callable[[UnitOfWork], T]) -> T:

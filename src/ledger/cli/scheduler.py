@@ -50,8 +50,10 @@ def scheduler_run(runtime: Runtime, *, heartbeat: float, batch_size: int) -> Non
         Scheduler,
         run_scheduler,
     )
+    from ledger.wiring import SCHEDULER_ENV  # noqa: PLC0415 - not needed at start-up
 
     runtime.log_as(service=True)  # a long-running service logs at info by default
+    runtime.ledger_env = SCHEDULER_ENV
     plan = anchor_plan()
     service = Scheduler(runtime.ledger, runtime.database, batch_size=batch_size)
     for signum in (signal.SIGTERM, signal.SIGINT):

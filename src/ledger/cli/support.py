@@ -61,6 +61,7 @@ class Runtime:
         self._ledger: SupportLedger | None = None
         self._reader: SupportLedger | None = None
         self.verbosity = 0  # -v: 1, -vv: 2
+        self.ledger_env: dict[str, str] = {}  # the application's own settings (the scheduler's)
 
     def log_as(self, *, service: bool = False) -> None:
         """(Re)configure logging for this run (see `log_level_for`)."""
@@ -88,7 +89,7 @@ class Runtime:
         if self._ledger is None:
             from ledger.wiring import open_ledger  # noqa: PLC0415 - built only when used
 
-            self._ledger = open_ledger(self.database)
+            self._ledger = open_ledger(self.database, self.ledger_env or None)
         return self._ledger
 
     @property

@@ -33,6 +33,7 @@ from ledger.projections.db import ViewPool, instant, us
 from ledger.settings import alert_notice_days
 
 if TYPE_CHECKING:
+    from collections.abc import Iterable
     from datetime import datetime
 
     from ledger.projections.db import Transaction, ViewDatabase
@@ -347,6 +348,9 @@ def _share(value: Any) -> str:
     return f"{value.normalize():f}" if hasattr(value, "normalize") else str(value)
 
 
+LISTED_CHUNK = 200  # facts per question of DeadlinesView.listed
+
+
 class DeadlinesView:
     """Questions the scheduler and `status` ask of the deadlines table."""
 
@@ -411,6 +415,21 @@ class DeadlinesView:
             if earliest is not None and int(due_count or 0) > 0:
                 oldest = int(earliest) if oldest is None else min(oldest, int(earliest))
         return pending, due, instant(oldest)
+
+    def listed(self, keys: Iterable[tuple[str, str, str, datetime]]) -> set[Any]:
+        """Which of these facts (kind, aggregate id, detail, due instant) the view still lists,
+        asked LISTED_CHUNK at a time (never the whole view)."""
+        wanted = list(keys)
+        found: set[Any] = set()
+        for first in range(0, len(wanted), LISTED_CHUNK):
+            chunk = wanted[first : first + LISTED_CHUNK]
+            rows = self.db.read(
+                f"SELECT kind, aggregate_id, detail, due_at FROM {self.table} WHERE "
+                + " OR ".join(["(kind = ? AND aggregate_id = ? AND detail = ?)"] * len(chunk)),
+                [value for key in chunk for value in key[:3]],
+            )
+            found.update((r[0], r[1], r[2], instant(r[3])) for r in rows)
+        return found.intersection(wanted)
 
     def all(self) -> list[Deadline]:
         """Every pending fact, earliest first."""

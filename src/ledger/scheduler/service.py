@@ -60,6 +60,8 @@ LOOKAHEAD = timedelta(seconds=60)
 AHEAD_LIMIT = 2000
 AHEAD_EVERY = timedelta(seconds=10)
 AHEAD_BUDGET = 0.05
+# Remembered no-ops are checked against the view when there are this many of them.
+SKIPPED_CHECK = 10_000
 
 
 @dataclass(frozen=True)
@@ -209,15 +211,20 @@ class Scheduler:
             self.refresh()
             now = self.clock.now()
             outcomes: list[FactOutcome] = []
-            attempted: set[tuple[str, str, str, datetime]] = set()  # in this tick
+            # Attempted in this tick, from the earliest fact the view still lists on: one
+            # due before that has left the view, so it cannot be read again (a tick that
+            # records 100,000 missed facts remembers about a batch of them, not all).
+            attempted: set[tuple[str, str, str, datetime]] = set()
             while not self.stop.is_set():
                 # Facts found no longer due stay listed until their aggregate moves on (an
                 # alert notice for a lot used up, until the lot expires): read past them.
                 limit = self.batch_size * 2 + len(self._skipped) + len(attempted)
+                listed = self.view.due(now, limit=limit)
+                if listed:
+                    earliest = listed[0].due_at
+                    attempted = {k for k in attempted if k[3] >= earliest}
                 due = [
-                    d
-                    for d in self.view.due(now, limit=limit)
-                    if _key(d) not in attempted and _key(d) not in self._skipped
+                    d for d in listed if _key(d) not in attempted and _key(d) not in self._skipped
                 ]
                 if not due:
                     break
@@ -265,12 +272,12 @@ class Scheduler:
             del self._ahead[:done]
 
     def _forget_settled(self) -> None:
-        """Drop remembered no-ops the view no longer lists (bounded memory; rarely needed:
-        a recorded fact leaves the view, so only facts found no longer due are remembered)."""
-        if len(self._skipped) < 10_000:
+        """Drop remembered no-ops the view no longer lists, asking the view about them alone
+        (never reading the whole view); rarely needed: a recorded fact leaves the view, so
+        only facts found no longer due are remembered."""
+        if len(self._skipped) < SKIPPED_CHECK:
             return
-        pending = {_key(d) for d in self.view.all()}
-        self._skipped &= pending
+        self._skipped = self.view.listed(self._skipped)
 
     def _log(self, outcome: FactOutcome, now: datetime) -> None:
         fact = outcome.fact

@@ -27,7 +27,7 @@ from uuid import UUID
 
 from eventsourcing.application import Application
 
-from ledger.settings import SNAPSHOT_KEY, parse_snapshot_key
+from ledger.settings import COPIES_MB, SNAPSHOT_KEY, parse_copies_mb, parse_snapshot_key
 from ledger.store.connect import schema_lock
 from ledger.store.setup import tune_factory
 from ledger.store.snapshots import SignedSnapshots, SnapshotSeal
@@ -81,6 +81,12 @@ class LedgerApplication(Application[UUID]):
         key = parse_snapshot_key(self.env.get(SNAPSHOT_KEY))
         recorder = self.factory.aggregate_recorder(purpose="snapshots")
         return SignedSnapshots(self.mapper, recorder, None if key is None else SnapshotSeal(key))
+
+    @property
+    def copies_budget(self) -> int:
+        """The bytes this process may keep aggregates in between commands (`LEDGER_COPIES_MB`):
+        three quarters for the copies it writes, a quarter for those it decides on."""
+        return int(parse_copies_mb(self.env.get(COPIES_MB)) * 1024 * 1024)
 
     @property
     def snapshots_rejected(self) -> int:

@@ -1,17 +1,173 @@
-"""Copies of aggregates a process keeps between commands (their versions are checked at commit)."""
+"""Copies of aggregates a process keeps between commands (their versions are checked at commit).
+
+Both kinds are least-recently-used stores bounded twice: by a count and by the bytes their
+aggregates take (`weigh`), so a process holds at most its budget however large each
+aggregate's state is (ten thousand accounts of three hundred lots each would otherwise take
+gigabytes). An aggregate is weighed when it is first kept and again each time its version has
+grown by a quarter since; in between its weight is taken as growing with its version, which
+overstates it when events do not enlarge the state, never understates it by more than the
+quarter. An aggregate heavier than the whole budget is not kept at all.
+"""
 
 from __future__ import annotations
 
+import sys
 import threading
 from collections import OrderedDict
+from datetime import date, datetime
+from decimal import Decimal
+from types import BuiltinFunctionType, FunctionType, MethodType, ModuleType, NoneType
 from typing import TYPE_CHECKING, Any
+from uuid import UUID
 
 if TYPE_CHECKING:
     from collections.abc import Iterable
-    from uuid import UUID
+
+# The default budgets: SavedAggregates and ReferenceCopies each (see LEDGER_COPIES_MB).
+DEFAULT_COUNT = 10_000
+DEFAULT_BYTES = 64 * 1024 * 1024
+# An aggregate is weighed again when its version has grown by this share since it was weighed.
+REWEIGH_GROWTH = 0.25
+# A container with more entries than this is weighed from this many of them, spread evenly,
+# scaled up to all of them (an aggregate's big containers hold entries of one shape: lots,
+# purchases, draws), so weighing costs about the same for ten lots as for ten thousand.
+SAMPLE = 16
+# Shared, not the aggregate's own: never counted in its weight.
+_SHARED = (type, ModuleType, FunctionType, BuiltinFunctionType, MethodType, bool, NoneType)
+_ATOMS = (str, bytes, int, float, Decimal, datetime, date, UUID)
+_SKIP, _ATOM, _MAP, _SEQ, _OBJ = range(5)
+_kinds: dict[type, tuple[int, tuple[str, ...]]] = {}  # a class's kind and its slots
 
 
-class SavedAggregates:
+def _kind(cls: type) -> tuple[int, tuple[str, ...]]:
+    known = _kinds.get(cls)
+    if known is None:
+        slots: tuple[str, ...] = ()
+        if issubclass(cls, _SHARED):
+            kind = _SKIP
+        elif issubclass(cls, _ATOMS):
+            kind = _ATOM
+        elif issubclass(cls, dict):
+            kind = _MAP
+        elif issubclass(cls, (list, tuple, set, frozenset)):
+            kind = _SEQ
+        else:
+            kind = _OBJ
+            for base in cls.__mro__:
+                own = base.__dict__.get("__slots__", ())
+                slots += (own,) if isinstance(own, str) else tuple(own)
+        slots = tuple(s for s in slots if s not in ("__dict__", "__weakref__"))
+        known = _kinds[cls] = (kind, slots)
+    return known
+
+
+def weigh(aggregate: Any) -> int:
+    """About the bytes an aggregate's state takes: the objects reachable from it through its
+    attributes, dicts, lists, tuples and sets, each counted once (classes, modules and
+    functions are shared, so not counted); a big container is weighed from a sample."""
+    seen: set[int] = set()
+    total = 0
+    stack: list[tuple[Any, float]] = [(aggregate, 1.0)]  # (object, how many it stands for)
+    while stack:
+        obj, scale = stack.pop()
+        kind, slots = _kind(type(obj))
+        if kind == _SKIP or id(obj) in seen:
+            continue
+        seen.add(id(obj))
+        total += int(sys.getsizeof(obj) * scale)
+        if kind == _ATOM:
+            continue
+        if kind == _OBJ:
+            attributes = getattr(obj, "__dict__", None)
+            if attributes is not None:
+                stack.append((attributes, scale))
+            stack.extend((getattr(obj, slot, None), scale) for slot in slots)
+            continue
+        entries: Any = list(obj.items()) if kind == _MAP else list(obj)
+        if len(entries) > SAMPLE:
+            step = len(entries) / SAMPLE
+            scale *= step
+            entries = [entries[int(n * step)] for n in range(SAMPLE)]
+        for entry in entries:
+            if kind == _MAP:
+                stack.append((entry[0], scale))
+                stack.append((entry[1], scale))
+            else:
+                stack.append((entry, scale))
+    return total
+
+
+class _Bounded:
+    """Aggregates by id, least recently used first, within a count and a weight in bytes."""
+
+    def __init__(self, size: int, budget: int) -> None:
+        self._size = size
+        self._budget = budget
+        self._items: OrderedDict[UUID, Any] = OrderedDict()
+        self._weights: dict[UUID, tuple[int, int]] = {}  # id -> (bytes, version weighed at)
+        self._held = 0  # bytes of the aggregates in _items
+        self._lock = threading.Lock()
+
+    @property
+    def budget(self) -> int:
+        """The most bytes kept."""
+        return self._budget
+
+    @property
+    def held_bytes(self) -> int:
+        """The weight of the aggregates kept now, in bytes."""
+        with self._lock:
+            return self._held
+
+    def __len__(self) -> int:
+        with self._lock:
+            return len(self._items)
+
+    def _weight(self, aggregate: Any) -> int:
+        version = int(getattr(aggregate, "version", 0) or 0)
+        known = self._weights.get(aggregate.id)
+        if known is not None:
+            size, at = known
+            if at > 0 and at <= version < at * (1 + REWEIGH_GROWTH) + 1:
+                return size * max(version, 1) // at
+        size = weigh(aggregate)
+        self._weights[aggregate.id] = (size, version)
+        return size
+
+    def _keep(self, aggregate: Any) -> None:
+        """Keep (or renew) an aggregate as the most recently used; evict beyond the bounds.
+        The caller holds the lock."""
+        self._drop(aggregate.id)
+        weight = self._weight(aggregate)
+        if weight > self._budget:
+            self._weights.pop(aggregate.id, None)
+            return
+        self._items[aggregate.id] = (aggregate, weight)
+        self._held += weight
+        while len(self._items) > self._size or self._held > self._budget:
+            oldest, (_, dropped) = self._items.popitem(last=False)
+            self._held -= dropped
+            self._weights.pop(oldest, None)
+        if len(self._weights) > 2 * len(self._items) + 100:  # taken and never put back
+            self._weights = {k: v for k, v in self._weights.items() if k in self._items}
+
+    def _drop(self, aggregate_id: UUID) -> Any | None:
+        """Remove an aggregate (its weight is remembered until it is kept again)."""
+        found = self._items.pop(aggregate_id, None)
+        if found is None:
+            return None
+        self._held -= found[1]
+        return found[0]
+
+    def forget(self, aggregate_ids: Iterable[UUID]) -> None:
+        """Drop copies that may be stale."""
+        with self._lock:
+            for aggregate_id in aggregate_ids:
+                self._drop(aggregate_id)
+                self._weights.pop(aggregate_id, None)
+
+
+class SavedAggregates(_Bounded):
     """The aggregates this process saved last, as saved (a bounded, thread-safe LRU).
 
     A command that will write an aggregate may take it from here instead of reading the store:
@@ -21,31 +177,19 @@ class SavedAggregates:
     puts it back, a failed command leaves it out (the next command reads it afresh).
     """
 
-    def __init__(self, size: int = 10_000) -> None:
-        self._size = size
-        self._items: OrderedDict[UUID, Any] = OrderedDict()
-        self._lock = threading.Lock()
+    def __init__(self, size: int = DEFAULT_COUNT, budget: int = DEFAULT_BYTES) -> None:
+        super().__init__(size, budget)
 
     def take(self, aggregate_id: UUID) -> Any | None:
         """The aggregate as last saved here (now the caller's alone), or None."""
         with self._lock:
-            return self._items.pop(aggregate_id, None)
+            return self._drop(aggregate_id)
 
     def put_all(self, aggregates: Iterable[Any]) -> None:
         """Remember aggregates just saved (the caller does not change them afterwards)."""
         with self._lock:
-            items = self._items
             for aggregate in aggregates:
-                items[aggregate.id] = aggregate
-                items.move_to_end(aggregate.id)
-            while len(items) > self._size:
-                items.popitem(last=False)
-
-    def forget(self, aggregate_ids: Iterable[UUID]) -> None:
-        """Drop copies that may be stale."""
-        with self._lock:
-            for aggregate_id in aggregate_ids:
-                self._items.pop(aggregate_id, None)
+                self._keep(aggregate)
 
     def holds(self, aggregate_id: UUID) -> bool:
         """Whether a copy of the aggregate is here."""
@@ -58,14 +202,11 @@ class SavedAggregates:
         A read copy is as good as a saved one: stale or not, the save checks its version.
         """
         with self._lock:
-            if aggregate.id in self._items:
-                return
-            self._items[aggregate.id] = aggregate
-            while len(self._items) > self._size:
-                self._items.popitem(last=False)
+            if aggregate.id not in self._items:
+                self._keep(aggregate)
 
 
-class ReferenceCopies:
+class ReferenceCopies(_Bounded):
     """Aggregates a process decides on without writing them, shared read-only between commands.
 
     Each is a private copy taken from the store and never changed in place: a newer read
@@ -73,29 +214,19 @@ class ReferenceCopies:
     (see the recorders below), so a stale copy cannot lead to a committed decision.
     """
 
-    def __init__(self, size: int = 10_000) -> None:
-        self._size = size
-        self._items: OrderedDict[UUID, Any] = OrderedDict()
-        self._lock = threading.Lock()
+    def __init__(self, size: int = DEFAULT_COUNT, budget: int = DEFAULT_BYTES) -> None:
+        super().__init__(size, budget)
 
     def get(self, aggregate_id: UUID) -> Any | None:
         """The shared copy (do not change it), or None."""
         with self._lock:
             found = self._items.get(aggregate_id)
-            if found is not None:
-                self._items.move_to_end(aggregate_id)
-            return found
+            if found is None:
+                return None
+            self._items.move_to_end(aggregate_id)
+            return found[0]
 
     def put(self, aggregate: Any) -> None:
         """Share a freshly read copy."""
         with self._lock:
-            self._items[aggregate.id] = aggregate
-            self._items.move_to_end(aggregate.id)
-            while len(self._items) > self._size:
-                self._items.popitem(last=False)
-
-    def forget(self, aggregate_ids: Iterable[UUID]) -> None:
-        """Drop copies that may be stale."""
-        with self._lock:
-            for aggregate_id in aggregate_ids:
-                self._items.pop(aggregate_id, None)
+            self._keep(aggregate)
