@@ -49,6 +49,9 @@ from ledger.logs import configure_logging
 from ledger.settings import DatabaseSettings, parse_database_url
 from ledger.store import connect
 
+sys.path.append(str(Path(__file__).resolve().parent))  # last: it shadows nothing there
+from _baseline import extract
+
 ROOT = Path(__file__).resolve().parents[1]
 KEY = "benchmark-snapshot-key-0123456789abcdef"
 
@@ -160,17 +163,6 @@ def worker(args: argparse.Namespace) -> None:
     finally:
         drop_store(settings)
         shutil.rmtree(folder, ignore_errors=True)
-
-
-def extract(ref: str, folder: Path) -> str:
-    """`ref`'s src/ folder, extracted under `folder`; the path to put on PYTHONPATH."""
-    target = folder / "baseline"
-    target.mkdir()
-    archive = subprocess.run(
-        ["git", "archive", ref, "src"], cwd=ROOT, check=True, capture_output=True
-    ).stdout  # fmt: skip
-    subprocess.run(["tar", "-x", "-C", str(target)], input=archive, check=True)
-    return str(target / "src")
 
 
 def run(args: argparse.Namespace, store: str, pythonpath: str | None) -> dict[str, float]:

@@ -29,7 +29,6 @@ import os
 import platform
 import shutil
 import statistics
-import subprocess
 import sys
 import tempfile
 import uuid
@@ -48,6 +47,7 @@ from ledger.web.tokens import create_token
 
 sys.path.append(str(Path(__file__).resolve().parent))  # last: it shadows nothing there
 import _http_load as http_load
+from _baseline import extract
 
 if TYPE_CHECKING:
     from uuid import UUID
@@ -156,17 +156,6 @@ async def load(
     )
     raw.close()
     return Run(mode, store, seconds, latencies, answers)
-
-
-def extract(ref: str, folder: Path) -> str:
-    """`ref`'s src/ folder, extracted under `folder`; the path to put on PYTHONPATH."""
-    target = folder / "baseline"
-    target.mkdir()
-    archive = subprocess.run(
-        ["git", "archive", ref, "src"], cwd=ROOT, check=True, capture_output=True
-    ).stdout  # fmt: skip
-    subprocess.run(["tar", "-x", "-C", str(target)], input=archive, check=True)
-    return str(target / "src")
 
 
 def main() -> int:

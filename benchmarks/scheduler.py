@@ -43,6 +43,9 @@ from ledger.logs import configure_logging
 from ledger.settings import DatabaseSettings, parse_database_url
 from ledger.store import connect
 
+sys.path.append(str(Path(__file__).resolve().parent))  # last: it shadows nothing there
+from _baseline import extract
+
 if TYPE_CHECKING:
     from ledger.application.uow import UnitOfWork
 
@@ -322,15 +325,6 @@ def measure(args: argparse.Namespace, code: str, pythonpath: str | None) -> Run:
         catch_up_peak=catch_up_peak,
         setup_seconds=setup_seconds,
     )
-
-
-def extract(ref: str, folder: Path) -> str:
-    """`ref`'s src/ folder, extracted under `folder`; the path to put on PYTHONPATH."""
-    archive = subprocess.run(
-        ["git", "archive", ref, "src"], cwd=ROOT, check=True, capture_output=True
-    ).stdout  # fmt: skip
-    subprocess.run(["tar", "-x", "-C", str(folder)], input=archive, check=True)
-    return str(folder / "src")
 
 
 def main() -> int:

@@ -8,40 +8,21 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 
-from ledger.application import SupportLedger
 from ledger.projections import PROJECTIONS, sla_clocks
 from ledger.projections.base import REBUILDING, read_state
-from ledger.projections.db import ViewDatabase
 from ledger.projections.deadlines import DeadlinesProjection
 from ledger.projections.runner import UnknownProjectionError, rebuild, run_projections, verify
 from ledger.projections.sla_clocks import SlaBreachProjection
-from tests.scenario import World, at, build_world
+from tests.scenario import World, at
 
 if TYPE_CHECKING:
-    from collections.abc import Iterator
-
+    from ledger.application import SupportLedger
     from ledger.projections.base import Projection
-    from ledger.projections.db import Transaction
+    from ledger.projections.db import Transaction, ViewDatabase
     from ledger.settings import DatabaseSettings
 
 
-@pytest.fixture
-def app(store_settings: DatabaseSettings) -> Iterator[SupportLedger]:
-    application = SupportLedger(settings=store_settings)
-    yield application
-    application.close()
-
-
-@pytest.fixture
-def world(app: SupportLedger) -> World:
-    return build_world(app)
-
-
-@pytest.fixture
-def db(store_settings: DatabaseSettings) -> Iterator[ViewDatabase]:
-    database = ViewDatabase(store_settings)
-    yield database
-    database.close()
+# app, world and db: tests/stores/conftest.py
 
 
 def project(settings: DatabaseSettings, app: SupportLedger, projection: type[Projection]) -> None:
