@@ -40,6 +40,7 @@ from ledger.serialize import dumps
 if TYPE_CHECKING:
     from collections.abc import Callable, Sequence
     from datetime import datetime
+    from uuid import UUID
 
     from ledger.projections.db import ViewDatabase
 
@@ -310,6 +311,36 @@ def render_statements(statements: list[dict[str, Any]], title: str) -> None:
         console.print(totals_table(money_totals(statements)))
 
 
+def credit_window(
+    runtime: Runtime,
+    period: str | None,
+    term_text: str | None,
+    contract_ref: str | None,
+    *,
+    check: bool,
+    catch_up: bool,
+) -> tuple[int | None, UUID | None, tuple[ViewDatabase, int, int], str]:
+    """What `report credits` and `report revenue` read: the term, the contract, the credit-usage
+    view (its connection, position and the log's head) and where it was read. `--check`
+    compares with the whole log, so it reads the primary's view, caught up."""
+    from ledger.projections.credit_usage import (  # noqa: PLC0415 - not needed at start-up
+        CreditUsageProjection,
+    )
+
+    if (period is None) == (term_text is None):
+        raise InvalidInputError("give --period YYYY-MM or --term N (one of them)")
+    term = None if term_text is None else parse_int(term_text, "--term", minimum=1)
+    contract_id = (
+        None if contract_ref is None else runtime.ledger.contract_id(contract_ref, "--contract")
+    )
+    if check and not catch_up:
+        raise InvalidInputError(
+            "--check compares with the whole log: it cannot read a view that is not caught up"
+        )
+    read = read_model(runtime, CreditUsageProjection.name, catch_up, on_primary=check)
+    return term, contract_id, read, source_of(runtime, on_primary=check)
+
+
 @report.group("credits", invoke_without_command=True)
 @click.option("--period", help="A calendar month, YYYY-MM (in each contract's timezone).")
 @click.option("--term", "term_text", help="A term number: each contract's term N.")
@@ -350,19 +381,9 @@ def report_credits(
         statement_rows,
     )
 
-    if (period is None) == (term_text is None):
-        raise InvalidInputError("give --period YYYY-MM or --term N (one of them)")
-    term = None if term_text is None else parse_int(term_text, "--term", minimum=1)
-    contract_id = (
-        None if contract_ref is None else runtime.ledger.contract_id(contract_ref, "--contract")
+    term, contract_id, (db, position, head), source = credit_window(
+        runtime, period, term_text, contract_ref, check=check, catch_up=catch_up
     )
-    if check and not catch_up:
-        raise InvalidInputError(
-            "--check compares with the whole log: it cannot read a view that is not caught up"
-        )
-    # --check compares with the whole log: it reads the primary's view, caught up.
-    db, position, head = read_model(runtime, CreditUsageProjection.name, catch_up, on_primary=check)
-    source = source_of(runtime, on_primary=check)
     try:
         view = CreditUsageView(db)
         statements = view.statement(period=period, term=term, contract_id=contract_id)
@@ -455,16 +476,9 @@ def report_revenue(
         raise InvalidInputError("give --period YYYY-MM or --term N (one of them)")
     if as_json and as_csv:
         raise InvalidInputError("give --json or --csv, not both")
-    term = None if term_text is None else parse_int(term_text, "--term", minimum=1)
-    contract_id = (
-        None if contract_ref is None else runtime.ledger.contract_id(contract_ref, "--contract")
+    term, contract_id, (db, position, head), source = credit_window(
+        runtime, period, term_text, contract_ref, check=check, catch_up=catch_up
     )
-    if check and not catch_up:
-        raise InvalidInputError(
-            "--check compares with the whole log: it cannot read a view that is not caught up"
-        )
-    db, position, head = read_model(runtime, CreditUsageProjection.name, catch_up, on_primary=check)
-    source = source_of(runtime, on_primary=check)
     try:
         view = RevenueView(db)
         rows = view.revenue(period=period, term=term, contract_id=contract_id)

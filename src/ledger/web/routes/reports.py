@@ -92,6 +92,17 @@ Period = Annotated[
     ),
 ]
 TermNumber = Annotated[int | None, Query(ge=1, le=1000, description="Each contract's term N.")]
+OneContract = Annotated[
+    str | None,
+    Query(
+        max_length=200,
+        description="Only this contract (id or customer's name).",
+        json_schema_extra={"pattern": FILLED_LINE},
+    ),
+]
+Check = Annotated[
+    bool, Query(description="Recompute every figure from the events; list differences.")
+]
 
 
 def csv_response(model: type, what: str) -> dict[int | str, dict[str, Any]]:
@@ -301,17 +312,8 @@ def credit_statements(
     services: Svc,
     period: Period = None,
     term: TermNumber = None,
-    contract: Annotated[
-        str | None,
-        Query(
-            max_length=200,
-            description="Only this contract (id or customer's name).",
-            json_schema_extra={"pattern": FILLED_LINE},
-        ),
-    ] = None,
-    check: Annotated[
-        bool, Query(description="Recompute every figure from the events; list differences.")
-    ] = False,
+    contract: OneContract = None,
+    check: Check = False,
     catch_up: CatchUp = True,
     format: Format = None,  # noqa: A002 - the query parameter is called format
     accept: AcceptHeader = None,
@@ -355,17 +357,8 @@ def revenue_report(
     services: Svc,
     period: Period = None,
     term: TermNumber = None,
-    contract: Annotated[
-        str | None,
-        Query(
-            max_length=200,
-            description="Only this contract (id or customer's name).",
-            json_schema_extra={"pattern": FILLED_LINE},
-        ),
-    ] = None,
-    check: Annotated[
-        bool, Query(description="Recompute every figure from the events; list differences.")
-    ] = False,
+    contract: OneContract = None,
+    check: Check = False,
     catch_up: CatchUp = True,
     format: Format = None,  # noqa: A002 - the query parameter is called format
     accept: AcceptHeader = None,
