@@ -8,13 +8,11 @@ in `ledger.web.app` and this router takes `/docs` instead.
 
 from __future__ import annotations
 
-import hashlib
-from importlib.resources import files
-
 from fastapi import APIRouter
 from fastapi.openapi.docs import get_swagger_ui_html, get_swagger_ui_oauth2_redirect_html
-from fastapi.responses import HTMLResponse, Response
+from fastapi.responses import HTMLResponse, Response  # noqa: TC002 - FastAPI reads the annotations
 
+from ledger.web import assets
 from ledger.web.auth import public
 
 SWAGGER_UI_VERSION = "5.35.0"
@@ -29,17 +27,7 @@ _KINDS = {
 }
 
 
-def _assets() -> dict[str, tuple[bytes, str, str]]:
-    """Swagger UI's files, with their media types and a version from their content."""
-    folder = files("ledger.web") / "static" / "swagger-ui"
-    found = {}
-    for name, media_type in _KINDS.items():
-        content = (folder / name).read_bytes()
-        found[name] = (content, media_type, hashlib.sha256(content).hexdigest()[:12])
-    return found
-
-
-ASSETS = _assets()
+ASSETS = assets.load("static/swagger-ui", _KINDS)
 
 router = APIRouter(include_in_schema=False)
 
@@ -73,12 +61,4 @@ def oauth2_redirect() -> HTMLResponse:
 @router.get(f"{ASSETS_PATH}/{{name}}", dependencies=[public()])
 def asset(name: str) -> Response:
     """One of Swagger UI's files."""
-    found = ASSETS.get(name)
-    if found is None:
-        return Response("not found", 404, media_type="text/plain")
-    content, media_type, _ = found
-    return Response(
-        content,
-        media_type=media_type,
-        headers={"Cache-Control": "public, max-age=86400", "X-Content-Type-Options": "nosniff"},
-    )
+    return assets.answer(ASSETS, name)

@@ -26,8 +26,6 @@ may not be framed.
 
 from __future__ import annotations
 
-import hashlib
-from importlib.resources import files
 from typing import TYPE_CHECKING, Annotated, Any
 from urllib.parse import parse_qs, urlencode
 
@@ -61,6 +59,7 @@ from ledger.projections.sla_breaches import (
     read_cursor,
 )
 from ledger.reports import caught_up, money_totals, read_from, revenue_csv, statements_csv
+from ledger.web import assets
 from ledger.web.auth import Principal, public
 from ledger.web.errors import STORE_OUTAGES, status_of
 from ledger.web.inputs import instant
@@ -127,18 +126,9 @@ SIGN_IN_REASONS = {
 # -- templates and static files ------------------------------------------------------------------
 
 
-def _static() -> dict[str, tuple[bytes, str, str]]:
-    """The stylesheet and script, with their media types and a version from their content."""
-    folder = files("ledger.web") / "static"
-    kinds = {"ledger.css": "text/css; charset=utf-8", "ledger.js": "text/javascript"}
-    assets = {}
-    for name, media_type in kinds.items():
-        content = (folder / name).read_bytes()
-        assets[name] = (content, media_type, hashlib.sha256(content).hexdigest()[:12])
-    return assets
-
-
-STATIC = _static()
+STATIC = assets.load(
+    "static", {"ledger.css": "text/css; charset=utf-8", "ledger.js": "text/javascript"}
+)
 
 
 def static_url(name: str) -> str:
@@ -365,15 +355,7 @@ async def sign_out(request: Request) -> Response:
 @router.get("/static/{name}", dependencies=[public()])
 def static(name: str) -> Response:
     """The pages' stylesheet and script."""
-    found = STATIC.get(name)
-    if found is None:
-        return Response("not found", 404, media_type="text/plain")
-    content, media_type, _ = found
-    return Response(
-        content,
-        media_type=media_type,
-        headers={"Cache-Control": "public, max-age=86400", "X-Content-Type-Options": "nosniff"},
-    )
+    return assets.answer(STATIC, name)
 
 
 # -- /ops: the breach board ------------------------------------------------------------------------
