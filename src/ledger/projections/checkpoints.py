@@ -369,6 +369,8 @@ class Checkpointer:
                 rows, total = before.digests[table]
                 new = digest(tx, table, " WHERE position > ?", (before.position,))
                 digests[table] = [rows + new[0], total + new[1]]
+            elif kind == LATEST and before is not None and table in before.digests:
+                digests[table] = self._latest_digest(tx, table, before)
             else:
                 digests[table] = digest(tx, table)
             if kind == COPY:
@@ -385,6 +387,24 @@ class Checkpointer:
         )
         log.info("checkpoint_made", projection=self.name, position=marks.position)
         return True
+
+    def _latest_digest(self, tx: Transaction, table: str, before: Checkpoint) -> list[int]:
+        """The digest of a LATEST table carried on from the previous checkpoint's: the rows
+        changed since (their keys have versions after it) leave with their values then (their
+        newest version up to it) and come back with their values now. The work is that of the
+        rows changed in the interval; digesting the whole table at every checkpoint made a
+        rebuild of 1M events half as fast again."""
+        versions, key = LATEST_OF[table]
+        names = _names(tx, table)
+        changed = f"SELECT DISTINCT {key} FROM {versions} WHERE position > ?"
+        now = digest(tx, f"(SELECT {names} FROM {table} WHERE {key} IN ({changed}))", "",
+                     (before.position,))  # fmt: skip
+        then = digest(
+            tx, f"({_latest(table, names, '', f' AND {key} IN ({changed})')})", "",
+            (before.position, before.position),
+        )  # fmt: skip
+        rows, total = before.digests[table]
+        return [rows - then[0] + now[0], total - then[1] + now[1]]
 
 
 # -- reading back (the as-of replay) -------------------------------------------------------------
@@ -423,12 +443,13 @@ def _selects(
     return found
 
 
-def _latest(base: str, names: str, src: str) -> str:
-    """The SELECT of a LATEST table's rows: the newest version of each, up to a position."""
+def _latest(base: str, names: str, src: str, only: str = "") -> str:
+    """The SELECT of a LATEST table's rows: the newest version of each, up to a position
+    (and with `only`, a condition on the versions, of some rows)."""
     versions, key = LATEST_OF[base]
     return (
         f"SELECT {names} FROM (SELECT {names}, ROW_NUMBER() OVER (PARTITION BY {key} "
-        f"ORDER BY position DESC) AS newest FROM {src}{versions} WHERE position <= ?) v "
+        f"ORDER BY position DESC) AS newest FROM {src}{versions} WHERE position <= ?{only}) v "
         "WHERE newest = 1"
     )
 
