@@ -125,12 +125,21 @@ class Projection(ABC):
         a rebuild), so its tables are those the checkpoint claims. Nothing by default."""
         del tx
 
+    def derived(self, source: str) -> dict[str, str]:
+        """The tables the view derives from the rows of another of its tables, counted: per
+        derived table (unprefixed), the SELECT of its rows (its key columns, then a count `n`,
+        in the table's order) from `source` (that table, a view or a WITH name of the same
+        columns). Counts add up, so a checkpoint carries them on from the previous one by the
+        rows changed since (`checkpoints.KEPT`). None by default."""
+        del source
+        return {}
+
     def derive_from(self, tx: Transaction, table: str) -> None:
-        """Fill the tables the view derives from the rows of another of its tables (`table`:
-        that table, or a view of the same columns), replacing what they held. Checkpoints
-        keep no derived table (`checkpoints.DERIVED`): an as-of replay derives them from the
-        restored rows. Nothing to derive by default."""
-        del tx, table
+        """Fill the derived tables anew from the rows of `table` (a table or a view of the
+        same columns), replacing what they held."""
+        for derived, select in self.derived(table).items():
+            tx.execute(f"DELETE FROM {self.table(derived)}")
+            tx.execute(f"INSERT INTO {self.table(derived)} {select}")
 
     def rebuild_started(self, tx: Transaction) -> None:
         """Before the first batch of a rebuild into empty tables: drop what is cheaper made

@@ -52,7 +52,7 @@ CHECKPOINTS = "view_checkpoints"
 MARKS = "view_checkpoint_marks"
 CHAIN = "audit_chain"
 
-APPEND, COPY, LATEST, DERIVED = "append", "copy", "latest", "derived"
+APPEND, COPY, LATEST, KEPT, DERIVED = "append", "copy", "latest", "kept", "derived"
 # Per view, each table (as the projection names it, unprefixed) and how a checkpoint keeps it;
 # tables are restored in this order (LATEST reads the restored versions).
 PLANS: dict[str, dict[str, str]] = {
@@ -60,8 +60,8 @@ PLANS: dict[str, dict[str, str]] = {
         "sla_clock_versions": APPEND,
         "sla_calendars": COPY,
         "sla_clocks": LATEST,
-        "sla_counts": DERIVED,
-        "sla_count_times": DERIVED,
+        "sla_counts": KEPT,
+        "sla_count_times": KEPT,
     },
     "credit_usage": {
         "credit_movements": APPEND,
@@ -73,9 +73,12 @@ PLANS: dict[str, dict[str, str]] = {
     },
 }
 LATEST_OF = {"sla_clocks": ("sla_clock_versions", "ticket_id")}
-# A DERIVED table is neither kept nor digested: the projection's `derive_from` fills it from the
-# restored rows of its source (the board's kept counts are counts of the clocks; a rebuild
-# makes them only at its end, so a checkpoint taken during a rebuild could not copy them).
+# A KEPT table counts the rows of its source (`Projection.derived`; the board's kept counts are
+# counts of the clocks). A rebuild makes the live table only at its end, so a checkpoint does
+# not copy it: it carries the previous checkpoint's counts on by the source's rows changed
+# since (the old versions' counts out, the new rows' in) and keeps them like a copy; a replay
+# reads them back without counting every clock. A checkpoint made before counts were kept has
+# no digest for them: the replay derives them from the restored clocks (DERIVED).
 DERIVED_FROM = {"sla_counts": "sla_clocks", "sla_count_times": "sla_clocks"}
 # Append-only tables whose key does not start with `position`: a checkpoint digests their new
 # rows (position after the previous checkpoint's) through an index of its own; without it,
@@ -287,7 +290,7 @@ class Checkpointer:
                 table = self.projection.table(base)
                 tx.execute(f"CREATE INDEX IF NOT EXISTS {table}_position ON {table} (position)")
         for table, kind in self.plan.items():
-            if kind == COPY:
+            if kind in (COPY, KEPT):
                 copies = copy_table(table)
                 tx.execute(
                     f"CREATE TABLE IF NOT EXISTS {copies} AS SELECT CAST(0 AS BIGINT) AS "
@@ -302,7 +305,7 @@ class Checkpointer:
         """Forget every checkpoint of the view (a rebuild; the view's tables are dropped)."""
         tx.execute(f"DELETE FROM {CHECKPOINTS} WHERE name = ?", (self.name,))
         for table, kind in self.plan.items():
-            if kind == COPY:
+            if kind in (COPY, KEPT):
                 tx.execute(f"DROP TABLE IF EXISTS {copy_table(table)}")
         tx.execute(f"DELETE FROM {MARKS} WHERE name = ?", (self.name,))
         self.enabled = True
@@ -371,6 +374,8 @@ class Checkpointer:
                 digests[table] = [rows + new[0], total + new[1]]
             elif kind == LATEST and before is not None and table in before.digests:
                 digests[table] = self._latest_digest(tx, table, before)
+            elif kind == KEPT:
+                digests[table] = self._keep(tx, table, before, marks.position)
             else:
                 digests[table] = digest(tx, table)
             if kind == COPY:
@@ -394,9 +399,9 @@ class Checkpointer:
         newest version up to it) and come back with their values now. The work is that of the
         rows changed in the interval; digesting the whole table at every checkpoint made a
         rebuild of 1M events half as fast again."""
-        versions, key = LATEST_OF[table]
+        key = LATEST_OF[table][1]
         names = _names(tx, table)
-        changed = f"SELECT DISTINCT {key} FROM {versions} WHERE position > ?"
+        changed = _changed(table)
         now = digest(tx, f"(SELECT {names} FROM {table} WHERE {key} IN ({changed}))", "",
                      (before.position,))  # fmt: skip
         then = digest(
@@ -405,6 +410,52 @@ class Checkpointer:
         )  # fmt: skip
         rows, total = before.digests[table]
         return [rows - then[0] + now[0], total - then[1] + now[1]]
+
+    def _keep(
+        self, tx: Transaction, table: str, before: Checkpoint | None, position: int
+    ) -> list[int]:
+        """Keep a KEPT table's counts at `position` (from the previous checkpoint's, by the
+        source's rows changed since; the first counts every row) and digest them."""
+        source = DERIVED_FROM[table]
+        count = self.projection.derived
+        copies, names = copy_table(table), _names(tx, table)
+        counted: dict[tuple[Any, ...], int] = {}
+        if before is None or table not in before.digests:
+            _add(counted, tx.fetchall(count(source)[table]), 1)
+        else:
+            _add(counted, tx.fetchall(
+                f"SELECT {names} FROM {copies} WHERE checkpoint_position = ?", (before.position,)
+            ), 1)  # fmt: skip
+            key, columns, changed = LATEST_OF[source][1], _names(tx, source), _changed(source)
+            then = _latest(source, columns, "", f" AND {key} IN ({changed})")
+            now = f"SELECT {columns} FROM {source} WHERE {key} IN ({changed})"
+            _add(counted, tx.fetchall(
+                f"WITH src AS ({then}) {count('src')[table]}", (before.position, before.position)
+            ), -1)  # fmt: skip
+            _add(counted, tx.fetchall(
+                f"WITH src AS ({now}) {count('src')[table]}", (before.position,)
+            ), 1)  # fmt: skip
+        rows = [(position, *k, n) for k, n in counted.items() if n]
+        if rows:
+            marks = ", ".join("?" * len(rows[0]))
+            tx.executemany(
+                f"INSERT INTO {copies} (checkpoint_position, {names}) VALUES ({marks})", rows
+            )
+        kept = f"(SELECT {names} FROM {copies} WHERE checkpoint_position = ?)"
+        return digest(tx, kept, "", (position,))
+
+
+def _changed(table: str) -> str:
+    """The keys of a LATEST table with versions after a position (one parameter)."""
+    versions, key = LATEST_OF[table]
+    return f"SELECT DISTINCT {key} FROM {versions} WHERE position > ?"
+
+
+def _add(counted: dict[tuple[Any, ...], int], rows: list[tuple[Any, ...]], sign: int) -> None:
+    """Add counted rows (key columns, then the count) to `counted`, times `sign`."""
+    for row in rows:
+        key = tuple(row[:-1])
+        counted[key] = counted.get(key, 0) + sign * int(row[-1])
 
 
 # -- reading back (the as-of replay) -------------------------------------------------------------
@@ -428,8 +479,9 @@ def _selects(
 ) -> list[tuple[str, str, str]]:
     """(kind, target table, SELECT of its rows at the checkpoint) in restoring order."""
     found = []
-    for base, kind in PLANS[checkpoint.name].items():
+    for base, planned in PLANS[checkpoint.name].items():
         table = target.table(base)
+        kind = _read_kind(checkpoint, base, planned)
         if kind == DERIVED:
             continue
         if kind == APPEND:
@@ -441,6 +493,14 @@ def _selects(
             select = _latest(base, _names(tx, table), src)
         found.append((kind, table, select))
     return found
+
+
+def _read_kind(checkpoint: Checkpoint, base: str, kind: str) -> str:
+    """How a replay reads a table of a checkpoint: kept counts as a copy, or derived from the
+    restored rows when the checkpoint was made before it kept them."""
+    if kind == KEPT:
+        return COPY if base in checkpoint.digests else DERIVED
+    return kind
 
 
 def _latest(base: str, names: str, src: str, only: str = "") -> str:
@@ -488,7 +548,11 @@ def restore(source: Source, target: Projection, checkpoint: Checkpoint) -> list[
                 digest(tx, table) if here else _source_digest(source.db, select, position)
             )
         for base in sorted(
-            {DERIVED_FROM[b] for b, k in PLANS[checkpoint.name].items() if k == DERIVED}
+            {
+                DERIVED_FROM[b]
+                for b, k in PLANS[checkpoint.name].items()
+                if _read_kind(checkpoint, b, k) == DERIVED
+            }
         ):
             target.derive_from(tx, target.table(base))
     differ = sorted(
@@ -526,11 +590,44 @@ class Overlay:
     projection with that prefix); a clock is copied there from the position before its
     first event (`preload`)."""
 
-    def __init__(self, source: Source, projection: Projection, checkpoint: Checkpoint) -> None:
+    def __init__(
+        self,
+        source: Source,
+        projection: Projection,
+        checkpoint: Checkpoint,
+        since: Checkpoint | None = None,
+    ) -> None:
         self.source = source
         self.delta = type(projection)(projection.db, prefix=REPLAYED_PREFIX)
         self.checkpoint = checkpoint
+        self.since = since
         self.name = projection.name
+
+    def _carried(self, tx: Transaction, base: str, kind: str) -> list[int] | None:
+        """The digest of a growing table at the checkpoint, checked over the rows of its
+        interval only: `since`'s digest (the checkpoint before, verified when it was made) and
+        the rows written after it. None: no such checkpoint, every row is digested."""
+        since = self.since
+        if since is None or base not in since.digests:
+            return None
+        src, rows, total = self.source.qualifier or "", *since.digests[base]
+        if kind == APPEND:
+            new = digest(tx, f"{src}{base}", " WHERE position > ? AND position <= ?",
+                         (since.position, self.checkpoint.position))  # fmt: skip
+            return [rows + new[0], total + new[1]]
+        # LATEST: the keys changed in the interval leave with their versions at `since` and
+        # come back with their versions at the checkpoint
+        versions, key = LATEST_OF[base]
+        names = _names(tx, self.delta.table(base))
+        changed = f"SELECT DISTINCT {key} FROM {src}{versions} WHERE position > ? AND position <= ?"
+        bounds = (since.position, self.checkpoint.position)
+
+        def at(position: int) -> list[int]:
+            only = f" AND {key} IN ({changed})"
+            return digest(tx, f"({_latest(base, names, src, only)})", "", (position, *bounds))
+
+        then, now = at(since.position), at(self.checkpoint.position)
+        return [rows - then[0] + now[0], total - then[1] + now[1]]
 
     def _at(self, base: str) -> str:
         return f"at_checkpoint_{base}"
@@ -548,8 +645,9 @@ class Overlay:
                     tx.execute(statement)
             for table in self.delta.tables():
                 tx.execute(f"ALTER TABLE {table} SET UNLOGGED")
-            for base, kind in PLANS[self.name].items():
+            for base, planned in PLANS[self.name].items():
                 mine = self.delta.table(base)
+                kind = _read_kind(self.checkpoint, base, planned)
                 names = _names(tx, mine)
                 if kind == DERIVED:  # from the clocks as they stood (made just before)
                     if DERIVED_FROM[base] not in derived:
@@ -558,7 +656,7 @@ class Overlay:
                     tx.execute(f"CREATE VIEW {base} AS SELECT * FROM {mine}")
                 elif kind == APPEND:
                     at = f"SELECT * FROM {src}{base} WHERE position <= {position}"
-                    found[base] = digest(tx, f"({at})")
+                    found[base] = self._carried(tx, base, kind) or digest(tx, f"({at})")
                     tx.execute(f"CREATE VIEW {base} AS {at} UNION ALL SELECT * FROM {mine}")
                 elif kind == COPY:
                     tx.execute(
@@ -579,7 +677,7 @@ class Overlay:
                         f"WHERE c.position > {position} AND v.position <= {position} "
                         f"ORDER BY v.{key}, v.position DESC) older"
                     )
-                    found[base] = digest(tx, self._at(base))
+                    found[base] = self._carried(tx, base, kind) or digest(tx, self._at(base))
                     tx.execute(
                         f"CREATE VIEW {base} AS SELECT * FROM {mine} UNION ALL SELECT * FROM "
                         f"{self._at(base)} b WHERE NOT EXISTS (SELECT 1 FROM {mine} r "

@@ -275,32 +275,29 @@ class SlaBreachProjection(Projection):
         self.derive_from(tx, self.clocks)
         super().rebuild_finished(tx)
 
-    def derive_from(self, tx: Transaction, clocks: str) -> None:
-        """The kept counts (`sla_counts`, `sla_count_times`) counted anew from the rows of
-        `clocks` (a table or a view of the clocks) as `bucket` and `time_keys` count a clock:
-        at the end of a rebuild, and where an as-of replay restores the clocks of a
-        checkpoint (the counts are derived from the clocks, so checkpoints do not keep them)."""
+    def derived(self, source: str) -> dict[str, str]:
+        """The kept counts (`sla_counts`, `sla_count_times`) counted from the clocks of
+        `source` as `bucket` and `time_keys` count a clock: at the end of a rebuild, at a
+        checkpoint (the clocks changed since the previous one), and where an as-of replay
+        restores a checkpoint that does not keep them (made before it did)."""
         kept = f"status <> '{DECLINED}'"
-        tx.execute(f"DELETE FROM {self.counts}")
-        tx.execute(f"DELETE FROM {self.times}")
-        tx.execute(
-            f"INSERT INTO {self.counts} (tier, bucket, n) "
+        counts = (
             f"SELECT COALESCE(tier, ''), CASE WHEN status = '{DECLINED}' THEN '{DECLINED}' "
             f"WHEN clock = '{STOPPED}' THEN COALESCE(outcome, 'None') ELSE clock END, COUNT(*) "
-            f"FROM {clocks} GROUP BY 1, 2"
+            f"FROM {source} GROUP BY 1, 2"
         )
-        tx.execute(
-            f"INSERT INTO {self.times} (kind, clock, tier, hour, n) "
+        times = (
             "SELECT kind, clock, tier, hour, COUNT(*) FROM ("
             f"SELECT 'due' AS kind, clock, COALESCE(tier, '') AS tier, {_hour('due_at')} AS hour "
-            f"FROM {clocks} WHERE {kept} AND clock IN ('{RUNNING}', '{PAUSED}') "
+            f"FROM {source} WHERE {kept} AND clock IN ('{RUNNING}', '{PAUSED}') "
             "AND due_at IS NOT NULL "
             f"UNION ALL SELECT 'warning', clock, COALESCE(tier, ''), {_hour('warning_at')} "
-            f"FROM {clocks} WHERE {kept} AND clock = '{RUNNING}' AND warning_at IS NOT NULL "
+            f"FROM {source} WHERE {kept} AND clock = '{RUNNING}' AND warning_at IS NOT NULL "
             f"UNION ALL SELECT 'duew', clock, COALESCE(tier, ''), {_hour('due_at')} "
-            f"FROM {clocks} WHERE {kept} AND clock = '{RUNNING}' AND warning_at IS NOT NULL "
+            f"FROM {source} WHERE {kept} AND clock = '{RUNNING}' AND warning_at IS NOT NULL "
             "AND due_at IS NOT NULL) AS keys GROUP BY kind, clock, tier, hour"
         )
+        return {"sla_counts": counts, "sla_count_times": times}
 
     def tables(self) -> list[str]:
         return [self.clocks, self.versions, self.counts, self.times, self.calendars]
