@@ -253,3 +253,9 @@ def test_replay_says_which_checkpoint_it_started_from_and_can_start_from_zero(
     assert fast["rows"] == full["rows"]
     note = audit(*args).err
     assert f"sla_breaches from checkpoint {fast['started_from']['sla_breaches']}" in note
+    checked = fast["checked_from"]["sla_breaches"]  # PostgreSQL: the newest interval's rows
+    assert ("(every row checked)" if checked == 0 else f"(rows after {checked} checked") in note
+    every = audit.json(*args, "--verify-all")
+    assert every["rows"] == full["rows"]
+    assert every["started_from"] == fast["started_from"]
+    assert every["checked_from"] == {"sla_breaches": 0, "credit_usage": 0}

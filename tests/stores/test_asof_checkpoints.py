@@ -5,6 +5,7 @@ with, and made anew by a rebuild."""
 from __future__ import annotations
 
 import itertools
+import json
 import random
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
@@ -16,7 +17,7 @@ import pytest
 from ledger.application import SupportLedger
 from ledger.audit.replay import AsOf, as_of_views
 from ledger.errors import ConfigurationError
-from ledger.projections.checkpoints import every_from_env, list_checkpoints
+from ledger.projections.checkpoints import every_from_env, list_checkpoints, seal_of
 from ledger.projections.credit_usage import CreditUsageProjection
 from ledger.projections.db import ViewDatabase
 from ledger.projections.runner import rebuild, run_projections
@@ -191,6 +192,83 @@ def test_a_tampered_checkpoint_is_not_used_and_the_answer_is_still_right(
     assert started_from["sla_breaches"] == sla[-3]
     assert started_from["credit_usage"] < credit[-1]
     assert rejected >= 3
+
+
+def test_a_row_edited_below_the_interval_is_caught_when_every_row_is_checked(
+    store_settings: DatabaseSettings, app: SupportLedger
+) -> None:
+    """On PostgreSQL a replay digests a checkpoint's growing tables over its interval only (the
+    checkpoint before carries the rows below) and says from where; `verify_all` digests every
+    row, so a live row edited below the interval rejects the checkpoints that hold it. On
+    SQLite every row is always checked."""
+    checkpointed(store_settings, app)
+    sla = positions(store_settings, "sla_breaches")
+    now = datetime.now(UTC)
+    with as_of_views(store_settings, app, now) as then:
+        checked = then.checked_from
+    if store_settings.backend == "postgresql":
+        assert checked == {"sla_breaches": sla[-2], "credit_usage": checked["credit_usage"]}
+        assert checked["credit_usage"] > 0
+    else:
+        assert checked == {"sla_breaches": 0, "credit_usage": 0}
+    db = ViewDatabase(store_settings)
+    try:
+        with db.transaction() as tx:
+            edited = tx.fetchone(  # of a clock that did not change in the newest interval
+                "SELECT MAX(position) FROM sla_clock_versions v WHERE position <= ? AND NOT "
+                "EXISTS (SELECT 1 FROM sla_clock_versions w WHERE w.ticket_id = v.ticket_id "
+                "AND w.position > ?)",
+                (sla[-2], sla[-2]),
+            )[0]
+            tx.execute(
+                "UPDATE sla_clock_versions SET customer = customer || ' (edited)' "
+                "WHERE position = ?",
+                (edited,),
+            )
+    finally:
+        db.close()
+    full, _, _, _ = replay(store_settings, app, now, use=False)
+    if store_settings.backend == "postgresql":  # below the newest interval: not digested
+        with as_of_views(store_settings, app, now) as then:
+            assert then.started_from["sla_breaches"] == sla[-1]
+    with as_of_views(store_settings, app, now, verify_all=True) as then:
+        assert rows_of(then) == full
+        assert then.started_from["sla_breaches"] < edited
+        assert then.rejected >= len([p for p in sla if p >= edited])
+        assert then.checked_from["sla_breaches"] == 0
+
+
+def test_a_checkpoint_made_before_the_counts_were_kept_is_still_used(
+    store_settings: DatabaseSettings, app: SupportLedger
+) -> None:
+    """Checkpoints made before they kept the board's counts (no digest for them) are used: the
+    replay counts the restored clocks, and answers as a full replay."""
+    checkpointed(store_settings, app)
+    db = ViewDatabase(store_settings)
+    try:
+        for checkpoint in list_checkpoints(db, "sla_breaches"):
+            digests = {
+                t: d for t, d in checkpoint.digests.items()
+                if t not in ("sla_counts", "sla_count_times")
+            }  # fmt: skip
+            old = replace(checkpoint, digests=digests)
+            fields = (old.name, old.position, old.shape, old.recorded_max, old.range_start,
+                      old.range_min, old.last_event, old.link, digests)  # fmt: skip
+            with db.transaction() as tx:
+                tx.execute(
+                    "UPDATE view_checkpoints SET digests = ?, seal = ? WHERE name = ? "
+                    "AND position = ?",
+                    (json.dumps(digests, sort_keys=True), seal_of(*fields), old.name,
+                     old.position),
+                )  # fmt: skip
+    finally:
+        db.close()
+    now = datetime.now(UTC)
+    fast, started_from, rejected, _ = replay(store_settings, app, now, use=True)
+    full, _, _, _ = replay(store_settings, app, now, use=False)
+    assert fast == full
+    assert rejected == 0
+    assert started_from["sla_breaches"] > 0
 
 
 def test_a_missing_checkpoint_is_made_again_by_a_rebuild(

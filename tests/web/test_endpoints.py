@@ -243,6 +243,14 @@ def test_an_audit_replay_shows_a_report_as_it_stood(api: Api, world: World) -> N
     now = api.get("admin", "/audit/replay",
                   params={**params, "as_of": iso(datetime.now(UTC))}).json()  # fmt: skip
     assert [r["key"] for r in now["rows"]] == ["ACME-1"]
+    every = api.get("auditor", "/audit/replay", params={
+        **params, "as_of": iso(datetime.now(UTC)), "verify_all": "true"}).json()  # fmt: skip
+    assert every["rows"] == now["rows"]
+    assert every["checked_from"] == {"sla_breaches": 0, "credit_usage": 0}
+    refused = api.get("auditor", "/audit/replay", params={
+        **params, "as_of": iso(datetime.now(UTC)), "verify_all": "maybe"})  # fmt: skip
+    assert refused.status_code == 400
+    assert "verify_all" in refused.text
     january = {"as_of": iso(datetime.now(UTC)), "report": "credits", "period": "2025-01"}
     statements = api.get("auditor", "/audit/replay", params=january).json()
     assert len(statements["statements"]) == 3

@@ -65,6 +65,9 @@ class AsOf:
     # per view, the position of the checkpoint the replay started from (0: the log's start)
     started_from: dict[str, int] = field(default_factory=dict)
     rejected: int = 0  # checkpoints that failed their verification and were not used
+    # per view, the position after which the checkpoint's rows were digested (0: every row;
+    # else the rows below it are as the checkpoint before, verified when it was made, claims)
+    checked_from: dict[str, int] = field(default_factory=dict)
 
 
 @contextmanager
@@ -77,12 +80,16 @@ def as_of_views(
     progress: Callable[[int, int], None] | None = None,
     standby: bool = False,
     checkpoints: bool = True,
+    verify_all: bool = False,
 ) -> Iterator[AsOf]:
     """Replay the events recorded up to `as_of` into temporary views; drop them on exit.
 
     Each view starts from its newest checkpoint whose events were all recorded by `as_of` and
     that verifies (`checkpoints=False`: from the log's start, the baseline), and only the
-    events after it recorded by `as_of` are replayed.
+    events after it recorded by `as_of` are replayed. On PostgreSQL (the same database) a
+    checkpoint's growing tables are checked over the rows of its interval, after the checkpoint
+    before it, whose digests carry the rows below: the cost does not grow with the log
+    (`verify_all`: every row, as a SQLite or standby replay always does).
     `standby`: `app` reads a standby (`LEDGER_READ_DATABASE_URL`), so the temporary views go
     to a SQLite file rather than a schema beside the live one; checkpoints are read there."""
     if as_of.tzinfo is None:
@@ -97,7 +104,10 @@ def as_of_views(
         live = ViewDatabase(settings)
         try:
             head = int(app.recorder.max_notification_id() or 0)
-            plans = [_plan(p(db), live, as_of, store, use=checkpoints) for p in REPLAYED]
+            plans = [
+                _plan(p(db), live, as_of, store, use=checkpoints, verify_all=verify_all)
+                for p in REPLAYED
+            ]
             for plan in plans:
                 if plan.overlay is not None:  # the view's tables are SQL views: no DDL again
                     db.mark_created(type(plan.projection)(db).ddl())
@@ -119,6 +129,7 @@ def as_of_views(
                 credits=CreditUsageView(db),
                 started_from=started,
                 rejected=rejected,
+                checked_from={p.projection.name: p.checked_from for p in plans},
             )
         finally:
             live.close()
@@ -136,6 +147,7 @@ class _Plan:
     skipped: list[tuple[int, int]] = field(default_factory=list)  # (a, b]: nothing by as_of
     rejected: int = 0
     overlay: Overlay | None = None  # PostgreSQL: the checkpoint read in place, replayed beside
+    checked_from: int = 0  # the rows after this position were digested (0: every row)
 
     def wants(self, position: int) -> bool:
         """Whether the event at `position` may be one this view replays."""
@@ -152,6 +164,7 @@ def _plan(
     store: DatabaseSettings,
     *,
     use: bool,
+    verify_all: bool = False,
 ) -> _Plan:
     """Restore the newest usable checkpoint into `projection` (else create it empty) and
     note the ranges after it whose events were all recorded after `as_of`."""
@@ -159,11 +172,18 @@ def _plan(
     found = list_checkpoints(live, projection.name) if use else []
     limit = to_us(as_of)
     source = _source(live, store)
-    for checkpoint in reversed(found):
+    shape = type(projection).shape
+    for index in reversed(range(len(found))):
+        checkpoint = found[index]
         if checkpoint.recorded_max is not None and checkpoint.recorded_max > limit:
             continue
-        reason = _unusable(checkpoint, type(projection).shape, live)
-        overlay = None if source.qualifier is None else Overlay(source, projection, checkpoint)
+        reason = _unusable(checkpoint, shape, live)
+        since = None if verify_all or index == 0 else found[index - 1]
+        if since is not None and (not since.sealed or since.shape != shape):
+            since = None
+        overlay = (
+            None if source.qualifier is None else Overlay(source, projection, checkpoint, since)
+        )
         if reason is None:
             differ = restore(source, projection, checkpoint) if overlay is None else overlay.build()
             if differ:
@@ -178,6 +198,7 @@ def _plan(
         plan.start, plan.last = checkpoint.position, checkpoint.last_event
         if overlay is not None:
             plan.projection, plan.overlay = overlay.delta, overlay
+            plan.checked_from = 0 if since is None else since.position
         break
     if plan.start == 0:
         projection.create()

@@ -73,6 +73,9 @@ def audit() -> None:
 @click.option("--from-start", is_flag=True,
               help="Replay every event from the log's start, not from the views' checkpoints "
                    "(slower; the same answer).")  # fmt: skip
+@click.option("--verify-all", is_flag=True,
+              help="Check the digests of every row a checkpoint holds, not only the rows "
+                   "written since the checkpoint before it (PostgreSQL).")  # fmt: skip
 @csv_option
 @json_option
 @pass_runtime
@@ -92,6 +95,7 @@ def audit_replay(
     contract_ref: str | None,
     at_text: str | None,
     from_start: bool,
+    verify_all: bool,
     as_csv: bool,
     as_json: bool,
 ) -> None:
@@ -127,7 +131,7 @@ def audit_replay(
         as_of_views(
             runtime.read_database or runtime.database, app, as_of, standby=standby,
             progress=lambda done, head: bar.update(task, completed=done, total=head),
-            checkpoints=not from_start,
+            checkpoints=not from_start, verify_all=verify_all,
         ) as then,
     ):  # fmt: skip
         if kind == "breaches":
@@ -144,6 +148,7 @@ def audit_replay(
             columns, title = STATEMENT_COLUMNS, "credit statements"
     starts = ", ".join(
         f"{name} from {'checkpoint ' + str(position) if position else 'the start'}"
+        f"{checked_text(then.checked_from.get(name, 0)) if position else ''}"
         for name, position in then.started_from.items()
     )
     note = (
@@ -158,6 +163,7 @@ def audit_replay(
             "as_of": as_of, "report": kind, "applied": then.applied,
             "last_position": then.last_position, "head": then.head,
             "started_from": then.started_from, "rejected_checkpoints": then.rejected,
+            "checked_from": then.checked_from,
             "read_from": "replica" if standby else "primary", key: rows,
         }))  # fmt: skip
         return
@@ -174,6 +180,13 @@ def audit_replay(
         emit_rows(rows, columns, as_json=False, as_csv=as_csv, title=title)
     if not as_csv:
         err_console.print(note)
+
+
+def checked_text(position: int) -> str:
+    """What a replay checked of the checkpoint it started from, for people."""
+    if position == 0:
+        return " (every row checked)"
+    return f" (rows after {position} checked; --verify-all checks every row)"
 
 
 @audit.command("digest")

@@ -505,6 +505,13 @@ def audit_replay(
     at: Annotated[
         str | None, instant_query("breaches, breach-stats: figures at (default: as_of).")
     ] = None,
+    verify_all: Annotated[
+        bool,
+        Query(
+            description="Check the digests of every row a checkpoint holds, not only of the rows "
+            "written since the checkpoint before it (PostgreSQL; grows with the log)."
+        ),
+    ] = False,
     format: Format = None,  # noqa: A002 - the query parameter is called format
     accept: AcceptHeader = None,
 ) -> Response:
@@ -521,6 +528,7 @@ def audit_replay(
         services.replayed,
         recorded_by,
         standby=services.reader is not None,
+        verify_all=verify_all,
     ) as then:
         if report == "breaches":
             rows = then.breaches.board(
@@ -541,7 +549,8 @@ def audit_replay(
         "as_of": recorded_by, "report": report, "applied": then.applied,
         "last_position": then.last_position, "head": then.head,
         "started_from": then.started_from, "rejected_checkpoints": then.rejected,
-        "read_from": services.read_from, "statements" if report == "credits" else "rows": rows,
+        "checked_from": then.checked_from, "read_from": services.read_from,
+        "statements" if report == "credits" else "rows": rows,
     })  # fmt: skip
 
 
