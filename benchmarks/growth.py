@@ -17,9 +17,12 @@ On each copy:
 4. open-ticket and consume-credits through the application (p50 and p99 ms per command,
    --commands of each, taking turns, after ten of each to warm up), for contracts signed in
    the first 5,000 events (the same aggregates at every size: only the log around them grows);
-5. `audit replay --as-of T` (`as_of_views`, the CLI's function, reading a board's figures and a
-   statement from it) at --instants instants: the recording times of the events at positions
-   N/k, 2N/k ... N (seconds per request: the median and the slowest of the instants).
+5. `audit replay --as-of T` (`as_of_views`, the CLI's function) at --instants instants: the
+   recording times of the events at positions N/k, 2N/k ... N (seconds per request: the median
+   and the slowest of the instants): the views as of T alone; with a board page (its counts
+   and first 100 rows) and one contract's statement read from them; and, apart, with the
+   breach statistics by tier and every contract's statement for a month (answers that grow
+   with the data).
 Steps 1-4 run --repeat times (medians of the runs per event; the percentiles are over every
 run's requests), step 5 in the first run only. The sizes take turns, in another order at each
 turn: each run's rebuilds and verifications, chunks of ten board reads and of ten commands,
@@ -278,15 +281,27 @@ def instants(app: SupportLedger, bound: int, count: int) -> list[datetime]:
     return found
 
 
-def as_of(settings: DatabaseSettings, app: SupportLedger, at: datetime, found: Samples) -> None:
-    """`ledger audit replay --as-of T` (its function), a board's figures and a statement read.
-    An instant still ahead of the clock (a log made with shifted recording times) is now."""
+def as_of(
+    settings: DatabaseSettings, app: SupportLedger, at: datetime, contract: UUID, found: Samples
+) -> None:
+    """`ledger audit replay --as-of T` (its function): the views as of T (the replay itself),
+    then what an auditor reads of them: the board's counts and first page and one contract's
+    statement (bounded answers), then the breach statistics by tier and every contract's
+    statement for a month (answers that grow with the data, as the live reports do). An
+    instant still ahead of the clock (a log made with shifted recording times) is now."""
     at = min(at, datetime.now(UTC))
     t0 = time.perf_counter()
     with as_of_views(settings, app, at) as then:
+        t1 = time.perf_counter()
+        then.breaches.page(at, limit=100, states=list(STATES))
+        then.credits.statement(period="2025-03", contract_id=contract)
+        t2 = time.perf_counter()
         then.breaches.stats("tier", at)
         then.credits.statement(period="2025-03")
-    found.replay("audit replay --as-of", time.perf_counter() - t0)
+        t3 = time.perf_counter()
+    found.replay("audit replay --as-of: the views at T", t1 - t0)
+    found.replay("  + a board page with its counts, one statement", t2 - t0)
+    found.replay("  + statistics by tier, every contract's statement", t3 - t0 - (t2 - t1))
 
 
 def contracts_of(app: SupportLedger, bound: int) -> list[tuple[UUID, str]]:
@@ -412,7 +427,7 @@ def measure(base: DatabaseSettings, copies: list[Copy], args: argparse.Namespace
                     for c in rotated(copies, k):
                         app = SupportLedger(settings=c.settings)
                         try:
-                            as_of(c.settings, app, c.instants[k], c.found)
+                            as_of(c.settings, app, c.instants[k], c.world[0][0], c.found)
                         finally:
                             app.close()
         finally:
