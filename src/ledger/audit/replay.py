@@ -66,7 +66,7 @@ class AsOf:
     started_from: dict[str, int] = field(default_factory=dict)
     rejected: int = 0  # checkpoints that failed their verification and were not used
     # per view, the position after which the checkpoint's rows were digested (0: every row;
-    # else the rows below it are as the checkpoint before, verified when it was made, claims)
+    # else the rows below it are as the sealed checkpoint before it claims)
     checked_from: dict[str, int] = field(default_factory=dict)
 
 

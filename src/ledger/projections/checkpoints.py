@@ -605,7 +605,7 @@ class Overlay:
 
     def _carried(self, tx: Transaction, base: str, kind: str) -> list[int] | None:
         """The digest of a growing table at the checkpoint, checked over the rows of its
-        interval only: `since`'s digest (the checkpoint before, verified when it was made) and
+        interval only: `since`'s digest (the checkpoint before, its seal checked) and
         the rows written after it. None: no such checkpoint, every row is digested."""
         since = self.since
         if since is None or base not in since.digests:

@@ -196,8 +196,8 @@ class Replay(Out):
     )
     checked_from: dict[str, int] = Field(
         description="Per view, the position after which the rows of the checkpoint it started "
-        "from were digested (0: every row; else the rows below are as the checkpoint before, "
-        "verified when it was made, claims them; verify_all=true checks every row)."
+        "from were digested (0: every row; else the rows below are as the sealed checkpoint "
+        "before it claims them; verify_all=true checks every row)."
     )
     read_from: Literal["primary", "replica"] = Field(
         description="primary, or replica: the events read on LEDGER_READ_DATABASE_URL."
