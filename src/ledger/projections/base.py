@@ -120,11 +120,6 @@ class Projection(ABC):
         """The statements making `indexes()` (idempotent)."""
         return [f"CREATE INDEX IF NOT EXISTS {name} ON {on}" for name, on in self.indexes()]
 
-    def before_checkpoint(self, tx: Transaction) -> None:
-        """Before a checkpoint is taken in `tx`: write what the view holds in memory (during
-        a rebuild), so its tables are those the checkpoint claims. Nothing by default."""
-        del tx
-
     def derived(self, source: str) -> dict[str, str]:
         """The tables the view derives from the rows of another of its tables, counted: per
         derived table (unprefixed), the SELECT of its rows (its key columns, then a count `n`,

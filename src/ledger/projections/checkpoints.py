@@ -356,7 +356,6 @@ class Checkpointer:
         if row is None:
             log.warning("checkpoint_without_link", projection=self.name, position=marks.position)
             return False
-        self.projection.before_checkpoint(tx)
         previous = tx.fetchone(
             f"SELECT {_COLUMNS} FROM {CHECKPOINTS} WHERE name = ? ORDER BY position DESC LIMIT 1",
             (self.name,),
@@ -372,8 +371,8 @@ class Checkpointer:
                 rows, total = before.digests[table]
                 new = digest(tx, table, " WHERE position > ?", (before.position,))
                 digests[table] = [rows + new[0], total + new[1]]
-            elif kind == LATEST and before is not None and table in before.digests:
-                digests[table] = self._latest_digest(tx, table, before)
+            elif kind == LATEST:
+                digests[table] = self._latest_digest(tx, table, before, marks.position)
             elif kind == KEPT:
                 digests[table] = self._keep(tx, table, before, marks.position)
             else:
@@ -393,21 +392,21 @@ class Checkpointer:
         log.info("checkpoint_made", projection=self.name, position=marks.position)
         return True
 
-    def _latest_digest(self, tx: Transaction, table: str, before: Checkpoint) -> list[int]:
-        """The digest of a LATEST table carried on from the previous checkpoint's: the rows
-        changed since (their keys have versions after it) leave with their values then (their
-        newest version up to it) and come back with their values now. The work is that of the
-        rows changed in the interval; digesting the whole table at every checkpoint made a
-        rebuild of 1M events half as fast again."""
-        key = LATEST_OF[table][1]
+    def _latest_digest(
+        self, tx: Transaction, table: str, before: Checkpoint | None, position: int
+    ) -> list[int]:
+        """The digest of a LATEST table at `position`, from its versions (a rebuild may still
+        hold the newest rows in memory): carried on from the previous checkpoint's, the rows
+        changed since (their keys have versions after it) leave with their versions then and
+        come back with their versions now. The work is that of the rows changed in the
+        interval; digesting the whole table at every checkpoint made a rebuild of 1M events
+        half as fast again. The first checkpoint digests every row."""
         names = _names(tx, table)
-        changed = _changed(table)
-        now = digest(tx, f"(SELECT {names} FROM {table} WHERE {key} IN ({changed}))", "",
-                     (before.position,))  # fmt: skip
-        then = digest(
-            tx, f"({_latest(table, names, '', f' AND {key} IN ({changed})')})", "",
-            (before.position, before.position),
-        )  # fmt: skip
+        if before is None or table not in before.digests:
+            return digest(tx, f"({_latest(table, names, '')})", "", (position,))
+        select = f"({_latest(table, names, '', _changed_only(table))})"
+        then = digest(tx, select, "", (before.position, before.position))
+        now = digest(tx, select, "", (position, before.position))
         rows, total = before.digests[table]
         return [rows - then[0] + now[0], total - then[1] + now[1]]
 
@@ -415,26 +414,22 @@ class Checkpointer:
         self, tx: Transaction, table: str, before: Checkpoint | None, position: int
     ) -> list[int]:
         """Keep a KEPT table's counts at `position` (from the previous checkpoint's, by the
-        source's rows changed since; the first counts every row) and digest them."""
+        source's rows changed since, as their versions then and now; the first counts every
+        row) and digest them."""
         source = DERIVED_FROM[table]
-        count = self.projection.derived
-        copies, names = copy_table(table), _names(tx, table)
+        counting = self.projection.derived("src")[table]
+        copies, names, columns = copy_table(table), _names(tx, table), _names(tx, source)
         counted: dict[tuple[Any, ...], int] = {}
         if before is None or table not in before.digests:
-            _add(counted, tx.fetchall(count(source)[table]), 1)
+            every = _latest(source, columns, "")
+            _add(counted, tx.fetchall(f"WITH src AS ({every}) {counting}", (position,)), 1)
         else:
             _add(counted, tx.fetchall(
                 f"SELECT {names} FROM {copies} WHERE checkpoint_position = ?", (before.position,)
             ), 1)  # fmt: skip
-            key, columns, changed = LATEST_OF[source][1], _names(tx, source), _changed(source)
-            then = _latest(source, columns, "", f" AND {key} IN ({changed})")
-            now = f"SELECT {columns} FROM {source} WHERE {key} IN ({changed})"
-            _add(counted, tx.fetchall(
-                f"WITH src AS ({then}) {count('src')[table]}", (before.position, before.position)
-            ), -1)  # fmt: skip
-            _add(counted, tx.fetchall(
-                f"WITH src AS ({now}) {count('src')[table]}", (before.position,)
-            ), 1)  # fmt: skip
+            changed = f"WITH src AS ({_latest(source, columns, '', _changed_only(source))}) "
+            for at, sign in ((before.position, -1), (position, 1)):
+                _add(counted, tx.fetchall(changed + counting, (at, before.position)), sign)
         rows = [(position, *k, n) for k, n in counted.items() if n]
         if rows:
             marks = ", ".join("?" * len(rows[0]))
@@ -445,10 +440,11 @@ class Checkpointer:
         return digest(tx, kept, "", (position,))
 
 
-def _changed(table: str) -> str:
-    """The keys of a LATEST table with versions after a position (one parameter)."""
+def _changed_only(table: str) -> str:
+    """The condition on a LATEST table's versions: of keys with versions after a position
+    (one parameter)."""
     versions, key = LATEST_OF[table]
-    return f"SELECT DISTINCT {key} FROM {versions} WHERE position > ?"
+    return f" AND {key} IN (SELECT DISTINCT {key} FROM {versions} WHERE position > ?)"
 
 
 def _add(counted: dict[tuple[Any, ...], int], rows: list[tuple[Any, ...]], sign: int) -> None:

@@ -211,7 +211,6 @@ class SlaBreachProjection(Projection):
             f"ON CONFLICT (tier, bucket) DO UPDATE SET n = {self.counts}.n + excluded.n"
         )
         self.held: dict[str, ClockRow] = {}  # a rebuild's clocks in memory (rebuild_started)
-        self.unwritten: set[str] = set()  # of them, changed since they were last written
 
     def ddl(self) -> list[str]:
         clocks, versions, counts = self.clocks, self.versions, self.counts
@@ -257,20 +256,12 @@ class SlaBreachProjection(Projection):
         """Rows without the reads' indexes; the kept counts wait for the final rows, and the
         clocks touched last are held in memory (`held`, oldest first) until they leave it."""
         super().rebuild_started(tx)
-        self.held, self.unwritten = {}, set()
-
-    def before_checkpoint(self, tx: Transaction) -> None:
-        """During a rebuild, the held clocks changed since they were last written are written
-        (and kept held), so `sla_clocks` is what a checkpoint at this position digests."""
-        if self.rebuilding and self.unwritten:
-            changed = [self.held[t] for t in sorted(self.unwritten) if t in self.held]
-            tx.upsert(self.clocks, CLOCK_COLUMNS, [_clock_values(c) for c in changed])
-        self.unwritten = set()
+        self.held = {}
 
     def rebuild_finished(self, tx: Transaction) -> None:
         """The clocks still held written, the kept counts counted from the final rows, and the
         reads' indexes."""
-        held, self.held, self.unwritten = self.held, {}, set()
+        held, self.held = self.held, {}
         tx.upsert(self.clocks, CLOCK_COLUMNS, [_clock_values(c) for c in held.values()])
         self.derive_from(tx, self.clocks)
         super().rebuild_finished(tx)
@@ -574,10 +565,8 @@ class _Batch:
             written = [self.clocks[t] for t in sorted(self.changed_clocks)]
         else:  # the batch's clocks held as the newest; the oldest beyond HELD_CLOCKS written
             self.held.update(self.clocks)
-            view.unwritten.update(self.changed_clocks)
             leaving = max(len(self.held) - HELD_CLOCKS, 0)
             written = [self.held.pop(t) for t in list(itertools.islice(self.held, leaving))]
-            view.unwritten.difference_update(c.ticket_id for c in written)
         tx.upsert(view.clocks, CLOCK_COLUMNS, [_clock_values(c) for c in written])
         tx.append(view.versions, VERSION_COLUMNS, self.versions)
         if self.counted:
