@@ -116,9 +116,29 @@ class Projection(ABC):
         rebuild makes them once at the end instead of keeping them row by row."""
         return []
 
+    def unique_indexes(self) -> list[tuple[str, str]]:
+        """Unique indexes (a table's key where no write relies on it, so a rebuild may make
+        it once at the end and still finds a duplicate then), as `indexes()`."""
+        return []
+
     def index_ddl(self) -> list[str]:
-        """The statements making `indexes()` (idempotent)."""
-        return [f"CREATE INDEX IF NOT EXISTS {name} ON {on}" for name, on in self.indexes()]
+        """The statements making `indexes()` and `unique_indexes()` (idempotent)."""
+        return [
+            *(f"CREATE UNIQUE INDEX IF NOT EXISTS {n} ON {on}" for n, on in self.unique_indexes()),
+            *(f"CREATE INDEX IF NOT EXISTS {name} ON {on}" for name, on in self.indexes()),
+        ]
+
+    def interval_rows(self, table: str, since: int) -> Interval | None:
+        """For a checkpoint: the rows of `table` (a table whose rows change) changed since
+        position `since`, as they were then and as they are now, if the view kept them in
+        memory since then (None: the checkpoint reads them from the table's versions)."""
+        del table, since
+        return None
+
+    def track_from(self, position: int | None) -> None:
+        """Keep (for `interval_rows`) the rows changed after `position`, forgetting those
+        kept before (None: keep none)."""
+        del position
 
     def derived(self, source: str) -> dict[str, str]:
         """The tables the view derives from the rows of another of its tables, counted: per
@@ -141,7 +161,7 @@ class Projection(ABC):
         once at the end (the reads' indexes; a view may also leave out what it derives from
         its final rows)."""
         self.rebuilding = True
-        for name, _ in self.indexes():
+        for name, _ in [*self.unique_indexes(), *self.indexes()]:
             tx.execute(f"DROP INDEX IF EXISTS {name}")
 
     def rebuild_finished(self, tx: Transaction) -> None:
@@ -165,6 +185,16 @@ class Projection(ABC):
             if self.db.backend == "postgresql":  # `Transaction.upsert`'s, made like the table
                 tx.execute(f"DROP TABLE IF EXISTS pg_temp.stage_{table}")
         self.db.forget_created()
+
+
+@dataclass(frozen=True)
+class Interval:
+    """Rows of a table changed between two positions: `then` (the rows as they were; the
+    rows made since have none) and `now`, each in the order of `columns`."""
+
+    columns: tuple[str, ...]
+    then: list[tuple[Any, ...]]
+    now: list[tuple[Any, ...]]
 
 
 def owner_name() -> str:

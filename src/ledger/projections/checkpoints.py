@@ -41,7 +41,7 @@ from ledger.errors import ConfigurationError
 from ledger.logs import get_logger
 
 if TYPE_CHECKING:
-    from ledger.projections.base import Projection
+    from ledger.projections.base import Interval, Projection
     from ledger.projections.db import Transaction, ViewDatabase
 
 log = get_logger("ledger.projections")
@@ -283,6 +283,7 @@ class Checkpointer:
             elif marks is None:
                 self.enabled = False
                 log.info("checkpoints_need_rebuild", projection=self.name, position=position)
+        self.projection.track_from(position if self.enabled else None)
 
     def _create_copies(self, tx: Transaction) -> None:
         for base in POSITION_INDEXED:
@@ -337,6 +338,7 @@ class Checkpointer:
         marks = None if row is None else _marks(row)
         if marks is None or marks.position != start:
             self.enabled = False  # pragma: no cover - the marks and the position move together
+            self.projection.track_from(None)  # pragma: no cover
             log.warning("checkpoints_out_of_step", projection=self.name, position=start)
             return
         recorded_max, range_min, last = marks.recorded_max, marks.range_min, marks.last_event
@@ -349,6 +351,7 @@ class Checkpointer:
         marks = Marks(self.name, end, recorded_max, marks.range_start, range_min, last, "")
         if end // self.every > start // self.every and self._write(tx, marks):
             marks = Marks(self.name, end, recorded_max, end, None, last, "")
+            self.projection.track_from(end)
         self._write_marks(tx, marks)
 
     def _write(self, tx: Transaction, marks: Marks) -> bool:
@@ -373,7 +376,12 @@ class Checkpointer:
                 new = digest(tx, table, " WHERE position > ?", (before.position,))
                 digests[table] = [rows + new[0], total + new[1]]
             elif kind == LATEST:
-                intervals[table] = _Interval.of(tx, table, before, marks.position)
+                kept = (
+                    None
+                    if before is None
+                    else self.projection.interval_rows(table, before.position)
+                )
+                intervals[table] = _Interval.of(tx, table, before, marks.position, kept)
                 digests[table] = intervals[table].digest(tx, before)
             elif kind == KEPT:
                 interval = intervals[DERIVED_FROM[table]]
@@ -447,14 +455,26 @@ class _Interval:
     table: str
 
     @classmethod
-    def of(cls, tx: Transaction, table: str, before: Checkpoint | None, position: int) -> _Interval:
+    def of(
+        cls,
+        tx: Transaction,
+        table: str,
+        before: Checkpoint | None,
+        position: int,
+        kept: Interval | None = None,
+    ) -> _Interval:
+        """The rows changed since `before`: those the view kept in memory (`kept`, then
+        written here by COPY, no read), else read from the versions."""
         names = _names(tx, table)
         interval = cls(f"checkpoint_then_{table}", f"checkpoint_now_{table}",
                        before is not None and table in before.digests, table)  # fmt: skip
         interval.drop(tx)
         for temporary in (interval.then, interval.now):
             tx.execute(f"CREATE TEMP TABLE {temporary} AS SELECT {names} FROM {table} WHERE 1 = 0")
-        if before is not None and interval.carried:
+        if kept is not None and interval.carried:
+            tx.append(interval.then, kept.columns, kept.then)
+            tx.append(interval.now, kept.columns, kept.now)
+        elif before is not None and interval.carried:
             only, keys = _changed(tx, table, before.position)
             select = _latest(table, names, "", only)
             tx.execute(f"INSERT INTO {interval.then} {select}", (before.position, *keys))
