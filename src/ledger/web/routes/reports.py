@@ -505,11 +505,21 @@ def audit_replay(
     at: Annotated[
         str | None, instant_query("breaches, breach-stats: figures at (default: as_of).")
     ] = None,
+    from_start: Annotated[
+        bool,
+        Query(
+            description="Replay every event from the log's start, not from the views' "
+            "checkpoints (slower; the same answer). `started_from` says where each view "
+            "started: 0 for every view with this."
+        ),
+    ] = False,
     format: Format = None,  # noqa: A002 - the query parameter is called format
     accept: AcceptHeader = None,
 ) -> Response:
     """The views rebuilt from the events recorded by `as_of` in a temporary store (the live
-    views are not touched): `rows` (breaches, breach-stats) or `statements` (credits)."""
+    views are not touched): `rows` (breaches, breach-stats) or `statements` (credits). Each
+    view starts from its newest verified checkpoint recorded by `as_of` (`started_from`), or
+    from the log's start with `from_start=true`."""
     recorded_by = instant(as_of, "as_of")
     when = at_or_now(at, recorded_by)
     start, end = optional_instant(since, "since"), optional_instant(until, "until")
@@ -521,6 +531,7 @@ def audit_replay(
         services.replayed,
         recorded_by,
         standby=services.reader is not None,
+        checkpoints=not from_start,
     ) as then:
         if report == "breaches":
             rows = then.breaches.board(
