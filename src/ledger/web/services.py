@@ -13,16 +13,19 @@ writer at a time for the whole file.
 A ViewDatabase (the read models, and the tokens table) is one connection for one thread at a
 time: a request borrows one from a small pool and gives it back when it is done. With a read
 database (`LEDGER_READ_DATABASE_URL`, a standby) the pages, reports and metrics borrow from a
-second pool on it (`read_views`); sign-in, tokens and every command stay on the primary.
+second pool on it (`read_views`), and read the aggregates from its log (`replayed`, with
+`log_read` saying how far behind it is); sign-in, tokens and every command stay on the primary.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Annotated
+from typing import TYPE_CHECKING, Annotated, Any
 
 from fastapi import Depends, Request
+
+from ledger.reports import log_fields
 
 if TYPE_CHECKING:
     from ledger.application import SupportLedger
@@ -43,8 +46,15 @@ class Services:
 
     @property
     def replayed(self) -> SupportLedger:
-        """The application whose log `audit replay` reads: the standby's, else the primary's."""
+        """The application whose log the reads of aggregates (`audit replay`, the look-aheads,
+        a contract's and a ticket's pages and API reads) use: the standby's, else the
+        primary's."""
         return self.reader or self.ledger
+
+    def log_read(self) -> dict[str, Any]:
+        """Where a read of the aggregates through `replayed` stands (`position_fields`: the
+        log's head it reads, the primary's head, how far behind); ask before reading them."""
+        return log_fields(self.ledger, self.replayed)
 
     @property
     def read_views(self) -> ViewPool:

@@ -58,7 +58,7 @@ from ledger.web.report_schemas import (
     RevenueReport,
     StatementReport,
 )
-from ledger.web.routing import REPORT_ERRORS, answer, api_router, documented
+from ledger.web.routing import REPORT_ERRORS, answer, api_router, documented, read_headers
 from ledger.web.schemas import Event
 from ledger.web.services import Services, Svc, now
 
@@ -140,10 +140,7 @@ def csv_answer(
     behind the primary's head it is and where it was read (`primary` or `replica`)."""
     headers = {"Content-Disposition": f'attachment; filename="{name}.csv"'}
     if position is not None and head is not None:
-        headers.update({
-            "X-Ledger-Position": str(position), "X-Ledger-Head": str(head),
-            "X-Ledger-Behind": str(max(head - position, 0)), "X-Ledger-Read-From": source,
-        })  # fmt: skip
+        headers.update(read_headers({"position": position, "head": head, "read_from": source}))
     return Response(text, media_type="text/csv; charset=utf-8", headers=headers)
 
 
