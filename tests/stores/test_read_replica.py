@@ -401,6 +401,9 @@ def read_one_contract_and_ticket(client: TestClient, auth: dict[str, str], contr
         "balance": client.get(f"/api/v1/contracts/{contract}/credits", headers=auth),
         "ticket": client.get("/api/v1/tickets/P-1", headers=auth),
         "ticket_history": client.get("/api/v1/tickets/P-1/history", headers=auth),
+        "account_events": client.get(
+            f"/api/v1/events/{contract}", params={"account": "true"}, headers=auth
+        ),
     }
     pages = {
         "contract": client.get(f"/contracts/{contract}"),
@@ -456,6 +459,7 @@ def test_a_contract_and_a_ticket_and_the_points_expiring_are_read_on_the_standby
         assert api["contract"].json()["open_clocks"] == 1  # P-1 unanswered, as the standby has it
         assert api["ticket"].json()["responded_at"] is None
         assert "40" not in {lot["amount"] for lot in api["balance"].json()["lots"]}
+        account_events = len(api["account_events"].json())
         behind = f"read on the standby, {head - before} behind the primary"
         for name in ("contract", "ticket", "finance"):
             assert behind in pages[name], name
@@ -472,6 +476,7 @@ def test_a_contract_and_a_ticket_and_the_points_expiring_are_read_on_the_standby
     assert api["contract"].json()["open_clocks"] == 0
     assert api["ticket"].json()["responded_at"] == "2025-03-03T09:00:00Z"
     assert "40" in {lot["amount"] for lot in api["balance"].json()["lots"]}
+    assert len(api["account_events"].json()) == account_events + 1  # the purchase
     assert api["ticket_history"].json()[-1]["event"]["type"] == "Ticket.FirstResponseRecorded"
     for name in ("contract", "ticket", "finance"):
         assert "read on the standby, 0 behind the primary" in pages[name], name

@@ -18,7 +18,9 @@ from elsewhere): the breach board, the credit statements, the audit view, and si
   instant (`as_of`: rebuilt from the events recorded by then, as `ledger audit replay` does).
 
 Reading a report first brings its view up to date unless a runner keeps it current, as the
-API's reports do. Instants are shown in UTC. Who may open which page, and how a browser signs
+API's reports do; with a read database (a standby) every page reads there as it stands and
+says how far behind the primary it is (the chain's verification stays on the primary).
+Instants are shown in UTC. Who may open which page, and how a browser signs
 in, is in `ledger.web.sessions`. Every page is sent with a Content-Security-Policy allowing
 only the ledger's own script and stylesheet (`/static/...`), `Cache-Control: no-store`, and
 may not be framed.

@@ -11,6 +11,9 @@
   with their expiry, open tickets (linking to their pages) and its breach statistics.
 
 The views come from `ledger.presenters` and the read models, as the CLI and the API have them.
+With a read database (`LEDGER_READ_DATABASE_URL`, a standby) the contract, the ticket and the
+board are read there (`Services.replayed`, `read_views`), and each page says under what it
+shows which position it read and how far behind the primary's head that is.
 """
 
 from __future__ import annotations

@@ -522,7 +522,7 @@ def audit_replay(
     start, end = optional_instant(since, "since"), optional_instant(until, "until")
     if report == "credits" and (period is None) == (term is None):
         raise InvalidInputError("report=credits: give period=YYYY-MM or term=N (one of them)")
-    chosen = None if contract is None else services.ledger.contract_id(contract, "contract")
+    chosen = None if contract is None else services.replayed.contract_id(contract, "contract")
     with as_of_views(
         services.settings.reads,
         services.replayed,
@@ -556,7 +556,7 @@ def audit_replay(
 @router.get(
     "/events/{aggregate_id}",
     dependencies=[require(*READERS)],
-    responses=documented(list[Event], "Every event of the aggregate, oldest first"),
+    responses=documented(list[Event], "Every event of the aggregate, oldest first", read=True),
     summary="Events of an aggregate",
 )
 def events(
@@ -575,7 +575,7 @@ def events(
 ) -> JSONResponse:
     """Every event recorded for one contract, ticket, credit account, consumption or the
     release catalog; a customer's name names its contract (with `account=true`, the contract's
-    credit account)."""
-    app = services.ledger
+    credit account). Read on the standby when one is set (the X-Ledger-* headers say where)."""
+    where, app = services.log_read(), services.replayed
     found = app.aggregate_id(aggregate_id, account=account)
-    return answer([event_view(e) for e in app.list_events(found)])
+    return answer([event_view(e) for e in app.list_events(found)], headers=read_headers(where))
