@@ -427,8 +427,8 @@ def test_a_contract_and_a_ticket_and_the_points_expiring_are_read_on_the_standby
 ) -> None:
     """A response and a package bought on the primary reach a contract's and a ticket's pages
     and API reads and the points-expiring chart only once the standby has replayed them; until
-    then each says it read the standby and how far behind the primary it is; nothing is
-    written there."""
+    then each says it read the standby and how far behind the primary it is, and a contract
+    signed meanwhile is not found, saying so; nothing is written there."""
     app, world = replicated.app, replicated.world
     premium = str(world.premium)
     now = datetime.now(UTC)
@@ -446,10 +446,19 @@ def test_a_contract_and_a_ticket_and_the_points_expiring_are_read_on_the_standby
                 world.premium, points=Decimal(40), price=Decimal(4000), key="PK-1",
                 at=at(3, 5), expires_at=month,
             )  # fmt: skip
+            echo = str(app.sign_contract(
+                customer="Echo Customer", tier="basic", licenses=1, license_kind="commercial",
+                list_price=Decimal(1000), start=date(2025, 2, 1), at=at(1, 20),
+            ))  # fmt: skip
             run_projections(replicated.primary, app, list(PROJECTIONS.values()), once=True)
             head = replicated.head(replicated.primary)
             assert head > before == replicated.head(replicated.reads)
             api, pages = read_one_contract_and_ticket(client, auth, premium)
+            not_yet = [
+                client.get(f"/api/v1/contracts/{echo}", headers=auth),
+                client.get("/api/v1/contracts/Echo Customer/credits", headers=auth),
+                client.get(f"/contracts/{echo}"),
+            ]
         for name, answer in api.items():
             assert answer.headers["x-ledger-read-from"] == "replica"
             assert int(answer.headers["x-ledger-head"]) == head
@@ -466,9 +475,14 @@ def test_a_contract_and_a_ticket_and_the_points_expiring_are_read_on_the_standby
         assert f"log position {before} of {head}, {behind}" in pages["contract"]
         assert "none yet" in pages["ticket"]
         assert expiring_cell(pages["finance"], f"{month:%Y-%m}") == "0"
+        for answer in not_yet:
+            assert answer.status_code == 404, answer.text
+            said = f"read on the standby, {head - before} event(s) behind the primary"
+            assert said in answer.text, answer.text[-700:]
 
         replicated.replayed()
         api, pages = read_one_contract_and_ticket(client, auth, premium)
+        echoed = client.get(f"/api/v1/contracts/{echo}", headers=auth)
     for answer in api.values():
         assert (answer.headers["x-ledger-read-from"], answer.headers["x-ledger-behind"]) == (
             "replica", "0",
@@ -476,6 +490,7 @@ def test_a_contract_and_a_ticket_and_the_points_expiring_are_read_on_the_standby
     assert api["contract"].json()["open_clocks"] == 0
     assert api["ticket"].json()["responded_at"] == "2025-03-03T09:00:00Z"
     assert "40" in {lot["amount"] for lot in api["balance"].json()["lots"]}
+    assert echoed.json()["customer"] == "Echo Customer"
     assert len(api["account_events"].json()) == account_events + 1  # the purchase
     assert api["ticket_history"].json()[-1]["event"]["type"] == "Ticket.FirstResponseRecorded"
     for name in ("contract", "ticket", "finance"):

@@ -288,7 +288,8 @@ def _contract_read_in_path(
 ) -> UUID:
     """The contract a read's path names, by id or customer's name, found where the read reads
     (the standby's log and directory when `LEDGER_READ_DATABASE_URL` is set)."""
-    return services.replayed.contract_id(contract_id, "contract_id")
+    with services.not_yet_replayed():
+        return services.replayed.contract_id(contract_id, "contract_id")
 
 
 # A contract named in a path (`/contracts/{contract_id}/...`), by id or customer's name.

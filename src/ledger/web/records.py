@@ -73,10 +73,11 @@ def ticket_of(services: Services, reference: str, at: datetime) -> dict[str, Any
     and where it was read (the standby's log when one is set)."""
     where, app = services.log_read(), services.replayed
     text = _line(reference, "ticket") or ""
-    try:
-        found = app.get_ticket(text)
-    except UnknownTicketError:
-        raise UnknownTicketError(f"ticket: no ticket has the key or id {text!r}") from None
+    with services.not_yet_replayed(where):
+        try:
+            found = app.get_ticket(text)
+        except UnknownTicketError:
+            raise UnknownTicketError(f"ticket: no ticket has the key or id {text!r}") from None
     view = counted_ticket_view(app, found, at)
     history = ticket_history(app, found.id)
     calendar = ticket_calendar(app, found)
@@ -163,8 +164,9 @@ def contract_of(services: Services, reference: str, at: datetime) -> dict[str, A
     """A contract for its page: the contract, its credit lots, open tickets, breach figures,
     and where each was read (the standby's log and board when one is set)."""
     where, app = services.log_read(), services.replayed
-    contract_id = app.contract_id(_line(reference, "contract") or "", "contract")
-    view = current_contract_view(app, contract_id, at)
+    with services.not_yet_replayed(where):
+        contract_id = app.contract_id(_line(reference, "contract") or "", "contract")
+        view = current_contract_view(app, contract_id, at)
     try:
         account: dict[str, Any] | None = account_view(app.get_account(contract_id), at)
     except LedgerError:

@@ -68,8 +68,8 @@ def balance(
     the X-Ledger-* headers say where)."""
     recorded_by = None if as_of is None else instant(as_of, "as_of")
     when = at_or_now(at, recorded_by or now())
-    where = services.log_read()
-    account = services.replayed.get_account(contract_id, as_of=recorded_by)
+    with services.reading() as where:
+        account = services.replayed.get_account(contract_id, as_of=recorded_by)
     return answer(account_view(account, when), headers=read_headers(where))
 
 

@@ -173,13 +173,13 @@ def show_contract(
     standby when `LEDGER_READ_DATABASE_URL` is set (the X-Ledger-* headers say where)."""
     recorded_by = None if as_of is None else instant(as_of, "as_of")
     when = at_or_now(at, recorded_by or now())
-    where, app = services.log_read(), services.replayed
-    if version is None and recorded_by is None:
-        data = current_contract_view(app, contract_id, when)
-    else:
-        data = contract_view(
-            app.get_contract(contract_id, version=version, as_of=recorded_by), when
-        )
+    app = services.replayed
+    with services.reading() as where:
+        if version is None and recorded_by is None:
+            data = current_contract_view(app, contract_id, when)
+        else:
+            found = app.get_contract(contract_id, version=version, as_of=recorded_by)
+            data = contract_view(found, when)
     return answer(data, headers=read_headers(where))
 
 
@@ -192,8 +192,9 @@ def show_contract(
 def contract_history_route(contract_id: ReadContractId, services: Svc) -> JSONResponse:
     """Every event of a contract with the contract as it stood after it (on the standby when
     one is set; the X-Ledger-* headers say where)."""
-    where = services.log_read()
-    return answer(contract_history(services.replayed, contract_id), headers=read_headers(where))
+    with services.reading() as where:
+        steps = contract_history(services.replayed, contract_id)
+    return answer(steps, headers=read_headers(where))
 
 
 @router.post(

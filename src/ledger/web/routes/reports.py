@@ -576,6 +576,8 @@ def events(
     """Every event recorded for one contract, ticket, credit account, consumption or the
     release catalog; a customer's name names its contract (with `account=true`, the contract's
     credit account). Read on the standby when one is set (the X-Ledger-* headers say where)."""
-    where, app = services.log_read(), services.replayed
-    found = app.aggregate_id(aggregate_id, account=account)
-    return answer([event_view(e) for e in app.list_events(found)], headers=read_headers(where))
+    app = services.replayed
+    with services.reading() as where:
+        found = app.aggregate_id(aggregate_id, account=account)
+        listed = [event_view(e) for e in app.list_events(found)]
+    return answer(listed, headers=read_headers(where))

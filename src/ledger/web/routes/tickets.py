@@ -105,11 +105,14 @@ def show_ticket(
 ) -> JSONResponse:
     """A ticket (by id or external key) and its clock; read on the standby when
     `LEDGER_READ_DATABASE_URL` is set (the X-Ledger-* headers say where)."""
-    where, app = services.log_read(), services.replayed
+    app = services.replayed
     recorded_by = None if as_of is None else instant(as_of, "as_of")
     when = at_or_now(at, recorded_by or now())
-    found = app.get_ticket(reference, version=version, as_of=recorded_by)
-    return answer(counted_ticket_view(app, found, when), headers=read_headers(where))
+    with services.reading() as where:
+        view = counted_ticket_view(
+            app, app.get_ticket(reference, version=version, as_of=recorded_by), when
+        )
+    return answer(view, headers=read_headers(where))
 
 
 @router.get(
@@ -123,8 +126,9 @@ def show_ticket(
 def ticket_history_route(reference: TicketRef, services: Svc) -> JSONResponse:
     """Every event of a ticket with the ticket after it and how its deadline was counted (on
     the standby when one is set; the X-Ledger-* headers say where)."""
-    where = services.log_read()
-    return answer(ticket_history(services.replayed, reference), headers=read_headers(where))
+    with services.reading() as where:
+        steps = ticket_history(services.replayed, reference)
+    return answer(steps, headers=read_headers(where))
 
 
 def _step(
