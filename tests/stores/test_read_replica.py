@@ -458,6 +458,11 @@ def test_a_contract_and_a_ticket_and_the_points_expiring_are_read_on_the_standby
                 client.get(f"/api/v1/contracts/{echo}", headers=auth),
                 client.get("/api/v1/contracts/Echo Customer/credits", headers=auth),
                 client.get(f"/contracts/{echo}"),
+                client.get(
+                    "/api/v1/reports/credits",
+                    headers=auth,
+                    params={"period": "2025-03", "contract": "Echo Customer"},
+                ),
             ]
         for name, answer in api.items():
             assert answer.headers["x-ledger-read-from"] == "replica"

@@ -181,7 +181,12 @@ def window_read(
         )
     if check and as_csv:
         raise InvalidInputError("check: the differences come as JSON; ask for format=json")
-    chosen = None if contract is None else services.ledger.contract_id(contract, "contract")
+    chosen = None
+    if contract is not None and check:
+        chosen = services.ledger.contract_id(contract, "contract")
+    elif contract is not None:  # named as the standby knows it, when one is set
+        with services.not_yet_replayed():
+            chosen = services.replayed.contract_id(contract, "contract")
     name = CreditUsageProjection.name
     reads = None if check else services.read_database
     position, head = caught_up(
