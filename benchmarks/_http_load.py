@@ -1,6 +1,6 @@
 """What the HTTP benchmarks share (benchmarks/http.py, hot_account.py, board.py): a store of
-their own, Premium contracts to open tickets on, a `ledger serve` started and stopped, a
-minimal keep-alive HTTP/1.1 client, and the open-loop driver.
+their own, Premium contracts to open tickets on, a bearer token (`token`), a `ledger serve`
+started and stopped, a minimal keep-alive HTTP/1.1 client, and the open-loop driver.
 
 Open loop: request i is due at start + i / rate whatever happened before, a sender takes the
 next request due as soon as it is free, and its latency is counted from the instant it was due
@@ -30,7 +30,9 @@ from typing import TYPE_CHECKING, Any
 
 import httpx
 
+from ledger.projections.db import ViewDatabase
 from ledger.store import connect
+from ledger.web.tokens import create_token
 
 if TYPE_CHECKING:
     from collections.abc import Awaitable, Callable, Iterator
@@ -75,6 +77,17 @@ def url_of(settings: DatabaseSettings) -> str:
         f"postgresql://{settings.user}{password}@{settings.host}:{settings.port}/"
         f"{settings.dbname}?schema={settings.schema}"
     )
+
+
+def token(settings: DatabaseSettings, role: str, created_by: str) -> str:
+    """A bearer token of `role` (the default expiry) on `settings`' tokens table, its text."""
+    db = ViewDatabase(settings)
+    try:
+        return create_token(
+            db, name="bench", role=role, at=datetime.now(UTC), created_by=created_by
+        ).text
+    finally:
+        db.close()
 
 
 def build_world(app: SupportLedger, contracts: int) -> list[tuple[UUID, str]]:

@@ -57,7 +57,6 @@ from ledger.projections.sla_clocks import CLOCK_COLUMNS, bucket, load_clock, tim
 from ledger.settings import DatabaseSettings, parse_database_url
 from ledger.store import connect
 from ledger.terms import DEFAULT_VERSION
-from ledger.web.tokens import create_token
 
 sys.path.append(str(Path(__file__).resolve().parent))  # last: it shadows nothing there
 import _http_load as http_load
@@ -213,12 +212,7 @@ def over_http(
     settings: DatabaseSettings, world: list[tuple[UUID, str]], args: argparse.Namespace, share: int
 ) -> dict[str, Any]:
     """The open-loop run with `share` % of board reads (every read the first page)."""
-    db = ViewDatabase(settings)
-    try:
-        token = create_token(db, name="bench", role="agent", at=datetime.now(UTC),
-                             created_by="benchmarks/board.py").text  # fmt: skip
-    finally:
-        db.close()
+    token = http_load.token(settings, "agent", "benchmarks/board.py")
     tag = uuid.uuid4().hex[:8]
     projector = None
     if args.projector:  # as deployed: a runner keeps the view current, readers do not catch up

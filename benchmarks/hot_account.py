@@ -41,9 +41,7 @@ from typing import TYPE_CHECKING, Any
 
 from ledger.application import SupportLedger
 from ledger.logs import configure_logging
-from ledger.projections.db import ViewDatabase
 from ledger.settings import DatabaseSettings, parse_database_url
-from ledger.web.tokens import create_token
 
 sys.path.append(str(Path(__file__).resolve().parent))  # last: it shadows nothing there
 import _http_load as http_load
@@ -97,13 +95,7 @@ def build_account(settings: DatabaseSettings, points: int) -> tuple[UUID, str]:
         )  # fmt: skip
     finally:
         app.close()
-    db = ViewDatabase(settings)
-    try:
-        token = create_token(db, name="bench", role="finance", at=datetime.now(UTC),
-                             created_by="benchmarks/hot_account.py").text  # fmt: skip
-    finally:
-        db.close()
-    return contract, token
+    return contract, http_load.token(settings, "finance", "benchmarks/hot_account.py")
 
 
 # -- the load ----------------------------------------------------------------------------------

@@ -53,9 +53,7 @@ import httpx
 
 from ledger.application import SupportLedger
 from ledger.logs import configure_logging
-from ledger.projections.db import ViewDatabase
 from ledger.settings import DatabaseSettings, parse_database_url
-from ledger.web.tokens import create_token
 
 sys.path.append(str(Path(__file__).resolve().parent))  # last: it shadows nothing there
 import _http_load as http_load
@@ -153,12 +151,7 @@ def over_http(settings: DatabaseSettings, workers: int, args: argparse.Namespace
         world = http_load.build_world(app, args.contracts)
     finally:
         app.close()
-    db = ViewDatabase(settings)
-    try:
-        token = create_token(db, name="bench", role="agent", at=datetime.now(UTC),
-                             created_by="benchmarks/http.py").text  # fmt: skip
-    finally:
-        db.close()
+    token = http_load.token(settings, "agent", "benchmarks/http.py")
     tag = uuid.uuid4().hex[:8]
     log = args.logs / f"serve-{workers}.log"
     server = http_load.serve(http_load.url_of(settings), workers, log, log_level=args.log_level)

@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any
 from ledger.domain.base import money
 from ledger.domain.errors import InvalidInputError
 from ledger.projections.credit_reconcile import signed_contracts
-from ledger.reports import log_read, money_totals, position_fields
+from ledger.reports import log_fields, money_totals
 from ledger.terms import DEFAULT_VERSION, load_terms
 
 if TYPE_CHECKING:
@@ -108,19 +108,12 @@ def renewals_due(app: SupportLedger, *, at: datetime, within: timedelta) -> list
     return sorted(rows, key=lambda r: (r["ends_at"], r["customer"]))
 
 
-def _where(app: SupportLedger, reader: SupportLedger) -> dict[str, Any]:
-    """Where the aggregates were read (`position_fields`): `reader`'s log (a standby's, or
-    the primary's when `reader` is `app`) and the primary's head."""
-    position, head = log_read(app, reader)
-    return position_fields(position, head, "primary" if reader is app else "replica")
-
-
 def expiring_report(
     app: SupportLedger, reader: SupportLedger, *, at: datetime, within: timedelta
 ) -> dict[str, Any]:
     """The lots expiring in the window (`expiring_lots`) read from `reader`'s log, where they
     were read, and the value of the priced ones per currency."""
-    where = _where(app, reader)
+    where = log_fields(app, reader)
     rows = expiring_lots(reader, at=at, within=within)
     totals = money_totals([r for r in rows if r["value"] is not None], ("value",))
     return {"at": at, "until": at + within, **where, "lots": rows, "totals": totals}
@@ -131,6 +124,6 @@ def renewals_report(
 ) -> dict[str, Any]:
     """The renewals due in the window (`renewals_due`) read from `reader`'s log, and where
     they were read."""
-    where = _where(app, reader)
+    where = log_fields(app, reader)
     rows = renewals_due(reader, at=at, within=within)
     return {"at": at, "until": at + within, **where, "renewals": rows}

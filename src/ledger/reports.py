@@ -43,6 +43,7 @@ __all__ = [
     "csv_table",
     "csv_text",
     "csv_value",
+    "log_fields",
     "log_read",
     "money_totals",
     "position_fields",
@@ -227,6 +228,14 @@ def log_read(app: SupportLedger, reader: SupportLedger) -> tuple[int, int]:
     position = int(reader.recorder.max_notification_id() or 0)
     head = position if reader is app else int(app.recorder.max_notification_id() or 0)
     return position, head
+
+
+def log_fields(app: SupportLedger, reader: SupportLedger) -> dict[str, Any]:
+    """Where a read of the aggregates on `reader`'s log stands (`position_fields`): the
+    standby's head (or the primary's when `reader` is `app`) against the primary's; call it
+    before reading the aggregates."""
+    position, head = log_read(app, reader)
+    return position_fields(position, head, "primary" if reader is app else "replica")
 
 
 def read_from(reads: DatabaseSettings | None) -> str:

@@ -50,5 +50,17 @@ def open_ledger(
 
 def open_reader(settings: DatabaseSettings) -> SupportLedger:
     """SupportLedger that only reads the log of a standby (`LEDGER_READ_DATABASE_URL`): it
-    creates no tables and is never given a command; `audit replay` reads the events with it."""
-    return SupportLedger({"CREATE_TABLE": "n"}, settings=settings)
+    creates no tables and is never given a command; `audit replay`, the look-aheads and the
+    pages and API reads of one contract or ticket read the aggregates with it. A contract's
+    open clocks and contracts by name come from the standby's deadlines view and contract
+    directory, then its log after them, as on the primary."""
+    unanswered = UnansweredInView(settings)
+    named = ContractsInView(settings)
+    try:
+        return SupportLedger(
+            {"CREATE_TABLE": "n"}, settings=settings, unanswered=unanswered, contracts_view=named
+        )
+    except BaseException:
+        unanswered.close()
+        named.close()
+        raise

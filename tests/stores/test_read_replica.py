@@ -10,7 +10,7 @@ the primary's head they read.
 from __future__ import annotations
 
 from dataclasses import replace
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
@@ -376,3 +376,129 @@ def test_a_view_the_primary_never_built_is_named_not_created_on_the_standby(
         assert "ledger projections run" in result.error["message"]
     finally:
         drop_schema(primary)
+
+
+def sign_in(client: TestClient, token: str, page: str) -> None:
+    """A browser session of `token` on the pages."""
+    signed_in = client.post(
+        "/signin", data={"token": token, "next": page},
+        headers={"Origin": "http://testserver"}, follow_redirects=False,
+    )  # fmt: skip
+    assert signed_in.status_code == 303, signed_in.text
+
+
+def expiring_cell(page: str, month: str) -> str:
+    """The points-expiring chart's figure for `month` on /finance."""
+    table = page.split('id="points-expiring"', 1)[1]
+    return table.split(f"<th scope='row'>{month}</th><td class='num'>", 1)[1].split("<", 1)[0]
+
+
+def read_one_contract_and_ticket(client: TestClient, auth: dict[str, str], contract: str) -> Any:
+    """A contract's and a ticket's pages and API reads, and /finance, as the auditor."""
+    api = {
+        "contract": client.get(f"/api/v1/contracts/{contract}", headers=auth),
+        "contract_history": client.get(f"/api/v1/contracts/{contract}/history", headers=auth),
+        "balance": client.get(f"/api/v1/contracts/{contract}/credits", headers=auth),
+        "ticket": client.get("/api/v1/tickets/P-1", headers=auth),
+        "ticket_history": client.get("/api/v1/tickets/P-1/history", headers=auth),
+        "account_events": client.get(
+            f"/api/v1/events/{contract}", params={"account": "true"}, headers=auth
+        ),
+    }
+    pages = {
+        "contract": client.get(f"/contracts/{contract}"),
+        "ticket": client.get("/tickets/P-1"),
+        "finance": client.get("/finance", params={"period": "2025-03"}),
+        "statement": client.get(f"/finance/statements/{contract}", params={"period": "2025-03"}),
+        "wall": client.get("/ops/wall"),
+    }
+    for name, answer in [*api.items(), *pages.items()]:
+        assert answer.status_code == 200, (name, answer.text)
+    downloads = [pages["statement"], client.get("/finance/revenue.csv", params={"term": 1})]
+    for download in downloads:
+        assert download.status_code == 200, download.text
+        assert download.headers["x-ledger-read-from"] == "replica"
+    api["revenue.csv"] = downloads[1]
+    return api, {name: page.text for name, page in pages.items()}
+
+
+def test_a_contract_and_a_ticket_and_the_points_expiring_are_read_on_the_standby(
+    replicated: Replicated,
+) -> None:
+    """A response and a package bought on the primary reach a contract's and a ticket's pages
+    and API reads and the points-expiring chart only once the standby has replayed them; until
+    then each says it read the standby and how far behind the primary it is, and a contract
+    signed meanwhile is not found, saying so; nothing is written there."""
+    app, world = replicated.app, replicated.world
+    premium = str(world.premium)
+    now = datetime.now(UTC)
+    month = (now.replace(day=1) + timedelta(days=62)).replace(day=15)
+    logged = len(replicated.standby.log_text())
+    settings = Settings.from_env(replicated.env)
+    with TestClient(create_app(settings)) as client:
+        token = issue_tokens(replicated.primary)["auditor"]
+        auth = {"Authorization": f"Bearer {token}"}
+        sign_in(client, token, "/finance")
+        with replay_paused(replicated.standby):
+            before = replicated.head(replicated.reads)
+            app.record_first_response("P-1", at=at(3, 3, 10))
+            app.purchase_credits(
+                world.premium, points=Decimal(40), price=Decimal(4000), key="PK-1",
+                at=at(3, 5), expires_at=month,
+            )  # fmt: skip
+            echo = str(app.sign_contract(
+                customer="Echo Customer", tier="basic", licenses=1, license_kind="commercial",
+                list_price=Decimal(1000), start=date(2025, 2, 1), at=at(1, 20),
+            ))  # fmt: skip
+            run_projections(replicated.primary, app, list(PROJECTIONS.values()), once=True)
+            head = replicated.head(replicated.primary)
+            assert head > before == replicated.head(replicated.reads)
+            api, pages = read_one_contract_and_ticket(client, auth, premium)
+            not_yet = [
+                client.get(f"/api/v1/contracts/{echo}", headers=auth),
+                client.get("/api/v1/contracts/Echo Customer/credits", headers=auth),
+                client.get(f"/contracts/{echo}"),
+                client.get(
+                    "/api/v1/reports/credits",
+                    headers=auth,
+                    params={"period": "2025-03", "contract": "Echo Customer"},
+                ),
+            ]
+        for name, answer in api.items():
+            assert answer.headers["x-ledger-read-from"] == "replica"
+            assert int(answer.headers["x-ledger-head"]) == head
+            position = int(answer.headers["x-ledger-position"])  # the log's, or a view's
+            assert position == before if name != "revenue.csv" else position <= before
+            assert int(answer.headers["x-ledger-behind"]) == head - position
+        assert api["contract"].json()["open_clocks"] == 1  # P-1 unanswered, as the standby has it
+        assert api["ticket"].json()["responded_at"] is None
+        assert "40" not in {lot["amount"] for lot in api["balance"].json()["lots"]}
+        account_events = len(api["account_events"].json())
+        behind = f"read on the standby, {head - before} behind the primary"
+        for name in ("contract", "ticket", "finance"):
+            assert behind in pages[name], name
+        assert f"log position {before} of {head}, {behind}" in pages["contract"]
+        assert "none yet" in pages["ticket"]
+        assert expiring_cell(pages["finance"], f"{month:%Y-%m}") == "0"
+        for answer in not_yet:
+            assert answer.status_code == 404, answer.text
+            said = f"read on the standby, {head - before} event(s) behind the primary"
+            assert said in answer.text, answer.text[-700:]
+
+        replicated.replayed()
+        api, pages = read_one_contract_and_ticket(client, auth, premium)
+        echoed = client.get(f"/api/v1/contracts/{echo}", headers=auth)
+    for answer in api.values():
+        assert (answer.headers["x-ledger-read-from"], answer.headers["x-ledger-behind"]) == (
+            "replica", "0",
+        )  # fmt: skip
+    assert api["contract"].json()["open_clocks"] == 0
+    assert api["ticket"].json()["responded_at"] == "2025-03-03T09:00:00Z"
+    assert "40" in {lot["amount"] for lot in api["balance"].json()["lots"]}
+    assert echoed.json()["customer"] == "Echo Customer"
+    assert len(api["account_events"].json()) == account_events + 1  # the purchase
+    assert api["ticket_history"].json()[-1]["event"]["type"] == "Ticket.FirstResponseRecorded"
+    for name in ("contract", "ticket", "finance"):
+        assert "read on the standby, 0 behind the primary" in pages[name], name
+    assert expiring_cell(pages["finance"], f"{month:%Y-%m}") == "40"
+    assert "read-only transaction" not in replicated.standby.log_text()[logged:]

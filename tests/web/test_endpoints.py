@@ -6,6 +6,7 @@ import csv
 import io
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
+from decimal import Decimal
 from typing import TYPE_CHECKING
 from uuid import UUID
 
@@ -13,7 +14,9 @@ import pytest
 from fastapi import FastAPI
 from psycopg_pool import PoolTimeout
 
+from ledger.audit.replay import REPLAYED
 from ledger.errors import StoreUnavailableError
+from ledger.projections.runner import run_projections
 from ledger.store import OperationalError
 from ledger.web.errors import install_error_handlers
 from tests.scenario import CONTACTS, at, build_world
@@ -254,6 +257,47 @@ def test_an_audit_replay_shows_a_report_as_it_stood(api: Api, world: World) -> N
     january = {"as_of": iso(datetime.now(UTC)), "report": "credits", "period": "2025-01"}
     statements = api.get("auditor", "/audit/replay", params=january).json()
     assert len(statements["statements"]) == 3
+
+
+def test_an_audit_replay_from_the_start_answers_as_one_from_the_checkpoints(
+    api: Api, world: World
+) -> None:
+    """With checkpoints kept (every 5 events here), `/audit/replay` names the checkpoint each
+    view started from; `from_start=true` replays the whole log, every view from 0, to the
+    same rows and statements."""
+    for n in range(8):
+        api.ledger.open_ticket(
+            contract_id=world.premium, reporter="ops@acme.example", version="24.2.1",
+            platform="linux", severity=1 + n % 3, at=at(3, 3, 9 + n), key=f"ACME-{n}",
+        )  # fmt: skip
+        api.ledger.consume_credits(
+            world.premium, points=Decimal(1), activity="a", key=f"k{n}", at=at(3, 3, 9 + n)
+        )
+    run_projections(api.settings, api.ledger, list(REPLAYED), once=True, checkpoint_every=5)
+    as_of = iso(datetime.now(UTC))
+    asked = [
+        {"report": "breaches", "state": "all", "at": iso(at(3, 4))},
+        {"report": "breach-stats", "by": "tier", "at": iso(at(3, 4))},
+        {"report": "credits", "period": "2025-03"},
+    ]
+    for params in asked:
+        fast = api.get("auditor", "/audit/replay", params={**params, "as_of": as_of}).json()
+        full = api.get(
+            "auditor", "/audit/replay", params={**params, "as_of": as_of, "from_start": "true"}
+        ).json()
+        assert min(fast["started_from"].values()) > 0, params
+        assert full["started_from"] == {"sla_breaches": 0, "credit_usage": 0}
+        assert full["applied"] > fast["applied"]
+        key = "statements" if params["report"] == "credits" else "rows"
+        assert fast[key] == full[key], params
+        assert fast[key], params
+        assert fast["last_position"] == full["last_position"]
+        assert fast["head"] == full["head"] == api.recorded()
+    refused = api.get(
+        "auditor", "/audit/replay", params={"as_of": as_of, "from_start": "sometimes"}
+    )
+    assert refused.status_code == 400, refused.text
+    assert "from_start" in refused.text
 
 
 def test_terms_deadlines_and_who_am_i_are_for_every_role(sqlite_api: Api) -> None:

@@ -105,3 +105,36 @@ def test_the_schema_of_revenue_names_every_declared_figure_and_the_answers_hold_
         body = api.get("finance", "/reports/revenue", params=params).json()
         assert body["revenue"]
         assert problems(body, answer_schema(api, "/reports/revenue")) == []
+
+
+READS_OF_ONE = [
+    "/api/v1/contracts/{contract_id}",
+    "/api/v1/contracts/{contract_id}/history",
+    "/api/v1/contracts/{contract_id}/credits",
+    "/api/v1/tickets/{reference}",
+    "/api/v1/tickets/{reference}/history",
+    "/api/v1/events/{aggregate_id}",
+]
+
+
+def test_the_reads_of_one_thing_document_and_send_where_they_read(api: Api, world: World) -> None:
+    """A contract's, ticket's, balance's or aggregate's read documents the X-Ledger-* headers
+    and sends them (on the primary: behind 0); the replay documents `from_start`."""
+    doc = api.client.get("/openapi.json").json()["paths"]
+    wanted = {"X-Ledger-Position", "X-Ledger-Head", "X-Ledger-Behind", "X-Ledger-Read-From"}
+    for path in READS_OF_ONE:
+        assert set(doc[path]["get"]["responses"]["200"]["headers"]) == wanted, path
+    replay = {p["name"]: p for p in doc["/api/v1/audit/replay"]["get"]["parameters"]}
+    assert replay["from_start"]["schema"]["type"] == "boolean"
+    api.ledger.open_ticket(
+        contract_id=world.premium, reporter="ops@acme.example", version="24.2.1",
+        platform="linux", severity=2, at=at(3, 3, 9), key="ACME-7",
+    )  # fmt: skip
+    head = str(api.recorded())
+    for path in READS_OF_ONE:
+        url = path.format(contract_id=world.premium, reference="ACME-7", aggregate_id=world.premium)
+        answer = api.get("auditor", url.removeprefix("/api/v1"))
+        assert answer.status_code == 200, (url, answer.text)
+        where = [answer.headers[h] for h in ("x-ledger-read-from", "x-ledger-behind")]
+        assert where == ["primary", "0"], url
+        assert answer.headers["x-ledger-position"] == answer.headers["x-ledger-head"] == head

@@ -279,5 +279,20 @@ def _contract_in_path(
     return services.ledger.contract_id(contract_id, "contract_id")
 
 
+def _contract_read_in_path(
+    contract_id: Annotated[
+        str,
+        Path(min_length=1, max_length=200, pattern=NO_CONTROL_CHARACTERS, description=CONTRACT_REF),
+    ],
+    services: Svc,
+) -> UUID:
+    """The contract a read's path names, by id or customer's name, found where the read reads
+    (the standby's log and directory when `LEDGER_READ_DATABASE_URL` is set)."""
+    with services.not_yet_replayed():
+        return services.replayed.contract_id(contract_id, "contract_id")
+
+
 # A contract named in a path (`/contracts/{contract_id}/...`), by id or customer's name.
 ContractId = Annotated[UUID, Depends(_contract_in_path)]
+# The same in a read's path, resolved on the log the read reads.
+ReadContractId = Annotated[UUID, Depends(_contract_read_in_path)]

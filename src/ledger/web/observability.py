@@ -308,10 +308,11 @@ class LedgerCollector(Collector):
 
 
 def alert_counts(services: Services) -> dict[str, float]:
-    """Alert messages by status: pending, delivered, failed, cancelled."""
+    """Alert messages by status: pending, delivered, failed, cancelled (on the standby when
+    one is set, as the rest of a scrape and the wall are)."""
     from ledger.alerts.outbox import counts  # noqa: PLC0415 - only when scraped or shown
 
-    with services.views.lease() as db:
+    with services.read_views.lease() as db:
         return {status: float(n) for status, n in counts(db).items()}
 
 

@@ -18,7 +18,9 @@ from elsewhere): the breach board, the credit statements, the audit view, and si
   instant (`as_of`: rebuilt from the events recorded by then, as `ledger audit replay` does).
 
 Reading a report first brings its view up to date unless a runner keeps it current, as the
-API's reports do. Instants are shown in UTC. Who may open which page, and how a browser signs
+API's reports do; with a read database (a standby) every page reads there as it stands and
+says how far behind the primary it is (the chain's verification stays on the primary).
+Instants are shown in UTC. Who may open which page, and how a browser signs
 in, is in `ledger.web.sessions`. Every page is sent with a Content-Security-Policy allowing
 only the ledger's own script and stylesheet (`/static/...`), `Cache-Control: no-store`, and
 may not be framed.
@@ -58,12 +60,20 @@ from ledger.projections.sla_breaches import (
     SlaBreachView,
     read_cursor,
 )
-from ledger.reports import caught_up, money_totals, read_from, revenue_csv, statements_csv
+from ledger.reports import (
+    caught_up,
+    money_totals,
+    position_fields,
+    read_from,
+    revenue_csv,
+    statements_csv,
+)
 from ledger.web import assets
 from ledger.web.auth import Principal, public
 from ledger.web.errors import STORE_OUTAGES, status_of
 from ledger.web.inputs import instant
 from ledger.web.observability import alert_counts
+from ledger.web.routing import read_headers
 from ledger.web.services import Services, Svc, now
 from ledger.web.sessions import (
     AUDIT,
@@ -513,9 +523,9 @@ def ops_wall(
     """The wall's counters, next tickets to breach, breach figures and charts alone (the HTML
     the page puts in place at each refresh)."""
     filters = _board_filters(tier=tier, customer=None, state=[], at=None, after=None, limit=None)
-    with services.views.lease() as db:  # the view brought up to date, unless a runner does
+    with services.read_views.lease() as db:  # up to date, unless a runner does or on a standby
         caught_up(services.settings.database, services.ledger, SlaBreachProjection.name,
-                  catch_up=True, db=db)  # fmt: skip
+                  catch_up=True, db=db, reads=services.read_database)  # fmt: skip
     html = TEMPLATES.get_template("_wall.html").render(
         wall=wall_of(services, now(), filters["tier"])
     )
@@ -590,9 +600,9 @@ def finance(
         request, "finance.html", caller=caller, title=FINANCE_PAGE.title, error=None,
         period=chosen_period or "", term=chosen_term or "", report=report,
         csv_url=f"/finance/statements.csv?{urlencode(window)}", window_query=urlencode(window),
-        revenue=revenue_of(services, chosen_period, chosen_term),
+        revenue=revenue_of(services, chosen_period, chosen_term, check=bool(check)),
         revenue_csv_url=f"/finance/revenue.csv?{urlencode(window)}",
-        charts=points_charts(services, now()),
+        points=points_charts(services, now(), check=bool(check)),
     )  # fmt: skip
 
 
@@ -613,9 +623,7 @@ def finance_csv(
         media_type="text/csv; charset=utf-8",
         headers={
             "Content-Disposition": f'attachment; filename="credit-statements-{window}.csv"',
-            "X-Ledger-Position": str(report["position"]),
-            "X-Ledger-Head": str(report["head"]),
-            "X-Ledger-Read-From": report["read_from"],
+            **read_headers(report),
             "Cache-Control": "no-store",
             "X-Content-Type-Options": "nosniff",
         },
@@ -632,16 +640,17 @@ def finance_revenue_csv(
 ) -> Response:
     """The revenue of every contract for the window as CSV (totals rows last), as a download."""
     chosen_period, chosen_term = _window(period, term)
-    name = CreditUsageProjection.name
-    position, head = caught_up(services.settings.database, services.ledger, name, catch_up=True)
+    name, reads = CreditUsageProjection.name, services.read_database
+    position, head = caught_up(
+        services.settings.database, services.ledger, name, catch_up=True, reads=reads
+    )
     window = f"period-{chosen_period}" if chosen_period else f"term-{chosen_term}"
     return Response(
         revenue_csv(revenue_of(services, chosen_period, chosen_term)["rows"]),
         media_type="text/csv; charset=utf-8",
         headers={
             "Content-Disposition": f'attachment; filename="revenue-{window}.csv"',
-            "X-Ledger-Position": str(position),
-            "X-Ledger-Head": str(head),
+            **read_headers(position_fields(position, head, read_from(reads))),
             "Cache-Control": "no-store",
             "X-Content-Type-Options": "nosniff",
         },
@@ -666,16 +675,18 @@ def customer_statement_page(
     )
 
     chosen_period, chosen_term = _window(period, term)
-    contract = services.ledger.contract_id(contract_id, "contract")
-    database = services.settings.database
-    caught_up(database, services.ledger, CreditUsageProjection.name, catch_up=True)
-    with services.views.lease() as db:
-        data = customer_statement(
-            services.ledger, db, contract, period=chosen_period, term=chosen_term
-        )
+    app = services.replayed  # the standby's log and views when one is set
+    contract = app.contract_id(contract_id, "contract")
+    with services.read_views.lease() as db:
+        _, head = caught_up(
+            services.settings.database, services.ledger, CreditUsageProjection.name,
+            catch_up=True, db=db, reads=services.read_database,
+        )  # fmt: skip
+        data = customer_statement(app, db, contract, period=chosen_period, term=chosen_term)
     html = render_statement(data)
     policy = CSP.replace("style-src 'self'", f"style-src {style_source(html)}")
-    return HTMLResponse(html, headers={**PAGE_HEADERS, "Content-Security-Policy": policy})
+    where = read_headers(position_fields(data["position"], head, services.read_from))
+    return HTMLResponse(html, headers={**PAGE_HEADERS, **where, "Content-Security-Policy": policy})
 
 
 # -- /audit: the hash chain and the reports as recorded ----------------------------------------

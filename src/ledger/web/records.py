@@ -11,6 +11,9 @@
   with their expiry, open tickets (linking to their pages) and its breach statistics.
 
 The views come from `ledger.presenters` and the read models, as the CLI and the API have them.
+With a read database (`LEDGER_READ_DATABASE_URL`, a standby) the contract, the ticket and the
+board are read there (`Services.replayed`, `read_views`), and each page says under what it
+shows which position it read and how far behind the primary's head that is.
 """
 
 from __future__ import annotations
@@ -34,7 +37,7 @@ from ledger.presenters import (
     ticket_history,
 )
 from ledger.projections.sla_breaches import SlaBreachProjection, SlaBreachView
-from ledger.reports import caught_up, contract_list, credit_history
+from ledger.reports import caught_up, contract_list, credit_history, position_fields
 from ledger.web.auth import Principal  # noqa: TC001 - FastAPI reads the annotations
 from ledger.web.pages import TEMPLATES, PageRoute, _line, render, when
 from ledger.web.services import Services, Svc, now
@@ -66,13 +69,15 @@ TEMPLATES.globals.update(ticket_url=ticket_url, contract_url=contract_url)
 
 
 def ticket_of(services: Services, reference: str, at: datetime) -> dict[str, Any]:
-    """A ticket for its page: its view, timeline, deadline explanation, history, credits."""
-    app = services.ledger
+    """A ticket for its page: its view, timeline, deadline explanation, history, credits,
+    and where it was read (the standby's log when one is set)."""
+    where, app = services.log_read(), services.replayed
     text = _line(reference, "ticket") or ""
-    try:
-        found = app.get_ticket(text)
-    except UnknownTicketError:
-        raise UnknownTicketError(f"ticket: no ticket has the key or id {text!r}") from None
+    with services.not_yet_replayed(where):
+        try:
+            found = app.get_ticket(text)
+        except UnknownTicketError:
+            raise UnknownTicketError(f"ticket: no ticket has the key or id {text!r}") from None
     view = counted_ticket_view(app, found, at)
     history = ticket_history(app, found.id)
     calendar = ticket_calendar(app, found)
@@ -81,13 +86,16 @@ def ticket_of(services: Services, reference: str, at: datetime) -> dict[str, Any
     title = f"Response clock of {found.external_key}"
     drawn: list[dict[str, Any]] = []
     if found.contract_id is not None:
-        movements = credit_history(services.settings.database, app, found.contract_id)["rows"]
+        movements = credit_history(
+            services.settings.database, services.ledger, found.contract_id,
+            reads=services.read_database, reader=app,
+        )["rows"]  # fmt: skip
         drawn = [row for row in movements if row["ticket_id"] == found.id]
     return {
         "view": view, "history": history, "explanation": explanation, "marks": marks,
         "svg": timeline_svg(view, marks, at, title, when),
         "calendar": None if calendar is None else calendar.describe(),
-        "credits": drawn, "at": at,
+        "credits": drawn, "at": at, "where": where,
     }  # fmt: skip
 
 
@@ -153,16 +161,21 @@ def contracts_page(
 
 
 def contract_of(services: Services, reference: str, at: datetime) -> dict[str, Any]:
-    """A contract for its page: the contract, its credit lots, open tickets, breach figures."""
-    app = services.ledger
-    contract_id = app.contract_id(_line(reference, "contract") or "", "contract")
-    view = current_contract_view(app, contract_id, at)
+    """A contract for its page: the contract, its credit lots, open tickets, breach figures,
+    and where each was read (the standby's log and board when one is set)."""
+    where, app = services.log_read(), services.replayed
+    with services.not_yet_replayed(where):
+        contract_id = app.contract_id(_line(reference, "contract") or "", "contract")
+        view = current_contract_view(app, contract_id, at)
     try:
         account: dict[str, Any] | None = account_view(app.get_account(contract_id), at)
     except LedgerError:
         account = None
-    caught_up(services.settings.database, app, SlaBreachProjection.name, catch_up=True)
-    with services.views.lease() as db:
+    with services.read_views.lease() as db:
+        position, head = caught_up(
+            services.settings.database, services.ledger, SlaBreachProjection.name,
+            catch_up=True, db=db, reads=services.read_database,
+        )  # fmt: skip
         breaches = SlaBreachView(db)
         open_tickets = [
             row for row in breaches.board(at) if str(row["contract_id"]) == str(contract_id)
@@ -171,7 +184,8 @@ def contract_of(services: Services, reference: str, at: datetime) -> dict[str, A
             stats_row_text(row) for row in breaches.stats("tier", at, contract_id=str(contract_id))
         ]
     return {"view": view, "account": account, "open_tickets": open_tickets, "stats": stats,
-            "stat_columns": BREACH_STAT_LABELLED_COLUMNS, "at": at}  # fmt: skip
+            "stat_columns": BREACH_STAT_LABELLED_COLUMNS, "at": at, "where": where,
+            "board_where": position_fields(position, head, services.read_from)}  # fmt: skip
 
 
 @router.get("/contracts/{reference:path}")

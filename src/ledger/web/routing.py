@@ -94,6 +94,38 @@ def answer(data: Any, status: int = 200, *, headers: dict[str, str] | None = Non
     return JSONResponse(jsonable(data), status, headers=headers)
 
 
+# Where an answer was read, as headers: a CSV report's, and a contract's or ticket's JSON.
+READ_HEADERS: dict[str, dict[str, Any]] = {
+    "X-Ledger-Position": {
+        "description": "The position of the log read (a view's, or the log's head where the "
+        "aggregates were read).",
+        "schema": {"type": "integer"},
+    },
+    "X-Ledger-Head": {
+        "description": "The newest position of the primary's log.",
+        "schema": {"type": "integer"},
+    },
+    "X-Ledger-Behind": {
+        "description": "Events the read is behind the primary's head (0 on the primary).",
+        "schema": {"type": "integer"},
+    },
+    "X-Ledger-Read-From": {
+        "description": "primary, or replica: read on LEDGER_READ_DATABASE_URL (a standby).",
+        "schema": {"type": "string", "enum": ["primary", "replica"]},
+    },
+}
+
+
+def read_headers(where: dict[str, Any]) -> dict[str, str]:
+    """`position_fields` (where an answer was read) as the READ_HEADERS."""
+    return {
+        "X-Ledger-Position": str(where["position"]),
+        "X-Ledger-Head": str(where["head"]),
+        "X-Ledger-Behind": str(max(where["head"] - where["position"], 0)),
+        "X-Ledger-Read-From": str(where["read_from"]),
+    }
+
+
 def created(data: Any, *, recorded: bool, location: str | None = None) -> JSONResponse:
     """201 when this request recorded it; 200 and `Idempotent-Replayed: true` for a retry."""
     headers = {}
@@ -111,9 +143,10 @@ def documented(
     creates: bool = False,
     status: int = 200,
     errors: dict[int | str, dict[str, Any]] | None = None,
+    read: bool = False,
 ) -> dict[int | str, dict[str, Any]]:
     """The success responses of a route; one that `creates` answers 201, or 200 for a retry
-    under the same idempotency key."""
+    under the same idempotency key; one that is `read` says where in READ_HEADERS."""
     responses: dict[int | str, dict[str, Any]] = {}
     if creates:
         responses[201] = {"model": model, "description": f"{description} (recorded now)"}
@@ -124,6 +157,8 @@ def documented(
         }
     else:
         responses[status] = {"model": model, "description": description}
+        if read:
+            responses[status]["headers"] = READ_HEADERS
     if errors:
         responses.update(errors)
     return responses

@@ -13,18 +13,25 @@ writer at a time for the whole file.
 A ViewDatabase (the read models, and the tokens table) is one connection for one thread at a
 time: a request borrows one from a small pool and gives it back when it is done. With a read
 database (`LEDGER_READ_DATABASE_URL`, a standby) the pages, reports and metrics borrow from a
-second pool on it (`read_views`); sign-in, tokens and every command stay on the primary.
+second pool on it (`read_views`), and read the aggregates from its log (`replayed`, with
+`log_read` saying how far behind it is); sign-in, tokens and every command stay on the primary.
 """
 
 from __future__ import annotations
 
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Annotated
+from typing import TYPE_CHECKING, Annotated, Any
 
 from fastapi import Depends, Request
 
+from ledger.domain.errors import LedgerError
+from ledger.reports import log_fields
+
 if TYPE_CHECKING:
+    from collections.abc import Iterator
+
     from ledger.application import SupportLedger
     from ledger.projections.db import ViewPool
     from ledger.settings import DatabaseSettings, Settings
@@ -43,8 +50,39 @@ class Services:
 
     @property
     def replayed(self) -> SupportLedger:
-        """The application whose log `audit replay` reads: the standby's, else the primary's."""
+        """The application whose log the reads of aggregates (`audit replay`, the look-aheads,
+        a contract's and a ticket's pages and API reads) use: the standby's, else the
+        primary's."""
         return self.reader or self.ledger
+
+    def log_read(self) -> dict[str, Any]:
+        """Where a read of the aggregates through `replayed` stands (`position_fields`: the
+        log's head it reads, the primary's head, how far behind); ask before reading them."""
+        return log_fields(self.ledger, self.replayed)
+
+    @contextmanager
+    def reading(self) -> Iterator[dict[str, Any]]:
+        """A read of the aggregates through `replayed`: where it stands (`log_read`, taken
+        first), and what it does not find on the standby said to be perhaps not there yet."""
+        where = self.log_read()
+        with self.not_yet_replayed(where):
+            yield where
+
+    @contextmanager
+    def not_yet_replayed(self, where: dict[str, Any] | None = None) -> Iterator[None]:
+        """A contract, ticket or other thing not found on the standby (`not_found`) is refused
+        as before, its message saying how far behind the primary the standby is."""
+        try:
+            yield
+        except LedgerError as exc:
+            if self.reader is None or exc.kind != "not_found":
+                raise
+            behind = (where or self.log_read())["behind"]
+            raise type(exc)(
+                f"{exc.message} (read on the standby, {behind} event(s) behind the primary: "
+                "it may not hold it yet)",
+                **exc.details,
+            ) from None
 
     @property
     def read_views(self) -> ViewPool:

@@ -52,8 +52,8 @@ COUNTERS = (
 
 def wall_of(services: Services, at: datetime, tier: str | None = None) -> dict[str, Any]:
     """The wall's figures at `at` (the views read as they are: the board brought them up to
-    date), of one tier or all."""
-    with services.views.lease() as db:
+    date; on the standby when one is set, as the board is), of one tier or all."""
+    with services.read_views.lease() as db:
         view = SlaBreachView(db)
         counts = view.counts(at, tier=tier)
         waived = waived_open(view, at, tier=tier)
@@ -137,14 +137,16 @@ def _month(at: datetime, offset: int) -> str:
     return f"{index // 12:04d}-{index % 12 + 1:02d}"
 
 
-def points_charts(services: Services, at: datetime) -> list[Markup]:
-    """Points consumed and expired per month of the last MONTHS_BACK months (this one
-    included; the statements, each contract's month), and points left in lots expiring in each
-    of the next MONTHS_AHEAD months (UTC months, this one from `at`). The credit-usage view is
-    read as it is (the page brought it up to date)."""
+def points_charts(services: Services, at: datetime, *, check: bool = False) -> dict[str, Any]:
+    """`charts`: points consumed and expired per month of the last MONTHS_BACK months (this
+    one included; the statements, each contract's month), and points left in lots expiring in
+    each of the next MONTHS_AHEAD months (UTC months, this one from `at`); `where`: where the
+    lots were read. The credit-usage view is read as it is (the page brought it up to date),
+    where the statements were read (the standby's unless `check`), and the lots from the
+    standby's log when one is set."""
     past = [_month(at, -n) for n in reversed(range(MONTHS_BACK))]
     consumed, expired = [], []
-    with services.views.lease() as db:
+    with (services.views if check else services.read_views).lease() as db:
         view = CreditUsageView(db)
         for period in past:
             statements = view.statement(period=period)
@@ -154,11 +156,12 @@ def points_charts(services: Services, at: datetime) -> list[Markup]:
     end_index = at.year * 12 + at.month - 1 + MONTHS_AHEAD
     end = datetime(end_index // 12, end_index % 12 + 1, 1, tzinfo=UTC)
     expiring = dict.fromkeys(ahead, 0)
-    for lot in expiring_lots(services.ledger, at=at, within=end - at):
+    where = services.log_read()
+    for lot in expiring_lots(services.replayed, at=at, within=end - at):
         month = lot["expires_at"].astimezone(UTC).strftime("%Y-%m")
         if lot["unit"] == POINTS and month in expiring:
             expiring[month] += int(lot["left"])
-    return [
+    charts = [
         bar_chart(
             "points-per-month", "Points consumed and expired per month",
             f"Support points consumed and expired in each of the last {MONTHS_BACK} months, "
@@ -172,11 +175,15 @@ def points_charts(services: Services, at: datetime) -> list[Markup]:
             ahead, [Series("expiring", list(expiring.values()))],
         ),
     ]  # fmt: skip
+    return {"charts": charts, "where": where}
 
 
-def revenue_of(services: Services, period: str | None, term: int | None) -> dict[str, Any]:
+def revenue_of(
+    services: Services, period: str | None, term: int | None, *, check: bool = False
+) -> dict[str, Any]:
     """The revenue of every contract for the month or term, and its totals per currency (the
-    credit-usage view read as it is: the page brought it up to date)."""
-    with services.views.lease() as db:
+    credit-usage view read as it is: the page brought it up to date), where the statements
+    were read (the standby's unless `check`)."""
+    with (services.views if check else services.read_views).lease() as db:
         rows = RevenueView(db).revenue(period=period, term=term)
     return {"rows": rows, "totals": revenue_totals(rows)}

@@ -16,6 +16,7 @@ from ledger.web.auth import FINANCE, READERS, Caller, require
 from ledger.web.inputs import (
     ContractId,
     IdempotencyHeader,
+    ReadContractId,
     amount,
     at_or_now,
     expiry,
@@ -23,7 +24,14 @@ from ledger.web.inputs import (
     instant,
     instant_query,
 )
-from ledger.web.routing import COMMAND_ERRORS, answer, api_router, created, documented
+from ledger.web.routing import (
+    COMMAND_ERRORS,
+    answer,
+    api_router,
+    created,
+    documented,
+    read_headers,
+)
 from ledger.web.schemas import (
     Account,
     AlertThreshold,
@@ -47,19 +55,22 @@ NO_TOPIC = Training()  # a session may be held without a body
 @router.get(
     "/contracts/{contract_id}/credits",
     dependencies=[require(FINANCE, *READERS)],
-    responses=documented(Account, "Balances and lots"),
+    responses=documented(Account, "Balances and lots", read=True),
     summary="Credit balance",
 )
 def balance(
-    contract_id: ContractId,
+    contract_id: ReadContractId,
     services: Svc,
     as_of: Annotated[str | None, instant_query("The account as recorded at this instant.")] = None,
     at: Annotated[str | None, instant_query("Balances usable at (default: now, or as_of).")] = None,
 ) -> JSONResponse:
-    """Points and training sessions available, lot by lot."""
+    """Points and training sessions available, lot by lot (on the standby when one is set;
+    the X-Ledger-* headers say where)."""
     recorded_by = None if as_of is None else instant(as_of, "as_of")
     when = at_or_now(at, recorded_by or now())
-    return answer(account_view(services.ledger.get_account(contract_id, as_of=recorded_by), when))
+    with services.reading() as where:
+        account = services.replayed.get_account(contract_id, as_of=recorded_by)
+    return answer(account_view(account, when), headers=read_headers(where))
 
 
 @router.post(
@@ -188,7 +199,7 @@ def training(
     responses=documented(CreditHistory, "Every movement of the credit account"),
     summary="Credit history",
 )
-def history(contract_id: ContractId, services: Svc) -> JSONResponse:
+def history(contract_id: ReadContractId, services: Svc) -> JSONResponse:
     """Every movement of the credit account: grants, purchases, draws, reversals, expiries, with
     their lots, keys and tickets and the balance after each (from the credit-usage view,
     caught up first; on the standby as it stands when `LEDGER_READ_DATABASE_URL` is set)."""

@@ -25,6 +25,7 @@ from ledger.web.inputs import (
     Command,
     ContractId,
     IdempotencyHeader,
+    ReadContractId,
     amount,
     at_or_now,
     day,
@@ -39,6 +40,7 @@ from ledger.web.routing import (
     api_router,
     created,
     documented,
+    read_headers,
 )
 from ledger.web.schemas import (
     AddContact,
@@ -155,11 +157,11 @@ def list_contracts(
 @router.get(
     "/contracts/{contract_id}",
     dependencies=[require(AGENT, FINANCE, *READERS)],
-    responses=documented(Contract, "The contract"),
+    responses=documented(Contract, "The contract", read=True),
     summary="Show a contract",
 )
 def show_contract(
-    contract_id: ContractId,
+    contract_id: ReadContractId,
     services: Svc,
     version: Annotated[int | None, Query(ge=1, le=10**9, description="As of this version.")] = None,
     as_of: Annotated[str | None, instant_query("As recorded at this instant.")] = None,
@@ -167,24 +169,32 @@ def show_contract(
         str | None, instant_query("Validity, tier and contacts at (default: now, or as_of).")
     ] = None,
 ) -> JSONResponse:
-    """A contract now, at an earlier version, or as recorded at an instant."""
+    """A contract now, at an earlier version, or as recorded at an instant; read on the
+    standby when `LEDGER_READ_DATABASE_URL` is set (the X-Ledger-* headers say where)."""
     recorded_by = None if as_of is None else instant(as_of, "as_of")
     when = at_or_now(at, recorded_by or now())
-    if version is None and recorded_by is None:
-        return answer(current_contract_view(services.ledger, contract_id, when))
-    found = services.ledger.get_contract(contract_id, version=version, as_of=recorded_by)
-    return answer(contract_view(found, when))
+    app = services.replayed
+    with services.reading() as where:
+        if version is None and recorded_by is None:
+            data = current_contract_view(app, contract_id, when)
+        else:
+            found = app.get_contract(contract_id, version=version, as_of=recorded_by)
+            data = contract_view(found, when)
+    return answer(data, headers=read_headers(where))
 
 
 @router.get(
     "/contracts/{contract_id}/history",
     dependencies=[require(FINANCE, *READERS)],
-    responses=documented(list[ContractStep], "Every event and the contract after it"),
+    responses=documented(list[ContractStep], "Every event and the contract after it", read=True),
     summary="History of a contract",
 )
-def contract_history_route(contract_id: ContractId, services: Svc) -> JSONResponse:
-    """Every event of a contract with the contract as it stood after it."""
-    return answer(contract_history(services.ledger, contract_id))
+def contract_history_route(contract_id: ReadContractId, services: Svc) -> JSONResponse:
+    """Every event of a contract with the contract as it stood after it (on the standby when
+    one is set; the X-Ledger-* headers say where)."""
+    with services.reading() as where:
+        steps = contract_history(services.replayed, contract_id)
+    return answer(steps, headers=read_headers(where))
 
 
 @router.post(

@@ -58,7 +58,7 @@ from ledger.web.report_schemas import (
     RevenueReport,
     StatementReport,
 )
-from ledger.web.routing import REPORT_ERRORS, answer, api_router, documented
+from ledger.web.routing import REPORT_ERRORS, answer, api_router, documented, read_headers
 from ledger.web.schemas import Event
 from ledger.web.services import Services, Svc, now
 
@@ -140,10 +140,7 @@ def csv_answer(
     behind the primary's head it is and where it was read (`primary` or `replica`)."""
     headers = {"Content-Disposition": f'attachment; filename="{name}.csv"'}
     if position is not None and head is not None:
-        headers.update({
-            "X-Ledger-Position": str(position), "X-Ledger-Head": str(head),
-            "X-Ledger-Behind": str(max(head - position, 0)), "X-Ledger-Read-From": source,
-        })  # fmt: skip
+        headers.update(read_headers({"position": position, "head": head, "read_from": source}))
     return Response(text, media_type="text/csv; charset=utf-8", headers=headers)
 
 
@@ -184,7 +181,12 @@ def window_read(
         )
     if check and as_csv:
         raise InvalidInputError("check: the differences come as JSON; ask for format=json")
-    chosen = None if contract is None else services.ledger.contract_id(contract, "contract")
+    chosen = None
+    if contract is not None and check:
+        chosen = services.ledger.contract_id(contract, "contract")
+    elif contract is not None:  # named as the standby knows it, when one is set
+        with services.not_yet_replayed():
+            chosen = services.replayed.contract_id(contract, "contract")
     name = CreditUsageProjection.name
     reads = None if check else services.read_database
     position, head = caught_up(
@@ -505,6 +507,14 @@ def audit_replay(
     at: Annotated[
         str | None, instant_query("breaches, breach-stats: figures at (default: as_of).")
     ] = None,
+    from_start: Annotated[
+        bool,
+        Query(
+            description="Replay every event from the log's start, not from the views' "
+            "checkpoints (slower; the same answer). `started_from` says where each view "
+            "started: 0 for every view with this."
+        ),
+    ] = False,
     verify_all: Annotated[
         bool,
         Query(
@@ -516,18 +526,21 @@ def audit_replay(
     accept: AcceptHeader = None,
 ) -> Response:
     """The views rebuilt from the events recorded by `as_of` in a temporary store (the live
-    views are not touched): `rows` (breaches, breach-stats) or `statements` (credits)."""
+    views are not touched): `rows` (breaches, breach-stats) or `statements` (credits). Each
+    view starts from its newest verified checkpoint recorded by `as_of` (`started_from`), or
+    from the log's start with `from_start=true`."""
     recorded_by = instant(as_of, "as_of")
     when = at_or_now(at, recorded_by)
     start, end = optional_instant(since, "since"), optional_instant(until, "until")
     if report == "credits" and (period is None) == (term is None):
         raise InvalidInputError("report=credits: give period=YYYY-MM or term=N (one of them)")
-    chosen = None if contract is None else services.ledger.contract_id(contract, "contract")
+    chosen = None if contract is None else services.replayed.contract_id(contract, "contract")
     with as_of_views(
         services.settings.reads,
         services.replayed,
         recorded_by,
         standby=services.reader is not None,
+        checkpoints=not from_start,
         verify_all=verify_all,
     ) as then:
         if report == "breaches":
@@ -557,7 +570,7 @@ def audit_replay(
 @router.get(
     "/events/{aggregate_id}",
     dependencies=[require(*READERS)],
-    responses=documented(list[Event], "Every event of the aggregate, oldest first"),
+    responses=documented(list[Event], "Every event of the aggregate, oldest first", read=True),
     summary="Events of an aggregate",
 )
 def events(
@@ -576,7 +589,9 @@ def events(
 ) -> JSONResponse:
     """Every event recorded for one contract, ticket, credit account, consumption or the
     release catalog; a customer's name names its contract (with `account=true`, the contract's
-    credit account)."""
-    app = services.ledger
-    found = app.aggregate_id(aggregate_id, account=account)
-    return answer([event_view(e) for e in app.list_events(found)])
+    credit account). Read on the standby when one is set (the X-Ledger-* headers say where)."""
+    app = services.replayed
+    with services.reading() as where:
+        found = app.aggregate_id(aggregate_id, account=account)
+        listed = [event_view(e) for e in app.list_events(found)]
+    return answer(listed, headers=read_headers(where))

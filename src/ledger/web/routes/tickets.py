@@ -31,6 +31,7 @@ from ledger.web.routing import (
     api_router,
     created,
     documented,
+    read_headers,
 )
 from ledger.web.schemas import (
     ChangeSeverity,
@@ -90,7 +91,7 @@ def open_ticket(
 @router.get(
     "/tickets/{reference}",
     dependencies=[require(AGENT, *READERS)],
-    responses=documented(Ticket, "The ticket and its clock"),
+    responses=documented(Ticket, "The ticket and its clock", read=True),
     summary="Show a ticket",
 )
 def show_ticket(
@@ -102,23 +103,32 @@ def show_ticket(
         str | None, instant_query("Business time left at (default: now, or as_of).")
     ] = None,
 ) -> JSONResponse:
-    """A ticket (by id or external key) and its clock."""
-    app = services.ledger
+    """A ticket (by id or external key) and its clock; read on the standby when
+    `LEDGER_READ_DATABASE_URL` is set (the X-Ledger-* headers say where)."""
+    app = services.replayed
     recorded_by = None if as_of is None else instant(as_of, "as_of")
     when = at_or_now(at, recorded_by or now())
-    found = app.get_ticket(reference, version=version, as_of=recorded_by)
-    return answer(counted_ticket_view(app, found, when))
+    with services.reading() as where:
+        view = counted_ticket_view(
+            app, app.get_ticket(reference, version=version, as_of=recorded_by), when
+        )
+    return answer(view, headers=read_headers(where))
 
 
 @router.get(
     "/tickets/{reference}/history",
     dependencies=[require(AGENT, *READERS)],
-    responses=documented(list[TicketStep], "Every event, the ticket and its clock after it"),
+    responses=documented(
+        list[TicketStep], "Every event, the ticket and its clock after it", read=True
+    ),
     summary="History of a ticket",
 )
 def ticket_history_route(reference: TicketRef, services: Svc) -> JSONResponse:
-    """Every event of a ticket with the ticket after it and how its deadline was counted."""
-    return answer(ticket_history(services.ledger, reference))
+    """Every event of a ticket with the ticket after it and how its deadline was counted (on
+    the standby when one is set; the X-Ledger-* headers say where)."""
+    with services.reading() as where:
+        steps = ticket_history(services.replayed, reference)
+    return answer(steps, headers=read_headers(where))
 
 
 def _step(
