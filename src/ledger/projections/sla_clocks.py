@@ -217,7 +217,7 @@ class SlaBreachProjection(Projection):
         # (None: opened since) and now, for the next checkpoint (`interval_rows`)
         self.tracked_from: int | None = None
         self.then: dict[str, tuple[Any, ...] | None] = {}
-        self.now: dict[str, tuple[Any, ...]] = {}
+        self.now: dict[str, ClockRow] = {}
 
     def ddl(self) -> list[str]:
         clocks, versions, counts = self.clocks, self.versions, self.counts
@@ -269,7 +269,7 @@ class SlaBreachProjection(Projection):
         if table != self.clocks or self.tracked_from != since:
             return None
         then = [values for values in self.then.values() if values is not None]
-        return Interval(CLOCK_COLUMNS, then, list(self.now.values()))
+        return Interval(CLOCK_COLUMNS, then, [_clock_values(c) for c in self.now.values()])
 
     def rebuild_started(self, tx: Transaction) -> None:
         """Rows without the reads' indexes; the kept counts wait for the final rows, and the
@@ -365,8 +365,10 @@ class _Batch:
         self.counted = not view.rebuilding
         self.buckets = {t: bucket(c) for t, c in self.clocks.items()} if self.counted else {}
         # the loaded clocks' values before the batch, for the next checkpoint (`track_from`)
-        tracked = view.tracked_from is not None
-        self.before = {t: _clock_values(c) for t, c in self.clocks.items()} if tracked else None
+        self.before = (
+            None if view.tracked_from is None
+            else {t: _clock_values(c) for t, c in self.clocks.items() if t not in view.then}
+        )  # fmt: skip
         self.hours = {t: time_keys(c) for t, c in self.clocks.items()} if self.counted else {}
         self.versions: list[tuple[Any, ...]] = []
         self.changed_clocks: set[str] = set()
@@ -596,7 +598,7 @@ class _Batch:
             for ticket in self.changed_clocks:
                 if ticket not in then:
                     then[ticket] = self.before.get(ticket)
-                now[ticket] = _clock_values(self.clocks[ticket])
+                now[ticket] = self.clocks[ticket]  # its values read at the checkpoint
         if self.counted:
             self._count()
 
