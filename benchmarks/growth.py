@@ -17,12 +17,14 @@ On each copy:
 4. open-ticket and consume-credits through the application (p50 and p99 ms per command,
    --commands of each, taking turns, after ten of each to warm up), for contracts signed in
    the first 5,000 events (the same aggregates at every size: only the log around them grows);
-5. `audit replay --as-of T` (`as_of_views`, the CLI's function) at --instants instants: the
-   recording times of the events at positions N/k, 2N/k ... N (seconds per request: the median
-   and the slowest of the instants): the views as of T alone; with a board page (its counts
-   and first 100 rows) and one contract's statement read from them; and, apart, with the
-   breach statistics by tier and every contract's statement for a month (answers that grow
-   with the data).
+5. `audit replay --as-of T` (`as_of_views`, the CLI's function) at --instants instants k: the
+   recording times of the events at positions spread over the log (k/(K+1) of it), each moved
+   to the same distance past the checkpoint interval's start before it at every size (k/(K+1)
+   of the smallest log, or of the interval if less), so each size's replays apply about as
+   many events after their checkpoint (seconds per request: the median and the slowest):
+   the views as of T alone; with a board page (its counts and first 100 rows) and one
+   contract's statement read from them; and, apart, with the breach statistics by tier and
+   every contract's statement for a month (answers that grow with the data).
 Steps 1-4 run --repeat times (medians of the runs per event; the percentiles are over every
 run's requests), step 5 in the first run only. The sizes take turns, in another order at each
 turn: each run's rebuilds and verifications, chunks of ten board reads and of ten commands,
@@ -67,6 +69,7 @@ from ledger.audit.replay import as_of_views
 from ledger.figures import STATES
 from ledger.logs import configure_logging
 from ledger.projections import PROJECTIONS
+from ledger.projections.checkpoints import every_from_env
 from ledger.projections.db import ViewDatabase
 from ledger.projections.runner import rebuild
 from ledger.projections.sla_breaches import SlaBreachView
@@ -271,11 +274,17 @@ def analyze(base: DatabaseSettings, schema: str) -> None:
             conn.execute(f'ANALYZE "{schema}"."{table}"')
 
 
-def instants(app: SupportLedger, bound: int, count: int) -> list[datetime]:
-    """The recording times of the events at positions bound/count, 2 bound/count ... bound."""
+def instants(app: SupportLedger, bound: int, count: int, reach: int) -> list[datetime]:
+    """The recording times of the events at positions spread over the log (k/(count+1) of
+    it), each moved to k/(count+1) of `reach` past the checkpoint interval's start before it:
+    a replay then applies about as many events after its checkpoint at every size (`reach`:
+    the smallest log or the interval, whichever is less), and what the sizes compare is what
+    grows with the log."""
+    every = every_from_env() or bound
     found = []
     for k in range(1, count + 1):
-        (notification,) = app.recorder.select_notifications(start=bound * k // count, limit=1)
+        start = (bound * k // (count + 1)) // every * every + reach * k // (count + 1)
+        (notification,) = app.recorder.select_notifications(start=min(start, bound), limit=1)
         event: Any = app.mapper.to_domain_event(notification)
         found.append(event.timestamp)
     return found
@@ -412,7 +421,8 @@ def measure(base: DatabaseSettings, copies: list[Copy], args: argparse.Namespace
         app = SupportLedger(settings=c.settings)
         try:
             c.world = contracts_of(app, c.bound)
-            c.instants = instants(app, c.bound, args.instants)
+            reach = min(copies[0].bound, every_from_env() or copies[0].bound)
+            c.instants = instants(app, c.bound, args.instants, reach)
         finally:
             app.close()
     for run in range(args.repeat):

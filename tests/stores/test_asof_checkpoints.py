@@ -238,6 +238,37 @@ def test_a_row_edited_below_the_interval_is_caught_when_every_row_is_checked(
         assert then.checked_from["sla_breaches"] == 0
 
 
+def test_a_replay_reads_the_log_only_about_as_far_as_its_instant(
+    store_settings: DatabaseSettings, app: SupportLedger, clock: SteppingClock
+) -> None:
+    """The spans (the least recording time of each stretch of the log, sealed) let a replay
+    skip what was recorded after its instant; spans whose seals do not match are read, so the
+    replay reads further, and the answer is the full replay's either way."""
+    checkpointed(store_settings, app)
+    instants = clock.stamps[3::6]
+
+    def furthest_read(instant: datetime) -> tuple[dict[str, list[tuple[Any, ...]]], int]:
+        seen: list[int] = []
+        with as_of_views(
+            store_settings, app, instant, progress=lambda p, _: seen.append(p)
+        ) as then:
+            return rows_of(then), max(seen, default=0)
+
+    full = {i: replay(store_settings, app, i, use=False)[0] for i in instants}
+    fresh = {i: furthest_read(i) for i in instants}
+    db = ViewDatabase(store_settings)
+    try:
+        with db.transaction() as tx:
+            tx.execute("UPDATE view_checkpoint_spans SET recorded_min = recorded_min + 1")
+    finally:
+        db.close()
+    tampered = {i: furthest_read(i) for i in instants}
+    for instant in instants:
+        assert fresh[instant][0] == full[instant] == tampered[instant][0], instant
+        assert tampered[instant][1] >= fresh[instant][1]
+    assert any(tampered[i][1] > fresh[i][1] for i in instants)
+
+
 def test_a_checkpoint_made_before_the_counts_were_kept_is_still_used(
     store_settings: DatabaseSettings, app: SupportLedger
 ) -> None:

@@ -31,6 +31,7 @@ from ledger.projections.checkpoints import (
     Source,
     chain_link,
     list_checkpoints,
+    list_spans,
     read_marks,
     restore,
 )
@@ -213,8 +214,22 @@ def _plan(
     usable = marks is not None and marks.sealed and marks.position > plan.start
     if marks is not None and usable and _after(marks.range_min, limit):
         plan.skipped.append((max(marks.range_start, plan.start), marks.position))
-    plan.skipped.sort()
+    for span in list_spans(live, projection.name, plan.start) if use else []:
+        if span.sealed and _after(span.recorded_min, limit):  # a tampered one is read
+            plan.skipped.append((max(span.start, plan.start), span.stop))
+    plan.skipped = _merged(plan.skipped)
     return plan
+
+
+def _merged(ranges: list[tuple[int, int]]) -> list[tuple[int, int]]:
+    """Ranges (a, b] sorted, with those that overlap or touch joined."""
+    joined: list[tuple[int, int]] = []
+    for low, high in sorted(ranges):
+        if joined and low <= joined[-1][1]:
+            joined[-1] = (joined[-1][0], max(high, joined[-1][1]))
+        else:
+            joined.append((low, high))
+    return joined
 
 
 def _after(least: int | None, limit: int) -> bool:

@@ -50,6 +50,10 @@ EVERY_VARIABLE = "LEDGER_CHECKPOINT_EVERY"
 DEFAULT_EVERY = 20_000
 CHECKPOINTS = "view_checkpoints"
 MARKS = "view_checkpoint_marks"
+SPANS = "view_checkpoint_spans"
+# Each interval between checkpoints is cut into about this many spans (rows of SPANS, each at
+# least every/SPANS_PER_INTERVAL positions long: 1,000 by default).
+SPANS_PER_INTERVAL = 20
 CHAIN = "audit_chain"
 
 APPEND, COPY, LATEST, KEPT, DERIVED = "append", "copy", "latest", "kept", "derived"
@@ -96,6 +100,11 @@ DDL = [
         f"CREATE TABLE IF NOT EXISTS {MARKS} (name TEXT PRIMARY KEY, position BIGINT NOT NULL, "
         "recorded_max BIGINT, range_start BIGINT NOT NULL, range_min BIGINT, "
         "last_event BIGINT NOT NULL, seal TEXT NOT NULL)"
+    ),
+    (
+        f"CREATE TABLE IF NOT EXISTS {SPANS} (name TEXT NOT NULL, start BIGINT NOT NULL, "
+        "stop BIGINT NOT NULL, recorded_min BIGINT, seal TEXT NOT NULL, "
+        "PRIMARY KEY (name, stop))"
     ),
 ]
 _COLUMNS = (
@@ -213,6 +222,34 @@ def read_marks(db: ViewDatabase, name: str) -> Marks | None:
     return _marks(rows[0]) if rows else None
 
 
+@dataclass(frozen=True)
+class Span:
+    """A row of view_checkpoint_spans: the least recording time of the view's events in the
+    positions (start, stop] (None: it has none); a replay skips a span recorded after its
+    instant, so it reads about as far past its checkpoint as the instant lies."""
+
+    start: int
+    stop: int
+    recorded_min: int | None
+    seal: str
+
+    @property
+    def sealed(self) -> bool:
+        """Whether the seal matches the fields."""
+        return self.seal == seal_of(SPANS, self.start, self.stop, self.recorded_min)
+
+
+def list_spans(db: ViewDatabase, name: str, after: int) -> list[Span]:
+    """A view's spans ending after a position, in order, read without writing; none when the
+    table does not exist."""
+    rows = db.select(
+        f"SELECT start, stop, recorded_min, seal FROM {SPANS} WHERE name = ? AND stop > ? "
+        "ORDER BY stop",
+        (name, after),
+    )
+    return [Span(int(r[0]), int(r[1]), _int(r[2]), str(r[3])) for r in rows or []]
+
+
 def chain_link(db: ViewDatabase, position: int) -> str | None:
     """The chain's link at a position, as the chain's table holds it (None: no such row)."""
     rows = db.select(f"SELECT link FROM {CHAIN} WHERE position = ?", (position,))
@@ -309,6 +346,7 @@ class Checkpointer:
             if kind in (COPY, KEPT):
                 tx.execute(f"DROP TABLE IF EXISTS {copy_table(table)}")
         tx.execute(f"DELETE FROM {MARKS} WHERE name = ?", (self.name,))
+        tx.execute(f"DELETE FROM {SPANS} WHERE name = ?", (self.name,))
         self.enabled = True
 
     def _reset_marks(self, tx: Transaction) -> None:
@@ -349,10 +387,32 @@ class Checkpointer:
             range_min = low if range_min is None else min(range_min, low)
             last = events[-1][0]
         marks = Marks(self.name, end, recorded_max, marks.range_start, range_min, last, "")
+        self._span(tx, start, end, min(times) if events else None)
         if end // self.every > start // self.every and self._write(tx, marks):
             marks = Marks(self.name, end, recorded_max, end, None, last, "")
             self.projection.track_from(end)
         self._write_marks(tx, marks)
+
+    def _span(self, tx: Transaction, start: int, end: int, low: int | None) -> None:
+        """Carry the span the batch (start, end] belongs to: the last one grown while it is
+        shorter than a twentieth of the interval and ends where the batch starts, else a new
+        one."""
+        row = tx.fetchone(
+            f"SELECT start, stop, recorded_min FROM {SPANS} WHERE name = ? "
+            "ORDER BY stop DESC LIMIT 1",
+            (self.name,),
+        )
+        span = max(1, self.every // SPANS_PER_INTERVAL)
+        if row is not None and int(row[1]) == start and start - int(row[0]) < span:
+            first = int(row[0])
+            low = _int(row[2]) if low is None else low if row[2] is None else min(low, row[2])
+            tx.execute(f"DELETE FROM {SPANS} WHERE name = ? AND stop = ?", (self.name, start))
+        else:
+            first = start
+        tx.execute(
+            f"INSERT INTO {SPANS} (name, start, stop, recorded_min, seal) VALUES (?, ?, ?, ?, ?)",
+            (self.name, first, end, low, seal_of(SPANS, first, end, low)),
+        )
 
     def _write(self, tx: Transaction, marks: Marks) -> bool:
         row = tx.fetchone(f"SELECT link FROM {CHAIN} WHERE position = ?", (marks.position,))
