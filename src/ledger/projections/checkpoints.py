@@ -250,9 +250,14 @@ def list_spans(db: ViewDatabase, name: str, after: int) -> list[Span]:
     return [Span(int(r[0]), int(r[1]), _int(r[2]), str(r[3])) for r in rows or []]
 
 
+# The chain's link at a position: its last event's up to it (a checkpoint falls on a multiple
+# of its interval, which may be a gap of PostgreSQL's positions).
+_LINK = f"SELECT link FROM {CHAIN} WHERE position <= ? ORDER BY position DESC LIMIT 1"
+
+
 def chain_link(db: ViewDatabase, position: int) -> str | None:
     """The chain's link at a position, as the chain's table holds it (None: no such row)."""
-    rows = db.select(f"SELECT link FROM {CHAIN} WHERE position = ?", (position,))
+    rows = db.select(_LINK, (position,))
     return str(rows[0][0]) if rows else None
 
 
@@ -387,35 +392,48 @@ class Checkpointer:
             range_min = low if range_min is None else min(range_min, low)
             last = events[-1][0]
         marks = Marks(self.name, end, recorded_max, marks.range_start, range_min, last, "")
-        self._span(tx, start, end, min(times) if events else None)
+        self._span(tx, start, end, events)
         if end // self.every > start // self.every and self._write(tx, marks):
             marks = Marks(self.name, end, recorded_max, end, None, last, "")
             self.projection.track_from(end)
         self._write_marks(tx, marks)
 
-    def _span(self, tx: Transaction, start: int, end: int, low: int | None) -> None:
-        """Carry the span the batch (start, end] belongs to: the last one grown while it is
-        shorter than a twentieth of the interval and ends where the batch starts, else a new
-        one."""
+    def _span(self, tx: Transaction, start: int, end: int, events: list[tuple[int, Any]]) -> None:
+        """Carry the spans of the batch (start, end]: the log cut at every multiple of a
+        twentieth of the interval, a row per piece with the least recording time of the
+        view's events in it (a rebuild's batch of followed events spans many pieces; the
+        piece the batch starts in joins the row before when that row ends where it starts)."""
+        if end <= start:
+            return
+        span = max(1, self.every // SPANS_PER_INTERVAL)
+        lows: dict[int, int] = {}
+        for position, event in events:
+            cell, at = (position - 1) // span, to_us(event.timestamp)
+            if cell not in lows or at < lows[cell]:
+                lows[cell] = at
+        pieces = [
+            [max(start, k * span), min(end, (k + 1) * span), lows.get(k)]
+            for k in range(start // span, (end - 1) // span + 1)
+        ]
+        if not pieces:
+            return
         row = tx.fetchone(
             f"SELECT start, stop, recorded_min FROM {SPANS} WHERE name = ? "
             "ORDER BY stop DESC LIMIT 1",
             (self.name,),
         )
-        span = max(1, self.every // SPANS_PER_INTERVAL)
-        if row is not None and int(row[1]) == start and start - int(row[0]) < span:
-            first = int(row[0])
-            low = _int(row[2]) if low is None else low if row[2] is None else min(low, row[2])
+        if row is not None and int(row[1]) == start and start % span:  # the same piece
+            low, before = pieces[0][2], _int(row[2])
+            pieces[0][0] = int(row[0])
+            pieces[0][2] = before if low is None else low if before is None else min(low, before)
             tx.execute(f"DELETE FROM {SPANS} WHERE name = ? AND stop = ?", (self.name, start))
-        else:
-            first = start
-        tx.execute(
+        tx.executemany(
             f"INSERT INTO {SPANS} (name, start, stop, recorded_min, seal) VALUES (?, ?, ?, ?, ?)",
-            (self.name, first, end, low, seal_of(SPANS, first, end, low)),
+            [(self.name, a, b, low, seal_of(SPANS, a, b, low)) for a, b, low in pieces],
         )
 
     def _write(self, tx: Transaction, marks: Marks) -> bool:
-        row = tx.fetchone(f"SELECT link FROM {CHAIN} WHERE position = ?", (marks.position,))
+        row = tx.fetchone(_LINK, (marks.position,))
         if row is None:
             log.warning("checkpoint_without_link", projection=self.name, position=marks.position)
             return False

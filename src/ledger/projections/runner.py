@@ -266,10 +266,10 @@ class Worker:
             self._check_owner(tx)
             self.projection.rebuild_started(tx)
         try:
-            for batch, events in self.read_ahead(self.position, stop_at):
+            for batch, events, end in self.read_ahead(self.position, stop_at):
                 if self.stop.is_set():
                     return Outcome(self.name, self.position, "stopped")
-                failure = self._apply_batch(batch, events)
+                failure = self._apply_batch(batch, events, end)
                 if failure is not None:
                     return failure
                 if progress is not None:
@@ -292,30 +292,36 @@ class Worker:
 
     def read_ahead(
         self, after: int, stop_at: int
-    ) -> Iterator[tuple[Sequence[Notification], list[tuple[int, Any]]]]:
+    ) -> Iterator[tuple[Sequence[Notification], list[tuple[int, Any]], int]]:
         """The notifications after `after` up to `stop_at` that the projection follows, in
-        batches with their decoded events; each batch is read and decoded in a thread while
-        the caller applies the one before (reading waits on the database, applying too)."""
+        batches with their decoded events and the position each batch takes the view to;
+        each batch is read and decoded in a thread while the caller applies the one before
+        (reading waits on the database, applying too). With checkpoints, no batch reads past
+        a multiple of their interval, and one that reaches it ends there, events or not: the
+        checkpoints of a rebuild fall on the multiples, as the live runner's do, and an as-of
+        replay from one applies only the events after the multiple."""
         topics = () if self.projection_class.raw else tuple(sorted(self.topics))
+        checkpoints = self.checkpoints
+        every = checkpoints.every if checkpoints is not None and checkpoints.enabled else 0
 
-        def read(start: int) -> tuple[Sequence[Notification], list[tuple[int, Any]]]:
+        def read(start: int) -> tuple[Sequence[Notification], list[tuple[int, Any]], int]:
+            stop = stop_at if not every else min(stop_at, ((start - 1) // every + 1) * every)
             batch = self.app.recorder.select_notifications(
-                start=start, limit=self.batch_size, stop=stop_at, topics=topics
+                start=start, limit=self.batch_size, stop=stop, topics=topics
             )
-            return batch, self._decode(batch)
+            end = batch[-1].id if len(batch) == self.batch_size else stop
+            return batch, self._decode(batch), end
 
         if after >= stop_at:
             return
         with ThreadPoolExecutor(1, thread_name_prefix=f"read-{self.name}") as reader:
             ahead = reader.submit(read, after + 1)
             while True:
-                batch, events = ahead.result()
-                if not batch:
-                    return
-                if batch[-1].id < stop_at:
-                    ahead = reader.submit(read, batch[-1].id + 1)
-                yield batch, events
-                if batch[-1].id >= stop_at:
+                batch, events, end = ahead.result()
+                if end < stop_at:
+                    ahead = reader.submit(read, end + 1)
+                yield batch, events, end
+                if end >= stop_at:
                     return
 
     def head(self) -> int:
@@ -352,9 +358,13 @@ class Worker:
         return [(n.id, self.app.mapper.to_domain_event(n)) for n in batch if n.topic in self.topics]
 
     def _apply_batch(
-        self, batch: Sequence[Notification], events: list[tuple[int, Any]] | None = None
+        self,
+        batch: Sequence[Notification],
+        events: list[tuple[int, Any]] | None = None,
+        end: int | None = None,
     ) -> Outcome | None:
-        start, end = self.position, batch[-1].id
+        """Apply a batch and move the position to `end` (default: its last notification's)."""
+        start, end = self.position, batch[-1].id if end is None else end
         try:
             if events is None:
                 events = self._decode(batch)
@@ -581,7 +591,7 @@ def verify(
         shadow.create()  # built as a rebuild builds the view
         with worker.db.transaction() as tx:
             shadow.rebuild_started(tx)
-        for _, events in worker.read_ahead(0, target):
+        for _, events, _ in worker.read_ahead(0, target):
             if events:
                 with worker.db.transaction() as tx:
                     shadow.apply(tx, events)
