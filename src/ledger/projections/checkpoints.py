@@ -574,20 +574,16 @@ class _Interval:
             tx.execute(f"DROP TABLE IF EXISTS {schema}.{temporary}")
 
 
-def _changed(
-    tx: Transaction, table: str, after: int, upto: int | None = None, src: str = ""
-) -> tuple[str, tuple[Any, ...]]:
+def _changed(tx: Transaction, table: str, after: int) -> tuple[str, tuple[Any, ...]]:
     """The condition on a LATEST table's versions that selects the keys with versions after a
-    position (and up to another), and its parameters. PostgreSQL gets the keys as an array: a
-    rebuild's tables have no statistics yet, and with a subquery the planner read every
-    version up to the position at every checkpoint (a hash join) instead of each key's."""
+    position, and its parameters. PostgreSQL gets the keys as an array: a rebuild's tables
+    have no statistics yet, and with a subquery the planner read every version up to the
+    position at every checkpoint (a hash join) instead of each key's."""
     versions, key = LATEST_OF[table]
-    bounds = (after,) if upto is None else (after, upto)
-    changed = f"SELECT DISTINCT {key} FROM {src}{versions} WHERE position > ?"
-    changed += "" if upto is None else " AND position <= ?"
+    changed = f"SELECT DISTINCT {key} FROM {versions} WHERE position > ?"
     if tx.db.backend == "postgresql":
-        return f" AND {key} = ANY(?)", ([row[0] for row in tx.fetchall(changed, bounds)],)
-    return f" AND {key} IN ({changed})", bounds
+        return f" AND {key} = ANY(?)", ([row[0] for row in tx.fetchall(changed, (after,))],)
+    return f" AND {key} IN ({changed})", (after,)
 
 
 def _add(counted: dict[tuple[Any, ...], int], rows: list[tuple[Any, ...]], sign: int) -> None:
@@ -757,10 +753,24 @@ class Overlay:
         # LATEST: the keys changed in the interval leave with their versions at `since` and
         # come back with their versions at the checkpoint
         names = _names(tx, self.delta.table(base))
-        only, keys = _changed(tx, base, since.position, self.checkpoint.position, src)
+        versions, key = LATEST_OF[base]
+        keys = [
+            row[0]
+            for row in tx.fetchall(
+                f"SELECT DISTINCT {key} FROM {src}{versions} WHERE position > ? AND position <= ?",
+                (since.position, self.checkpoint.position),
+            )
+        ]
+        # each key's newest version up to a position, found by its key (the planner would
+        # scan every version for a few thousand keys in an array)
+        newest = (
+            f"SELECT v.* FROM unnest(CAST(? AS TEXT[])) AS k(id), LATERAL (SELECT "
+            f"{', '.join(f'w.{n}' for n in names.split(', '))} FROM {src}{versions} w "
+            f"WHERE w.{key} = k.id AND w.position <= ? ORDER BY w.position DESC LIMIT 1) v"
+        )
 
         def at(position: int) -> list[int]:
-            return digest(tx, f"({_latest(base, names, src, only)})", "", (position, *keys))
+            return digest(tx, f"({newest})", "", (keys, position))
 
         then, now = at(since.position), at(self.checkpoint.position)
         return [rows - then[0] + now[0], total - then[1] + now[1]]
