@@ -101,7 +101,7 @@ def as_of_views(
             f"--as-of: {as_of.isoformat()} is in the future; the log can only be read up to now"
         )
     with _temporary_store(settings, standby=standby) as store:
-        db = ViewDatabase(store)
+        db = ViewDatabase(store, scratch=True)
         live = ViewDatabase(settings)
         try:
             head = int(app.recorder.max_notification_id() or 0)

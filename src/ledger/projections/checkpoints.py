@@ -664,10 +664,7 @@ def restore(source: Source, target: Projection, checkpoint: Checkpoint) -> list[
     here = source.db.backend == db.backend  # else: a standby's rows, digested there
     with db.transaction() as tx:
         for statement in creates:
-            tx.execute(statement)
-        if db.backend == "postgresql":  # a scratch copy: no WAL, nothing sent to standbys
-            for table in target.tables():
-                tx.execute(f"ALTER TABLE {table} SET UNLOGGED")
+            tx.execute(db.made(statement))
         found: Digests = {}
         for kind, table, select in _selects(checkpoint, target, tx, source.qualifier or ""):
             if kind == LATEST and here:  # from the versions just restored, here
@@ -788,9 +785,7 @@ class Overlay:
         with db.transaction() as tx:
             for statement in self.delta.ddl():
                 if statement.startswith("CREATE TABLE"):
-                    tx.execute(statement)
-            for table in self.delta.tables():
-                tx.execute(f"ALTER TABLE {table} SET UNLOGGED")
+                    tx.execute(db.made(statement))
             for base, planned in PLANS[self.name].items():
                 mine = self.delta.table(base)
                 kind = _read_kind(self.checkpoint, base, planned)

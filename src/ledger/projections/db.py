@@ -173,13 +173,16 @@ class ViewDatabase:
     A connection belongs to one thread at a time; give each worker its own ViewDatabase.
     """
 
-    def __init__(self, settings: DatabaseSettings) -> None:
+    def __init__(self, settings: DatabaseSettings, *, scratch: bool = False) -> None:
+        """`scratch`: tables made here are thrown away (an as-of replay's): on PostgreSQL
+        they are made UNLOGGED (no WAL, nothing sent to standbys)."""
         if settings.backend not in ("sqlite", "postgresql"):
             raise StoreUnavailableError(
                 f"read models need SQLite or PostgreSQL, not {settings.backend}"
             )
         self.settings = settings
         self.backend = settings.backend
+        self.scratch = scratch and settings.backend == "postgresql"
         self._lock = threading.Lock()
         self._conn: Any = None
         self._created: set[tuple[str, ...]] = set()
@@ -316,8 +319,14 @@ class ViewDatabase:
                     (lock_key(SCHEMA_LOCK, self.settings.schema),),
                 )
             for statement in statements:
-                tx.execute(statement)
+                tx.execute(self.made(statement))
         self._created.add(key)
+
+    def made(self, statement: str) -> str:
+        """A statement of DDL as this database runs it (a scratch table UNLOGGED)."""
+        if self.scratch and statement.startswith("CREATE TABLE"):
+            return "CREATE UNLOGGED TABLE" + statement[len("CREATE TABLE") :]
+        return statement
 
     # -- session advisory locks (PostgreSQL) ---------------------------------------------------
 
