@@ -503,7 +503,9 @@ class Checkpointer:
             ), 1)  # fmt: skip
             _add(counted, tx.fetchall(counting(interval.then)[table]), -1)
             _add(counted, tx.fetchall(counting(interval.now)[table]), 1)
-        else:
+        elif not interval.carried:  # the first checkpoint: `now` holds every row
+            _add(counted, tx.fetchall(counting(interval.now)[table]), 1)
+        else:  # a checkpoint before kept no counts
             source = DERIVED_FROM[table]
             every = _latest(source, _names(tx, source), "")
             _add(counted, tx.fetchall(f"WITH src AS ({every}) {counting('src')[table]}",
