@@ -325,7 +325,7 @@ def test_a_missing_checkpoint_is_made_again_by_a_rebuild(
     rebuild(store_settings, app, SlaBreachProjection, batch_size=BATCH, checkpoint_every=EVERY)
     after = positions(store_settings, "sla_breaches")
     # a rebuild's batches end at the multiples of the interval, as the live runner's cross them
-    assert after == [p for p in range(EVERY, after[-1] + 1, EVERY)]
+    assert after == list(range(EVERY, after[-1] + 1, EVERY))
     rng = random.Random(17)
     started = set()
     for instant in [*rng.sample(clock.stamps, 6), clock.stamps[-1] + timedelta(seconds=1)]:

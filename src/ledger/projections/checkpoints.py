@@ -36,12 +36,11 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
-from ledger.domain.calendar import to_us
 from ledger.errors import ConfigurationError
 from ledger.logs import get_logger
 
 if TYPE_CHECKING:
-    from ledger.projections.base import Interval, Projection
+    from ledger.projections.base import Projection
     from ledger.projections.db import Transaction, ViewDatabase
 
 log = get_logger("ledger.projections")
@@ -107,11 +106,11 @@ DDL = [
         "PRIMARY KEY (name, stop))"
     ),
 ]
-_COLUMNS = (
+CHECKPOINT_COLUMNS = (
     "name, position, shape, recorded_max, range_start, range_min, last_event, link, digests, "
     "seal, made_at"
 )
-_MARK_COLUMNS = "name, position, recorded_max, range_start, range_min, last_event, seal"
+MARK_COLUMNS = "name, position, recorded_max, range_start, range_min, last_event, seal"
 
 Digests = dict[str, list[int]]  # table -> [rows, sum of the rows' hashes]
 
@@ -186,24 +185,30 @@ def seal_of(*fields: Any) -> str:
     return hashlib.sha256(text.encode()).hexdigest()
 
 
-def _checkpoint(row: tuple[Any, ...]) -> Checkpoint:
+def checkpoint_of(row: tuple[Any, ...]) -> Checkpoint:
     try:
         digests = json.loads(row[8])
     except ValueError:
         digests = {}
     return Checkpoint(
-        str(row[0]), int(row[1]), int(row[2]), _int(row[3]), int(row[4]), _int(row[5]),
-        int(row[6]), str(row[7]), digests, str(row[9]), int(row[10]),
+        str(row[0]), int(row[1]), int(row[2]), int_or_none(row[3]), int(row[4]),
+        int_or_none(row[5]), int(row[6]), str(row[7]), digests, str(row[9]), int(row[10]),
     )  # fmt: skip
 
 
-def _int(value: Any) -> int | None:
+def int_or_none(value: Any) -> int | None:
     return None if value is None else int(value)
 
 
-def _marks(row: tuple[Any, ...]) -> Marks:
+def marks_of(row: tuple[Any, ...]) -> Marks:
     return Marks(
-        str(row[0]), int(row[1]), _int(row[2]), int(row[3]), _int(row[4]), int(row[5]), str(row[6])
+        str(row[0]),
+        int(row[1]),
+        int_or_none(row[2]),
+        int(row[3]),
+        int_or_none(row[4]),
+        int(row[5]),
+        str(row[6]),
     )
 
 
@@ -211,15 +216,15 @@ def list_checkpoints(db: ViewDatabase, name: str) -> list[Checkpoint]:
     """A view's checkpoints, oldest first, read without writing (a standby too); none when
     the table does not exist."""
     rows = db.select(
-        f"SELECT {_COLUMNS} FROM {CHECKPOINTS} WHERE name = ? ORDER BY position", (name,)
+        f"SELECT {CHECKPOINT_COLUMNS} FROM {CHECKPOINTS} WHERE name = ? ORDER BY position", (name,)
     )
-    return [_checkpoint(r) for r in rows or []]
+    return [checkpoint_of(r) for r in rows or []]
 
 
 def read_marks(db: ViewDatabase, name: str) -> Marks | None:
     """A view's running figures, read without writing; None when there are none."""
-    rows = db.select(f"SELECT {_MARK_COLUMNS} FROM {MARKS} WHERE name = ?", (name,))
-    return _marks(rows[0]) if rows else None
+    rows = db.select(f"SELECT {MARK_COLUMNS} FROM {MARKS} WHERE name = ?", (name,))
+    return marks_of(rows[0]) if rows else None
 
 
 @dataclass(frozen=True)
@@ -247,17 +252,17 @@ def list_spans(db: ViewDatabase, name: str, after: int) -> list[Span]:
         "ORDER BY stop",
         (name, after),
     )
-    return [Span(int(r[0]), int(r[1]), _int(r[2]), str(r[3])) for r in rows or []]
+    return [Span(int(r[0]), int(r[1]), int_or_none(r[2]), str(r[3])) for r in rows or []]
 
 
 # The chain's link at a position: its last event's up to it (a checkpoint falls on a multiple
 # of its interval, which may be a gap of PostgreSQL's positions).
-_LINK = f"SELECT link FROM {CHAIN} WHERE position <= ? ORDER BY position DESC LIMIT 1"
+LINK = f"SELECT link FROM {CHAIN} WHERE position <= ? ORDER BY position DESC LIMIT 1"
 
 
 def chain_link(db: ViewDatabase, position: int) -> str | None:
     """The chain's link at a position, as the chain's table holds it (None: no such row)."""
-    rows = db.select(_LINK, (position,))
+    rows = db.select(LINK, (position,))
     return str(rows[0][0]) if rows else None
 
 
@@ -292,309 +297,6 @@ def utcnow() -> datetime:
     return datetime.now(UTC)
 
 
-# -- writing (the runner) ------------------------------------------------------------------------
-
-
-class Checkpointer:
-    """Keeps a view's checkpoints in the transactions of its runner's batches."""
-
-    def __init__(self, projection: Projection, every: int) -> None:
-        self.projection = projection
-        self.name = projection.name
-        self.every = every
-        self.plan = {projection.table(t): kind for t, kind in PLANS[self.name].items()}
-        self.enabled = True
-
-    @classmethod
-    def of(cls, projection: Projection, every: int | None = None) -> Checkpointer | None:
-        """The checkpointer of a projection the as-of replay answers from (else None)."""
-        every = every_from_env() if every is None else every
-        if projection.name not in PLANS or projection.prefix or every <= 0:
-            return None
-        return cls(projection, every)
-
-    def prepare(self, db: ViewDatabase, position: int) -> None:
-        """Create the tables; a view that ran before checkpoints (no marks past position 0)
-        keeps none until it is rebuilt."""
-        db.create(DDL)
-        with db.transaction() as tx:
-            self._create_copies(tx)
-            marks = tx.fetchone(f"SELECT position FROM {MARKS} WHERE name = ?", (self.name,))
-            if position == 0:
-                self._reset_marks(tx)
-            elif marks is None:
-                self.enabled = False
-                log.info("checkpoints_need_rebuild", projection=self.name, position=position)
-        self.projection.track_from(position if self.enabled else None)
-
-    def _create_copies(self, tx: Transaction) -> None:
-        for base in POSITION_INDEXED:
-            if base in PLANS[self.name]:
-                table = self.projection.table(base)
-                tx.execute(f"CREATE INDEX IF NOT EXISTS {table}_position ON {table} (position)")
-        for table, kind in self.plan.items():
-            if kind in (COPY, KEPT):
-                copies = copy_table(table)
-                tx.execute(
-                    f"CREATE TABLE IF NOT EXISTS {copies} AS SELECT CAST(0 AS BIGINT) AS "
-                    f"checkpoint_position, t.* FROM {table} t WHERE 1 = 0"
-                )
-                tx.execute(
-                    f"CREATE INDEX IF NOT EXISTS {copies}_position "
-                    f"ON {copies} (checkpoint_position)"
-                )
-
-    def clear(self, tx: Transaction) -> None:
-        """Forget every checkpoint of the view (a rebuild; the view's tables are dropped)."""
-        tx.execute(f"DELETE FROM {CHECKPOINTS} WHERE name = ?", (self.name,))
-        for table, kind in self.plan.items():
-            if kind in (COPY, KEPT):
-                tx.execute(f"DROP TABLE IF EXISTS {copy_table(table)}")
-        tx.execute(f"DELETE FROM {MARKS} WHERE name = ?", (self.name,))
-        tx.execute(f"DELETE FROM {SPANS} WHERE name = ?", (self.name,))
-        self.enabled = True
-
-    def _reset_marks(self, tx: Transaction) -> None:
-        tx.execute(f"DELETE FROM {MARKS} WHERE name = ?", (self.name,))
-        self._write_marks(tx, Marks(self.name, 0, None, 0, None, 0, ""))
-
-    def _write_marks(self, tx: Transaction, marks: Marks) -> None:
-        fields = (marks.position, marks.recorded_max, marks.range_start, marks.range_min,
-                  marks.last_event)  # fmt: skip
-        tx.execute(
-            f"INSERT INTO {MARKS} ({_MARK_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?) "
-            "ON CONFLICT (name) DO UPDATE SET position = excluded.position, "
-            "recorded_max = excluded.recorded_max, range_start = excluded.range_start, "
-            "range_min = excluded.range_min, last_event = excluded.last_event, "
-            "seal = excluded.seal",
-            (self.name, *fields, seal_of(self.name, *fields)),
-        )
-
-    def after_batch(
-        self, tx: Transaction, start: int, end: int, events: list[tuple[int, Any]]
-    ) -> None:
-        """Carry the running figures to `end`; a checkpoint at `end` when the batch crosses a
-        multiple of `every` (inside the batch's transaction, after its rows)."""
-        if not self.enabled:
-            return
-        row = tx.fetchone(f"SELECT {_MARK_COLUMNS} FROM {MARKS} WHERE name = ?", (self.name,))
-        marks = None if row is None else _marks(row)
-        if marks is None or marks.position != start:
-            self.enabled = False  # pragma: no cover - the marks and the position move together
-            self.projection.track_from(None)  # pragma: no cover
-            log.warning("checkpoints_out_of_step", projection=self.name, position=start)
-            return
-        recorded_max, range_min, last = marks.recorded_max, marks.range_min, marks.last_event
-        if events:
-            times = [to_us(event.timestamp) for _, event in events]
-            high, low = max(times), min(times)
-            recorded_max = high if recorded_max is None else max(recorded_max, high)
-            range_min = low if range_min is None else min(range_min, low)
-            last = events[-1][0]
-        marks = Marks(self.name, end, recorded_max, marks.range_start, range_min, last, "")
-        self._span(tx, start, end, events)
-        if end // self.every > start // self.every and self._write(tx, marks):
-            marks = Marks(self.name, end, recorded_max, end, None, last, "")
-            self.projection.track_from(end)
-        self._write_marks(tx, marks)
-
-    def _span(self, tx: Transaction, start: int, end: int, events: list[tuple[int, Any]]) -> None:
-        """Carry the spans of the batch (start, end]: the log cut at every multiple of a
-        twentieth of the interval, a row per piece with the least recording time of the
-        view's events in it (a rebuild's batch of followed events spans many pieces; the
-        piece the batch starts in joins the row before when that row ends where it starts)."""
-        if end <= start:
-            return
-        span = max(1, self.every // SPANS_PER_INTERVAL)
-        lows: dict[int, int] = {}
-        for position, event in events:
-            cell, at = (position - 1) // span, to_us(event.timestamp)
-            if cell not in lows or at < lows[cell]:
-                lows[cell] = at
-        pieces = [
-            [max(start, k * span), min(end, (k + 1) * span), lows.get(k)]
-            for k in range(start // span, (end - 1) // span + 1)
-        ]
-        if not pieces:
-            return
-        row = tx.fetchone(
-            f"SELECT start, stop, recorded_min FROM {SPANS} WHERE name = ? "
-            "ORDER BY stop DESC LIMIT 1",
-            (self.name,),
-        )
-        if row is not None and int(row[1]) == start and start % span:  # the same piece
-            low, before = pieces[0][2], _int(row[2])
-            pieces[0][0] = int(row[0])
-            pieces[0][2] = before if low is None else low if before is None else min(low, before)
-            tx.execute(f"DELETE FROM {SPANS} WHERE name = ? AND stop = ?", (self.name, start))
-        tx.executemany(
-            f"INSERT INTO {SPANS} (name, start, stop, recorded_min, seal) VALUES (?, ?, ?, ?, ?)",
-            [(self.name, a, b, low, seal_of(SPANS, a, b, low)) for a, b, low in pieces],
-        )
-
-    def _write(self, tx: Transaction, marks: Marks) -> bool:
-        row = tx.fetchone(_LINK, (marks.position,))
-        if row is None:
-            log.warning("checkpoint_without_link", projection=self.name, position=marks.position)
-            return False
-        previous = tx.fetchone(
-            f"SELECT {_COLUMNS} FROM {CHECKPOINTS} WHERE name = ? ORDER BY position DESC LIMIT 1",
-            (self.name,),
-        )
-        before = _checkpoint(previous) if previous is not None else None
-        if before is not None and not before.sealed:
-            before = None  # its digests cannot be carried on: count every row again
-        digests: Digests = {}
-        intervals: dict[str, _Interval] = {}
-        for table, kind in self.plan.items():
-            if kind == DERIVED:
-                continue
-            if kind == APPEND and before is not None and table in before.digests:
-                rows, total = before.digests[table]
-                new = digest(tx, table, " WHERE position > ?", (before.position,))
-                digests[table] = [rows + new[0], total + new[1]]
-            elif kind == LATEST:
-                kept = (
-                    None
-                    if before is None
-                    else self.projection.interval_rows(table, before.position)
-                )
-                intervals[table] = _Interval.of(tx, table, before, marks.position, kept)
-                digests[table] = intervals[table].digest(tx, before)
-            elif kind == KEPT:
-                interval = intervals[DERIVED_FROM[table]]
-                digests[table] = self._keep(tx, table, before, interval, marks.position)
-            else:
-                digests[table] = digest(tx, table)
-            if kind == COPY:
-                tx.execute(
-                    f"INSERT INTO {copy_table(table)} SELECT ?, t.* FROM {table} t",
-                    (marks.position,),
-                )
-        for interval in intervals.values():
-            interval.drop(tx)
-        link = str(row[0])
-        fields = (self.name, marks.position, self.projection.shape, marks.recorded_max,
-                  marks.range_start, marks.range_min, marks.last_event, link, digests)  # fmt: skip
-        tx.execute(
-            f"INSERT INTO {CHECKPOINTS} ({_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-            (*fields[:8], json.dumps(digests, sort_keys=True), seal_of(*fields), to_us(utcnow())),
-        )
-        log.info("checkpoint_made", projection=self.name, position=marks.position)
-        return True
-
-    def _keep(
-        self,
-        tx: Transaction,
-        table: str,
-        before: Checkpoint | None,
-        interval: _Interval,
-        position: int,
-    ) -> list[int]:
-        """Keep a KEPT table's counts at `position` (the previous checkpoint's, with the
-        source's rows changed since counted out as they were then and in as they are now;
-        the first counts every row) and digest them."""
-        counting = self.projection.derived
-        copies, names = copy_table(table), _names(tx, table)
-        counted: dict[tuple[Any, ...], int] = {}
-        if before is not None and interval.carried and table in before.digests:
-            _add(counted, tx.fetchall(
-                f"SELECT {names} FROM {copies} WHERE checkpoint_position = ?", (before.position,)
-            ), 1)  # fmt: skip
-            _add(counted, tx.fetchall(counting(interval.then)[table]), -1)
-            _add(counted, tx.fetchall(counting(interval.now)[table]), 1)
-        elif not interval.carried:  # the first checkpoint: `now` holds every row
-            _add(counted, tx.fetchall(counting(interval.now)[table]), 1)
-        else:  # a checkpoint before kept no counts
-            source = DERIVED_FROM[table]
-            every = _latest(source, _names(tx, source), "")
-            _add(counted, tx.fetchall(f"WITH src AS ({every}) {counting('src')[table]}",
-                                      (position,)), 1)  # fmt: skip
-        rows = [(position, *k, n) for k, n in counted.items() if n]
-        if rows:
-            marks = ", ".join("?" * len(rows[0]))
-            tx.executemany(
-                f"INSERT INTO {copies} (checkpoint_position, {names}) VALUES ({marks})", rows
-            )
-        kept = f"(SELECT {names} FROM {copies} WHERE checkpoint_position = ?)"
-        return digest(tx, kept, "", (position,))
-
-
-@dataclass(frozen=True)
-class _Interval:
-    """A LATEST table's rows changed since the previous checkpoint, in two temporary tables:
-    as they were then (`then`) and as they are at this one (`now`), read from the table's
-    versions (a rebuild may still hold its newest rows in memory). The digest and the counts
-    of the table are carried on by them: the work is that of the rows changed in the interval
-    (digesting the whole table at every checkpoint made a rebuild of 1M events half as fast
-    again). Without a previous checkpoint (`carried` false), `now` holds every row."""
-
-    then: str
-    now: str
-    carried: bool
-    table: str
-
-    @classmethod
-    def of(
-        cls,
-        tx: Transaction,
-        table: str,
-        before: Checkpoint | None,
-        position: int,
-        kept: Interval | None = None,
-    ) -> _Interval:
-        """The rows changed since `before`: those the view kept in memory (`kept`, then
-        written here by COPY, no read), else read from the versions."""
-        names = _names(tx, table)
-        interval = cls(f"checkpoint_then_{table}", f"checkpoint_now_{table}",
-                       before is not None and table in before.digests, table)  # fmt: skip
-        interval.drop(tx)
-        for temporary in (interval.then, interval.now):
-            tx.execute(f"CREATE TEMP TABLE {temporary} AS SELECT {names} FROM {table} WHERE 1 = 0")
-        if kept is not None and interval.carried:
-            tx.append(interval.then, kept.columns, kept.then)
-            tx.append(interval.now, kept.columns, kept.now)
-        elif before is not None and interval.carried:
-            only, keys = _changed(tx, table, before.position)
-            select = _latest(table, names, "", only)
-            tx.execute(f"INSERT INTO {interval.then} {select}", (before.position, *keys))
-            tx.execute(f"INSERT INTO {interval.now} {select}", (position, *keys))
-        else:
-            tx.execute(f"INSERT INTO {interval.now} {_latest(table, names, '')}", (position,))
-        return interval
-
-    def digest(self, tx: Transaction, before: Checkpoint | None) -> list[int]:
-        """The table's digest at the checkpoint."""
-        rows, total = before.digests[self.table] if before is not None and self.carried else (0, 0)
-        then, now = digest(tx, self.then), digest(tx, self.now)
-        return [rows - then[0] + now[0], total - then[1] + now[1]]
-
-    def drop(self, tx: Transaction) -> None:
-        """Drop the temporary tables."""
-        schema = "pg_temp" if tx.db.backend == "postgresql" else "temp"
-        for temporary in (self.then, self.now):
-            tx.execute(f"DROP TABLE IF EXISTS {schema}.{temporary}")
-
-
-def _changed(tx: Transaction, table: str, after: int) -> tuple[str, tuple[Any, ...]]:
-    """The condition on a LATEST table's versions that selects the keys with versions after a
-    position, and its parameters. PostgreSQL gets the keys as an array: a rebuild's tables
-    have no statistics yet, and with a subquery the planner read every version up to the
-    position at every checkpoint (a hash join) instead of each key's."""
-    versions, key = LATEST_OF[table]
-    changed = f"SELECT DISTINCT {key} FROM {versions} WHERE position > ?"
-    if tx.db.backend == "postgresql":
-        return f" AND {key} = ANY(?)", ([row[0] for row in tx.fetchall(changed, (after,))],)
-    return f" AND {key} IN ({changed})", (after,)
-
-
-def _add(counted: dict[tuple[Any, ...], int], rows: list[tuple[Any, ...]], sign: int) -> None:
-    """Add counted rows (key columns, then the count) to `counted`, times `sign`."""
-    for row in rows:
-        key = tuple(row[:-1])
-        counted[key] = counted.get(key, 0) + sign * int(row[-1])
-
-
 # -- reading back (the as-of replay) -------------------------------------------------------------
 
 
@@ -624,10 +326,10 @@ def _selects(
         if kind == APPEND:
             select = f"SELECT * FROM {src}{base} WHERE position <= ?"
         elif kind == COPY:
-            select = f"SELECT {_names(tx, table)} FROM {src}{copy_table(base)} WHERE "
+            select = f"SELECT {column_names(tx, table)} FROM {src}{copy_table(base)} WHERE "
             select += "checkpoint_position = ?"
         else:
-            select = _latest(base, _names(tx, table), src)
+            select = latest_select(base, column_names(tx, table), src)
         found.append((kind, table, select))
     return found
 
@@ -640,7 +342,7 @@ def _read_kind(checkpoint: Checkpoint, base: str, kind: str) -> str:
     return kind
 
 
-def _latest(base: str, names: str, src: str, only: str = "") -> str:
+def latest_select(base: str, names: str, src: str, only: str = "") -> str:
     """The SELECT of a LATEST table's rows: the newest version of each, up to a position
     (and with `only`, a condition on the versions, of some rows)."""
     versions, key = LATEST_OF[base]
@@ -651,7 +353,7 @@ def _latest(base: str, names: str, src: str, only: str = "") -> str:
     )
 
 
-def _names(tx: Transaction, table: str) -> str:
+def column_names(tx: Transaction, table: str) -> str:
     """The columns of a table, in order."""
     tx.cursor.execute(f"SELECT * FROM {table} WHERE 1 = 0")
     return ", ".join(str(d[0]) for d in tx.cursor.description)
@@ -670,8 +372,8 @@ def restore(source: Source, target: Projection, checkpoint: Checkpoint) -> list[
         found: Digests = {}
         for kind, table, select in _selects(checkpoint, target, tx, source.qualifier or ""):
             if kind == LATEST and here:  # from the versions just restored, here
-                local = _latest(table, _names(tx, table), "")
-                tx.execute(f"INSERT INTO {table} ({_names(tx, table)}) {local}", (position,))
+                local = latest_select(table, column_names(tx, table), "")
+                tx.execute(f"INSERT INTO {table} ({column_names(tx, table)}) {local}", (position,))
             elif source.qualifier is not None:
                 tx.execute(f"INSERT INTO {table} {select}", (position,))
             else:
@@ -751,7 +453,7 @@ class Overlay:
             return [rows + new[0], total + new[1]]
         # LATEST: the keys changed in the interval leave with their versions at `since` and
         # come back with their versions at the checkpoint
-        names = _names(tx, self.delta.table(base))
+        names = column_names(tx, self.delta.table(base))
         versions, key = LATEST_OF[base]
         keys = [
             row[0]
@@ -791,7 +493,7 @@ class Overlay:
             for base, planned in PLANS[self.name].items():
                 mine = self.delta.table(base)
                 kind = _read_kind(self.checkpoint, base, planned)
-                names = _names(tx, mine)
+                names = column_names(tx, mine)
                 if kind == DERIVED:  # from the clocks as they stood (made just before)
                     if DERIVED_FROM[base] not in derived:
                         derived.add(DERIVED_FROM[base])

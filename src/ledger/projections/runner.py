@@ -41,8 +41,8 @@ from ledger.projections.base import (
     set_owner,
     take_lease,
 )
+from ledger.projections.checkpointer import Checkpointer
 from ledger.projections.checkpoints import DDL as CHECKPOINT_DDL
-from ledger.projections.checkpoints import Checkpointer
 from ledger.projections.db import ViewDatabase
 from ledger.store import StoreUnavailableError, lock_key
 
