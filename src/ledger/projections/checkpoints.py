@@ -21,8 +21,13 @@ The rows themselves are kept by the kind of each table (`PLANS`): an append-only
 `position` column keeps nothing (its rows at the position are the live rows up to it); a
 table whose rows change is copied into `checkpoint_<table>` (small tables: calendars,
 contracts); `sla_clocks` is the newest version of each clock in `sla_clock_versions`; the
-board's kept counts are derived from the restored clocks (`DERIVED`), not kept.
-`view_checkpoint_marks` carries the running figures between checkpoints (sealed too).
+board's kept counts are kept in `checkpoint_<table>`, carried on from the previous checkpoint
+by the clocks changed since (`KEPT`). `view_checkpoint_marks` carries the running figures
+between checkpoints, and `view_checkpoint_spans` the least recording time of the view's
+events per twentieth of an interval, so a replay skips what was recorded after its instant
+(both sealed too). On PostgreSQL a replay checks a checkpoint's growing tables over its own
+interval (the sealed checkpoint before carries the rows below), or every row (`verify_all`).
+The runner's side (`Checkpointer`) is `checkpointer.py`.
 Checkpoints are derived: a rebuild drops and recreates them; a view that ran before them
 gets them with `ledger projections rebuild`.
 """
