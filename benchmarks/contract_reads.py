@@ -22,8 +22,7 @@ from __future__ import annotations
 import argparse
 import os
 import platform
-import statistics
-import tempfile
+import sys
 import time
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
@@ -36,17 +35,16 @@ from ledger.logs import configure_logging
 from ledger.presenters import current_contract_view
 from ledger.projections import PROJECTIONS
 from ledger.projections.runner import run_projections
-from ledger.settings import parse_database_url
-from ledger.store import connect
 from ledger.wiring import open_reader
 
+sys.path.append(str(Path(__file__).resolve().parent))  # last: it shadows nothing there
+from _store import on_fresh_store, timed
+
 if TYPE_CHECKING:
-    from collections.abc import Callable
     from uuid import UUID
 
     from ledger.settings import DatabaseSettings
 
-PG = "postgresql://postgres@127.0.0.1:5432/test"
 VERSION = "24.2.1"
 
 
@@ -79,17 +77,6 @@ def populate(settings: DatabaseSettings, contracts: int, tickets: int) -> list[U
     return ids
 
 
-def timed(action: Callable[[], object], repeat: int) -> float:
-    """The median seconds of `repeat` runs after one untimed run."""
-    action()
-    rounds = []
-    for _ in range(repeat):
-        start = time.perf_counter()
-        action()
-        rounds.append(time.perf_counter() - start)
-    return statistics.median(rounds)
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--store", choices=("sqlite", "postgresql"), default="sqlite")
@@ -98,19 +85,7 @@ def main() -> None:
     parser.add_argument("--repeat", type=int, default=15)
     args = parser.parse_args()
     configure_logging("console", "warning")
-    with tempfile.TemporaryDirectory() as folder:
-        if args.store == "sqlite":
-            measure(parse_database_url(f"sqlite:///{Path(folder) / 'bench.db'}"), args)
-            return
-    base = parse_database_url(os.environ.get("LEDGER_BENCH_POSTGRES_URL", PG))
-    schema = f"bench_reads_{os.getpid()}"
-    with connect(base) as conn:
-        conn.execute(f'CREATE SCHEMA "{schema}"')
-    try:
-        measure(base.with_schema(schema), args)
-    finally:
-        with connect(base) as conn:
-            conn.execute(f'DROP SCHEMA "{schema}" CASCADE')
+    on_fresh_store(args.store, "bench_reads", lambda settings: measure(settings, args))
 
 
 def measure(settings: DatabaseSettings, args: argparse.Namespace) -> None:
