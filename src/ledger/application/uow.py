@@ -39,7 +39,7 @@ from ledger.logs import get_logger
 from ledger.store import IntegrityError, NothingAfter, ReferenceCopies, SavedAggregates
 
 if TYPE_CHECKING:
-    from collections.abc import Callable
+    from collections.abc import Callable, Iterable
     from uuid import UUID
 
     from ledger.store import LedgerApplication
@@ -246,14 +246,13 @@ class UnitsOfWork:
             f"{number} attempts in {time.monotonic() - started:.1f} s, nothing was recorded"
         )
 
-    def read_ahead(self, aggregate_id: UUID) -> None:
-        """Read an aggregate the process will soon write into its copies, unless one is there.
+    def read_ahead(self, aggregate_ids: Iterable[UUID]) -> None:
+        """Read aggregates the process will soon write into its copies, those not there yet
+        all in one read (`LedgerApplication.load_many`).
 
         A read copy is as good as a saved one: stale or not, the save checks its version.
         """
-        if self.saved.holds(aggregate_id):
-            return
-        try:
-            self.saved.offer(self.app.repository.get(aggregate_id))
-        except AggregateNotFoundError:
-            return
+        missing = [i for i in dict.fromkeys(aggregate_ids) if not self.saved.holds(i)]
+        if missing:
+            for aggregate in self.app.load_many(missing).values():
+                self.saved.offer(aggregate)
