@@ -65,6 +65,19 @@ def fact_aggregate(fact: DueFact) -> UUID:
     return fact.contract_id if fact.kind == "lapse" else fact.aggregate_id
 
 
+def fact_aggregates(fact: DueFact) -> tuple[UUID, ...]:
+    """Every aggregate recording a due fact may load: its own, and the contract's balance
+    watch, account or contract that the fact's command consults or tells."""
+    contract = fact.contract_id
+    if fact.kind in ("lot_expiry", "term_grant"):
+        return (fact.aggregate_id, ContractWatch.create_id(contract))
+    if fact.kind == "lots_expiring":
+        return (fact.aggregate_id, CreditAccount.create_id(contract))
+    if fact.kind == "term_ending":
+        return (fact.aggregate_id, contract)
+    return (fact_aggregate(fact),)
+
+
 def record_due(work: UnitsOfWork, facts: Sequence[DueFact], *, at: datetime) -> list[FactOutcome]:
     """Record facts whose instants have come, in one save (the scheduler's use case).
 
@@ -76,7 +89,7 @@ def record_due(work: UnitsOfWork, facts: Sequence[DueFact], *, at: datetime) -> 
     """
     when = instant(at)
     # The aggregates not in this process's copies, read in one go rather than one by one.
-    work.read_ahead(fact_aggregate(f) for f in facts)
+    work.read_ahead(i for f in facts for i in fact_aggregates(f))
 
     def attempt(uow: UnitOfWork) -> list[FactOutcome]:
         loaded: dict[UUID, Any] = {}
@@ -122,7 +135,8 @@ def read_ahead(work: UnitsOfWork, facts: Sequence[DueFact], *, budget: float = 0
     for first in range(0, len(facts), READ_AHEAD_BATCH):
         if time.perf_counter() - started > budget:
             return first
-        work.read_ahead(fact_aggregate(f) for f in facts[first : first + READ_AHEAD_BATCH])
+        chunk = facts[first : first + READ_AHEAD_BATCH]
+        work.read_ahead(i for f in chunk for i in fact_aggregates(f))
     return len(facts)
 
 
