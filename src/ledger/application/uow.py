@@ -101,6 +101,7 @@ class UnitOfWork:
         self.deadline = deadline  # time.monotonic() by which the use case gives up
         self.locked: list[UUID] = []  # aggregates this unit locked in the process
         self.copies: set[UUID] = set()  # loaded from this process's copies
+        self.loaded: dict[UUID, Any] = {}  # loaded to write (this unit's alone)
         self.expected: dict[UUID, int] = {}  # decided on: versions checked at commit
         self.nothing_after: NothingAfter | None = None
         self.committed = False
@@ -118,12 +119,14 @@ class UnitOfWork:
         The first one is locked against the process's other writers until the attempt ends.
         """
         self._lock(aggregate_id)
-        if not self.fresh:
-            saved = self._work.saved.take(aggregate_id)
-            if saved is not None:
-                self.copies.add(aggregate_id)
-                return saved
-        return self.read(aggregate_id)
+        found = None if self.fresh else self._work.saved.take(aggregate_id)
+        if found is not None:
+            self.copies.add(aggregate_id)
+        else:
+            found = self.read(aggregate_id)
+        if found is not None:
+            self.loaded[aggregate_id] = found
+        return found
 
     def _lock(self, aggregate_id: UUID) -> None:
         if aggregate_id in self.locked:
@@ -186,6 +189,11 @@ class UnitOfWork:
             raise
         self.committed = True
         work.saved.put_all(aggregates)
+        # Loaded to write and left as they were (a balance watch no threshold was crossed
+        # on): kept too, or the next command would read them again.
+        work.saved.put_all(
+            a for i, a in self.loaded.items() if i not in saving and not a.pending_events
+        )
         # A copy this process decides on must not outlive its own write (it would fail the
         # next commit that checks it, and cost that use case a rerun).
         work.references.forget(saving)
