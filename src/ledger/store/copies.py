@@ -29,8 +29,10 @@ from uuid import UUID
 if TYPE_CHECKING:
     from collections.abc import Iterable
 
-# The default budgets: SavedAggregates and ReferenceCopies each (see LEDGER_COPIES_MB).
-DEFAULT_COUNT = 10_000
+# The default budgets: SavedAggregates and ReferenceCopies each (see LEDGER_COPIES_MB). The
+# count only bounds the bookkeeping of tiny aggregates: at 10,000 it evicted half of the
+# scheduler's copies at 10,000 accounts once each account's balance watch was kept too.
+DEFAULT_COUNT = 100_000
 DEFAULT_BYTES = 64 * 1024 * 1024
 # An aggregate is weighed again when its version has grown by this share since it was weighed.
 REWEIGH_GROWTH = 0.25
