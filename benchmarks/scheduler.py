@@ -39,6 +39,7 @@ from typing import TYPE_CHECKING, Any
 
 from ledger.application import SupportLedger
 from ledger.application.loads import account_to_write, contract_to_decide_on
+from ledger.domain.credit_account import CreditAccount
 from ledger.logs import configure_logging
 from ledger.settings import DatabaseSettings, parse_database_url
 from ledger.store import connect
@@ -125,13 +126,18 @@ def expiry_lags(
     `with_due`: (expiry, seconds) pairs)."""
     lags: list[Any] = []
     for contract in contracts:
-        account = app.get_account(contract)
-        lots = {lot for key, lot in account.purchases.items() if key.startswith(f"{tag}-")}
+        events = app.list_events(CreditAccount.create_id(contract))
+        # Purchased lots leave the state once expired: their ids come from the events.
+        lots = {
+            event.lot_id
+            for event in events
+            if type(event).__name__ == "PackagePurchased" and event.key.startswith(f"{tag}-")
+        }
         lags.extend(
             (event.expires_at, (event.timestamp - event.expires_at).total_seconds())
             if with_due
             else (event.timestamp - event.expires_at).total_seconds()
-            for event in app.list_events(account.id)
+            for event in events
             if type(event).__name__ == "LotExpired" and event.lot_id in lots
         )
     return lags

@@ -254,3 +254,36 @@ def test_writers_of_one_aggregate_in_one_process_take_turns_without_conflicts(
     assert attempts == [1] * 30
     keys = {getattr(e, "key", None) for e in app.list_events(account_id)}
     assert {f"turn-{n}" for n in range(30)} <= keys
+
+
+def test_an_aggregate_loaded_to_write_and_left_unchanged_is_kept_after_the_commit(
+    app: SupportLedger, world: World
+) -> None:
+    """A use case loads two aggregates to write and changes one (the scheduler's balance watch
+    that no threshold was crossed on): after the commit both are this process's copies, so
+    the next use case reads neither from the store; one changed and not saved is not kept."""
+    premium, basic = CreditAccount.create_id(world.premium), CreditAccount.create_id(world.basic)
+    app.work.saved.forget([premium, basic, world.advanced])
+
+    def attempt(uow: UnitOfWork) -> None:
+        changed = uow.load_for_write(premium)
+        uow.load_for_write(basic)
+        uow.load_for_write(world.advanced)  # a contract, left as it is
+        changed.consume(points=Decimal(1), activity="a", key="kept", ticket_id=None, at=at(3, 4))
+        uow.commit(changed)
+
+    app.work.run("test", attempt)
+
+    assert app.work.saved.holds(premium)
+    assert app.work.saved.holds(basic)
+    assert app.work.saved.holds(world.advanced)
+
+    def change_without_saving(uow: UnitOfWork) -> None:
+        account = uow.load_for_write(premium)
+        account.consume(points=Decimal(1), activity="a", key="unsaved", ticket_id=None, at=at(3, 4))
+        uow.commit(uow.load_for_write(basic))
+
+    app.work.run("test", change_without_saving)
+
+    assert not app.work.saved.holds(premium)
+    assert app.work.saved.holds(basic)

@@ -39,7 +39,7 @@ from ledger.logs import get_logger
 from ledger.store import IntegrityError, NothingAfter, ReferenceCopies, SavedAggregates
 
 if TYPE_CHECKING:
-    from collections.abc import Callable
+    from collections.abc import Callable, Iterable
     from uuid import UUID
 
     from ledger.store import LedgerApplication
@@ -101,6 +101,7 @@ class UnitOfWork:
         self.deadline = deadline  # time.monotonic() by which the use case gives up
         self.locked: list[UUID] = []  # aggregates this unit locked in the process
         self.copies: set[UUID] = set()  # loaded from this process's copies
+        self.loaded: dict[UUID, Any] = {}  # loaded to write (this unit's alone)
         self.expected: dict[UUID, int] = {}  # decided on: versions checked at commit
         self.nothing_after: NothingAfter | None = None
         self.committed = False
@@ -118,12 +119,14 @@ class UnitOfWork:
         The first one is locked against the process's other writers until the attempt ends.
         """
         self._lock(aggregate_id)
-        if not self.fresh:
-            saved = self._work.saved.take(aggregate_id)
-            if saved is not None:
-                self.copies.add(aggregate_id)
-                return saved
-        return self.read(aggregate_id)
+        found = None if self.fresh else self._work.saved.take(aggregate_id)
+        if found is not None:
+            self.copies.add(aggregate_id)
+        else:
+            found = self.read(aggregate_id)
+        if found is not None:
+            self.loaded[aggregate_id] = found
+        return found
 
     def _lock(self, aggregate_id: UUID) -> None:
         if aggregate_id in self.locked:
@@ -186,6 +189,11 @@ class UnitOfWork:
             raise
         self.committed = True
         work.saved.put_all(aggregates)
+        # Loaded to write and left as they were (a balance watch no threshold was crossed
+        # on): kept too, or the next command would read them again.
+        work.saved.put_all(
+            a for i, a in self.loaded.items() if i not in saving and not a.pending_events
+        )
         # A copy this process decides on must not outlive its own write (it would fail the
         # next commit that checks it, and cost that use case a rerun).
         work.references.forget(saving)
@@ -246,14 +254,13 @@ class UnitsOfWork:
             f"{number} attempts in {time.monotonic() - started:.1f} s, nothing was recorded"
         )
 
-    def read_ahead(self, aggregate_id: UUID) -> None:
-        """Read an aggregate the process will soon write into its copies, unless one is there.
+    def read_ahead(self, aggregate_ids: Iterable[UUID]) -> None:
+        """Read aggregates the process will soon write into its copies, those not there yet
+        all in one read (`LedgerApplication.load_many`).
 
         A read copy is as good as a saved one: stale or not, the save checks its version.
         """
-        if self.saved.holds(aggregate_id):
-            return
-        try:
-            self.saved.offer(self.app.repository.get(aggregate_id))
-        except AggregateNotFoundError:
-            return
+        missing = [i for i in dict.fromkeys(aggregate_ids) if not self.saved.holds(i)]
+        if missing:
+            for aggregate in self.app.load_many(missing).values():
+                self.saved.offer(aggregate)

@@ -373,16 +373,19 @@ class DeadlinesView:
             return 0, set()
         return int(rows[0][0]), {row[2] for row in rows if row[2] is not None}
 
-    def due(self, at: datetime, *, limit: int = 1000) -> list[Deadline]:
+    def due(
+        self, at: datetime, *, limit: int = 1000, since: datetime | None = None
+    ) -> list[Deadline]:
         """Pending facts due by `at`, earliest first: each due at or before `at`, except a
         breach, which is due only strictly after its deadline (a tick at the deadline itself
-        has nothing to record: a response at that instant is still in time)."""
+        has nothing to record: a response at that instant is still in time); with `since`,
+        only those due at or after it."""
         at_us = us(at)
         rows = self.db.read(
             f"SELECT kind, aggregate_id, detail, contract_id, due_at FROM {self.table} "
-            "WHERE due_at <= ? AND NOT (kind = ? AND due_at = ?) "
+            "WHERE due_at <= ? AND due_at >= ? AND NOT (kind = ? AND due_at = ?) "
             "ORDER BY due_at, kind, aggregate_id, detail LIMIT ?",
-            (at_us, BREACH, at_us, limit),
+            (at_us, -(2**62) if since is None else us(since), BREACH, at_us, limit),
         )
         return [_deadline(r) for r in rows]
 

@@ -15,6 +15,10 @@
 - `construct_snapshot_store`: the snapshot store seals what it writes and reads only what
   checks under `LEDGER_SNAPSHOT_KEY` (`ledger.store.snapshots`): a snapshot decides commands,
   so one changed in the database must not.
+- `load_many`: many aggregates read in two queries for all of them (their newest sealed
+  snapshots, then the events after each), reconstructed as the library's repository does
+  one aggregate (`Repository._reconstruct_aggregate`: the snapshot, then its events, through
+  `project_aggregate`); the scheduler reads ahead with it.
 The save itself is the library's `save()`: the unit of work passes `expected_versions` and
 `nothing_after` to it as keyword arguments, which reach the recorder. Each
 library method named here has its fingerprint in `ledger.store.fingerprints`.
@@ -22,18 +26,21 @@ library method named here has its fingerprint in `ledger.store.fingerprints`.
 
 from __future__ import annotations
 
+from collections import defaultdict
+from itertools import chain
 from typing import TYPE_CHECKING, Any
 from uuid import UUID
 
-from eventsourcing.application import Application
+from eventsourcing.application import AggregateNotFoundError, Application, project_aggregate
 
 from ledger.settings import COPIES_MB, SNAPSHOT_KEY, parse_copies_mb, parse_snapshot_key
 from ledger.store.connect import schema_lock
+from ledger.store.recorders import PostgresLedgerRecorder, SQLiteLedgerRecorder
 from ledger.store.setup import tune_factory
 from ledger.store.snapshots import SignedSnapshots, SnapshotSeal
 
 if TYPE_CHECKING:
-    from collections.abc import Callable
+    from collections.abc import Callable, Iterable
     from datetime import datetime
 
     from eventsourcing.application import ProcessingEvent
@@ -96,6 +103,34 @@ class LedgerApplication(Application[UUID]):
     def stored_snapshots(self) -> list[StoredEvent]:
         """Every stored snapshot, seal removed and not checked (for `audit verify`)."""
         return self.snapshots.stored() if isinstance(self.snapshots, SignedSnapshots) else []
+
+    def load_many(self, aggregate_ids: Iterable[UUID]) -> dict[UUID, Any]:
+        """The aggregates as stored now, by id (those never recorded left out): the newest
+        sealed snapshot of each in one query, the events after it in another, each
+        aggregate then reconstructed as the library's repository reconstructs one. On the
+        in-memory store, one `repository.get` each."""
+        wanted = list(dict.fromkeys(aggregate_ids))
+        found: dict[UUID, Any] = {}
+        if not isinstance(self.recorder, (SQLiteLedgerRecorder, PostgresLedgerRecorder)):
+            for aggregate_id in wanted:
+                try:
+                    found[aggregate_id] = self.repository.get(aggregate_id)
+                except AggregateNotFoundError:
+                    continue
+            return found
+        snapshots = (
+            self.snapshots.newest_of(wanted) if isinstance(self.snapshots, SignedSnapshots) else {}
+        )
+        after = {i: snapshots[i].originator_version if i in snapshots else 0 for i in wanted}
+        events: defaultdict[UUID, list[Any]] = defaultdict(list)
+        for stored in self.recorder.select_events_of(after):
+            events[UUID(str(stored.originator_id))].append(self.mapper.to_domain_event(stored))
+        for aggregate_id in wanted:
+            start = [snapshots[aggregate_id]] if aggregate_id in snapshots else []
+            aggregate: Any = project_aggregate(None, chain(start, events.get(aggregate_id, ())))
+            if aggregate is not None:
+                found[aggregate_id] = aggregate
+        return found
 
     def _record(self, processing_event: ProcessingEvent[UUID]) -> list[Recording[UUID]]:
         """Record the events, stamped with the recording clock's instant when there is one."""

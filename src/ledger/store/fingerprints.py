@@ -123,17 +123,20 @@ FINGERPRINTS = (
         "eventsourcing.application:Repository._reconstruct_aggregate",
         "56d7c30cb77083be7c16678d6dfb3ff108837f206db3ba979046bcdbffe0e685",
         f"{_SNAPSHOTS}.get (the repository asks for the newest snapshot, desc and limit 1, "
-        "then replays the events after it: an ignored snapshot means a replay from the start)",
+        "then replays the events after it: an ignored snapshot means a replay from the start); "
+        f"{_APP}.load_many and {_SNAPSHOTS}.newest_of (do the same for many aggregates at once)",
     ),
     Fingerprint(
         "eventsourcing.sqlite:SQLiteAggregateRecorder.__init__",
         "88895a2823b5a2d2f890deebd39eef5e7872ef7f7aeab8686ce4a93c4513ed1c",
-        f"{_SNAPSHOTS}.stored (reads every row of events_table_name through the datastore)",
+        f"{_SNAPSHOTS}.stored (reads every row of events_table_name through the datastore); "
+        "ledger.store.recorders:select_many (the same table's columns)",
     ),
     Fingerprint(
         "eventsourcing.postgres:PostgresAggregateRecorder.__init__",
         "78adbde8e22843caf9a353dacbe9ebfa3f9e047e6a7cce05d50067d510e1a4a7",
-        f"{_SNAPSHOTS}.stored (reads every row of events_table_name in datastore.schema)",
+        f"{_SNAPSHOTS}.stored (reads every row of events_table_name in datastore.schema); "
+        "ledger.store.recorders:select_many (the same table's columns, originator_id_type)",
     ),
 )
 

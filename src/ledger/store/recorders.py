@@ -20,6 +20,10 @@ checks (`ledger.store.chain`): the chain's head is read under the same write loc
 chain is always exactly as long as the log, and a save whose log goes on past the chain's
 head is refused (`ChainBehindError`).
 
+Reading many aggregates at once (`select_many`, the scheduler's read-ahead): the events of
+many originators, each after a version of its own, in one query per 500 of them, where the
+library's `select_events` takes a query for each.
+
 Everything else is the library's: its inserts, its transactions, its pools.
 """
 
@@ -47,7 +51,7 @@ from ledger.store.chain import (
 )
 
 if TYPE_CHECKING:
-    from collections.abc import Callable, Iterable, Sequence
+    from collections.abc import Callable, Iterable, Mapping, Sequence
 
     from eventsourcing.sqlite import SQLiteCursor
 
@@ -75,6 +79,98 @@ class NothingAfter:
                     f"after position {self.position}"
                 )
         return None
+
+
+# Originators asked about in one query by `select_many` (SQLite binds two values each).
+MANY_CHUNK = 500
+
+
+def select_many(
+    recorder: Any, after: Mapping[UUID, int], *, newest: bool = False
+) -> list[StoredEvent]:
+    """The stored events of many originators, each after its version in `after` (0: all of
+    them), by originator then version; with `newest`, only the newest of each originator
+    (the snapshots' read). One query per MANY_CHUNK originators, on any of the library's SQL
+    aggregate recorders (events or snapshots: the same table), where its `select_events`
+    takes a query for each."""
+    wanted = list(after.items())
+    found: list[StoredEvent] = []
+    for first in range(0, len(wanted), MANY_CHUNK):
+        chunk = wanted[first : first + MANY_CHUNK]
+        if hasattr(recorder.datastore, "schema"):
+            found.extend(_select_many_postgres(recorder, chunk, newest=newest))
+        else:
+            found.extend(_select_many_sqlite(recorder, chunk, newest=newest))
+    return found
+
+
+def _select_many_postgres(
+    recorder: Any, chunk: Sequence[tuple[UUID, int]], *, newest: bool
+) -> list[StoredEvent]:
+    names = {
+        "schema": Identifier(recorder.datastore.schema),
+        "table": Identifier(recorder.events_table_name),
+        "kind": Identifier(recorder.datastore.originator_id_type),
+    }
+    if newest:  # the primary key's index, backwards, once per originator
+        statement = SQL(
+            "SELECT e.originator_id, e.originator_version, e.topic, e.state "
+            "FROM unnest(%s::{kind}[]) AS w(id) CROSS JOIN LATERAL ("
+            "SELECT originator_id, originator_version, topic, state FROM {schema}.{table} "
+            "WHERE originator_id = w.id ORDER BY originator_version DESC LIMIT 1) AS e"
+        ).format(**names)
+        params: list[Any] = [[i for i, _ in chunk]]
+    else:
+        statement = SQL(
+            "SELECT e.originator_id, e.originator_version, e.topic, e.state "
+            "FROM unnest(%s::{kind}[], %s::bigint[]) AS w(id, after) "
+            "JOIN {schema}.{table} AS e "
+            "ON e.originator_id = w.id AND e.originator_version > w.after "
+            "ORDER BY e.originator_id, e.originator_version"
+        ).format(**names)
+        params = [[i for i, _ in chunk], [v for _, v in chunk]]
+    with recorder.datastore.get_connection() as conn, conn.cursor() as curs:
+        curs.execute(statement, params, prepare=True)
+        return [
+            StoredEvent(
+                originator_id=row["originator_id"],
+                originator_version=row["originator_version"],
+                topic=row["topic"],
+                state=bytes(row["state"]),
+            )
+            for row in curs.fetchall()
+        ]
+
+
+def _select_many_sqlite(
+    recorder: Any, chunk: Sequence[tuple[UUID, int]], *, newest: bool
+) -> list[StoredEvent]:
+    table = recorder.events_table_name
+    values = ", ".join(["(?, ?)"] * len(chunk))
+    condition = (
+        f"e.originator_version = (SELECT MAX(originator_version) FROM {table} "
+        "WHERE originator_id = w.id)"
+        if newest
+        else "e.originator_version > w.after"
+    )
+    statement = (
+        f"WITH w(id, after) AS (VALUES {values}) "
+        "SELECT e.originator_id, e.originator_version, e.topic, e.state "
+        f"FROM w JOIN {table} AS e ON e.originator_id = w.id AND {condition} "
+        "ORDER BY e.originator_id, e.originator_version"
+    )
+    params = [value for i, v in chunk for value in (i.hex, v)]
+    with recorder.datastore.transaction(commit=False) as c:
+        c.execute(statement, params)
+        return [
+            StoredEvent(
+                originator_id=recorder.convert_originator_id(row["originator_id"]),
+                originator_version=row["originator_version"],
+                topic=row["topic"],
+                state=row["state"],
+            )
+            for row in c.fetchall()
+        ]
 
 
 def _expected(kwargs: dict[str, Any]) -> list[tuple[UUID, int]]:
@@ -115,6 +211,10 @@ class SQLiteLedgerRecorder(SQLiteApplicationRecorder):
             *super().construct_create_table_statements(),
             chain_ddl(chain_table(self.events_table_name)),
         ]
+
+    def select_events_of(self, after: Mapping[UUID, int]) -> list[StoredEvent]:
+        """The events of many aggregates, each after its version in `after` (`select_many`)."""
+        return select_many(self, after)
 
     def link_backlog(self, batch_size: int = 5000) -> int:
         """Link the events after the chain's head, as they stand, in one transaction that holds
@@ -280,6 +380,10 @@ class PostgresLedgerRecorder(PostgresApplicationRecorder):
             "INSERT INTO {schema}.{chain} (" + CHAIN_COLUMNS + ") "
             "SELECT * FROM unnest(%s::bigint[], %s::text[], %s::bigint[], %s::text[], %s::text[])"
         ).format(schema=schema, chain=chain)
+
+    def select_events_of(self, after: Mapping[UUID, int]) -> list[StoredEvent]:
+        """The events of many aggregates, each after its version in `after` (`select_many`)."""
+        return select_many(self, after)
 
     def link_backlog(self, batch_size: int = 5000) -> int:
         """Link the events after the chain's head, as they stand, in one transaction under the

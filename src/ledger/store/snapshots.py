@@ -26,8 +26,10 @@ from uuid import UUID
 import structlog
 from eventsourcing.persistence import EventStore, StoredEvent
 
+from ledger.store.recorders import select_many
+
 if TYPE_CHECKING:
-    from collections.abc import Iterator, Sequence
+    from collections.abc import Iterable, Iterator, Sequence
 
     from eventsourcing.domain import DomainEventProtocol
     from eventsourcing.persistence import AggregateRecorder, Mapper, Recording
@@ -145,6 +147,23 @@ class SignedSnapshots(EventStore[Any]):
             elif unseal(as_bytes(row.state))[0] is not None:
                 self._reject(row)
         return iter(verified)
+
+    def newest_of(self, originator_ids: Iterable[UUID]) -> dict[UUID, DomainEventProtocol[Any]]:
+        """The newest stored snapshot of each of many aggregates, in one query, if its seal
+        checks (as `get` does for one with desc and limit 1: a newest snapshot whose seal
+        fails is rejected, and the aggregate is replayed from its events); none without a
+        key, or on the in-memory store."""
+        if self.seal is None or not hasattr(self.recorder, "datastore"):
+            return {}
+        verified: dict[UUID, DomainEventProtocol[Any]] = {}
+        rows = select_many(self.recorder, dict.fromkeys(originator_ids, 0), newest=True)
+        for row in rows:
+            opened = self.seal.opened(row)
+            if opened is not None:
+                verified[UUID(str(row.originator_id))] = self.mapper.to_domain_event(opened)
+            elif unseal(as_bytes(row.state))[0] is not None:
+                self._reject(row)
+        return verified
 
     def _reject(self, row: StoredEvent) -> None:
         with self._lock:
