@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from typing import TYPE_CHECKING
 from zoneinfo import ZoneInfo
@@ -75,6 +75,17 @@ def build_world(app: SupportLedger) -> World:
         for email in CONTACTS[tier]:
             app.add_contact(ids[tier], email=email, at=SIGNED)
     return World(**ids)
+
+
+def build_snapshotted_world(app: SupportLedger) -> World:
+    """The standard world, the premium account 60 consumptions on (past a snapshot point)."""
+    built = build_world(app)
+    for n in range(60):
+        app.consume_credits(
+            built.premium, points=Decimal(1), activity="a", key=f"k{n}",
+            at=at(3, 3) + timedelta(minutes=n),
+        )  # fmt: skip
+    return built
 
 
 def recorded(app: SupportLedger) -> int:

@@ -5,8 +5,6 @@ the events after them, a tampered snapshot ignored as one read ignores it."""
 from __future__ import annotations
 
 import uuid
-from datetime import timedelta
-from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
 import pytest
@@ -16,7 +14,7 @@ from ledger.domain.contract import Contract
 from ledger.domain.credit_account import CreditAccount
 from ledger.store import recorders
 from tests.conftest import TEST_SNAPSHOT_KEY
-from tests.scenario import World, at, build_world
+from tests.scenario import World, build_snapshotted_world
 from tests.stores.test_snapshot_seal import TOPIC, latest, raised, sealed, write_state
 
 if TYPE_CHECKING:
@@ -27,22 +25,8 @@ if TYPE_CHECKING:
 
 
 @pytest.fixture
-def writer(store_settings: DatabaseSettings) -> Iterator[SupportLedger]:
-    application = SupportLedger(settings=store_settings)
-    yield application
-    application.close()
-
-
-@pytest.fixture
-def world(writer: SupportLedger) -> World:
-    """Three contracts, the premium account 60 consumptions on (past a snapshot point)."""
-    built = build_world(writer)
-    for n in range(60):
-        writer.consume_credits(
-            built.premium, points=Decimal(1), activity="a", key=f"k{n}",
-            at=at(3, 3) + timedelta(minutes=n),
-        )  # fmt: skip
-    return built
+def world(app: SupportLedger) -> World:
+    return build_snapshotted_world(app)
 
 
 @pytest.fixture

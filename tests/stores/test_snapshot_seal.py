@@ -21,7 +21,7 @@ from ledger.projections.db import ViewDatabase
 from ledger.store import connect
 from ledger.store.snapshots import SnapshotSeal, unseal
 from tests.conftest import TEST_SNAPSHOT_KEY
-from tests.scenario import World, at, build_world
+from tests.scenario import World, at, build_snapshotted_world, build_world
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
@@ -43,14 +43,7 @@ def writer(store_settings: DatabaseSettings) -> Iterator[SupportLedger]:
 
 @pytest.fixture
 def world(writer: SupportLedger) -> World:
-    """Three contracts, and the premium account 60 consumptions on (past a snapshot point)."""
-    built = build_world(writer)
-    for n in range(60):
-        writer.consume_credits(
-            built.premium, points=Decimal(1), activity="a", key=f"k{n}",
-            at=at(3, 3) + timedelta(minutes=n),
-        )  # fmt: skip
-    return built
+    return build_snapshotted_world(writer)
 
 
 def open_app(settings: DatabaseSettings, key: str | None = None) -> SupportLedger:
