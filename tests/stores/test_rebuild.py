@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 from datetime import timedelta
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
@@ -11,7 +12,13 @@ import pytest
 from ledger.projections import PROJECTIONS, sla_clocks
 from ledger.projections.base import REBUILDING, read_state
 from ledger.projections.deadlines import DeadlinesProjection
-from ledger.projections.runner import UnknownProjectionError, rebuild, run_projections, verify
+from ledger.projections.runner import (
+    BULK_COLLECTION_THRESHOLD,
+    UnknownProjectionError,
+    rebuild,
+    run_projections,
+    verify,
+)
 from ledger.projections.sla_clocks import SlaBreachProjection
 from tests.scenario import World, at
 
@@ -152,3 +159,26 @@ def test_a_rebuilt_view_has_statistics_for_the_planner(
             "AND tablename = 'sla_clocks'"
         )
     assert ("tier",) in columns  # a column's statistics come from ANALYZE alone
+
+
+def test_a_rebuild_collects_cycles_less_often_and_restores_the_collector_after(
+    store_settings: DatabaseSettings, app: SupportLedger, world: World
+) -> None:
+    """While a rebuild replays, the cyclic collector waits for many more new objects than its
+    default (a batch's decoded events all live until applied); after it, and after a rebuild
+    that fails, the process's own threshold holds again."""
+    business(store_settings, app, world, DeadlinesProjection)
+    before = gc.get_threshold()
+    seen: list[int] = []
+
+    rebuild(store_settings, app, DeadlinesProjection, batch_size=4,
+            progress=lambda _p, _h: seen.append(gc.get_threshold()[0]))  # fmt: skip
+
+    *batches, finished = seen  # a call per batch, then one when the rebuild has finished
+    assert batches
+    assert min(batches) >= BULK_COLLECTION_THRESHOLD > before[0]
+    assert finished == before[0]
+    assert gc.get_threshold() == before
+    with pytest.raises(UnknownProjectionError):
+        rebuild(store_settings, app, CutShort, batch_size=4)
+    assert gc.get_threshold() == before

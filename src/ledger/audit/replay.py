@@ -37,6 +37,7 @@ from ledger.projections.checkpoints import (
 )
 from ledger.projections.credit_usage import CreditUsageProjection, CreditUsageView
 from ledger.projections.db import ViewDatabase
+from ledger.projections.runner import fewer_collections
 from ledger.projections.sla_breaches import SlaBreachProjection, SlaBreachView
 from ledger.settings import parse_database_url
 from ledger.store import connect
@@ -112,9 +113,10 @@ def as_of_views(
             for plan in plans:
                 if plan.overlay is not None:  # the view's tables are SQL views: no DDL again
                     db.mark_created(type(plan.projection)(db).ddl())
-            applied, last = _replay(
-                app, db, plans, as_of, head, batch_size=batch_size, progress=progress
-            )
+            with fewer_collections():
+                applied, last = _replay(
+                    app, db, plans, as_of, head, batch_size=batch_size, progress=progress
+                )
             started = {p.projection.name: p.start for p in plans}
             rejected = sum(p.rejected for p in plans)
             log.info(

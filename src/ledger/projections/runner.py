@@ -15,10 +15,12 @@ retries it.
 
 from __future__ import annotations
 
+import gc
 import threading
 import time
 import traceback
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
@@ -58,6 +60,13 @@ log = get_logger("ledger.projections")
 
 PROJECTION_LOCK = 0x1ED7
 LEASE_SECONDS = 15.0
+# While a rebuild (or a replay) runs, the cyclic collector runs after this many more container
+# objects than were freed, not after 700 (CPython's default): a batch's decoded events live until
+# the batch is applied, so by the default every batch was traversed by each generation's
+# collection in turn, a quarter of a rebuild's CPU (sla_breaches, 100k events: 2.34 s of CPU, 1.85
+# s at 50,000). Memory stays bounded: reference counting frees the rows, events and batches;
+# only cycles wait longer.
+BULK_COLLECTION_THRESHOLD = 50_000
 
 
 class OwnershipLostError(Exception):
@@ -83,6 +92,30 @@ class UnknownProjectionError(LedgerError):
 
     code = "unknown_projection"
     kind = "not_found"
+
+
+_bulk = {"runs": 0, "threshold": 0}  # replays running in this process, the threshold before
+_bulk_lock = threading.Lock()
+
+
+@contextmanager
+def fewer_collections() -> Iterator[None]:
+    """Collect cycles less often while a bulk replay runs (`BULK_COLLECTION_THRESHOLD`); the
+    threshold as it was once the last replay of the process ends. Process-wide, as the collector
+    is: a live runner's threads in the same process collect less often meanwhile too, which only
+    delays cycles."""
+    with _bulk_lock:
+        if _bulk["runs"] == 0:
+            _bulk["threshold"] = gc.get_threshold()[0]
+            gc.set_threshold(max(_bulk["threshold"], BULK_COLLECTION_THRESHOLD))
+        _bulk["runs"] += 1
+    try:
+        yield
+    finally:
+        with _bulk_lock:
+            _bulk["runs"] -= 1
+            if _bulk["runs"] == 0:
+                gc.set_threshold(_bulk["threshold"])
 
 
 def utcnow() -> datetime:
@@ -266,14 +299,15 @@ class Worker:
             self._check_owner(tx)
             self.projection.rebuild_started(tx)
         try:
-            for batch, events, end in self.read_ahead(self.position, stop_at):
-                if self.stop.is_set():
-                    return Outcome(self.name, self.position, "stopped")
-                failure = self._apply_batch(batch, events, end)
-                if failure is not None:
-                    return failure
-                if progress is not None:
-                    progress(self.position, stop_at)
+            with fewer_collections():
+                for batch, events, end in self.read_ahead(self.position, stop_at):
+                    if self.stop.is_set():
+                        return Outcome(self.name, self.position, "stopped")
+                    failure = self._apply_batch(batch, events, end)
+                    if failure is not None:
+                        return failure
+                    if progress is not None:
+                        progress(self.position, stop_at)
             with self.db.transaction() as tx:
                 self._check_owner(tx)
                 self.projection.rebuild_finished(tx)
@@ -591,10 +625,11 @@ def verify(
         shadow.create()  # built as a rebuild builds the view
         with worker.db.transaction() as tx:
             shadow.rebuild_started(tx)
-        for _, events, _ in worker.read_ahead(0, target):
-            if events:
-                with worker.db.transaction() as tx:
-                    shadow.apply(tx, events)
+        with fewer_collections():
+            for _, events, _ in worker.read_ahead(0, target):
+                if events:
+                    with worker.db.transaction() as tx:
+                        shadow.apply(tx, events)
         with worker.db.transaction() as tx:
             shadow.rebuild_finished(tx)
         differences = []
