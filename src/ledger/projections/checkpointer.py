@@ -143,31 +143,34 @@ class Checkpointer:
             log.warning("checkpoints_out_of_step", projection=self.name, position=start)
             return
         recorded_max, range_min, last = marks.recorded_max, marks.range_min, marks.last_event
+        times = [to_us(event.timestamp) for _, event in events]  # when each was recorded
         if events:
-            times = [to_us(event.timestamp) for _, event in events]
             high, low = max(times), min(times)
             recorded_max = high if recorded_max is None else max(recorded_max, high)
             range_min = low if range_min is None else min(range_min, low)
             last = events[-1][0]
         marks = Marks(self.name, end, recorded_max, marks.range_start, range_min, last, "")
-        self._span(tx, start, end, events)
+        self._span(tx, start, end, [position for position, _ in events], times)
         if end // self.every > start // self.every and self._write(tx, marks):
             marks = Marks(self.name, end, recorded_max, end, None, last, "")
             self.projection.track_from(end)
         self._write_marks(tx, marks)
 
-    def _span(self, tx: Transaction, start: int, end: int, events: list[tuple[int, Any]]) -> None:
+    def _span(
+        self, tx: Transaction, start: int, end: int, positions: list[int], times: list[int]
+    ) -> None:
         """Carry the spans of the batch (start, end]: the log cut at every multiple of a
         twentieth of the interval, a row per piece with the least recording time of the
         view's events in it (a rebuild's batch of followed events spans many pieces; the
-        piece the batch starts in joins the row before when that row ends where it starts)."""
+        piece the batch starts in joins the row before when that row ends where it starts).
+        `positions` and `times`: the batch's events' positions and recording times."""
         if end <= start:
             return
         span = max(1, self.every // SPANS_PER_INTERVAL)
         lows: dict[int, int] = {}
-        for position, event in events:
-            cell, at = (position - 1) // span, to_us(event.timestamp)
-            if cell not in lows or at < lows[cell]:
+        for position, at in zip(positions, times, strict=True):
+            cell = (position - 1) // span
+            if at < lows.get(cell, at + 1):
                 lows[cell] = at
         pieces = [
             [max(start, k * span), min(end, (k + 1) * span), lows.get(k)]

@@ -76,6 +76,13 @@ def _outage(exc: sqlite3.OperationalError) -> bool:
     return any(word in text for word in ("locked", "unable to open", "disk i/o", "readonly"))
 
 
+def text_array(values: Iterable[str]) -> str:
+    """A PostgreSQL array of texts as its literal, every element quoted (psycopg dumps a list
+    element by element in Python: a third of a deadlines rebuild's deletes)."""
+    quoted = (v.replace("\\", "\\\\").replace('"', '\\"') for v in values)
+    return "{" + ",".join(f'"{v}"' for v in quoted) + "}"
+
+
 class Transaction:
     """An open transaction: execute, executemany and fetch with `?` placeholders."""
 
@@ -158,7 +165,7 @@ class Transaction:
         self.execute(
             f"DELETE FROM {table} t USING unnest({arrays}) AS d({', '.join(columns)}) "
             f"WHERE {match}",
-            [[row[i] for row in rows] for i in range(len(columns))],
+            [text_array(row[i] for row in rows) for i in range(len(columns))],
         )
 
     def fetchall(self, sql: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
