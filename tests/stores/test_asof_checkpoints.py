@@ -16,8 +16,15 @@ import pytest
 
 from ledger.application import SupportLedger
 from ledger.audit.replay import AsOf, as_of_views
+from ledger.domain.calendar import to_us
 from ledger.errors import ConfigurationError
-from ledger.projections.checkpoints import every_from_env, list_checkpoints, seal_of
+from ledger.projections import runner
+from ledger.projections.checkpoints import (
+    SPANS_PER_INTERVAL,
+    every_from_env,
+    list_checkpoints,
+    seal_of,
+)
 from ledger.projections.credit_usage import CreditUsageProjection
 from ledger.projections.db import ViewDatabase
 from ledger.projections.runner import rebuild, run_projections
@@ -382,3 +389,72 @@ def test_a_checkpoint_interval_that_is_not_a_whole_number_is_refused(
         every_from_env()
     assert refused.value.code == "invalid_configuration"
     assert "LEDGER_CHECKPOINT_EVERY" in refused.value.message
+
+
+def test_batches_rolled_back_after_their_checkpoint_figures_leave_no_trace(
+    store_settings: DatabaseSettings,
+    app: SupportLedger,
+    clock: SteppingClock,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A batch whose transaction fails after its marks, spans and checkpoint were written
+    rolls them back with its rows; the runner started again carries them on from the table:
+    every span holds the least recording time of the view's events in it, the marks end at
+    the head, and replays from the checkpoints answer as replays of the whole log."""
+    every = 2 * SPANS_PER_INTERVAL  # spans of two positions: batches start inside them
+    business(app)
+    calls = itertools.count()
+    real_advance = runner.advance
+
+    def failing_advance(*args: Any, **kwargs: Any) -> None:
+        if next(calls) % 3 == 1:
+            msg = "the server went away before the commit"
+            raise RuntimeError(msg)
+        real_advance(*args, **kwargs)
+
+    monkeypatch.setattr(runner, "advance", failing_advance)
+    head = app.recorder.max_notification_id()
+    for _ in range(300):
+        outcomes = run_projections(
+            store_settings, app, REPLAYED, once=True, batch_size=BATCH, checkpoint_every=every
+        )
+        if all(o.position == head for o in outcomes):
+            break
+    else:
+        pytest.fail("the runners never caught up")
+    monkeypatch.setattr(runner, "advance", real_advance)
+    assert next(calls) > 30  # many batches failed on the way
+
+    log = [(n.id, n.topic, app.mapper.to_domain_event(n).timestamp)
+           for n in app.recorder.select_notifications(start=1, limit=head or 1)]  # fmt: skip
+    db = ViewDatabase(store_settings)
+    try:
+        with db.transaction() as tx:
+            marks = tx.fetchall("SELECT name, position FROM view_checkpoint_marks ORDER BY name")
+            spans = tx.fetchall(
+                "SELECT name, start, stop, recorded_min FROM view_checkpoint_spans "
+                "ORDER BY name, start"
+            )
+    finally:
+        db.close()
+    assert marks == [("credit_usage", head), ("sla_breaches", head)]
+    span = every // SPANS_PER_INTERVAL
+    for view in REPLAYED:
+        rows = [r[1:] for r in spans if r[0] == view.name]
+        assert [r[0] for r in rows[1:]] == [r[1] for r in rows[:-1]]  # contiguous
+        assert (rows[0][0], rows[-1][1]) == (0, head)
+        assert all(start % span == 0 for start, _, _ in rows)  # a row per twentieth, whole
+        for start, stop, low in rows:
+            assert (stop - 1) // span == start // span  # within one twentieth of an interval
+            times = [to_us(t) for p, topic, t in log
+                     if start < p <= stop and topic in view.topics()]  # fmt: skip
+            assert low == min(times, default=None), (view.name, start, stop)
+    rng = random.Random(5)
+    started = set()
+    for instant in [*rng.sample(clock.stamps, 6), clock.stamps[-1]]:
+        fast, started_from, rejected, _ = replay(store_settings, app, instant, use=True)
+        assert fast == replay(store_settings, app, instant, use=False)[0], instant
+        assert rejected == 0
+        started.update(started_from.values())
+    assert max(started) > 0  # from checkpoints made by the runners that failed on the way
+    assert len(positions(store_settings, "sla_breaches")) >= 2

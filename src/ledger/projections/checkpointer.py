@@ -62,6 +62,11 @@ class Checkpointer:
         self.every = every
         self.plan = {projection.table(t): kind for t, kind in PLANS[self.name].items()}
         self.enabled = True
+        # the marks and the newest span as this checkpointer last wrote them: a batch that
+        # starts where they end reads neither back (one that does not, after a batch rolled
+        # back, reads them from the table)
+        self.marks: Marks | None = None
+        self.last_span: tuple[int, int, int | None] | None = None
 
     @classmethod
     def of(cls, projection: Projection, every: int | None = None) -> Checkpointer | None:
@@ -111,6 +116,7 @@ class Checkpointer:
         tx.execute(f"DELETE FROM {MARKS} WHERE name = ?", (self.name,))
         tx.execute(f"DELETE FROM {SPANS} WHERE name = ?", (self.name,))
         self.enabled = True
+        self.marks = self.last_span = None
 
     def _reset_marks(self, tx: Transaction) -> None:
         tx.execute(f"DELETE FROM {MARKS} WHERE name = ?", (self.name,))
@@ -127,6 +133,7 @@ class Checkpointer:
             "seal = excluded.seal",
             (self.name, *fields, seal_of(self.name, *fields)),
         )
+        self.marks = marks
 
     def after_batch(
         self, tx: Transaction, start: int, end: int, events: list[tuple[int, Any]]
@@ -135,8 +142,10 @@ class Checkpointer:
         multiple of `every` (inside the batch's transaction, after its rows)."""
         if not self.enabled:
             return
-        row = tx.fetchone(f"SELECT {MARK_COLUMNS} FROM {MARKS} WHERE name = ?", (self.name,))
-        marks = None if row is None else marks_of(row)
+        marks = self.marks
+        if marks is None or marks.position != start:
+            row = tx.fetchone(f"SELECT {MARK_COLUMNS} FROM {MARKS} WHERE name = ?", (self.name,))
+            marks = None if row is None else marks_of(row)
         if marks is None or marks.position != start:
             self.enabled = False  # pragma: no cover - the marks and the position move together
             self.projection.track_from(None)  # pragma: no cover
@@ -178,20 +187,25 @@ class Checkpointer:
         ]
         if not pieces:
             return
-        row = tx.fetchone(
-            f"SELECT start, stop, recorded_min FROM {SPANS} WHERE name = ? "
-            "ORDER BY stop DESC LIMIT 1",
-            (self.name,),
-        )
-        if row is not None and int(row[1]) == start and start % span:  # the same piece
-            low, before = pieces[0][2], int_or_none(row[2])
-            pieces[0][0] = int(row[0])
+        row = self.last_span
+        if start % span and (row is None or row[1] != start):
+            found = tx.fetchone(
+                f"SELECT start, stop, recorded_min FROM {SPANS} WHERE name = ? "
+                "ORDER BY stop DESC LIMIT 1",
+                (self.name,),
+            )
+            row = None if found is None else (int(found[0]), int(found[1]), int_or_none(found[2]))
+        if row is not None and row[1] == start and start % span:  # the same piece
+            low, before = pieces[0][2], row[2]
+            pieces[0][0] = row[0]
             pieces[0][2] = before if low is None else low if before is None else min(low, before)
             tx.execute(f"DELETE FROM {SPANS} WHERE name = ? AND stop = ?", (self.name, start))
         tx.executemany(
             f"INSERT INTO {SPANS} (name, start, stop, recorded_min, seal) VALUES (?, ?, ?, ?, ?)",
             [(self.name, a, b, low, seal_of(SPANS, a, b, low)) for a, b, low in pieces],
         )
+        first, stop, low = pieces[-1]
+        self.last_span = (int(first or 0), int(stop or 0), low)
 
     def _write(self, tx: Transaction, marks: Marks) -> bool:
         row = tx.fetchone(LINK, (marks.position,))
@@ -238,7 +252,7 @@ class Checkpointer:
                     (marks.position,),
                 )
         for interval in intervals.values():
-            interval.drop(tx)
+            interval.clear(tx)
         link = str(row[0])
         fields = (self.name, marks.position, self.projection.shape, marks.recorded_max,
                   marks.range_start, marks.range_min, marks.last_event, link, digests)  # fmt: skip
@@ -315,9 +329,8 @@ class _Interval:
         names = column_names(tx, table)
         interval = cls(f"checkpoint_then_{table}", f"checkpoint_now_{table}",
                        before is not None and table in before.digests, table)  # fmt: skip
-        interval.drop(tx)
         for temporary in (interval.then, interval.now):
-            tx.execute(f"CREATE TEMP TABLE {temporary} AS SELECT {names} FROM {table} WHERE 1 = 0")
+            interval.make(tx, temporary, names)
         if kept is not None and interval.carried:
             tx.append(interval.then, kept.columns, kept.then)
             tx.append(interval.now, kept.columns, kept.now)
@@ -336,11 +349,27 @@ class _Interval:
         then, now = digest(tx, self.then), digest(tx, self.now)
         return [rows - then[0] + now[0], total - then[1] + now[1]]
 
-    def drop(self, tx: Transaction) -> None:
-        """Drop the temporary tables."""
-        schema = "pg_temp" if tx.db.backend == "postgresql" else "temp"
-        for temporary in (self.then, self.now):
-            tx.execute(f"DROP TABLE IF EXISTS {schema}.{temporary}")
+    def make(self, tx: Transaction, temporary: str, names: str) -> None:
+        """An empty temporary table of the table's columns, made once per connection (made and
+        dropped at every checkpoint, they churned PostgreSQL's catalog: two tables a
+        checkpoint); PostgreSQL empties it at commit, SQLite here."""
+        if tx.db.backend == "postgresql":
+            tx.execute(
+                f"CREATE TEMP TABLE IF NOT EXISTS {temporary} ON COMMIT DELETE ROWS AS "
+                f"SELECT {names} FROM {self.table} WHERE 1 = 0"
+            )
+            return
+        tx.execute(
+            f"CREATE TEMP TABLE IF NOT EXISTS {temporary} AS SELECT {names} FROM {self.table} "
+            "WHERE 1 = 0"
+        )
+        tx.execute(f"DELETE FROM temp.{temporary}")
+
+    def clear(self, tx: Transaction) -> None:
+        """Empty the temporary tables (SQLite; PostgreSQL's are emptied at commit)."""
+        if tx.db.backend == "sqlite":
+            for temporary in (self.then, self.now):
+                tx.execute(f"DELETE FROM temp.{temporary}")
 
 
 def _changed(tx: Transaction, table: str, after: int) -> tuple[str, tuple[Any, ...]]:
