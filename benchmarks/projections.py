@@ -160,25 +160,34 @@ def rebuild_child(url: str, name: str) -> None:
     settings = parse_database_url(url)
     app = SupportLedger(settings=settings)
     server: dict[int, float] = {}  # backend pid -> its CPU seconds when last seen
+    watch = connect(settings) if settings.backend == "postgresql" else None
+    last = [0.0]
+
+    def progress(done: int, head: int) -> None:
+        """The backends' CPU at most once a second, and when the rebuild is done (a
+        connection opened at every batch cost the rebuild a second of 1M events)."""
+        if watch is not None and (done >= head or time.perf_counter() - last[0] >= 1):
+            backend_cpu(watch, tag, server)
+            last[0] = time.perf_counter()
+
     t0, cpu0 = time.perf_counter(), time.process_time()
     position = rebuild(settings, app, projections_named([name])[0], batch_size=5000,
-                       progress=lambda _d, _h: backend_cpu(settings, tag, server))  # fmt: skip
+                       progress=progress)  # fmt: skip
     seconds, cpu = time.perf_counter() - t0, time.process_time() - cpu0
+    if watch is not None:
+        watch.close()
     print(json.dumps({"seconds": seconds, "position": position, "cpu": cpu,
                       "server_cpu": sum(server.values()) if server else None}))  # fmt: skip
     app.close()
 
 
-def backend_cpu(settings: DatabaseSettings, tag: str, seen: dict[int, float]) -> None:
+def backend_cpu(conn: Any, tag: str, seen: dict[int, float]) -> None:
     """Note the CPU seconds of the PostgreSQL backends whose application name is `tag` (read
-    from /proc: the server runs on this machine); nothing on SQLite."""
-    if settings.backend != "postgresql":
-        return
-    with connect(settings) as conn:
-        pids = [r[0] for r in conn.execute(
-            "SELECT pid FROM pg_stat_activity WHERE application_name = %s AND pid <> "
-            "pg_backend_pid()", [tag]
-        )]  # fmt: skip
+    from /proc: the server runs on this machine), asked on `conn`."""
+    pids = [r[0] for r in conn.execute(
+        "SELECT pid FROM pg_stat_activity WHERE application_name = %s AND pid <> "
+        "pg_backend_pid()", [tag]
+    )]  # fmt: skip
     for pid in pids:
         try:
             fields = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
