@@ -135,9 +135,16 @@ class Projection(ABC):
         del table, since
         return None
 
+    def interval_keys(self, table: str, since: int) -> set[str] | None:
+        """For a checkpoint: the keys of the rows of `table` (a copied table,
+        `checkpoints.COPY`) written since position `since`, if the view noted them since then
+        (None: the checkpoint copies every row)."""
+        del table, since
+        return None
+
     def track_from(self, position: int | None) -> None:
-        """Keep (for `interval_rows`) the rows changed after `position`, forgetting those
-        kept before (None: keep none)."""
+        """Keep (for `interval_rows` and `interval_keys`) the rows changed after `position`,
+        forgetting those kept before (None: keep none)."""
         del position
 
     def derived(self, source: str) -> dict[str, str]:

@@ -19,6 +19,7 @@ from ledger.projections.checkpoints import (
     CHECKPOINT_COLUMNS,
     CHECKPOINTS,
     COPY,
+    COPY_KEYS,
     DDL,
     DERIVED,
     DERIVED_FROM,
@@ -247,10 +248,7 @@ class Checkpointer:
             else:
                 digests[table] = digest(tx, table)
             if kind == COPY:
-                tx.execute(
-                    f"INSERT INTO {copy_table(table)} SELECT ?, t.* FROM {table} t",
-                    (marks.position,),
-                )
+                self._copy(tx, table, before, marks.position)
         for interval in intervals.values():
             interval.clear(tx)
         link = str(row[0])
@@ -263,6 +261,30 @@ class Checkpointer:
         )
         log.info("checkpoint_made", projection=self.name, position=marks.position)
         return True
+
+    def _copy(self, tx: Transaction, table: str, before: Checkpoint | None, position: int) -> None:
+        """Copy a COPY table's rows written since the checkpoint before (noted by the view),
+        or every row (the first checkpoint, a view that did not note them): a replay reads
+        each key's newest copy (`copy_select`). Copying every row at every checkpoint cost a
+        rebuild as much as its calendars grew (10,000 rows, 50 times, on 1M events)."""
+        base = next(b for b in PLANS[self.name] if self.projection.table(b) == table)
+        keys = (
+            None if before is None or base not in COPY_KEYS
+            else self.projection.interval_keys(table, before.position)
+        )  # fmt: skip
+        copies = copy_table(table)
+        if keys is None:
+            tx.execute(f"INSERT INTO {copies} SELECT ?, t.* FROM {table} t", (position,))
+        elif keys:
+            (key,) = COPY_KEYS[base]  # the views note the tables of one key column only
+            ordered = sorted(keys)
+            for start in range(0, len(ordered), 500):
+                chunk = ordered[start : start + 500]
+                tx.execute(
+                    f"INSERT INTO {copies} SELECT ?, t.* FROM {table} t WHERE t.{key} IN "
+                    f"({', '.join('?' * len(chunk))})",
+                    (position, *chunk),
+                )
 
     def _keep(
         self,

@@ -81,6 +81,15 @@ PLANS: dict[str, dict[str, str]] = {
     },
 }
 LATEST_OF = {"sla_clocks": ("sla_clock_versions", "ticket_id")}
+# A COPY table's key (its rows are never deleted). A checkpoint copies the rows written since
+# the checkpoint before (every row at the first, or when the view did not note which): the
+# table at a checkpoint is each key's newest copy at or below its position (`copy_select`).
+COPY_KEYS = {
+    "sla_calendars": ("contract_id",),
+    "credit_contracts": ("contract_id",),
+    "credit_terms": ("contract_id", "term_number"),
+    "credit_accounts": ("account_id",),
+}
 # A KEPT table counts the rows of its source (`Projection.derived`; the board's kept counts are
 # counts of the clocks). A rebuild makes the live table only at its end, so a checkpoint does
 # not copy it: it carries the previous checkpoint's counts on by the source's rows changed
@@ -331,8 +340,7 @@ def _selects(
         if kind == APPEND:
             select = f"SELECT * FROM {src}{base} WHERE position <= ?"
         elif kind == COPY:
-            select = f"SELECT {column_names(tx, table)} FROM {src}{copy_table(base)} WHERE "
-            select += "checkpoint_position = ?"
+            select = copy_select(base, column_names(tx, table), src)
         else:
             select = latest_select(base, column_names(tx, table), src)
         found.append((kind, table, select))
@@ -345,6 +353,20 @@ def _read_kind(checkpoint: Checkpoint, base: str, kind: str) -> str:
     if kind == KEPT:
         return COPY if base in checkpoint.digests else DERIVED
     return kind
+
+
+def copy_select(base: str, names: str, src: str) -> str:
+    """The SELECT of a COPY table's rows at a checkpoint (its position the parameter): each
+    key's newest copy up to it (a KEPT table's counts are copied whole at each checkpoint and
+    read by their position)."""
+    if base not in COPY_KEYS:
+        return f"SELECT {names} FROM {src}{copy_table(base)} WHERE checkpoint_position = ?"
+    keys = ", ".join(COPY_KEYS[base])
+    return (
+        f"SELECT {names} FROM (SELECT {names}, ROW_NUMBER() OVER (PARTITION BY {keys} "
+        f"ORDER BY checkpoint_position DESC) AS newest FROM {src}{copy_table(base)} "
+        "WHERE checkpoint_position <= ?) c WHERE newest = 1"
+    )
 
 
 def latest_select(base: str, names: str, src: str, only: str = "") -> str:
@@ -509,11 +531,7 @@ class Overlay:
                     found[base] = self._carried(tx, base, kind) or digest(tx, f"({at})")
                     tx.execute(f"CREATE VIEW {base} AS {at} UNION ALL SELECT * FROM {mine}")
                 elif kind == COPY:
-                    tx.execute(
-                        f"INSERT INTO {mine} SELECT {names} FROM {src}{copy_table(base)} "
-                        "WHERE checkpoint_position = ?",
-                        (position,),
-                    )
+                    tx.execute(f"INSERT INTO {mine} {copy_select(base, names, src)}", (position,))
                     found[base] = digest(tx, mine)
                     tx.execute(f"CREATE VIEW {base} AS SELECT * FROM {mine}")
                 else:

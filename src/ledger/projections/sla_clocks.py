@@ -218,6 +218,7 @@ class SlaBreachProjection(Projection):
         self.tracked_from: int | None = None
         self.then: dict[str, tuple[Any, ...] | None] = {}
         self.now: dict[str, ClockRow] = {}
+        self.calendars_written: set[str] = set()  # the calendars written since `tracked_from`
 
     def ddl(self) -> list[str]:
         clocks, versions, counts = self.clocks, self.versions, self.counts
@@ -264,6 +265,12 @@ class SlaBreachProjection(Projection):
 
     def track_from(self, position: int | None) -> None:
         self.tracked_from, self.then, self.now = position, {}, {}
+        self.calendars_written = set()
+
+    def interval_keys(self, table: str, since: int) -> set[str] | None:
+        if table != self.calendars or self.tracked_from != since:
+            return None
+        return self.calendars_written
 
     def interval_rows(self, table: str, since: int) -> Interval | None:
         if table != self.clocks or self.tracked_from != since:
@@ -594,6 +601,7 @@ class _Batch:
         tx.upsert(view.clocks, CLOCK_COLUMNS, [_clock_values(c) for c in written])
         tx.append(view.versions, VERSION_COLUMNS, self.versions)
         if self.before is not None:
+            view.calendars_written.update(self.changed_calendars)
             then, now = view.then, view.now
             for ticket in self.changed_clocks:
                 if ticket not in then:
