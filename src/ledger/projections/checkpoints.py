@@ -355,17 +355,17 @@ def _read_kind(checkpoint: Checkpoint, base: str, kind: str) -> str:
     return kind
 
 
-def copy_select(base: str, names: str, src: str) -> str:
+def copy_select(base: str, names: str, src: str, only: str = "") -> str:
     """The SELECT of a COPY table's rows at a checkpoint (its position the parameter): each
     key's newest copy up to it (a KEPT table's counts are copied whole at each checkpoint and
-    read by their position)."""
+    read by their position); with `only`, a condition on the copies, of some keys."""
     if base not in COPY_KEYS:
         return f"SELECT {names} FROM {src}{copy_table(base)} WHERE checkpoint_position = ?"
     keys = ", ".join(COPY_KEYS[base])
     return (
         f"SELECT {names} FROM (SELECT {names}, ROW_NUMBER() OVER (PARTITION BY {keys} "
         f"ORDER BY checkpoint_position DESC) AS newest FROM {src}{copy_table(base)} "
-        "WHERE checkpoint_position <= ?) c WHERE newest = 1"
+        f"WHERE checkpoint_position <= ?{only}) c WHERE newest = 1"
     )
 
 
