@@ -70,3 +70,22 @@ def test_a_value_of_the_wrong_type_is_refused_and_nothing_is_written(
     with pytest.raises(TypeError):  # the binary COPY cannot write a number as text
         write()
     assert rows_of(db, table) == []
+
+
+def test_an_upsert_after_a_rolled_back_first_one_writes(db: ViewDatabase, table: str) -> None:
+    """The first upsert of a connection makes its staging table; when that transaction rolls
+    back, the table goes with it and the next upsert makes it again."""
+
+    def fail_after_upsert() -> None:
+        with db.transaction() as tx:
+            tx.upsert(table, COLUMNS, [("a", "d", 1, 1, True, None)], key=2)
+            msg = "the batch failed after its upsert"
+            raise RuntimeError(msg)
+
+    with pytest.raises(RuntimeError):
+        fail_after_upsert()
+    with db.transaction() as tx:
+        tx.upsert(table, COLUMNS, [("b", "d", 2, 2, False, "x")], key=2)
+    with db.transaction() as tx:
+        tx.upsert(table, COLUMNS, [("b", "d", 3, 3, True, "y")], key=2)
+    assert rows_of(db, table) == [("b", "d", 3, 3, True, "y")]

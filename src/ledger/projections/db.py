@@ -89,6 +89,7 @@ class Transaction:
     def __init__(self, db: ViewDatabase, cursor: Any) -> None:
         self.db = db
         self.cursor = cursor
+        self.staged: list[str] = []  # staging tables made in this transaction
 
     def execute(self, sql: str, params: Sequence[Any] = ()) -> int:
         """Run one statement; returns the number of rows it changed."""
@@ -140,9 +141,12 @@ class Transaction:
             self.executemany(f"INSERT INTO {table} ({keys}) VALUES ({marks}) {conflict}", rows)
             return
         stage = f"stage_{table}"
-        self.cursor.execute(
-            f"CREATE TEMPORARY TABLE IF NOT EXISTS {stage} (LIKE {table}) ON COMMIT DELETE ROWS"
-        )
+        if stage not in self.db.staged:  # made once per connection (a statement per upsert)
+            self.cursor.execute(
+                f"CREATE TEMPORARY TABLE IF NOT EXISTS {stage} (LIKE {table}) ON COMMIT DELETE ROWS"
+            )
+            self.db.staged.add(stage)
+            self.staged.append(stage)
         self.append(stage, columns, rows)
         self.cursor.execute(f"INSERT INTO {table} ({keys}) SELECT {keys} FROM {stage} {conflict}")
 
@@ -200,6 +204,7 @@ class ViewDatabase:
         self._conn: Any = None
         self._created: set[tuple[str, ...]] = set()
         self._types: dict[tuple[str, tuple[str, ...]], list[int]] = {}
+        self.staged: set[str] = set()  # the upserts' temporary tables this connection made
 
     # -- connection ----------------------------------------------------------------------------
 
@@ -224,6 +229,7 @@ class ViewDatabase:
 
     def close(self) -> None:
         """Close the connection (releasing any session advisory lock it holds)."""
+        self.staged.clear()  # temporary tables end with the connection
         if self._conn is not None:
             try:
                 self._conn.close()
@@ -252,17 +258,24 @@ class ViewDatabase:
                     raise
                 self.conn.commit()
             else:
-                with self.conn.transaction(), self.conn.cursor() as cursor:
-                    try:
-                        yield Transaction(self, cursor)
-                    except psycopg.errors.UndefinedTable as exc:
-                        if not self.read_only:
-                            raise
-                        table = (exc.diag.message_primary or str(exc)).strip()
-                        raise ReadModelMissingError(
-                            f"the read database (a standby) does not hold this view yet "
-                            f"({table}): run `ledger projections run` against the primary"
-                        ) from None
+                made: list[str] = []  # the staging tables made in it, gone if it rolls back
+                try:
+                    with self.conn.transaction(), self.conn.cursor() as cursor:
+                        tx = Transaction(self, cursor)
+                        made = tx.staged
+                        yield tx
+                except psycopg.errors.UndefinedTable as exc:
+                    self.staged.difference_update(made)
+                    if not self.read_only:
+                        raise
+                    table = (exc.diag.message_primary or str(exc)).strip()
+                    raise ReadModelMissingError(
+                        f"the read database (a standby) does not hold this view yet "
+                        f"({table}): run `ledger projections run` against the primary"
+                    ) from None
+                except BaseException:
+                    self.staged.difference_update(made)
+                    raise
 
     @contextmanager
     def _outages(self) -> Iterator[None]:
@@ -285,6 +298,7 @@ class ViewDatabase:
         """Forget which DDL ran (after tables were dropped, `create` must run it again)."""
         self._created.clear()
         self._types.clear()
+        self.staged.clear()
 
     def column_types(self, tx: Transaction, table: str, columns: Sequence[str]) -> list[int]:
         """The type (oid) of each of a PostgreSQL table's `columns`, read once per table."""
