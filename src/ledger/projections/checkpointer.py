@@ -281,7 +281,7 @@ class Checkpointer:
         if keys is None or before is None or table not in before.digests:
             tx.execute(f"INSERT INTO {copies} SELECT ?, t.* FROM {table} t", (position,))
             return digest(tx, table)
-        (key,) = COPY_KEYS[base]  # the views note the tables of one key column only
+        key = COPY_KEYS[base]
         rows, total = before.digests[table]
         names = column_names(tx, table)
         ordered = sorted(keys)

@@ -81,15 +81,12 @@ PLANS: dict[str, dict[str, str]] = {
     },
 }
 LATEST_OF = {"sla_clocks": ("sla_clock_versions", "ticket_id")}
-# A COPY table's key (its rows are never deleted). A checkpoint copies the rows written since
-# the checkpoint before (every row at the first, or when the view did not note which): the
-# table at a checkpoint is each key's newest copy at or below its position (`copy_select`).
-COPY_KEYS = {
-    "sla_calendars": ("contract_id",),
-    "credit_contracts": ("contract_id",),
-    "credit_terms": ("contract_id", "term_number"),
-    "credit_accounts": ("account_id",),
-}
+# The key of a COPY table whose view notes the rows it writes (`interval_keys`; the rows are
+# never deleted): a checkpoint copies the rows written since the checkpoint before (every row
+# at the first, or when the view did not note which), and the table at a checkpoint is each
+# key's newest copy at or below its position (`copy_select`). The other COPY tables are copied
+# whole at each checkpoint and read by its position.
+COPY_KEYS = {"sla_calendars": "contract_id"}
 # A KEPT table counts the rows of its source (`Projection.derived`; the board's kept counts are
 # counts of the clocks). A rebuild makes the live table only at its end, so a checkpoint does
 # not copy it: it carries the previous checkpoint's counts on by the source's rows changed
@@ -361,9 +358,8 @@ def copy_select(base: str, names: str, src: str, only: str = "") -> str:
     read by their position); with `only`, a condition on the copies, of some keys."""
     if base not in COPY_KEYS:
         return f"SELECT {names} FROM {src}{copy_table(base)} WHERE checkpoint_position = ?"
-    keys = ", ".join(COPY_KEYS[base])
     return (
-        f"SELECT {names} FROM (SELECT {names}, ROW_NUMBER() OVER (PARTITION BY {keys} "
+        f"SELECT {names} FROM (SELECT {names}, ROW_NUMBER() OVER (PARTITION BY {COPY_KEYS[base]} "
         f"ORDER BY checkpoint_position DESC) AS newest FROM {src}{copy_table(base)} "
         f"WHERE checkpoint_position <= ?{only}) c WHERE newest = 1"
     )

@@ -175,8 +175,10 @@ class SlaBreachProjection(Projection):
 
     name = "sla_breaches"
     # 2: the versions of each clock, the counts and the board's indexes; 3: priority_at; 4: the
-    # versions' key a unique index (a rebuild makes it at the end)
-    shape = 4
+    # versions' key a unique index (a rebuild makes it at the end); 5: a checkpoint copies the
+    # calendars written since the one before, not all of them (a replay reads each one's newest
+    # copy: over the full copies of shape 4 that read would grow with the checkpoints)
+    shape = 5
     follows = (
         Contract.Signed,
         Contract.AppointmentBooked,
