@@ -265,6 +265,8 @@ class Scheduler:
                 facts=facts,
                 recorded=recorded,
                 seconds=round((self.clock.now() - now).total_seconds(), 6),
+                copies=len(self.app.work.saved),  # what the next facts need not read
+                copies_mb=round(self.app.work.saved.held_bytes / 2**20, 1),
             )
             if not self.stop.is_set():
                 self._read_ahead(now)
