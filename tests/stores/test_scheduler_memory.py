@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections import Counter
 from datetime import timedelta
 from decimal import Decimal
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import pytest
 
@@ -22,6 +22,7 @@ if TYPE_CHECKING:
     from collections.abc import Iterator
     from uuid import UUID
 
+    from ledger.projections.deadlines import Deadline
     from ledger.settings import DatabaseSettings
 
 CONTRACTS = 4
@@ -40,8 +41,9 @@ def app(store_settings: DatabaseSettings) -> Iterator[SupportLedger]:
     application.close()
 
 
-def accounts_with_lots_in_turn(app: SupportLedger) -> list[UUID]:
-    """Lot n of contract c expires at FIRST + (n * CONTRACTS + c) minutes."""
+def accounts_with_lots_in_turn(app: SupportLedger, *, same_instant: bool = False) -> list[UUID]:
+    """Lot n of contract c expires at FIRST + (n * CONTRACTS + c) minutes (`same_instant`:
+    every lot at FIRST, and so every lot's notice at its purchase)."""
     contracts = [
         app.sign_contract(
             customer=f"B{c}",
@@ -58,7 +60,7 @@ def accounts_with_lots_in_turn(app: SupportLedger) -> list[UUID]:
         for c, contract in enumerate(contracts):
             app.purchase_credits(
                 contract, points=Decimal(1), price=Decimal(1), key=f"lot-{n}", at=at(3, 3, 9),
-                expires_at=FIRST + timedelta(minutes=n * CONTRACTS + c),
+                expires_at=FIRST + timedelta(minutes=0 if same_instant else n * CONTRACTS + c),
             )  # fmt: skip
     return contracts
 
@@ -138,3 +140,66 @@ def test_the_view_answers_which_remembered_facts_it_still_lists(
     finally:
         db.close()
         scheduler.close()
+
+
+class CountingView(DeadlinesView):
+    """The deadlines view, noting the most rows each read of due facts may return."""
+
+    def __init__(self, db: ViewDatabase) -> None:
+        super().__init__(db)
+        self.limits: list[int] = []
+
+    def due(self, *args: Any, **kwargs: Any) -> list[Deadline]:
+        if kwargs.get("since") is None:  # a tick's reads, not the read-ahead's
+            self.limits.append(int(kwargs.get("limit", 1000)))
+        return super().due(*args, **kwargs)
+
+
+def test_a_tick_over_many_facts_due_at_one_instant_reads_a_batch_at_a_time(
+    app: SupportLedger, store_settings: DatabaseSettings
+) -> None:
+    """Facts that share one instant are recorded each once, and each read of them is bounded
+    by the batch, not by how many the tick has recorded before (that made 100,000 notices
+    due at one instant quadratic)."""
+    contracts = accounts_with_lots_in_turn(app, same_instant=True)
+    clock = FakeClock(FIRST - timedelta(minutes=1))
+    scheduler = Scheduler(app, store_settings, clock=clock, batch_size=2)
+    view = scheduler.view = CountingView(scheduler.db)
+    try:
+        outcomes = scheduler.tick()  # the notices, due at the purchases
+        clock.set(FIRST + timedelta(hours=1))
+        outcomes += scheduler.tick()  # the expiries
+        again = scheduler.tick()
+    finally:
+        scheduler.close()
+
+    recorded = [o.fact for o in outcomes if o.recorded]
+    assert Counter(f.kind for f in recorded) == {
+        "lots_expiring": CONTRACTS * LOTS,
+        "lot_expiry": CONTRACTS * LOTS,
+    }
+    assert len({(f.kind, f.aggregate_id, f.detail) for f in recorded}) == len(recorded)
+    assert not [o for o in again if o.recorded]
+    assert sum(expiries(app, contracts).values()) == CONTRACTS * LOTS
+    assert len(view.limits) > len(recorded) // 2  # a read per batch of 2
+    assert max(view.limits) <= 3 * 2  # two batches and the one just recorded
+
+
+def test_a_tick_that_keeps_no_outcomes_still_records_every_fact_once(
+    app: SupportLedger, store_settings: DatabaseSettings
+) -> None:
+    """The running service's ticks (`keep=False`) return nothing and record the same facts."""
+    contracts = accounts_with_lots_in_turn(app)
+    scheduler = Scheduler(
+        app, store_settings, clock=FakeClock(FIRST + timedelta(hours=2)), batch_size=2
+    )
+    try:
+        assert scheduler.tick(keep=False) == []
+        again = scheduler.tick()
+    finally:
+        scheduler.close()
+
+    assert not [o for o in again if o.recorded]
+    assert expiries(app, contracts) == Counter(
+        {(c, f"purchase-{n + 1}"): 1 for c in contracts for n in range(LOTS)}
+    )

@@ -205,28 +205,34 @@ class Scheduler:
 
     # -- recording due facts -------------------------------------------------------------------
 
-    def tick(self) -> list[FactOutcome]:
-        """Record every fact due by now, in due order; returns what happened to each."""
+    def tick(self, *, keep: bool = True) -> list[FactOutcome]:
+        """Record every fact due by now, in due order; returns what happened to each (with
+        `keep` False, nothing: the running service logs each fact, and a tick catching up
+        100,000 facts held every outcome until it ended)."""
         with self._tick_lock:
             if not self.try_lead():
                 return []
             self.refresh()
             now = self.clock.now()
             outcomes: list[FactOutcome] = []
-            # Attempted in this tick, from the earliest fact the view still lists on: one
-            # due before that has left the view, so it cannot be read again (a tick that
-            # records 100,000 missed facts remembers about a batch of them, not all).
+            facts = recorded = 0
+            # Attempted in this tick and still listed (the view not brought up yet, when
+            # another process keeps it): a fact that has left the view cannot be read again,
+            # so only those the last read listed are remembered. Not "those due from the
+            # earliest listed instant on": 100,000 notices due at one instant were all kept,
+            # and each read of a batch read every one attempted before it (quadratic).
             attempted: set[tuple[str, str, str, datetime]] = set()
             while not self.stop.is_set():
                 # Facts found no longer due stay listed until their aggregate moves on (an
                 # alert notice for a lot used up, until the lot expires): read past them.
                 limit = self.batch_size * 2 + len(self._skipped) + len(attempted)
                 listed = self.view.due(now, limit=limit)
-                if listed:
-                    earliest = listed[0].due_at
-                    attempted = {k for k in attempted if k[3] >= earliest}
+                keys = [_key(d) for d in listed]
+                attempted.intersection_update(keys)
                 due = [
-                    d for d in listed if _key(d) not in attempted and _key(d) not in self._skipped
+                    d
+                    for d, k in zip(listed, keys, strict=True)
+                    if k not in attempted and k not in self._skipped
                 ]
                 if not due:
                     break
@@ -237,9 +243,11 @@ class Scheduler:
                     if not result.recorded and result.reason != NOT_DUE_YET:
                         self._skipped.add(_key(deadline))
                     self._log(result, now)
-                outcomes.extend(results)
+                facts += len(results)
+                recorded += sum(1 for o in results if o.recorded)
+                if keep:
+                    outcomes.extend(results)
                 self.refresh()
-            recorded = sum(1 for o in outcomes if o.recorded)
             columns: dict[str, Any] = {"last_tick_at": to_us(now)}
             if recorded:
                 columns["last_fact_at"] = to_us(now)
@@ -254,9 +262,11 @@ class Scheduler:
             self._forget_settled()
             log.debug(
                 "scheduler_ticked",
-                facts=len(outcomes),
+                facts=facts,
                 recorded=recorded,
                 seconds=round((self.clock.now() - now).total_seconds(), 6),
+                copies=len(self.app.work.saved),  # what the next facts need not read
+                copies_mb=round(self.app.work.saved.held_bytes / 2**20, 1),
             )
             if not self.stop.is_set():
                 self._read_ahead(now)
@@ -406,7 +416,7 @@ def run_scheduler(
             if scheduler.stop.is_set():
                 return
             try:
-                scheduler.tick()
+                scheduler.tick(keep=False)
             except Exception:
                 log.exception("scheduler_tick_failed")
             planned[0] = None

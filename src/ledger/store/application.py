@@ -122,12 +122,15 @@ class LedgerApplication(Application[UUID]):
             self.snapshots.newest_of(wanted) if isinstance(self.snapshots, SignedSnapshots) else {}
         )
         after = {i: snapshots[i].originator_version if i in snapshots else 0 for i in wanted}
-        events: defaultdict[UUID, list[Any]] = defaultdict(list)
-        for stored in self.recorder.select_events_of(after):
-            events[UUID(str(stored.originator_id))].append(self.mapper.to_domain_event(stored))
+        stored: defaultdict[UUID, list[StoredEvent]] = defaultdict(list)
+        for event in self.recorder.select_events_of(after):
+            stored[UUID(str(event.originator_id))].append(event)
         for aggregate_id in wanted:
-            start = [snapshots[aggregate_id]] if aggregate_id in snapshots else []
-            aggregate: Any = project_aggregate(None, chain(start, events.get(aggregate_id, ())))
+            # Decoded one aggregate at a time, each event dropped once applied: a read of
+            # hundreds of aggregates never holds all their decoded events at once.
+            start = [snapshots.pop(aggregate_id)] if aggregate_id in snapshots else []
+            own = map(self.mapper.to_domain_event, stored.pop(aggregate_id, ()))
+            aggregate: Any = project_aggregate(None, chain(start, own))
             if aggregate is not None:
                 found[aggregate_id] = aggregate
         return found

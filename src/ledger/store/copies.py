@@ -10,9 +10,14 @@ where random eviction keeps a share of the cycle (simulated: 40 % hits over a cy
 times the budget, 20 % at twice; 56 % against LRU's 61 % on a Zipf-like access pattern).
 
 An aggregate is weighed when it is first kept and again each time its version has
-grown by a quarter since; in between its weight is taken as growing with its version, which
-overstates it when events do not enlarge the state, never understates it by more than the
-quarter. An aggregate heavier than the whole budget is not kept at all.
+grown by a quarter since; in between its weight is taken as what was last weighed plus the
+growth per version seen between its last two weighings (none when it did not grow, and none
+before a second weighing). Taking every aggregate to grow with its version overstated the
+states that shrink: the scheduler's accounts lose a lot at each expiry, their estimates grew
+a quarter past what they held, and at 10,000 accounts random eviction dropped 10-15 % of
+copies that fitted (their facts read their accounts again for 90 s). An aggregate that grows
+faster than before between two weighings is understated by what a quarter more events added.
+An aggregate heavier than the whole budget is not kept at all.
 """
 
 from __future__ import annotations
@@ -115,7 +120,8 @@ class _Bounded:
         self._ids: list[UUID] = []  # the ids of _items, in no order (a random pick in O(1))
         self._at: dict[UUID, int] = {}  # id -> its index in _ids
         self._random = random.Random()  # noqa: S311 - eviction, not crypto
-        self._weights: dict[UUID, tuple[int, int]] = {}  # id -> (bytes, version weighed at)
+        # id -> (bytes, the version weighed at, bytes per version it grew by before that)
+        self._weights: dict[UUID, tuple[int, int, float]] = {}
         self._held = 0  # bytes of the aggregates in _items
         self._lock = threading.Lock()
 
@@ -138,11 +144,14 @@ class _Bounded:
         version = int(getattr(aggregate, "version", 0) or 0)
         known = self._weights.get(aggregate.id)
         if known is not None:
-            size, at = known
-            if at > 0 and at <= version < at * (1 + REWEIGH_GROWTH) + 1:
-                return size * max(version, 1) // at
+            size, at, growth = known
+            if 0 < at <= version < at * (1 + REWEIGH_GROWTH) + 1:
+                return size + int(growth * (version - at))
         size = weigh(aggregate)
-        self._weights[aggregate.id] = (size, version)
+        growth = 0.0
+        if known is not None and version > known[1]:
+            growth = max(0.0, (size - known[0]) / (version - known[1]))
+        self._weights[aggregate.id] = (size, version, growth)
         return size
 
     def _keep(self, aggregate: Any) -> None:
