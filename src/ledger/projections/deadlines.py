@@ -20,6 +20,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import timedelta
+from functools import lru_cache
 from typing import TYPE_CHECKING, Any
 from uuid import UUID
 
@@ -139,8 +140,8 @@ class DeadlinesProjection(Projection):
 
     def apply(self, tx: Transaction, events: list[tuple[int, Any]]) -> None:
         batch = _Batch(self, tx, events)
-        for _, event in events:
-            batch.apply(event)
+        for (_, event), key in zip(events, batch.keys, strict=True):
+            batch.apply(event, key)
         batch.flush()
 
 
@@ -155,10 +156,14 @@ class _Batch:
         self.rows: dict[Key, tuple[str, int] | None] = {}  # key -> (contract, due) or deleted
         self.details: dict[tuple[str, str], set[str]] = {}  # (kind, aggregate) -> details in rows
         self.cleared: set[tuple[str, str]] = set()  # (kind, aggregate) deleted wholesale
-        ticket_ids = {str(e.originator_id) for _, e in events if isinstance(e, Ticket.Event)}
-        account_ids = {
-            str(e.originator_id) for _, e in events if isinstance(e, CreditAccount.Event)
-        }
+        self.keys = [str(event.originator_id) for _, event in events]  # each event's, once
+        ticket_ids: set[str] = set()
+        account_ids: set[str] = set()
+        for (_, event), key in zip(events, self.keys, strict=True):
+            if isinstance(event, Ticket.Event):
+                ticket_ids.add(key)
+            elif isinstance(event, CreditAccount.Event):
+                account_ids.add(key)
         self.tickets = self._load(
             view.tickets, "ticket_id, contract_id, breach_recorded, responded", ticket_ids
         )
@@ -188,7 +193,11 @@ class _Batch:
 
     def _set(self, kind: str, aggregate: str, detail: str, value: tuple[str, int] | None) -> None:
         self.rows[(kind, aggregate, detail)] = value
-        self.details.setdefault((kind, aggregate), set()).add(detail)
+        details = self.details.get((kind, aggregate))
+        if details is None:
+            self.details[(kind, aggregate)] = {detail}
+        else:
+            details.add(detail)
 
     def put(
         self, kind: str, aggregate: UUID | str, detail: str, contract: UUID | str, due: datetime
@@ -207,7 +216,15 @@ class _Batch:
 
     # -- events --------------------------------------------------------------------------------
 
-    def apply(self, event: Any) -> None:
+    def apply(self, event: Any, key: str) -> None:
+        """Apply an event; `key` is its aggregate's id as text. Tickets' and accounts' events,
+        most of the log, are told apart first."""
+        if isinstance(event, Ticket.Event):
+            self._ticket(event, key)
+            return
+        if isinstance(event, CreditAccount.Event):
+            self._account(event, key)
+            return
         aggregate = event.originator_id
         if isinstance(event, Contract.Signed | Contract.Renewed | Contract.Reinstated):
             self.put(LAPSE, aggregate, "", aggregate, event.ends_at)
@@ -222,13 +239,8 @@ class _Batch:
             self.delete(LOTS_EXPIRING, aggregate, event.lot_id)
         elif isinstance(event, ContractWatch.TermEnding):
             self.delete(TERM_ENDING, aggregate, event.ends_at.isoformat())
-        elif isinstance(event, CreditAccount.Event):
-            self._account(event)
-        elif isinstance(event, Ticket.Event):
-            self._ticket(event)
 
-    def _account(self, event: Any) -> None:
-        account = str(event.originator_id)
+    def _account(self, event: Any, account: str) -> None:
         if isinstance(event, CreditAccount.Opened):
             self.accounts[account] = [account, str(event.contract_id), None]
             self.changed_accounts.add(account)
@@ -283,8 +295,7 @@ class _Batch:
         if due is not None:
             self._set(LOT_EXPIRY, account, event.lot_id, (contract, due))
 
-    def _ticket(self, event: Any) -> None:
-        ticket = str(event.originator_id)
+    def _ticket(self, event: Any, ticket: str) -> None:
         if isinstance(event, Ticket.Opened):
             self.tickets[ticket] = [ticket, str(event.contract_id), False, False]
             self.changed_tickets.add(ticket)
@@ -343,6 +354,7 @@ class _Batch:
         self.tx.upsert(self.view.accounts, ACCOUNT_COLUMNS, accounts)
 
 
+@lru_cache(maxsize=64)  # a handful of shares (0.5, 0.75), formatted for every clock's rows
 def _share(value: Any) -> str:
     """A warning share as a stable key: `0.5`, `0.75`."""
     return f"{value.normalize():f}" if hasattr(value, "normalize") else str(value)
