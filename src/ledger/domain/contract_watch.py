@@ -110,7 +110,7 @@ class ContractWatch(LedgerAggregate):
         late: bool
 
         def apply(self, aggregate: Any) -> None:
-            aggregate.told[f"lot:{self.lot_id}"] = True
+            _told(aggregate, f"lot:{self.lot_id}", self.expires_at, self.recorded_at)
             aggregate.last_at = later(aggregate.last_at, self.recorded_at)
 
     class TermEnding(Aggregate.Event):
@@ -125,14 +125,14 @@ class ContractWatch(LedgerAggregate):
         late: bool
 
         def apply(self, aggregate: Any) -> None:
-            aggregate.told[f"term:{self.term_number}"] = True
+            _told(aggregate, f"term:{self.term_number}", self.ends_at, self.recorded_at)
             aggregate.last_at = later(aggregate.last_at, self.recorded_at)
 
     if TYPE_CHECKING:  # declared for mypy; eventsourcing would make annotations fields
         contract_id: UUID
         threshold: Decimal | None
         low: bool
-        told: dict[str, bool]
+        told: dict[str, datetime | bool]  # the lots and terms told of, until they end
         last_at: datetime
 
     def tell_lot_expiring(
@@ -220,3 +220,13 @@ class ContractWatch(LedgerAggregate):
             )
             return "recovered"
         return None
+
+
+def _told(aggregate: Any, key: str, ends_at: datetime, at: datetime) -> None:
+    """Note a lot or term told of until it ends, and forget those that ended by `at`: once a
+    lot or term has ended no notice of it is recorded (`application.facts`), so the watch
+    keeps only what may still be told, not one entry per lot ever held. Entries of a
+    snapshot taken before they kept their end (True) stay."""
+    told = {k: v for k, v in aggregate.told.items() if v is True or v > at}
+    told[key] = ends_at
+    aggregate.told = told
