@@ -165,6 +165,8 @@ ACROSS_VALUES = (
     "is not a cursor of the board",  # `after`: the `next` of a page of the board
     "in the list",  # `after`: the `next` of a page of the contract list
     "does not resolve",  # a webhook's host, as the DNS answers
+    "is a private, loopback or reserved address",  # a webhook's or Slack URL's host, as its
+    # address is (`https://4:480` names 0.0.0.4), refused unless LEDGER_ALERTS_ALLOW_PRIVATE
 )
 # A name that fits several customers is, like an id naming nothing, a fact of the records.
 AMBIGUOUS = "ambiguous_contract"

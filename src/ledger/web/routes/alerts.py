@@ -17,7 +17,7 @@ from ledger.domain.alerts import ALERT_KINDS
 from ledger.web.auth import ADMIN, EVERYONE, READERS, Caller, require
 from ledger.web.inputs import Body, Email, Line, Name
 from ledger.web.routing import COMMAND_ERRORS, answer, api_router, created, documented
-from ledger.web.schemas import Out
+from ledger.web.schemas import TIERS, Out
 from ledger.web.services import Svc, now
 
 router = api_router("alerts")
@@ -31,7 +31,11 @@ class Subscribe(Body):
     """Subscribe to alerts of some kinds through exactly one channel."""
 
     kinds: list[Kind] = Field(min_length=1, max_length=len(ALERT_KINDS))
-    tier: Name | None = Field(default=None, description="Only facts of this tier.")
+    tier: Name | None = Field(
+        default=None,
+        description="Only facts of this tier: premium, advanced or basic.",
+        json_schema_extra={"enum": [*TIERS, None]},
+    )
     customer: Name | None = Field(
         default=None, description="Only customers whose name contains this text."
     )
