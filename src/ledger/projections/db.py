@@ -264,17 +264,14 @@ class ViewDatabase:
                         tx = Transaction(self, cursor)
                         made = tx.staged
                         yield tx
-                except psycopg.errors.UndefinedTable as exc:
+                except BaseException as exc:
                     self.staged.difference_update(made)
-                    if not self.read_only:
-                        raise
-                    table = (exc.diag.message_primary or str(exc)).strip()
-                    raise ReadModelMissingError(
-                        f"the read database (a standby) does not hold this view yet "
-                        f"({table}): run `ledger projections run` against the primary"
-                    ) from None
-                except BaseException:
-                    self.staged.difference_update(made)
+                    if isinstance(exc, psycopg.errors.UndefinedTable) and self.read_only:
+                        table = (exc.diag.message_primary or str(exc)).strip()
+                        raise ReadModelMissingError(
+                            f"the read database (a standby) does not hold this view yet "
+                            f"({table}): run `ledger projections run` against the primary"
+                        ) from None
                     raise
 
     @contextmanager
