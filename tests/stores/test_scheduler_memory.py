@@ -74,6 +74,17 @@ def expiries(app: SupportLedger, contracts: list[UUID]) -> Counter[tuple[UUID, s
     )
 
 
+def two_hours_after_every_lot(
+    app: SupportLedger, settings: DatabaseSettings
+) -> tuple[list[UUID], Scheduler]:
+    """Accounts whose lots take turns falling due, and a scheduler started two hours after the
+    first, when all are due, recording two facts a batch: a catch-up of many batches in one
+    tick."""
+    contracts = accounts_with_lots_in_turn(app)
+    clock = FakeClock(FIRST + timedelta(hours=2))
+    return contracts, Scheduler(app, settings, clock=clock, batch_size=2)
+
+
 def test_every_fact_is_recorded_once_when_the_copies_hold_fewer_accounts_than_it_records_on(
     app: SupportLedger, store_settings: DatabaseSettings
 ) -> None:
@@ -101,10 +112,7 @@ def test_a_tick_catching_up_more_facts_than_a_batch_records_each_once_in_due_ord
     app: SupportLedger, store_settings: DatabaseSettings
 ) -> None:
     """Missed facts recorded in many batches of one tick: each once, earliest first."""
-    contracts = accounts_with_lots_in_turn(app)
-    scheduler = Scheduler(
-        app, store_settings, clock=FakeClock(FIRST + timedelta(hours=2)), batch_size=2
-    )
+    contracts, scheduler = two_hours_after_every_lot(app, store_settings)
     try:
         outcomes = scheduler.tick()
         again = scheduler.tick()
@@ -189,10 +197,7 @@ def test_a_tick_that_keeps_no_outcomes_still_records_every_fact_once(
     app: SupportLedger, store_settings: DatabaseSettings
 ) -> None:
     """The running service's ticks (`keep=False`) return nothing and record the same facts."""
-    contracts = accounts_with_lots_in_turn(app)
-    scheduler = Scheduler(
-        app, store_settings, clock=FakeClock(FIRST + timedelta(hours=2)), batch_size=2
-    )
+    contracts, scheduler = two_hours_after_every_lot(app, store_settings)
     try:
         assert scheduler.tick(keep=False) == []
         again = scheduler.tick()
