@@ -257,6 +257,35 @@ def test_a_row_edited_below_the_interval_is_caught_when_every_row_is_checked(
         assert then.checked_from["sla_breaches"] == 0
 
 
+def test_a_live_clock_edited_inside_the_interval_is_read_from_its_checked_versions(
+    store_settings: DatabaseSettings, app: SupportLedger
+) -> None:
+    """A clock last changed inside the newest checkpoint's interval is read, as it stood at
+    the checkpoint, from its versions (which the interval's digest checks), not from its live
+    row: an edit of that row does not reach the answer, which stays a full replay's."""
+    checkpointed(store_settings, app)
+    sla = positions(store_settings, "sla_breaches")
+    now = datetime.now(UTC)
+    full, _, _, _ = replay(store_settings, app, now, use=False)
+    db = ViewDatabase(store_settings)
+    try:
+        with db.transaction() as tx:
+            edited = tx.execute(  # the clocks changed in the interval and not since
+                "UPDATE sla_clocks SET outcome = 'met', customer = customer || ' (edited)' "
+                "WHERE position > ? AND position <= ?",
+                (sla[-2], sla[-1]),
+            )
+    finally:
+        db.close()
+    assert edited > 0
+    with as_of_views(store_settings, app, now) as then:
+        assert then.started_from["sla_breaches"] == sla[-1]
+        assert then.rejected == 0
+        replayed = rows_of(then)
+    edited_clocks = {t for t in full if t.endswith("sla_clocks")}
+    assert {t: replayed[t] for t in edited_clocks} == {t: full[t] for t in edited_clocks}
+
+
 def test_a_replay_reads_the_log_only_about_as_far_as_its_instant(
     store_settings: DatabaseSettings, app: SupportLedger, clock: SteppingClock
 ) -> None:
