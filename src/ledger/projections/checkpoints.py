@@ -444,8 +444,10 @@ class Overlay:
     append-only table reads the live rows up to the position, then the replayed ones; a
     copied table reads its copy (`replayed_<table>`, where the replay goes on); `sla_clocks`
     reads the replayed clocks, then the clocks as they stood at the position (the live rows
-    not changed since, else their newest version up to it) for tickets the replay did not
-    touch. The replay applies the events after the position to `replayed_` tables (a
+    not changed since, else their newest version up to it; checked over the interval, the
+    live rows not changed since the checkpoint before, which carries them, else their newest
+    version, which the interval's digest checks) for tickets the replay did not touch. The
+    replay applies the events after the position to `replayed_` tables (a
     projection with that prefix); a clock is copied there from the position before its
     first event (`preload`)."""
 
