@@ -111,6 +111,31 @@ class Projection(ABC):
         A raw projection gets (position, Notification) for every notification instead.
         """
 
+    # A view may fold extracts of the events rather than the events: `extract` (a static
+    # function of the event alone) makes what the view reads of an event as plain values, and
+    # `fold` applies (position, extract) pairs; `apply` is then `fold` of the extracts. The
+    # runner decodes and extracts, then folds, so a large rebuild can make the extracts in a
+    # process of its own while it folds (`projections/reader.py`). By default the extract is
+    # the event itself and folding is applying.
+    @staticmethod
+    def extract(event: Any) -> Any:
+        """What the view reads of a decoded event (by default, the event)."""
+        return event
+
+    @staticmethod
+    def recorded_at(extract: Any) -> int:
+        """The recording time (microseconds) of the event an extract was made of."""
+        return to_us(extract.timestamp)
+
+    def fold(self, tx: Transaction, extracts: list[tuple[int, Any]]) -> None:
+        """Apply (position, extract) pairs in log order, inside `tx`."""
+        self.apply(tx, extracts)
+
+    @classmethod
+    def extracts(cls) -> bool:
+        """Whether the view folds extracts of its own rather than the events."""
+        return cls.extract is not Projection.extract
+
     def indexes(self) -> list[tuple[str, str]]:
         """The indexes only reads use, as (name, `table (columns)`): `ddl` makes them, and a
         rebuild makes them once at the end instead of keeping them row by row."""

@@ -154,7 +154,8 @@ class Checkpointer:
             log.warning("checkpoints_out_of_step", projection=self.name, position=start)
             return
         recorded_max, range_min, last = marks.recorded_max, marks.range_min, marks.last_event
-        times = [to_us(event.timestamp) for _, event in events]  # when each was recorded
+        recorded = self.projection.recorded_at
+        times = [recorded(event) for _, event in events]  # when each was recorded
         if events:
             high, low = max(times), min(times)
             recorded_max = high if recorded_max is None else max(recorded_max, high)

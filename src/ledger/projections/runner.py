@@ -19,7 +19,6 @@ import gc
 import threading
 import time
 import traceback
-from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -46,6 +45,7 @@ from ledger.projections.base import (
 from ledger.projections.checkpointer import Checkpointer
 from ledger.projections.checkpoints import DDL as CHECKPOINT_DDL
 from ledger.projections.db import ViewDatabase
+from ledger.projections.reader import Reading, extracts_of, read_ahead
 from ledger.store import StoreUnavailableError, lock_key
 
 if TYPE_CHECKING:
@@ -326,37 +326,26 @@ class Worker:
 
     def read_ahead(
         self, after: int, stop_at: int
-    ) -> Iterator[tuple[Sequence[Notification], list[tuple[int, Any]], int]]:
+    ) -> Iterator[tuple[Sequence[Notification] | None, list[tuple[int, Any]], int]]:
         """The notifications after `after` up to `stop_at` that the projection follows, in
-        batches with their decoded events and the position each batch takes the view to;
-        each batch is read and decoded in a thread while the caller applies the one before
-        (reading waits on the database, applying too). With checkpoints, no batch reads past
-        a multiple of their interval, and one that reaches it ends there, events or not: the
-        checkpoints of a rebuild fall on the multiples, as the live runner's do, and an as-of
-        replay from one applies only the events after the multiple."""
-        topics = () if self.projection_class.raw else tuple(sorted(self.topics))
-        checkpoints = self.checkpoints
-        every = checkpoints.every if checkpoints is not None and checkpoints.enabled else 0
-
-        def read(start: int) -> tuple[Sequence[Notification], list[tuple[int, Any]], int]:
-            stop = stop_at if not every else min(stop_at, ((start - 1) // every + 1) * every)
-            batch = self.app.recorder.select_notifications(
-                start=start, limit=self.batch_size, stop=stop, topics=topics
-            )
-            end = batch[-1].id if len(batch) == self.batch_size else stop
-            return batch, self._decode(batch), end
-
+        batches with their extracts (`Projection.extract`; the decoded events by default) and
+        the position each batch takes the view to; each batch is read and decoded while the
+        caller applies the one before (reading waits on the database, applying too), in a
+        thread, or for a large rebuild of a view that folds extracts on PostgreSQL in a
+        process of its own (`reader.py`). With checkpoints, no batch reads past a multiple of
+        their interval, and one that reaches it ends there, events or not: the checkpoints of
+        a rebuild fall on the multiples, as the live runner's do, and an as-of replay from one
+        applies only the events after the multiple."""
         if after >= stop_at:
             return
-        with ThreadPoolExecutor(1, thread_name_prefix=f"read-{self.name}") as reader:
-            ahead = reader.submit(read, after + 1)
-            while True:
-                batch, events, end = ahead.result()
-                if end < stop_at:
-                    ahead = reader.submit(read, end + 1)
-                yield batch, events, end
-                if end >= stop_at:
-                    return
+        checkpoints = self.checkpoints
+        every = checkpoints.every if checkpoints is not None and checkpoints.enabled else 0
+        reading = Reading(self.projection_class, after, stop_at, self.batch_size, every)
+        yield from read_ahead(self.app, reading, backend=self.db.backend)
+
+    def _topics(self) -> tuple[str, ...]:
+        """The topics to read (every one for a raw view)."""
+        return () if self.projection_class.raw else tuple(sorted(self.topics))
 
     def head(self) -> int:
         """The position of the newest event in the log."""
@@ -387,25 +376,28 @@ class Worker:
         return None
 
     def _decode(self, batch: Sequence[Notification]) -> list[tuple[int, Any]]:
-        if self.projection_class.raw:
-            return [(n.id, n) for n in batch]  # every notification, as stored
-        return [(n.id, self.app.mapper.to_domain_event(n)) for n in batch if n.topic in self.topics]
+        return extracts_of(self.app, self.projection_class, batch)
 
     def _apply_batch(
         self,
-        batch: Sequence[Notification],
+        batch: Sequence[Notification] | None,
         events: list[tuple[int, Any]] | None = None,
         end: int | None = None,
     ) -> Outcome | None:
-        """Apply a batch and move the position to `end` (default: its last notification's)."""
-        start, end = self.position, batch[-1].id if end is None else end
+        """Apply a batch (its notifications, or None when only its extracts were read) and
+        move the position to `end` (default: its last notification's)."""
+        start = self.position
+        if end is None:
+            assert batch is not None  # noqa: S101 - a batch without notifications has its end
+            end = batch[-1].id
         try:
             if events is None:
+                assert batch is not None  # noqa: S101 - the extracts come with no notifications
                 events = self._decode(batch)
             with self.db.transaction() as tx:
                 self._check_owner(tx)
                 if events:
-                    self.projection.apply(tx, events)
+                    self.projection.fold(tx, events)
                 if self.checkpoints is not None:
                     self.checkpoints.after_batch(tx, start, end, events)
                 advance(tx, self.name, start, end, self.clock())
@@ -414,6 +406,10 @@ class Worker:
         except StoreUnavailableError:
             raise
         except Exception:  # noqa: BLE001 - any failure of this projection stops it alone
+            if batch is None:  # read in a process: the notifications are read again
+                batch = self.app.recorder.select_notifications(
+                    start=start + 1, limit=max(end - start, 1), stop=end, topics=self._topics()
+                )
             return self._isolate_failure(batch)
         self.position = end
         log.debug("projection_batch", projection=self.name, position=end, events=len(events))
@@ -448,7 +444,7 @@ class Worker:
                 with self.db.transaction() as tx:
                     self._check_owner(tx)
                     if events:
-                        self.projection.apply(tx, events)
+                        self.projection.fold(tx, events)
                     if self.checkpoints is not None:
                         self.checkpoints.after_batch(tx, start, notification.id, events)
                     advance(tx, self.name, start, notification.id, self.clock())
@@ -629,7 +625,7 @@ def verify(
             for _, events, _ in worker.read_ahead(0, target):
                 if events:
                     with worker.db.transaction() as tx:
-                        shadow.apply(tx, events)
+                        shadow.fold(tx, events)
         with worker.db.transaction() as tx:
             shadow.rebuild_finished(tx)
         differences = []

@@ -21,19 +21,27 @@ from dataclasses import dataclass
 from operator import attrgetter
 from typing import TYPE_CHECKING, Any
 
-from ledger.domain.calendar import load_zone, to_us
-from ledger.domain.contract import Contract
-from ledger.domain.ticket import Ticket
+from ledger.domain.calendar import from_us, load_zone
 from ledger.figures import DECLINED, PAUSED
 from ledger.projections.base import Interval, Projection
-from ledger.projections.db import us
+from ledger.projections.sla_extracts import (
+    FOLLOWS,
+    Appointment,
+    Changed,
+    Declined,
+    Opened,
+    Signed,
+)
+from ledger.projections.sla_extracts import (
+    extract as extract_of,
+)
 
 if TYPE_CHECKING:
     from collections.abc import Callable
-    from datetime import datetime
     from zoneinfo import ZoneInfo
 
     from ledger.projections.db import Transaction, ViewDatabase
+    from ledger.projections.sla_extracts import Extract
 
 RUNNING = "running"
 STOPPED = "stopped"
@@ -142,14 +150,6 @@ def _hour(column: str) -> str:
     return f"({whole} - CASE WHEN {column} < {whole} * {HOUR_US} THEN 1 ELSE 0 END)"
 
 
-def _warning_at(warnings: list[dict[str, Any]]) -> int | None:
-    """The instant of the highest warning threshold (75 %), None while paused before it.
-
-    The terms list thresholds in increasing order, so the highest is the last.
-    """
-    return us(warnings[-1]["at"]) if warnings else None
-
-
 # Running periods are kept as JSON text, `[[start_us, end_us], ..., [start_us, null]]`, and
 # edited as text: a batch touches them for every hold, resumption and response.
 OPEN_END = ",null]]"
@@ -179,25 +179,8 @@ class SlaBreachProjection(Projection):
     # calendars written since the one before, not all of them (a replay reads each one's newest
     # copy: over the full copies of shape 4 that read would grow with the checkpoints)
     shape = 5
-    follows = (
-        Contract.Signed,
-        Contract.AppointmentBooked,
-        Contract.AppointmentCancelled,
-        Ticket.Opened,
-        Ticket.RequestDeclined,
-        Ticket.Held,
-        Ticket.Resumed,
-        Ticket.SeverityChanged,
-        Ticket.DeadlineRecalculated,
-        Ticket.WarningReached,
-        Ticket.ResponseDeadlineBreached,
-        Ticket.FirstResponseRecorded,
-        Ticket.BreachWaived,
-        Ticket.PriorityTroubleshootingRequested,
-        Ticket.Resolved,
-        Ticket.Reopened,
-        Ticket.Closed,
-    )
+    follows = FOLLOWS  # the events it has an extract of
+    extract = staticmethod(extract_of)
 
     def __init__(self, db: ViewDatabase, *, prefix: str = "") -> None:
         super().__init__(db, prefix=prefix)
@@ -321,10 +304,18 @@ class SlaBreachProjection(Projection):
     def tables(self) -> list[str]:
         return [self.clocks, self.versions, self.counts, self.times, self.calendars]
 
+    @staticmethod
+    def recorded_at(extract: Any) -> int:
+        return int(extract.recorded_at)
+
     def apply(self, tx: Transaction, events: list[tuple[int, Any]]) -> None:
-        batch = _Batch(self, tx, events)
-        for (position, event), key in zip(events, batch.keys, strict=True):
-            batch.apply(position, event, key)
+        self.fold(tx, [(position, extract_of(event)) for position, event in events])
+
+    def fold(self, tx: Transaction, extracts: list[tuple[int, Any]]) -> None:
+        """Apply the events' extracts (`sla_extracts`), in log order, inside `tx`."""
+        batch = _Batch(self, tx, extracts)
+        for position, extract in extracts:
+            batch.apply(position, extract)
         batch.flush()
 
 
@@ -332,7 +323,7 @@ class _Batch:
     """The changes of one batch: touched rows loaded once, evolved in order, written once."""
 
     def __init__(
-        self, view: SlaBreachProjection, tx: Transaction, events: list[tuple[int, Any]]
+        self, view: SlaBreachProjection, tx: Transaction, extracts: list[tuple[int, Extract]]
     ) -> None:
         self.view = view
         self.tx = tx
@@ -340,18 +331,17 @@ class _Batch:
         ticket_ids: set[str] = set()
         created_contracts: set[str] = set()
         contract_ids: set[str] = set()
-        self.keys = [str(event.originator_id) for _, event in events]  # each event's, once
-        for (_, event), key in zip(events, self.keys, strict=True):
-            kind = type(event)
-            if kind is Ticket.Opened or kind is Ticket.RequestDeclined:
-                created_tickets.add(key)
-                contract_ids.add(str(event.contract_id))
-            elif kind is Contract.Signed:
-                created_contracts.add(key)
-            elif kind is Contract.AppointmentBooked or kind is Contract.AppointmentCancelled:
-                contract_ids.add(key)
+        for _, extract in extracts:
+            kind = type(extract)
+            if kind is Changed:
+                ticket_ids.add(extract.key)
+            elif kind is Opened or kind is Declined:
+                created_tickets.add(extract.key)
+                contract_ids.add(extract.contract)  # type: ignore[union-attr]
+            elif kind is Signed:
+                created_contracts.add(extract.key)
             else:
-                ticket_ids.add(key)
+                contract_ids.add(extract.key)
         self.held = view.held if view.rebuilding else None
         self.clocks: dict[str, ClockRow] = {}
         if self.held is not None:  # a rebuild: the clocks it holds, written or not yet
@@ -383,19 +373,19 @@ class _Batch:
         self.changed_clocks: set[str] = set()
         self.changed_calendars: set[str] = set()
         self.zones: dict[str, ZoneInfo] = {}
-        self.handlers: dict[type, Callable[[Any, ClockRow], None]] = {
-            Ticket.Held: self._held,
-            Ticket.Resumed: self._resumed,
-            Ticket.SeverityChanged: self._severity_changed,
-            Ticket.DeadlineRecalculated: self._recalculated,
-            Ticket.WarningReached: _nothing,
-            Ticket.ResponseDeadlineBreached: self._breached,
-            Ticket.FirstResponseRecorded: self._responded,
-            Ticket.BreachWaived: self._waived,
-            Ticket.PriorityTroubleshootingRequested: self._priority,
-            Ticket.Resolved: self._resolved,
-            Ticket.Reopened: self._reopened,
-            Ticket.Closed: self._closed,
+        self.handlers: dict[str, Callable[[Changed, ClockRow], None]] = {
+            "Held": self._held,
+            "Resumed": self._resumed,
+            "SeverityChanged": self._severity_changed,
+            "DeadlineRecalculated": _figures,
+            "WarningReached": _nothing,
+            "ResponseDeadlineBreached": self._breached,
+            "FirstResponseRecorded": self._responded,
+            "BreachWaived": self._waived,
+            "PriorityTroubleshootingRequested": self._priority,
+            "Resolved": self._resolved,
+            "Reopened": self._reopened,
+            "Closed": self._closed,
         }
 
     def _load(self, table: str, columns: tuple[str, ...], ids: set[str]) -> list[tuple[Any, ...]]:
@@ -414,45 +404,46 @@ class _Batch:
 
     # -- events --------------------------------------------------------------------------------
 
-    def apply(self, position: int, event: Any, key: str) -> None:
-        """Apply an event; `key` is its aggregate's id as text."""
-        kind = type(event)
-        if kind is Ticket.Opened:
-            self._opened(position, event, key)
-        elif kind is Ticket.RequestDeclined:
-            self._declined(position, event, key)
-        elif kind is Contract.Signed:
-            self._signed(event, key)
-        elif kind is Contract.AppointmentBooked or kind is Contract.AppointmentCancelled:
-            self._appointment(event, key)
-        else:
-            ticket = key
-            clock = self.clocks.get(ticket)
-            handler = self.handlers.get(kind)
+    def apply(self, position: int, extract: Extract) -> None:
+        """Apply an event's extract."""
+        kind = type(extract)
+        if kind is Changed:
+            clock = self.clocks.get(extract.key)
+            handler = self.handlers.get(extract.kind)  # type: ignore[union-attr]
             if clock is None or handler is None:  # pragma: no cover - follows its Opened
                 return
-            handler(event, clock)
+            handler(extract, clock)  # type: ignore[arg-type]
             clock.position = position
-            self.changed_clocks.add(ticket)
-            self._version(clock, effective_at(event))
+            self.changed_clocks.add(extract.key)
+            self._version(clock, extract.effective_at)  # type: ignore[union-attr]
+        elif kind is Opened:
+            self._opened(position, extract)  # type: ignore[arg-type]
+        elif kind is Declined:
+            self._declined(position, extract)  # type: ignore[arg-type]
+        elif kind is Signed:
+            self._signed(extract)  # type: ignore[arg-type]
+        else:
+            self._appointment(extract)  # type: ignore[arg-type]
 
     def _version(self, clock: ClockRow, effective: int) -> None:
         """Keep the row as it stands after an event, from the instant the event took effect."""
         self.versions.append((*_clock_values(clock), effective))
 
-    def _signed(self, event: Any, contract: str) -> None:
+    def _signed(self, signed: Signed) -> None:
+        contract = signed.key
         self.calendars[contract] = _Calendar(
-            contract, event.customer, event.timezone, event.holiday_region or "", "[]"
+            contract, signed.customer, signed.timezone, signed.holiday_region, "[]"
         )
         self.changed_calendars.add(contract)
 
-    def _appointment(self, event: Any, contract: str) -> None:
+    def _appointment(self, appointment: Appointment) -> None:
+        contract = appointment.key
         calendar = self.calendars.get(contract)
         if calendar is None:  # pragma: no cover - an appointment follows its contract's Signed
             return
         windows: list[list[int]] = json.loads(calendar.appointments)
-        window = [to_us(event.starts_at), to_us(event.ends_at)]
-        if type(event) is Contract.AppointmentBooked:
+        window = [appointment.starts_at, appointment.ends_at]
+        if appointment.booked:
             windows.append(window)
             windows.sort()
         elif window in windows:
@@ -460,36 +451,35 @@ class _Batch:
         calendar.appointments = json.dumps(windows, separators=(",", ":"))
         self.changed_calendars.add(contract)
 
-    def _month(self, contract: str, received_at: datetime) -> str:
+    def _month(self, contract: str, received_at: int) -> str:
         """The month of `received_at` in the contract's timezone, as YYYY-MM."""
         calendar = self.calendars.get(contract)
         name = calendar.timezone if calendar is not None else "UTC"
         zone = self.zones.get(name)
         if zone is None:
             zone = self.zones[name] = load_zone(name)
-        local = received_at.astimezone(zone)
+        local = from_us(received_at).astimezone(zone)
         return f"{local.year:04d}-{local.month:02d}"
 
-    def _opened(self, position: int, event: Any, ticket: str) -> None:
-        contract = str(event.contract_id)
-        received, due = to_us(event.received_at), us(event.due_at)
+    def _opened(self, position: int, opened: Opened) -> None:
+        ticket, received, due = opened.key, opened.received_at, opened.due_at
         self.clocks[ticket] = ClockRow(
             ticket_id=ticket,
-            external_key=event.external_key,
-            contract_id=contract,
-            customer=event.customer,
-            tier=event.tier,
-            terms_version=event.terms_version,
-            severity=event.severity,
-            reporter=event.reporter,
+            external_key=opened.external_key,
+            contract_id=opened.contract,
+            customer=opened.customer,
+            tier=opened.tier,
+            terms_version=opened.terms_version,
+            severity=opened.severity,
+            reporter=opened.reporter,
             status="open",
             declined_reason=None,
             received_at=received,
-            received_month=self._month(contract, event.received_at),
-            target_seconds=event.target_seconds,
+            received_month=self._month(opened.contract, received),
+            target_seconds=opened.target_seconds,
             due_at=due,
             original_due_at=due,
-            warning_at=_warning_at(event.warnings),
+            warning_at=opened.warning_at,
             clock=RUNNING,
             periods=_started(received),
             responded_at=None,
@@ -502,21 +492,21 @@ class _Batch:
         self.changed_clocks.add(ticket)
         self._version(self.clocks[ticket], received)
 
-    def _declined(self, position: int, event: Any, ticket: str) -> None:
-        contract = str(event.contract_id)
+    def _declined(self, position: int, declined: Declined) -> None:
+        ticket = declined.key
         self.clocks[ticket] = ClockRow(
             ticket_id=ticket,
-            external_key=event.external_key,
-            contract_id=contract,
-            customer=event.customer,
+            external_key=declined.external_key,
+            contract_id=declined.contract,
+            customer=declined.customer,
             tier=None,
             terms_version=None,
-            severity=event.severity,
-            reporter=event.reporter,
+            severity=declined.severity,
+            reporter=declined.reporter,
             status=DECLINED,
-            declined_reason=event.reason,
-            received_at=to_us(event.received_at),
-            received_month=self._month(contract, event.received_at),
+            declined_reason=declined.reason,
+            received_at=declined.received_at,
+            received_month=self._month(declined.contract, declined.received_at),
             target_seconds=None,
             due_at=None,
             original_due_at=None,
@@ -531,58 +521,55 @@ class _Batch:
             position=position,
         )
         self.changed_clocks.add(ticket)
-        self._version(self.clocks[ticket], self.clocks[ticket].received_at)
+        self._version(self.clocks[ticket], declined.received_at)
 
-    def _held(self, event: Any, clock: ClockRow) -> None:
-        clock.periods = _ended(clock.periods or "[]", to_us(event.held_at))
+    def _held(self, change: Changed, clock: ClockRow) -> None:
+        clock.periods = _ended(clock.periods or "[]", change.effective_at)
         clock.status = "on_hold"
         clock.clock = PAUSED
-        _figures(clock, event)
+        _figures(change, clock)
 
-    def _resumed(self, event: Any, clock: ClockRow) -> None:
-        clock.periods = _resumed(clock.periods or "[]", to_us(event.resumed_at))
+    def _resumed(self, change: Changed, clock: ClockRow) -> None:
+        clock.periods = _resumed(clock.periods or "[]", change.effective_at)
         clock.status = "open"
         clock.clock = RUNNING
-        _figures(clock, event)
+        _figures(change, clock)
 
-    def _severity_changed(self, event: Any, clock: ClockRow) -> None:
-        clock.severity = event.severity
-        clock.target_seconds = event.target_seconds
+    def _severity_changed(self, change: Changed, clock: ClockRow) -> None:
+        clock.severity = change.severity  # type: ignore[assignment]
+        clock.target_seconds = change.target_seconds
         if clock.responded_at is None:
-            _figures(clock, event)
+            _figures(change, clock)
 
-    def _recalculated(self, event: Any, clock: ClockRow) -> None:
-        _figures(clock, event)
-
-    def _breached(self, event: Any, clock: ClockRow) -> None:
-        del event
+    def _breached(self, change: Changed, clock: ClockRow) -> None:
+        del change
         clock.breach_recorded = True
 
-    def _responded(self, event: Any, clock: ClockRow) -> None:
-        responded = to_us(event.responded_at)
+    def _responded(self, change: Changed, clock: ClockRow) -> None:
+        responded = change.effective_at
         clock.periods = _ended(clock.periods or "[]", responded)
         clock.responded_at = responded
-        clock.outcome = event.outcome
-        clock.used_seconds = event.used_seconds
+        clock.outcome = change.outcome
+        clock.used_seconds = change.used_seconds
         clock.clock = STOPPED
 
-    def _waived(self, event: Any, clock: ClockRow) -> None:
-        del event
+    def _waived(self, change: Changed, clock: ClockRow) -> None:
+        del change
         clock.breach_waived = True
 
-    def _priority(self, event: Any, clock: ClockRow) -> None:
-        clock.priority_at = to_us(event.requested_at)
+    def _priority(self, change: Changed, clock: ClockRow) -> None:
+        clock.priority_at = change.effective_at
 
-    def _resolved(self, event: Any, clock: ClockRow) -> None:
-        del event
+    def _resolved(self, change: Changed, clock: ClockRow) -> None:
+        del change
         clock.status = "resolved"
 
-    def _reopened(self, event: Any, clock: ClockRow) -> None:
-        del event
+    def _reopened(self, change: Changed, clock: ClockRow) -> None:
+        del change
         clock.status = "open"
 
-    def _closed(self, event: Any, clock: ClockRow) -> None:
-        del event
+    def _closed(self, change: Changed, clock: ClockRow) -> None:
+        del change
         clock.status = "closed"
 
     # -- writing -------------------------------------------------------------------------------
@@ -639,37 +626,15 @@ class _Batch:
             self.tx.execute(f"DELETE FROM {self.view.times} WHERE n = 0")
 
 
-def _nothing(event: Any, clock: ClockRow) -> None:
+def _nothing(change: Changed, clock: ClockRow) -> None:
     """An event that changes no column (only the row's position moves)."""
-    del event, clock
+    del change, clock
 
 
-def _figures(clock: ClockRow, event: Any) -> None:
-    clock.due_at = us(event.due_at)
-    clock.warning_at = _warning_at(event.warnings)
-
-
-# The business instant each event takes effect at (a board for an instant knows only the
-# events effective by then); Opened and RequestDeclined take effect when received.
-_EFFECTIVE = {
-    Ticket.Held: "held_at",
-    Ticket.Resumed: "resumed_at",
-    Ticket.SeverityChanged: "changed_at",
-    Ticket.DeadlineRecalculated: "recalculated_at",
-    Ticket.WarningReached: "warning_at",
-    Ticket.ResponseDeadlineBreached: "recorded_at",
-    Ticket.FirstResponseRecorded: "responded_at",
-    Ticket.BreachWaived: "waived_at",
-    Ticket.PriorityTroubleshootingRequested: "requested_at",
-    Ticket.Resolved: "resolved_at",
-    Ticket.Reopened: "reopened_at",
-    Ticket.Closed: "closed_at",
-}
-
-
-def effective_at(event: Any) -> int:
-    """The instant (microseconds) a ticket's event took effect."""
-    return to_us(getattr(event, _EFFECTIVE[type(event)]))
+def _figures(change: Changed, clock: ClockRow) -> None:
+    """The deadline and warning a hold, resumption, recalculation or new severity leaves."""
+    clock.due_at = change.due_at
+    clock.warning_at = change.warning_at
 
 
 def bucket(clock: ClockRow) -> tuple[str, str]:
