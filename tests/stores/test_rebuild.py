@@ -118,11 +118,11 @@ def test_a_rebuild_writes_the_rows_the_live_projection_wrote(
 class CutShort(DeadlinesProjection):
     """The deadlines view, failing in a rebuild once past its first batch."""
 
-    def apply(self, tx: Transaction, events: list[tuple[int, Any]]) -> None:
-        if self.rebuilding and events[0][0] > 20:
+    def fold(self, tx: Transaction, extracts: list[tuple[int, Any]]) -> None:
+        if self.rebuilding and extracts[0][0] > 20:
             msg = "the rebuild's process was stopped"
             raise RuntimeError(msg)
-        super().apply(tx, events)
+        super().fold(tx, extracts)
 
 
 def test_a_rebuild_cut_short_is_started_again_from_scratch_by_the_next_runner(

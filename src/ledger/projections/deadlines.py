@@ -20,17 +20,32 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import timedelta
-from functools import lru_cache
 from typing import TYPE_CHECKING, Any
 from uuid import UUID
 
 from ledger.domain.calendar import to_us
-from ledger.domain.contract import Contract
-from ledger.domain.contract_watch import ContractWatch
-from ledger.domain.credit_account import POINTS, CreditAccount
-from ledger.domain.ticket import Ticket
 from ledger.projections.base import STATE_TABLE, Projection
 from ledger.projections.db import ViewPool, instant, us
+from ledger.projections.deadline_extracts import (
+    ACCOUNT_EXTRACTS,
+    FOLLOWS,
+    TICKET_EXTRACTS,
+    AccountOpened,
+    AgreementEnded,
+    Breached,
+    Clock,
+    Ended,
+    Lot,
+    LotExpired,
+    Responded,
+    Term,
+    TermScheduled,
+    TicketOpened,
+    Told,
+    WarningReached,
+    watch_of,
+)
+from ledger.projections.deadline_extracts import extract as extract_of
 from ledger.settings import alert_notice_days
 
 if TYPE_CHECKING:
@@ -54,7 +69,6 @@ DEADLINE_COLUMNS = ("kind", "aggregate_id", "detail", "contract_id", "due_at")
 TICKET_COLUMNS = ("ticket_id", "contract_id", "breach_recorded", "responded")
 ACCOUNT_COLUMNS = ("account_id", "contract_id", "ended_at")
 VIEW_CONNECTIONS = 2  # idle connections to the view kept open for the application
-CLOCK_EVENTS = (Ticket.Held, Ticket.Resumed, Ticket.SeverityChanged, Ticket.DeadlineRecalculated)
 
 
 @dataclass(frozen=True)
@@ -73,30 +87,8 @@ class DeadlinesProjection(Projection):
 
     name = "deadlines"
     shape = 3  # 2: accounts keep when the agreement ended; 3: lots_expiring, term_ending
-    follows = (
-        Contract.Signed,
-        Contract.Renewed,
-        Contract.Reinstated,
-        Contract.Lapsed,
-        Contract.Terminated,
-        CreditAccount.Opened,
-        CreditAccount.TermScheduled,
-        CreditAccount.PointsGranted,
-        CreditAccount.SessionsGranted,
-        CreditAccount.PackagePurchased,
-        CreditAccount.LotExpired,
-        CreditAccount.AgreementEnded,
-        Ticket.Opened,
-        Ticket.Held,
-        Ticket.Resumed,
-        Ticket.SeverityChanged,
-        Ticket.DeadlineRecalculated,
-        Ticket.WarningReached,
-        Ticket.ResponseDeadlineBreached,
-        Ticket.FirstResponseRecorded,
-        ContractWatch.LotsExpiring,
-        ContractWatch.TermEnding,
-    )
+    follows = FOLLOWS  # the events it has an extract of
+    extract = staticmethod(extract_of)
 
     def __init__(self, db: ViewDatabase, *, prefix: str = "") -> None:
         super().__init__(db, prefix=prefix)
@@ -138,10 +130,18 @@ class DeadlinesProjection(Projection):
 
     # -- applying a batch ----------------------------------------------------------------------
 
+    @staticmethod
+    def recorded_at(extract: Any) -> int:
+        return int(extract.recorded_at)
+
     def apply(self, tx: Transaction, events: list[tuple[int, Any]]) -> None:
-        batch = _Batch(self, tx, events)
-        for (_, event), key in zip(events, batch.keys, strict=True):
-            batch.apply(event, key)
+        self.fold(tx, [(position, extract_of(event)) for position, event in events])
+
+    def fold(self, tx: Transaction, extracts: list[tuple[int, Any]]) -> None:
+        """Apply the events' extracts (`deadline_extracts`), in log order, inside `tx`."""
+        batch = _Batch(self, tx, extracts)
+        for _, found in extracts:
+            batch.apply(found)
         batch.flush()
 
 
@@ -149,21 +149,22 @@ class _Batch:
     """The changes of one batch, reduced to one final write per row."""
 
     def __init__(
-        self, view: DeadlinesProjection, tx: Transaction, events: list[tuple[int, Any]]
+        self, view: DeadlinesProjection, tx: Transaction, extracts: list[tuple[int, Any]]
     ) -> None:
         self.view = view
         self.tx = tx
         self.rows: dict[Key, tuple[str, int] | None] = {}  # key -> (contract, due) or deleted
         self.details: dict[tuple[str, str], set[str]] = {}  # (kind, aggregate) -> details in rows
         self.cleared: set[tuple[str, str]] = set()  # (kind, aggregate) deleted wholesale
-        self.keys = [str(event.originator_id) for _, event in events]  # each event's, once
+        self.term_notice = _micro(view.term_notice)
+        self.expiring_notice = _micro(view.expiring_notice)
         ticket_ids: set[str] = set()
         account_ids: set[str] = set()
-        for (_, event), key in zip(events, self.keys, strict=True):
-            if isinstance(event, Ticket.Event):
-                ticket_ids.add(key)
-            elif isinstance(event, CreditAccount.Event):
-                account_ids.add(key)
+        for _, found in extracts:
+            if isinstance(found, TICKET_EXTRACTS):
+                ticket_ids.add(found.key)
+            elif isinstance(found, ACCOUNT_EXTRACTS):
+                account_ids.add(found.key)
         self.tickets = self._load(
             view.tickets, "ticket_id, contract_id, breach_recorded, responded", ticket_ids
         )
@@ -199,58 +200,53 @@ class _Batch:
         else:
             details.add(detail)
 
-    def put(
-        self, kind: str, aggregate: UUID | str, detail: str, contract: UUID | str, due: datetime
-    ) -> None:
-        self._set(kind, str(aggregate), detail, (str(contract), to_us(due)))
+    def put(self, kind: str, aggregate: str, detail: str, contract: str, due: int) -> None:
+        self._set(kind, aggregate, detail, (contract, due))
 
-    def delete(self, kind: str, aggregate: UUID | str, detail: str) -> None:
-        self._set(kind, str(aggregate), detail, None)
+    def delete(self, kind: str, aggregate: str, detail: str) -> None:
+        self._set(kind, aggregate, detail, None)
 
-    def clear(self, kind: str, aggregate: UUID | str) -> None:
+    def clear(self, kind: str, aggregate: str) -> None:
         """Delete every row of `kind` for an aggregate (including earlier batches')."""
-        aggregate = str(aggregate)
         self.cleared.add((kind, aggregate))
         for detail in self.details.get((kind, aggregate), ()):
             self.rows[(kind, aggregate, detail)] = None
 
     # -- events --------------------------------------------------------------------------------
 
-    def apply(self, event: Any, key: str) -> None:
-        """Apply an event; `key` is its aggregate's id as text. Tickets' and accounts' events,
-        most of the log, are told apart first."""
-        if isinstance(event, Ticket.Event):
-            self._ticket(event, key)
+    def apply(self, found: Any) -> None:
+        """Apply an event's extract. Tickets' and accounts' events, most of the log, are told
+        apart first."""
+        if isinstance(found, TICKET_EXTRACTS):
+            self._ticket(found)
             return
-        if isinstance(event, CreditAccount.Event):
-            self._account(event, key)
+        if isinstance(found, ACCOUNT_EXTRACTS):
+            self._account(found)
             return
-        aggregate = event.originator_id
-        if isinstance(event, Contract.Signed | Contract.Renewed | Contract.Reinstated):
-            self.put(LAPSE, aggregate, "", aggregate, event.ends_at)
-            watch = ContractWatch.create_id(aggregate)
-            self.clear(TERM_ENDING, watch)
-            notice = event.ends_at - self.view.term_notice
-            self.put(TERM_ENDING, watch, event.ends_at.isoformat(), aggregate, notice)
-        elif isinstance(event, Contract.Lapsed | Contract.Terminated):
-            self.delete(LAPSE, aggregate, "")
-            self.clear(TERM_ENDING, ContractWatch.create_id(aggregate))
-        elif isinstance(event, ContractWatch.LotsExpiring):
-            self.delete(LOTS_EXPIRING, aggregate, event.lot_id)
-        elif isinstance(event, ContractWatch.TermEnding):
-            self.delete(TERM_ENDING, aggregate, event.ends_at.isoformat())
+        kind, contract = type(found), found.key
+        if kind is Term:
+            self.put(LAPSE, contract, "", contract, found.ends_at)
+            self.clear(TERM_ENDING, found.watch)
+            notice = found.ends_at - self.term_notice
+            self.put(TERM_ENDING, found.watch, found.ends, contract, notice)
+        elif kind is Ended:
+            self.delete(LAPSE, contract, "")
+            self.clear(TERM_ENDING, found.watch)
+        elif kind is Told:  # the key is the watch's
+            self.delete(found.kind, found.key, found.detail)
 
-    def _account(self, event: Any, account: str) -> None:
-        if isinstance(event, CreditAccount.Opened):
-            self.accounts[account] = [account, str(event.contract_id), None]
+    def _account(self, found: Any) -> None:
+        account, kind = found.key, type(found)
+        if kind is AccountOpened:
+            self.accounts[account] = [account, found.contract, None]
             self.changed_accounts.add(account)
             return
         known = self.accounts.get(account)
         if known is None:  # pragma: no cover - an account event always follows its Opened
             return
         contract, ended = known[1], known[2]
-        if isinstance(event, CreditAccount.AgreementEnded):
-            end = to_us(event.ended_at)
+        if kind is AgreementEnded:
+            end = found.ended_at
             known[2] = end
             self.changed_accounts.add(account)
             self.clear(TERM_GRANT, account)
@@ -259,80 +255,70 @@ class _Batch:
                 if value is not None and value[1] > end:
                     self.rows[(LOT_EXPIRY, account, detail)] = (value[0], end)
             self.capped.append((end, account, end))  # and earlier batches' in the table
-        elif isinstance(event, CreditAccount.TermScheduled):
+        elif kind is TermScheduled:
             if ended is None:
-                self.put(TERM_GRANT, account, str(event.term_number), contract, event.starts_at)
-        elif isinstance(event, CreditAccount.PointsGranted | CreditAccount.SessionsGranted):
-            if event.reason == "term":
-                self.delete(TERM_GRANT, account, str(event.term_number))
-            self._expiry(known, event, event.available_from)
-            if isinstance(event, CreditAccount.PointsGranted):
-                self._notice(contract, event, event.granted_at)
-        elif isinstance(event, CreditAccount.PackagePurchased):
-            self._expiry(known, event, event.purchased_at)
-            self._notice(contract, event, event.purchased_at)
-        elif isinstance(event, CreditAccount.LotExpired):
-            self.delete(LOT_EXPIRY, account, event.lot_id)
-            if event.unit == POINTS:
-                self.delete(LOTS_EXPIRING, ContractWatch.create_id(UUID(contract)), event.lot_id)
+                self.put(TERM_GRANT, account, found.term_number, contract, found.starts_at)
+        elif kind is Lot:
+            if found.granted_term is not None:
+                self.delete(TERM_GRANT, account, found.granted_term)
+            self._expiry(known, found)
+            if found.notice_from is not None and found.expires_at is not None:
+                # a lot of points' `lots_expiring` row: the notice before its own expiry
+                due = max(found.expires_at - self.expiring_notice, found.notice_from)
+                self.put(LOTS_EXPIRING, watch_of(contract), found.lot_id, contract, due)
+        elif kind is LotExpired:
+            self.delete(LOT_EXPIRY, account, found.lot_id)
+            if found.points:
+                self.delete(LOTS_EXPIRING, watch_of(contract), found.lot_id)
 
-    def _notice(self, contract: str, event: Any, granted_at: datetime) -> None:
-        """A lot of points' `lots_expiring` row: the notice before its own expiry."""
-        if event.expires_at is None:
-            return
-        due = max(event.expires_at - self.view.expiring_notice, granted_at)
-        watch = ContractWatch.create_id(UUID(contract))
-        self.put(LOTS_EXPIRING, watch, event.lot_id, contract, due)
-
-    def _expiry(self, known: list[Any], event: Any, available_from: datetime) -> None:
+    def _expiry(self, known: list[Any], lot: Lot) -> None:
         """A lot's expiry row: its own expiry, or the end of the agreement if that is earlier
         (as CreditAccount.lot_ends_at has it)."""
         account, contract, ended = known
-        due = us(event.expires_at)
+        due = lot.expires_at
         if ended is not None:
-            cut = max(ended, to_us(available_from))
+            cut = max(ended, lot.available_from)
             due = cut if due is None else min(due, cut)
         if due is not None:
-            self._set(LOT_EXPIRY, account, event.lot_id, (contract, due))
+            self._set(LOT_EXPIRY, account, lot.lot_id, (contract, due))
 
-    def _ticket(self, event: Any, ticket: str) -> None:
-        if isinstance(event, Ticket.Opened):
-            self.tickets[ticket] = [ticket, str(event.contract_id), False, False]
+    def _ticket(self, found: Any) -> None:
+        ticket, kind = found.key, type(found)
+        if kind is TicketOpened:
+            self.tickets[ticket] = [ticket, found.contract, False, False]
             self.changed_tickets.add(ticket)
-            self._clock(ticket, event.due_at, event.warnings)
+            self._clock(ticket, found.due_at, found.warnings)
             return
         known = self.tickets.get(ticket)
         if known is None:  # declined tickets have no clock
             return
-        if isinstance(event, Ticket.FirstResponseRecorded):
+        if kind is Responded:
             known[3] = True
             self.changed_tickets.add(ticket)
             self.clear(WARNING, ticket)
             self.clear(BREACH, ticket)
         elif known[3]:
             return
-        elif isinstance(event, Ticket.ResponseDeadlineBreached):
+        elif kind is Breached:
             known[2] = True
             self.changed_tickets.add(ticket)
             self.delete(BREACH, ticket, "")
-        elif isinstance(event, Ticket.WarningReached):
-            self.delete(WARNING, ticket, _share(event.share))
-        elif isinstance(
-            event,
-            Ticket.Held | Ticket.Resumed | Ticket.SeverityChanged | Ticket.DeadlineRecalculated,
-        ):
-            self._clock(ticket, event.due_at, event.warnings)
+        elif kind is WarningReached:
+            self.delete(WARNING, ticket, found.share)
+        elif kind is Clock:
+            self._clock(ticket, found.due_at, found.warnings)
 
-    def _clock(self, ticket: str, due_at: datetime | None, warnings: list[dict[str, Any]]) -> None:
+    def _clock(
+        self, ticket: str, due_at: int | None, warnings: tuple[tuple[str, int], ...]
+    ) -> None:
         """Replace a ticket's deadline rows with the clock's current instants."""
         contract, breach_recorded = self.tickets[ticket][1], self.tickets[ticket][2]
         self.clear(WARNING, ticket)
         self.clear(BREACH, ticket)
         if due_at is not None and not breach_recorded:
             self.put(BREACH, ticket, "", contract, due_at)
-        for warning in warnings:
-            if warning["at"] is not None and not warning["reached"]:
-                self.put(WARNING, ticket, _share(warning["share"]), contract, warning["at"])
+        for share, at in warnings:
+            self.put(WARNING, ticket, share, contract, at)
 
     # -- writing -------------------------------------------------------------------------------
 
@@ -354,10 +340,9 @@ class _Batch:
         self.tx.upsert(self.view.accounts, ACCOUNT_COLUMNS, accounts)
 
 
-@lru_cache(maxsize=64)  # a handful of shares (0.5, 0.75), formatted for every clock's rows
-def _share(value: Any) -> str:
-    """A warning share as a stable key: `0.5`, `0.75`."""
-    return f"{value.normalize():f}" if hasattr(value, "normalize") else str(value)
+def _micro(span: timedelta) -> int:
+    """A span of time in whole microseconds."""
+    return span // timedelta(microseconds=1)
 
 
 LISTED_CHUNK = 200  # facts per question of DeadlinesView.listed
