@@ -20,6 +20,7 @@ from ledger.domain.contract import Contract
 from ledger.domain.contract_watch import ContractWatch
 from ledger.domain.credit_account import POINTS, CreditAccount
 from ledger.domain.ticket import Ticket
+from ledger.projections.db import us
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -147,10 +148,6 @@ def watch_of(contract: str) -> str:
     return str(ContractWatch.create_id(UUID(contract)))
 
 
-def _us(value: Any) -> int | None:
-    return None if value is None else to_us(value)
-
-
 def _warnings(warnings: list[dict[str, Any]]) -> tuple[tuple[str, int], ...]:
     return tuple(
         (share_key(w["share"]), to_us(w["at"]))
@@ -192,14 +189,14 @@ def _granted(event: Any, key: str, recorded: int) -> Lot:
     term = str(event.term_number) if event.reason == "term" else None
     notice = to_us(event.granted_at) if type(event) is CreditAccount.PointsGranted else None
     return Lot(
-        key, recorded, event.lot_id, _us(event.expires_at), to_us(event.available_from), term,
+        key, recorded, event.lot_id, us(event.expires_at), to_us(event.available_from), term,
         notice,
     )  # fmt: skip
 
 
 def _purchased(event: Any, key: str, recorded: int) -> Lot:
     bought = to_us(event.purchased_at)
-    return Lot(key, recorded, event.lot_id, _us(event.expires_at), bought, None, bought)
+    return Lot(key, recorded, event.lot_id, us(event.expires_at), bought, None, bought)
 
 
 def _expired(event: Any, key: str, recorded: int) -> LotExpired:
@@ -208,12 +205,12 @@ def _expired(event: Any, key: str, recorded: int) -> LotExpired:
 
 def _ticket_opened(event: Any, key: str, recorded: int) -> TicketOpened:
     return TicketOpened(
-        key, recorded, str(event.contract_id), _us(event.due_at), _warnings(event.warnings)
+        key, recorded, str(event.contract_id), us(event.due_at), _warnings(event.warnings)
     )
 
 
 def _clock(event: Any, key: str, recorded: int) -> Clock:
-    return Clock(key, recorded, _us(event.due_at), _warnings(event.warnings))
+    return Clock(key, recorded, us(event.due_at), _warnings(event.warnings))
 
 
 def _responded(event: Any, key: str, recorded: int) -> Responded:

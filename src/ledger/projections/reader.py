@@ -59,11 +59,16 @@ class Reading:
         return stop_at if not every else min(stop_at, ((start - 1) // every + 1) * every)
 
 
+def topics_of(projection: type[Projection]) -> tuple[str, ...]:
+    """The topics a view reads (none named: every one, for a raw view)."""
+    return () if projection.raw else tuple(sorted(projection.topics()))
+
+
 def read_batch(app: Any, reading: Reading, start: int) -> Batch:
     """The batch from `start`: the followed notifications (every one for a raw view), each
     decoded and extracted, and where the batch ends."""
     projection = reading.projection
-    topics = () if projection.raw else tuple(sorted(projection.topics()))
+    topics = topics_of(projection)
     stop, size = reading.stop(start), reading.size
     batch = app.recorder.select_notifications(start=start, limit=size, stop=stop, topics=topics)
     end = batch[-1].id if len(batch) == size else stop

@@ -45,7 +45,7 @@ from ledger.projections.base import (
 from ledger.projections.checkpointer import Checkpointer
 from ledger.projections.checkpoints import DDL as CHECKPOINT_DDL
 from ledger.projections.db import ViewDatabase
-from ledger.projections.reader import Reading, extracts_of, read_ahead
+from ledger.projections.reader import Reading, extracts_of, read_ahead, topics_of
 from ledger.store import StoreUnavailableError, lock_key
 
 if TYPE_CHECKING:
@@ -343,10 +343,6 @@ class Worker:
         reading = Reading(self.projection_class, after, stop_at, self.batch_size, every)
         yield from read_ahead(self.app, reading, backend=self.db.backend)
 
-    def _topics(self) -> tuple[str, ...]:
-        """The topics to read (every one for a raw view)."""
-        return () if self.projection_class.raw else tuple(sorted(self.topics))
-
     def head(self) -> int:
         """The position of the newest event in the log."""
         return int(self.app.recorder.max_notification_id() or 0)
@@ -408,7 +404,10 @@ class Worker:
         except Exception:  # noqa: BLE001 - any failure of this projection stops it alone
             if batch is None:  # read in a process: the notifications are read again
                 batch = self.app.recorder.select_notifications(
-                    start=start + 1, limit=max(end - start, 1), stop=end, topics=self._topics()
+                    start=start + 1,
+                    limit=max(end - start, 1),
+                    stop=end,
+                    topics=topics_of(self.projection_class),
                 )
             return self._isolate_failure(batch)
         self.position = end

@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Any, NamedTuple
 from ledger.domain.calendar import to_us
 from ledger.domain.contract import Contract
 from ledger.domain.ticket import Ticket
+from ledger.projections.db import us
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -96,22 +97,18 @@ class Changed(NamedTuple):
 Extract = Signed | Appointment | Opened | Declined | Changed
 
 
-def _us(value: Any) -> int | None:
-    return None if value is None else to_us(value)
-
-
 def _warning_at(warnings: list[dict[str, Any]]) -> int | None:
     """The instant of the highest warning threshold (75 %), None while paused before it.
 
     The terms list thresholds in increasing order, so the highest is the last."""
-    return _us(warnings[-1]["at"]) if warnings else None
+    return us(warnings[-1]["at"]) if warnings else None
 
 
 def _opened(event: Any, key: str, recorded: int) -> Opened:
     return Opened(
         key, recorded, str(event.contract_id), event.external_key, event.customer, event.tier,
         event.terms_version, event.severity, event.reporter, to_us(event.received_at),
-        event.target_seconds, _us(event.due_at), _warning_at(event.warnings),
+        event.target_seconds, us(event.due_at), _warning_at(event.warnings),
     )  # fmt: skip
 
 
@@ -134,14 +131,14 @@ def _appointment(event: Any, key: str, recorded: int) -> Appointment:
 def _figures(event: Any, key: str, recorded: int) -> Changed:
     """A hold, resumption or recalculation: the deadline and warning it leaves."""
     return Changed(
-        key, recorded, type(event).__name__, effective_at(event), _us(event.due_at),
+        key, recorded, type(event).__name__, effective_at(event), us(event.due_at),
         _warning_at(event.warnings),
     )  # fmt: skip
 
 
 def _severity(event: Any, key: str, recorded: int) -> Changed:
     return Changed(
-        key, recorded, type(event).__name__, effective_at(event), _us(event.due_at),
+        key, recorded, type(event).__name__, effective_at(event), us(event.due_at),
         _warning_at(event.warnings), event.severity, event.target_seconds,
     )  # fmt: skip
 
