@@ -93,8 +93,9 @@ class DeadlinesProjection(Projection):
     def __init__(self, db: ViewDatabase, *, prefix: str = "") -> None:
         super().__init__(db, prefix=prefix)
         expiring, ending = alert_notice_days()
-        self.expiring_notice = timedelta(days=expiring)
-        self.term_notice = timedelta(days=ending)
+        # the notices in microseconds, as the extracts' instants
+        self.expiring_notice = timedelta(days=expiring) // timedelta(microseconds=1)
+        self.term_notice = timedelta(days=ending) // timedelta(microseconds=1)
         self.deadlines = self.table("deadlines")
         self.tickets = self.table("deadline_tickets")
         self.accounts = self.table("deadline_accounts")
@@ -156,8 +157,6 @@ class _Batch:
         self.rows: dict[Key, tuple[str, int] | None] = {}  # key -> (contract, due) or deleted
         self.details: dict[tuple[str, str], set[str]] = {}  # (kind, aggregate) -> details in rows
         self.cleared: set[tuple[str, str]] = set()  # (kind, aggregate) deleted wholesale
-        self.term_notice = _micro(view.term_notice)
-        self.expiring_notice = _micro(view.expiring_notice)
         ticket_ids: set[str] = set()
         account_ids: set[str] = set()
         for _, found in extracts:
@@ -227,7 +226,7 @@ class _Batch:
         if kind is Term:
             self.put(LAPSE, contract, "", contract, found.ends_at)
             self.clear(TERM_ENDING, found.watch)
-            notice = found.ends_at - self.term_notice
+            notice = found.ends_at - self.view.term_notice
             self.put(TERM_ENDING, found.watch, found.ends, contract, notice)
         elif kind is Ended:
             self.delete(LAPSE, contract, "")
@@ -264,7 +263,7 @@ class _Batch:
             self._expiry(known, found)
             if found.notice_from is not None and found.expires_at is not None:
                 # a lot of points' `lots_expiring` row: the notice before its own expiry
-                due = max(found.expires_at - self.expiring_notice, found.notice_from)
+                due = max(found.expires_at - self.view.expiring_notice, found.notice_from)
                 self.put(LOTS_EXPIRING, watch_of(contract), found.lot_id, contract, due)
         elif kind is LotExpired:
             self.delete(LOT_EXPIRY, account, found.lot_id)
@@ -338,11 +337,6 @@ class _Batch:
         self.tx.upsert(table, DEADLINE_COLUMNS, written, key=3)
         self.tx.upsert(self.view.tickets, TICKET_COLUMNS, tickets)
         self.tx.upsert(self.view.accounts, ACCOUNT_COLUMNS, accounts)
-
-
-def _micro(span: timedelta) -> int:
-    """A span of time in whole microseconds."""
-    return span // timedelta(microseconds=1)
 
 
 LISTED_CHUNK = 200  # facts per question of DeadlinesView.listed

@@ -45,7 +45,13 @@ from ledger.projections.base import (
 from ledger.projections.checkpointer import Checkpointer
 from ledger.projections.checkpoints import DDL as CHECKPOINT_DDL
 from ledger.projections.db import ViewDatabase
-from ledger.projections.reader import Reading, extracts_of, read_ahead, topics_of
+from ledger.projections.reader import (
+    BULK_COLLECTION_THRESHOLD,
+    Reading,
+    extracts_of,
+    read_ahead,
+    topics_of,
+)
 from ledger.store import StoreUnavailableError, lock_key
 
 if TYPE_CHECKING:
@@ -60,13 +66,6 @@ log = get_logger("ledger.projections")
 
 PROJECTION_LOCK = 0x1ED7
 LEASE_SECONDS = 15.0
-# While a rebuild (or a replay) runs, the cyclic collector runs after this many more container
-# objects than were freed, not after 700 (CPython's default): a batch's decoded events live until
-# the batch is applied, so by the default every batch was traversed by each generation's
-# collection in turn, a quarter of a rebuild's CPU (sla_breaches, 100k events: 2.34 s of CPU, 1.85
-# s at 50,000). Memory stays bounded: reference counting frees the rows, events and batches;
-# only cycles wait longer.
-BULK_COLLECTION_THRESHOLD = 50_000
 
 
 class OwnershipLostError(Exception):
