@@ -213,6 +213,38 @@ def test_a_tampered_checkpoint_is_not_used_and_the_answer_is_still_right(
     assert rejected >= 3
 
 
+@pytest.mark.parametrize(
+    ("table", "edit"),
+    [
+        ("credit_contracts", "customer = customer || ' (edited)'"),
+        ("credit_terms", "ends_at = ends_at + 1"),
+        ("credit_accounts", "customer = customer || ' (edited)'"),
+    ],
+)
+def test_a_credit_contract_term_or_account_edited_under_a_checkpoint_is_caught(
+    store_settings: DatabaseSettings, app: SupportLedger, table: str, edit: str
+) -> None:
+    """The credit view's contracts, terms and accounts are read as they stand up to a
+    checkpoint's position, and checked by its digests: one edited makes every checkpoint that
+    holds it unusable, and the answer is still a full replay's."""
+    checkpointed(store_settings, app)
+    credit = positions(store_settings, "credit_usage")
+    db = ViewDatabase(store_settings)
+    try:
+        with db.transaction() as tx:
+            (edited,) = tx.fetchone(f"SELECT MAX(position) FROM {table}") or (0,)
+            assert edited <= credit[-1]
+            tx.execute(f"UPDATE {table} SET {edit} WHERE position = ?", (edited,))
+    finally:
+        db.close()
+    now = datetime.now(UTC)
+    full, _, _, _ = replay(store_settings, app, now, use=False)
+    with as_of_views(store_settings, app, now, verify_all=True) as then:
+        assert rows_of(then) == full
+        assert then.started_from["credit_usage"] < edited
+        assert then.rejected >= len([p for p in credit if p >= edited])
+
+
 def test_a_row_edited_below_the_interval_is_caught_when_every_row_is_checked(
     store_settings: DatabaseSettings, app: SupportLedger
 ) -> None:

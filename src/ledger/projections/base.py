@@ -83,6 +83,10 @@ class Projection(ABC):
     def __init__(self, db: ViewDatabase, *, prefix: str = "") -> None:
         self.db = db
         self.prefix = prefix
+        # where `read_table` names the view's rows a fold reads back: its own tables, or in an
+        # as-of replay laid over a checkpoint (`checkpoints.Overlay`) the whole view, the
+        # checkpoint's rows and the replayed ones together
+        self.read_prefix = prefix
         # True from `rebuild_started` to `rebuild_finished`: the tables began empty and every
         # event of the log comes in order, so what can be made from the final rows may wait
         self.rebuilding = False
@@ -95,6 +99,12 @@ class Projection(ABC):
     def table(self, name: str) -> str:
         """A table name of this view (prefixed for shadow builds)."""
         return f"{self.prefix}{name}"
+
+    def read_table(self, name: str) -> str:
+        """The table (or SQL view) a fold reads rows of an append-only table from: the table
+        itself, except in an as-of replay over a checkpoint, where the rows before the
+        checkpoint are not in the replayed table (`read_prefix`)."""
+        return f"{self.read_prefix}{name}"
 
     @abstractmethod
     def ddl(self) -> list[str]:

@@ -108,13 +108,18 @@ class Checkpointer:
                     f"CREATE INDEX IF NOT EXISTS {copies}_position "
                     f"ON {copies} (checkpoint_position)"
                 )
+                base = next(b for b in PLANS[self.name] if self.projection.table(b) == table)
+                if base in COPY_KEYS:  # a key's newest copy, read in place by a replay
+                    tx.execute(
+                        f"CREATE INDEX IF NOT EXISTS {copies}_key "
+                        f"ON {copies} ({COPY_KEYS[base]}, checkpoint_position)"
+                    )
 
     def clear(self, tx: Transaction) -> None:
         """Forget every checkpoint of the view (a rebuild; the view's tables are dropped)."""
         tx.execute(f"DELETE FROM {CHECKPOINTS} WHERE name = ?", (self.name,))
-        for table, kind in self.plan.items():
-            if kind in (COPY, KEPT):
-                tx.execute(f"DROP TABLE IF EXISTS {copy_table(table)}")
+        for table in self.plan:  # every kind: a table copied by an earlier shape too
+            tx.execute(f"DROP TABLE IF EXISTS {copy_table(table)}")
         tx.execute(f"DELETE FROM {MARKS} WHERE name = ?", (self.name,))
         tx.execute(f"DELETE FROM {SPANS} WHERE name = ?", (self.name,))
         self.enabled = True

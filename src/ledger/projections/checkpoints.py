@@ -18,15 +18,16 @@ that position, and what an as-of replay needs to know of the events up to it:
 - `seal`: SHA-256 over all of the above; a row whose seal does not match is not used.
 
 The rows themselves are kept by the kind of each table (`PLANS`): an append-only table with a
-`position` column keeps nothing (its rows at the position are the live rows up to it); a
-table whose rows change is copied into `checkpoint_<table>` (small tables: calendars,
-contracts); `sla_clocks` is the newest version of each clock in `sla_clock_versions`; the
-board's kept counts are kept in `checkpoint_<table>`, carried on from the previous checkpoint
-by the clocks changed since (`KEPT`). `view_checkpoint_marks` carries the running figures
-between checkpoints, and `view_checkpoint_spans` the least recording time of the view's
-events per twentieth of an interval, so a replay skips what was recorded after its instant
-(both sealed too). On PostgreSQL a replay checks a checkpoint's growing tables over its own
-interval (the sealed checkpoint before carries the rows below), or every row (`verify_all`).
+`position` column keeps nothing (its rows at the position are the live rows up to it: the credit
+tables, the contracts, terms and accounts among them); a table whose rows change is copied into
+`checkpoint_<table>` (the calendars, a contract's copy when it was written); `sla_clocks` is the
+newest version of each clock in `sla_clock_versions`; the board's kept counts are kept in
+`checkpoint_<table>`, carried on from the previous checkpoint by the clocks changed since
+(`KEPT`). `view_checkpoint_marks` carries the running figures between checkpoints, and
+`view_checkpoint_spans` the least recording time of the view's events per twentieth of an
+interval, so a replay skips what was recorded after its instant (both sealed too). On PostgreSQL
+a replay checks a checkpoint's growing tables over its own interval (the sealed checkpoint
+before carries the rows below), or every row (`verify_all`).
 The runner's side (`Checkpointer`) is `checkpointer.py`.
 Checkpoints are derived: a rebuild drops and recreates them; a view that ran before them
 gets them with `ledger projections rebuild`.
@@ -75,9 +76,9 @@ PLANS: dict[str, dict[str, str]] = {
         "credit_movements": APPEND,
         "credit_fees": APPEND,
         "credit_packages": APPEND,
-        "credit_contracts": COPY,
-        "credit_terms": COPY,
-        "credit_accounts": COPY,
+        "credit_contracts": APPEND,
+        "credit_terms": APPEND,
+        "credit_accounts": APPEND,
     },
 }
 LATEST_OF = {"sla_clocks": ("sla_clock_versions", "ticket_id")}
@@ -95,9 +96,10 @@ COPY_KEYS = {"sla_calendars": "contract_id"}
 # no digest for them: the replay derives them from the restored clocks (DERIVED).
 DERIVED_FROM = {"sla_counts": "sla_clocks", "sla_count_times": "sla_clocks"}
 # Append-only tables whose key does not start with `position`: a checkpoint digests their new
-# rows (position after the previous checkpoint's) through an index of its own; without it,
-# every checkpoint scanned the whole table (a rebuild of 1M events took 9x as long).
-POSITION_INDEXED = ("sla_clock_versions",)
+# rows (position after the previous checkpoint's) through an index of its own, and so does an
+# as-of replay checked over the interval; without it, every checkpoint scanned the whole table
+# (a rebuild of 1M events took 9x as long).
+POSITION_INDEXED = ("sla_clock_versions", "credit_contracts", "credit_terms", "credit_accounts")
 
 DDL = [
     (
@@ -352,16 +354,17 @@ def _read_kind(checkpoint: Checkpoint, base: str, kind: str) -> str:
     return kind
 
 
-def copy_select(base: str, names: str, src: str, only: str = "") -> str:
-    """The SELECT of a COPY table's rows at a checkpoint (its position the parameter): each
-    key's newest copy up to it (a KEPT table's counts are copied whole at each checkpoint and
-    read by their position); with `only`, a condition on the copies, of some keys."""
+def copy_select(base: str, names: str, src: str, only: str = "", at: str = "?") -> str:
+    """The SELECT of a COPY table's rows at a checkpoint (its position `at`, by default the
+    parameter): each key's newest copy up to it (a KEPT table's counts are copied whole at
+    each checkpoint and read by their position); with `only`, a condition on the copies, of
+    some keys."""
     if base not in COPY_KEYS:
-        return f"SELECT {names} FROM {src}{copy_table(base)} WHERE checkpoint_position = ?"
+        return f"SELECT {names} FROM {src}{copy_table(base)} WHERE checkpoint_position = {at}"
     return (
         f"SELECT {names} FROM (SELECT {names}, ROW_NUMBER() OVER (PARTITION BY {COPY_KEYS[base]} "
         f"ORDER BY checkpoint_position DESC) AS newest FROM {src}{copy_table(base)} "
-        f"WHERE checkpoint_position <= ?{only}) c WHERE newest = 1"
+        f"WHERE checkpoint_position <= {at}{only}) c WHERE newest = 1"
     )
 
 
@@ -442,7 +445,10 @@ class Overlay:
 
     In the temporary schema, each table of the view becomes an SQL view of the same name: an
     append-only table reads the live rows up to the position, then the replayed ones; a
-    copied table reads its copy (`replayed_<table>`, where the replay goes on); `sla_clocks`
+    copied table with a key (`COPY_KEYS`) reads the replayed rows (`replayed_<table>`, where
+    the replay writes), then each other key's newest copy up to the position, in place (checked
+    over the interval, the copies made at this checkpoint carry the digest of the one before
+    on); a copied table without one reads its copy, made in `replayed_<table>`; `sla_clocks`
     reads the replayed clocks, then the clocks as they stood at the position (the live rows
     not changed since, else their newest version up to it; checked over the interval, the
     live rows not changed since the checkpoint before, which carries them, else their newest
@@ -460,6 +466,7 @@ class Overlay:
     ) -> None:
         self.source = source
         self.delta = type(projection)(projection.db, prefix=REPLAYED_PREFIX)
+        self.delta.read_prefix = ""  # the SQL views below: the checkpoint's rows, then these
         self.checkpoint = checkpoint
         self.since = since
         self.name = projection.name
@@ -487,8 +494,35 @@ class Overlay:
             return None
         return since.position
 
+    def _copied(self, tx: Transaction, base: str, names: str) -> list[int] | None:
+        """The digest of a keyed COPY table at the checkpoint, checked over the copies made at
+        it only: `since`'s digest, the older copies of their keys out, the copies in (as the
+        checkpoint carried it on when it made them). None: every key's copy is digested."""
+        since = self.since
+        if since is None or base not in since.digests:
+            return None
+        src, position, key = self.source.qualifier or "", self.checkpoint.position, COPY_KEYS[base]
+        copies = f"{src}{copy_table(base)}"
+        rows, total = since.digests[base]
+        written = f" AND {key} IN (SELECT {key} FROM {copies} WHERE checkpoint_position = ?)"
+        older = copy_select(base, names, src, written)
+        then = digest(tx, f"({older})", "", (since.position, position))
+        now = digest(tx, f"(SELECT {names} FROM {copies} WHERE checkpoint_position = ?)", "",
+                     (position,))  # fmt: skip
+        return [rows - then[0] + now[0], total - then[1] + now[1]]
+
     def _at(self, base: str) -> str:
         return f"at_checkpoint_{base}"
+
+    def _beside(self, tx: Transaction, base: str, key: str) -> None:
+        """The view of a table read as the replayed rows, then those of `_at` for the other
+        keys."""
+        mine = self.delta.table(base)
+        tx.execute(
+            f"CREATE VIEW {base} AS SELECT * FROM {mine} UNION ALL SELECT * FROM "
+            f"{self._at(base)} b WHERE NOT EXISTS (SELECT 1 FROM {mine} r "
+            f"WHERE r.{key} = b.{key})"
+        )
 
     def build(self) -> list[str]:
         """Create the tables and views, check the digests: the tables whose digests differ
@@ -515,6 +549,11 @@ class Overlay:
                     at = f"SELECT * FROM {src}{base} WHERE position <= {position}"
                     found[base] = self._carried(tx, base) or digest(tx, f"({at})")
                     tx.execute(f"CREATE VIEW {base} AS {at} UNION ALL SELECT * FROM {mine}")
+                elif kind == COPY and base in COPY_KEYS:  # read in place, beside the replay's
+                    at = copy_select(base, names, src, at=str(position))
+                    tx.execute(f"CREATE VIEW {self._at(base)} AS {at}")
+                    found[base] = self._copied(tx, base, names) or digest(tx, self._at(base))
+                    self._beside(tx, base, COPY_KEYS[base])
                 elif kind == COPY:
                     tx.execute(f"INSERT INTO {mine} {copy_select(base, names, src)}", (position,))
                     found[base] = digest(tx, mine)
@@ -536,11 +575,7 @@ class Overlay:
                         found[base] = digest(tx, self._at(base))
                     else:  # the versions' digest checks what is read of the interval
                         unchecked.add(base)
-                    tx.execute(
-                        f"CREATE VIEW {base} AS SELECT * FROM {mine} UNION ALL SELECT * FROM "
-                        f"{self._at(base)} b WHERE NOT EXISTS (SELECT 1 FROM {mine} r "
-                        f"WHERE r.{key} = b.{key})"
-                    )
+                    self._beside(tx, base, key)
         expected = self.checkpoint.digests
         differ = sorted(
             t for t in {*found, *expected} - unchecked if found.get(t) != expected.get(t)
@@ -557,7 +592,7 @@ class Overlay:
         with self.delta.db.transaction() as tx:
             for base, kind in PLANS[self.name].items():
                 tx.execute(f"DROP VIEW IF EXISTS {base}")
-                if kind == LATEST:
+                if kind == LATEST or base in COPY_KEYS:
                     tx.execute(f"DROP VIEW IF EXISTS {self._at(base)}")
             self.delta.drop(tx)
 

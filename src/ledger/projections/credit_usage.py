@@ -100,7 +100,10 @@ class CreditUsageProjection(Projection):
     """Keeps credit movements in double entry, fees assessed, and the contract facts they need."""
 
     name = "credit_usage"
-    shape = 2  # 2: the packages bought, with their prices (credit_packages)
+    # 2: the packages bought, with their prices (credit_packages); 3: the contracts, terms and
+    # accounts carry the position of the event that wrote them (a checkpoint keeps them as the
+    # append-only tables they are, instead of copying them whole)
+    shape = 3
     follows = (
         Contract.Signed,
         Contract.Renewed,
@@ -144,18 +147,19 @@ class CreditUsageProjection(Projection):
             ),
             (
                 f"CREATE TABLE IF NOT EXISTS {self.contracts} ("
-                "contract_id TEXT PRIMARY KEY, customer TEXT NOT NULL, timezone TEXT NOT NULL, "
-                "currency TEXT NOT NULL)"
+                "position BIGINT NOT NULL, contract_id TEXT PRIMARY KEY, customer TEXT NOT NULL, "
+                "timezone TEXT NOT NULL, currency TEXT NOT NULL)"
             ),
             (
                 f"CREATE TABLE IF NOT EXISTS {self.terms} ("
-                "contract_id TEXT NOT NULL, term_number INTEGER NOT NULL, "
-                "starts_at BIGINT NOT NULL, ends_at BIGINT NOT NULL, "
+                "position BIGINT NOT NULL, contract_id TEXT NOT NULL, "
+                "term_number INTEGER NOT NULL, starts_at BIGINT NOT NULL, ends_at BIGINT NOT NULL, "
                 "PRIMARY KEY (contract_id, term_number))"
             ),
             (
                 f"CREATE TABLE IF NOT EXISTS {self.accounts} ("
-                "account_id TEXT PRIMARY KEY, contract_id TEXT NOT NULL, customer TEXT NOT NULL)"
+                "position BIGINT NOT NULL, account_id TEXT PRIMARY KEY, "
+                "contract_id TEXT NOT NULL, customer TEXT NOT NULL)"
             ),
             (
                 f"CREATE TABLE IF NOT EXISTS {self.packages} ("
@@ -222,12 +226,13 @@ class _Batch:
     def _load_accounts(self, ids: set[str]) -> dict[str, tuple[str, str]]:
         """account -> (contract, customer) for the accounts of this batch opened before it."""
         found: dict[str, tuple[str, str]] = {}
+        accounts = self.view.read_table("credit_accounts")  # opened before this batch
         ordered = sorted(ids)
         for start in range(0, len(ordered), _CHUNK):
             chunk = ordered[start : start + _CHUNK]
             marks = ", ".join("?" * len(chunk))
             for row in self.tx.fetchall(
-                f"SELECT account_id, contract_id, customer FROM {self.view.accounts} "
+                f"SELECT account_id, contract_id, customer FROM {accounts} "
                 f"WHERE account_id IN ({marks})",
                 chunk,
             ):
@@ -246,8 +251,8 @@ class _Batch:
 
     def signed(self, position: int, event: Any) -> None:
         contract = str(event.originator_id)
-        self.contracts.append((contract, event.customer, event.timezone, event.currency))
-        self.terms.append((contract, 1, us(event.starts_at), us(event.ends_at)))
+        self.contracts.append((position, contract, event.customer, event.timezone, event.currency))
+        self.terms.append((position, contract, 1, us(event.starts_at), us(event.ends_at)))
         self.fee(position, 0, contract, term=1, kind=INITIAL, fee=event.fee,
                  fee_share=event.fee_share, at=event.signed_at)  # fmt: skip
 
@@ -259,7 +264,7 @@ class _Batch:
 
     def _term(self, position: int, event: Any, kind: str, at: datetime) -> None:
         contract, number = str(event.originator_id), event.term_number
-        self.terms.append((contract, number, us(event.starts_at), us(event.ends_at)))
+        self.terms.append((position, contract, number, us(event.starts_at), us(event.ends_at)))
         self.fee(position, 0, contract, term=number, kind=kind, fee=event.fee,
                  fee_share=event.fee_share, at=at)  # fmt: skip
 
@@ -291,10 +296,9 @@ class _Batch:
     # -- movements -----------------------------------------------------------------------------
 
     def opened(self, position: int, event: Any) -> None:
-        del position
         account, contract = str(event.originator_id), str(event.contract_id)
         self.accounts[account] = (contract, event.customer)
-        self.new_accounts.append((account, contract, event.customer))
+        self.new_accounts.append((position, account, contract, event.customer))
 
     def move(
         self,
@@ -372,9 +376,12 @@ class _Batch:
 
     def flush(self) -> None:
         view, tx = self.view, self.tx
-        _insert(tx, view.contracts, "contract_id, customer, timezone, currency", self.contracts)
-        _insert(tx, view.terms, "contract_id, term_number, starts_at, ends_at", self.terms)
-        _insert(tx, view.accounts, "account_id, contract_id, customer", self.new_accounts)
+        _insert(tx, view.contracts, "position, contract_id, customer, timezone, currency",
+                self.contracts)  # fmt: skip
+        _insert(tx, view.terms, "position, contract_id, term_number, starts_at, ends_at",
+                self.terms)  # fmt: skip
+        _insert(tx, view.accounts, "position, account_id, contract_id, customer",
+                self.new_accounts)  # fmt: skip
         _insert(tx, view.packages, "position, contract_id, lot_id, points, price, purchased_at",
                 self.packages)  # fmt: skip
         _insert(

@@ -356,7 +356,9 @@ class _Batch:
         self.calendars: dict[str, _Calendar] = {
             row[0]: _Calendar(*row)
             for row in self._load(
-                view.calendars, CALENDAR_COLUMNS, contract_ids - created_contracts
+                view.read_table("sla_calendars"),
+                CALENDAR_COLUMNS,
+                contract_ids - created_contracts,
             )
         }
         # what each loaded clock counted as before the batch (sla_counts moves by the difference;
