@@ -16,7 +16,7 @@ import pytest
 
 from ledger.application import SupportLedger
 from ledger.audit.replay import AsOf, as_of_views
-from ledger.domain.calendar import to_us
+from ledger.domain.calendar import from_us, to_us
 from ledger.errors import ConfigurationError
 from ledger.projections import runner
 from ledger.projections.checkpoints import (
@@ -287,6 +287,38 @@ def test_a_row_edited_below_the_interval_is_caught_when_every_row_is_checked(
         assert then.started_from["sla_breaches"] < edited
         assert then.rejected >= len([p for p in sla if p >= edited])
         assert then.checked_from["sla_breaches"] == 0
+
+
+def test_the_first_checkpoint_is_checked_over_every_row_below_it(
+    store_settings: DatabaseSettings, app: SupportLedger
+) -> None:
+    """The first checkpoint's interval starts at the log's start: a replay from it checks
+    every row below it, so a movement edited there rejects it, and the answer is a full
+    replay's."""
+    checkpointed(store_settings, app)
+    db = ViewDatabase(store_settings)
+    try:
+        first, second = list_checkpoints(db, "credit_usage")[:2]
+        assert first.recorded_max is not None
+        assert second.recorded_max is not None and second.recorded_max > first.recorded_max
+        instant = from_us(first.recorded_max)
+        with as_of_views(store_settings, app, instant) as then:
+            assert then.started_from["credit_usage"] == first.position
+            assert then.checked_from["credit_usage"] == 0
+            assert then.rejected == 0
+        full, _, _, _ = replay(store_settings, app, instant, use=False)
+        with db.transaction() as tx:
+            (edited,) = tx.fetchone("SELECT MIN(position) FROM credit_movements") or (0,)
+            assert 0 < edited <= first.position
+            tx.execute(
+                "UPDATE credit_movements SET amount = amount + 100 WHERE position = ?", (edited,)
+            )
+    finally:
+        db.close()
+    with as_of_views(store_settings, app, instant) as then:
+        assert then.started_from["credit_usage"] == 0
+        assert then.rejected >= 1
+        assert rows_of(then) == full
 
 
 def test_a_live_clock_edited_inside_the_interval_is_read_from_its_checked_versions(

@@ -32,6 +32,7 @@ from ledger.projections.checkpoints import (
     chain_link,
     list_checkpoints,
     list_spans,
+    origin,
     read_marks,
     restore,
 )
@@ -176,12 +177,13 @@ def _plan(
     limit = to_us(as_of)
     source = _source(live, store)
     shape = type(projection).shape
+    key = (projection.name, shape)
     for index in reversed(range(len(found))):
         checkpoint = found[index]
         if checkpoint.recorded_max is not None and checkpoint.recorded_max > limit:
             continue
         reason = _unusable(checkpoint, shape, live)
-        since = None if verify_all or index == 0 else found[index - 1]
+        since = None if verify_all else found[index - 1] if index else origin(*key)
         if since is not None and (not since.sealed or since.shape != shape):
             since = None
         overlay = (
@@ -208,19 +210,37 @@ def _plan(
     for checkpoint in found:
         if (
             checkpoint.position > plan.start
-            and checkpoint.sealed
             and _after(checkpoint.range_min, limit)
+            and checkpoint.sealed
         ):
             plan.skipped.append((checkpoint.range_start, checkpoint.position))
     marks = read_marks(live, projection.name) if use else None
     usable = marks is not None and marks.sealed and marks.position > plan.start
     if marks is not None and usable and _after(marks.range_min, limit):
         plan.skipped.append((max(marks.range_start, plan.start), marks.position))
-    for span in list_spans(live, projection.name, plan.start) if use else []:
-        if span.sealed and _after(span.recorded_min, limit):  # a tampered one is read
-            plan.skipped.append((max(span.start, plan.start), span.stop))
+    # the spans, finer than the checkpoints, only where these skip nothing: how many there are
+    # past the instant grows with the log, and each one's seal is checked
+    for low, high in _gaps(_merged(plan.skipped), plan.start) if use else []:
+        for span in list_spans(live, projection.name, low, high):
+            if _after(span.recorded_min, limit) and span.sealed:  # a tampered one is read
+                plan.skipped.append((max(span.start, plan.start), span.stop))
     plan.skipped = _merged(plan.skipped)
     return plan
+
+
+def _gaps(ranges: list[tuple[int, int]], start: int) -> list[tuple[int, int | None]]:
+    """The positions after `start` outside merged ranges (a, b], as ranges (a, b] (the last
+    one open: b None)."""
+    found: list[tuple[int, int | None]] = []
+    low = start
+    for a, b in ranges:
+        if b <= low:
+            continue
+        if a > low:
+            found.append((low, a))
+        low = max(low, b)
+    found.append((low, None))
+    return found
 
 
 def _merged(ranges: list[tuple[int, int]]) -> list[tuple[int, int]]:
@@ -296,8 +316,6 @@ def _replay(
                             (pos, e) for pos, topic, e in chosen
                             if topic in plan.topics and plan.wants(pos)
                         ]  # fmt: skip
-                        if events and plan.overlay is not None:
-                            plan.overlay.preload(tx, events)
                         if events:
                             plan.projection.apply(tx, events)
                 applied += len(chosen)

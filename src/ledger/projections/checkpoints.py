@@ -38,6 +38,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
@@ -209,6 +210,16 @@ def checkpoint_of(row: tuple[Any, ...]) -> Checkpoint:
     )  # fmt: skip
 
 
+def origin(name: str, shape: int) -> Checkpoint:
+    """The log's start, as the checkpoint before a view's first: every table empty. A replay
+    checks the first checkpoint over its interval from there, as it checks any other over
+    its own (which reads the same rows as digesting it whole, except the clocks, read from
+    the versions that interval's digest checks)."""
+    digests: Digests = {table: [0, 0] for table in PLANS[name]}
+    fields = (name, 0, shape, None, 0, None, 0, "", digests)
+    return Checkpoint(*fields, seal_of(*fields), 0)
+
+
 def int_or_none(value: Any) -> int | None:
     return None if value is None else int(value)
 
@@ -257,13 +268,14 @@ class Span:
         return self.seal == seal_of(SPANS, self.start, self.stop, self.recorded_min)
 
 
-def list_spans(db: ViewDatabase, name: str, after: int) -> list[Span]:
-    """A view's spans ending after a position, in order, read without writing; none when the
-    table does not exist."""
+def list_spans(db: ViewDatabase, name: str, after: int, before: int | None = None) -> list[Span]:
+    """A view's spans ending after a position (and starting before another), in order, read
+    without writing; none when the table does not exist."""
+    below = "" if before is None else " AND start < ?"
     rows = db.select(
-        f"SELECT start, stop, recorded_min, seal FROM {SPANS} WHERE name = ? AND stop > ? "
-        "ORDER BY stop",
-        (name, after),
+        f"SELECT start, stop, recorded_min, seal FROM {SPANS} WHERE name = ? AND stop > ?"
+        f"{below} ORDER BY stop",
+        (name, after) if before is None else (name, after, before),
     )
     return [Span(int(r[0]), int(r[1]), int_or_none(r[2]), str(r[3])) for r in rows or []]
 
@@ -452,10 +464,10 @@ class Overlay:
     reads the replayed clocks, then the clocks as they stood at the position (the live rows
     not changed since, else their newest version up to it; checked over the interval, the
     live rows not changed since the checkpoint before, which carries them, else their newest
-    version, which the interval's digest checks) for tickets the replay did not touch. The
-    replay applies the events after the position to `replayed_` tables (a
-    projection with that prefix); a clock is copied there from the position before its
-    first event (`preload`)."""
+    version, which the interval's digest checks) for tickets the replay did not write. The
+    replay applies the events after the position to `replayed_` tables (a projection with
+    that prefix, which reads back through these views, `Projection.read_table`, and writes
+    whole rows by key, so a clock or calendar it changes is written there)."""
 
     def __init__(
         self,
@@ -511,71 +523,104 @@ class Overlay:
                      (position,))  # fmt: skip
         return [rows - then[0] + now[0], total - then[1] + now[1]]
 
-    def _at(self, base: str) -> str:
-        return f"at_checkpoint_{base}"
-
-    def _beside(self, tx: Transaction, base: str, key: str) -> None:
-        """The view of a table read as the replayed rows, then those of `_at` for the other
-        keys."""
+    def _beside(self, tx: Transaction, base: str, key: str, at: str) -> None:
+        """The view of a table read as the replayed rows, then the rows of `at` (the table as
+        it stood at the checkpoint) for the other keys."""
         mine = self.delta.table(base)
         tx.execute(
-            f"CREATE VIEW {base} AS SELECT * FROM {mine} UNION ALL SELECT * FROM "
-            f"{self._at(base)} b WHERE NOT EXISTS (SELECT 1 FROM {mine} r "
-            f"WHERE r.{key} = b.{key})"
+            f"CREATE VIEW {base} AS SELECT * FROM {mine} UNION ALL SELECT * FROM ({at}) b "
+            f"WHERE NOT EXISTS (SELECT 1 FROM {mine} r WHERE r.{key} = b.{key})"
         )
+
+    def _in_place(self, base: str, kind: str, names: str) -> str:
+        """The SELECT of a table's rows at the checkpoint, read in place from the source: an
+        append-only table's rows up to the position, a keyed copy's newest copies, or the
+        clocks as they stood (`kind` APPEND, COPY or LATEST)."""
+        src, position = self.source.qualifier or "", int(self.checkpoint.position)
+        if kind == APPEND:
+            return f"SELECT * FROM {src}{base} WHERE position <= {position}"
+        if kind == COPY:
+            return copy_select(base, names, src, at=str(position))
+        # each row as it stood: the live row if unchanged since, else its newest version
+        versions, key = LATEST_OF[base]
+        below = self._below(base)
+        live = position if below is None else below
+        qualified = ", ".join(f"v.{n}" for n in names.split(", "))
+        return (
+            f"SELECT {names} FROM {src}{base} WHERE position <= {live} "
+            f"UNION ALL SELECT {names} FROM ("
+            f"SELECT DISTINCT ON (v.{key}) {qualified} FROM {src}{base} c "
+            f"JOIN {src}{versions} v ON v.{key} = c.{key} "
+            f"WHERE c.position > {live} AND v.position <= {position} "
+            f"ORDER BY v.{key}, v.position DESC) older"
+        )
+
+    def _read_in_place(self, kind: str, base: str) -> bool:
+        return kind in (APPEND, LATEST) or (kind == COPY and base in COPY_KEYS)
+
+    def _check_source(self) -> tuple[Digests, set[str]]:
+        """The digests of the tables read in place, computed on the source's own connection
+        (while the temporary schema is made on the other), and the tables read from rows
+        another table's digest checks (a LATEST table checked over the interval: the
+        versions' digest checks what is read of it)."""
+        found: Digests = {}
+        unchecked: set[str] = set()
+        src = self.source.qualifier or ""
+        with self.source.db.transaction() as tx:
+            for base, planned in PLANS[self.name].items():
+                kind = _read_kind(self.checkpoint, base, planned)
+                if not self._read_in_place(kind, base):
+                    continue
+                names = column_names(tx, f"{src}{base}")
+                at = f"({self._in_place(base, kind, names)})"
+                if kind == APPEND:
+                    found[base] = self._carried(tx, base) or digest(tx, at)
+                elif kind == COPY:
+                    found[base] = self._copied(tx, base, names) or digest(tx, at)
+                elif self._below(base) is None:
+                    found[base] = digest(tx, at)
+                else:
+                    unchecked.add(base)
+        return found, unchecked
 
     def build(self) -> list[str]:
         """Create the tables and views, check the digests: the tables whose digests differ
-        (then everything made is dropped)."""
-        src, position = self.source.qualifier or "", int(self.checkpoint.position)
+        (then everything made is dropped). The rows read in place are digested on the
+        source's connection while this one makes the temporary schema (two server processes
+        at once: the digests of an interval cost about as much as the schema's DDL)."""
+        position = int(self.checkpoint.position)
         db = self.delta.db
         found: Digests = {}
         derived: set[str] = set()
-        unchecked: set[str] = set()  # read from rows another table's digest checks
-        with db.transaction() as tx:
-            for statement in self.delta.ddl():
-                if statement.startswith("CREATE TABLE"):
-                    tx.execute(db.made(statement))
-            for base, planned in PLANS[self.name].items():
-                mine = self.delta.table(base)
-                kind = _read_kind(self.checkpoint, base, planned)
-                names = column_names(tx, mine)
-                if kind == DERIVED:  # from the clocks as they stood (made just before)
-                    if DERIVED_FROM[base] not in derived:
-                        derived.add(DERIVED_FROM[base])
-                        self.delta.derive_from(tx, DERIVED_FROM[base])
-                    tx.execute(f"CREATE VIEW {base} AS SELECT * FROM {mine}")
-                elif kind == APPEND:
-                    at = f"SELECT * FROM {src}{base} WHERE position <= {position}"
-                    found[base] = self._carried(tx, base) or digest(tx, f"({at})")
-                    tx.execute(f"CREATE VIEW {base} AS {at} UNION ALL SELECT * FROM {mine}")
-                elif kind == COPY and base in COPY_KEYS:  # read in place, beside the replay's
-                    at = copy_select(base, names, src, at=str(position))
-                    tx.execute(f"CREATE VIEW {self._at(base)} AS {at}")
-                    found[base] = self._copied(tx, base, names) or digest(tx, self._at(base))
-                    self._beside(tx, base, COPY_KEYS[base])
-                elif kind == COPY:
-                    tx.execute(f"INSERT INTO {mine} {copy_select(base, names, src)}", (position,))
-                    found[base] = digest(tx, mine)
-                    tx.execute(f"CREATE VIEW {base} AS SELECT * FROM {mine}")
-                else:  # each row as it stood: the live row if unchanged since, else a version
-                    versions, key = LATEST_OF[base]
-                    below = self._below(base)
-                    live = position if below is None else below
-                    qualified = ", ".join(f"v.{n}" for n in names.split(", "))
-                    tx.execute(
-                        f"CREATE VIEW {self._at(base)} AS SELECT {names} FROM {src}{base} "
-                        f"WHERE position <= {live} UNION ALL SELECT {names} FROM ("
-                        f"SELECT DISTINCT ON (v.{key}) {qualified} FROM {src}{base} c "
-                        f"JOIN {src}{versions} v ON v.{key} = c.{key} "
-                        f"WHERE c.position > {live} AND v.position <= {position} "
-                        f"ORDER BY v.{key}, v.position DESC) older"
-                    )
-                    if below is None:
-                        found[base] = digest(tx, self._at(base))
-                    else:  # the versions' digest checks what is read of the interval
-                        unchecked.add(base)
-                    self._beside(tx, base, key)
+        with ThreadPoolExecutor(max_workers=1) as pool:
+            checked = pool.submit(self._check_source)
+            try:
+                with db.transaction() as tx:
+                    for statement in self.delta.ddl():  # the replayed tables and their indexes
+                        tx.execute(db.made(statement))
+                    for base, planned in PLANS[self.name].items():
+                        mine = self.delta.table(base)
+                        kind = _read_kind(self.checkpoint, base, planned)
+                        names = column_names(tx, mine)
+                        if kind == DERIVED:  # from the clocks as they stood (made just before)
+                            if DERIVED_FROM[base] not in derived:
+                                derived.add(DERIVED_FROM[base])
+                                self.delta.derive_from(tx, DERIVED_FROM[base])
+                            tx.execute(f"CREATE VIEW {base} AS SELECT * FROM {mine}")
+                        elif kind == APPEND:
+                            at = self._in_place(base, kind, names)
+                            tx.execute(f"CREATE VIEW {base} AS {at} UNION ALL SELECT * FROM {mine}")
+                        elif self._read_in_place(kind, base):  # beside the replay's rows
+                            key = COPY_KEYS[base] if kind == COPY else LATEST_OF[base][1]
+                            self._beside(tx, base, key, self._in_place(base, kind, names))
+                        else:  # a copy without a key (the kept counts): copied here
+                            select = copy_select(base, names, self.source.qualifier or "")
+                            tx.execute(f"INSERT INTO {mine} {select}", (position,))
+                            found[base] = digest(tx, mine)
+                            tx.execute(f"CREATE VIEW {base} AS SELECT * FROM {mine}")
+            finally:
+                in_place, unchecked = checked.result()
+        found.update(in_place)
         expected = self.checkpoint.digests
         differ = sorted(
             t for t in {*found, *expected} - unchecked if found.get(t) != expected.get(t)
@@ -583,30 +628,12 @@ class Overlay:
         if differ:
             self.drop()
             return differ
-        db.forget_created()
-        self.delta.create()  # the replayed tables' indexes
+        db.mark_created(self.delta.ddl())
         return []
 
     def drop(self) -> None:
         """Drop the views and the replayed tables."""
         with self.delta.db.transaction() as tx:
-            for base, kind in PLANS[self.name].items():
+            for base in PLANS[self.name]:
                 tx.execute(f"DROP VIEW IF EXISTS {base}")
-                if kind == LATEST or base in COPY_KEYS:
-                    tx.execute(f"DROP VIEW IF EXISTS {self._at(base)}")
             self.delta.drop(tx)
-
-    def preload(self, tx: Transaction, events: list[tuple[int, Any]]) -> None:
-        """Copy the clocks these events touch, as they stood at the position, to the replayed
-        table (once: a clock replayed already is left alone)."""
-        ids = sorted({str(event.originator_id) for _, event in events})
-        for base, kind in PLANS[self.name].items():
-            if kind != LATEST or not ids:
-                continue
-            key = LATEST_OF[base][1]
-            mine = self.delta.table(base)
-            tx.execute(
-                f"INSERT INTO {mine} SELECT * FROM {self._at(base)} WHERE {key} = ANY(?) "
-                f"ON CONFLICT ({key}) DO NOTHING",
-                (ids,),
-            )

@@ -350,7 +350,9 @@ class _Batch:
         self.clocks.update(
             (row[0], load_clock(row))
             for row in self._load(
-                view.clocks, CLOCK_COLUMNS, ticket_ids - created_tickets - self.clocks.keys()
+                view.read_table("sla_clocks"),
+                CLOCK_COLUMNS,
+                ticket_ids - created_tickets - self.clocks.keys(),
             )
         )
         self.calendars: dict[str, _Calendar] = {
