@@ -18,13 +18,14 @@ On each copy:
    --commands of each, taking turns, after ten of each to warm up), for contracts signed in
    the first 5,000 events (the same aggregates at every size: only the log around them grows);
 5. `audit replay --as-of T` (`as_of_views`, the CLI's function) at --instants instants k: the
-   recording times of the events at positions spread over the log (k/(K+1) of it), each moved
-   to the same distance past the checkpoint interval's start before it at every size (k/(K+1)
-   of the smallest log, or of the interval if less), so each size's replays apply about as
-   many events after their checkpoint (seconds per request: the median and the slowest):
-   the views as of T alone; with a board page (its counts and first 100 rows) and one
-   contract's statement read from them; and, apart, with the breach statistics by tier and
-   every contract's statement for a month (answers that grow with the data).
+   recording times of the events at positions spread over the log (k/(K+1) of it), each moved to
+   the same distance past the checkpoint interval's start before it at every size (k/(K+1) of
+   the smallest log, or of the interval if less), so each size's replays apply about as many
+   events after their checkpoint, each replayed --replays times (seconds per request: the median
+   of every replay, and the slowest instant's median): the views as of T alone; with a board
+   page (its counts and first 100 rows) and one contract's statement read from them; and, apart,
+   with the breach statistics by tier and every contract's statement for a month (answers that
+   grow with the data).
 Steps 1-4 run --repeat times (medians of the runs per event; the percentiles are over every
 run's requests), step 5 in the first run only. The sizes take turns, in another order at each
 turn: each run's rebuilds and verifications, chunks of ten board reads and of ten commands,
@@ -186,11 +187,12 @@ def prepare(base: DatabaseSettings, source: str, schema: str, size: int) -> int:
 @dataclass
 class Samples:
     """What one size measured: seconds per run of each per-event cost, milliseconds per request
-    of each per-request one, seconds per as-of replay."""
+    of each per-request one, seconds per as-of replay (per instant, each time it was
+    replayed)."""
 
     per_event: dict[str, list[float]] = field(default_factory=dict)
     per_request: dict[str, list[float]] = field(default_factory=dict)
-    replays: dict[str, list[float]] = field(default_factory=dict)
+    replays: dict[str, dict[int, list[float]]] = field(default_factory=dict)
 
     def event(self, name: str, seconds: float) -> None:
         self.per_event.setdefault(name, []).append(seconds)
@@ -198,8 +200,16 @@ class Samples:
     def request(self, name: str, ms: float) -> None:
         self.per_request.setdefault(name, []).append(ms)
 
-    def replay(self, name: str, seconds: float) -> None:
-        self.replays.setdefault(name, []).append(seconds)
+    def replay(self, name: str, instant: int, seconds: float) -> None:
+        self.replays.setdefault(name, {}).setdefault(instant, []).append(seconds)
+
+    def replay_median(self, name: str) -> float:
+        """The median of every replay of every instant."""
+        return statistics.median(t for times in self.replays[name].values() for t in times)
+
+    def replay_slowest(self, name: str) -> float:
+        """The slowest instant's median."""
+        return max(statistics.median(times) for times in self.replays[name].values())
 
 
 def timed_ms(call: Callable[[], object]) -> float:
@@ -291,7 +301,13 @@ def instants(app: SupportLedger, bound: int, count: int, reach: int) -> list[dat
 
 
 def as_of(
-    settings: DatabaseSettings, app: SupportLedger, at: datetime, contract: UUID, found: Samples
+    settings: DatabaseSettings,
+    app: SupportLedger,
+    at: datetime,
+    contract: UUID,
+    found: Samples,
+    *,
+    instant: int,
 ) -> None:
     """`ledger audit replay --as-of T` (its function): the views as of T (the replay itself),
     then what an auditor reads of them: the board's counts and first page and one contract's
@@ -308,9 +324,9 @@ def as_of(
         then.breaches.stats("tier", at)
         then.credits.statement(period="2025-03")
         t3 = time.perf_counter()
-    found.replay("audit replay --as-of: the views at T", t1 - t0)
-    found.replay("  + a board page with its counts, one statement", t2 - t0)
-    found.replay("  + statistics by tier, every contract's statement", t3 - t0 - (t2 - t1))
+    found.replay("audit replay --as-of: the views at T", instant, t1 - t0)
+    found.replay("  + a board page with its counts, one statement", instant, t2 - t0)
+    found.replay("  + statistics by tier, every contract's statement", instant, t3 - t0 - (t2 - t1))
 
 
 def contracts_of(app: SupportLedger, bound: int) -> list[tuple[UUID, str]]:
@@ -414,6 +430,18 @@ def per_request(copies: list[Copy], args: argparse.Namespace, run: int) -> None:
             writer.close()  # its kept aggregates go with the trim
 
 
+def replays(copies: list[Copy], args: argparse.Namespace) -> None:
+    """Each as-of instant replayed --replays times on every copy, the sizes taking turns."""
+    for turn in range(args.replays):
+        for k in range(args.instants):
+            for c in rotated(copies, k + turn):
+                app = SupportLedger(settings=c.settings)
+                try:
+                    as_of(c.settings, app, c.instants[k], c.world[0][0], c.found, instant=k)
+                finally:
+                    app.close()
+
+
 def measure(base: DatabaseSettings, copies: list[Copy], args: argparse.Namespace) -> None:
     """Every cost on every copy, --repeat times, the sizes taking turns; the as-of replays in
     the first run only; each copy is its prefix again after each run."""
@@ -433,13 +461,7 @@ def measure(base: DatabaseSettings, copies: list[Copy], args: argparse.Namespace
                 per_event(c, base, args.reads)
             per_request(copies, args, run)
             if run == 0:
-                for k in range(args.instants):
-                    for c in rotated(copies, k):
-                        app = SupportLedger(settings=c.settings)
-                        try:
-                            as_of(c.settings, app, c.instants[k], c.world[0][0], c.found)
-                        finally:
-                            app.close()
+                replays(copies, args)
         finally:
             for c in copies:
                 trim(base, c.schema, c.bound)
@@ -471,9 +493,9 @@ def rows_of(sizes: list[int], results: dict[int, Samples]) -> list[Row]:
         for label, p in (("p50", 50.0), ("p99", 99.0))
     ]
     rows += [
-        (f"{name} ({label})", "s/request", {s: pick(results[s].replays[name]) for s in sizes})
+        (f"{name} ({label})", "s/request", {s: pick(results[s], name) for s in sizes})
         for name in first.replays
-        for label, pick in (("median", statistics.median), ("slowest", max))
+        for label, pick in (("median", Samples.replay_median), ("slowest", Samples.replay_slowest))
     ]
     return rows
 
@@ -501,7 +523,8 @@ def main() -> int:
     )
     parser.add_argument("--sizes", type=int, nargs="+", default=[10_000, 100_000, 1_000_000])
     parser.add_argument("--repeat", type=int, default=2, help="runs of each measure (medians)")
-    parser.add_argument("--instants", type=int, default=3, help="as-of replays per run")
+    parser.add_argument("--instants", type=int, default=3, help="as-of instants (first run)")
+    parser.add_argument("--replays", type=int, default=3, help="replays of each instant")
     parser.add_argument("--commands", type=int, default=200, help="of each kind per run")
     parser.add_argument("--reads", type=int, default=50, help="board pages of each kind per run")
     parser.add_argument("--source", default="bench_projections", help="the log's schema (read)")
@@ -511,13 +534,14 @@ def main() -> int:
     args = parser.parse_args()
     configure_logging("json", "warning")
     sizes = sorted(set(args.sizes))
-    if sizes[0] < 1 or args.repeat < 1 or args.instants < 1 or args.commands < 1:
-        parser.error("--sizes, --repeat, --instants and --commands must be positive")
+    if min(sizes[0], args.repeat, args.instants, args.replays, args.commands) < 1:
+        parser.error("--sizes, --repeat, --instants, --replays and --commands must be positive")
     base = parse_database_url(args.pg)
     python = f"{platform.python_implementation()} {platform.python_version()}"
     print(f"machine: {platform.machine()}, {os.cpu_count()} cores, {python}; "
           f"store: {base.display_url}, prefixes of schema {args.source}")  # fmt: skip
-    print(f"medians of {args.repeat} runs; {args.instants} as-of instants, {args.commands} "
+    print(f"medians of {args.repeat} runs; {args.instants} as-of instants replayed "
+          f"{args.replays} times each, {args.commands} "
           f"commands of each kind and {args.reads} board pages of each kind per run")  # fmt: skip
     copies: list[Copy] = []
     try:
