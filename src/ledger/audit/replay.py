@@ -38,6 +38,7 @@ from ledger.projections.checkpoints import (
 )
 from ledger.projections.credit_usage import CreditUsageProjection, CreditUsageView
 from ledger.projections.db import ViewDatabase
+from ledger.projections.reader import READ_SPAN
 from ledger.projections.runner import fewer_collections
 from ledger.projections.sla_breaches import SlaBreachProjection, SlaBreachView
 from ledger.settings import parse_database_url
@@ -294,11 +295,10 @@ def _replay(
     for low, high in _ranges(plans, head):
         position = low
         while position < high:
+            stop = min(high, position + batch_size * READ_SPAN)  # a bounded range a query
             batch = app.recorder.select_notifications(
-                start=position + 1, limit=batch_size, stop=high, topics=sorted(followed)
+                start=position + 1, limit=batch_size, stop=stop, topics=sorted(followed)
             )
-            if not batch:
-                break
             chosen: list[tuple[int, str, Any]] = []
             for notification in batch:
                 if notification.topic not in followed or not any(
@@ -319,7 +319,7 @@ def _replay(
                         if events:
                             plan.projection.apply(tx, events)
                 applied += len(chosen)
-            position = batch[-1].id
+            position = batch[-1].id if len(batch) == batch_size else stop
             if progress is not None:
                 progress(position, head)
     return applied, last
