@@ -300,7 +300,8 @@ def test_the_first_checkpoint_is_checked_over_every_row_below_it(
     try:
         first, second = list_checkpoints(db, "credit_usage")[:2]
         assert first.recorded_max is not None
-        assert second.recorded_max is not None and second.recorded_max > first.recorded_max
+        assert second.recorded_max is not None
+        assert second.recorded_max > first.recorded_max
         instant = from_us(first.recorded_max)
         with as_of_views(store_settings, app, instant) as then:
             assert then.started_from["credit_usage"] == first.position
