@@ -289,35 +289,93 @@ def test_a_row_edited_below_the_interval_is_caught_when_every_row_is_checked(
         assert then.checked_from["sla_breaches"] == 0
 
 
+@pytest.mark.parametrize(
+    "edit",
+    [
+        (
+            "UPDATE credit_movements SET amount = amount + 100 WHERE position = "
+            "(SELECT MIN(position) FROM credit_movements)"
+        ),
+        (
+            "INSERT INTO credit_movements SELECT 0, seq, contract_id, customer, unit, kind, "
+            "from_account, to_account, amount, at, lot_id, idempotency_key, ticket_id "
+            "FROM credit_movements WHERE position = (SELECT MIN(position) FROM credit_movements)"
+        ),
+        (  # a clock the first checkpoint holds
+            "DELETE FROM sla_clocks WHERE ticket_id = (SELECT MIN(ticket_id) "
+            "FROM sla_clock_versions WHERE position <= (SELECT MIN(position) "
+            "FROM view_checkpoints WHERE name = 'sla_breaches'))"
+        ),
+    ],
+    ids=["movement edited", "movement at position 0", "clock deleted"],
+)
 def test_the_first_checkpoint_is_checked_over_every_row_below_it(
-    store_settings: DatabaseSettings, app: SupportLedger
+    store_settings: DatabaseSettings, app: SupportLedger, edit: str
 ) -> None:
-    """The first checkpoint's interval starts at the log's start: a replay from it checks
-    every row below it, so a movement edited there rejects it, and the answer is a full
-    replay's."""
-    checkpointed(store_settings, app)
+    """The first checkpoint has no checkpoint before it to carry the rows below its interval:
+    a replay from it checks every row it reads, so a row edited, added below every position,
+    or deleted there rejects it, and the answer is a full replay's."""
+    business(app)  # checkpoints far enough apart that the first holds clocks
+    run_projections(store_settings, app, REPLAYED, once=True, batch_size=BATCH,
+                    checkpoint_every=3 * EVERY)  # fmt: skip
     db = ViewDatabase(store_settings)
     try:
-        first, second = list_checkpoints(db, "credit_usage")[:2]
-        assert first.recorded_max is not None
-        assert second.recorded_max is not None
-        assert second.recorded_max > first.recorded_max
-        instant = from_us(first.recorded_max)
+        firsts = [list_checkpoints(db, name)[:2] for name in ("sla_breaches", "credit_usage")]
+        assert all(a.recorded_max is not None for a, _ in firsts)
+        # an instant both views answer from their first checkpoint
+        instant = from_us(max(int(a.recorded_max or 0) for a, _ in firsts))
+        assert all(b.recorded_max is not None and b.recorded_max > to_us(instant)
+                   for _, b in firsts)  # fmt: skip
         with as_of_views(store_settings, app, instant) as then:
-            assert then.started_from["credit_usage"] == first.position
-            assert then.checked_from["credit_usage"] == 0
+            assert then.started_from == {a.name: a.position for a, _ in firsts}
+            assert then.checked_from == {a.name: 0 for a, _ in firsts}
             assert then.rejected == 0
         full, _, _, _ = replay(store_settings, app, instant, use=False)
         with db.transaction() as tx:
-            (edited,) = tx.fetchone("SELECT MIN(position) FROM credit_movements") or (0,)
-            assert 0 < edited <= first.position
-            tx.execute(
-                "UPDATE credit_movements SET amount = amount + 100 WHERE position = ?", (edited,)
-            )
+            tx.execute(edit)
     finally:
         db.close()
     with as_of_views(store_settings, app, instant) as then:
-        assert then.started_from["credit_usage"] == 0
+        assert rows_of(then) == full
+        # SQLite restores the clocks from their versions and never reads a live clock row
+        if store_settings.backend == "postgresql" or "sla_clocks" not in edit:
+            assert then.rejected >= 1
+            assert 0 in then.started_from.values()
+
+
+def test_a_calendar_copy_slipped_in_between_checkpoints_is_caught(
+    store_settings: DatabaseSettings, app: SupportLedger
+) -> None:
+    """A calendar is read as its contract's newest copy up to the checkpoint; one inserted
+    with a position between two checkpoints, for a contract the newer did not copy, is read,
+    so it must be checked: the newer checkpoint is rejected and the answer is a full
+    replay's."""
+    checkpointed(store_settings, app)
+    sla = positions(store_settings, "sla_breaches")
+    db = ViewDatabase(store_settings)
+    try:
+        with db.transaction() as tx:
+            (contract,) = tx.fetchone(
+                "SELECT MIN(contract_id) FROM checkpoint_sla_calendars c WHERE NOT EXISTS ("
+                "SELECT 1 FROM checkpoint_sla_calendars d WHERE d.contract_id = c.contract_id "
+                "AND d.checkpoint_position = ?)",
+                (sla[-1],),
+            ) or (None,)
+            assert contract is not None
+            tx.execute(
+                "INSERT INTO checkpoint_sla_calendars SELECT ?, contract_id, "
+                "customer || ' (edited)', timezone, holiday_region, appointments "
+                "FROM checkpoint_sla_calendars WHERE contract_id = ? AND checkpoint_position = "
+                "(SELECT MAX(checkpoint_position) FROM checkpoint_sla_calendars "
+                "WHERE contract_id = ?)",
+                (sla[-1] - 1, contract, contract),
+            )
+    finally:
+        db.close()
+    now = datetime.now(UTC)
+    full, _, _, _ = replay(store_settings, app, now, use=False)
+    with as_of_views(store_settings, app, now) as then:
+        assert then.started_from["sla_breaches"] < sla[-1]
         assert then.rejected >= 1
         assert rows_of(then) == full
 

@@ -32,7 +32,6 @@ from ledger.projections.checkpoints import (
     chain_link,
     list_checkpoints,
     list_spans,
-    origin,
     read_marks,
     restore,
 )
@@ -178,13 +177,12 @@ def _plan(
     limit = to_us(as_of)
     source = _source(live, store)
     shape = type(projection).shape
-    key = (projection.name, shape)
     for index in reversed(range(len(found))):
         checkpoint = found[index]
         if checkpoint.recorded_max is not None and checkpoint.recorded_max > limit:
             continue
         reason = _unusable(checkpoint, shape, live)
-        since = None if verify_all else found[index - 1] if index else origin(*key)
+        since = None if verify_all or index == 0 else found[index - 1]
         if since is not None and (not since.sealed or since.shape != shape):
             since = None
         overlay = (

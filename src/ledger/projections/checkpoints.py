@@ -210,16 +210,6 @@ def checkpoint_of(row: tuple[Any, ...]) -> Checkpoint:
     )  # fmt: skip
 
 
-def origin(name: str, shape: int) -> Checkpoint:
-    """The log's start, as the checkpoint before a view's first: every table empty. A replay
-    checks the first checkpoint over its interval from there, as it checks any other over
-    its own (which reads the same rows as digesting it whole, except the clocks, read from
-    the versions that interval's digest checks)."""
-    digests: Digests = {table: [0, 0] for table in PLANS[name]}
-    fields = (name, 0, shape, None, 0, None, 0, "", digests)
-    return Checkpoint(*fields, seal_of(*fields), 0)
-
-
 def int_or_none(value: Any) -> int | None:
     return None if value is None else int(value)
 
@@ -507,20 +497,23 @@ class Overlay:
         return since.position
 
     def _copied(self, tx: Transaction, base: str, names: str) -> list[int] | None:
-        """The digest of a keyed COPY table at the checkpoint, checked over the copies made at
-        it only: `since`'s digest, the older copies of their keys out, the copies in (as the
-        checkpoint carried it on when it made them). None: every key's copy is digested."""
+        """The digest of a keyed COPY table at the checkpoint, checked over the copies made
+        since the checkpoint before: `since`'s digest, the older copies of their keys out, each
+        key's newest copy in (as the checkpoint carried it on when it made them). None: every
+        key's copy is digested."""
         since = self.since
         if since is None or base not in since.digests:
             return None
         src, position, key = self.source.qualifier or "", self.checkpoint.position, COPY_KEYS[base]
         copies = f"{src}{copy_table(base)}"
         rows, total = since.digests[base]
-        written = f" AND {key} IN (SELECT {key} FROM {copies} WHERE checkpoint_position = ?)"
-        older = copy_select(base, names, src, written)
-        then = digest(tx, f"({older})", "", (since.position, position))
-        now = digest(tx, f"(SELECT {names} FROM {copies} WHERE checkpoint_position = ?)", "",
-                     (position,))  # fmt: skip
+        # every copy after the checkpoint before counts, not only those made at this one: a
+        # copy that is no checkpoint's own would otherwise be read (the newest) unchecked
+        interval = f"checkpoint_position > {since.position} AND checkpoint_position <= {position}"
+        written = f" AND {key} IN (SELECT {key} FROM {copies} WHERE {interval})"
+        older = copy_select(base, names, src, written, at=str(since.position))
+        newest = copy_select(base, names, src, f" AND {interval}", at=str(position))
+        then, now = digest(tx, f"({older})"), digest(tx, f"({newest})")
         return [rows - then[0] + now[0], total - then[1] + now[1]]
 
     def _beside(self, tx: Transaction, base: str, key: str, at: str) -> None:
