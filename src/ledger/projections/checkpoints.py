@@ -449,8 +449,8 @@ class Overlay:
     append-only table reads the live rows up to the position, then the replayed ones; a
     copied table with a key (`COPY_KEYS`) reads the replayed rows (`replayed_<table>`, where
     the replay writes), then each other key's newest copy up to the position, in place (checked
-    over the interval, the copies made at this checkpoint carry the digest of the one before
-    on); a copied table without one reads its copy, made in `replayed_<table>`; `sla_clocks`
+    over the interval: the copies made since the checkpoint before carry its digest on); a
+    copied table without one reads its copy, made in `replayed_<table>`; `sla_clocks`
     reads the replayed clocks, then the clocks as they stood at the position (the live rows
     not changed since, else their newest version up to it; checked over the interval, the
     live rows not changed since the checkpoint before, which carries them, else their newest
