@@ -101,9 +101,9 @@ class Projection(ABC):
         return f"{self.prefix}{name}"
 
     def read_table(self, name: str) -> str:
-        """The table (or SQL view) a fold reads rows of an append-only table from: the table
-        itself, except in an as-of replay over a checkpoint, where the rows before the
-        checkpoint are not in the replayed table (`read_prefix`)."""
+        """The table (or SQL view) a fold reads back rows of its view from: the table itself,
+        except in an as-of replay over a checkpoint, where the rows as they stood at the
+        checkpoint are not in the replayed table (`read_prefix`: the whole view)."""
         return f"{self.read_prefix}{name}"
 
     @abstractmethod

@@ -63,6 +63,7 @@ class Checkpointer:
         self.name = projection.name
         self.every = every
         self.plan = {projection.table(t): kind for t, kind in PLANS[self.name].items()}
+        self.bases = {projection.table(t): t for t in PLANS[self.name]}  # table -> PLANS name
         self.enabled = True
         # the marks and the newest span as this checkpointer last wrote them: a batch that
         # starts where they end reads neither back (one that does not, after a batch rolled
@@ -108,7 +109,7 @@ class Checkpointer:
                     f"CREATE INDEX IF NOT EXISTS {copies}_position "
                     f"ON {copies} (checkpoint_position)"
                 )
-                base = next(b for b in PLANS[self.name] if self.projection.table(b) == table)
+                base = self.bases[table]
                 if base in COPY_KEYS:  # a key's newest copy, read in place by a replay
                     tx.execute(
                         f"CREATE INDEX IF NOT EXISTS {copies}_key "
@@ -278,7 +279,7 @@ class Checkpointer:
         on from the checkpoint before by the written rows (their copies before out, the rows
         now in). Copying and digesting every row at every checkpoint cost a rebuild as much
         as its calendars grew (10,000 rows, 50 times, on 1M events)."""
-        base = next(b for b in PLANS[self.name] if self.projection.table(b) == table)
+        base = self.bases[table]
         keys = (
             None if before is None or base not in COPY_KEYS
             else self.projection.interval_keys(table, before.position)
